@@ -1,0 +1,1 @@
+"""The OpenStack-speaking HTTP API (Starlette + pydantic)."""

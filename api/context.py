@@ -1,0 +1,87 @@
+"""Per-request helpers: the caller's identity, bodies, and read-your-writes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from api.errors import BadRequest
+from api.policy import enforce
+from api.progress import ProjectionProgress
+from commands.receipt import Receipt
+from commands.services import Services
+from commands.tokens import TokenCodec
+from domain.errors import Unauthorized
+from domain.values import Actor
+from projections.flavors import FlavorsView
+from projections.hosts import HostsView
+from projections.images import ImagesView
+from projections.quotas import QuotasView
+from projections.registry import positions_to_wait_for
+from projections.servers import ServersView
+
+M = TypeVar("M", bound=BaseModel)
+
+READ_YOUR_WRITES_TIMEOUT = 10.0
+
+
+@dataclass
+class ApiState:
+    """Everything the routes use; built by the composition root in api/app.py."""
+
+    services: Services
+    tokens: TokenCodec
+    progress: ProjectionProgress
+    servers: ServersView
+    quotas: QuotasView
+    flavors: FlavorsView
+    images: ImagesView
+    hosts: HostsView
+
+
+def state(request: Request) -> ApiState:
+    api_state: ApiState = request.app.state.api
+    return api_state
+
+
+def request_id(request: Request) -> str:
+    rid: str = request.scope.setdefault("cloudledger.request_id", f"req-{uuid.uuid4()}")
+    return rid
+
+
+def authorize(request: Request, rule: str) -> Actor:
+    """Validate the token (no database round trip) and enforce the rule."""
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthorized("The request you have made requires authentication.")
+    claims = state(request).tokens.verify(token)
+    actor = Actor(claims.user_id, claims.project_id, claims.roles, request_id(request))
+    enforce(actor, rule)
+    return actor
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """The JSON body validated against a pydantic model; 400 if it is not."""
+    raw = await request.body()
+    try:
+        data: Any = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed request body: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Malformed request body: expected a JSON object")
+    return model.model_validate(data)
+
+
+async def read_your_writes(request: Request, receipt: Receipt) -> None:
+    """Answer only once the read models the write touched show it."""
+    targets = positions_to_wait_for(receipt.events)
+    await state(request).progress.wait(targets, READ_YOUR_WRITES_TIMEOUT)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")

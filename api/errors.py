@@ -1,0 +1,108 @@
+"""One mapping from errors to OpenStack-shaped HTTP responses; routes have no try."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InsufficientCapacity,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(DomainError):
+    """Malformed JSON or a body of the wrong shape."""
+
+
+class ProjectionBehind(DomainError):
+    """A write was recorded but a read model did not catch up in time."""
+
+
+# (status, compute-style key, identity-style title)
+_STATUS: list[tuple[type[DomainError], int, str, str]] = [
+    (BadRequest, 400, "badRequest", "Bad Request"),
+    (InvalidInput, 400, "badRequest", "Bad Request"),
+    (Unauthorized, 401, "unauthorized", "Unauthorized"),
+    (QuotaExceeded, 403, "forbidden", "Forbidden"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
+    (NotFound, 404, "itemNotFound", "Not Found"),
+    (Conflict, 409, "conflictingRequest", "Conflict"),
+    (InsufficientCapacity, 409, "conflictingRequest", "Conflict"),
+    (ProjectionBehind, 503, "serviceUnavailable", "Service Unavailable"),
+]
+_BY_HTTP_STATUS = {
+    400: ("badRequest", "Bad Request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("itemNotFound", "Not Found"),
+    405: ("HTTPMethodNotAllowed", "Method Not Allowed"),
+    406: ("notAcceptable", "Not Acceptable"),
+    409: ("conflictingRequest", "Conflict"),
+    413: ("requestEntityTooLarge", "Request Entity Too Large"),
+    415: ("unsupportedMediaType", "Unsupported Media Type"),
+    500: ("computeFault", "Internal Server Error"),
+    503: ("serviceUnavailable", "Service Unavailable"),
+}
+
+
+def error_response(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Identity answers Keystone's shape, the other services Nova's."""
+    key, title = _BY_HTTP_STATUS.get(status, ("computeFault", "Error"))
+    body: dict[str, Any]
+    if request.url.path.startswith("/identity"):
+        body = {"error": {"code": status, "message": message, "title": title}}
+    else:
+        body = {key: {"code": status, "message": message}}
+    return JSONResponse(body, status, headers=dict(headers or {}))
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    for cls, status, _, _ in _STATUS:
+        if isinstance(exc, cls):
+            headers = {"WWW-Authenticate": 'Keystone uri="/identity"'} if status == 401 else None
+            return error_response(request, status, exc.message, headers)
+    return error_response(request, 400, exc.message)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    )
+    return error_response(request, 400, f"Invalid input for field/attribute: {problems}")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(request, exc.status_code, str(exc.detail), exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "An unexpected error occurred; it has been logged.")
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error,
+    ValidationError: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,122 @@
+"""Compute v2.1 flavors: list, detail, show, create and delete (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import DictRow
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.context import authorize, base_url, parse_body, read_your_writes, state
+from commands.catalog import CreateFlavor
+from domain.errors import NotFound
+
+
+class FlavorSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=255)
+    id: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_.\- ]+$")
+    ram: int = Field(ge=1)
+    vcpus: int = Field(ge=1)
+    disk: int = Field(ge=0)
+    ephemeral: int = Field(default=0, ge=0, alias="OS-FLV-EXT-DATA:ephemeral")
+    swap: int = Field(default=0, ge=0)
+    is_public: bool = Field(default=True, alias="os-flavor-access:is_public")
+
+
+class CreateFlavorBody(BaseModel):
+    flavor: FlavorSpec
+
+
+def _links(request: Request, flavor_id: str) -> list[dict[str, str]]:
+    base = base_url(request)
+    return [
+        {"rel": "self", "href": f"{base}/compute/v2.1/flavors/{flavor_id}"},
+        {"rel": "bookmark", "href": f"{base}/compute/flavors/{flavor_id}"},
+    ]
+
+
+def render(request: Request, row: DictRow) -> dict[str, Any]:
+    return {
+        "id": row["flavor_id"],
+        "name": row["name"],
+        "ram": row["ram_mb"],
+        "disk": row["disk_gb"],
+        "vcpus": row["vcpus"],
+        "OS-FLV-EXT-DATA:ephemeral": row["ephemeral_gb"],
+        "swap": row["swap_mb"] or "",  # before 2.75 Nova shows no swap as ""
+        "rxtx_factor": 1.0,
+        "os-flavor-access:is_public": row["is_public"],
+        "OS-FLV-DISABLED:disabled": False,
+        "links": _links(request, row["flavor_id"]),
+    }
+
+
+def _rows(request: Request, include_private: bool) -> list[DictRow]:
+    return state(request).flavors.list_flavors(include_private)
+
+
+async def index(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:flavors:index")
+    rows = await run_in_threadpool(_rows, request, actor.is_admin)
+    flavors = [
+        {"id": r["flavor_id"], "name": r["name"], "links": _links(request, r["flavor_id"])}
+        for r in rows
+    ]
+    return JSONResponse({"flavors": flavors})
+
+
+async def detail(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:flavors:index")
+    rows = await run_in_threadpool(_rows, request, actor.is_admin)
+    return JSONResponse({"flavors": [render(request, r) for r in rows]})
+
+
+async def show(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:flavors:index")
+    flavor_id = request.path_params["id"]
+    row = await run_in_threadpool(state(request).flavors.get, flavor_id)
+    if row is None or not (row["is_public"] or actor.is_admin):
+        raise NotFound(f"Flavor {flavor_id} could not be found.")
+    return JSONResponse({"flavor": render(request, row)})
+
+
+async def create(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:flavors:create")
+    spec = (await parse_body(request, CreateFlavorBody)).flavor
+    cmd = CreateFlavor(
+        flavor_id=spec.id or spec.name,
+        name=spec.name,
+        vcpus=spec.vcpus,
+        ram_mb=spec.ram,
+        disk_gb=spec.disk,
+        ephemeral_gb=spec.ephemeral,
+        swap_mb=spec.swap,
+        is_public=spec.is_public,
+    )
+    receipt = await run_in_threadpool(state(request).services.create_flavor, cmd, actor)
+    await read_your_writes(request, receipt)
+    row = await run_in_threadpool(state(request).flavors.get, cmd.flavor_id)
+    assert row is not None
+    return JSONResponse({"flavor": render(request, row)})
+
+
+async def delete(request: Request) -> Response:
+    actor = authorize(request, "compute:flavors:delete")
+    svc = state(request).services
+    receipt = await run_in_threadpool(svc.delete_flavor, request.path_params["id"], actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=202)
+
+
+routes = [
+    Route("/compute/v2.1/flavors", index, methods=["GET"]),
+    Route("/compute/v2.1/flavors", create, methods=["POST"]),
+    Route("/compute/v2.1/flavors/detail", detail, methods=["GET"]),
+    Route("/compute/v2.1/flavors/{id}", show, methods=["GET"]),
+    Route("/compute/v2.1/flavors/{id}", delete, methods=["DELETE"]),
+]

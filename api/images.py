@@ -1,0 +1,207 @@
+"""Image v2: create, upload/download data, list, show, delete."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+from uuid import UUID
+
+from psycopg.rows import DictRow
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from api.context import authorize, base_url, parse_body, read_your_writes, state
+from api.errors import BadRequest
+from commands.images import MAX_IMAGE_BYTES, CreateImage
+from domain.errors import InvalidInput, NotFound
+from domain.values import Actor
+
+SPOOL_IN_MEMORY = 8 << 20
+_CORE = {"name", "disk_format", "container_format", "visibility", "min_disk", "min_ram"}
+_IGNORED = {"protected", "tags", "os_hidden"}
+
+
+class ImageSpec(BaseModel):
+    # Glance takes any other key as a free-form string property.
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(default="", max_length=255)
+    disk_format: str = "qcow2"
+    container_format: str = "bare"
+    visibility: str = "shared"
+    min_disk: int = Field(default=0, ge=0)
+    min_ram: int = Field(default=0, ge=0)
+    protected: bool = False
+    tags: list[str] = []
+
+
+def render(request: Request, row: DictRow) -> dict[str, Any]:
+    iid = str(row["id"])
+    body: dict[str, Any] = dict(row["properties"])
+    body.update(
+        {
+            "id": iid,
+            "name": row["name"],
+            "status": row["status"],
+            "visibility": row["visibility"],
+            "protected": False,
+            "os_hidden": False,
+            "checksum": row["checksum"],
+            "os_hash_algo": row["hash_algo"],
+            "os_hash_value": row["hash_value"],
+            "size": row["size"],
+            "virtual_size": None,
+            "disk_format": row["disk_format"],
+            "container_format": row["container_format"],
+            "min_disk": row["min_disk"],
+            "min_ram": row["min_ram"],
+            "owner": row["owner"],
+            "tags": [],
+            "created_at": row["created_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updated_at": row["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "self": f"/v2/images/{iid}",
+            "file": f"/v2/images/{iid}/file",
+            "schema": "/v2/schemas/image",
+        }
+    )
+    return body
+
+
+def _visible(request: Request, actor: Actor, image_id: str) -> DictRow:
+    try:
+        uid = UUID(image_id)
+    except ValueError:
+        raise NotFound(f"No image found with ID {image_id}") from None
+    row = state(request).images.get(uid, actor.project_id, actor.is_admin)
+    if row is None:
+        raise NotFound(f"No image found with ID {image_id}")
+    return row
+
+
+async def versions(request: Request) -> JSONResponse:
+    doc = {
+        "id": "v2.9",
+        "status": "CURRENT",
+        "links": [{"rel": "self", "href": f"{base_url(request)}/image/v2/"}],
+    }
+    return JSONResponse(
+        {"versions": [doc]}, 300 if request.url.path.rstrip("/") == "/image" else 200
+    )
+
+
+async def create(request: Request) -> JSONResponse:
+    actor = authorize(request, "image:add_image")
+    spec = await parse_body(request, ImageSpec)
+    extra = {k: v for k, v in (spec.model_extra or {}).items() if k not in _CORE | _IGNORED}
+    if any(not isinstance(v, str) for v in extra.values()):
+        raise BadRequest("Image properties must be strings")
+    cmd = CreateImage(
+        name=spec.name,
+        disk_format=spec.disk_format,
+        container_format=spec.container_format,
+        visibility=spec.visibility,
+        min_disk=spec.min_disk,
+        min_ram=spec.min_ram,
+        properties=extra,
+    )
+    receipt = await run_in_threadpool(state(request).services.create_image, cmd, actor)
+    await read_your_writes(request, receipt)
+    row = await run_in_threadpool(_visible, request, actor, str(receipt.id))
+    return JSONResponse(render(request, row), 201)
+
+
+async def _spool(request: Request) -> IO[bytes]:
+    """Take the upload off the socket first, so the command runs in a thread
+    on a plain file and a broken upload appends nothing."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_IMAGE_BYTES:
+            spool.close()
+            raise InvalidInput(f"Image exceeds the size limit of {MAX_IMAGE_BYTES} bytes")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
+    while chunk := spool.read(1 << 20):
+        yield chunk
+
+
+async def upload(request: Request) -> Response:
+    actor = authorize(request, "image:upload_image")
+    spool = await _spool(request)
+    try:
+        svc = state(request).services
+        receipt = await run_in_threadpool(
+            svc.upload_image, request.path_params["id"], _chunks(spool), actor
+        )
+    finally:
+        spool.close()
+    await read_your_writes(request, receipt)
+    return Response(status_code=204)
+
+
+async def download(request: Request) -> Response:
+    actor = authorize(request, "image:download_image")
+    image_id = request.path_params["id"]
+    row = await run_in_threadpool(_visible, request, actor, image_id)
+    if row["status"] != "active":
+        return Response(status_code=204)  # Glance: no data uploaded yet
+    chunks = state(request).services.image_store.open(image_id)
+    return StreamingResponse(chunks, media_type="application/octet-stream")
+
+
+async def index(request: Request) -> JSONResponse:
+    actor = authorize(request, "image:get_images")
+    params = request.query_params
+    try:
+        limit = min(int(params.get("limit", 1000)), 1000)
+    except ValueError:
+        raise BadRequest("limit param must be an integer") from None
+    rows = await run_in_threadpool(
+        state(request).images.list_images,
+        actor.project_id,
+        actor.is_admin,
+        params.get("name"),
+        limit,
+    )
+    return JSONResponse(
+        {
+            "images": [render(request, r) for r in rows],
+            "schema": "/v2/schemas/images",
+            "first": "/v2/images",
+        }
+    )
+
+
+async def show(request: Request) -> JSONResponse:
+    actor = authorize(request, "image:get_image")
+    row = await run_in_threadpool(_visible, request, actor, request.path_params["id"])
+    return JSONResponse(render(request, row))
+
+
+async def delete(request: Request) -> Response:
+    actor = authorize(request, "image:delete_image")
+    svc = state(request).services
+    receipt = await run_in_threadpool(svc.delete_image, request.path_params["id"], actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/image", versions),
+    Route("/image/", versions),
+    Route("/image/versions", versions),
+    Route("/image/v2/images", create, methods=["POST"]),
+    Route("/image/v2/images", index, methods=["GET"]),
+    Route("/image/v2/images/{id}", show, methods=["GET"]),
+    Route("/image/v2/images/{id}", delete, methods=["DELETE"]),
+    Route("/image/v2/images/{id}/file", upload, methods=["PUT"]),
+    Route("/image/v2/images/{id}/file", download, methods=["GET"]),
+]

@@ -1,0 +1,108 @@
+"""Compute API version discovery and microversion negotiation."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.context import base_url
+from api.errors import error_response
+
+MIN_VERSION = (2, 1)
+MAX_VERSION = (2, 37)  # 2.37: "networks": "none" | "auto"
+UPDATED = "2024-01-01T00:00:00Z"
+
+
+def _fmt(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _doc(request: Request) -> dict[str, object]:
+    return {
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": _fmt(MAX_VERSION),
+        "min_version": _fmt(MIN_VERSION),
+        "updated": UPDATED,
+        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2.1/"}],
+        "media-types": [
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2.1",
+            }
+        ],
+    }
+
+
+async def versions(request: Request) -> JSONResponse:
+    return JSONResponse({"versions": [_doc(request)]})
+
+
+async def version_v21(request: Request) -> JSONResponse:
+    return JSONResponse({"version": _doc(request)})
+
+
+def requested(request: Request) -> tuple[int, int] | None:
+    """The microversion asked for, MIN when absent; None if unparsable."""
+    header = request.headers.get("openstack-api-version", "")
+    value = ""
+    for part in header.split(","):
+        service, _, ver = part.strip().partition(" ")
+        if service.lower() == "compute":
+            value = ver.strip()
+    value = value or request.headers.get("x-openstack-nova-api-version", "")
+    if not value:
+        return MIN_VERSION
+    if value.lower() == "latest":
+        return MAX_VERSION
+    major, _, minor = value.partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        return None
+    return int(major), int(minor)
+
+
+class MicroversionMiddleware:
+    """Rejects unsupported compute microversions and echoes the one used."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/compute/v2.1/"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        version = requested(request)
+        if version is None or not MIN_VERSION <= version <= MAX_VERSION:
+            shown = request.headers.get("openstack-api-version", "?")
+            response = error_response(
+                request,
+                406,
+                f"Version {shown} is not supported by the API. Minimum is "
+                f"{_fmt(MIN_VERSION)} and maximum is {_fmt(MAX_VERSION)}.",
+            )
+            await response(scope, receive, send)
+            return
+        header = f"compute {_fmt(version)}".encode()
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] += [
+                    (b"openstack-api-version", header),
+                    (b"x-openstack-nova-api-version", header.split(b" ")[1]),
+                    (b"vary", b"OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
+
+
+routes = [
+    Route("/compute", versions),
+    Route("/compute/", versions),
+    Route("/compute/v2.1", version_v21),
+    Route("/compute/v2.1/", version_v21),
+]

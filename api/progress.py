@@ -1,0 +1,87 @@
+"""Read-your-writes: wait until the read models a write touched have caught up.
+
+The projector NOTIFYs ``name:position`` after each committed batch; one
+LISTEN connection per API process keeps the latest positions in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from api.errors import ProjectionBehind
+from projections.view import APPLICATION_NAME, PROGRESS_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class ProjectionProgress:
+    """Positions of every read model, kept current by LISTEN/NOTIFY."""
+
+    def __init__(self, conninfo: str, view_names: list[str]) -> None:
+        self.conninfo, self.view_names = conninfo, view_names
+        self.positions: dict[str, int] = dict.fromkeys(view_names, 0)
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(SQL("LISTEN {}").format(Identifier(PROGRESS_CHANNEL)))
+                    # Read positions only after LISTEN, so no progress slips between.
+                    for name in self.view_names:
+                        cur = await conn.execute(
+                            SQL(
+                                "SELECT max(notification_id) FROM {} WHERE application_name=%s"
+                            ).format(Identifier(f"{name}_tracking")),
+                            (APPLICATION_NAME,),
+                        )
+                        row = await cur.fetchone()
+                        await self._advance(name, (row[0] if row else None) or 0)
+                    async for note in conn.notifies():
+                        name, _, position = note.payload.rpartition(":")
+                        await self._advance(name, int(position))
+            except psycopg.Error as exc:
+                log.warning("progress listener lost its connection: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _advance(self, name: str, position: int) -> None:
+        if position > self.positions.get(name, 0):
+            async with self._changed:
+                self.positions[name] = position
+                self._changed.notify_all()
+
+    def caught_up(self, targets: dict[str, int]) -> bool:
+        return all(self.positions.get(n, 0) >= p for n, p in targets.items())
+
+    async def wait(self, targets: dict[str, int], timeout: float) -> None:
+        """Return once every named read model reached its position, or raise
+        ProjectionBehind (the write itself is safely recorded either way)."""
+        if self.caught_up(targets):
+            return
+        try:
+            async with self._changed:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.caught_up(targets)), timeout
+                )
+        except TimeoutError:
+            behind = sorted(n for n, p in targets.items() if self.positions.get(n, 0) < p)
+            raise ProjectionBehind(
+                f"The request was accepted, but the {', '.join(behind)} read model is "
+                f"behind; it will show the change once it catches up."
+            ) from None

@@ -1,0 +1,218 @@
+"""Compute v2.1 servers: create, list, detail, show, delete, start/stop actions."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg.rows import DictRow
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.context import authorize, base_url, parse_body, read_your_writes, state
+from api.errors import BadRequest
+from commands.servers import BootServer
+from domain.errors import NotFound
+from domain.values import Actor
+
+POWER_CODES = {"nostate": 0, "running": 1, "shutdown": 4}
+STATUS = {
+    "building": "BUILD",
+    "active": "ACTIVE",
+    "stopped": "SHUTOFF",
+    "error": "ERROR",
+    "deleted": "DELETED",
+}
+MAX_PAGE = 1000
+
+
+class ServerSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=255)
+    imageRef: str = Field(min_length=1)
+    flavorRef: str = Field(min_length=1)
+    networks: Literal["none", "auto"] | list[Any] = "auto"
+    min_count: int = Field(default=1, ge=1, le=1)
+    max_count: int = Field(default=1, ge=1, le=1)
+
+
+class CreateServer(BaseModel):
+    server: ServerSpec
+
+
+def _links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:
+    base = base_url(request)
+    return [
+        {"rel": "self", "href": f"{base}/compute/v2.1/{kind}/{ident}"},
+        {"rel": "bookmark", "href": f"{base}/compute/{kind}/{ident}"},
+    ]
+
+
+def _iso(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
+    sid, host = str(row["id"]), row["host"]
+    host_id = hashlib.sha224(f"{row['project_id']}{host}".encode()).hexdigest() if host else ""
+    server: dict[str, Any] = {
+        "id": sid,
+        "name": row["name"],
+        "status": STATUS[row["vm_state"]],
+        "tenant_id": row["project_id"],
+        "user_id": row["user_id"],
+        "metadata": {},
+        "hostId": host_id,
+        "image": {"id": row["image_id"], "links": _links(request, "images", row["image_id"])},
+        "flavor": {
+            "id": row["flavor"]["flavor_id"],
+            "links": _links(request, "flavors", row["flavor"]["flavor_id"]),
+        },
+        "created": _iso(row["created_at"]),
+        "updated": _iso(row["updated_at"]),
+        "addresses": {},
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": _links(request, "servers", sid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": 0,
+        "OS-EXT-STS:vm_state": row["vm_state"],
+        "OS-EXT-STS:task_state": row["task_state"],
+        "OS-EXT-STS:power_state": POWER_CODES[row["power_state"]],
+        "OS-EXT-AZ:availability_zone": "nova",
+        "OS-SRV-USG:launched_at": _iso(row["launched_at"]),
+        "OS-SRV-USG:terminated_at": _iso(row["terminated_at"]),
+        "key_name": None,
+        "config_drive": "",
+        "security_groups": [],
+        "os-extended-volumes:volumes_attached": [],
+        "locked": False,
+        "description": None,
+        "tags": [],
+    }
+    if actor.is_admin:
+        server["OS-EXT-SRV-ATTR:host"] = host
+        server["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host
+        server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{sid}"
+    if row["fault"]:
+        server["fault"] = row["fault"]
+    return server
+
+
+def _uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFound(f"Instance {value} could not be found.") from None
+
+
+async def create(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:servers:create")
+    spec = (await parse_body(request, CreateServer)).server
+    if isinstance(spec.networks, list):
+        raise BadRequest("Only 'none' and 'auto' networks are supported so far")
+    cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks)
+    receipt = await run_in_threadpool(state(request).services.boot_server, cmd, actor)
+    await read_your_writes(request, receipt)
+    sid = str(receipt.id)
+    body = {
+        "id": sid,
+        "links": _links(request, "servers", sid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": "default"}],
+    }
+    return JSONResponse({"server": body}, 202)
+
+
+def _listing(request: Request, actor: Actor) -> list[DictRow]:
+    params = request.query_params
+    project: str | None = actor.project_id
+    if params.get("all_tenants") in ("1", "true", "True", ""):
+        authorize(request, "compute:servers:index:all_tenants")
+        project = params.get("project_id") or params.get("tenant_id")
+    try:
+        limit = min(int(params.get("limit", MAX_PAGE)), MAX_PAGE)
+    except ValueError:
+        raise BadRequest("limit must be an integer") from None
+    if limit < 0:
+        raise BadRequest("limit must be >= 0")
+    marker = _uuid(params["marker"]) if "marker" in params else None
+    rows = state(request).servers.list_servers(project, limit, marker)
+    name = params.get("name")
+    status = params.get("status")
+    return [
+        r
+        for r in rows
+        if (name is None or name in r["name"])
+        and (status is None or STATUS[r["vm_state"]] == status)
+    ]
+
+
+async def index(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:servers:index")
+    rows = await run_in_threadpool(_listing, request, actor)
+    servers = [
+        {"id": str(r["id"]), "name": r["name"], "links": _links(request, "servers", str(r["id"]))}
+        for r in rows
+    ]
+    return JSONResponse({"servers": servers})
+
+
+async def detail(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:servers:index")
+    rows = await run_in_threadpool(_listing, request, actor)
+    return JSONResponse({"servers": [render(request, r, actor) for r in rows]})
+
+
+def visible_server(request: Request, actor: Actor, server_id: str) -> DictRow:
+    row = state(request).servers.get(_uuid(server_id))
+    if row is None or not (actor.is_admin or row["project_id"] == actor.project_id):
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return row
+
+
+async def show(request: Request) -> JSONResponse:
+    actor = authorize(request, "compute:servers:show")
+    row = await run_in_threadpool(visible_server, request, actor, request.path_params["id"])
+    return JSONResponse({"server": render(request, row, actor)})
+
+
+async def delete(request: Request) -> Response:
+    actor = authorize(request, "compute:servers:delete")
+    svc = state(request).services
+    receipt = await run_in_threadpool(svc.server_action, "delete", request.path_params["id"], actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=204)
+
+
+class ServerActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    os_stop: None = Field(default=None, alias="os-stop")
+    os_start: None = Field(default=None, alias="os-start")
+
+
+async def action(request: Request) -> Response:
+    body = await parse_body(request, ServerActionBody)
+    given = body.model_fields_set
+    if len(given) != 1:
+        raise BadRequest("Give exactly one action: os-stop or os-start")
+    verb = "stop" if "os_stop" in given else "start"
+    actor = authorize(request, f"compute:servers:{verb}")
+    svc = state(request).services
+    receipt = await run_in_threadpool(svc.server_action, verb, request.path_params["id"], actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=202)
+
+
+routes = [
+    Route("/compute/v2.1/servers", create, methods=["POST"]),
+    Route("/compute/v2.1/servers", index, methods=["GET"]),
+    Route("/compute/v2.1/servers/detail", detail, methods=["GET"]),
+    Route("/compute/v2.1/servers/{id}", show, methods=["GET"]),
+    Route("/compute/v2.1/servers/{id}", delete, methods=["DELETE"]),
+    Route("/compute/v2.1/servers/{id}/action", action, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""Command dataclasses and handlers; the only place aggregates are saved."""

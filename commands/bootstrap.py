@@ -1,0 +1,101 @@
+"""Composition root for the command side: settings from the environment,
+the event-sourced application, and the Services facade."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from commands.app import CloudApp
+from commands.image_files import DirectoryImageStore
+from commands.passwords import Argon2Hasher
+from commands.services import Services
+
+DEFAULT_STATE_DIR = ".state"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a cloudledger process is configured with."""
+
+    state_dir: Path
+    database_url: str
+    redis_url: str
+    api_port: int
+    admin_password: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        state = Path(environ.get("CLOUDLEDGER_STATE_DIR", DEFAULT_STATE_DIR)).resolve()
+        return cls(
+            state_dir=state,
+            database_url=environ.get(
+                "CLOUDLEDGER_DATABASE_URL",
+                "postgresql://postgres@127.0.0.1:5433/cloudledger",
+            ),
+            redis_url=environ.get("CLOUDLEDGER_REDIS_URL", "redis://127.0.0.1:6390/0"),
+            api_port=int(environ.get("CLOUDLEDGER_PORT", "8080")),
+            admin_password=environ.get("CLOUDLEDGER_ADMIN_PASSWORD", "secret"),
+        )
+
+    @property
+    def image_dir(self) -> Path:
+        return self.state_dir / "images"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def token_key(self) -> bytes:
+        """The token-signing key, created on first use; shared by the API and
+        workers like Keystone's fernet keys are shared by its nodes."""
+        path = self.state_dir / "token.key"
+        if not path.exists():
+            # Write a complete file under a private name, then link it into
+            # place: concurrent first starts agree on one key, none reads half.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".token.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+            tmp.unlink()
+        return bytes.fromhex(path.read_text().strip())
+
+
+def eventsourcing_env(
+    database_url: str, *, pool_size: int = 5, create_table: bool = False
+) -> dict[str, str]:
+    """The eventsourcing library's configuration for our PostgreSQL URL."""
+    parts = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(parts.get("dbname", "cloudledger")),
+        "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(parts.get("port", "5432")),
+        "POSTGRES_USER": str(parts.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(parts.get("password", "")),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "CREATE_TABLE": "y" if create_table else "n",
+        # Keep hot aggregates (quotas, hosts) in memory; each get still
+        # fast-forwards from the database, so other processes' writes are seen.
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+    }
+
+
+def build_app(database_url: str, *, pool_size: int = 5, create_table: bool = False) -> CloudApp:
+    return CloudApp(eventsourcing_env(database_url, pool_size=pool_size, create_table=create_table))
+
+
+def build_services(settings: Settings, *, pool_size: int = 10) -> Services:
+    app = build_app(settings.database_url, pool_size=pool_size)
+    return Services(app, Argon2Hasher(), DirectoryImageStore(settings.image_dir))

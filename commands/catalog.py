@@ -1,0 +1,89 @@
+"""Admin commands on flavors, quotas and compute hosts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commands.app import CloudApp
+from commands.loading import load
+from commands.receipt import Receipt
+from domain.errors import Conflict
+from domain.flavor import Flavor
+from domain.host import ComputeHost
+from domain.quota import Quota
+from domain.values import Actor
+
+
+@dataclass(frozen=True)
+class CreateFlavor:
+    flavor_id: str
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    ephemeral_gb: int = 0
+    swap_mb: int = 0
+    is_public: bool = True
+
+
+@dataclass(frozen=True)
+class RegisterHost:
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    cpu_ratio: float = 16.0
+    ram_ratio: float = 1.5
+    disk_ratio: float = 1.0
+    zone: str = "nova"
+
+
+def create_flavor(cmd: CreateFlavor, app: CloudApp, actor: Actor) -> Receipt:
+    Flavor.validate(cmd.name, cmd.vcpus, cmd.ram_mb, cmd.disk_gb, cmd.ephemeral_gb, cmd.swap_mb)
+    if Flavor.create_id(cmd.flavor_id) in app.repository:
+        raise Conflict(f"Flavor with ID {cmd.flavor_id} already exists.")
+    flavor = Flavor(
+        flavor_id=cmd.flavor_id,
+        name=cmd.name,
+        vcpus=cmd.vcpus,
+        ram_mb=cmd.ram_mb,
+        disk_gb=cmd.disk_gb,
+        ephemeral_gb=cmd.ephemeral_gb,
+        swap_mb=cmd.swap_mb,
+        is_public=cmd.is_public,
+        actor=actor,
+    )
+    return Receipt.of(flavor.id, app.save(flavor))
+
+
+def delete_flavor(flavor_id: str, app: CloudApp, actor: Actor) -> Receipt:
+    flavor = load(app, Flavor, Flavor.create_id(flavor_id), f"Flavor {flavor_id}")
+    flavor.deactivate(actor)
+    return Receipt.of(flavor.id, app.save(flavor))
+
+
+def update_quota(project_id: str, limits: dict[str, int], app: CloudApp, actor: Actor) -> Receipt:
+    quota = load(app, Quota, Quota.create_id(project_id), f"Project {project_id}")
+    quota.set_limits(limits, actor)
+    return Receipt.of(quota.id, app.save(quota))
+
+
+def register_host(cmd: RegisterHost, app: CloudApp, actor: Actor) -> Receipt:
+    """Idempotent: re-registering with the same sizes appends nothing."""
+    host_id = ComputeHost.create_id(cmd.name)
+    if host_id in app.repository:
+        existing = load(app, ComputeHost, host_id, f"Host {cmd.name}")
+        existing.check_same_capacity(cmd.vcpus, cmd.ram_mb, cmd.disk_gb)
+        return Receipt(host_id)
+    host = ComputeHost(
+        name=cmd.name,
+        vcpus=cmd.vcpus,
+        ram_mb=cmd.ram_mb,
+        disk_gb=cmd.disk_gb,
+        cpu_ratio=cmd.cpu_ratio,
+        ram_ratio=cmd.ram_ratio,
+        disk_ratio=cmd.disk_ratio,
+        zone=cmd.zone,
+        actor=actor,
+    )
+    return Receipt.of(host.id, app.save(host))

@@ -1,0 +1,112 @@
+"""Projects, users, role grants and password authentication."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from commands.app import CloudApp
+from commands.loading import load
+from commands.ports import PasswordHasher
+from commands.receipt import Receipt
+from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from domain.identity import Project, User
+from domain.quota import DEFAULT_LIMITS, Quota
+from domain.values import Actor
+
+
+@dataclass(frozen=True)
+class CreateProject:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    name: str
+    password: str
+    project_name: str
+    roles: tuple[str, ...] = ("member",)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A successful password check, scoped to one project."""
+
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    roles: tuple[str, ...]
+
+
+def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
+    """A project and its quota are born together."""
+    if not cmd.name.strip() or len(cmd.name) > 64:
+        raise InvalidInput("Project name must be 1-64 characters")
+    if Project.create_id(cmd.name) in app.repository:
+        raise Conflict(f"Project {cmd.name} already exists")
+    project = Project(name=cmd.name, description=cmd.description, actor=actor)
+    quota = Quota(project_id=project.id.hex, limits=DEFAULT_LIMITS, actor=actor)
+    return Receipt.of(project.id, app.save(project, quota))
+
+
+def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: Actor) -> Receipt:
+    if not cmd.name.strip() or len(cmd.name) > 255:
+        raise InvalidInput("User name must be 1-255 characters")
+    if len(cmd.password) < 1:
+        raise InvalidInput("Password must not be empty")
+    if User.create_id(cmd.name) in app.repository:
+        raise Conflict(f"User {cmd.name} already exists")
+    project = load(app, Project, Project.create_id(cmd.project_name), "Project")
+    user = User(
+        name=cmd.name,
+        password_hash=hasher.hash(cmd.password),
+        default_project_id=project.id.hex,
+        actor=actor,
+    )
+    for role in cmd.roles:
+        user.grant(project.id.hex, role, actor)
+    return Receipt.of(user.id, app.save(user))
+
+
+class _DummyHash:
+    """A hash of a random password per hasher, made on first use."""
+
+    def __init__(self) -> None:
+        self._by_hasher: dict[int, str] = {}
+
+    def get(self, hasher: PasswordHasher) -> str:
+        key = id(hasher)
+        if key not in self._by_hasher:
+            self._by_hasher[key] = hasher.hash(secrets.token_hex(16))
+        return self._by_hasher[key]
+
+
+_DUMMY_HASH = _DummyHash()
+
+
+def authenticate(
+    app: CloudApp,
+    hasher: PasswordHasher,
+    user_name: str,
+    password: str,
+    project_name: str,
+) -> Authenticated:
+    """Check a password and the user's roles on the project; one vague error
+    for every failure so callers cannot probe which names exist."""
+    denied = Unauthorized("The request you have made requires authentication.")
+    try:
+        user = load(app, User, User.create_id(user_name), "User")
+        project = load(app, Project, Project.create_id(project_name), "Project")
+    except NotFound:
+        # Spend the same hashing time as a real check, so response times do
+        # not reveal which user names exist.
+        hasher.verify(_DUMMY_HASH.get(hasher), password)
+        raise denied from None
+    if not user.enabled or not hasher.verify(user.password_hash, password):
+        raise denied
+    roles = user.roles_on(project.id.hex)
+    if not roles or not project.enabled:
+        raise denied
+    return Authenticated(user.id.hex, user.name, project.id.hex, project.name, roles)

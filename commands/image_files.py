@@ -1,0 +1,69 @@
+"""ImageStore on a local directory (Glance's 'file' store)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from commands.ports import StoredBlob
+from domain.errors import Conflict, InvalidInput, NotFound
+
+_SAFE_ID = re.compile(r"^[0-9a-f-]{36}$")
+CHUNK = 1 << 20
+
+
+class DirectoryImageStore:
+    """One file per image; written to a temp name and renamed when complete."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, image_id: str) -> Path:
+        if not _SAFE_ID.match(image_id):
+            raise NotFound(f"Image {image_id} could not be found.")
+        return self.root / image_id
+
+    def put(self, image_id: str, chunks: Iterable[bytes], max_size: int) -> StoredBlob:
+        path = self._path(image_id)
+        # A private temp name per upload, linked into place only if no other
+        # upload got there first: stored bytes are never replaced.
+        tmp = path.with_name(f".{image_id}.{uuid.uuid4().hex}.part")
+        md5, sha512, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
+        try:
+            with tmp.open("wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise InvalidInput(f"Image exceeds the size limit of {max_size} bytes")
+                    md5.update(chunk)
+                    sha512.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise Conflict(f"Image {image_id} already has data") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return StoredBlob(size, md5.hexdigest(), sha512.hexdigest())
+
+    def open(self, image_id: str) -> Iterator[bytes]:
+        path = self._path(image_id)
+        if not path.exists():
+            raise NotFound(f"Image {image_id} has no data.")
+        return self._read(path)
+
+    @staticmethod
+    def _read(path: Path) -> Iterator[bytes]:
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def delete(self, image_id: str) -> None:
+        self._path(image_id).unlink(missing_ok=True)

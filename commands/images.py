@@ -1,0 +1,87 @@
+"""Image commands: create the record, upload its bytes, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from commands.app import CloudApp
+from commands.loading import load, parse_uuid
+from commands.ports import ImageStore
+from commands.receipt import Receipt
+from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.image import Image
+from domain.values import Actor
+
+MAX_IMAGE_BYTES = 20 * 1024**3
+
+
+@dataclass(frozen=True)
+class CreateImage:
+    name: str
+    disk_format: str = "qcow2"
+    container_format: str = "bare"
+    visibility: str = "shared"
+    min_disk: int = 0
+    min_ram: int = 0
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def create_image(cmd: CreateImage, app: CloudApp, actor: Actor) -> Receipt:
+    Image.validate(cmd.disk_format, cmd.container_format, cmd.visibility)
+    if cmd.visibility == "public" and not actor.is_admin:
+        raise Forbidden("Only admins can create public images")
+    if len(cmd.name) > 255 or cmd.min_disk < 0 or cmd.min_ram < 0:
+        raise InvalidInput("Invalid image name, min_disk or min_ram")
+    image = Image(
+        owner=actor.project_id,
+        name=cmd.name,
+        disk_format=cmd.disk_format,
+        container_format=cmd.container_format,
+        visibility=cmd.visibility,
+        min_disk=cmd.min_disk,
+        min_ram=cmd.min_ram,
+        properties=cmd.properties,
+        actor=actor,
+    )
+    return Receipt.of(image.id, app.save(image))
+
+
+def _owned_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
+    label = f"Image {image_id}"
+    image = load(app, Image, parse_uuid(image_id, label), label)
+    if not image.visible_to(actor.project_id, actor.is_admin):
+        raise NotFound(f"{label} could not be found.")
+    if not (actor.is_admin or image.owner == actor.project_id):
+        raise Forbidden(f"You are not permitted to modify image {image_id}")
+    return image
+
+
+def upload_image(
+    image_id: str,
+    chunks: Iterable[bytes],
+    app: CloudApp,
+    store: ImageStore,
+    actor: Actor,
+) -> Receipt:
+    """Store the bytes first, then record size and checksums; a failed upload
+    leaves the image queued and the ledger unchanged."""
+    image = _owned_image(app, image_id, actor)
+    if image.status != "queued":
+        image.record_upload("", "", "", 0, actor)  # raises InvalidTransition
+    blob = store.put(str(image.id), chunks, MAX_IMAGE_BYTES)
+    image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, actor)
+    try:
+        return Receipt.of(image.id, app.save(image))
+    except Exception:
+        store.delete(str(image.id))  # the ledger never saw these bytes
+        raise
+
+
+def delete_image(image_id: str, app: CloudApp, store: ImageStore, actor: Actor) -> Receipt:
+    image = _owned_image(app, image_id, actor)
+    image.delete(actor)
+    receipt = Receipt.of(image.id, app.save(image))
+    store.delete(str(image.id))
+    return receipt

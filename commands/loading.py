@@ -1,0 +1,33 @@
+"""Loading aggregates by id with domain errors instead of library errors."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from commands.app import CloudApp
+from domain.errors import NotFound
+
+A = TypeVar("A", bound=Aggregate)
+
+
+def load(app: CloudApp, kind: type[A], aggregate_id: UUID, label: str) -> A:
+    """The aggregate, or NotFound with a message naming what was asked for."""
+    try:
+        aggregate: Aggregate = app.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        raise NotFound(f"{label} could not be found.") from None
+    if not isinstance(aggregate, kind):
+        raise NotFound(f"{label} could not be found.")
+    return aggregate
+
+
+def parse_uuid(value: str, label: str) -> UUID:
+    """A UUID from user input, or NotFound (a malformed id names nothing)."""
+    try:
+        return UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise NotFound(f"{label} could not be found.") from None

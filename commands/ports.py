@@ -1,0 +1,40 @@
+"""Ports the command handlers need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class PasswordHasher(Protocol):
+    """Turns passwords into salted hashes and checks them."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """Where an image's bytes went and what they were."""
+
+    size: int
+    md5: str
+    sha512: str
+
+
+class ImageStore(Protocol):
+    """Holds image bytes (Glance's backend store)."""
+
+    def put(self, image_id: str, chunks: Iterable[bytes], max_size: int) -> StoredBlob:
+        """Store the bytes, replacing nothing; raises InvalidInput if too large."""
+        ...
+
+    def open(self, image_id: str) -> Iterable[bytes]:
+        """The stored bytes in chunks; raises NotFound if none are stored."""
+        ...
+
+    def delete(self, image_id: str) -> None:
+        """Remove the bytes if present."""
+        ...

@@ -1,0 +1,27 @@
+"""Optimistic-concurrency retry for command handlers."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import Conflict
+
+T = TypeVar("T")
+
+
+def retry_on_conflict(attempt: Callable[[], T], attempts: int = 20) -> T:
+    """Run a load-decide-save attempt again on a concurrent write to the same
+    aggregate. Each retry reloads, so a quota that filled up meanwhile is seen
+    and rejected with its real reason, rather than a generic conflict."""
+    for n in range(attempts):
+        try:
+            return attempt()
+        except IntegrityError:
+            # Jitter so that concurrent losers do not collide again in lockstep.
+            time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
+    raise Conflict("The resource was changed concurrently; please retry")

@@ -1,0 +1,115 @@
+"""User commands on servers: boot, stop, start, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from commands.app import CloudApp
+from commands.loading import load, parse_uuid
+from commands.receipt import Receipt
+from domain.errors import InvalidInput, NotFound
+from domain.flavor import Flavor
+from domain.image import Image
+from domain.instance import Instance
+from domain.quota import Quota
+from domain.values import Actor, natural_id
+
+
+@dataclass(frozen=True)
+class BootServer:
+    name: str
+    flavor_id: str
+    image_id: str
+    networks: str  # "none" or "auto" until networking lands
+
+
+@dataclass(frozen=True)
+class ServerAction:
+    """stop / start / delete of one server."""
+
+    server_id: str
+
+
+def boot_server(cmd: BootServer, app: CloudApp, actor: Actor) -> Receipt:
+    """Reserve quota and request the instance in one atomic save."""
+    if not cmd.name.strip() or len(cmd.name) > 255:
+        raise InvalidInput("Server name must be 1-255 characters")
+    flavor = _bootable_flavor(app, cmd.flavor_id, actor)
+    image = _bootable_image(app, cmd.image_id, actor)
+    if flavor.disk_gb and image.min_disk > flavor.disk_gb:
+        raise InvalidInput("Flavor's disk is too small for requested image.")
+    if image.min_ram > flavor.ram_mb:
+        raise InvalidInput("Flavor's memory is too small for requested image.")
+    quota = load(app, Quota, Quota.create_id(actor.project_id), "Quota")
+    instance = Instance(
+        project_id=actor.project_id,
+        user_id=actor.user_id,
+        name=cmd.name,
+        flavor=flavor.snapshot(),
+        image_id=str(image.id),
+        networks=cmd.networks,
+        actor=actor,
+    )
+    amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
+    quota.reserve(str(instance.id), amounts, actor)
+    return Receipt.of(instance.id, app.save(quota, instance))
+
+
+def _bootable_flavor(app: CloudApp, flavor_id: str, actor: Actor) -> Flavor:
+    try:
+        flavor = load(app, Flavor, natural_id("flavor", flavor_id), "Flavor")
+    except NotFound:
+        raise InvalidInput(f"Flavor {flavor_id} could not be found.") from None
+    if not flavor.active or not (flavor.is_public or actor.is_admin):
+        raise InvalidInput(f"Flavor {flavor_id} could not be found.")
+    return flavor
+
+
+def _bootable_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
+    try:
+        image = load(app, Image, parse_uuid(image_id, "Image"), "Image")
+    except NotFound:
+        raise InvalidInput(f"Image {image_id} could not be found.") from None
+    if not image.visible_to(actor.project_id, actor.is_admin):
+        raise InvalidInput(f"Image {image_id} could not be found.")
+    if image.status != "active":
+        raise InvalidInput(f"Image {image_id} is not active.")
+    return image
+
+
+def owned_instance(app: CloudApp, server_id: str, actor: Actor) -> Instance:
+    """The caller's live instance, or NotFound (other tenants' ids stay hidden)."""
+    label = f"Instance {server_id}"
+    instance = load(app, Instance, parse_uuid(server_id, label), label)
+    if instance.is_deleted or not (actor.is_admin or instance.project_id == actor.project_id):
+        raise NotFound(f"{label} could not be found.")
+    return instance
+
+
+def stop_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
+    instance = owned_instance(app, cmd.server_id, actor)
+    instance.request_stop(actor)
+    return Receipt.of(instance.id, app.save(instance))
+
+
+def start_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
+    instance = owned_instance(app, cmd.server_id, actor)
+    instance.request_start(actor)
+    return Receipt.of(instance.id, app.save(instance))
+
+
+def delete_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
+    """Ask the host to clean up, or finish at once if no host was ever chosen."""
+    instance = owned_instance(app, cmd.server_id, actor)
+    instance.request_delete(actor)
+    if instance.needs_host_cleanup:
+        return Receipt.of(instance.id, app.save(instance))
+    instance.mark_deleted(actor)
+    quota = load(app, Quota, Quota.create_id(instance.project_id), "Quota")
+    quota.release(str(instance.id), actor)
+    return Receipt.of(instance.id, app.save(instance, quota))
+
+
+def server_id(value: str) -> UUID:
+    return parse_uuid(value, f"Instance {value}")

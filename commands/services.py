@@ -1,0 +1,95 @@
+"""Services: the command side as one object, with concurrency retries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+from uuid import UUID
+
+from commands import catalog, identity, images, servers
+from commands.app import CloudApp
+from commands.ports import ImageStore, PasswordHasher
+from commands.receipt import Receipt
+from commands.retry import retry_on_conflict
+from domain.quota import Quota
+from domain.values import Actor
+
+T = TypeVar("T")
+
+
+class _KeyedLocks:
+    """One lock per key, so requests in this process that would only conflict
+    on the same aggregate queue up instead of retrying against each other."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[UUID, threading.Lock] = {}
+
+    def run(self, key: UUID, fn: Callable[[], T]) -> T:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            return fn()
+
+
+class Services:
+    """Every command a user (or the API) can give, ready to call from a thread."""
+
+    def __init__(self, app: CloudApp, hasher: PasswordHasher, image_store: ImageStore):
+        self.app, self.hasher, self.image_store = app, hasher, image_store
+        self._locks = _KeyedLocks()
+
+    def boot_server(self, cmd: servers.BootServer, actor: Actor) -> Receipt:
+        quota_id = Quota.create_id(actor.project_id)
+        return self._locks.run(
+            quota_id,
+            lambda: retry_on_conflict(lambda: servers.boot_server(cmd, self.app, actor)),
+        )
+
+    def server_action(self, action: str, server_id: str, actor: Actor) -> Receipt:
+        handler = {
+            "stop": servers.stop_server,
+            "start": servers.start_server,
+            "delete": servers.delete_server,
+        }[action]
+        cmd = servers.ServerAction(server_id)
+        return retry_on_conflict(lambda: handler(cmd, self.app, actor))
+
+    def authenticate(self, user: str, password: str, project: str) -> identity.Authenticated:
+        return identity.authenticate(self.app, self.hasher, user, password, project)
+
+    def create_project(self, cmd: identity.CreateProject, actor: Actor) -> Receipt:
+        return identity.create_project(cmd, self.app, actor)
+
+    def create_user(self, cmd: identity.CreateUser, actor: Actor) -> Receipt:
+        return identity.create_user(cmd, self.app, self.hasher, actor)
+
+    def create_flavor(self, cmd: catalog.CreateFlavor, actor: Actor) -> Receipt:
+        return catalog.create_flavor(cmd, self.app, actor)
+
+    def delete_flavor(self, flavor_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: catalog.delete_flavor(flavor_id, self.app, actor))
+
+    def update_quota(self, project_id: str, limits: dict[str, int], actor: Actor) -> Receipt:
+        quota_id = Quota.create_id(project_id)
+        return self._locks.run(
+            quota_id,
+            lambda: retry_on_conflict(
+                lambda: catalog.update_quota(project_id, limits, self.app, actor)
+            ),
+        )
+
+    def register_host(self, cmd: catalog.RegisterHost, actor: Actor) -> Receipt:
+        return catalog.register_host(cmd, self.app, actor)
+
+    def create_image(self, cmd: images.CreateImage, actor: Actor) -> Receipt:
+        return images.create_image(cmd, self.app, actor)
+
+    def upload_image(self, image_id: str, chunks: Iterable[bytes], actor: Actor) -> Receipt:
+        return images.upload_image(image_id, chunks, self.app, self.image_store, actor)
+
+    def delete_image(self, image_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: images.delete_image(image_id, self.app, self.image_store, actor)
+        )

@@ -1,0 +1,1 @@
+"""Aggregates, events, value objects and domain errors: pure code, no I/O."""

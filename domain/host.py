@@ -1,0 +1,152 @@
+"""The ComputeHost aggregate: capacity and claims, never beyond its ratios."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict, InsufficientCapacity
+from domain.values import Actor, natural_id
+
+
+@dataclass(frozen=True)
+class Resources:
+    """An amount of vCPUs, RAM (MiB) and disk (GiB)."""
+
+    vcpus: float
+    ram_mb: float
+    disk_gb: float
+
+
+class ComputeHost(Aggregate):
+    """One hypervisor host; claims are keyed by instance id."""
+
+    class Registered(Aggregate.Created):
+        name: str
+        vcpus: int
+        ram_mb: int
+        disk_gb: int
+        cpu_ratio: float
+        ram_ratio: float
+        disk_ratio: float
+        zone: str
+        actor: Actor
+
+    @staticmethod
+    def create_id(name: str, **_: object) -> UUID:
+        return natural_id("host", name)
+
+    @event(Registered)
+    def __init__(
+        self,
+        name: str,
+        vcpus: int,
+        ram_mb: int,
+        disk_gb: int,
+        cpu_ratio: float,
+        ram_ratio: float,
+        disk_ratio: float,
+        zone: str,
+        actor: Actor,
+    ) -> None:
+        self.name = name
+        self.vcpus, self.ram_mb, self.disk_gb = vcpus, ram_mb, disk_gb
+        self.cpu_ratio, self.ram_ratio, self.disk_ratio = (
+            cpu_ratio,
+            ram_ratio,
+            disk_ratio,
+        )
+        self.zone = zone
+        self.enabled = True
+        self.claims: dict[str, list[int]] = {}  # instance id -> [vcpus, ram, disk]
+
+    @property
+    def limits(self) -> Resources:
+        return Resources(
+            self.vcpus * self.cpu_ratio,
+            self.ram_mb * self.ram_ratio,
+            self.disk_gb * self.disk_ratio,
+        )
+
+    @property
+    def used(self) -> Resources:
+        claims = self.claims.values()
+        return Resources(
+            sum(c[0] for c in claims),
+            sum(c[1] for c in claims),
+            sum(c[2] for c in claims),
+        )
+
+    @property
+    def free(self) -> Resources:
+        limits, used = self.limits, self.used
+        return Resources(
+            limits.vcpus - used.vcpus,
+            limits.ram_mb - used.ram_mb,
+            limits.disk_gb - used.disk_gb,
+        )
+
+    def fits(self, vcpus: int, ram_mb: int, disk_gb: int) -> bool:
+        free = self.free
+        return vcpus <= free.vcpus and ram_mb <= free.ram_mb and disk_gb <= free.disk_gb
+
+    def claim(self, instance_id: str, vcpus: int, ram_mb: int, disk_gb: int, actor: Actor) -> None:
+        """Reserve resources for an instance, or raise InsufficientCapacity."""
+        if instance_id in self.claims:
+            return
+        if not self.enabled:
+            raise InsufficientCapacity(f"Host {self.name} is disabled")
+        if not self.fits(vcpus, ram_mb, disk_gb):
+            raise InsufficientCapacity(f"Host {self.name} cannot fit the instance")
+        self._claimed(instance_id, vcpus, ram_mb, disk_gb, actor)
+
+    class Claimed(Aggregate.Event):
+        instance_id: str
+        vcpus: int
+        ram_mb: int
+        disk_gb: int
+        actor: Actor
+
+    @event(Claimed)
+    def _claimed(
+        self, instance_id: str, vcpus: int, ram_mb: int, disk_gb: int, actor: Actor
+    ) -> None:
+        self.claims[instance_id] = [vcpus, ram_mb, disk_gb]
+
+    def release(self, instance_id: str, actor: Actor) -> None:
+        """Drop an instance's claim; releasing twice is a no-op."""
+        if instance_id in self.claims:
+            vcpus, ram_mb, disk_gb = self.claims[instance_id]
+            self._released(instance_id, vcpus, ram_mb, disk_gb, actor)
+
+    class Released(Aggregate.Event):
+        instance_id: str
+        vcpus: int
+        ram_mb: int
+        disk_gb: int
+        actor: Actor
+
+    @event(Released)
+    def _released(
+        self, instance_id: str, vcpus: int, ram_mb: int, disk_gb: int, actor: Actor
+    ) -> None:
+        del self.claims[instance_id]
+
+    def set_enabled(self, enabled: bool, actor: Actor) -> None:
+        if enabled != self.enabled:
+            self._enabled_set(enabled, actor)
+
+    class EnabledSet(Aggregate.Event):
+        enabled: bool
+        actor: Actor
+
+    @event(EnabledSet)
+    def _enabled_set(self, enabled: bool, actor: Actor) -> None:
+        self.enabled = enabled
+
+    def check_same_capacity(self, vcpus: int, ram_mb: int, disk_gb: int) -> None:
+        """Re-registering a host must not silently change what it offers."""
+        if (vcpus, ram_mb, disk_gb) != (self.vcpus, self.ram_mb, self.disk_gb):
+            raise Conflict(f"Host {self.name} is already registered with other sizes")

@@ -1,0 +1,111 @@
+"""The Image aggregate: metadata and upload state of a Glance-style image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidInput, InvalidTransition
+from domain.values import Actor
+
+DISK_FORMATS = (
+    "raw",
+    "qcow2",
+    "vmdk",
+    "vdi",
+    "iso",
+    "vhd",
+    "vhdx",
+    "ami",
+    "ari",
+    "aki",
+)
+CONTAINER_FORMATS = ("bare", "ovf", "ova", "ami", "ari", "aki", "docker", "compressed")
+VISIBILITIES = ("public", "private", "shared", "community")
+
+
+class Image(Aggregate):
+    """An image: created 'queued', 'active' once its bytes are uploaded."""
+
+    class Created(Aggregate.Created):
+        owner: str
+        name: str
+        disk_format: str
+        container_format: str
+        visibility: str
+        min_disk: int
+        min_ram: int
+        properties: dict[str, Any]
+        actor: Actor
+
+    @event(Created)
+    def __init__(
+        self,
+        owner: str,
+        name: str,
+        disk_format: str,
+        container_format: str,
+        visibility: str,
+        min_disk: int,
+        min_ram: int,
+        properties: dict[str, Any],
+        actor: Actor,
+    ) -> None:
+        self.owner, self.name = owner, name
+        self.disk_format, self.container_format = disk_format, container_format
+        self.visibility = visibility
+        self.min_disk, self.min_ram = min_disk, min_ram
+        self.properties = dict(properties)
+        self.status = "queued"
+        self.checksum: str | None = None
+        self.hash_algo: str | None = None
+        self.hash_value: str | None = None
+        self.size: int | None = None
+
+    @staticmethod
+    def validate(disk_format: str, container_format: str, visibility: str) -> None:
+        if disk_format not in DISK_FORMATS:
+            raise InvalidInput(f"Invalid disk_format '{disk_format}'")
+        if container_format not in CONTAINER_FORMATS:
+            raise InvalidInput(f"Invalid container_format '{container_format}'")
+        if visibility not in VISIBILITIES:
+            raise InvalidInput(f"Invalid visibility value: {visibility}")
+
+    def visible_to(self, project_id: str, is_admin: bool) -> bool:
+        if self.status == "deleted":
+            return False
+        return is_admin or self.owner == project_id or self.visibility in ("public", "community")
+
+    def record_upload(
+        self, checksum: str, hash_algo: str, hash_value: str, size: int, actor: Actor
+    ) -> None:
+        if self.status != "queued":
+            raise InvalidTransition("image", self.status, "upload")
+        self._uploaded(checksum, hash_algo, hash_value, size, actor)
+
+    class Uploaded(Aggregate.Event):
+        checksum: str
+        hash_algo: str
+        hash_value: str
+        size: int
+        actor: Actor
+
+    @event(Uploaded)
+    def _uploaded(
+        self, checksum: str, hash_algo: str, hash_value: str, size: int, actor: Actor
+    ) -> None:
+        self.checksum, self.hash_algo, self.hash_value = checksum, hash_algo, hash_value
+        self.size = size
+        self.status = "active"
+
+    def delete(self, actor: Actor) -> None:
+        if self.status != "deleted":
+            self._deleted(actor)
+
+    class Deleted(Aggregate.Event):
+        actor: Actor
+
+    @event(Deleted)
+    def _deleted(self, actor: Actor) -> None:
+        self.status = "deleted"

@@ -1,0 +1,188 @@
+"""The Instance aggregate: a virtual machine's lifecycle, Nova's state model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidTransition
+from domain.values import Actor, FlavorSnapshot, PowerState, TaskState, VmState
+
+NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+class Instance(Aggregate):
+    """A server: requested, scheduled to a host, spawned, stopped, deleted."""
+
+    class Requested(Aggregate.Created):
+        project_id: str
+        user_id: str
+        name: str
+        flavor: FlavorSnapshot
+        image_id: str
+        networks: str
+        actor: Actor
+
+    @event(Requested)
+    def __init__(
+        self,
+        project_id: str,
+        user_id: str,
+        name: str,
+        flavor: FlavorSnapshot,
+        image_id: str,
+        networks: str,
+        actor: Actor,
+    ) -> None:
+        self.project_id, self.user_id, self.name = project_id, user_id, name
+        self.flavor, self.image_id, self.networks = flavor, image_id, networks
+        self.vm_state = VmState.BUILDING
+        self.task_state: TaskState | None = TaskState.SCHEDULING
+        self.power_state = PowerState.NOSTATE
+        self.host: str | None = None
+        self.fault: dict[str, object] | None = None
+        self.holds_quota = True
+        self.holds_claim = False
+        self.launched_at: datetime | None = None
+        # Worker events carry the request id of the user action they complete.
+        self.last_request = actor
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.vm_state == VmState.DELETED
+
+    def _require(self, action: str, vm: VmState | None, task: TaskState | None) -> None:
+        if (vm is not None and self.vm_state != vm) or self.task_state != task:
+            state = f"vm_state {self.vm_state}, task_state {self.task_state}"
+            raise InvalidTransition(f"instance {self.id}", state, action)
+
+    def schedule_on(self, host: str, actor: Actor) -> None:
+        self._require("schedule", VmState.BUILDING, TaskState.SCHEDULING)
+        self._scheduled(host, actor)
+
+    class Scheduled(Aggregate.Event):
+        host: str
+        actor: Actor
+
+    @event(Scheduled)
+    def _scheduled(self, host: str, actor: Actor) -> None:
+        self.host, self.task_state, self.holds_claim = host, TaskState.SPAWNING, True
+
+    def mark_spawned(self, actor: Actor) -> None:
+        self._require("finish spawning", VmState.BUILDING, TaskState.SPAWNING)
+        self._spawned(datetime.now(UTC), actor)
+
+    class Spawned(Aggregate.Event):
+        launched_at: datetime
+        actor: Actor
+
+    @event(Spawned)
+    def _spawned(self, launched_at: datetime, actor: Actor) -> None:
+        self.vm_state, self.task_state = VmState.ACTIVE, None
+        self.power_state = PowerState.RUNNING
+        self.launched_at = launched_at
+
+    def fail(self, message: str, code: int, actor: Actor) -> None:
+        """Record a fault. A failed build frees its claim and quota (the caller
+        releases them in the same save); a later failure keeps them, because
+        the guest may still exist on the host until the instance is deleted."""
+        if self.is_deleted or self.task_state == TaskState.DELETING:
+            raise InvalidTransition(f"instance {self.id}", self.vm_state, "fail")
+        self._failed(message, code, datetime.now(UTC), actor)
+
+    class Failed(Aggregate.Event):
+        message: str
+        code: int
+        at: datetime
+        actor: Actor
+
+    @event(Failed)
+    def _failed(self, message: str, code: int, at: datetime, actor: Actor) -> None:
+        if self.vm_state == VmState.BUILDING:
+            self.holds_quota = self.holds_claim = False
+        self.vm_state, self.task_state = VmState.ERROR, None
+        self.fault = {"message": message, "code": code, "created": at}
+
+    def request_stop(self, actor: Actor) -> None:
+        self._require("stop", VmState.ACTIVE, None)
+        self._stop_requested(actor)
+
+    class StopRequested(Aggregate.Event):
+        actor: Actor
+
+    @event(StopRequested)
+    def _stop_requested(self, actor: Actor) -> None:
+        self.last_request = actor
+        self.task_state = TaskState.POWERING_OFF
+
+    def mark_stopped(self, actor: Actor) -> None:
+        self._require("finish stopping", VmState.ACTIVE, TaskState.POWERING_OFF)
+        self._stopped(actor)
+
+    class Stopped(Aggregate.Event):
+        actor: Actor
+
+    @event(Stopped)
+    def _stopped(self, actor: Actor) -> None:
+        self.vm_state, self.task_state = VmState.STOPPED, None
+        self.power_state = PowerState.SHUTDOWN
+
+    def request_start(self, actor: Actor) -> None:
+        self._require("start", VmState.STOPPED, None)
+        self._start_requested(actor)
+
+    class StartRequested(Aggregate.Event):
+        actor: Actor
+
+    @event(StartRequested)
+    def _start_requested(self, actor: Actor) -> None:
+        self.last_request = actor
+        self.task_state = TaskState.POWERING_ON
+
+    def mark_started(self, actor: Actor) -> None:
+        self._require("finish starting", VmState.STOPPED, TaskState.POWERING_ON)
+        self._started(actor)
+
+    class Started(Aggregate.Event):
+        actor: Actor
+
+    @event(Started)
+    def _started(self, actor: Actor) -> None:
+        self.vm_state, self.task_state = VmState.ACTIVE, None
+        self.power_state = PowerState.RUNNING
+
+    @property
+    def needs_host_cleanup(self) -> bool:
+        """Whether deleting must go through the compute host (a domain or disks)."""
+        return self.host is not None
+
+    def request_delete(self, actor: Actor) -> None:
+        """Allowed in any live state; asking again while deleting re-issues the
+        host cleanup (as Nova allows), e.g. after a failed attempt."""
+        if self.is_deleted:
+            raise InvalidTransition(f"instance {self.id}", "deleted", "delete")
+        self._delete_requested(actor)
+
+    class DeleteRequested(Aggregate.Event):
+        actor: Actor
+
+    @event(DeleteRequested)
+    def _delete_requested(self, actor: Actor) -> None:
+        self.last_request = actor
+        self.task_state = TaskState.DELETING
+
+    def mark_deleted(self, actor: Actor) -> None:
+        """Final event; the caller releases any claim and quota in the same save."""
+        if self.is_deleted or self.task_state != TaskState.DELETING:
+            raise InvalidTransition(f"instance {self.id}", self.vm_state, "finish deleting")
+        self._deleted(actor)
+
+    class Deleted(Aggregate.Event):
+        actor: Actor
+
+    @event(Deleted)
+    def _deleted(self, actor: Actor) -> None:
+        self.vm_state, self.task_state = VmState.DELETED, None
+        self.power_state = PowerState.NOSTATE
+        self.holds_quota = self.holds_claim = False

@@ -1,0 +1,97 @@
+"""The Quota aggregate: one per project; reservations never exceed the limits."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidInput, QuotaExceeded
+from domain.values import Actor, natural_id
+
+DEFAULT_LIMITS: dict[str, int] = {"instances": 10, "cores": 20, "ram": 51200}
+UNLIMITED = -1
+
+
+class Quota(Aggregate):
+    """Limits and per-consumer reservations of one project."""
+
+    class Created(Aggregate.Created):
+        project_id: str
+        limits: dict[str, int]
+        actor: Actor
+
+    @staticmethod
+    def create_id(project_id: str, **_: object) -> UUID:
+        return natural_id("quota", project_id)
+
+    @event(Created)
+    def __init__(self, project_id: str, limits: dict[str, int], actor: Actor) -> None:
+        self.project_id = project_id
+        self.limits = dict(limits)
+        # consumer id (e.g. an instance id) -> what it holds; keys are str
+        # because snapshots are JSON.
+        self.allocations: dict[str, dict[str, int]] = {}
+
+    @property
+    def in_use(self) -> dict[str, int]:
+        used = dict.fromkeys(self.limits, 0)
+        for held in self.allocations.values():
+            for resource, amount in held.items():
+                used[resource] = used.get(resource, 0) + amount
+        return used
+
+    def reserve(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
+        """Hold amounts for a consumer, or raise QuotaExceeded and change nothing."""
+        if consumer_id in self.allocations:
+            return
+        if any(amount < 0 for amount in amounts.values()):
+            raise InvalidInput("Quota reservations must not be negative")
+        used = self.in_use
+        for resource, requested in amounts.items():
+            limit = self.limits.get(resource, UNLIMITED)
+            if limit != UNLIMITED and used.get(resource, 0) + requested > limit:
+                raise QuotaExceeded(resource, requested, used.get(resource, 0), limit)
+        self._reserved(consumer_id, dict(amounts), actor)
+
+    class Reserved(Aggregate.Event):
+        consumer_id: str
+        amounts: dict[str, int]
+        actor: Actor
+
+    @event(Reserved)
+    def _reserved(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
+        self.allocations[consumer_id] = amounts
+
+    def release(self, consumer_id: str, actor: Actor) -> None:
+        """Give back what a consumer holds; releasing twice is a no-op."""
+        if consumer_id in self.allocations:
+            self._released(consumer_id, self.allocations[consumer_id], actor)
+
+    class Released(Aggregate.Event):
+        consumer_id: str
+        amounts: dict[str, int]
+        actor: Actor
+
+    @event(Released)
+    def _released(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
+        del self.allocations[consumer_id]
+
+    def set_limits(self, limits: dict[str, int], actor: Actor) -> None:
+        """Change limits; lowering one below usage is allowed, as in Nova."""
+        for resource, limit in limits.items():
+            if resource not in DEFAULT_LIMITS:
+                raise InvalidInput(f"Unknown quota resource: {resource}")
+            if limit < UNLIMITED:
+                raise InvalidInput(f"Quota limit for {resource} must be >= -1")
+        changed = {k: v for k, v in limits.items() if self.limits.get(k) != v}
+        if changed:
+            self._limits_set(changed, actor)
+
+    class LimitsSet(Aggregate.Event):
+        limits: dict[str, int]
+        actor: Actor
+
+    @event(LimitsSet)
+    def _limits_set(self, limits: dict[str, int], actor: Actor) -> None:
+        self.limits.update(limits)

@@ -1,0 +1,97 @@
+"""The `cloudledger` command: run the stack, or one of its processes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from commands.bootstrap import Settings
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _projector(settings: Settings) -> None:
+    from commands.bootstrap import build_app, eventsourcing_env
+    from projections.bootstrap import Projector, build_views
+
+    app = build_app(settings.database_url, pool_size=2)
+    views = build_views(eventsourcing_env(settings.database_url))
+    Projector(app, views, settings.database_url).run(_stop_on_signals())
+
+
+def _api(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host="127.0.0.1",
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cloudledger", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the whole control plane in the foreground")
+    run.add_argument("--hosts", type=int, default=2, help="simulated compute hosts")
+    sub.add_parser("api", help="serve the HTTP API on 127.0.0.1:$CLOUDLEDGER_PORT")
+    sub.add_parser("projector", help="keep the read models up to date")
+    sub.add_parser("relay", help="turn events into RQ jobs")
+    worker = sub.add_parser("worker", help="run an RQ worker")
+    worker.add_argument("role", choices=["scheduler", "compute"])
+    worker.add_argument("--host", help="compute host name (compute role)")
+    bench = sub.add_parser("bench", help="benchmarks against a running stack")
+    bench.add_argument("what", choices=["boot"])
+    bench.add_argument("--servers", type=int, default=100)
+    bench.add_argument("--concurrency", type=int, default=10)
+    bench.add_argument("--flavor", default="m1.tiny")
+    bench.add_argument("--image", default="tiny-qcow2")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    if args.command == "run":
+        from ops.run import main_run
+
+        return main_run(args.hosts)
+    settings = Settings.from_env()
+    if args.command == "api":
+        _api(settings)
+    elif args.command == "projector":
+        _projector(settings)
+    elif args.command == "relay":
+        from workers.bootstrap import run_relay
+
+        run_relay(settings, _stop_on_signals())
+    elif args.command == "worker":
+        from workers import bootstrap
+
+        if args.role == "scheduler":
+            bootstrap.run_scheduler(settings)
+        elif not args.host:
+            print("cloudledger worker compute needs --host", file=sys.stderr)
+            return 2
+        else:
+            bootstrap.run_compute(settings, args.host)
+    elif args.command == "bench":
+        from ops.bench import main_bench
+
+        return main_bench(settings, args.servers, args.concurrency, args.flavor, args.image)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

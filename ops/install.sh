@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install what `make run` and `make test` need; idempotent, silent when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_BIN=/usr/lib/postgresql/15/bin
+DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils)
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$pkg")
+done
+[[ -x $PG_BIN/postgres ]] || missing+=(postgresql-15)
+# Debian's own python3 cannot make a venv without python3-venv.
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+
+if ((${#missing[@]})); then
+    if ((EUID != 0)); then
+        echo "ops/install.sh: run as root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "ops/install.sh: installing ${missing[*]}"
+    # Keep maintainer scripts from starting system redis/postgres services:
+    # the project runs private servers on ports of its own.
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod +x "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    echo "ops/install.sh: creating .venv"
+    python3 -m venv .venv
+fi
+stamp=.venv/.installed
+if [[ ! -e $stamp || pyproject.toml -nt $stamp ]]; then
+    echo "ops/install.sh: installing the project into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
+fi

@@ -1,0 +1,135 @@
+"""`cloudledger run`: the whole control plane on one machine, in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from commands.bootstrap import Settings, build_services
+from commands.catalog import RegisterHost
+from ops.postgres import PrivateCluster
+from ops.redis import PrivateRedis
+from ops.schema import create_schema
+from ops.seed import seed
+from ops.stack import Child, Supervisor, child_env, python_child
+from workers.drivers.test_node import write_test_node
+
+log = logging.getLogger(__name__)
+
+PG_PORT, REDIS_PORT = 5433, 6390
+HOST_VCPUS, HOST_RAM_MB, HOST_DISK_GB = 16, 64 * 1024, 1024
+
+
+def host_names(count: int) -> list[str]:
+    return [f"compute-{n}" for n in range(1, count + 1)]
+
+
+def prepare_hosts(settings: Settings, names: list[str]) -> list[RegisterHost]:
+    """Each simulated host: a libvirt test-driver node file of its own size."""
+    for name in names:
+        node = settings.state_dir / "hosts" / name / "node.xml"
+        node.parent.mkdir(parents=True, exist_ok=True)
+        write_test_node(node, cpus=HOST_VCPUS, memory_mb=HOST_RAM_MB)
+    return [RegisterHost(n, HOST_VCPUS, HOST_RAM_MB, HOST_DISK_GB) for n in names]
+
+
+def write_clouds_yaml(settings: Settings) -> Path:
+    path = settings.state_dir / "clouds.yaml"
+    path.write_text(
+        "clouds:\n"
+        "  cloudledger:\n"
+        "    auth:\n"
+        f"      auth_url: {settings.api_url}/identity/v3\n"
+        "      username: admin\n"
+        f"      password: {settings.admin_password}\n"
+        "      project_name: admin\n"
+        "      user_domain_name: Default\n"
+        "      project_domain_name: Default\n"
+        "    region_name: RegionOne\n"
+        "    identity_api_version: 3\n"
+    )
+    path.chmod(0o600)  # it holds the admin password, like devstack's
+    return path
+
+
+def run(hosts: int, environ: dict[str, str]) -> int:
+    settings = Settings.from_env(environ)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.chmod(0o755)  # the postgres user must reach its data dir
+    extra: dict[str, str] = {"CLOUDLEDGER_STATE_DIR": str(settings.state_dir)}
+    cluster = redis = None
+    if "CLOUDLEDGER_DATABASE_URL" not in environ:
+        cluster = PrivateCluster(settings.state_dir / "postgres", PG_PORT)
+        cluster.start()
+        cluster.ensure_database("cloudledger")
+        extra["CLOUDLEDGER_DATABASE_URL"] = cluster.url("cloudledger")
+    if "CLOUDLEDGER_REDIS_URL" not in environ:
+        redis = PrivateRedis(settings.state_dir / "redis", REDIS_PORT)
+        redis.start()
+        extra["CLOUDLEDGER_REDIS_URL"] = redis.url()
+    settings = Settings.from_env({**environ, **extra})
+    supervisor = None
+    try:
+        create_schema(settings.database_url)
+        settings.token_key()  # before any child needs it
+        names = host_names(hosts)
+        services = build_services(settings, pool_size=2)
+        created = seed(services, settings.admin_password, prepare_hosts(settings, names))
+        services.app.close()
+        print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
+        supervisor = Supervisor(_children(settings, names, child_env(extra)))
+        signal.signal(signal.SIGINT, supervisor.request_stop)
+        signal.signal(signal.SIGTERM, supervisor.request_stop)
+        supervisor.start_all()
+        _announce(settings, write_clouds_yaml(settings))
+        supervisor.watch()
+        return 0
+    finally:
+        if supervisor is not None:
+            supervisor.stop_all()
+        if redis is not None:
+            redis.stop()
+        if cluster is not None:
+            cluster.stop()
+        print("cloudledger: stopped")
+
+
+def _children(settings: Settings, names: list[str], env: dict[str, str]) -> list[Child]:
+    logs = settings.state_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    children = [
+        python_child("projector", ["projector"], env, logs),
+        python_child("relay", ["relay"], env, logs),
+        python_child("scheduler", ["worker", "scheduler"], env, logs),
+    ]
+    children += [python_child(n, ["worker", "compute", "--host", n], env, logs) for n in names]
+    children.append(python_child("api", ["api"], env, logs))
+    return children
+
+
+def _announce(settings: Settings, clouds: Path) -> None:
+    url = f"{settings.api_url}/identity/v3"
+    for _ in range(100):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    print(
+        f"cloudledger: API on {settings.api_url}, logs in {settings.state_dir / 'logs'}\n"
+        f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=cloudledger\n"
+        "  openstack server create --flavor m1.tiny --image tiny-qcow2 --nic none --wait vm1\n"
+        "Ctrl-C stops everything; the ledger survives restarts.",
+        flush=True,
+    )
+
+
+def main_run(hosts: int) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    return run(hosts, dict(os.environ))

@@ -1,0 +1,63 @@
+"""First-start data: the admin project and user, default flavors, hosts, an image."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from commands.catalog import CreateFlavor, RegisterHost
+from commands.identity import CreateProject, CreateUser
+from commands.images import CreateImage
+from commands.services import Services
+from domain.identity import Project, User
+from domain.values import SYSTEM
+
+# Nova's classic defaults: (id, name, vcpus, ram MiB, root disk GiB)
+DEFAULT_FLAVORS = [
+    ("1", "m1.tiny", 1, 512, 1),
+    ("2", "m1.small", 1, 2048, 20),
+    ("3", "m1.medium", 2, 4096, 40),
+    ("4", "m1.large", 4, 8192, 80),
+    ("5", "m1.xlarge", 8, 16384, 160),
+]
+SEED_IMAGE_NAME = "tiny-qcow2"
+
+
+def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> list[str]:
+    """Idempotent: creates only what is missing; returns what it created."""
+    app, created = services.app, []
+    if Project.create_id("admin") not in app.repository:
+        services.create_project(CreateProject("admin", "Bootstrap project"), SYSTEM)
+        created.append("project admin")
+    if User.create_id("admin") not in app.repository:
+        services.create_user(CreateUser("admin", admin_password, "admin", ("admin",)), SYSTEM)
+        created.append("user admin")
+    for flavor_id, name, vcpus, ram, disk in DEFAULT_FLAVORS:
+        try:
+            services.create_flavor(CreateFlavor(flavor_id, name, vcpus, ram, disk), SYSTEM)
+            created.append(f"flavor {name}")
+        except Exception as exc:  # already there
+            if "already exists" not in str(exc):
+                raise
+    for host in hosts:
+        if services.register_host(host, SYSTEM).events:
+            created.append(f"host {host.name}")
+    if not any(SEED_IMAGE_NAME in c for c in created) and created:
+        _seed_image(services)
+        created.append(f"image {SEED_IMAGE_NAME}")
+    return created
+
+
+def _seed_image(services: Services) -> None:
+    """A small qcow2 disk, public, so `server create --image tiny-qcow2` works
+    out of the box (the libvirt test driver does not boot what is inside)."""
+    admin = SYSTEM
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "disk.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1G"], check=True)
+        receipt = services.create_image(
+            CreateImage(SEED_IMAGE_NAME, "qcow2", "bare", "public", 0, 0), admin
+        )
+        with path.open("rb") as f:
+            services.upload_image(str(receipt.id), iter(lambda: f.read(1 << 20), b""), admin)

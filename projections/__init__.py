@@ -1,0 +1,1 @@
+"""Read models: tables derived from the ledger, rebuildable from position 0."""

@@ -1,0 +1,95 @@
+"""The hosts read model: capacity and usage per compute host."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from domain.host import ComputeHost
+from domain.scheduling import HostCandidate
+from projections.view import ProjectionView, topics_of
+
+
+class HostsView(ProjectionView):
+    """One row per host; the scheduler filters and weighs from it."""
+
+    name = "hosts"
+    topics = topics_of(
+        ComputeHost.Registered,
+        ComputeHost.Claimed,
+        ComputeHost.Released,
+        ComputeHost.EnabledSet,
+    )
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS hosts (
+            aggregate_id uuid UNIQUE NOT NULL, name text PRIMARY KEY, zone text NOT NULL,
+            vcpus int NOT NULL, ram_mb int NOT NULL, disk_gb int NOT NULL,
+            cpu_ratio float NOT NULL, ram_ratio float NOT NULL, disk_ratio float NOT NULL,
+            enabled boolean NOT NULL, running_vms int NOT NULL DEFAULT 0,
+            vcpus_used int NOT NULL DEFAULT 0, ram_mb_used int NOT NULL DEFAULT 0,
+            disk_gb_used int NOT NULL DEFAULT 0)""",
+    )
+
+    @singledispatchmethod
+    def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
+        """Other events only move the tracking position."""
+
+    @apply.register
+    def _(self, e: ComputeHost.Registered, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "INSERT INTO hosts (aggregate_id, name, zone, vcpus, ram_mb, disk_gb, "
+            "cpu_ratio, ram_ratio, disk_ratio, enabled) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,true)",
+            (
+                e.originator_id,
+                e.name,
+                e.zone,
+                e.vcpus,
+                e.ram_mb,
+                e.disk_gb,
+                e.cpu_ratio,
+                e.ram_ratio,
+                e.disk_ratio,
+            ),
+        )
+
+    @apply.register
+    def _(self, e: ComputeHost.Claimed, cur: Cursor[DictRow]) -> None:
+        self._usage(cur, e.originator_id, 1, e.vcpus, e.ram_mb, e.disk_gb)
+
+    @apply.register
+    def _(self, e: ComputeHost.Released, cur: Cursor[DictRow]) -> None:
+        self._usage(cur, e.originator_id, -1, -e.vcpus, -e.ram_mb, -e.disk_gb)
+
+    @apply.register
+    def _(self, e: ComputeHost.EnabledSet, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE hosts SET enabled=%s WHERE aggregate_id=%s",
+            (e.enabled, e.originator_id),
+        )
+
+    @staticmethod
+    def _usage(cur: Cursor[DictRow], host_id: Any, vms: int, cpu: int, ram: int, disk: int) -> None:
+        cur.execute(
+            "UPDATE hosts SET running_vms=running_vms+%s, vcpus_used=vcpus_used+%s, "
+            "ram_mb_used=ram_mb_used+%s, disk_gb_used=disk_gb_used+%s WHERE aggregate_id=%s",
+            (vms, cpu, ram, disk, host_id),
+        )
+
+    def list_hosts(self) -> list[DictRow]:
+        return self.fetch_all("SELECT * FROM hosts ORDER BY name")
+
+    def candidates(self) -> list[HostCandidate]:
+        return [
+            HostCandidate(
+                name=r["name"],
+                enabled=r["enabled"],
+                free_vcpus=r["vcpus"] * r["cpu_ratio"] - r["vcpus_used"],
+                free_ram_mb=r["ram_mb"] * r["ram_ratio"] - r["ram_mb_used"],
+                free_disk_gb=r["disk_gb"] * r["disk_ratio"] - r["disk_gb_used"],
+            )
+            for r in self.list_hosts()
+        ]

@@ -1,0 +1,155 @@
+"""The servers read model: what GET /servers and /servers/detail return."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from domain.instance import Instance
+from projections.view import ProjectionView, topics_of
+
+_STATE_SQL = (
+    "UPDATE servers SET vm_state=%s, task_state=%s, power_state=%s, updated_at=%s WHERE id=%s"
+)
+
+
+class ServersView(ProjectionView):
+    """One row per instance; deleted ones are kept (flagged) for usage reports."""
+
+    name = "servers"
+    topics = topics_of(
+        Instance.Requested,
+        Instance.Scheduled,
+        Instance.Spawned,
+        Instance.Failed,
+        Instance.StopRequested,
+        Instance.Stopped,
+        Instance.StartRequested,
+        Instance.Started,
+        Instance.DeleteRequested,
+        Instance.Deleted,
+    )
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS servers (
+            id uuid PRIMARY KEY, project_id text NOT NULL, user_id text NOT NULL,
+            name text NOT NULL, image_id text NOT NULL, flavor jsonb NOT NULL,
+            vm_state text NOT NULL, task_state text, power_state text NOT NULL,
+            host text, fault jsonb, created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL, launched_at timestamptz,
+            terminated_at timestamptz, deleted boolean NOT NULL DEFAULT false)""",
+        "CREATE INDEX IF NOT EXISTS servers_by_project "
+        "ON servers (project_id, created_at DESC, id) WHERE NOT deleted",
+    )
+
+    @singledispatchmethod
+    def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
+        """Other events only move the tracking position."""
+
+    @apply.register
+    def _(self, e: Instance.Requested, cur: Cursor[DictRow]) -> None:
+        flavor = e.flavor
+        cur.execute(
+            "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
+            "vm_state, task_state, power_state, created_at, updated_at) "
+            "VALUES (%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s)",
+            (
+                e.originator_id,
+                e.project_id,
+                e.user_id,
+                e.name,
+                e.image_id,
+                Jsonb(flavor.__dict__),
+                e.timestamp,
+                e.timestamp,
+            ),
+        )
+
+    @apply.register
+    def _(self, e: Instance.Scheduled, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET host=%s, task_state='spawning', updated_at=%s WHERE id=%s",
+            (e.host, e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Instance.Spawned, cur: Cursor[DictRow]) -> None:
+        cur.execute(_STATE_SQL, ("active", None, "running", e.timestamp, e.originator_id))
+        cur.execute(
+            "UPDATE servers SET launched_at=%s WHERE id=%s",
+            (e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Instance.Failed, cur: Cursor[DictRow]) -> None:
+        fault = {
+            "message": e.message,
+            "code": e.code,
+            "created": e.timestamp.isoformat(),
+        }
+        cur.execute(
+            "UPDATE servers SET vm_state='error', task_state=NULL, fault=%s, updated_at=%s "
+            "WHERE id=%s",
+            (Jsonb(fault), e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Instance.StopRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "powering-off")
+
+    @apply.register
+    def _(self, e: Instance.Stopped, cur: Cursor[DictRow]) -> None:
+        cur.execute(_STATE_SQL, ("stopped", None, "shutdown", e.timestamp, e.originator_id))
+
+    @apply.register
+    def _(self, e: Instance.StartRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "powering-on")
+
+    @apply.register
+    def _(self, e: Instance.Started, cur: Cursor[DictRow]) -> None:
+        cur.execute(_STATE_SQL, ("active", None, "running", e.timestamp, e.originator_id))
+
+    @apply.register
+    def _(self, e: Instance.DeleteRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "deleting")
+
+    @apply.register
+    def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET vm_state='deleted', task_state=NULL, power_state='nostate', "
+            "deleted=true, terminated_at=%s, updated_at=%s WHERE id=%s",
+            (e.timestamp, e.timestamp, e.originator_id),
+        )
+
+    @staticmethod
+    def _task(cur: Cursor[DictRow], e: Any, task: str) -> None:
+        cur.execute(
+            "UPDATE servers SET task_state=%s, updated_at=%s WHERE id=%s",
+            (task, e.timestamp, e.originator_id),
+        )
+
+    # Queries ---------------------------------------------------------------
+
+    def get(self, server_id: UUID) -> DictRow | None:
+        return self.fetch_one("SELECT * FROM servers WHERE id=%s AND NOT deleted", (server_id,))
+
+    def list_servers(
+        self, project_id: str | None, limit: int, marker: UUID | None = None
+    ) -> list[DictRow]:
+        """Newest first; project_id None lists every project (admin)."""
+        where, params = ["NOT deleted"], list[Any]()
+        if project_id is not None:
+            where.append("project_id=%s")
+            params.append(project_id)
+        if marker is not None:
+            where.append("(created_at, id) < (SELECT created_at, id FROM servers WHERE id=%s)")
+            params.append(marker)
+        query = (
+            f"SELECT * FROM servers WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, id DESC LIMIT %s"
+        )
+        return self.fetch_all(query, [*params, limit])

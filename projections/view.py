@@ -1,0 +1,66 @@
+"""Base class of every read model: its tables and its tracking row are
+written in one transaction, so each event is applied exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import singledispatchmethod
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL
+
+APPLICATION_NAME = "cloudledger"
+PROGRESS_CHANNEL = "cloudledger_projected"
+
+
+def topics_of(*event_classes: type) -> tuple[str, ...]:
+    return tuple(get_topic(cls) for cls in event_classes)
+
+
+class ProjectionView(PostgresTrackingRecorder):
+    """A read model: DDL, one handler per event type, and its queries."""
+
+    name: ClassVar[str]
+    topics: ClassVar[tuple[str, ...]]
+    ddl: ClassVar[tuple[str, ...]]
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        kwargs.setdefault("tracking_table_name", f"{self.name}_tracking")
+        super().__init__(datastore, **kwargs)
+        for statement in self.ddl:
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+
+    def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
+        """Apply (domain event, notification id) pairs and advance tracking,
+        all in one transaction; then tell waiting API requests how far we got."""
+        position = events[-1][1]
+        with self.datastore.transaction(commit=True) as cur:
+            for event, _ in events:
+                self.apply(event, cur)
+            self._insert_tracking(cur, Tracking(APPLICATION_NAME, position))
+            cur.execute(
+                "SELECT pg_notify(%s, %s)",
+                (PROGRESS_CHANNEL, f"{self.name}:{position}"),
+            )
+        return position
+
+    def position(self) -> int:
+        return self.max_tracking_id(APPLICATION_NAME) or 0
+
+    @singledispatchmethod
+    def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
+        """Events a view does not handle only move its tracking position."""
+
+    def fetch_all(self, query: str, params: Sequence[Any] = ()) -> list[DictRow]:
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def fetch_one(self, query: str, params: Sequence[Any] = ()) -> DictRow | None:
+        rows = self.fetch_all(query, params)
+        return rows[0] if rows else None

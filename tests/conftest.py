@@ -1,0 +1,59 @@
+"""Session-wide private PostgreSQL and Redis servers, started by the tests."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ops.ports import free_port
+from ops.postgres import PrivateCluster
+from ops.redis import PrivateRedis
+
+
+@pytest.fixture(scope="session")
+def services_dir() -> Iterator[Path]:
+    """A directory for the session's servers, removed at the end."""
+    # Not tmp_path_factory: its directories are mode 0700 root, which the
+    # postgres user cannot enter.
+    path = Path(tempfile.mkdtemp(prefix="cloudledger-tests-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(services_dir: Path) -> Iterator[PrivateCluster]:
+    """A throw-away PostgreSQL 15 cluster (fsync off) for the whole session."""
+    cluster = PrivateCluster(services_dir / "postgres", free_port(), fast=True)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(services_dir: Path) -> Iterator[PrivateRedis]:
+    """A private redis-server for the whole session."""
+    server = PrivateRedis(services_dir / "redis", free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: PrivateRedis) -> str:
+    """URL of the session's Redis, emptied (FLUSHALL) for this test."""
+    client = redis.Redis.from_url(redis_server.url())
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url()

@@ -1,0 +1,257 @@
+"""Contract tests every DiskStore must pass: the fake and the qemu-img store."""
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workers.drivers.disks import DiskStore, QemuImgDiskStore, run_command
+from workers.drivers.errors import PermanentDriverError, TransientDriverError
+from workers.drivers.fake_disks import FakeDiskStore
+
+IMAGE = "c0ffee00-1111-4222-8333-444455556666"
+OTHER_IMAGE = "c0ffee00-9999-4222-8333-444455556666"
+INSTANCE = "6f1c2a7e-0d3b-4c55-8a9e-2b7d4e1f0c9a"
+OTHER_INSTANCE = "7a2d3b8f-1e4c-4d66-9b0f-3c8e5f2a1d0b"
+GIB = 1024**3
+
+
+class Fetcher:
+    """A fetch callback that makes a 1 GiB qcow2 image and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, path: Path) -> None:
+        self.calls += 1
+        run_command(["qemu-img", "create", "-f", "qcow2", str(path), "1G"])
+
+
+def qemu_img_info(path: str | Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["qemu-img", "info", "--output=json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    info: dict[str, Any] = json.loads(out)
+    return info
+
+
+@pytest.fixture(params=["fake", "qemu-img"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> DiskStore:
+    if request.param == "fake":
+        return FakeDiskStore(tmp_path / "store")
+    return QemuImgDiskStore(tmp_path / "store")
+
+
+@pytest.fixture
+def base(store: DiskStore) -> Path:
+    return store.ensure_cached_image(IMAGE, Fetcher())
+
+
+def test_fetch_is_called_once_per_image(store: DiskStore) -> None:
+    fetch = Fetcher()
+
+    first = store.ensure_cached_image(IMAGE, fetch)
+    second = store.ensure_cached_image(IMAGE, fetch)
+
+    assert fetch.calls == 1
+    assert first == second
+    assert first.is_file()
+
+
+def test_each_image_id_gets_its_own_file(store: DiskStore) -> None:
+    fetch = Fetcher()
+
+    paths = {store.ensure_cached_image(i, fetch) for i in (IMAGE, OTHER_IMAGE)}
+
+    assert fetch.calls == 2
+    assert len(paths) == 2
+
+
+def test_a_failed_fetch_caches_nothing_and_is_retried(store: DiskStore) -> None:
+    def broken(path: Path) -> None:
+        path.write_bytes(b"half an ima")
+        raise TransientDriverError("download interrupted")
+
+    with pytest.raises(TransientDriverError, match="download interrupted"):
+        store.ensure_cached_image(IMAGE, broken)
+
+    fetch = Fetcher()
+    path = store.ensure_cached_image(IMAGE, fetch)
+    assert fetch.calls == 1
+    assert list(path.parent.iterdir()) == [path]
+
+
+def test_a_fetch_that_writes_nothing_is_a_permanent_error(store: DiskStore) -> None:
+    def lazy(path: Path) -> None:
+        pass
+
+    with pytest.raises(PermanentDriverError):
+        store.ensure_cached_image(IMAGE, lazy)
+
+
+def test_instance_disks_are_a_root_overlay_and_an_ephemeral_disk(
+    store: DiskStore, base: Path
+) -> None:
+    disks = store.ensure_instance_disks(INSTANCE, base, "qcow2", 10, 2)
+
+    assert [(d.target, d.format) for d in disks] == [("vda", "qcow2"), ("vdb", "qcow2")]
+    assert store.instance_disks(INSTANCE) == sorted(Path(d.path) for d in disks)
+
+
+def test_no_ephemeral_disk_is_made_when_its_size_is_zero(store: DiskStore, base: Path) -> None:
+    (root,) = store.ensure_instance_disks(INSTANCE, base, "qcow2", 10, 0)
+
+    assert root.target == "vda"
+    assert store.instance_disks(INSTANCE) == [Path(root.path)]
+
+
+def test_second_ensure_instance_disks_keeps_the_existing_files(
+    store: DiskStore, base: Path
+) -> None:
+    first = store.ensure_instance_disks(INSTANCE, base, "qcow2", 10, 2)
+    before = [Path(d.path).stat() for d in first]
+
+    second = store.ensure_instance_disks(INSTANCE, base, "qcow2", 10, 2)
+
+    assert second == first
+    after = [Path(d.path).stat() for d in second]
+    assert [(s.st_ino, s.st_mtime_ns) for s in after] == [(s.st_ino, s.st_mtime_ns) for s in before]
+
+
+def test_instances_get_separate_disks(store: DiskStore, base: Path) -> None:
+    mine = store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    theirs = store.ensure_instance_disks(OTHER_INSTANCE, base, "qcow2", 1, 0)
+
+    assert mine[0].path != theirs[0].path
+
+
+def test_a_missing_base_image_is_a_permanent_error(store: DiskStore, tmp_path: Path) -> None:
+    with pytest.raises(PermanentDriverError):
+        store.ensure_instance_disks(INSTANCE, tmp_path / "missing", "qcow2", 1, 0)
+
+    assert store.instance_disks(INSTANCE) == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "root_gb", "ephemeral_gb"),
+    [("vmdk-ish", 1, 0), ("qcow2", -1, 0), ("qcow2", 1, -1)],
+    ids=["format", "root-size", "ephemeral-size"],
+)
+def test_an_invalid_disk_request_is_a_permanent_error(
+    store: DiskStore, base: Path, fmt: str, root_gb: int, ephemeral_gb: int
+) -> None:
+    with pytest.raises(PermanentDriverError):
+        store.ensure_instance_disks(INSTANCE, base, fmt, root_gb, ephemeral_gb)
+
+
+def test_purge_removes_the_instance_disks_but_keeps_the_image(store: DiskStore, base: Path) -> None:
+    disks = store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 1)
+
+    store.purge_instance_disks(INSTANCE)
+
+    assert store.instance_disks(INSTANCE) == []
+    assert not any(Path(d.path).exists() for d in disks)
+    assert base.is_file()
+
+
+def test_purge_leaves_other_instances_alone(store: DiskStore, base: Path) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    (theirs,) = store.ensure_instance_disks(OTHER_INSTANCE, base, "qcow2", 1, 0)
+
+    store.purge_instance_disks(INSTANCE)
+
+    assert store.instance_disks(OTHER_INSTANCE) == [Path(theirs.path)]
+
+
+def test_second_purge_and_purge_of_unknown_instance_are_fine(store: DiskStore, base: Path) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    store.purge_instance_disks(INSTANCE)
+
+    store.purge_instance_disks(INSTANCE)
+    store.purge_instance_disks(OTHER_INSTANCE)
+
+    assert store.instance_disks(OTHER_INSTANCE) == []
+
+
+def test_disks_can_be_made_again_after_a_purge(store: DiskStore, base: Path) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 1)
+    store.purge_instance_disks(INSTANCE)
+
+    disks = store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 1)
+
+    assert all(Path(d.path).is_file() for d in disks)
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "UPPER", "-rf", "", "a/b"])
+def test_unsafe_ids_are_a_permanent_error_everywhere(
+    store: DiskStore, base: Path, bad_id: str
+) -> None:
+    calls: list[Callable[[], object]] = [
+        lambda: store.ensure_cached_image(bad_id, Fetcher()),
+        lambda: store.ensure_instance_disks(bad_id, base, "qcow2", 1, 0),
+        lambda: store.purge_instance_disks(bad_id),
+        lambda: store.instance_disks(bad_id),
+    ]
+    for call in calls:
+        with pytest.raises(PermanentDriverError):
+            call()
+
+
+# Behaviour specific to one implementation.
+
+
+def test_fake_fail_next_raises_once_then_works(tmp_path: Path) -> None:
+    fake = FakeDiskStore(tmp_path)
+    fake.fail_next(PermanentDriverError("disk full"))
+
+    with pytest.raises(PermanentDriverError, match="disk full"):
+        fake.purge_instance_disks(INSTANCE)
+
+    fake.purge_instance_disks(INSTANCE)
+
+
+def test_qemu_img_root_disk_is_an_overlay_on_the_cached_image(tmp_path: Path) -> None:
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+
+    root, ephemeral = store.ensure_instance_disks(INSTANCE, base, "qcow2", 10, 2)
+
+    info = qemu_img_info(root.path)
+    assert info["format"] == "qcow2"
+    assert info["full-backing-filename"] == str(tmp_path / "store" / "_base" / IMAGE)
+    assert info["backing-filename-format"] == "qcow2"
+    assert info["virtual-size"] == 10 * GIB
+    assert root.path == str(tmp_path / "store" / INSTANCE / "disk")
+    eph_info = qemu_img_info(ephemeral.path)
+    assert "backing-filename" not in eph_info
+    assert eph_info["virtual-size"] == 2 * GIB
+    assert ephemeral.path == str(tmp_path / "store" / INSTANCE / "disk.eph0")
+
+
+def test_qemu_img_root_size_zero_keeps_the_image_size(tmp_path: Path) -> None:
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+
+    (root,) = store.ensure_instance_disks(INSTANCE, base, "qcow2", 0, 0)
+
+    assert qemu_img_info(root.path)["virtual-size"] == 1 * GIB
+
+
+def test_qemu_img_failure_is_permanent_and_carries_its_stderr(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "no-such-dir" / "disk"
+
+    with pytest.raises(PermanentDriverError, match="no-such-dir"):
+        run_command(["qemu-img", "create", "-f", "qcow2", str(target), "1G"])
+
+
+def test_a_missing_program_is_a_permanent_error() -> None:
+    with pytest.raises(PermanentDriverError, match="cannot run"):
+        run_command(["/nonexistent/qemu-img", "--version"])

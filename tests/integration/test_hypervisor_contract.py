@@ -1,0 +1,283 @@
+"""Contract tests every Hypervisor must pass: the fake and libvirt's test driver."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from workers.drivers.errors import PermanentDriverError, TransientDriverError
+from workers.drivers.fake_hypervisor import FakeHypervisor
+from workers.drivers.hypervisor import (
+    DiskSpec,
+    DomainInfo,
+    DomainSpec,
+    Hypervisor,
+    LibvirtHypervisor,
+)
+from workers.drivers.test_node import write_test_node
+
+WEB_UUID = "3f0e1c2d-4b5a-4978-8e6f-0a1b2c3d4e5f"
+WEB = DomainSpec("web", WEB_UUID, 2, 1024, (DiskSpec("/srv/web/disk", "vda"),))
+DB_DISKS = (DiskSpec("/srv/db/disk", "vda"), DiskSpec("/srv/db/disk.eph0", "vdb"))
+DB = DomainSpec("db", "9a8b7c6d-5e4f-4321-8765-43210fedcba9", 4, 4096, DB_DISKS)
+
+
+def _running(spec: DomainSpec, running: bool = True) -> DomainInfo:
+    return DomainInfo(spec.name, spec.uuid, running, spec.vcpus, spec.memory_mb)
+
+
+@pytest.fixture
+def libvirt_conn(tmp_path: Path) -> Iterator[libvirt.virConnect]:
+    conn = libvirt.open(write_test_node(tmp_path / "node.xml", cpus=8, memory_mb=16384))
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(params=["fake", "libvirt"])
+def hypervisor(request: pytest.FixtureRequest) -> Hypervisor:
+    if request.param == "fake":
+        return FakeHypervisor()
+    # Each open() of a node-file URI is a separate, empty host.
+    return LibvirtHypervisor(request.getfixturevalue("libvirt_conn"), "test")
+
+
+def test_a_new_host_has_no_domains(hypervisor: Hypervisor) -> None:
+    assert hypervisor.list_domains() == []
+
+
+def test_get_of_an_unknown_name_is_none(hypervisor: Hypervisor) -> None:
+    assert hypervisor.get("nope") is None
+
+
+def test_ensure_running_defines_and_starts_a_missing_domain(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    assert hypervisor.get("web") == _running(WEB)
+
+
+def test_second_ensure_running_of_a_running_domain_is_a_no_op(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    hypervisor.ensure_running(WEB)
+
+    assert hypervisor.list_domains() == [_running(WEB)]
+
+
+def test_ensure_running_starts_a_stopped_domain(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_stopped(WEB)
+
+    hypervisor.ensure_running(WEB)
+
+    assert hypervisor.get("web") == _running(WEB)
+
+
+def test_ensure_stopped_defines_a_missing_domain_without_starting_it(
+    hypervisor: Hypervisor,
+) -> None:
+    hypervisor.ensure_stopped(WEB)
+
+    assert hypervisor.get("web") == _running(WEB, running=False)
+
+
+def test_ensure_stopped_stops_a_running_domain(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    hypervisor.ensure_stopped(WEB)
+
+    assert hypervisor.get("web") == _running(WEB, running=False)
+
+
+def test_second_ensure_stopped_is_a_no_op(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_stopped(WEB)
+
+    hypervisor.ensure_stopped(WEB)
+
+    assert hypervisor.list_domains() == [_running(WEB, running=False)]
+
+
+def test_ensure_absent_removes_a_running_domain(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    hypervisor.ensure_absent("web")
+
+    assert hypervisor.get("web") is None
+    assert hypervisor.list_domains() == []
+
+
+def test_ensure_absent_removes_a_stopped_domain(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_stopped(WEB)
+
+    hypervisor.ensure_absent("web")
+
+    assert hypervisor.get("web") is None
+
+
+def test_second_ensure_absent_is_a_no_op(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_absent("web")
+
+    hypervisor.ensure_absent("web")
+
+    assert hypervisor.list_domains() == []
+
+
+def test_ensure_absent_of_an_unknown_name_is_fine(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    hypervisor.ensure_absent("never-defined")
+
+    assert hypervisor.list_domains() == [_running(WEB)]
+
+
+def test_a_removed_domain_can_be_defined_again(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_absent("web")
+
+    hypervisor.ensure_running(WEB)
+
+    assert hypervisor.get("web") == _running(WEB)
+
+
+def test_list_domains_reports_each_domain_sorted_by_name(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_stopped(DB)
+
+    assert hypervisor.list_domains() == [_running(DB, running=False), _running(WEB)]
+
+
+def test_get_and_list_report_the_uuid_in_lower_case(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(replace(WEB, uuid=WEB.uuid.upper()))
+
+    assert hypervisor.get("web") == _running(WEB)
+
+
+def test_an_existing_definition_is_not_replaced(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    hypervisor.ensure_stopped(replace(WEB, vcpus=6, memory_mb=2048))
+
+    assert hypervisor.get("web") == _running(WEB, running=False)
+
+
+def test_a_name_defined_with_another_uuid_is_a_permanent_error(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_running(replace(WEB, uuid=DB.uuid))
+
+    assert hypervisor.list_domains() == [_running(WEB)]
+
+
+def test_a_uuid_used_by_another_name_is_a_permanent_error(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_stopped(replace(DB, uuid=WEB.uuid))
+
+    assert hypervisor.list_domains() == [_running(WEB)]
+
+
+@pytest.mark.parametrize(
+    "bad_spec",
+    [
+        replace(WEB, vcpus=0),
+        replace(WEB, memory_mb=0),
+        replace(WEB, name=""),
+        replace(WEB, name="a/b"),
+        replace(WEB, uuid="not-a-uuid"),
+        replace(WEB, disks=(DiskSpec("/a", "vda"), DiskSpec("/b", "vda"))),
+        replace(WEB, disks=(DiskSpec("/a", "vda", "vmdk-ish"),)),
+    ],
+    ids=["no-vcpu", "no-memory", "no-name", "slash", "uuid", "dup-target", "format"],
+)
+def test_an_invalid_spec_is_a_permanent_error_and_defines_nothing(
+    hypervisor: Hypervisor, bad_spec: DomainSpec
+) -> None:
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_running(bad_spec)
+
+    assert hypervisor.list_domains() == []
+
+
+# Behaviour specific to one implementation.
+
+
+def test_fake_fail_next_raises_once_then_works() -> None:
+    fake = FakeHypervisor()
+    fake.fail_next(TransientDriverError("connection lost"))
+
+    with pytest.raises(TransientDriverError, match="connection lost"):
+        fake.ensure_running(WEB)
+
+    assert fake.get("web") is None
+    fake.ensure_running(WEB)
+    assert fake.get("web") == _running(WEB)
+
+
+def test_fake_remembers_the_spec_with_its_disks() -> None:
+    fake = FakeHypervisor()
+
+    fake.ensure_running(DB)
+
+    assert fake.defined_spec("db") == DB
+
+
+def test_test_node_host_has_the_requested_size_and_no_domains(tmp_path: Path) -> None:
+    uri = write_test_node(tmp_path / "node.xml", cpus=6, memory_mb=12288)
+
+    conn = libvirt.open(uri)
+    _, memory_mb, cpus, *_ = conn.getInfo()
+    domains = conn.listAllDomains(0)
+    conn.close()
+
+    assert uri == f"test://{tmp_path.resolve()}/node.xml"
+    assert (memory_mb, cpus) == (12288, 6)
+    assert domains == []
+
+
+def test_test_node_uri_escapes_awkward_folder_names(tmp_path: Path) -> None:
+    folder = tmp_path / "a b%c"
+    folder.mkdir()
+
+    uri = write_test_node(folder / "node.xml", cpus=2, memory_mb=512)
+
+    assert libvirt.open(uri).getInfo()[2] == 2
+
+
+def test_libvirt_defines_the_disks_of_the_spec(libvirt_conn: libvirt.virConnect) -> None:
+    LibvirtHypervisor(libvirt_conn, "test").ensure_stopped(DB)
+
+    xml = libvirt_conn.lookupByName("db").XMLDesc(0)
+
+    assert "/srv/db/disk.eph0" in xml
+    assert "dev='vdb'" in xml
+
+
+def test_libvirt_ensure_running_resumes_a_paused_domain(libvirt_conn: libvirt.virConnect) -> None:
+    hypervisor = LibvirtHypervisor(libvirt_conn, "test")
+    hypervisor.ensure_running(WEB)
+    libvirt_conn.lookupByName("web").suspend()
+    assert hypervisor.get("web") == _running(WEB, running=False)
+
+    hypervisor.ensure_running(WEB)
+
+    assert hypervisor.get("web") == _running(WEB)
+
+
+def test_libvirt_config_it_rejects_is_a_permanent_error(libvirt_conn: libvirt.virConnect) -> None:
+    with pytest.raises(PermanentDriverError, match="domain type"):
+        LibvirtHypervisor(libvirt_conn, "nonsense").ensure_running(WEB)
+
+
+def test_libvirt_on_a_closed_connection_is_a_transient_error(tmp_path: Path) -> None:
+    conn = libvirt.open(write_test_node(tmp_path / "node.xml", cpus=1, memory_mb=512))
+    hypervisor = LibvirtHypervisor(conn, "test")
+    conn.close()
+
+    with pytest.raises(TransientDriverError):
+        hypervisor.list_domains()
+    with pytest.raises(TransientDriverError):
+        hypervisor.ensure_running(WEB)

@@ -1,0 +1,166 @@
+"""Unit tests for the ComputeHost aggregate: claims within allocation ratios."""
+
+import pytest
+
+from domain.errors import Conflict, InsufficientCapacity
+from domain.host import ComputeHost, Resources
+from domain.values import SYSTEM, Actor
+
+ACTOR = Actor("service:scheduler", "p1", ("service",), "req-1")
+
+
+def _host(
+    vcpus: int = 16,
+    ram_mb: int = 65536,
+    disk_gb: int = 1000,
+    cpu_ratio: float = 16.0,
+    ram_ratio: float = 1.5,
+    disk_ratio: float = 1.0,
+) -> ComputeHost:
+    host = ComputeHost(
+        name="compute-1",
+        vcpus=vcpus,
+        ram_mb=ram_mb,
+        disk_gb=disk_gb,
+        cpu_ratio=cpu_ratio,
+        ram_ratio=ram_ratio,
+        disk_ratio=disk_ratio,
+        zone="nova",
+        actor=SYSTEM,
+    )
+    host.collect_events()
+    return host
+
+
+def test_host_id_is_derived_from_its_name() -> None:
+    assert _host().id == ComputeHost.create_id("compute-1")
+    assert ComputeHost.create_id("compute-1") != ComputeHost.create_id("compute-2")
+
+
+def test_limits_apply_the_allocation_ratios() -> None:
+    host = _host(vcpus=16, ram_mb=1000, disk_gb=100, ram_ratio=1.5, disk_ratio=2.0)
+    assert host.limits == Resources(256, 1500, 200)
+
+
+def test_sixteen_vcpu_host_with_ratio_sixteen_takes_256_vcpus() -> None:
+    host = _host(vcpus=16, cpu_ratio=16.0)
+    for n in range(32):
+        host.claim(f"vm-{n}", 8, 1, 1, ACTOR)
+    assert host.used.vcpus == 256
+    assert host.free.vcpus == 0
+
+
+def test_claim_past_the_vcpu_ratio_is_refused() -> None:
+    host = _host(vcpus=16, cpu_ratio=16.0)
+    host.claim("vm-0", 256, 1, 1, ACTOR)
+    host.collect_events()
+    with pytest.raises(InsufficientCapacity, match="cannot fit"):
+        host.claim("vm-1", 1, 1, 1, ACTOR)
+    assert host.collect_events() == []
+    assert set(host.claims) == {"vm-0"}
+
+
+def test_claim_past_the_ram_ratio_is_refused() -> None:
+    host = _host(ram_mb=1000, ram_ratio=1.5)
+    host.claim("vm-0", 1, 1500, 1, ACTOR)
+    with pytest.raises(InsufficientCapacity):
+        host.claim("vm-1", 1, 1, 1, ACTOR)
+
+
+def test_claim_past_the_disk_ratio_is_refused() -> None:
+    host = _host(disk_gb=100, disk_ratio=1.0)
+    with pytest.raises(InsufficientCapacity):
+        host.claim("vm-0", 1, 1, 101, ACTOR)
+
+
+def test_claim_records_an_event_with_the_amounts() -> None:
+    host = _host()
+    host.claim("vm-0", 2, 2048, 20, ACTOR)
+    (event,) = host.collect_events()
+    assert isinstance(event, ComputeHost.Claimed)
+    assert (event.instance_id, event.vcpus, event.ram_mb, event.disk_gb) == (
+        "vm-0",
+        2,
+        2048,
+        20,
+    )
+    assert host.used == Resources(2, 2048, 20)
+
+
+def test_claim_is_idempotent_per_instance() -> None:
+    host = _host()
+    host.claim("vm-0", 2, 2048, 20, ACTOR)
+    host.collect_events()
+    host.claim("vm-0", 2, 2048, 20, ACTOR)
+    assert host.collect_events() == []
+    assert host.used == Resources(2, 2048, 20)
+
+
+def test_disabled_host_refuses_claims() -> None:
+    host = _host()
+    host.set_enabled(False, SYSTEM)
+    host.collect_events()
+    with pytest.raises(InsufficientCapacity, match="disabled"):
+        host.claim("vm-0", 1, 1, 1, ACTOR)
+    assert host.claims == {}
+
+
+def test_reenabled_host_accepts_claims_again() -> None:
+    host = _host()
+    host.set_enabled(False, SYSTEM)
+    host.set_enabled(True, SYSTEM)
+    host.claim("vm-0", 1, 1, 1, ACTOR)
+    assert "vm-0" in host.claims
+
+
+def test_set_enabled_to_the_current_value_appends_nothing() -> None:
+    host = _host()
+    host.set_enabled(True, SYSTEM)
+    assert host.collect_events() == []
+    host.set_enabled(False, SYSTEM)
+    host.set_enabled(False, SYSTEM)
+    assert len(host.collect_events()) == 1
+
+
+def test_release_frees_the_claim() -> None:
+    host = _host(vcpus=1, cpu_ratio=1.0)
+    host.claim("vm-0", 1, 1, 1, ACTOR)
+    host.release("vm-0", ACTOR)
+    assert host.used == Resources(0, 0, 0)
+    host.claim("vm-1", 1, 1, 1, ACTOR)
+    assert set(host.claims) == {"vm-1"}
+
+
+def test_release_twice_is_a_no_op() -> None:
+    host = _host()
+    host.claim("vm-0", 1, 1, 1, ACTOR)
+    host.release("vm-0", ACTOR)
+    host.collect_events()
+    host.release("vm-0", ACTOR)
+    assert host.collect_events() == []
+
+
+def test_release_works_on_a_disabled_host() -> None:
+    host = _host()
+    host.claim("vm-0", 1, 1, 1, ACTOR)
+    host.set_enabled(False, SYSTEM)
+    host.release("vm-0", ACTOR)
+    assert host.claims == {}
+
+
+def test_fits_reflects_free_capacity() -> None:
+    host = _host(vcpus=2, ram_mb=1024, disk_gb=10, cpu_ratio=1.0, ram_ratio=1.0)
+    assert host.fits(2, 1024, 10)
+    assert not host.fits(3, 1024, 10)
+    host.claim("vm-0", 1, 512, 5, ACTOR)
+    assert host.fits(1, 512, 5)
+    assert not host.fits(1, 513, 5)
+
+
+def test_check_same_capacity_accepts_identical_sizes() -> None:
+    _host(vcpus=16, ram_mb=65536, disk_gb=1000).check_same_capacity(16, 65536, 1000)
+
+
+def test_check_same_capacity_rejects_other_sizes() -> None:
+    with pytest.raises(Conflict, match="already registered"):
+        _host(vcpus=16).check_same_capacity(32, 65536, 1000)

@@ -1,0 +1,79 @@
+"""Unit tests for rendering a DomainSpec as libvirt domain XML."""
+
+import xml.etree.ElementTree as ET
+
+from workers.drivers.hypervisor import DiskSpec, DomainSpec, domain_xml
+
+UUID = "0b0c6f4e-5d4b-4a8e-9c3a-1f2e3d4c5b6a"
+
+
+def _spec(*disks: DiskSpec, name: str = "inst-1") -> DomainSpec:
+    return DomainSpec(name=name, uuid=UUID, vcpus=2, memory_mb=1536, disks=disks)
+
+
+def _render(spec: DomainSpec, domain_type: str = "test") -> ET.Element:
+    return ET.fromstring(domain_xml(spec, domain_type))
+
+
+def test_domain_xml_carries_the_domain_type() -> None:
+    assert _render(_spec(), "kvm").get("type") == "kvm"
+
+
+def test_domain_xml_carries_name_uuid_and_vcpus() -> None:
+    root = _render(_spec())
+
+    assert root.findtext("name") == "inst-1"
+    assert root.findtext("uuid") == UUID
+    assert root.findtext("vcpu") == "2"
+
+
+def test_domain_xml_gives_memory_in_mib() -> None:
+    memory = _render(_spec()).find("memory")
+
+    assert memory is not None
+    assert (memory.get("unit"), memory.text) == ("MiB", "1536")
+
+
+def test_domain_xml_boots_an_hvm_guest() -> None:
+    assert _render(_spec()).findtext("os/type") == "hvm"
+
+
+def _disks(root: ET.Element) -> list[dict[str, dict[str, str]]]:
+    """Each disk element as {tag: attributes} of itself and its children."""
+    return [
+        {"disk": disk.attrib} | {child.tag: child.attrib for child in disk}
+        for disk in root.iterfind("devices/disk")
+    ]
+
+
+def test_domain_xml_has_one_virtio_file_disk_per_disk_spec_in_order() -> None:
+    root = _render(_spec(DiskSpec("/srv/i/disk", "vda"), DiskSpec("/srv/i/raw", "vdb", "raw")))
+
+    assert _disks(root) == [
+        {
+            "disk": {"type": "file", "device": "disk"},
+            "driver": {"name": "qemu", "type": "qcow2"},
+            "source": {"file": "/srv/i/disk"},
+            "target": {"dev": "vda", "bus": "virtio"},
+        },
+        {
+            "disk": {"type": "file", "device": "disk"},
+            "driver": {"name": "qemu", "type": "raw"},
+            "source": {"file": "/srv/i/raw"},
+            "target": {"dev": "vdb", "bus": "virtio"},
+        },
+    ]
+
+
+def test_domain_xml_without_disks_has_no_disk_elements() -> None:
+    assert _render(_spec()).findall("devices/disk") == []
+
+
+def test_domain_xml_escapes_markup_in_names_and_paths() -> None:
+    spec = _spec(DiskSpec("/srv/a'<b>&c", "vda"), name="x</name><vcpu>64")
+
+    root = _render(spec)
+
+    assert root.findtext("name") == "x</name><vcpu>64"
+    assert [vcpu.text for vcpu in root.iter("vcpu")] == ["2"]
+    assert _disks(root)[0]["source"] == {"file": "/srv/a'<b>&c"}

@@ -1,0 +1,1 @@
+"""Relay (event log -> RQ) and the jobs that drive the infrastructure."""

@@ -1,0 +1,115 @@
+"""Composition root of the relay and worker processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from uuid import UUID
+
+import libvirt
+from redis import Redis
+from rq import SimpleWorker
+
+from commands.bootstrap import Settings, build_app, eventsourcing_env
+from commands.loading import load
+from commands.tokens import TokenCodec
+from domain.host import ComputeHost
+from projections.bootstrap import build_view, postgres_recorder
+from projections.follower import LogFollower, LogListener
+from projections.hosts import HostsView
+from workers import runtime
+from workers.dispatch import Relay
+from workers.drivers.disks import QemuImgDiskStore
+from workers.drivers.hypervisor import LibvirtHypervisor
+from workers.image_fetch import HttpImageFetcher
+from workers.jobs.compute import restore_host
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY_SECONDS = 10.0
+
+
+def build_relay(settings: Settings) -> Relay:
+    relay = build_view(Relay, eventsourcing_env(settings.database_url))
+    relay.redis = Redis.from_url(settings.redis_url)
+    return relay
+
+
+def run_relay(settings: Settings, stop: threading.Event) -> None:
+    """Follow the log; every few seconds re-enqueue jobs Redis has lost."""
+    app = build_app(settings.database_url, pool_size=2)
+    relay = build_relay(settings)
+    recorder = postgres_recorder(app)
+    listener = LogListener(settings.database_url, recorder.channel_name)
+    follower = LogFollower(
+        "relay",
+        recorder,
+        app.mapper,
+        relay.apply_batch,
+        relay.position(),
+        listener.waker(),
+        topics=Relay.topics,
+    )
+    relay.reconcile()
+    listener.start()
+    reconciler = threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True)
+    reconciler.start()
+    follower.run(stop)
+    listener.stop()
+
+
+def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:
+    while not stop.wait(RECONCILE_EVERY_SECONDS):
+        try:
+            relay.reconcile(older_than_seconds=RECONCILE_EVERY_SECONDS)
+        except Exception:
+            log.exception("reconcile failed; will try again")
+
+
+def run_scheduler(settings: Settings) -> None:
+    app = build_app(settings.database_url, pool_size=2)
+    hosts = build_view(HostsView, eventsourcing_env(settings.database_url))
+    runtime.install(runtime.WorkerContext(app=app, hosts=hosts))
+    _work(settings, ["scheduler"], "scheduler")
+
+
+def run_compute(
+    settings: Settings, host_name: str, environ: Mapping[str, str] = os.environ
+) -> None:
+    """One worker per compute host, next to its libvirt; restores the host's
+    domains from the ledger before taking jobs."""
+    uri = environ.get("CLOUDLEDGER_LIBVIRT_URI") or default_libvirt_uri(settings, host_name)
+    conn = libvirt.open(uri)
+    domain_type = (
+        "test" if uri.startswith("test:") else environ.get("CLOUDLEDGER_DOMAIN_TYPE", "qemu")
+    )
+    app = build_app(settings.database_url, pool_size=2)
+    drivers = runtime.ComputeHostDrivers(
+        name=host_name,
+        hypervisor=LibvirtHypervisor(conn, domain_type),
+        disks=QemuImgDiskStore(settings.state_dir / "hosts" / host_name / "disks"),
+        fetch_image=HttpImageFetcher(settings.api_url, TokenCodec(settings.token_key())),
+    )
+    runtime.install(runtime.WorkerContext(app=app, compute=drivers))
+    host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
+    restored = restore_host(app, drivers, [UUID(i) for i in host.claims])
+    log.info("compute %s: restored %d domains from the ledger", host_name, restored)
+    _work(settings, [f"compute.{host_name}"], f"compute-{host_name}")
+
+
+def default_libvirt_uri(settings: Settings, host_name: str) -> str:
+    path: Path = settings.state_dir / "hosts" / host_name / "node.xml"
+    if not path.exists():
+        raise SystemExit(f"no libvirt URI for {host_name}: set CLOUDLEDGER_LIBVIRT_URI")
+    return f"test://{path}"
+
+
+def _work(settings: Settings, queues: list[str], name: str) -> None:
+    # SimpleWorker runs jobs in this process: the libvirt connection (and the
+    # test driver's in-memory domains) and the aggregate cache live across jobs.
+    redis = Redis.from_url(settings.redis_url)
+    worker = SimpleWorker(queues, connection=redis, name=f"{name}-{os.getpid()}")
+    worker.work(with_scheduler=True, logging_level="WARNING")

@@ -1,0 +1,223 @@
+"""Disk store driver: a cache of base images and per-instance qcow2 disks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from workers.drivers.errors import PermanentDriverError
+from workers.drivers.hypervisor import DISK_FORMATS, DiskSpec
+
+IMAGE_DIR = "_base"
+ROOT_DISK = "disk"
+EPHEMERAL_DISK = "disk.eph0"
+
+# Ids become file names under the store root: lower-case hex and hyphens
+# only, never a leading hyphen, so no id can escape the root or look like
+# a command-line option.
+_ID = re.compile(r"[0-9a-f][0-9a-f-]{0,63}")
+
+
+class DiskStore(Protocol):
+    """Keeps base images and the disks of the instances on one compute host.
+
+    Every method is idempotent. Ids must be uuid-ish (lower-case hex digits
+    and hyphens); any other id raises PermanentDriverError before anything
+    touches the disk. Filesystem and qemu-img failures raise
+    PermanentDriverError.
+    """
+
+    def ensure_cached_image(self, image_id: str, fetch: Callable[[Path], None]) -> Path:
+        """Return the path of the cached image, fetching it first if needed.
+
+        `fetch(tmp)` must write the whole image to `tmp`; it is called only
+        when the image is not cached yet, and its result is renamed into
+        place atomically, so the cache never holds half an image. Errors
+        raised by `fetch` propagate unchanged (nothing is cached); if it
+        writes nothing, PermanentDriverError is raised.
+        """
+        ...
+
+    def ensure_instance_disks(
+        self,
+        instance_id: str,
+        base_image: Path,
+        base_format: str,
+        root_gb: int,
+        ephemeral_gb: int,
+    ) -> tuple[DiskSpec, ...]:
+        """Create the instance's missing disks and return all it should have.
+
+        vda: a qcow2 copy-on-write overlay on `base_image` (of `base_format`,
+        "qcow2" or "raw") with a virtual size of `root_gb` GiB, or the base's
+        size if `root_gb` is 0. vdb: an empty qcow2 of `ephemeral_gb` GiB,
+        only if `ephemeral_gb` > 0. Disks that exist already are kept as they
+        are. Raises PermanentDriverError if the base image is missing, the
+        format or a size is invalid, or a disk cannot be created.
+        """
+        ...
+
+    def purge_instance_disks(self, instance_id: str) -> None:
+        """Delete every disk of the instance; nothing to delete is fine.
+
+        Cached base images are kept. Raises PermanentDriverError if the
+        files cannot be removed.
+        """
+        ...
+
+    def instance_disks(self, instance_id: str) -> list[Path]:
+        """Return the instance's disk files that exist now, sorted by path."""
+        ...
+
+
+def validate_id(value: str) -> str:
+    """Return `value` if it is safe as a file name; else PermanentDriverError."""
+    if not _ID.fullmatch(value):
+        raise PermanentDriverError(f"invalid id for a disk store: {value!r}")
+    return value
+
+
+def validate_disk_request(base_format: str, root_gb: int, ephemeral_gb: int) -> None:
+    """Raise PermanentDriverError for a format or size no store accepts."""
+    if base_format not in DISK_FORMATS:
+        raise PermanentDriverError(f"unsupported base image format {base_format!r}")
+    if root_gb < 0 or ephemeral_gb < 0:
+        raise PermanentDriverError("disk sizes must not be negative")
+
+
+def overlay_argv(base: Path, base_format: str, path: Path, size_gb: int) -> list[str]:
+    """qemu-img argv for a qcow2 overlay on `base`; size 0 keeps the base's."""
+    argv = ["qemu-img", "create", "-f", "qcow2"]
+    argv += ["-b", str(base), "-F", base_format, str(path)]
+    return [*argv, f"{size_gb}G"] if size_gb > 0 else argv
+
+
+def blank_argv(path: Path, size_gb: int) -> list[str]:
+    """qemu-img argv for an empty qcow2 disk of `size_gb` GiB."""
+    return ["qemu-img", "create", "-f", "qcow2", str(path), f"{size_gb}G"]
+
+
+def run_command(argv: list[str]) -> None:
+    """Run `argv`; raise PermanentDriverError with its stderr if it fails."""
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise PermanentDriverError(f"cannot run {argv[0]}: {error}") from error
+    if result.returncode != 0:
+        raise PermanentDriverError(
+            f"{shlex.join(argv)} exited with {result.returncode}: {result.stderr.strip()}"
+        )
+
+
+@contextlib.contextmanager
+def os_errors(what: str) -> Iterator[None]:
+    """Turn filesystem failures into PermanentDriverError."""
+    try:
+        yield
+    except OSError as error:
+        raise PermanentDriverError(f"{what}: {error}") from error
+
+
+def publish_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Have `write` fill a temp file next to `path`, then rename it to `path`.
+
+    A crash at any point leaves either no `path` or a complete one; the temp
+    name starts with a dot so listings skip leftovers.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        write(temp)
+        if not temp.is_file():
+            raise PermanentDriverError(f"nothing was written for {path}")
+        with os_errors(f"cannot publish {path}"):
+            _fsync(temp)
+            os.replace(temp, path)
+            # The rename itself only survives a power cut once the
+            # directory is synced.
+            _fsync(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def list_disks(directory: Path) -> list[Path]:
+    """Return the finished files in `directory` ([] if it does not exist)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def remove_tree(directory: Path) -> None:
+    """Delete `directory` and its content; a missing one is fine."""
+    with os_errors(f"cannot purge {directory}"), contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(directory)
+
+
+class QemuImgDiskStore:
+    """DiskStore of qcow2 files under a root folder, created with qemu-img."""
+
+    def __init__(self, root: Path, run: Callable[[list[str]], None] = run_command) -> None:
+        self._root = root.resolve()
+        self._run = run
+
+    def ensure_cached_image(self, image_id: str, fetch: Callable[[Path], None]) -> Path:
+        path = self._root / IMAGE_DIR / validate_id(image_id)
+        if not path.exists():
+            with os_errors(f"cannot create {path.parent}"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            publish_atomically(path, fetch)
+        return path
+
+    def ensure_instance_disks(
+        self,
+        instance_id: str,
+        base_image: Path,
+        base_format: str,
+        root_gb: int,
+        ephemeral_gb: int,
+    ) -> tuple[DiskSpec, ...]:
+        directory = self._root / validate_id(instance_id)
+        validate_disk_request(base_format, root_gb, ephemeral_gb)
+        # Absolute, because qemu-img resolves a relative backing file against
+        # the overlay's folder and records it in the overlay.
+        base = base_image.resolve()
+        if not base.is_file():
+            raise PermanentDriverError(f"base image {base} does not exist")
+        with os_errors(f"cannot create {directory}"):
+            directory.mkdir(parents=True, exist_ok=True)
+
+        root = directory / ROOT_DISK
+        if not root.exists():
+            publish_atomically(
+                root,
+                lambda tmp: self._run(overlay_argv(base, base_format, tmp, root_gb)),
+            )
+        disks = [DiskSpec(str(root), "vda")]
+        if ephemeral_gb > 0:
+            ephemeral = directory / EPHEMERAL_DISK
+            if not ephemeral.exists():
+                publish_atomically(ephemeral, lambda tmp: self._run(blank_argv(tmp, ephemeral_gb)))
+            disks.append(DiskSpec(str(ephemeral), "vdb"))
+        return tuple(disks)
+
+    def purge_instance_disks(self, instance_id: str) -> None:
+        remove_tree(self._root / validate_id(instance_id))
+
+    def instance_disks(self, instance_id: str) -> list[Path]:
+        return list_disks(self._root / validate_id(instance_id))

@@ -1,0 +1,86 @@
+"""In-memory Hypervisor for tests of jobs that drive compute hosts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.drivers.errors import DriverError, PermanentDriverError
+from workers.drivers.hypervisor import (
+    DomainInfo,
+    DomainSpec,
+    canonical_uuid,
+    validate_spec,
+)
+
+
+@dataclass
+class _Domain:
+    spec: DomainSpec
+    uuid: str
+    running: bool
+
+
+class FakeHypervisor:
+    """Hypervisor keeping domains in a dict; can be told to fail the next call."""
+
+    def __init__(self) -> None:
+        self._domains: dict[str, _Domain] = {}
+        self._next_error: DriverError | None = None
+
+    def fail_next(self, error: DriverError) -> None:
+        """Make the next call of any Hypervisor method raise `error`, once."""
+        self._next_error = error
+
+    def defined_spec(self, name: str) -> DomainSpec | None:
+        """Return the spec `name` was defined with (for assertions in tests)."""
+        domain = self._domains.get(name)
+        return None if domain is None else domain.spec
+
+    def ensure_running(self, spec: DomainSpec) -> None:
+        self._raise_if_told()
+        self._ensure_defined(spec).running = True
+
+    def ensure_stopped(self, spec: DomainSpec) -> None:
+        self._raise_if_told()
+        self._ensure_defined(spec).running = False
+
+    def ensure_absent(self, name: str) -> None:
+        self._raise_if_told()
+        self._domains.pop(name, None)
+
+    def get(self, name: str) -> DomainInfo | None:
+        self._raise_if_told()
+        domain = self._domains.get(name)
+        return None if domain is None else _info(domain)
+
+    def list_domains(self) -> list[DomainInfo]:
+        self._raise_if_told()
+        return [_info(self._domains[name]) for name in sorted(self._domains)]
+
+    def _ensure_defined(self, spec: DomainSpec) -> _Domain:
+        validate_spec(spec)
+        wanted = canonical_uuid(spec.uuid)
+        domain = self._domains.get(spec.name)
+        if domain is not None:
+            if domain.uuid != wanted:
+                raise PermanentDriverError(f"domain {spec.name} exists with uuid {domain.uuid}")
+            return domain
+        if any(other.uuid == wanted for other in self._domains.values()):
+            raise PermanentDriverError(f"uuid {wanted} is used by another domain")
+        domain = self._domains[spec.name] = _Domain(spec, wanted, running=False)
+        return domain
+
+    def _raise_if_told(self) -> None:
+        error, self._next_error = self._next_error, None
+        if error is not None:
+            raise error
+
+
+def _info(domain: _Domain) -> DomainInfo:
+    return DomainInfo(
+        name=domain.spec.name,
+        uuid=domain.uuid,
+        running=domain.running,
+        vcpus=domain.spec.vcpus,
+        memory_mb=domain.spec.memory_mb,
+    )

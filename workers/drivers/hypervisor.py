@@ -1,0 +1,290 @@
+"""Hypervisor driver: the port the compute worker uses, and its libvirt adapter."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import libvirt
+
+from workers.drivers.errors import (
+    DriverError,
+    PermanentDriverError,
+    TransientDriverError,
+)
+
+DISK_FORMATS = frozenset({"qcow2", "raw"})
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    """One file-backed disk of a domain, seen by the guest as /dev/<target>."""
+
+    path: str
+    target: str
+    format: str = "qcow2"
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """Everything needed to define a domain on a compute host."""
+
+    name: str
+    uuid: str
+    vcpus: int
+    memory_mb: int
+    disks: tuple[DiskSpec, ...]
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """What the hypervisor reports about one defined domain."""
+
+    name: str
+    uuid: str
+    running: bool
+    vcpus: int
+    memory_mb: int
+
+
+class Hypervisor(Protocol):
+    """Defines, starts, stops and removes domains on one compute host.
+
+    Every method is idempotent: calling it again after it returned, or after
+    a crash part-way through it, converges on the same end state. Domains are
+    keyed by name; a domain's uuid never changes once defined.
+
+    Every method may raise:
+    - TransientDriverError when retrying later may help (connection lost,
+      the domain changed state or vanished under us);
+    - PermanentDriverError when it will not (invalid spec, config rejected,
+      name already used by a domain with another uuid or vice versa).
+    """
+
+    def ensure_running(self, spec: DomainSpec) -> None:
+        """Define the domain if it is missing, then start (or resume) it.
+
+        A domain that is already running is left untouched, and an existing
+        definition is not replaced by `spec`.
+        Raises PermanentDriverError if `spec` is invalid or `spec.name` is
+        defined with another uuid; TransientDriverError as described above.
+        """
+        ...
+
+    def ensure_stopped(self, spec: DomainSpec) -> None:
+        """Define the domain if it is missing and make sure it is not running.
+
+        Stopping is a hard power-off (destroy), not a guest shutdown.
+        Raises as ensure_running.
+        """
+        ...
+
+    def ensure_absent(self, name: str) -> None:
+        """Power off the domain if it runs and remove its definition.
+
+        An unknown name is not an error. Its disks are not touched.
+        Raises TransientDriverError or PermanentDriverError only if the
+        domain exists and could not be removed.
+        """
+        ...
+
+    def get(self, name: str) -> DomainInfo | None:
+        """Return the domain called `name`, or None if it is not defined."""
+        ...
+
+    def list_domains(self) -> list[DomainInfo]:
+        """Return every domain defined on the host, sorted by name."""
+        ...
+
+
+def canonical_uuid(value: str) -> str:
+    """Return `value` in libvirt's lower-case hyphenated form.
+
+    Raises PermanentDriverError if it is not a uuid.
+    """
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise PermanentDriverError(f"not a uuid: {value!r}") from None
+
+
+def validate_spec(spec: DomainSpec) -> None:
+    """Raise PermanentDriverError if any hypervisor would reject `spec`.
+
+    Both the fake and the libvirt driver call this first, so they reject the
+    same specs with the same error type.
+    """
+    canonical_uuid(spec.uuid)
+    if not spec.name or "/" in spec.name:
+        raise PermanentDriverError(f"invalid domain name: {spec.name!r}")
+    if spec.vcpus < 1 or spec.memory_mb < 1:
+        raise PermanentDriverError(f"{spec.name}: vcpus and memory must be >= 1")
+    targets = [disk.target for disk in spec.disks]
+    if len(set(targets)) != len(targets):
+        raise PermanentDriverError(f"{spec.name}: duplicate disk target in {targets}")
+    for disk in spec.disks:
+        if disk.format not in DISK_FORMATS:
+            raise PermanentDriverError(f"{spec.name}: unknown format {disk.format!r}")
+
+
+def domain_xml(spec: DomainSpec, domain_type: str) -> str:
+    """Render `spec` as libvirt domain XML for a `domain_type` hypervisor."""
+    root = ET.Element("domain", type=domain_type)
+    ET.SubElement(root, "name").text = spec.name
+    ET.SubElement(root, "uuid").text = spec.uuid
+    ET.SubElement(root, "memory", unit="MiB").text = str(spec.memory_mb)
+    ET.SubElement(root, "vcpu").text = str(spec.vcpus)
+    ET.SubElement(ET.SubElement(root, "os"), "type").text = "hvm"
+    devices = ET.SubElement(root, "devices")
+    for disk in spec.disks:
+        element = ET.SubElement(devices, "disk", type="file", device="disk")
+        # "qemu" is the only backend name the qemu/kvm drivers accept.
+        ET.SubElement(element, "driver", name="qemu", type=disk.format)
+        ET.SubElement(element, "source", file=disk.path)
+        ET.SubElement(element, "target", dev=disk.target, bus="virtio")
+    return ET.tostring(root, encoding="unicode")
+
+
+# Errors where the same call may succeed later. NO_DOMAIN and
+# OPERATION_INVALID here mean the domain vanished or changed state between
+# our check and our action (another worker, or the guest itself).
+_TRANSIENT_CODES = frozenset(
+    {
+        libvirt.VIR_ERR_SYSTEM_ERROR,
+        libvirt.VIR_ERR_NO_CONNECT,
+        libvirt.VIR_ERR_INVALID_CONN,
+        libvirt.VIR_ERR_RPC,
+        libvirt.VIR_ERR_OPERATION_TIMEOUT,
+        libvirt.VIR_ERR_NO_DOMAIN,
+        libvirt.VIR_ERR_OPERATION_INVALID,
+    }
+)
+
+# Without these flags qemu refuses to undefine a domain that has a managed
+# save image or snapshots. NVRAM is left out: the test driver rejects it and
+# we never define UEFI loaders.
+_UNDEFINE_FLAGS = (
+    libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+)
+
+
+def _is_absent(error: libvirt.libvirtError) -> bool:
+    return bool(error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN)
+
+
+def _tolerate(action: Callable[[], Any], reached: Callable[[], bool]) -> None:
+    """Run `action`; a failure is fine if its goal was reached anyway.
+
+    Covers races with other workers, which the test driver reports as plain
+    internal errors ("already running").
+    """
+    try:
+        action()
+    except libvirt.libvirtError:
+        if not reached():
+            raise
+
+
+class LibvirtHypervisor:
+    """Hypervisor backed by an open libvirt connection."""
+
+    def __init__(self, conn: libvirt.virConnect, domain_type: str) -> None:
+        self._conn = conn
+        self._domain_type = domain_type
+
+    def ensure_running(self, spec: DomainSpec) -> None:
+        validate_spec(spec)
+        with self._mapped_errors():
+            dom = self._ensure_defined(spec)
+            if not dom.isActive():
+                _tolerate(dom.create, lambda: bool(dom.isActive()))
+            elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                _tolerate(dom.resume, lambda: dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED)
+
+    def ensure_stopped(self, spec: DomainSpec) -> None:
+        validate_spec(spec)
+        with self._mapped_errors():
+            dom = self._ensure_defined(spec)
+            if dom.isActive():
+                _tolerate(dom.destroy, lambda: not dom.isActive())
+
+    def ensure_absent(self, name: str) -> None:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            if dom is None:
+                return
+            try:
+                if dom.isActive():
+                    _tolerate(dom.destroy, lambda: not dom.isActive())
+                # A transient domain disappears as soon as it is destroyed.
+                if dom.isPersistent():
+                    dom.undefineFlags(_UNDEFINE_FLAGS)
+            except libvirt.libvirtError as error:
+                if not _is_absent(error):
+                    raise
+
+    def get(self, name: str) -> DomainInfo | None:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            return None if dom is None else self._info(dom)
+
+    def list_domains(self) -> list[DomainInfo]:
+        with self._mapped_errors():
+            infos = [self._info(dom) for dom in self._conn.listAllDomains(0)]
+        return sorted((i for i in infos if i is not None), key=lambda i: i.name)
+
+    def _ensure_defined(self, spec: DomainSpec) -> Any:
+        dom = self._lookup(spec.name)
+        if dom is None:
+            return self._conn.defineXML(domain_xml(spec, self._domain_type))
+        if dom.UUIDString() != canonical_uuid(spec.uuid):
+            raise PermanentDriverError(f"domain {spec.name} exists with uuid {dom.UUIDString()}")
+        return dom
+
+    def _lookup(self, name: str) -> Any:
+        try:
+            return self._conn.lookupByName(name)
+        except libvirt.libvirtError as error:
+            if _is_absent(error):
+                return None
+            raise
+
+    def _info(self, dom: Any) -> DomainInfo | None:
+        """Describe `dom`, or return None if it was undefined meanwhile."""
+        try:
+            state, max_kib, _, vcpus, _ = dom.info()
+            running = bool(dom.isActive()) and state != libvirt.VIR_DOMAIN_PAUSED
+            name, uuid_ = str(dom.name()), str(dom.UUIDString())
+            return DomainInfo(name, uuid_, running, int(vcpus), int(max_kib) // 1024)
+        except libvirt.libvirtError as error:
+            if _is_absent(error):
+                return None
+            raise
+
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except libvirt.libvirtError as error:
+            raise self._classify(error) from error
+
+    def _classify(self, error: libvirt.libvirtError) -> DriverError:
+        code = error.get_error_code()
+        message = f"libvirt error {code}: {error}"
+        if code in _TRANSIENT_CODES:
+            return TransientDriverError(message)
+        # INTERNAL_ERROR covers both a dropped connection and plain bad
+        # config; only the connection's liveness tells them apart.
+        if code == libvirt.VIR_ERR_INTERNAL_ERROR and not self._alive():
+            return TransientDriverError(message)
+        return PermanentDriverError(message)
+
+    def _alive(self) -> bool:
+        try:
+            return bool(self._conn.isAlive())
+        except libvirt.libvirtError:
+            return False

@@ -1,0 +1,1 @@
+"""RQ job functions: string ids in, aggregate loaded, work done, outcome recorded."""

@@ -1,0 +1,164 @@
+"""Compute jobs on one host's queue: spawn, stop, start, delete, restore."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from uuid import UUID
+
+from rq import get_current_job
+
+from commands import compute as record
+from commands.app import CloudApp
+from commands.loading import load
+from domain.image import Image
+from domain.instance import Instance
+from domain.values import TaskState, VmState
+from workers import runtime
+from workers.drivers.errors import DriverError, TransientDriverError
+from workers.drivers.hypervisor import DomainSpec
+from workers.runtime import ComputeHostDrivers
+
+log = logging.getLogger(__name__)
+
+
+def domain_name(instance_id: UUID) -> str:
+    return f"instance-{instance_id}"
+
+
+def _context() -> tuple[CloudApp, ComputeHostDrivers]:
+    context = runtime.current()
+    assert context.compute is not None, "not a compute worker"
+    return context.app, context.compute
+
+
+def _mine(instance: Instance, host: ComputeHostDrivers, task: TaskState) -> bool:
+    """Whether this job still has work: state moved on means it was done."""
+    return instance.task_state == task and instance.host == host.name
+
+
+def _last_attempt() -> bool:
+    job = get_current_job()
+    return job is None or not job.retries_left
+
+
+def _run_or_fail(app: CloudApp, instance_id: UUID, what: str, work: Callable[[], None]) -> bool:
+    """Do driver work; a permanent failure (or the last transient one) puts the
+    instance in ERROR with a fault, an earlier transient one is retried by RQ."""
+    try:
+        work()
+    except TransientDriverError:
+        if not _last_attempt():
+            raise
+        record.fail_instance(app, instance_id, f"{what} failed after retries")
+        return False
+    except DriverError as exc:
+        record.fail_instance(app, instance_id, f"{what} failed: {exc}")
+        return False
+    except Exception:
+        # A bug or an unexpected outage: record it for the user, and re-raise
+        # so RQ keeps the traceback in its failed-job registry.
+        record.fail_instance(app, instance_id, f"{what} failed unexpectedly")
+        raise
+    return True
+
+
+def spec_for(instance: Instance, host: ComputeHostDrivers, app: CloudApp) -> DomainSpec:
+    """Image into the host cache, disks created, and the domain description."""
+    image = load(app, Image, UUID(instance.image_id), "Image")
+    base = host.disks.ensure_cached_image(
+        instance.image_id, lambda path: host.fetch_image(instance.image_id, path)
+    )
+    flavor = instance.flavor
+    disks = host.disks.ensure_instance_disks(
+        str(instance.id), base, image.disk_format, flavor.disk_gb, flavor.ephemeral_gb
+    )
+    return DomainSpec(
+        name=domain_name(instance.id),
+        uuid=str(instance.id),
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram_mb,
+        disks=disks,
+    )
+
+
+def spawn_instance(instance_id: str) -> str:
+    app, host = _context()
+    iid = UUID(instance_id)
+    instance = load(app, Instance, iid, "Instance")
+    if not _mine(instance, host, TaskState.SPAWNING):
+        return "skipped"
+    if _run_or_fail(
+        app, iid, "Build", lambda: host.hypervisor.ensure_running(spec_for(instance, host, app))
+    ):
+        record.finish_spawn(app, iid)
+        return "active"
+    return "error"
+
+
+def stop_instance(instance_id: str) -> str:
+    app, host = _context()
+    iid = UUID(instance_id)
+    instance = load(app, Instance, iid, "Instance")
+    if not _mine(instance, host, TaskState.POWERING_OFF):
+        return "skipped"
+    if _run_or_fail(
+        app, iid, "Stop", lambda: host.hypervisor.ensure_stopped(spec_for(instance, host, app))
+    ):
+        record.finish_stop(app, iid)
+        return "stopped"
+    return "error"
+
+
+def start_instance(instance_id: str) -> str:
+    app, host = _context()
+    iid = UUID(instance_id)
+    instance = load(app, Instance, iid, "Instance")
+    if not _mine(instance, host, TaskState.POWERING_ON):
+        return "skipped"
+    if _run_or_fail(
+        app, iid, "Start", lambda: host.hypervisor.ensure_running(spec_for(instance, host, app))
+    ):
+        record.finish_start(app, iid)
+        return "active"
+    return "error"
+
+
+def delete_instance(instance_id: str) -> str:
+    """Destroy the domain and purge disks, then record the deletion; a driver
+    failure is retried (a delete must not leave a half-cleaned host)."""
+    app, host = _context()
+    iid = UUID(instance_id)
+    instance = load(app, Instance, iid, "Instance")
+    if not _mine(instance, host, TaskState.DELETING):
+        return "skipped"
+    host.hypervisor.ensure_absent(domain_name(iid))
+    host.disks.purge_instance_disks(instance_id)
+    record.finish_delete(app, iid)
+    return "deleted"
+
+
+def list_domains() -> list[dict[str, object]]:
+    """What this host's hypervisor holds (used by ops tools and tests)."""
+    _, host = _context()
+    return [d.__dict__ for d in host.hypervisor.list_domains()]
+
+
+def restore_host(app: CloudApp, host: ComputeHostDrivers, instance_ids: list[UUID]) -> int:
+    """Bring the hypervisor back in line with the ledger after a host restart:
+    running instances run again, stopped ones are defined but off."""
+    restored = 0
+    for iid in instance_ids:
+        instance = load(app, Instance, iid, "Instance")
+        if instance.host != host.name or instance.task_state is not None:
+            continue  # in flight: its pending job will finish it
+        try:
+            if instance.vm_state == VmState.ACTIVE:
+                host.hypervisor.ensure_running(spec_for(instance, host, app))
+                restored += 1
+            elif instance.vm_state == VmState.STOPPED:
+                host.hypervisor.ensure_stopped(spec_for(instance, host, app))
+                restored += 1
+        except DriverError as exc:
+            log.error("could not restore %s: %s", iid, exc)
+    return restored
