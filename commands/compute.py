@@ -6,6 +6,7 @@ from uuid import UUID
 
 from commands.app import CloudApp
 from commands.loading import load
+from commands.retry import retrying
 from domain.errors import InsufficientCapacity
 from domain.host import ComputeHost
 from domain.instance import Instance
@@ -18,10 +19,11 @@ def _instance(app: CloudApp, instance_id: UUID) -> Instance:
     return load(app, Instance, instance_id, f"Instance {instance_id}")
 
 
+@retrying
 def claim_host(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
     """Claim capacity on a host and mark the instance scheduled, atomically.
-    Returns False when the host cannot fit it; a concurrent write to the host
-    raises the library's IntegrityError so the caller can try the next host."""
+    Returns False when the host cannot fit it. A concurrent write (another
+    claim or a release on the host) is retried against the reloaded host."""
     instance = _instance(app, instance_id)
     actor = instance_actor(instance, "scheduler")
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
@@ -35,6 +37,7 @@ def claim_host(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
     return True
 
 
+@retrying
 def fail_instance(app: CloudApp, instance_id: UUID, message: str, code: int = 500) -> None:
     """Put the instance in ERROR with a fault, and release in the same save
     whatever the failure freed (see Instance.fail)."""
@@ -52,24 +55,28 @@ def fail_instance(app: CloudApp, instance_id: UUID, message: str, code: int = 50
     app.save(instance, *released)
 
 
+@retrying
 def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     instance.mark_spawned(instance_actor(instance, "compute"))
     app.save(instance)
 
 
+@retrying
 def finish_stop(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     instance.mark_stopped(instance_actor(instance, "compute"))
     app.save(instance)
 
 
+@retrying
 def finish_start(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     instance.mark_started(instance_actor(instance, "compute"))
     app.save(instance)
 
 
+@retrying
 def finish_delete(app: CloudApp, instance_id: UUID) -> None:
     """The host is clean: record the deletion and give back claim and quota."""
     instance = _instance(app, instance_id)

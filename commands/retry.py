@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import Conflict
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def retry_on_conflict(attempt: Callable[[], T], attempts: int = 20) -> T:
@@ -25,3 +27,13 @@ def retry_on_conflict(attempt: Callable[[], T], attempts: int = 20) -> T:
             # Jitter so that concurrent losers do not collide again in lockstep.
             time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
     raise Conflict("The resource was changed concurrently; please retry")
+
+
+def retrying(handler: Callable[P, T]) -> Callable[P, T]:
+    """Decorate a load-decide-save handler with retry_on_conflict."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return retry_on_conflict(lambda: handler(*args, **kwargs))
+
+    return wrapper

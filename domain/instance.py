@@ -186,3 +186,18 @@ class Instance(Aggregate):
         self.vm_state, self.task_state = VmState.DELETED, None
         self.power_state = PowerState.NOSTATE
         self.holds_quota = self.holds_claim = False
+
+
+# Every event of an instance's life, for views and the relay that follow them.
+LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
+    Instance.Requested,
+    Instance.Scheduled,
+    Instance.Spawned,
+    Instance.Failed,
+    Instance.StopRequested,
+    Instance.Stopped,
+    Instance.StartRequested,
+    Instance.Started,
+    Instance.DeleteRequested,
+    Instance.Deleted,
+)

@@ -10,7 +10,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from domain.instance import Instance
+from domain.instance import LIFECYCLE_EVENTS, Instance
 from projections.view import ProjectionView, topics_of
 
 _STATE_SQL = (
@@ -22,18 +22,7 @@ class ServersView(ProjectionView):
     """One row per instance; deleted ones are kept (flagged) for usage reports."""
 
     name = "servers"
-    topics = topics_of(
-        Instance.Requested,
-        Instance.Scheduled,
-        Instance.Spawned,
-        Instance.Failed,
-        Instance.StopRequested,
-        Instance.Stopped,
-        Instance.StartRequested,
-        Instance.Started,
-        Instance.DeleteRequested,
-        Instance.Deleted,
-    )
+    topics = topics_of(*LIFECYCLE_EVENTS)
     ddl = (
         """CREATE TABLE IF NOT EXISTS servers (
             id uuid PRIMARY KEY, project_id text NOT NULL, user_id text NOT NULL,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -57,3 +59,26 @@ def redis_url(redis_server: PrivateRedis) -> str:
     finally:
         client.close()
     return redis_server.url()
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_cluster: PrivateCluster) -> str:
+    """A database with every table created once; tests get copies of it."""
+    from ops.schema import create_schema
+
+    name = "cloudledger_template"
+    pg_cluster.create_database(name)
+    create_schema(pg_cluster.url(name))
+    return name
+
+
+_database_counter = itertools.count()
+
+
+@pytest.fixture
+def database_url(pg_cluster: PrivateCluster, template_database: str) -> Iterator[str]:
+    """A fresh database (a copy of the template) for this test, dropped after."""
+    name = f"test_{os.getpid()}_{next(_database_counter)}"
+    pg_cluster.create_database(name, template=template_database)
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)

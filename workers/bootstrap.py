@@ -82,6 +82,9 @@ def run_compute(
     """One worker per compute host, next to its libvirt; restores the host's
     domains from the ledger before taking jobs."""
     uri = environ.get("CLOUDLEDGER_LIBVIRT_URI") or default_libvirt_uri(settings, host_name)
+    # libvirt prints every error to stderr by default, even ones we handle
+    # (e.g. "domain not found" while making sure a domain is absent).
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     conn = libvirt.open(uri)
     domain_type = (
         "test" if uri.startswith("test:") else environ.get("CLOUDLEDGER_DOMAIN_TYPE", "qemu")

@@ -23,7 +23,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from domain.instance import Instance
+from domain.instance import LIFECYCLE_EVENTS, Instance
 from projections.view import ProjectionView, topics_of
 
 log = logging.getLogger(__name__)
@@ -45,18 +45,7 @@ class Relay(ProjectionView):
     """Event log -> RQ jobs, at least once, with idempotent job ids."""
 
     name = "relay"
-    topics = topics_of(
-        Instance.Requested,
-        Instance.Scheduled,
-        Instance.Spawned,
-        Instance.Failed,
-        Instance.StopRequested,
-        Instance.Stopped,
-        Instance.StartRequested,
-        Instance.Started,
-        Instance.DeleteRequested,
-        Instance.Deleted,
-    )
+    topics = topics_of(*LIFECYCLE_EVENTS)
     ddl: ClassVar[tuple[str, ...]] = (
         """CREATE TABLE IF NOT EXISTS relay_pending (
             job_id text PRIMARY KEY, aggregate_id uuid NOT NULL, version int NOT NULL,

@@ -82,46 +82,48 @@ def spec_for(instance: Instance, host: ComputeHostDrivers, app: CloudApp) -> Dom
     )
 
 
-def spawn_instance(instance_id: str) -> str:
+Drive = Callable[[ComputeHostDrivers, DomainSpec], None]
+Finish = Callable[[CloudApp, UUID], None]
+
+
+def _power_job(
+    instance_id: str, task: TaskState, what: str, drive: Drive, finish: Finish, done: str
+) -> str:
+    """The shape of spawn, stop and start: skip if the state moved on, drive
+    the hypervisor to the wanted state, then record the outcome."""
     app, host = _context()
     iid = UUID(instance_id)
     instance = load(app, Instance, iid, "Instance")
-    if not _mine(instance, host, TaskState.SPAWNING):
+    if not _mine(instance, host, task):
         return "skipped"
-    if _run_or_fail(
-        app, iid, "Build", lambda: host.hypervisor.ensure_running(spec_for(instance, host, app))
-    ):
-        record.finish_spawn(app, iid)
-        return "active"
+    if _run_or_fail(app, iid, what, lambda: drive(host, spec_for(instance, host, app))):
+        finish(app, iid)
+        return done
     return "error"
+
+
+def _run(host: ComputeHostDrivers, spec: DomainSpec) -> None:
+    host.hypervisor.ensure_running(spec)
+
+
+def _stop(host: ComputeHostDrivers, spec: DomainSpec) -> None:
+    host.hypervisor.ensure_stopped(spec)
+
+
+def spawn_instance(instance_id: str) -> str:
+    return _power_job(instance_id, TaskState.SPAWNING, "Build", _run, record.finish_spawn, "active")
 
 
 def stop_instance(instance_id: str) -> str:
-    app, host = _context()
-    iid = UUID(instance_id)
-    instance = load(app, Instance, iid, "Instance")
-    if not _mine(instance, host, TaskState.POWERING_OFF):
-        return "skipped"
-    if _run_or_fail(
-        app, iid, "Stop", lambda: host.hypervisor.ensure_stopped(spec_for(instance, host, app))
-    ):
-        record.finish_stop(app, iid)
-        return "stopped"
-    return "error"
+    return _power_job(
+        instance_id, TaskState.POWERING_OFF, "Stop", _stop, record.finish_stop, "stopped"
+    )
 
 
 def start_instance(instance_id: str) -> str:
-    app, host = _context()
-    iid = UUID(instance_id)
-    instance = load(app, Instance, iid, "Instance")
-    if not _mine(instance, host, TaskState.POWERING_ON):
-        return "skipped"
-    if _run_or_fail(
-        app, iid, "Start", lambda: host.hypervisor.ensure_running(spec_for(instance, host, app))
-    ):
-        record.finish_start(app, iid)
-        return "active"
-    return "error"
+    return _power_job(
+        instance_id, TaskState.POWERING_ON, "Start", _run, record.finish_start, "active"
+    )
 
 
 def delete_instance(instance_id: str) -> str:

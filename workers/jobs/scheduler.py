@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from commands.app import CloudApp
 from commands.compute import claim_host, fail_instance
 from commands.loading import load
-from domain.errors import InvalidTransition
+from domain.errors import Conflict, InvalidTransition
 from domain.instance import NO_VALID_HOST, Instance
 from domain.scheduling import rank_hosts
 from domain.values import TaskState
@@ -36,8 +34,8 @@ def schedule(app: CloudApp, hosts: HostsView, instance_id: UUID) -> str:
         try:
             if claim_host(app, instance_id, host):
                 return f"scheduled on {host}"
-        except IntegrityError:
-            log.info("concurrent change while claiming %s for %s", host, instance_id)
+        except Conflict:
+            log.warning("host %s kept changing while claiming it for %s", host, instance_id)
         except InvalidTransition:
             return "skipped: instance changed while scheduling"
     try:
