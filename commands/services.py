@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from commands import catalog, identity, images, servers
 from commands.app import CloudApp
 from commands.ports import ImageStore, PasswordHasher
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
+from domain.errors import Conflict
 from domain.quota import Quota
 from domain.values import Actor
 
@@ -31,6 +34,14 @@ class _KeyedLocks:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             return fn()
+
+
+def _creating(what: str, create: Callable[[], Receipt]) -> Receipt:
+    """A create that lost a race with an identical create is a Conflict."""
+    try:
+        return create()
+    except IntegrityError:
+        raise Conflict(f"{what} already exists") from None
 
 
 class Services:
@@ -60,13 +71,20 @@ class Services:
         return identity.authenticate(self.app, self.hasher, user, password, project)
 
     def create_project(self, cmd: identity.CreateProject, actor: Actor) -> Receipt:
-        return identity.create_project(cmd, self.app, actor)
+        return _creating(
+            f"Project {cmd.name}", lambda: identity.create_project(cmd, self.app, actor)
+        )
 
     def create_user(self, cmd: identity.CreateUser, actor: Actor) -> Receipt:
-        return identity.create_user(cmd, self.app, self.hasher, actor)
+        return _creating(
+            f"User {cmd.name}",
+            lambda: identity.create_user(cmd, self.app, self.hasher, actor),
+        )
 
     def create_flavor(self, cmd: catalog.CreateFlavor, actor: Actor) -> Receipt:
-        return catalog.create_flavor(cmd, self.app, actor)
+        return _creating(
+            f"Flavor with ID {cmd.flavor_id}", lambda: catalog.create_flavor(cmd, self.app, actor)
+        )
 
     def delete_flavor(self, flavor_id: str, actor: Actor) -> Receipt:
         return retry_on_conflict(lambda: catalog.delete_flavor(flavor_id, self.app, actor))
@@ -81,7 +99,7 @@ class Services:
         )
 
     def register_host(self, cmd: catalog.RegisterHost, actor: Actor) -> Receipt:
-        return catalog.register_host(cmd, self.app, actor)
+        return _creating(f"Host {cmd.name}", lambda: catalog.register_host(cmd, self.app, actor))
 
     def create_image(self, cmd: images.CreateImage, actor: Actor) -> Receipt:
         return images.create_image(cmd, self.app, actor)

@@ -49,6 +49,7 @@ class Projector:
                 mapper=app.mapper,
                 handle_batch=view.apply_batch,
                 start_after=view.position(),
+                read_position=view.position,
                 waker=self.listener.waker(),
                 topics=view.topics,
             )

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # The follower wakes on NOTIFY; this timeout only bounds how long a lost
 # notification (e.g. across a database restart) could delay it.
 SAFETY_WAKE_SECONDS = 5.0
+RETRY_SECONDS = 1.0
 
 
 class LogListener:
@@ -41,7 +42,9 @@ class LogListener:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop listening, and wake every follower so it sees its stop flag."""
         self._stop.set()
+        self._wake_all()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -78,17 +81,38 @@ class LogFollower:
         waker: threading.Event,
         topics: Sequence[str] = (),
         batch_size: int = 500,
+        read_position: Callable[[], int] | None = None,
     ) -> None:
         self.name, self.recorder, self.mapper = name, recorder, mapper
         self.handle_batch, self.position = handle_batch, start_after
         self.waker, self.topics, self.batch_size = waker, list(topics), batch_size
+        self.read_position = read_position
 
     def run(self, stop: threading.Event) -> None:
+        """Follow until ``stop`` is set (the listener's stop() wakes us). A
+        failed batch is logged and retried from the recorded position, so a
+        database blip never silently freezes a read model."""
         while not stop.is_set():
             # Clear before reading, so a NOTIFY arriving mid-read is not lost.
             self.waker.clear()
-            if not self.step():
+            try:
+                processed = self.step()
+            except Exception:
+                log.exception("%s: batch failed; retrying from its recorded position", self.name)
+                stop.wait(RETRY_SECONDS)
+                self._reload_position()
+                continue
+            if not processed:
                 self.waker.wait(SAFETY_WAKE_SECONDS)
+
+    def _reload_position(self) -> None:
+        # What was committed is the truth: a batch may have committed and then
+        # failed afterwards (e.g. the relay's enqueue), or not committed at all.
+        if self.read_position is not None:
+            try:
+                self.position = self.read_position()
+            except Exception:
+                log.exception("%s: cannot read its position yet", self.name)
 
     def step(self) -> int:
         """Process one batch; returns how many events it processed."""

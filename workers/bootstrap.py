@@ -52,13 +52,19 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
         relay.position(),
         listener.waker(),
         topics=Relay.topics,
+        read_position=relay.position,
     )
     relay.reconcile()
     listener.start()
-    reconciler = threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True)
-    reconciler.start()
-    follower.run(stop)
-    listener.stop()
+    threads = [
+        threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True),
+        threading.Thread(target=follower.run, args=(stop,), name="relay"),
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    listener.stop()  # wakes the follower so it sees the stop flag
+    threads[1].join()
 
 
 def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:

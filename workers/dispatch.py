@@ -159,7 +159,7 @@ class Relay(ProjectionView):
     def pending(self, older_than_seconds: float = 0) -> list[PendingJob]:
         rows = self.fetch_all(
             "SELECT job_id, queue, func, args FROM relay_pending "
-            "WHERE created_at < now() - make_interval(secs => %s) ORDER BY created_at",
+            "WHERE created_at < now() - make_interval(secs => %s) ORDER BY created_at, job_id",
             (older_than_seconds,),
         )
         return [PendingJob(r["job_id"], r["queue"], r["func"], tuple(r["args"])) for r in rows]

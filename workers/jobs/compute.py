@@ -42,25 +42,43 @@ def _last_attempt() -> bool:
     return job is None or not job.retries_left
 
 
-def _run_or_fail(app: CloudApp, instance_id: UUID, what: str, work: Callable[[], None]) -> bool:
+def _run_or_fail(
+    app: CloudApp,
+    instance_id: UUID,
+    what: str,
+    work: Callable[[], None],
+    cleanup: Callable[[], None] | None = None,
+) -> bool:
     """Do driver work; a permanent failure (or the last transient one) puts the
-    instance in ERROR with a fault, an earlier transient one is retried by RQ."""
+    instance in ERROR with a fault, an earlier transient one is retried by RQ.
+    ``cleanup`` runs first on failure (a failed build frees its host room)."""
     try:
         work()
     except TransientDriverError:
         if not _last_attempt():
             raise
-        record.fail_instance(app, instance_id, f"{what} failed after retries")
+        _fail(app, instance_id, f"{what} failed after retries", cleanup)
         return False
     except DriverError as exc:
-        record.fail_instance(app, instance_id, f"{what} failed: {exc}")
+        _fail(app, instance_id, f"{what} failed: {exc}", cleanup)
         return False
     except Exception:
         # A bug or an unexpected outage: record it for the user, and re-raise
         # so RQ keeps the traceback in its failed-job registry.
-        record.fail_instance(app, instance_id, f"{what} failed unexpectedly")
+        _fail(app, instance_id, f"{what} failed unexpectedly", cleanup)
         raise
     return True
+
+
+def _fail(
+    app: CloudApp, instance_id: UUID, message: str, cleanup: Callable[[], None] | None
+) -> None:
+    if cleanup is not None:
+        try:
+            cleanup()
+        except Exception:
+            log.exception("cleanup after a failed build of %s failed", instance_id)
+    record.fail_instance(app, instance_id, message)
 
 
 def spec_for(instance: Instance, host: ComputeHostDrivers, app: CloudApp) -> DomainSpec:
@@ -96,10 +114,16 @@ def _power_job(
     instance = load(app, Instance, iid, "Instance")
     if not _mine(instance, host, task):
         return "skipped"
-    if _run_or_fail(app, iid, what, lambda: drive(host, spec_for(instance, host, app))):
+    cleanup = (lambda: _remove_guest(host, iid)) if task == TaskState.SPAWNING else None
+    if _run_or_fail(app, iid, what, lambda: drive(host, spec_for(instance, host, app)), cleanup):
         finish(app, iid)
         return done
     return "error"
+
+
+def _remove_guest(host: ComputeHostDrivers, instance_id: UUID) -> None:
+    host.hypervisor.ensure_absent(domain_name(instance_id))
+    host.disks.purge_instance_disks(str(instance_id))
 
 
 def _run(host: ComputeHostDrivers, spec: DomainSpec) -> None:
@@ -134,8 +158,7 @@ def delete_instance(instance_id: str) -> str:
     instance = load(app, Instance, iid, "Instance")
     if not _mine(instance, host, TaskState.DELETING):
         return "skipped"
-    host.hypervisor.ensure_absent(domain_name(iid))
-    host.disks.purge_instance_disks(instance_id)
+    _remove_guest(host, iid)
     record.finish_delete(app, iid)
     return "deleted"
 

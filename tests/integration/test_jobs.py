@@ -1,0 +1,388 @@
+"""RQ jobs end to end on real PostgreSQL and Redis: the relay enqueues, a
+SimpleWorker runs scheduler and compute jobs in this process against fake
+drivers (and once against libvirt's test driver with real qcow2 disks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+import libvirt
+import pytest
+from helpers import (
+    HUGE,
+    SMALL,
+    Cloud,
+    RelayRig,
+    build_cloud,
+    build_relay,
+    hosts_projector,
+    raced_app,
+    run_burst,
+)
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from commands import compute
+from domain.host import ComputeHost
+from domain.instance import NO_VALID_HOST
+from domain.values import PowerState, TaskState, VmState
+from projections.bootstrap import Projector
+from projections.hosts import HostsView
+from workers import runtime
+from workers.drivers.disks import QemuImgDiskStore
+from workers.drivers.errors import PermanentDriverError, TransientDriverError
+from workers.drivers.fake_disks import FakeDiskStore
+from workers.drivers.fake_hypervisor import FakeHypervisor
+from workers.drivers.hypervisor import Hypervisor, LibvirtHypervisor
+from workers.drivers.test_node import write_test_node
+from workers.jobs.compute import restore_host
+from workers.jobs.scheduler import schedule
+
+HOST = "compute-1"
+HOST_QUEUE = f"compute.{HOST}"
+
+
+def fake_fetch(image_id: str, dest: Path) -> None:
+    dest.write_bytes(f"image {image_id}".encode())
+
+
+@dataclass
+class Plant:
+    """A cloud with one compute host whose jobs run in this process."""
+
+    cloud: Cloud
+    relay: RelayRig
+    hosts: HostsView
+    projector: Projector
+    drivers: runtime.ComputeHostDrivers
+    redis_url: str
+
+    @property
+    def hypervisor(self) -> Hypervisor:
+        return self.drivers.hypervisor
+
+    def pump(self) -> None:
+        """Relay events and run jobs until the pipeline is quiet."""
+        for _ in range(20):
+            self.projector.catch_up()  # the scheduler ranks hosts from this view
+            self.relay.catch_up()
+            if not run_burst(self.redis_url, ["scheduler", HOST_QUEUE]):
+                return
+        pytest.fail("jobs kept coming")
+
+    def job(self, job_id: str) -> Job:
+        return Job.fetch(job_id, connection=Redis.from_url(self.redis_url))
+
+    def booted(self, name: str = "vm") -> UUID:
+        iid = self.cloud.boot(name)
+        self.pump()
+        return iid
+
+
+def _plant(cloud: Cloud, redis_url: str, drivers: runtime.ComputeHostDrivers) -> Iterator[Plant]:
+    cloud.register_host(HOST, vcpus=8, ram_mb=8192)
+    hosts, projector = hosts_projector(cloud)
+    relay = build_relay(cloud.app, cloud.database_url, redis_url)
+    runtime.install(runtime.WorkerContext(app=cloud.app, hosts=hosts, compute=drivers))
+    yield Plant(cloud, relay, hosts, projector, drivers, redis_url)
+    relay.relay.datastore.close()
+    hosts.datastore.close()
+
+
+@pytest.fixture
+def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    cloud = build_cloud(database_url, tmp_path / "images")
+    yield cloud
+    cloud.app.close()
+
+
+@pytest.fixture
+def plant(cloud: Cloud, redis_url: str, tmp_path: Path) -> Iterator[Plant]:
+    disks = FakeDiskStore(tmp_path / "disks")
+    drivers = runtime.ComputeHostDrivers(HOST, FakeHypervisor(), disks, fake_fetch)
+    yield from _plant(cloud, redis_url, drivers)
+
+
+def _fake(plant: Plant) -> FakeHypervisor:
+    assert isinstance(plant.drivers.hypervisor, FakeHypervisor)
+    return plant.drivers.hypervisor
+
+
+def _assert_released(plant: Plant, iid: UUID) -> None:
+    assert str(iid) not in plant.cloud.host(HOST).claims
+    assert str(iid) not in plant.cloud.quota().allocations
+
+
+def test_schedule_picks_the_host_with_most_free_ram_and_claims_it(plant: Plant) -> None:
+    plant.cloud.register_host("compute-2", vcpus=2, ram_mb=16384)  # fewer cpus, more RAM
+    plant.projector.catch_up()
+    iid = plant.cloud.boot()
+    plant.relay.catch_up()
+
+    run_burst(plant.redis_url, ["scheduler"])
+
+    assert plant.job(f"schedule_{iid}_1").return_value() == "scheduled on compute-2"
+    instance = plant.cloud.instance(iid)
+    assert (instance.host, instance.task_state) == ("compute-2", TaskState.SPAWNING)
+    assert plant.cloud.host("compute-2").claims == {str(iid): [1, 512, 1]}
+    assert plant.cloud.host(HOST).claims == {}
+
+
+def test_a_flavor_no_host_can_fit_fails_with_no_valid_host_and_frees_quota(
+    plant: Plant,
+) -> None:
+    iid = plant.cloud.boot("too-big", flavor_id=HUGE)
+
+    plant.pump()
+
+    instance = plant.cloud.instance(iid)
+    assert instance.vm_state == VmState.ERROR
+    assert instance.fault is not None and instance.fault["message"] == NO_VALID_HOST
+    _assert_released(plant, iid)
+    assert plant.relay.relay.pending() == []
+
+
+def test_spawn_makes_the_instance_active_with_a_running_domain_and_disks(plant: Plant) -> None:
+    iid = plant.booted()
+
+    assert plant.job(f"spawn_{iid}_2").return_value() == "active"
+    instance = plant.cloud.instance(iid)
+    assert (instance.vm_state, instance.task_state) == (VmState.ACTIVE, None)
+    assert instance.power_state == PowerState.RUNNING
+    domain = plant.hypervisor.get(f"instance-{iid}")
+    assert domain is not None and domain.running
+    assert (domain.uuid, domain.vcpus, domain.memory_mb) == (str(iid), 1, 512)
+    disks = plant.drivers.disks.instance_disks(str(iid))
+    assert [d.name for d in disks] == ["disk"]
+    assert _fake(plant).defined_spec(f"instance-{iid}").disks[0].path == str(disks[0])  # type: ignore[union-attr]
+    assert str(iid) in plant.cloud.host(HOST).claims
+
+
+def test_running_schedule_and_spawn_again_changes_nothing(plant: Plant) -> None:
+    iid = plant.booted()
+    events, domains = plant.cloud.last_notification_id(), plant.hypervisor.list_domains()
+
+    connection = Redis.from_url(plant.redis_url)
+    Queue("scheduler", connection=connection).enqueue(
+        "workers.jobs.scheduler.schedule_instance", str(iid), job_id="schedule-again"
+    )
+    Queue(HOST_QUEUE, connection=connection).enqueue(
+        "workers.jobs.compute.spawn_instance", str(iid), job_id="spawn-again"
+    )
+    run_burst(plant.redis_url, ["scheduler", HOST_QUEUE])
+
+    assert plant.job("schedule-again").return_value() == "skipped: already scheduled or deleted"
+    assert plant.job("spawn-again").return_value() == "skipped"
+    assert plant.cloud.last_notification_id() == events
+    assert plant.hypervisor.list_domains() == domains
+
+
+def test_a_permanent_driver_error_on_spawn_fails_the_build_and_frees_claim_and_quota(
+    plant: Plant,
+) -> None:
+    _fake(plant).fail_next(PermanentDriverError("bridge br-int does not exist"))
+
+    iid = plant.booted()
+
+    instance = plant.cloud.instance(iid)
+    assert instance.vm_state == VmState.ERROR
+    assert instance.fault is not None
+    assert instance.fault["message"] == "Build failed: bridge br-int does not exist"
+    assert plant.hypervisor.get(f"instance-{iid}") is None
+    _assert_released(plant, iid)
+    assert plant.relay.relay.pending() == []
+
+
+def test_a_failed_build_leaves_no_disks_behind_once_its_claim_is_released(
+    plant: Plant,
+) -> None:
+    _fake(plant).fail_next(PermanentDriverError("bridge br-int does not exist"))
+
+    iid = plant.booted()
+
+    assert str(iid) not in plant.cloud.host(HOST).claims
+    assert plant.drivers.disks.instance_disks(str(iid)) == []
+
+
+def test_a_transient_driver_error_on_spawn_is_retried_by_rq(plant: Plant) -> None:
+    _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
+
+    iid = plant.booted()
+
+    job = plant.job(f"spawn_{iid}_2")
+    assert (job.get_status(), job.retries_left) == (JobStatus.SCHEDULED, 2)
+    assert job.id in Queue(HOST_QUEUE, connection=job.connection).scheduled_job_registry
+    assert plant.cloud.instance(iid).task_state == TaskState.SPAWNING
+    Queue(HOST_QUEUE, connection=job.connection).scheduled_job_registry.requeue(job.id)
+    plant.pump()  # the retry, as RQ's scheduler would enqueue it
+    assert plant.cloud.instance(iid).vm_state == VmState.ACTIVE
+    assert plant.job(job.id).return_value() == "active"
+
+
+def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
+    plant: Plant,
+) -> None:
+    iid = plant.cloud.boot()
+    job_id = f"spawn_{iid}_2"
+    for _ in range(3):
+        _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
+        plant.pump()
+        assert plant.cloud.instance(iid).task_state == TaskState.SPAWNING
+        registry = Queue(HOST_QUEUE, connection=plant.job(job_id).connection)
+        registry.scheduled_job_registry.requeue(job_id)
+
+    _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
+    plant.pump()  # the fourth and last attempt
+
+    instance = plant.cloud.instance(iid)
+    assert instance.vm_state == VmState.ERROR
+    assert instance.fault is not None and instance.fault["message"] == "Build failed after retries"
+    assert plant.job(job_id).return_value() == "error"
+    _assert_released(plant, iid)
+
+
+def test_stop_then_start_powers_the_domain_off_and_on(plant: Plant) -> None:
+    iid = plant.booted()
+
+    plant.cloud.action("stop", iid)
+    plant.pump()
+    stopped = plant.cloud.instance(iid)
+    assert (stopped.vm_state, stopped.power_state) == (VmState.STOPPED, PowerState.SHUTDOWN)
+    assert plant.hypervisor.get(f"instance-{iid}").running is False  # type: ignore[union-attr]
+
+    plant.cloud.action("start", iid)
+    plant.pump()
+    started = plant.cloud.instance(iid)
+    assert (started.vm_state, started.power_state) == (VmState.ACTIVE, PowerState.RUNNING)
+    assert plant.hypervisor.get(f"instance-{iid}").running is True  # type: ignore[union-attr]
+    assert plant.relay.relay.pending() == []
+
+
+def test_delete_removes_domain_and_disks_and_frees_claim_and_quota(plant: Plant) -> None:
+    iid = plant.booted()
+    other = plant.booted("other")
+
+    plant.cloud.action("delete", iid)
+    plant.pump()
+
+    assert plant.cloud.instance(iid).vm_state == VmState.DELETED
+    assert plant.hypervisor.get(f"instance-{iid}") is None
+    assert plant.drivers.disks.instance_disks(str(iid)) == []
+    _assert_released(plant, iid)
+    assert plant.hypervisor.get(f"instance-{other}") is not None  # untouched
+    assert list(plant.cloud.host(HOST).claims) == [str(other)]
+    assert plant.relay.relay.pending() == []
+
+
+def test_restore_host_recreates_running_and_stopped_domains(plant: Plant, tmp_path: Path) -> None:
+    running, stopped = plant.booted("running"), plant.booted("stopped")
+    plant.cloud.action("stop", stopped)
+    plant.pump()
+    rebooted = FakeHypervisor()  # the host restarted: libvirt forgot everything
+    drivers = runtime.ComputeHostDrivers(HOST, rebooted, plant.drivers.disks, fake_fetch)
+
+    claims = [UUID(i) for i in plant.cloud.host(HOST).claims]
+    assert restore_host(plant.cloud.app, drivers, claims) == 2
+
+    assert [(d.name, d.running) for d in rebooted.list_domains()] == sorted(
+        [(f"instance-{running}", True), (f"instance-{stopped}", False)]
+    )
+
+
+def test_delete_run_again_changes_nothing(plant: Plant) -> None:
+    iid = plant.booted()
+    plant.cloud.action("delete", iid)
+    plant.pump()
+    events = plant.cloud.last_notification_id()
+
+    Queue(HOST_QUEUE, connection=Redis.from_url(plant.redis_url)).enqueue(
+        "workers.jobs.compute.delete_instance", str(iid), job_id="delete-again"
+    )
+    run_burst(plant.redis_url, [HOST_QUEUE])
+
+    assert plant.job("delete-again").return_value() == "skipped"
+    assert plant.cloud.last_notification_id() == events
+
+
+def test_a_claim_that_loses_a_race_on_a_host_with_room_is_retried(plant: Plant) -> None:
+    first, second = plant.cloud.boot("first"), plant.cloud.boot("second")
+    plant.projector.catch_up()
+
+    def rival_scheduler() -> None:  # claims the host between our load and save
+        assert compute.claim_host(plant.cloud.app, second, HOST)
+
+    raced = raced_app(plant.cloud.database_url, ComputeHost, rival_scheduler)
+    try:
+        outcome = schedule(raced, plant.hosts, first)
+    finally:
+        raced.close()
+
+    assert raced.race is None  # the rival did get in first
+    assert set(plant.cloud.host(HOST).claims) == {str(first), str(second)}
+    assert outcome == f"scheduled on {HOST}"
+    assert plant.cloud.instance(first).vm_state == VmState.BUILDING
+
+
+@pytest.fixture
+def libvirt_plant(
+    cloud: Cloud, redis_url: str, tmp_path: Path
+) -> Iterator[tuple[Plant, libvirt.virConnect]]:
+    conn = libvirt.open(write_test_node(tmp_path / "node.xml", cpus=8, memory_mb=16384))
+
+    def fetch_qcow2(image_id: str, dest: Path) -> None:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(dest), "1G"], check=True)
+
+    disks = QemuImgDiskStore(tmp_path / "disks")
+    drivers = runtime.ComputeHostDrivers(HOST, LibvirtHypervisor(conn, "test"), disks, fetch_qcow2)
+    for plant in _plant(cloud, redis_url, drivers):
+        yield plant, conn
+    conn.close()
+
+
+def _qemu_img_info(path: Path) -> dict[str, object]:
+    out = subprocess.run(
+        ["qemu-img", "info", "--output=json", "-U", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    info: dict[str, object] = json.loads(out.stdout)
+    return info
+
+
+def test_full_lifecycle_on_libvirt_test_driver_with_qcow2_disks(
+    libvirt_plant: tuple[Plant, libvirt.virConnect], tmp_path: Path
+) -> None:
+    plant, conn = libvirt_plant
+    iid = plant.cloud.boot("real", flavor_id=SMALL)
+    plant.pump()
+
+    assert plant.cloud.instance(iid).vm_state == VmState.ACTIVE
+    domain = conn.lookupByName(f"instance-{iid}")
+    assert domain.isActive() and domain.UUIDString() == str(iid)
+    [root] = plant.drivers.disks.instance_disks(str(iid))
+    info = _qemu_img_info(root)
+    base = tmp_path / "disks" / "_base" / plant.cloud.image_id
+    assert (info["format"], info["virtual-size"]) == ("qcow2", 20 * 1024**3)
+    assert info["backing-filename"] == str(base.resolve())
+
+    plant.cloud.action("stop", iid)
+    plant.pump()
+    assert not conn.lookupByName(f"instance-{iid}").isActive()
+    plant.cloud.action("start", iid)
+    plant.pump()
+    assert conn.lookupByName(f"instance-{iid}").isActive()
+
+    plant.cloud.action("delete", iid)
+    plant.pump()
+    assert plant.cloud.instance(iid).vm_state == VmState.DELETED
+    assert conn.listAllDomains(0) == []
+    assert plant.drivers.disks.instance_disks(str(iid)) == []
+    assert base.exists()  # the cached base image stays for the next boot
+    _assert_released(plant, iid)

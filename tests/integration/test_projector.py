@@ -1,0 +1,286 @@
+"""The projector on real PostgreSQL: read-model rows and tracking written
+together, exactly once, rebuildable from position 0, woken by NOTIFY."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from helpers import (
+    HUGE,
+    SMALL,
+    TINY,
+    Cloud,
+    build_cloud,
+    es_env,
+    execute,
+    follower_for,
+    rows,
+    tracked_position,
+)
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from commands import compute
+from domain.instance import NO_VALID_HOST, Instance
+from domain.quota import Quota
+from domain.values import SYSTEM
+from projections.bootstrap import Projector, build_view, build_views, postgres_recorder
+from projections.quotas import QuotasView
+from projections.servers import ServersView
+from projections.view import ProjectionView
+
+READ_MODEL_KEYS = {
+    "servers": "id",
+    "quotas": "quota_id, resource",
+    "flavors": "flavor_id",
+    "images": "id",
+    "hosts": "name",
+}
+
+
+@pytest.fixture
+def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    cloud = build_cloud(database_url, tmp_path / "images")
+    yield cloud
+    cloud.app.close()
+
+
+@pytest.fixture
+def views(cloud: Cloud) -> Iterator[dict[str, ProjectionView]]:
+    views = build_views(es_env(cloud.database_url))
+    yield views
+    for view in views.values():
+        view.datastore.close()
+
+
+def _projector(cloud: Cloud, views: dict[str, ProjectionView]) -> Projector:
+    return Projector(cloud.app, views, cloud.database_url)
+
+
+def _busy_cloud(cloud: Cloud) -> dict[str, UUID]:
+    """Commands touching every read model: boots, a spawn, a stop, a failure,
+    a deletion, a flavor removed and a quota changed."""
+    cloud.register_host("compute-1")
+    running, stopped, failed, gone = (cloud.boot(name) for name in ("a", "b", "c", "d"))
+    for iid in (running, stopped):
+        assert compute.claim_host(cloud.app, iid, "compute-1")
+        compute.finish_spawn(cloud.app, iid)
+    cloud.action("stop", stopped)
+    compute.finish_stop(cloud.app, stopped)
+    compute.fail_instance(cloud.app, failed, NO_VALID_HOST)
+    cloud.action("delete", gone)
+    cloud.services.delete_flavor(SMALL, SYSTEM)
+    cloud.set_quota(instances=7)
+    return {"running": running, "stopped": stopped, "failed": failed, "gone": gone}
+
+
+def _read_models(database_url: str) -> dict[str, list[dict[str, Any]]]:
+    return {
+        table: rows(database_url, f"SELECT * FROM {table} ORDER BY {key}")
+        for table, key in READ_MODEL_KEYS.items()
+    }
+
+
+def _last_notification_of(cloud: Cloud, topics: tuple[str, ...]) -> int:
+    notifications = postgres_recorder(cloud.app).select_notifications(
+        start=1, limit=100_000, topics=list(topics)
+    )
+    return notifications[-1].id
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float) -> float:
+    """Seconds until `condition()` held; fails the test after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def test_catch_up_fills_the_rows_the_api_reads(
+    cloud: Cloud, views: dict[str, ProjectionView]
+) -> None:
+    ids = _busy_cloud(cloud)
+
+    _projector(cloud, views).catch_up()
+
+    servers: Any = views["servers"]
+    running = servers.get(ids["running"])
+    assert (running["name"], running["vm_state"], running["task_state"]) == ("a", "active", None)
+    assert (running["power_state"], running["host"]) == ("running", "compute-1")
+    assert running["flavor"]["flavor_id"] == TINY and running["launched_at"] is not None
+    assert servers.get(ids["stopped"])["vm_state"] == "stopped"
+    assert servers.get(ids["failed"])["fault"]["message"] == NO_VALID_HOST
+    assert servers.get(ids["gone"]) is None
+    listed = servers.list_servers(cloud.project_id, 10)
+    assert {row["name"] for row in listed} == {"a", "b", "c"}
+
+    assert views["quotas"].for_project(cloud.project_id) == {  # type: ignore[attr-defined]
+        "instances": {"limit": 7, "in_use": 2},
+        "cores": {"limit": 20, "in_use": 2},
+        "ram": {"limit": 2_000_000, "in_use": 1024},
+    }
+    flavors: Any = views["flavors"]
+    assert [f["flavor_id"] for f in flavors.list_flavors(False)] == [TINY, HUGE]
+    assert flavors.get(SMALL) is None
+    image = views["images"].get(UUID(cloud.image_id), cloud.project_id, False)  # type: ignore[attr-defined]
+    assert (image["status"], image["size"], image["visibility"]) == ("active", 16, "public")
+    [host] = views["hosts"].list_hosts()  # type: ignore[attr-defined]
+    assert (host["name"], host["running_vms"], host["vcpus_used"]) == ("compute-1", 2, 2)
+    assert (host["ram_mb_used"], host["disk_gb_used"]) == (1024, 2)
+
+
+def test_each_views_position_is_its_last_relevant_notification(
+    cloud: Cloud, views: dict[str, ProjectionView]
+) -> None:
+    _busy_cloud(cloud)
+
+    _projector(cloud, views).catch_up()
+
+    for name, view in views.items():
+        expected = _last_notification_of(cloud, view.topics)
+        assert (name, view.position()) == (name, expected)
+        assert tracked_position(cloud.database_url, name) == expected
+    assert views["quotas"].position() == cloud.last_notification_id()  # LimitsSet came last
+
+
+class FlakyQuotasView(QuotasView):
+    """The quotas view, failing on a chosen consumer's reservation when told."""
+
+    fail_on: str | None = None
+
+    def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
+        if isinstance(event, Quota.Reserved) and event.consumer_id == self.fail_on:
+            raise RuntimeError("handler failed mid-batch")
+        super().apply(event, cur)
+
+
+def test_a_failed_batch_changes_nothing_and_a_retry_applies_it_once(cloud: Cloud) -> None:
+    view = build_view(FlakyQuotasView, es_env(cloud.database_url))
+    follower = follower_for(cloud.app, view)
+    follower.catch_up()
+    before_rows, before_position = view.for_project(cloud.project_id), view.position()
+    _, second, _ = (cloud.boot(name) for name in ("a", "b", "c"))
+
+    view.fail_on = str(second)
+    with pytest.raises(RuntimeError, match="mid-batch"):
+        follower.catch_up()
+
+    assert view.for_project(cloud.project_id) == before_rows  # first's +1 rolled back
+    assert view.position() == follower.position == before_position
+    view.fail_on = None
+    follower.catch_up()
+    # all three reservations, each applied exactly once
+    assert view.for_project(cloud.project_id)["instances"] == {"limit": 10, "in_use": 3}
+    assert view.position() == _last_notification_of(cloud, view.topics)
+    view.datastore.close()
+
+
+def test_rebuilding_from_position_zero_reproduces_the_same_rows(
+    cloud: Cloud, views: dict[str, ProjectionView]
+) -> None:
+    _busy_cloud(cloud)
+    _projector(cloud, views).catch_up()
+    built = _read_models(cloud.database_url)
+    positions = {name: view.position() for name, view in views.items()}
+
+    execute(
+        cloud.database_url,
+        f"TRUNCATE {', '.join(READ_MODEL_KEYS)}",
+        *(f"DELETE FROM {name}_tracking WHERE application_name='cloudledger'" for name in views),
+    )
+    assert all(view.position() == 0 for view in views.values())
+    _projector(cloud, views).catch_up()
+
+    assert _read_models(cloud.database_url) == built
+    assert {name: view.position() for name, view in views.items()} == positions
+    assert all(built[table] for table in READ_MODEL_KEYS)  # nothing compared empty
+
+
+def _stop(projector: Projector, stop: threading.Event, runner: threading.Thread) -> None:
+    stop.set()
+    for follower in projector.followers:  # see test_projector_stops_promptly
+        follower.waker.set()
+    runner.join(timeout=10)
+
+
+def test_running_projector_shows_a_new_command_within_a_second(
+    cloud: Cloud, views: dict[str, ProjectionView]
+) -> None:
+    servers: Any = views["servers"]
+    projector, stop = _projector(cloud, views), threading.Event()
+    runner = threading.Thread(target=projector.run, args=(stop,))
+    runner.start()
+    try:
+        first = cloud.boot("first")
+        _wait_for(lambda: servers.get(first) is not None, timeout=10)
+        time.sleep(0.3)  # every follower is now idle, waiting for a wake-up
+
+        second = cloud.boot("second")
+        lag = _wait_for(lambda: servers.get(second) is not None, timeout=10)
+    finally:
+        _stop(projector, stop, runner)
+
+    # The safety wake-up comes only every 5 s: this was NOTIFY.
+    assert lag < 1.0
+    assert not runner.is_alive()
+
+
+def test_projector_stops_promptly(cloud: Cloud, views: dict[str, ProjectionView]) -> None:
+    projector, stop = _projector(cloud, views), threading.Event()
+    runner = threading.Thread(target=projector.run, args=(stop,))
+    runner.start()
+    time.sleep(0.3)  # caught up and idle
+
+    stop.set()
+    runner.join(timeout=1.0)
+    try:
+        assert not runner.is_alive()
+    finally:
+        _stop(projector, stop, runner)
+
+
+class FailingOnceServersView(ServersView):
+    """The servers view, whose first batch with a Requested event fails
+    (as on a dropped database connection)."""
+
+    failures_left = 1
+
+    def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
+        if isinstance(event, Instance.Requested) and self.failures_left:
+            self.failures_left -= 1
+            raise RuntimeError("connection to the database was lost")
+        super().apply(event, cur)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_running_projector_recovers_from_a_failed_batch(cloud: Cloud) -> None:
+    view = build_view(FailingOnceServersView, es_env(cloud.database_url))
+    projector = Projector(cloud.app, {view.name: view}, cloud.database_url)
+    stop = threading.Event()
+    runner = threading.Thread(target=projector.run, args=(stop,))
+    runner.start()
+
+    def follower_alive() -> bool:
+        return any(t.name == "projection-servers" for t in threading.enumerate())
+
+    try:
+        _wait_for(follower_alive, timeout=5)
+        iid = cloud.boot("survivor")
+
+        def shown_or_dead() -> bool:
+            return view.get(iid) is not None or not follower_alive()
+
+        _wait_for(shown_or_dead, timeout=8)
+        assert view.get(iid) is not None
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+        view.datastore.close()

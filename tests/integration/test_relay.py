@@ -1,0 +1,234 @@
+"""The relay's at-least-once guarantees on real PostgreSQL and Redis: every
+job it owes is recorded with its position, enqueued once, and re-enqueued if
+Redis loses it, until the job's result event shows it has run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import redis
+from eventsourcing.persistence import IntegrityError
+from helpers import (
+    Cloud,
+    RelayRig,
+    build_cloud,
+    build_relay,
+    execute,
+    follower_for,
+    queued_ids,
+)
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+from rq.job import Job
+
+from commands import compute
+from domain.instance import NO_VALID_HOST
+from ops.ports import free_port
+from workers.dispatch import PendingJob
+
+SCHEDULE = "workers.jobs.scheduler.schedule_instance"
+HOST_QUEUE = "compute.compute-1"
+
+
+@pytest.fixture
+def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    cloud = build_cloud(database_url, tmp_path / "images")
+    cloud.register_host("compute-1")
+    yield cloud
+    cloud.app.close()
+
+
+@pytest.fixture
+def rig(cloud: Cloud, redis_url: str) -> Iterator[RelayRig]:
+    rig = build_relay(cloud.app, cloud.database_url, redis_url)
+    yield rig
+    rig.relay.datastore.close()
+
+
+def _flushall(redis_url: str) -> None:
+    redis.Redis.from_url(redis_url).flushall()
+
+
+def _pending_ids(rig: RelayRig) -> list[str]:
+    return [job.job_id for job in rig.relay.pending()]
+
+
+def _spawned(cloud: Cloud, rig: RelayRig) -> UUID:
+    """A booted instance, running on compute-1, with every event relayed."""
+    iid = cloud.boot()
+    assert compute.claim_host(cloud.app, iid, "compute-1")
+    compute.finish_spawn(cloud.app, iid)
+    rig.catch_up()
+    return iid
+
+
+def test_a_boot_owes_a_schedule_job_on_the_scheduler_queue(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+
+    rig.catch_up()
+
+    job_id = f"schedule_{iid}_1"
+    assert queued_ids(redis_url, "scheduler") == [job_id]
+    assert rig.relay.pending() == [PendingJob(job_id, "scheduler", SCHEDULE, (str(iid),))]
+    job = Job.fetch(job_id, connection=rig.relay.redis)
+    assert (job.func_name, job.args) == (SCHEDULE, (str(iid),))
+    assert rig.relay.position() == cloud.last_notification_id()
+
+
+def test_a_follower_behind_the_tracked_position_cannot_relay_the_batch_again(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    rig.catch_up()
+
+    stale = follower_for(cloud.app, rig.relay, start_after=0)
+    with pytest.raises(IntegrityError):
+        stale.step()
+
+    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+
+
+def test_relaying_again_from_position_zero_enqueues_no_second_copy(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    rig.catch_up()
+    execute(cloud.database_url, "DELETE FROM relay_tracking WHERE application_name='cloudledger'")
+
+    rebuilt = build_relay(cloud.app, cloud.database_url, redis_url)
+    assert rebuilt.follower.position == 0
+    rebuilt.catch_up()
+    rebuilt.relay.datastore.close()
+
+    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+    assert Queue("scheduler", connection=rig.relay.redis).count == 1
+    assert _pending_ids(rig) == [f"schedule_{iid}_1"]
+
+
+def test_reconcile_re_enqueues_an_owed_job_after_redis_was_flushed(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    rig.catch_up()
+    _flushall(redis_url)
+    assert queued_ids(redis_url, "scheduler") == []
+
+    assert rig.relay.reconcile() == 1
+
+    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+    assert rig.relay.reconcile() == 0  # present in Redis again: nothing to do
+
+
+def test_a_crash_between_tracking_commit_and_enqueue_loses_no_job(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    real_redis = rig.relay.redis
+    rig.relay.redis = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+
+    with pytest.raises(redis.ConnectionError):
+        rig.follower.step()  # committed position and pending row, then Redis failed
+
+    assert rig.relay.position() == cloud.last_notification_id()
+    assert _pending_ids(rig) == [f"schedule_{iid}_1"]
+    assert queued_ids(redis_url, "scheduler") == []
+    rig.relay.redis = real_redis
+    restarted = build_relay(cloud.app, cloud.database_url, redis_url)
+    assert restarted.follower.step() == 0  # the log has nothing new for it
+    assert restarted.relay.reconcile() == 1
+    restarted.relay.datastore.close()
+    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+
+
+def test_a_relayed_failure_completes_the_job_and_reconcile_owes_nothing(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    rig.catch_up()
+    compute.fail_instance(cloud.app, iid, NO_VALID_HOST)
+
+    rig.catch_up()
+
+    assert rig.relay.pending() == []
+    _flushall(redis_url)
+    assert rig.relay.reconcile() == 0
+    assert queued_ids(redis_url, "scheduler") == []
+
+
+def test_scheduled_completes_the_schedule_job_and_owes_a_spawn_on_the_host_queue(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    rig.catch_up()
+    assert compute.claim_host(cloud.app, iid, "compute-1")
+
+    rig.catch_up()
+
+    spawn = PendingJob(
+        f"spawn_{iid}_2", HOST_QUEUE, "workers.jobs.compute.spawn_instance", (str(iid),)
+    )
+    assert rig.relay.pending() == [spawn]
+    assert queued_ids(redis_url, HOST_QUEUE) == [spawn.job_id]
+    _flushall(redis_url)
+    assert rig.relay.reconcile() == 1
+    assert queued_ids(redis_url, "scheduler") == []
+    assert queued_ids(redis_url, HOST_QUEUE) == [spawn.job_id]
+
+
+def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = _spawned(cloud, rig)
+    steps = [
+        ("stop", compute.finish_stop, 4),
+        ("start", compute.finish_start, 6),
+        ("delete", None, 8),
+    ]
+    for action, finish, version in steps:
+        cloud.action(action, iid)
+        rig.catch_up()
+
+        job_id = f"{action}_{iid}_{version}"
+        assert rig.relay.pending() == [
+            PendingJob(job_id, HOST_QUEUE, f"workers.jobs.compute.{action}_instance", (str(iid),))
+        ]
+        assert queued_ids(redis_url, HOST_QUEUE)[-1] == job_id
+        if finish is not None:
+            finish(cloud.app, iid)
+    # The build was relayed in one batch, its results with it: no schedule or
+    # spawn job was ever enqueued, only the three host jobs.
+    assert queued_ids(redis_url, "scheduler") == []
+    assert queued_ids(redis_url, HOST_QUEUE) == [f"{a}_{iid}_{v}" for a, _, v in steps]
+
+
+def test_deleting_an_unscheduled_instance_owes_no_host_job(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    rig.catch_up()
+    cloud.action("delete", iid)  # no host: the handler finishes the deletion itself
+
+    rig.catch_up()
+
+    assert rig.relay.pending() == []
+    names = {q.name for q in Queue.all(connection=rig.relay.redis)}
+    assert names == {"scheduler"}
+    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]  # will skip
+
+
+def test_a_boot_deleted_before_it_was_relayed_enqueues_nothing(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iid = cloud.boot()
+    cloud.action("delete", iid)
+
+    rig.catch_up()  # Requested, DeleteRequested and Deleted in one batch
+
+    assert rig.relay.pending() == []
+    assert Queue.all(connection=rig.relay.redis) == []
