@@ -29,6 +29,21 @@ M = TypeVar("M", bound=BaseModel)
 
 READ_YOUR_WRITES_TIMEOUT = 10.0
 
+# What the read models' PostgreSQL columns can hold. A value beyond these would
+# be recorded, then fail the projector on every retry, so the API refuses it.
+INT32_MAX = 2**31 - 1  # Nova's and Glance's MAX_INT for sizes and limits
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"  # names are printable, as in Nova
+
+
+def storable_text(value: str) -> bool:
+    """Whether PostgreSQL text and jsonb can hold ``value``: no NUL character
+    and no lone surrogate (which a JSON body can smuggle in as \\udXXX)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
 
 @dataclass
 class ApiState:
@@ -54,13 +69,18 @@ def request_id(request: Request) -> str:
     return rid
 
 
-def authorize(request: Request, rule: str) -> Actor:
-    """Validate the token (no database round trip) and enforce the rule."""
+def authenticate(request: Request) -> Actor:
+    """Validate the token (no database round trip); no policy check yet."""
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthorized("The request you have made requires authentication.")
     claims = state(request).tokens.verify(token)
-    actor = Actor(claims.user_id, claims.project_id, claims.roles, request_id(request))
+    return Actor(claims.user_id, claims.project_id, claims.roles, request_id(request))
+
+
+def authorize(request: Request, rule: str) -> Actor:
+    """Validate the token (no database round trip) and enforce the rule."""
+    actor = authenticate(request)
     enforce(actor, rule)
     return actor
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from eventsourcing.persistence import DataError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -95,6 +96,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
 
+async def data_error(request: Request, exc: Exception) -> Response:
+    """A query parameter the database cannot take (a NUL byte, a negative LIMIT)."""
+    assert isinstance(exc, DataError)
+    return error_response(request, 400, f"Invalid input: {exc}")
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "An unexpected error occurred; it has been logged.")
@@ -104,5 +111,6 @@ EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     ValidationError: validation_error,
     HTTPException: http_error,
+    DataError: data_error,
     Exception: unexpected_error,
 }

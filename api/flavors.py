@@ -11,20 +11,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.context import authorize, base_url, parse_body, read_your_writes, state
+from api.context import (
+    INT32_MAX,
+    NO_CONTROL_CHARS,
+    authorize,
+    base_url,
+    parse_body,
+    read_your_writes,
+    state,
+)
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
 
 
 class FlavorSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    name: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
     id: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_.\- ]+$")
-    ram: int = Field(ge=1)
-    vcpus: int = Field(ge=1)
-    disk: int = Field(ge=0)
-    ephemeral: int = Field(default=0, ge=0, alias="OS-FLV-EXT-DATA:ephemeral")
-    swap: int = Field(default=0, ge=0)
+    ram: int = Field(ge=1, le=INT32_MAX)
+    vcpus: int = Field(ge=1, le=INT32_MAX)
+    disk: int = Field(ge=0, le=INT32_MAX)
+    ephemeral: int = Field(default=0, ge=0, le=INT32_MAX, alias="OS-FLV-EXT-DATA:ephemeral")
+    swap: int = Field(default=0, ge=0, le=INT32_MAX)
     is_public: bool = Field(default=True, alias="os-flavor-access:is_public")
 
 

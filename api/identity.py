@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from api.context import authorize, base_url, parse_body, state
 from commands.tokens import TokenClaims
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound, Unauthorized
 
 UPDATED = "2024-01-01T00:00:00Z"
 
@@ -145,7 +145,11 @@ async def issue_token(request: Request) -> JSONResponse:
 async def validate_token(request: Request) -> JSONResponse:
     authorize(request, "identity:validate_token")
     subject = request.headers.get("x-subject-token", "")
-    claims = state(request).tokens.verify(subject)
+    try:
+        claims = state(request).tokens.verify(subject)
+    except Unauthorized:
+        # Keystone: 404 for a bad subject token; 401 is about the caller's own.
+        raise NotFound("Could not find token.") from None
     return JSONResponse(
         token_body(request, claims, with_catalog=True), headers={"X-Subject-Token": subject}
     )

@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from api.context import authorize, base_url, parse_body, read_your_writes, state
+from api.context import (
+    INT32_MAX,
+    authorize,
+    base_url,
+    parse_body,
+    read_your_writes,
+    state,
+    storable_text,
+)
 from api.errors import BadRequest
 from commands.images import MAX_IMAGE_BYTES, CreateImage
 from domain.errors import InvalidInput, NotFound
@@ -32,8 +40,8 @@ class ImageSpec(BaseModel):
     disk_format: str = "qcow2"
     container_format: str = "bare"
     visibility: str = "shared"
-    min_disk: int = Field(default=0, ge=0)
-    min_ram: int = Field(default=0, ge=0)
+    min_disk: int = Field(default=0, ge=0, le=INT32_MAX)
+    min_ram: int = Field(default=0, ge=0, le=INT32_MAX)
     protected: bool = False
     tags: list[str] = []
 
@@ -98,6 +106,8 @@ async def create(request: Request) -> JSONResponse:
     extra = {k: v for k, v in (spec.model_extra or {}).items() if k not in _CORE | _IGNORED}
     if any(not isinstance(v, str) for v in extra.values()):
         raise BadRequest("Image properties must be strings")
+    if not all(storable_text(t) for t in [spec.name, *extra, *extra.values()]):
+        raise BadRequest("Image name and properties must be valid text without NUL characters")
     cmd = CreateImage(
         name=spec.name,
         disk_format=spec.disk_format,

@@ -10,16 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.context import authorize, parse_body, read_your_writes, state
+from api.context import INT32_MAX, authorize, parse_body, read_your_writes, state
 from domain.errors import NotFound
 from domain.values import Actor
 
 
 class QuotaLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    instances: int | None = Field(default=None, ge=-1)
-    cores: int | None = Field(default=None, ge=-1)
-    ram: int | None = Field(default=None, ge=-1)
+    instances: int | None = Field(default=None, ge=-1, le=INT32_MAX)
+    cores: int | None = Field(default=None, ge=-1, le=INT32_MAX)
+    ram: int | None = Field(default=None, ge=-1, le=INT32_MAX)
     force: bool | None = None
 
 

@@ -13,8 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.context import authorize, base_url, parse_body, read_your_writes, state
+from api.context import (
+    NO_CONTROL_CHARS,
+    authenticate,
+    authorize,
+    base_url,
+    parse_body,
+    read_your_writes,
+    state,
+)
 from api.errors import BadRequest
+from api.policy import enforce
 from commands.servers import BootServer
 from domain.errors import NotFound
 from domain.values import Actor
@@ -32,7 +41,7 @@ MAX_PAGE = 1000
 
 class ServerSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
     imageRef: str = Field(min_length=1)
     flavorRef: str = Field(min_length=1)
     networks: Literal["none", "auto"] | list[Any] = "auto"
@@ -196,12 +205,13 @@ class ServerActionBody(BaseModel):
 
 
 async def action(request: Request) -> Response:
+    actor = authenticate(request)  # an anonymous caller gets 401, not a body check
     body = await parse_body(request, ServerActionBody)
     given = body.model_fields_set
     if len(given) != 1:
         raise BadRequest("Give exactly one action: os-stop or os-start")
     verb = "stop" if "os_stop" in given else "start"
-    actor = authorize(request, f"compute:servers:{verb}")
+    enforce(actor, f"compute:servers:{verb}")
     svc = state(request).services
     receipt = await run_in_threadpool(svc.server_action, verb, request.path_params["id"], actor)
     await read_your_writes(request, receipt)

@@ -85,6 +85,9 @@ def eventsourcing_env(
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "10",
+        # Check a pooled connection before use, so a restarted PostgreSQL
+        # costs a reconnect rather than a failed request.
+        "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_table else "n",
         # Keep hot aggregates (quotas, hosts) in memory; each get still
         # fast-forwards from the database, so other processes' writes are seen.

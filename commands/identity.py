@@ -12,7 +12,7 @@ from commands.receipt import Receipt
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from domain.identity import Project, User
 from domain.quota import DEFAULT_LIMITS, Quota
-from domain.values import Actor
+from domain.values import Actor, require_text
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ class Authenticated:
 
 def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
     """A project and its quota are born together."""
-    if not cmd.name.strip() or len(cmd.name) > 64:
-        raise InvalidInput("Project name must be 1-64 characters")
+    require_text(cmd.name, "Project name", max_length=64)
     if Project.create_id(cmd.name) in app.repository:
         raise Conflict(f"Project {cmd.name} already exists")
     project = Project(name=cmd.name, description=cmd.description, actor=actor)
@@ -52,8 +51,7 @@ def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
 
 
 def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: Actor) -> Receipt:
-    if not cmd.name.strip() or len(cmd.name) > 255:
-        raise InvalidInput("User name must be 1-255 characters")
+    require_text(cmd.name, "User name")
     if len(cmd.password) < 1:
         raise InvalidInput("Password must not be empty")
     if User.create_id(cmd.name) in app.repository:

@@ -10,7 +10,7 @@ from commands.app import CloudApp
 from commands.loading import load, parse_uuid
 from commands.ports import ImageStore
 from commands.receipt import Receipt
-from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.errors import Forbidden, NotFound
 from domain.image import Image
 from domain.values import Actor
 
@@ -32,8 +32,7 @@ def create_image(cmd: CreateImage, app: CloudApp, actor: Actor) -> Receipt:
     Image.validate(cmd.disk_format, cmd.container_format, cmd.visibility)
     if cmd.visibility == "public" and not actor.is_admin:
         raise Forbidden("Only admins can create public images")
-    if len(cmd.name) > 255 or cmd.min_disk < 0 or cmd.min_ram < 0:
-        raise InvalidInput("Invalid image name, min_disk or min_ram")
+    Image.validate_fields(cmd.name, cmd.min_disk, cmd.min_ram, cmd.properties)
     image = Image(
         owner=actor.project_id,
         name=cmd.name,

@@ -13,7 +13,7 @@ from domain.flavor import Flavor
 from domain.image import Image
 from domain.instance import Instance
 from domain.quota import Quota
-from domain.values import Actor, natural_id
+from domain.values import Actor, natural_id, require_text
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class ServerAction:
 
 def boot_server(cmd: BootServer, app: CloudApp, actor: Actor) -> Receipt:
     """Reserve quota and request the instance in one atomic save."""
-    if not cmd.name.strip() or len(cmd.name) > 255:
-        raise InvalidInput("Server name must be 1-255 characters")
+    require_text(cmd.name, "Server name")
     flavor = _bootable_flavor(app, cmd.flavor_id, actor)
     image = _bootable_image(app, cmd.image_id, actor)
     if flavor.disk_gb and image.min_disk > flavor.disk_gb:

@@ -6,8 +6,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidInput
-from domain.values import Actor, FlavorSnapshot, natural_id
+from domain.values import Actor, FlavorSnapshot, natural_id, require_int32, require_text
 
 
 class Flavor(Aggregate):
@@ -51,12 +50,12 @@ class Flavor(Aggregate):
     def validate(
         name: str, vcpus: int, ram_mb: int, disk_gb: int, ephemeral_gb: int = 0, swap_mb: int = 0
     ) -> None:
-        if not name.strip() or len(name) > 255:
-            raise InvalidInput("Flavor name must be 1-255 characters")
-        if vcpus < 1 or ram_mb < 1 or disk_gb < 0:
-            raise InvalidInput("Flavor needs vcpus >= 1, ram >= 1 MB and disk >= 0")
-        if ephemeral_gb < 0 or swap_mb < 0:
-            raise InvalidInput("Flavor ephemeral disk and swap must be >= 0")
+        require_text(name, "Flavor name")
+        require_int32(vcpus, "Flavor vcpus", 1)
+        require_int32(ram_mb, "Flavor ram", 1)
+        require_int32(disk_gb, "Flavor disk")
+        require_int32(ephemeral_gb, "Flavor ephemeral disk")
+        require_int32(swap_mb, "Flavor swap")
 
     def snapshot(self) -> FlavorSnapshot:
         return FlavorSnapshot(

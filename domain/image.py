@@ -7,7 +7,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, InvalidTransition
-from domain.values import Actor
+from domain.values import Actor, require_int32, require_text
 
 DISK_FORMATS = (
     "raw",
@@ -62,6 +62,17 @@ class Image(Aggregate):
         self.hash_algo: str | None = None
         self.hash_value: str | None = None
         self.size: int | None = None
+
+    @staticmethod
+    def validate_fields(name: str, min_disk: int, min_ram: int, properties: dict[str, Any]) -> None:
+        require_text(name, "Image name", allow_empty=True)
+        require_int32(min_disk, "min_disk")
+        require_int32(min_ram, "min_ram")
+        for key, value in properties.items():
+            require_text(key, "Image property name")
+            if not isinstance(value, str):
+                raise InvalidInput(f"Image property {key} must be a string")
+            require_text(value, f"Image property {key}", max_length=65535, allow_empty=True)
 
     @staticmethod
     def validate(disk_format: str, container_format: str, visibility: str) -> None:

@@ -7,7 +7,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, QuotaExceeded
-from domain.values import Actor, natural_id
+from domain.values import Actor, natural_id, require_int32
 
 DEFAULT_LIMITS: dict[str, int] = {"instances": 10, "cores": 20, "ram": 51200}
 UNLIMITED = -1
@@ -82,8 +82,7 @@ class Quota(Aggregate):
         for resource, limit in limits.items():
             if resource not in DEFAULT_LIMITS:
                 raise InvalidInput(f"Unknown quota resource: {resource}")
-            if limit < UNLIMITED:
-                raise InvalidInput(f"Quota limit for {resource} must be >= -1")
+            require_int32(limit, f"Quota limit for {resource}", UNLIMITED)
         changed = {k: v for k, v in limits.items() if self.limits.get(k) != v}
         if changed:
             self._limits_set(changed, actor)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID, uuid5
 
+from domain.errors import InvalidInput
+
 # Deterministic ids (uuid5) let handlers find an aggregate by its natural key
 # (a project's quota, a host's name) without a lookup table.
 NAMESPACE = UUID("6f1c2a52-8a3e-4c47-9d1e-3f0b8f3c2a10")
@@ -14,6 +16,25 @@ NAMESPACE = UUID("6f1c2a52-8a3e-4c47-9d1e-3f0b8f3c2a10")
 def natural_id(kind: str, key: str) -> UUID:
     """The stable aggregate id for a natural key such as ("host", "compute-1")."""
     return uuid5(NAMESPACE, f"{kind}/{key}")
+
+
+INT32_MAX = 2**31 - 1  # Nova's and Glance's limit for sizes and quota limits
+
+
+def require_text(value: str, what: str, max_length: int = 255, allow_empty: bool = False) -> None:
+    """Names are printable text that PostgreSQL can store: no control
+    characters (NUL included) and no lone surrogates from a JSON body."""
+    if not allow_empty and not value.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(f"{what} must be at most {max_length} characters")
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise InvalidInput(f"{what} must not contain control or surrogate characters")
+
+
+def require_int32(value: int, what: str, minimum: int = 0) -> None:
+    if not minimum <= value <= INT32_MAX:
+        raise InvalidInput(f"{what} must be between {minimum} and {INT32_MAX}")
 
 
 @dataclass(frozen=True)

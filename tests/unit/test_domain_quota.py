@@ -191,7 +191,7 @@ def test_set_limits_rejects_an_unknown_resource() -> None:
 
 def test_set_limits_rejects_values_below_minus_one() -> None:
     quota = _quota()
-    with pytest.raises(InvalidInput, match="must be >= -1"):
+    with pytest.raises(InvalidInput, match="must be between -1 and"):
         quota.set_limits({"cores": -2}, ACTOR)
     assert quota.limits["cores"] == 20
 
