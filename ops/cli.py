@@ -20,11 +20,11 @@ def _stop_on_signals() -> threading.Event:
 
 def _projector(settings: Settings) -> None:
     from commands.bootstrap import build_app, eventsourcing_env
-    from projections.bootstrap import Projector, build_views
+    from projections.bootstrap import Projector, build_group
 
     app = build_app(settings.database_url, pool_size=2)
-    views = build_views(eventsourcing_env(settings.database_url))
-    Projector(app, views, settings.database_url).run(_stop_on_signals())
+    group = build_group(eventsourcing_env(settings.database_url))
+    Projector(app, group, settings.database_url).run(_stop_on_signals())
 
 
 def _api(settings: Settings) -> None:

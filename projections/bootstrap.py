@@ -11,6 +11,7 @@ from eventsourcing.utils import Environment
 
 from commands.app import CloudApp
 from projections.follower import LogFollower, LogListener
+from projections.group import ViewGroup
 from projections.registry import VIEW_CLASSES
 from projections.view import ProjectionView
 
@@ -36,39 +37,43 @@ def postgres_recorder(app: CloudApp) -> PostgresApplicationRecorder:
     return recorder
 
 
-class Projector:
-    """Keeps every read model up to date with the event log."""
+def build_group(es_env: dict[str, str], pool_size: int = 2) -> ViewGroup:
+    """Every read model on one datastore, for the projector's single reader."""
+    env = Environment("projector", {**es_env, "POSTGRES_POOL_SIZE": str(pool_size)})
+    factory: Any = InfrastructureFactory.construct(env)
+    datastore = factory.datastore
+    views = [cls(datastore) for cls in VIEW_CLASSES]
+    if factory.env_create_table():
+        for view in views:
+            view.create_table()
+    return ViewGroup(datastore, views)
 
-    def __init__(self, app: CloudApp, views: dict[str, ProjectionView], conninfo: str) -> None:
+
+class Projector:
+    """Keeps every read model up to date with the event log: one LISTEN
+    connection, one reader, one transaction per batch for all views."""
+
+    def __init__(self, app: CloudApp, group: ViewGroup, conninfo: str) -> None:
         recorder = postgres_recorder(app)
         self.listener = LogListener(conninfo, recorder.channel_name)
-        self.followers = [
-            LogFollower(
-                name=view.name,
-                recorder=recorder,
-                mapper=app.mapper,
-                handle_batch=view.apply_batch,
-                start_after=view.position(),
-                read_position=view.position,
-                waker=self.listener.waker(),
-                topics=view.topics,
-            )
-            for view in views.values()
-        ]
+        self.follower = LogFollower(
+            name="projector",
+            recorder=recorder,
+            mapper=app.mapper,
+            handle_batch=group.apply_batch,
+            start_after=group.position(),
+            read_position=group.position,
+            waker=self.listener.waker(),
+            topics=group.topics,
+        )
 
     def run(self, stop: threading.Event) -> None:
         self.listener.start()
-        threads = [
-            threading.Thread(target=f.run, args=(stop,), name=f"projection-{f.name}")
-            for f in self.followers
-        ]
-        for thread in threads:
-            thread.start()
+        thread = threading.Thread(target=self.follower.run, args=(stop,), name="projector")
+        thread.start()
         stop.wait()
-        self.listener.stop()
-        for thread in threads:
-            thread.join()
+        self.listener.stop()  # wakes the follower so it sees the stop flag
+        thread.join()
 
     def catch_up(self) -> None:
-        for follower in self.followers:
-            follower.catch_up()
+        self.follower.catch_up()

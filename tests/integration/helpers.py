@@ -30,6 +30,7 @@ from domain.quota import Quota
 from domain.values import SYSTEM, Actor
 from projections.bootstrap import Projector, build_view, postgres_recorder
 from projections.follower import LogFollower
+from projections.group import ViewGroup
 from projections.hosts import HostsView
 from projections.view import APPLICATION_NAME, ProjectionView
 from workers.dispatch import Relay
@@ -170,7 +171,7 @@ def build_relay(
 
 def hosts_projector(cloud: Cloud) -> tuple[HostsView, Projector]:
     view = build_view(HostsView, es_env(cloud.database_url))
-    return view, Projector(cloud.app, {view.name: view}, cloud.database_url)
+    return view, Projector(cloud.app, ViewGroup(view.datastore, [view]), cloud.database_url)
 
 
 def queued_ids(redis_url: str, queue: str) -> list[str]:
