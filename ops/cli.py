@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run an RQ worker")
     worker.add_argument("role", choices=["scheduler", "compute"])
     worker.add_argument("--host", help="compute host name (compute role)")
+    domains = sub.add_parser("host-domains", help="list the domains a compute host's libvirt holds")
+    domains.add_argument("host")
+    domains.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
     bench = sub.add_parser("bench", help="benchmarks against a running stack")
     bench.add_argument("what", choices=["boot"])
     bench.add_argument("--servers", type=int, default=100)
@@ -86,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         else:
             bootstrap.run_compute(settings, args.host)
+    elif args.command == "host-domains":
+        from ops.hosts import print_domains
+
+        return print_domains(settings, args.host, args.timeout)
     elif args.command == "bench":
         from ops.bench import main_bench
 
