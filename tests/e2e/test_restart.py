@@ -66,7 +66,11 @@ def _restart(stack: Stack) -> Stack:
             start_new_session=True,
         )
     restarted = dataclasses.replace(stack, process=process)
-    wait_until_up(restarted)
+    try:
+        wait_until_up(restarted)
+    except BaseException:
+        stop_process(process)  # never leave a half-started stack behind
+        raise
     return restarted
 
 
