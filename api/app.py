@@ -28,7 +28,7 @@ from projections.servers import ServersView
 def create_app(api_state: ApiState) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await api_state.progress.start()
+        await api_state.progress.start(wait_ready=5.0)
         try:
             yield
         finally:

@@ -26,9 +26,14 @@ class ProjectionProgress:
         self.positions: dict[str, int] = dict.fromkeys(view_names, 0)
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()  # set once LISTEN is on and positions are read
 
-    async def start(self) -> None:
+    async def start(self, wait_ready: float = 0.0) -> None:
+        """Start listening; optionally wait (bounded) until it is ready."""
         self._task = asyncio.create_task(self._listen())
+        if wait_ready:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), wait_ready)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -53,6 +58,7 @@ class ProjectionProgress:
                         )
                         row = await cur.fetchone()
                         await self._advance(name, (row[0] if row else None) or 0)
+                    self.ready.set()
                     async for note in conn.notifies():
                         name, _, position = note.payload.rpartition(":")
                         await self._advance(name, int(position))
