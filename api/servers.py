@@ -149,7 +149,7 @@ def _listing(request: Request, actor: Actor) -> list[DictRow]:
         raise BadRequest("limit must be an integer") from None
     if limit < 0:
         raise BadRequest("limit must be >= 0")
-    marker = _uuid(params["marker"]) if "marker" in params else None
+    marker = _marker(request, actor, params["marker"]) if "marker" in params else None
     rows = state(request).servers.list_servers(project, limit, marker)
     name = params.get("name")
     status = params.get("status")
@@ -159,6 +159,15 @@ def _listing(request: Request, actor: Actor) -> list[DictRow]:
         if (name is None or name in r["name"])
         and (status is None or STATUS[r["vm_state"]] == status)
     ]
+
+
+def _marker(request: Request, actor: Actor, value: str) -> UUID:
+    """A page marker must name a server the caller can see, as in Nova."""
+    try:
+        visible_server(request, actor, value)
+    except NotFound:
+        raise BadRequest(f"marker [{value}] not found") from None
+    return UUID(value)
 
 
 async def index(request: Request) -> JSONResponse:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from commands.app import CloudApp
 from commands.loading import load
 from commands.receipt import Receipt
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from domain.flavor import Flavor
 from domain.host import ComputeHost
 from domain.quota import Quota
@@ -58,6 +58,8 @@ def create_flavor(cmd: CreateFlavor, app: CloudApp, actor: Actor) -> Receipt:
 
 def delete_flavor(flavor_id: str, app: CloudApp, actor: Actor) -> Receipt:
     flavor = load(app, Flavor, Flavor.create_id(flavor_id), f"Flavor {flavor_id}")
+    if not flavor.active:
+        raise NotFound(f"Flavor {flavor_id} could not be found.")
     flavor.deactivate(actor)
     return Receipt.of(flavor.id, app.save(flavor))
 

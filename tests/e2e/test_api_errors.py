@@ -134,6 +134,8 @@ CASES: dict[str, Case] = {
     ),
     "list-limit-not-a-number": Case("owner", "GET", SERVERS + "?limit=abc", 400, BAD),
     "list-limit-negative": Case("owner", "GET", SERVERS + "?limit=-1", 400, BAD),
+    "list-marker-unknown": Case("owner", "GET", f"{SERVERS}?marker={RANDOM_UUID}", 400, BAD),
+    "list-marker-not-a-uuid": Case("owner", "GET", SERVERS + "?marker=nope", 400, BAD),
     # -- bad ids in paths, unknown things, unknown routes ------------------
     "show-not-a-uuid": Case("owner", "GET", SERVERS + "/not-a-uuid", 404, "itemNotFound"),
     "show-unknown": Case("owner", "GET", f"{SERVERS}/{RANDOM_UUID}", 404, "itemNotFound"),

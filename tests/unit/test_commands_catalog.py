@@ -78,11 +78,14 @@ def test_delete_flavor_deactivates_it() -> None:
     assert not flavor.active
 
 
-def test_delete_flavor_twice_appends_nothing_the_second_time() -> None:
+def test_deleting_a_deleted_flavor_is_not_found_and_appends_nothing() -> None:
     app = _app()
     create_flavor(TINY, app, SYSTEM)
     delete_flavor("1", app, SYSTEM)
-    assert delete_flavor("1", app, SYSTEM).events == ()
+    before = app.recorder.max_notification_id()
+    with pytest.raises(NotFound, match=r"Flavor 1 could not be found\."):
+        delete_flavor("1", app, SYSTEM)
+    assert app.recorder.max_notification_id() == before
 
 
 def test_delete_unknown_flavor_is_not_found() -> None:

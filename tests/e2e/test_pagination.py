@@ -1,0 +1,30 @@
+"""Server listings page newest-first with limit and marker, as in Nova."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e.helpers import COMPUTE, Session, boot_body, wait_until_gone
+
+pytestmark = pytest.mark.e2e
+
+
+def test_limit_and_marker_walk_the_servers_newest_first(
+    member_session: Session, image_id: str
+) -> None:
+    client = member_session.client
+    ids = []
+    for name in ("first", "second", "third"):
+        response = client.post(f"{COMPUTE}/servers", json=boot_body(name, image_id))
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["server"]["id"])
+    try:
+        page = client.get(f"{COMPUTE}/servers", params={"limit": 2}).json()["servers"]
+        assert [s["name"] for s in page] == ["third", "second"]
+        rest = client.get(f"{COMPUTE}/servers", params={"limit": 2, "marker": page[-1]["id"]})
+        assert [s["name"] for s in rest.json()["servers"]] == ["first"]
+    finally:
+        for server_id in ids:
+            client.delete(f"{COMPUTE}/servers/{server_id}")
+        for server_id in ids:
+            wait_until_gone(client, server_id)
