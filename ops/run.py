@@ -12,6 +12,7 @@ import httpx
 
 from commands.bootstrap import Settings, build_services
 from commands.catalog import RegisterHost
+from ops.ports import port_is_free
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 from ops.schema import create_schema
@@ -59,6 +60,12 @@ def write_clouds_yaml(settings: Settings) -> Path:
 
 def run(hosts: int, environ: dict[str, str]) -> int:
     settings = Settings.from_env(environ)
+    if not port_is_free(settings.api_port):
+        print(
+            f"cloudledger: port {settings.api_port} on 127.0.0.1 is in use "
+            "(another cloudledger run?); stop it or set CLOUDLEDGER_PORT"
+        )
+        return 1
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.state_dir.chmod(0o755)  # the postgres user must reach its data dir
     extra: dict[str, str] = {"CLOUDLEDGER_STATE_DIR": str(settings.state_dir)}

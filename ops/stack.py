@@ -14,6 +14,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_SECONDS = 1.0
+MAX_RESTART_DELAY_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 10.0  # a child that ran this long is restarted at once
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -28,6 +30,8 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
+    backoff: float = 0.0
+    restart_at: float | None = None
 
     def start(self) -> None:
         out = self.log_path.open("ab")
@@ -53,17 +57,37 @@ class Supervisor:
             child.start()
             log.info("started %s (pid %s)", child.name, child.process and child.process.pid)
 
-    def watch(self) -> None:
-        """Block until asked to stop, restarting children that exit."""
+    def watch(self, poll: float = 0.2) -> None:
+        """Block until asked to stop, restarting children that exit. One that
+        keeps dying young (a bug, a busy port) backs off up to 30 s instead of
+        spinning; one that ran a while is restarted after a second."""
         while not self.stopping:
+            now = time.monotonic()
             for child in self.children:
-                if child.exited() and not self.stopping:
-                    code = child.process.returncode if child.process else None
-                    print(f"cloudledger: {child.name} exited ({code}); restarting", flush=True)
-                    time.sleep(RESTART_DELAY_SECONDS)
+                if child.exited() and child.restart_at is None:
+                    self._schedule_restart(child, now)
+                if child.restart_at is not None and now >= child.restart_at:
+                    child.restart_at = None
                     child.restarts += 1
                     child.start()
-            time.sleep(0.2)
+            time.sleep(poll)
+
+    @staticmethod
+    def _schedule_restart(child: Child, now: float) -> None:
+        ran = now - child.started_at
+        if ran >= STABLE_AFTER_SECONDS:
+            child.backoff = RESTART_DELAY_SECONDS
+        else:
+            child.backoff = min(
+                max(RESTART_DELAY_SECONDS, child.backoff * 2), MAX_RESTART_DELAY_SECONDS
+            )
+        child.restart_at = now + child.backoff
+        code = child.process.returncode if child.process else None
+        print(
+            f"cloudledger: {child.name} exited ({code}) after {ran:.1f} s; "
+            f"restarting in {child.backoff:.0f} s (see {child.log_path})",
+            flush=True,
+        )
 
     def request_stop(self, *_: object) -> None:
         self.stopping = True
