@@ -31,7 +31,6 @@ READ_YOUR_WRITES_TIMEOUT = 10.0
 
 # What the read models' PostgreSQL columns can hold. A value beyond these would
 # be recorded, then fail the projector on every retry, so the API refuses it.
-INT32_MAX = 2**31 - 1  # Nova's and Glance's MAX_INT for sizes and limits
 NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"  # names are printable, as in Nova
 
 

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.context import (
-    INT32_MAX,
     NO_CONTROL_CHARS,
     authorize,
     base_url,
@@ -22,6 +21,7 @@ from api.context import (
 )
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
+from domain.values import INT32_MAX
 
 
 class FlavorSpec(BaseModel):

@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from api.context import (
-    INT32_MAX,
     authorize,
     base_url,
     parse_body,
@@ -26,7 +25,7 @@ from api.context import (
 from api.errors import BadRequest
 from commands.images import MAX_IMAGE_BYTES, CreateImage
 from domain.errors import InvalidInput, NotFound
-from domain.values import Actor
+from domain.values import INT32_MAX, Actor
 
 SPOOL_IN_MEMORY = 8 << 20
 _CORE = {"name", "disk_format", "container_format", "visibility", "min_disk", "min_ram"}

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.context import INT32_MAX, authorize, parse_body, read_your_writes, state
+from api.context import authorize, parse_body, read_your_writes, state
 from domain.errors import NotFound
-from domain.values import Actor
+from domain.values import INT32_MAX, Actor
 
 
 class QuotaLimits(BaseModel):

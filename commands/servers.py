@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
@@ -108,7 +107,3 @@ def delete_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
     quota = load(app, Quota, Quota.create_id(instance.project_id), "Quota")
     quota.release(str(instance.id), actor)
     return Receipt.of(instance.id, app.save(instance, quota))
-
-
-def server_id(value: str) -> UUID:
-    return parse_uuid(value, f"Instance {value}")
