@@ -97,6 +97,13 @@ class Relay(ProjectionView):
     def _(self, e: Instance.DeleteRequested, cur: Cursor[DictRow]) -> None:
         self._owe_on_host(cur, e, "delete", "compute.delete_instance")
 
+    @apply.register
+    def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
+        self._complete(e, cur)
+        # Nothing more will be asked of a deleted instance's host: forget it,
+        # so this table holds live instances only.
+        cur.execute("DELETE FROM relay_instance_hosts WHERE instance_id=%s", (e.originator_id,))
+
     def _owe_on_host(self, cur: Cursor[DictRow], e: Any, kind: str, func: str) -> None:
         self._complete(e, cur)
         cur.execute(

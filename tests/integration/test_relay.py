@@ -232,3 +232,17 @@ def test_a_boot_deleted_before_it_was_relayed_enqueues_nothing(
 
     assert rig.relay.pending() == []
     assert Queue.all(connection=rig.relay.redis) == []
+
+
+def test_a_finished_deletion_leaves_nothing_of_the_instance_in_the_relay(
+    cloud: Cloud, rig: RelayRig
+) -> None:
+    iid = _spawned(cloud, rig)
+    cloud.action("delete", iid)
+    rig.catch_up()
+    compute.finish_delete(cloud.app, iid)
+    rig.catch_up()
+
+    assert rig.relay.pending() == []
+    rows = rig.relay.fetch_all("SELECT instance_id FROM relay_instance_hosts")
+    assert iid not in [row["instance_id"] for row in rows]
