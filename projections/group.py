@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore
 
-from projections.view import APPLICATION_NAME, PROGRESS_CHANNEL, ProjectionView
+from projections.view import ProjectionView, relaxed_commit
 
 
 class ViewGroup:
@@ -38,17 +37,11 @@ class ViewGroup:
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
         last = events[-1][1]
         with self.datastore.transaction(commit=True) as cur:
-            # A lost commit loses rows and tracking together: it is re-applied.
-            cur.execute("SET LOCAL synchronous_commit = off")
+            relaxed_commit(cur)
             for view in self.views:
                 start = self.positions[view.name]
-                if last <= start:
-                    continue  # this view is already past the batch (e.g. rebuilt)
-                for event, notification_id in events:
-                    if notification_id > start:
-                        view.apply(event, cur)
-                view._insert_tracking(cur, Tracking(APPLICATION_NAME, last))
-                cur.execute("SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{view.name}:{last}"))
+                if last > start:  # else this view is past the batch (e.g. rebuilt alone)
+                    view.apply_within(cur, events, after=start)
         for view in self.views:
             self.positions[view.name] = max(self.positions[view.name], last)
         return last

@@ -22,6 +22,13 @@ def topics_of(*event_classes: type) -> tuple[str, ...]:
     return tuple(get_topic(cls) for cls in event_classes)
 
 
+def relaxed_commit(cur: Cursor[DictRow]) -> None:
+    """Commit without waiting for fsync: safe for read models, because a
+    commit lost in a crash loses rows and tracking together, and the batch is
+    simply applied again."""
+    cur.execute("SET LOCAL synchronous_commit = off")
+
+
 class ProjectionView(PostgresTrackingRecorder):
     """A read model: DDL, one handler per event type, and its queries."""
 
@@ -37,19 +44,22 @@ class ProjectionView(PostgresTrackingRecorder):
 
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
         """Apply (domain event, notification id) pairs and advance tracking,
-        all in one transaction; then tell waiting API requests how far we got."""
-        position = events[-1][1]
+        all in one transaction."""
         with self.datastore.transaction(commit=True) as cur:
-            # Safe without waiting for fsync: a commit lost in a crash loses
-            # rows and tracking together, and the batch is simply applied again.
-            cur.execute("SET LOCAL synchronous_commit = off")
-            for event, _ in events:
+            relaxed_commit(cur)
+            return self.apply_within(cur, events, after=0)
+
+    def apply_within(
+        self, cur: Cursor[DictRow], events: Sequence[tuple[Any, int]], after: int
+    ) -> int:
+        """In the caller's transaction: apply the events past ``after``, move
+        the tracking row to the batch's end, and tell waiting API requests."""
+        position = events[-1][1]
+        for event, notification_id in events:
+            if notification_id > after:
                 self.apply(event, cur)
-            self._insert_tracking(cur, Tracking(APPLICATION_NAME, position))
-            cur.execute(
-                "SELECT pg_notify(%s, %s)",
-                (PROGRESS_CHANNEL, f"{self.name}:{position}"),
-            )
+        self._insert_tracking(cur, Tracking(APPLICATION_NAME, position))
+        cur.execute("SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{self.name}:{position}"))
         return position
 
     def position(self) -> int:
