@@ -150,15 +150,14 @@ def _listing(request: Request, actor: Actor) -> list[DictRow]:
     if limit < 0:
         raise BadRequest("limit must be >= 0")
     marker = _marker(request, actor, params["marker"]) if "marker" in params else None
-    rows = state(request).servers.list_servers(project, limit, marker)
-    name = params.get("name")
-    status = params.get("status")
-    return [
-        r
-        for r in rows
-        if (name is None or name in r["name"])
-        and (status is None or STATUS[r["vm_state"]] == status)
-    ]
+    vm_states: tuple[str, ...] = ()
+    if "status" in params:
+        vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
+        if not vm_states:
+            raise BadRequest(f"Invalid status value: {params['status']}")
+    return state(request).servers.list_servers(
+        project, limit, marker, name_contains=params.get("name"), vm_states=vm_states
+    )
 
 
 def _marker(request: Request, actor: Actor, value: str) -> UUID:

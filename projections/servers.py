@@ -127,13 +127,25 @@ class ServersView(ProjectionView):
         return self.fetch_one("SELECT * FROM servers WHERE id=%s AND NOT deleted", (server_id,))
 
     def list_servers(
-        self, project_id: str | None, limit: int, marker: UUID | None = None
+        self,
+        project_id: str | None,
+        limit: int,
+        marker: UUID | None = None,
+        name_contains: str | None = None,
+        vm_states: tuple[str, ...] = (),
     ) -> list[DictRow]:
-        """Newest first; project_id None lists every project (admin)."""
+        """Newest first; project_id None lists every project (admin). Filters
+        apply before the limit, so a filtered page is never cut short."""
         where, params = ["NOT deleted"], list[Any]()
         if project_id is not None:
             where.append("project_id=%s")
             params.append(project_id)
+        if name_contains is not None:
+            where.append("strpos(name, %s) > 0")
+            params.append(name_contains)
+        if vm_states:
+            where.append("vm_state = ANY(%s)")
+            params.append(list(vm_states))
         if marker is not None:
             where.append("(created_at, id) < (SELECT created_at, id FROM servers WHERE id=%s)")
             params.append(marker)

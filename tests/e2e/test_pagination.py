@@ -28,3 +28,25 @@ def test_limit_and_marker_walk_the_servers_newest_first(
             client.delete(f"{COMPUTE}/servers/{server_id}")
         for server_id in ids:
             wait_until_gone(client, server_id)
+
+
+def test_filters_apply_before_the_limit(member_session: Session, image_id: str) -> None:
+    client = member_session.client
+    ids = []
+    for name in ("web-1", "db-1", "db-2"):
+        response = client.post(f"{COMPUTE}/servers", json=boot_body(name, image_id))
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["server"]["id"])
+    try:
+        # The newest server is not a "web" one: a filter applied after the
+        # limit would return an empty page here.
+        page = client.get(f"{COMPUTE}/servers", params={"name": "web", "limit": 1})
+        assert [s["name"] for s in page.json()["servers"]] == ["web-1"]
+        building = client.get(f"{COMPUTE}/servers/detail", params={"status": "NOSUCH"})
+        assert building.status_code == 400
+        assert "Invalid status value" in building.json()["badRequest"]["message"]
+    finally:
+        for server_id in ids:
+            client.delete(f"{COMPUTE}/servers/{server_id}")
+        for server_id in ids:
+            wait_until_gone(client, server_id)
