@@ -29,19 +29,9 @@ M = TypeVar("M", bound=BaseModel)
 
 READ_YOUR_WRITES_TIMEOUT = 10.0
 
-# What the read models' PostgreSQL columns can hold. A value beyond these would
-# be recorded, then fail the projector on every retry, so the API refuses it.
+# Names the read models can store and users can read; anything else would be
+# refused by the domain anyway, this gives the error in pydantic's words first.
 NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"  # names are printable, as in Nova
-
-
-def storable_text(value: str) -> bool:
-    """Whether PostgreSQL text and jsonb can hold ``value``: no NUL character
-    and no lone surrogate (which a JSON body can smuggle in as \\udXXX)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in value
 
 
 @dataclass

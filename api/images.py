@@ -20,7 +20,6 @@ from api.context import (
     parse_body,
     read_your_writes,
     state,
-    storable_text,
 )
 from api.errors import BadRequest
 from commands.images import MAX_IMAGE_BYTES, CreateImage
@@ -102,11 +101,8 @@ async def versions(request: Request) -> JSONResponse:
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "image:add_image")
     spec = await parse_body(request, ImageSpec)
+    # Property names and values are checked by the domain (Image.validate_fields).
     extra = {k: v for k, v in (spec.model_extra or {}).items() if k not in _CORE | _IGNORED}
-    if any(not isinstance(v, str) for v in extra.values()):
-        raise BadRequest("Image properties must be strings")
-    if not all(storable_text(t) for t in [spec.name, *extra, *extra.values()]):
-        raise BadRequest("Image name and properties must be valid text without NUL characters")
     cmd = CreateImage(
         name=spec.name,
         disk_format=spec.disk_format,
