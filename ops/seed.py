@@ -10,6 +10,7 @@ from commands.catalog import CreateFlavor, RegisterHost
 from commands.identity import CreateProject, CreateUser
 from commands.images import CreateImage
 from commands.services import Services
+from domain.flavor import Flavor
 from domain.identity import Project, User
 from domain.values import SYSTEM
 
@@ -27,23 +28,21 @@ SEED_IMAGE_NAME = "tiny-qcow2"
 def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> list[str]:
     """Idempotent: creates only what is missing; returns what it created."""
     app, created = services.app, []
-    if Project.create_id("admin") not in app.repository:
+    first_start = Project.create_id("admin") not in app.repository
+    if first_start:
         services.create_project(CreateProject("admin", "Bootstrap project"), SYSTEM)
         created.append("project admin")
     if User.create_id("admin") not in app.repository:
         services.create_user(CreateUser("admin", admin_password, "admin", ("admin",)), SYSTEM)
         created.append("user admin")
     for flavor_id, name, vcpus, ram, disk in DEFAULT_FLAVORS:
-        try:
+        if Flavor.create_id(flavor_id) not in app.repository:
             services.create_flavor(CreateFlavor(flavor_id, name, vcpus, ram, disk), SYSTEM)
             created.append(f"flavor {name}")
-        except Exception as exc:  # already there
-            if "already exists" not in str(exc):
-                raise
     for host in hosts:
         if services.register_host(host, SYSTEM).events:
             created.append(f"host {host.name}")
-    if not any(SEED_IMAGE_NAME in c for c in created) and created:
+    if first_start:  # later starts (say, with more --hosts) add no second image
         _seed_image(services)
         created.append(f"image {SEED_IMAGE_NAME}")
     return created

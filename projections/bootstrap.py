@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import InfrastructureFactory
@@ -10,7 +9,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment
 
 from commands.app import CloudApp
-from projections.follower import LogFollower, LogListener
+from projections.follower import LogRunner
 from projections.group import ViewGroup
 from projections.registry import VIEW_CLASSES
 from projections.view import ProjectionView
@@ -27,53 +26,40 @@ def build_view(cls: type[V], es_env: dict[str, str]) -> V:
     return view
 
 
-def build_views(es_env: dict[str, str]) -> dict[str, ProjectionView]:
-    return {cls.name: build_view(cls, es_env) for cls in VIEW_CLASSES}
-
-
 def postgres_recorder(app: CloudApp) -> PostgresApplicationRecorder:
     recorder = app.recorder
     assert isinstance(recorder, PostgresApplicationRecorder), "needs the PostgreSQL store"
     return recorder
 
 
-def build_group(es_env: dict[str, str], pool_size: int = 2) -> ViewGroup:
-    """Every read model on one datastore, for the projector's single reader."""
-    env = Environment("projector", {**es_env, "POSTGRES_POOL_SIZE": str(pool_size)})
+def shared_views(es_env: dict[str, str], pool_size: int) -> list[ProjectionView]:
+    """Every read model on one datastore (one connection pool)."""
+    env = Environment("views", {**es_env, "POSTGRES_POOL_SIZE": str(pool_size)})
     factory: Any = InfrastructureFactory.construct(env)
-    datastore = factory.datastore
-    views = [cls(datastore) for cls in VIEW_CLASSES]
+    views = [cls(factory.datastore) for cls in VIEW_CLASSES]
     if factory.env_create_table():
         for view in views:
             view.create_table()
-    return ViewGroup(datastore, views)
+    return views
 
 
-class Projector:
+def build_group(es_env: dict[str, str], pool_size: int = 2) -> ViewGroup:
+    """Every read model, for the projector's single reader."""
+    views = shared_views(es_env, pool_size)
+    return ViewGroup(views[0].datastore, views)
+
+
+class Projector(LogRunner):
     """Keeps every read model up to date with the event log: one LISTEN
     connection, one reader, one transaction per batch for all views."""
 
     def __init__(self, app: CloudApp, group: ViewGroup, conninfo: str) -> None:
-        recorder = postgres_recorder(app)
-        self.listener = LogListener(conninfo, recorder.channel_name)
-        self.follower = LogFollower(
-            name="projector",
-            recorder=recorder,
-            mapper=app.mapper,
-            handle_batch=group.apply_batch,
-            start_after=group.position(),
-            read_position=group.position,
-            waker=self.listener.waker(),
-            topics=group.topics,
+        super().__init__(
+            "projector",
+            postgres_recorder(app),
+            app.mapper,
+            conninfo,
+            group.apply_batch,
+            group.position,
+            group.topics,
         )
-
-    def run(self, stop: threading.Event) -> None:
-        self.listener.start()
-        thread = threading.Thread(target=self.follower.run, args=(stop,), name="projector")
-        thread.start()
-        stop.wait()
-        self.listener.stop()  # wakes the follower so it sees the stop flag
-        thread.join()
-
-    def catch_up(self) -> None:
-        self.follower.catch_up()

@@ -132,3 +132,41 @@ class LogFollower:
         """Process everything recorded so far (for tests and rebuilds)."""
         while self.step():
             pass
+
+
+class LogRunner:
+    """A process's follower: one LISTEN connection and one reader thread,
+    feeding ``handle_batch`` from the position ``read_position`` reports."""
+
+    def __init__(
+        self,
+        name: str,
+        recorder: PostgresApplicationRecorder,
+        mapper: Mapper[Any],
+        conninfo: str,
+        handle_batch: BatchHandler,
+        read_position: Callable[[], int],
+        topics: Sequence[str],
+    ) -> None:
+        self.listener = LogListener(conninfo, recorder.channel_name)
+        self.follower = LogFollower(
+            name=name,
+            recorder=recorder,
+            mapper=mapper,
+            handle_batch=handle_batch,
+            start_after=read_position(),
+            read_position=read_position,
+            waker=self.listener.waker(),
+            topics=topics,
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        self.listener.start()
+        thread = threading.Thread(target=self.follower.run, args=(stop,), name=self.follower.name)
+        thread.start()
+        stop.wait()
+        self.listener.stop()  # wakes the follower so it sees the stop flag
+        thread.join()
+
+    def catch_up(self) -> None:
+        self.follower.catch_up()

@@ -18,7 +18,7 @@ from commands.loading import load
 from commands.tokens import TokenCodec
 from domain.host import ComputeHost
 from projections.bootstrap import build_view, postgres_recorder
-from projections.follower import LogFollower, LogListener
+from projections.follower import LogRunner
 from projections.hosts import HostsView
 from workers import runtime
 from workers.dispatch import Relay
@@ -42,29 +42,18 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
     """Follow the log; every few seconds re-enqueue jobs Redis has lost."""
     app = build_app(settings.database_url, pool_size=2)
     relay = build_relay(settings)
-    recorder = postgres_recorder(app)
-    listener = LogListener(settings.database_url, recorder.channel_name)
-    follower = LogFollower(
+    runner = LogRunner(
         "relay",
-        recorder,
+        postgres_recorder(app),
         app.mapper,
+        settings.database_url,
         relay.apply_batch,
-        relay.position(),
-        listener.waker(),
-        topics=Relay.topics,
-        read_position=relay.position,
+        relay.position,
+        Relay.topics,
     )
     relay.reconcile()
-    listener.start()
-    threads = [
-        threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True),
-        threading.Thread(target=follower.run, args=(stop,), name="relay"),
-    ]
-    for thread in threads:
-        thread.start()
-    stop.wait()
-    listener.stop()  # wakes the follower so it sees the stop flag
-    threads[1].join()
+    threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True).start()
+    runner.run(stop)
 
 
 def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:

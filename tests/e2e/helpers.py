@@ -93,25 +93,7 @@ def running_stack(
     state_dir.chmod(0o755)
     port = free_port()
     password = f"pw-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "CLOUDLEDGER_DATABASE_URL": pg_cluster.url(name),
-        "CLOUDLEDGER_REDIS_URL": redis_url,
-        "CLOUDLEDGER_STATE_DIR": str(state_dir),
-        "CLOUDLEDGER_PORT": str(port),
-        "CLOUDLEDGER_ADMIN_PASSWORD": password,
-        "PYTHONUNBUFFERED": "1",
-    }
-    with (state_dir / "run.out").open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "run", "--hosts", str(len(HOSTS))],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, for a last-resort kill
-        )
+    process = start_run(pg_cluster.url(name), redis_url, state_dir, port, password)
     url = f"http://127.0.0.1:{port}"
     stack = Stack(url, pg_cluster.url(name), redis_url, state_dir, password, process)
     try:
@@ -122,6 +104,31 @@ def running_stack(
         pg_cluster.drop_database(name)
         shutil.rmtree(state_dir, ignore_errors=True)
     assert not leftovers, f"processes outlived `cloudledger run` after SIGTERM: {leftovers}"
+
+
+def start_run(
+    database_url: str, redis_url: str, state_dir: Path, port: int, password: str
+) -> subprocess.Popen[bytes]:
+    """`cloudledger run --hosts 2` on the given servers, state and port."""
+    env = {
+        **os.environ,
+        "CLOUDLEDGER_DATABASE_URL": database_url,
+        "CLOUDLEDGER_REDIS_URL": redis_url,
+        "CLOUDLEDGER_STATE_DIR": str(state_dir),
+        "CLOUDLEDGER_PORT": str(port),
+        "CLOUDLEDGER_ADMIN_PASSWORD": password,
+        "PYTHONUNBUFFERED": "1",
+    }
+    with (state_dir / "run.out").open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "run", "--hosts", str(len(HOSTS))],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, for a last-resort kill
+        )
 
 
 def wait_until_up(stack: Stack) -> None:

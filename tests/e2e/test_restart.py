@@ -5,23 +5,19 @@ them from the events when it starts (as Nova resumes guests after a reboot)."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from e2e.helpers import (
     COMPUTE,
-    HOSTS,
-    REPO,
     Session,
     Stack,
     boot_body,
     domains_on,
     login,
     running_stack,
+    start_run,
     stop_process,
     wait_for_status,
     wait_until_up,
@@ -47,24 +43,10 @@ def _restart(stack: Stack) -> Stack:
     """Stop every process of the stack, then start it again on the same
     database, Redis, state directory and port."""
     assert stop_process(stack.process) == []
-    env = {
-        **os.environ,
-        "CLOUDLEDGER_DATABASE_URL": stack.database_url,
-        "CLOUDLEDGER_REDIS_URL": stack.redis_url,
-        "CLOUDLEDGER_STATE_DIR": str(stack.state_dir),
-        "CLOUDLEDGER_PORT": stack.url.rsplit(":", 1)[1],
-        "CLOUDLEDGER_ADMIN_PASSWORD": stack.admin_password,
-    }
-    with (stack.state_dir / "run.out").open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "run", "--hosts", str(len(HOSTS))],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port = int(stack.url.rsplit(":", 1)[1])
+    process = start_run(
+        stack.database_url, stack.redis_url, stack.state_dir, port, stack.admin_password
+    )
     restarted = dataclasses.replace(stack, process=process)
     try:
         wait_until_up(restarted)
