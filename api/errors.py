@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from eventsourcing.persistence import DataError
+from eventsourcing.persistence import DataError, InterfaceError, OperationalError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,6 +20,7 @@ from domain.errors import (
     InvalidInput,
     NotFound,
     QuotaExceeded,
+    TooLarge,
     Unauthorized,
 )
 
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 class BadRequest(DomainError):
     """Malformed JSON or a body of the wrong shape."""
+
+
+class UnsupportedMediaType(DomainError):
+    """A body in a media type the route does not take."""
 
 
 class ProjectionBehind(DomainError):
@@ -43,6 +48,8 @@ _STATUS: list[tuple[type[DomainError], int, str, str]] = [
     (Forbidden, 403, "forbidden", "Forbidden"),
     (NotFound, 404, "itemNotFound", "Not Found"),
     (Conflict, 409, "conflictingRequest", "Conflict"),
+    (TooLarge, 413, "requestEntityTooLarge", "Request Entity Too Large"),
+    (UnsupportedMediaType, 415, "unsupportedMediaType", "Unsupported Media Type"),
     (InsufficientCapacity, 409, "conflictingRequest", "Conflict"),
     (ProjectionBehind, 503, "serviceUnavailable", "Service Unavailable"),
 ]
@@ -102,6 +109,19 @@ async def data_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 400, f"Invalid input: {exc}")
 
 
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """A timeout (statement, lock) or a lost connection: nothing was recorded
+    unless the database committed before the connection broke, and the
+    client may retry either way (commands are checked against current state)."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        request,
+        503,
+        "The ledger is busy or unreachable; the request was not completed. Try again.",
+        {"Retry-After": "1"},
+    )
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "An unexpected error occurred; it has been logged.")
@@ -112,5 +132,7 @@ EXCEPTION_HANDLERS = {
     ValidationError: validation_error,
     HTTPException: http_error,
     DataError: data_error,
+    OperationalError: database_unavailable,
+    InterfaceError: database_unavailable,
     Exception: unexpected_error,
 }

@@ -12,12 +12,40 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
+from commands import ledger_store
 from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
 from commands.passwords import Argon2Hasher
 from commands.services import Services
 
 DEFAULT_STATE_DIR = ".state"
+DEFAULT_MAX_JSON_BODY = 1 << 20
+DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
+
+
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """Time limits on every database session, so that one stuck writer fails
+    alone (the API answers 503) instead of holding the ledger for everyone."""
+
+    statement_timeout_s: float = 10.0
+    lock_timeout_s: float = 3.0
+    idle_in_transaction_timeout_s: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DatabaseLimits:
+        default = cls()
+
+        def seconds(key: str, fallback: float) -> float:
+            return float(environ.get(f"CLOUDLEDGER_DB_{key}") or fallback)
+
+        return cls(
+            statement_timeout_s=seconds("STATEMENT_TIMEOUT", default.statement_timeout_s),
+            lock_timeout_s=seconds("LOCK_TIMEOUT", default.lock_timeout_s),
+            idle_in_transaction_timeout_s=int(
+                seconds("IDLE_TIMEOUT", default.idle_in_transaction_timeout_s)
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -29,19 +57,31 @@ class Settings:
     redis_url: str
     api_port: int
     admin_password: str
+    database_limits: DatabaseLimits = DatabaseLimits()
+    max_json_body_bytes: int = DEFAULT_MAX_JSON_BODY
+    # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
+    private_pg_port: int = DEFAULT_PG_PORT
+    private_redis_port: int = DEFAULT_REDIS_PORT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         state = Path(environ.get("CLOUDLEDGER_STATE_DIR", DEFAULT_STATE_DIR)).resolve()
+        pg_port = int(environ.get("CLOUDLEDGER_PG_PORT", DEFAULT_PG_PORT))
+        redis_port = int(environ.get("CLOUDLEDGER_REDIS_PORT", DEFAULT_REDIS_PORT))
         return cls(
             state_dir=state,
             database_url=environ.get(
-                "CLOUDLEDGER_DATABASE_URL",
-                "postgresql://postgres@127.0.0.1:5433/cloudledger",
+                "CLOUDLEDGER_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{pg_port}/cloudledger"
             ),
-            redis_url=environ.get("CLOUDLEDGER_REDIS_URL", "redis://127.0.0.1:6390/0"),
+            redis_url=environ.get("CLOUDLEDGER_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
             api_port=int(environ.get("CLOUDLEDGER_PORT", "8080")),
             admin_password=environ.get("CLOUDLEDGER_ADMIN_PASSWORD", "secret"),
+            database_limits=DatabaseLimits.from_env(environ),
+            max_json_body_bytes=int(
+                environ.get("CLOUDLEDGER_MAX_JSON_BODY", DEFAULT_MAX_JSON_BODY)
+            ),
+            private_pg_port=pg_port,
+            private_redis_port=redis_port,
         )
 
     @property
@@ -71,12 +111,17 @@ class Settings:
 
 
 def eventsourcing_env(
-    database_url: str, *, pool_size: int = 5, create_table: bool = False
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    create_table: bool = False,
+    limits: DatabaseLimits = DatabaseLimits(),
 ) -> dict[str, str]:
     """The eventsourcing library's configuration for our PostgreSQL URL."""
     parts = conninfo_to_dict(database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # The library's PostgreSQL persistence with the ledger's own append.
+        "PERSISTENCE_MODULE": "commands.ledger_store:LedgerFactory",
         "POSTGRES_DBNAME": str(parts.get("dbname", "cloudledger")),
         "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
         "POSTGRES_PORT": str(parts.get("port", "5432")),
@@ -89,16 +134,29 @@ def eventsourcing_env(
         # costs a reconnect rather than a failed request.
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_table else "n",
+        ledger_store.STATEMENT_TIMEOUT_MS: str(int(limits.statement_timeout_s * 1000)),
+        ledger_store.LOCK_TIMEOUT_MS: str(int(limits.lock_timeout_s * 1000)),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(limits.idle_in_transaction_timeout_s),
         # Keep hot aggregates (quotas, hosts) in memory; each get still
         # fast-forwards from the database, so other processes' writes are seen.
         "AGGREGATE_CACHE_MAXSIZE": "5000",
     }
 
 
-def build_app(database_url: str, *, pool_size: int = 5, create_table: bool = False) -> CloudApp:
-    return CloudApp(eventsourcing_env(database_url, pool_size=pool_size, create_table=create_table))
+def build_app(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    create_table: bool = False,
+    limits: DatabaseLimits = DatabaseLimits(),
+) -> CloudApp:
+    return CloudApp(
+        eventsourcing_env(
+            database_url, pool_size=pool_size, create_table=create_table, limits=limits
+        )
+    )
 
 
 def build_services(settings: Settings, *, pool_size: int = 10) -> Services:
-    app = build_app(settings.database_url, pool_size=pool_size)
+    app = build_app(settings.database_url, pool_size=pool_size, limits=settings.database_limits)
     return Services(app, Argon2Hasher(), DirectoryImageStore(settings.image_dir))

@@ -39,6 +39,10 @@ class QuotaExceeded(DomainError):
         self.resource = resource
 
 
+class TooLarge(DomainError):
+    """The request asks to store more than a limit allows (Glance's 413)."""
+
+
 class InsufficientCapacity(DomainError):
     """A compute host cannot take the claim within its allocation ratios."""
 

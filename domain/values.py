@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID, uuid5
@@ -20,6 +21,10 @@ def natural_id(kind: str, key: str) -> UUID:
 
 INT32_MAX = 2**31 - 1  # Nova's and Glance's limit for sizes and quota limits
 
+# Control characters (NUL included) and lone surrogates: PostgreSQL cannot
+# store them, and names must print. A regex, not a loop: values are long.
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
 
 def require_text(value: str, what: str, max_length: int = 255, allow_empty: bool = False) -> None:
     """Names are printable text that PostgreSQL can store: no control
@@ -28,7 +33,7 @@ def require_text(value: str, what: str, max_length: int = 255, allow_empty: bool
         raise InvalidInput(f"{what} must not be empty")
     if len(value) > max_length:
         raise InvalidInput(f"{what} must be at most {max_length} characters")
-    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if _UNSTORABLE.search(value):
         raise InvalidInput(f"{what} must not contain control or surrogate characters")
 
 

@@ -1,0 +1,107 @@
+"""The ledger's PostgreSQL persistence: the eventsourcing library's, with two changes.
+
+1. Appends go through one server-side function call. The library appends in
+   psycopg pipeline mode (LOCK TABLE, NOTIFY, INSERT sent back to back). The
+   server takes the EXCLUSIVE lock as soon as it reads the LOCK, before the
+   INSERT's bytes arrive; and psycopg's pipeline loop stops flushing once it
+   has queued its last command, so an INSERT larger than the socket buffers
+   is left half-sent in libpq's buffer while the client waits for results.
+   The session then sits in ClientRead holding the lock, and every writer in
+   the cloud waits behind it (the 8 MB image-create wedge). Here the whole
+   append is one statement whose parameters the server has read in full
+   before the function takes the lock, so the lock is held only while rows
+   are inserted, never while bytes are on the wire.
+2. Every session gets statement, lock and idle-in-transaction time limits,
+   so a stuck writer fails alone instead of holding everyone else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import Environment, EnvType
+from psycopg.sql import SQL, Identifier
+
+# Keys of the eventsourcing environment (see commands/bootstrap.py).
+STATEMENT_TIMEOUT_MS = "LEDGER_STATEMENT_TIMEOUT_MS"
+LOCK_TIMEOUT_MS = "LEDGER_LOCK_TIMEOUT_MS"
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """Appends with ``SELECT <table>_append(ids, versions, topics, states)``."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        function = f"{events_table_name}_append"
+        self.check_identifier_length(function)
+        names = {
+            "schema": Identifier(self.datastore.schema),
+            "table": Identifier(self.events_table_name),
+            "function": Identifier(function),
+            "channel": Identifier(self.channel_name),
+        }
+        # The lock serialises appends so notification ids commit in order and
+        # followers never skip a gap that fills in later (as the library's lock).
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}("
+                " ids uuid[], versions bigint[], topics text[], states bytea[])"
+                " RETURNS SETOF bigint LANGUAGE plpgsql AS $$"
+                " BEGIN"
+                "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+                "  NOTIFY {channel};"
+                "  RETURN QUERY INSERT INTO {schema}.{table}"
+                "   (originator_id, originator_version, topic, state)"
+                "   SELECT e.id, e.version, e.topic, e.state"
+                "   FROM unnest(ids, versions, topics, states)"
+                "    WITH ORDINALITY AS e(id, version, topic, state, n)"
+                "   ORDER BY e.n"
+                "   RETURNING notification_id;"
+                " END $$"
+            ).format(**names)
+        )
+        self._append = SQL(
+            "SELECT n FROM {schema}.{function}"
+            "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS n"
+        ).format(**names)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        """Append atomically; returns the notification ids in order.
+
+        Not retried here (unlike the library's): after a lost connection the
+        commit may or may not have happened, and only the caller can tell a
+        repeat from a conflict. Raises IntegrityError on a version conflict,
+        OperationalError on a timeout or a lost connection."""
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("the ledger recorder does not record tracking")
+        if not stored_events:
+            return []
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(self._append, params, prepare=True)
+            return [row["n"] for row in cur.fetchall()]
+
+
+class LedgerFactory(PostgresFactory):
+    """The library's PostgreSQL factory with the ledger recorder and session limits."""
+
+    application_recorder_class = LedgerRecorder
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        limits = {
+            "statement_timeout": self.env.get(STATEMENT_TIMEOUT_MS) or "0",
+            "lock_timeout": self.env.get(LOCK_TIMEOUT_MS) or "0",
+        }
+        # The pool opens its connections lazily, so they all get these options.
+        options = " ".join(f"-c {name}={int(value)}" for name, value in limits.items())
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict), "the library passes connection kwargs as a dict"
+        kwargs["options"] = options
