@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from api import flavors, identity, images, microversion, quotas, servers
 from api.context import ApiState
 from api.errors import EXCEPTION_HANDLERS
+from api.limits import BodyLimitMiddleware
 from api.progress import ProjectionProgress
 from commands.bootstrap import Settings, build_services, eventsourcing_env
 from commands.tokens import TokenCodec
@@ -25,7 +26,7 @@ from projections.registry import VIEW_CLASSES
 from projections.servers import ServersView
 
 
-def create_app(api_state: ApiState) -> Starlette:
+def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await api_state.progress.start(wait_ready=5.0)
@@ -43,7 +44,10 @@ def create_app(api_state: ApiState) -> Starlette:
             *quotas.routes,
             *images.routes,
         ],
-        middleware=[Middleware(microversion.MicroversionMiddleware)],
+        middleware=[
+            Middleware(BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=images.is_upload),
+            Middleware(microversion.MicroversionMiddleware),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
@@ -52,7 +56,7 @@ def create_app(api_state: ApiState) -> Starlette:
 
 
 def build_state(settings: Settings) -> ApiState:
-    es_env = eventsourcing_env(settings.database_url, pool_size=4)
+    es_env = eventsourcing_env(settings.database_url, pool_size=4, limits=settings.database_limits)
     return ApiState(
         services=build_services(settings),
         tokens=TokenCodec(settings.token_key()),
@@ -67,4 +71,5 @@ def build_state(settings: Settings) -> ApiState:
 
 def app_from_env() -> Starlette:
     logging.basicConfig(level=logging.WARNING)
-    return create_app(build_state(Settings.from_env()))
+    settings = Settings.from_env()
+    return create_app(build_state(settings), settings.max_json_body_bytes)

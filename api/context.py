@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from api.errors import BadRequest
+from api.limits import parse_json
 from api.policy import enforce
 from api.progress import ProjectionProgress
 from commands.receipt import Receipt
@@ -75,12 +75,9 @@ def authorize(request: Request, rule: str) -> Actor:
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
-    """The JSON body validated against a pydantic model; 400 if it is not."""
-    raw = await request.body()
-    try:
-        data: Any = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Malformed request body: not valid JSON") from None
+    """The JSON body validated against a pydantic model; 400 if it is not
+    (415 if it is not JSON at all)."""
+    data: Any = parse_json(await request.body(), request.headers.get("content-type"))
     if not isinstance(data, dict):
         raise BadRequest("Malformed request body: expected a JSON object")
     return model.model_validate(data)

@@ -87,6 +87,11 @@ def _visible(request: Request, actor: Actor, image_id: str) -> DictRow:
     return row
 
 
+def is_upload(method: str, path: str) -> bool:
+    """Image data uploads stream to disk under their own size limit, not the JSON one."""
+    return method == "PUT" and path.startswith("/image/v2/images/") and path.endswith("/file")
+
+
 async def versions(request: Request) -> JSONResponse:
     doc = {
         "id": "v2.9",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -13,6 +15,12 @@ from api.errors import error_response
 MIN_VERSION = (2, 1)
 MAX_VERSION = (2, 37)  # 2.37: "networks": "none" | "auto"
 UPDATED = "2024-01-01T00:00:00Z"
+# ASCII digits only ("²" is a digit to str.isdigit), and few of them.
+_VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})", re.ASCII)
+
+
+class MalformedVersion(ValueError):
+    """The header names a compute version that is not MAJOR.MINOR."""
 
 
 def _fmt(version: tuple[int, int]) -> str:
@@ -44,8 +52,8 @@ async def version_v21(request: Request) -> JSONResponse:
     return JSONResponse({"version": _doc(request)})
 
 
-def requested(request: Request) -> tuple[int, int] | None:
-    """The microversion asked for, MIN when absent; None if unparsable."""
+def requested(request: Request) -> tuple[int, int]:
+    """The microversion asked for, MIN when absent; MalformedVersion if unparsable."""
     header = request.headers.get("openstack-api-version", "")
     value = ""
     for part in header.split(","):
@@ -57,10 +65,10 @@ def requested(request: Request) -> tuple[int, int] | None:
         return MIN_VERSION
     if value.lower() == "latest":
         return MAX_VERSION
-    major, _, minor = value.partition(".")
-    if not (major.isdigit() and minor.isdigit()):
-        return None
-    return int(major), int(minor)
+    match = _VERSION.fullmatch(value)
+    if match is None:
+        raise MalformedVersion(value)
+    return int(match[1]), int(match[2])
 
 
 class MicroversionMiddleware:
@@ -74,9 +82,19 @@ class MicroversionMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        version = requested(request)
-        if version is None or not MIN_VERSION <= version <= MAX_VERSION:
-            shown = request.headers.get("openstack-api-version", "?")
+        try:
+            version = requested(request)
+        except MalformedVersion as exc:
+            response = error_response(
+                request,
+                400,
+                f"API Version String {str(exc)[:20]!r} is of invalid format. Must be of "
+                "format MajorNum.MinorNum.",
+            )
+            await response(scope, receive, send)
+            return
+        if not MIN_VERSION <= version <= MAX_VERSION:
+            shown = _fmt(version)
             response = error_response(
                 request,
                 406,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from domain.errors import Unauthorized
 
 TOKEN_LIFETIME_SECONDS = 3600 * 12
+# Tolerated difference between the clocks of the API processes.
+MAX_CLOCK_SKEW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,21 @@ class TokenCodec:
 
     def verify(self, token: str, now: float | None = None) -> TokenClaims:
         invalid = Unauthorized("The request you have made requires authentication.")
+        if not token.isascii():  # compare_digest takes only ASCII strings
+            raise invalid
         payload, _, signature = token.partition(".")
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise invalid
         try:
             data = json.loads(_unb64(payload))
             claims = TokenClaims(**{**data, "roles": tuple(data["roles"])})
+            now = time.time() if now is None else now
+            if claims.issued_at > now + MAX_CLOCK_SKEW_SECONDS:
+                raise invalid  # from the future: a skewed clock or a forged key
+            if claims.expires_at < now:
+                raise Unauthorized("The token has expired.")
         except (ValueError, TypeError, KeyError):
             raise invalid from None
-        if claims.expires_at < (time.time() if now is None else now):
-            raise Unauthorized("The token has expired.")
         return claims
 
     def _sign(self, payload: str) -> str:

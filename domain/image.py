@@ -6,7 +6,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidInput, InvalidTransition
+from domain.errors import InvalidInput, InvalidTransition, TooLarge
 from domain.values import Actor, require_int32, require_text
 
 DISK_FORMATS = (
@@ -23,6 +23,10 @@ DISK_FORMATS = (
 )
 CONTAINER_FORMATS = ("bare", "ovf", "ova", "ami", "ari", "aki", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
+# Glance's defaults: image_property_quota, and its column sizes for properties.
+MAX_PROPERTIES = 128
+MAX_PROPERTY_KEY = 255
+MAX_PROPERTY_VALUE = 65535
 
 
 class Image(Aggregate):
@@ -68,11 +72,17 @@ class Image(Aggregate):
         require_text(name, "Image name", allow_empty=True)
         require_int32(min_disk, "min_disk")
         require_int32(min_ram, "min_ram")
+        if len(properties) > MAX_PROPERTIES:
+            raise TooLarge(
+                f"Attempted: {len(properties)}, Maximum: {MAX_PROPERTIES} image properties"
+            )
         for key, value in properties.items():
-            require_text(key, "Image property name")
+            require_text(key, "Image property name", max_length=MAX_PROPERTY_KEY)
             if not isinstance(value, str):
                 raise InvalidInput(f"Image property {key} must be a string")
-            require_text(value, f"Image property {key}", max_length=65535, allow_empty=True)
+            require_text(
+                value, f"Image property {key}", max_length=MAX_PROPERTY_VALUE, allow_empty=True
+            )
 
     @staticmethod
     def validate(disk_format: str, container_format: str, visibility: str) -> None:

@@ -374,6 +374,8 @@ def test_bad_request_gets_an_openstack_error_and_appends_nothing(
         headers["X-Auth-Token"] = sessions[case.who].client.headers["X-Auth-Token"]
     elif case.who == "garbage":
         headers["X-Auth-Token"] = "gAAAAABgarbage"
+    if case.content is not None and not case.path.endswith("/file"):
+        headers["Content-Type"] = "application/json"  # the body is the point, not its type
     headers.update(case.headers)
     body = case.json
     before = last_notification_id(stack)

@@ -20,8 +20,9 @@ from domain.errors import (
     InvalidInput,
     InvalidTransition,
     NotFound,
+    TooLarge,
 )
-from domain.image import Image
+from domain.image import MAX_PROPERTIES, MAX_PROPERTY_VALUE, Image
 from domain.values import Actor
 
 DATA = b"QFI\xfb" + bytes(range(256)) * 40
@@ -309,3 +310,23 @@ def test_concurrent_uploads_keep_stored_bytes_matching_the_checksum(
     image = _image(world, image_id)
     stored = _stored(world, image_id)
     assert image.checksum == hashlib.md5(stored, usedforsecurity=False).hexdigest()
+
+
+def test_glance_property_limits_hold_and_nothing_is_appended(world: World) -> None:
+    before = _max_id(world.app)
+    too_many = {f"k{i}": "v" for i in range(MAX_PROPERTIES + 1)}
+    with pytest.raises(TooLarge, match=f"Maximum: {MAX_PROPERTIES}"):
+        create_image(CreateImage("big", properties=too_many), world.app, world.alice)
+    with pytest.raises(InvalidInput, match="at most"):
+        create_image(CreateImage("k", properties={"k" * 256: "v"}), world.app, world.alice)
+    with pytest.raises(InvalidInput, match="at most"):
+        long_value = {"note": "v" * (MAX_PROPERTY_VALUE + 1)}
+        create_image(CreateImage("v", properties=long_value), world.app, world.alice)
+    assert _max_id(world.app) == before
+
+
+def test_properties_at_glance_limits_are_accepted(world: World) -> None:
+    at_limit = {f"k{i:03}" + "k" * 251: "v" * 10 for i in range(MAX_PROPERTIES)}
+    receipt = create_image(CreateImage("full", properties=at_limit), world.app, world.alice)
+    image: Image = world.app.repository.get(receipt.id)
+    assert len(image.properties) == MAX_PROPERTIES
