@@ -3,7 +3,9 @@ concurrency, snapshots, and the quota holding under concurrent boots."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -198,3 +200,56 @@ def test_creating_a_project_a_concurrent_request_just_created_is_a_conflict(
         raced.close()
     assert raced.race is None  # the rival did get in first
     assert _topic_count(cloud.app, Project.Created) == 2  # "demo" and one "beta"
+
+
+def test_one_projects_quota_read_from_many_threads_while_it_changes(cloud: Cloud) -> None:
+    """The API's threads share one aggregate cache: a get that fast-forwards
+    the cached quota must never race another thread's copy of it (a delete
+    once answered 500 with "dictionary changed size during iteration")."""
+    quota_id = Quota.create_id(cloud.project_id)
+    quota: Quota = cloud.app.repository.get(quota_id)
+    for n in range(2000):  # a big quota takes a while to copy: a wide window for a race
+        quota.reserve(f"standing-{n}", {"ram": 1}, cloud.member)
+    cloud.app.save(quota)
+    cloud.app.repository.get(quota_id)  # cached from here on
+    writer_app = build_app(cloud.database_url)  # another API process
+    stop, errors, reads = threading.Event(), list[BaseException](), [0]
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            for change in ("reserve", "release"):
+                quota: Quota = writer_app.repository.get(quota_id)
+                if change == "reserve":
+                    quota.reserve(f"moving-{n}", {"ram": 1}, cloud.member)
+                else:
+                    quota.release(f"moving-{n}", cloud.member)
+                writer_app.save(quota)
+            n += 1
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                cloud.app.repository.get(quota_id)
+                reads[0] += 1
+            except BaseException as exc:  # collected for the assert
+                errors.append(exc)
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # preempt often, so racing threads interleave
+    threads = [threading.Thread(target=read) for _ in range(16)]
+    threads.append(threading.Thread(target=write))
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(2.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(switch_interval)
+        writer_app.close()
+
+    assert errors == []
+    assert reads[0] > 50
+    assert cloud.quota().in_use["ram"] == 2000
