@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,9 +23,13 @@ def _projector(settings: Settings) -> None:
     from commands.bootstrap import build_app, eventsourcing_env
     from projections.bootstrap import Projector, build_group
 
-    app = build_app(settings.database_url, pool_size=2)
-    group = build_group(eventsourcing_env(settings.database_url))
+    limits = settings.database_limits
+    app = build_app(settings.database_url, pool_size=2, limits=limits)
+    group = build_group(eventsourcing_env(settings.database_url, limits=limits))
     Projector(app, group, settings.database_url).run(_stop_on_signals())
+
+
+API_STOP_GRACE_SECONDS = 3
 
 
 def _api(settings: Settings) -> None:
@@ -37,7 +42,14 @@ def _api(settings: Settings) -> None:
         port=settings.api_port,
         log_level="warning",
         access_log=False,
+        # On SIGTERM, give requests this long, then cancel them.
+        timeout_graceful_shutdown=API_STOP_GRACE_SECONDS,
     )
+    # A cancelled request may leave its worker thread blocked in a database
+    # or socket call, and Python would wait for that thread forever. Nothing
+    # is lost by not waiting: every write is committed or not in PostgreSQL.
+    logging.shutdown()
+    os._exit(0)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -27,6 +27,8 @@ class PrivateCluster:
     development and tests, never for a shared host.
     """
 
+    name = "postgres"
+
     def __init__(self, root: Path, port: int, *, fast: bool = False) -> None:
         # Absolute: the server and pg_ctl run with another working directory.
         self.root = Path(root).resolve()
@@ -131,6 +133,10 @@ class PrivateCluster:
                 f"{self._log_tail()}"
             )
         self._reap()
+
+    def exited(self) -> bool:
+        """Whether the server this object started has exited since (it is reaped)."""
+        return self._process is not None and self._process.poll() is not None
 
     def is_running(self) -> bool:
         """Whether the postmaster named in postmaster.pid is alive and ours."""

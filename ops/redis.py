@@ -17,6 +17,8 @@ STOP_TIMEOUT_S = 10.0
 class PrivateRedis:
     """One redis-server without persistence; its log is ``root/redis.log``."""
 
+    name = "redis"
+
     def __init__(self, root: Path, port: int) -> None:
         self.root = Path(root).resolve()
         self.port = port
@@ -29,6 +31,10 @@ class PrivateRedis:
         if self._process is None or self._process.poll() is not None:
             return None
         return self._process.pid
+
+    def exited(self) -> bool:
+        """Whether the server this object started has exited since (it is reaped)."""
+        return self._process is not None and self._process.poll() is not None
 
     def url(self) -> str:
         """A redis-py URL for database 0."""

@@ -17,12 +17,11 @@ from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 from ops.schema import create_schema
 from ops.seed import seed
-from ops.stack import Child, Supervisor, child_env, python_child
+from ops.stack import Child, Restartable, Supervisor, child_env, python_child
 from workers.drivers.test_node import write_test_node
 
 log = logging.getLogger(__name__)
 
-PG_PORT, REDIS_PORT = 5433, 6390
 HOST_VCPUS, HOST_RAM_MB, HOST_DISK_GB = 16, 64 * 1024, 1024
 
 
@@ -69,41 +68,43 @@ def run(hosts: int, environ: dict[str, str]) -> int:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.state_dir.chmod(0o755)  # the postgres user must reach its data dir
     extra: dict[str, str] = {"CLOUDLEDGER_STATE_DIR": str(settings.state_dir)}
-    cluster = redis = None
+    servers: list[Restartable] = []
+    cluster = None
     if "CLOUDLEDGER_DATABASE_URL" not in environ:
-        cluster = PrivateCluster(settings.state_dir / "postgres", PG_PORT)
-        cluster.start()
-        cluster.ensure_database("cloudledger")
+        cluster = PrivateCluster(settings.state_dir / "postgres", settings.private_pg_port)
+        servers.append(cluster)
         extra["CLOUDLEDGER_DATABASE_URL"] = cluster.url("cloudledger")
     if "CLOUDLEDGER_REDIS_URL" not in environ:
-        redis = PrivateRedis(settings.state_dir / "redis", REDIS_PORT)
-        redis.start()
+        redis = PrivateRedis(settings.state_dir / "redis", settings.private_redis_port)
+        servers.append(redis)
         extra["CLOUDLEDGER_REDIS_URL"] = redis.url()
     settings = Settings.from_env({**environ, **extra})
-    supervisor = None
+    names = host_names(hosts)
+    supervisor = Supervisor(_children(settings, names, child_env(extra)), servers)
     try:
-        create_schema(settings.database_url)
-        settings.token_key()  # before any child needs it
-        names = host_names(hosts)
-        services = build_services(settings, pool_size=2)
-        created = seed(services, settings.admin_password, prepare_hosts(settings, names))
-        services.app.close()
-        print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
-        supervisor = Supervisor(_children(settings, names, child_env(extra)))
+        supervisor.start(supervisor.servers)
+        if cluster is not None:
+            cluster.ensure_database("cloudledger")
+        prepare_ledger(settings, names)
         signal.signal(signal.SIGINT, supervisor.request_stop)
         signal.signal(signal.SIGTERM, supervisor.request_stop)
-        supervisor.start_all()
+        supervisor.start(supervisor.children)
         _announce(settings, write_clouds_yaml(settings))
         supervisor.watch()
         return 0
     finally:
-        if supervisor is not None:
-            supervisor.stop_all()
-        if redis is not None:
-            redis.stop()
-        if cluster is not None:
-            cluster.stop()
+        supervisor.stop_all()
         print("cloudledger: stopped")
+
+
+def prepare_ledger(settings: Settings, names: list[str]) -> None:
+    """Every table, the token key and the first-start seed."""
+    create_schema(settings.database_url)
+    settings.token_key()  # before any child needs it
+    services = build_services(settings, pool_size=2)
+    created = seed(services, settings.admin_password, prepare_hosts(settings, names))
+    services.app.close()
+    print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
 
 
 def _children(settings: Settings, names: list[str], env: dict[str, str]) -> list[Child]:
