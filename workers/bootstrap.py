@@ -11,8 +11,8 @@ from uuid import UUID
 
 import libvirt
 from redis import Redis
-from rq import SimpleWorker
 
+from commands.app import CloudApp
 from commands.bootstrap import Settings, build_app, eventsourcing_env
 from commands.loading import load
 from commands.tokens import TokenCodec
@@ -20,7 +20,7 @@ from domain.host import ComputeHost
 from projections.bootstrap import build_view, postgres_recorder
 from projections.follower import LogRunner
 from projections.hosts import HostsView
-from workers import runtime
+from workers import rq_worker, runtime
 from workers.dispatch import Relay
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
@@ -29,18 +29,28 @@ from workers.jobs.compute import restore_host
 
 log = logging.getLogger(__name__)
 
-RECONCILE_EVERY_SECONDS = 10.0
+# How often the relay compares what it owes with what Redis holds: this bounds
+# how long a flushed or restarted Redis delays owed work.
+RECONCILE_EVERY_SECONDS = 2.0
+
+
+def _es_env(settings: Settings) -> dict[str, str]:
+    return eventsourcing_env(settings.database_url, limits=settings.database_limits)
+
+
+def _app(settings: Settings) -> CloudApp:
+    return build_app(settings.database_url, pool_size=2, limits=settings.database_limits)
 
 
 def build_relay(settings: Settings) -> Relay:
-    relay = build_view(Relay, eventsourcing_env(settings.database_url))
+    relay = build_view(Relay, _es_env(settings))
     relay.redis = Redis.from_url(settings.redis_url)
     return relay
 
 
 def run_relay(settings: Settings, stop: threading.Event) -> None:
     """Follow the log; every few seconds re-enqueue jobs Redis has lost."""
-    app = build_app(settings.database_url, pool_size=2)
+    app = _app(settings)
     relay = build_relay(settings)
     runner = LogRunner(
         "relay",
@@ -51,22 +61,24 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
         relay.position,
         Relay.topics,
     )
-    relay.reconcile()
     threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True).start()
     runner.run(stop)
 
 
 def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:
-    while not stop.wait(RECONCILE_EVERY_SECONDS):
+    """At start, then every few seconds; a down Redis or database is waited out."""
+    while True:
         try:
-            relay.reconcile(older_than_seconds=RECONCILE_EVERY_SECONDS)
-        except Exception:
-            log.exception("reconcile failed; will try again")
+            relay.reconcile(older_than_seconds=1.0)
+        except Exception as exc:
+            log.warning("reconcile failed (%s); will try again", exc)
+        if stop.wait(RECONCILE_EVERY_SECONDS):
+            return
 
 
 def run_scheduler(settings: Settings) -> None:
-    app = build_app(settings.database_url, pool_size=2)
-    hosts = build_view(HostsView, eventsourcing_env(settings.database_url))
+    app = _app(settings)
+    hosts = build_view(HostsView, _es_env(settings))
     runtime.install(runtime.WorkerContext(app=app, hosts=hosts))
     _work(settings, ["scheduler"], "scheduler")
 
@@ -84,7 +96,7 @@ def run_compute(
     domain_type = (
         "test" if uri.startswith("test:") else environ.get("CLOUDLEDGER_DOMAIN_TYPE", "qemu")
     )
-    app = build_app(settings.database_url, pool_size=2)
+    app = _app(settings)
     drivers = runtime.ComputeHostDrivers(
         name=host_name,
         hypervisor=LibvirtHypervisor(conn, domain_type),
@@ -106,8 +118,6 @@ def default_libvirt_uri(settings: Settings, host_name: str) -> str:
 
 
 def _work(settings: Settings, queues: list[str], name: str) -> None:
-    # SimpleWorker runs jobs in this process: the libvirt connection (and the
-    # test driver's in-memory domains) and the aggregate cache live across jobs.
-    redis = Redis.from_url(settings.redis_url)
-    worker = SimpleWorker(queues, connection=redis, name=f"{name}-{os.getpid()}")
-    worker.work(with_scheduler=True, logging_level="WARNING")
+    # Jobs run in this process: the libvirt connection (and the test driver's
+    # in-memory domains) and the aggregate cache live across jobs.
+    rq_worker.work(settings.redis_url, queues, name)

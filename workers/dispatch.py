@@ -10,6 +10,7 @@ relay crash between append and enqueue nor a flushed Redis loses a command:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import singledispatchmethod
@@ -18,13 +19,14 @@ from typing import Any, ClassVar
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from redis import Redis
-from rq import Queue, Retry
+from redis import Redis, RedisError
+from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
 from domain.instance import LIFECYCLE_EVENTS, Instance
 from projections.view import ProjectionView, topics_of
+from workers import retries
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,11 @@ class Relay(ProjectionView):
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
         self._owed = []
         position = super().apply_batch(events)
-        self.enqueue(self._owed)
+        try:
+            self.enqueue(self._owed)
+        except RedisError as exc:
+            # Owed in relay_pending already: reconcile pushes them once Redis is back.
+            log.warning("Redis unavailable; %d jobs wait for reconcile: %s", len(self._owed), exc)
         return position
 
     @singledispatchmethod
@@ -153,8 +159,7 @@ class Relay(ProjectionView):
                     func=job.func,
                     args=job.args,
                     job_id=job.job_id,
-                    unique=True,
-                    retry=Retry(max=3, interval=[1, 3, 10]),
+                    unique=True,  # a failure is retried by reconcile (workers/retries.py)
                     result_ttl=3600,
                     failure_ttl=7 * 86400,
                 )
@@ -172,13 +177,31 @@ class Relay(ProjectionView):
         return [PendingJob(r["job_id"], r["queue"], r["func"], tuple(r["args"])) for r in rows]
 
     def reconcile(self, older_than_seconds: float = 0) -> int:
-        """Re-enqueue owed jobs that Redis has lost (flushed, or never got)."""
+        """Re-enqueue owed jobs that Redis has lost (flushed, restarted, or
+        never got), and re-run owed jobs that failed. Returns how many jobs
+        it pushed."""
         assert self.redis is not None
-        missing = [
-            job
-            for job in self.pending(older_than_seconds)
-            if not Job.exists(job.job_id, connection=self.redis)
-        ]
+        pending = self.pending(older_than_seconds)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job in pending:
+                pipe.hget(Job.key_for(job.job_id), "status")
+            statuses = pipe.execute()
+        missing = [job for job, status in zip(pending, statuses, strict=True) if status is None]
         if missing:
             log.warning("re-enqueueing %d jobs missing from Redis", len(missing))
-        return self.enqueue(missing)
+        failed = [job.job_id for job, s in zip(pending, statuses, strict=True) if s == b"failed"]
+        return self.enqueue(missing) + self._retry_failed(failed)
+
+    def _retry_failed(self, job_ids: Sequence[str]) -> int:
+        """Run failed owed jobs again, each less often the more it has failed."""
+        assert self.redis is not None
+        now, retried = time.time(), 0
+        for job_id in job_ids:
+            job = Job.fetch(job_id, connection=self.redis)
+            if retries.due(job, now):
+                log.warning(
+                    "re-running %s after %d failures", job_id, retries.retries_so_far(job) + 1
+                )
+                retries.run_again(job)
+                retried += 1
+        return retried

@@ -34,7 +34,7 @@ from domain.instance import NO_VALID_HOST
 from domain.values import PowerState, TaskState, VmState
 from projections.bootstrap import Projector
 from projections.hosts import HostsView
-from workers import runtime
+from workers import retries, runtime
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_disks import FakeDiskStore
@@ -210,23 +210,47 @@ def test_a_failed_build_leaves_no_disks_behind_once_its_claim_is_released(
     assert plant.drivers.disks.instance_disks(str(iid)) == []
 
 
-def test_a_transient_driver_error_on_spawn_is_retried_by_rq(plant: Plant) -> None:
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay re-runs a failed job at once instead of after a second or more."""
+    monkeypatch.setattr(retries, "BASE_BACKOFF_SECONDS", 0.0)
+
+
+def test_a_transient_driver_error_on_spawn_is_retried_by_the_relay(
+    plant: Plant, no_backoff: None
+) -> None:
     _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
 
     iid = plant.booted()
 
     job = plant.job(f"spawn_{iid}_2")
-    assert (job.get_status(), job.retries_left) == (JobStatus.SCHEDULED, 2)
-    assert job.id in Queue(HOST_QUEUE, connection=job.connection).scheduled_job_registry
+    assert job.get_status() == JobStatus.FAILED
     assert plant.cloud.instance(iid).task_state == TaskState.SPAWNING
-    Queue(HOST_QUEUE, connection=job.connection).scheduled_job_registry.requeue(job.id)
-    plant.pump()  # the retry, as RQ's scheduler would enqueue it
+    assert plant.relay.relay.reconcile() == 1  # still owed: run it again
+    plant.pump()
     assert plant.cloud.instance(iid).vm_state == VmState.ACTIVE
     assert plant.job(job.id).return_value() == "active"
+    assert retries.retries_so_far(plant.job(job.id)) == 1
+
+
+def test_a_failed_job_waits_longer_after_each_failure(plant: Plant) -> None:
+    _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
+    iid = plant.booted()
+    job = plant.job(f"spawn_{iid}_2")
+    assert job.ended_at is not None
+    failed_at = job.ended_at.timestamp()
+
+    assert not retries.due(job, failed_at + 0.5)
+    assert retries.due(job, failed_at + 1.0)
+    job.meta[retries.RETRIES_KEY] = 3
+    assert not retries.due(job, failed_at + 7.9)
+    assert retries.due(job, failed_at + 8.0)
+    job.meta[retries.RETRIES_KEY] = 30
+    assert retries.due(job, failed_at + retries.MAX_BACKOFF_SECONDS)
 
 
 def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
-    plant: Plant,
+    plant: Plant, no_backoff: None
 ) -> None:
     iid = plant.cloud.boot()
     job_id = f"spawn_{iid}_2"
@@ -234,8 +258,7 @@ def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
         _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
         plant.pump()
         assert plant.cloud.instance(iid).task_state == TaskState.SPAWNING
-        registry = Queue(HOST_QUEUE, connection=plant.job(job_id).connection)
-        registry.scheduled_job_registry.requeue(job_id)
+        assert plant.relay.relay.reconcile() == 1
 
     _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
     plant.pump()  # the fourth and last attempt
@@ -245,6 +268,8 @@ def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
     assert instance.fault is not None and instance.fault["message"] == "Build failed after retries"
     assert plant.job(job_id).return_value() == "error"
     _assert_released(plant, iid)
+    plant.relay.catch_up()
+    assert plant.relay.relay.reconcile() == 0  # nothing is owed any more
 
 
 def test_stop_then_start_powers_the_domain_off_and_on(plant: Plant) -> None:

@@ -125,15 +125,15 @@ def test_reconcile_re_enqueues_an_owed_job_after_redis_was_flushed(
     assert rig.relay.reconcile() == 0  # present in Redis again: nothing to do
 
 
-def test_a_crash_between_tracking_commit_and_enqueue_loses_no_job(
+def test_redis_failing_between_tracking_commit_and_enqueue_loses_no_job(
     cloud: Cloud, rig: RelayRig, redis_url: str
 ) -> None:
     iid = cloud.boot()
     real_redis = rig.relay.redis
     rig.relay.redis = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
 
-    with pytest.raises(redis.ConnectionError):
-        rig.follower.step()  # committed position and pending row, then Redis failed
+    # Committed position and pending row, then Redis failed: the relay goes on.
+    assert rig.follower.step() == 1
 
     assert rig.relay.position() == cloud.last_notification_id()
     assert _pending_ids(rig) == [f"schedule_{iid}_1"]

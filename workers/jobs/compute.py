@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from uuid import UUID
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from rq import get_current_job
 
 from commands import compute as record
@@ -14,7 +15,7 @@ from commands.loading import load
 from domain.image import Image
 from domain.instance import Instance
 from domain.values import TaskState, VmState
-from workers import runtime
+from workers import retries, runtime
 from workers.drivers.errors import DriverError, TransientDriverError
 from workers.drivers.hypervisor import DomainSpec
 from workers.runtime import ComputeHostDrivers
@@ -37,9 +38,12 @@ def _mine(instance: Instance, host: ComputeHostDrivers, task: TaskState) -> bool
     return instance.task_state == task and instance.host == host.name
 
 
+MAX_TRANSIENT_RETRIES = 3
+
+
 def _last_attempt() -> bool:
     job = get_current_job()
-    return job is None or not job.retries_left
+    return job is None or retries.retries_so_far(job) >= MAX_TRANSIENT_RETRIES
 
 
 def _run_or_fail(
@@ -56,12 +60,14 @@ def _run_or_fail(
         work()
     except TransientDriverError:
         if not _last_attempt():
-            raise
+            raise  # the job fails in RQ; the relay runs it again (workers/retries.py)
         _fail(app, instance_id, f"{what} failed after retries", cleanup)
         return False
     except DriverError as exc:
         _fail(app, instance_id, f"{what} failed: {exc}", cleanup)
         return False
+    except (OperationalError, InterfaceError):
+        raise  # the ledger is unreachable: not the instance's fault; RQ (or the relay) retries
     except Exception:
         # A bug or an unexpected outage: record it for the user, and re-raise
         # so RQ keeps the traceback in its failed-job registry.

@@ -1,0 +1,121 @@
+"""The worker loop on real Redis and real worker processes: a job left
+"started" by a killed worker is taken back, a live worker's is not, and a
+worker outlives a Redis restart."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+
+from ops.ports import free_port
+from ops.redis import PrivateRedis
+from workers.rq_worker import requeue_orphans
+
+QUEUE = "compute.probe"
+
+
+def _worker(redis_url: str, name: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
+    """A worker process on QUEUE: RQ's own (burst) or our loop (forever)."""
+    if loop:
+        code = f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {name!r})"
+    else:
+        code = (
+            "from redis import Redis; from rq import SimpleWorker; "
+            f"SimpleWorker([{QUEUE!r}], connection=Redis.from_url({redis_url!r}), "
+            f"name={name!r}).work(burst=True)"
+        )
+    return subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+
+
+def _wait(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _started(connection: redis.Redis) -> list[str]:
+    return StartedJobRegistry(QUEUE, connection=connection).get_job_ids(cleanup=False)
+
+
+@pytest.fixture
+def connection(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def test_a_job_started_by_a_killed_worker_is_queued_again(
+    redis_url: str, connection: redis.Redis
+) -> None:
+    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", 60, job_id="spawn_x_2")
+    victim = _worker(redis_url, "victim")
+    try:
+        _wait(lambda: _started(connection) == [job.id], 10, "the job to start")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+
+    assert requeue_orphans(connection, [QUEUE], "successor") == [job.id]
+
+    assert _started(connection) == []
+    assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.QUEUED
+    assert Queue(QUEUE, connection=connection).get_job_ids() == [job.id]
+    assert requeue_orphans(connection, [QUEUE], "successor") == []  # once only
+
+
+def test_a_job_a_live_worker_is_running_is_left_alone(
+    redis_url: str, connection: redis.Redis
+) -> None:
+    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", 60, job_id="spawn_y_2")
+    busy = _worker(redis_url, "busy")
+    try:
+        _wait(lambda: _started(connection) == [job.id], 10, "the job to start")
+
+        assert requeue_orphans(connection, [QUEUE], "newcomer") == []
+
+        assert _started(connection) == [job.id]
+        assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.STARTED
+    finally:
+        busy.send_signal(signal.SIGKILL)
+        busy.wait()
+
+
+def _finishes(client: redis.Redis, job_id: str, seconds: float = 0) -> None:
+    job = Queue(QUEUE, connection=client).enqueue("time.sleep", seconds, job_id=job_id)
+    _wait(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 15, f"job {job_id}")
+
+
+def test_the_worker_loop_waits_for_redis_and_outlives_its_restarts(tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path / "redis", free_port())
+    worker = _worker(server.url(), "survivor", loop=True)  # Redis is not up yet
+    try:
+        time.sleep(1.5)
+        server.start()
+        client = redis.Redis.from_url(server.url())
+        _finishes(client, "first")
+
+        # Redis dies while a job runs: the job ends with nowhere to report.
+        Queue(QUEUE, connection=client).enqueue("time.sleep", 1.0, job_id="cut-off")
+        _wait(lambda: _started(client) == ["cut-off"], 10, "the job to start")
+        server.stop()
+        time.sleep(2.0)
+        server.start()  # an empty Redis, as after a crash without persistence
+
+        _finishes(redis.Redis.from_url(server.url()), "after")
+        assert worker.poll() is None, "the worker exited instead of waiting for Redis"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+        server.stop()
+    assert worker.returncode == 0

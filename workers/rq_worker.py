@@ -1,0 +1,120 @@
+"""The RQ loop of every worker process: it waits out a lost Redis instead of
+exiting, and first takes back the jobs a killed predecessor left half-done.
+
+RQ only notices a job whose worker died once the job's timeout has passed
+(minutes); until then it sits "started" in the queue's registry, and the
+relay, seeing the job id in Redis, does not re-enqueue it. A worker starting
+on a queue knows better: a job started by a worker whose process is gone
+will never finish, so it is queued again (jobs are idempotent)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+
+log = logging.getLogger(__name__)
+
+REDIS_RETRY_SECONDS = 1.0
+
+
+class CloudWorker(SimpleWorker):
+    """SimpleWorker (jobs run in this process, next to its libvirt connection)
+    that retries a lost Redis every couple of seconds and reports a stop."""
+
+    max_connection_wait_time = 2.0  # RQ's default backoff grows to 60 s
+
+    def __init__(self, *args: Any, stopping: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopping = stopping
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stopping.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def work(redis_url: str, queues: Sequence[str], role: str) -> None:
+    """Take jobs from ``queues`` until SIGTERM, surviving Redis outages."""
+    stopping = threading.Event()
+    connection = Redis.from_url(redis_url)
+    incarnation = 0
+    while not stopping.is_set():
+        incarnation += 1
+        name = f"{role}-{os.getpid()}-{incarnation}"
+        try:
+            connection.ping()
+            for job_id in requeue_orphans(connection, queues, name):
+                log.warning("%s: re-queued %s, left started by a worker that is gone", name, job_id)
+            worker = CloudWorker(list(queues), connection=connection, name=name, stopping=stopping)
+            # No RQ scheduler process: retries are paced by the relay.
+            worker.work(logging_level="WARNING")
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("%s: Redis is unavailable (%s); retrying", name, exc)
+        # work() also returns, without a stop, when it lost Redis mid-loop.
+        stopping.wait(REDIS_RETRY_SECONDS)
+
+
+def requeue_orphans(connection: Redis, queues: Sequence[str], me: str) -> list[str]:
+    """Queue again every job on ``queues`` that a now-dead worker had started."""
+    requeued = []
+    for queue_name in queues:
+        queue = Queue(queue_name, connection=connection)
+        registry = StartedJobRegistry(queue=queue)
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection)
+            except ValueError:  # its record expired: nobody is running it
+                execution = Execution(execution_id, job_id, connection)
+            if not worker_is_gone(connection, execution.worker_name, me):
+                continue
+            try:
+                job = Job.fetch(job_id, connection=connection)
+            except NoSuchJobError:
+                registry.remove_execution(execution)
+                continue
+            with connection.pipeline() as pipe:
+                execution.delete(job, pipe)
+                pipe.execute()
+            if job.get_status() == JobStatus.STARTED:
+                queue.enqueue_job(job, at_front=True)
+                requeued.append(job_id)
+    return requeued
+
+
+def worker_is_gone(connection: Redis, worker_name: str, me: str) -> bool:
+    """Whether the worker of that name can no longer finish its job: it is
+    unregistered, or it ran on this machine in a process that is dead (or in
+    this process, before this worker)."""
+    if worker_name == me:
+        return False
+    key = f"{SimpleWorker.redis_worker_namespace_prefix}{worker_name}"
+    worker = SimpleWorker.find_by_key(key, connection=connection) if worker_name else None
+    if worker is None:
+        return True
+    if worker.hostname != socket.gethostname() or worker.pid is None:
+        return False  # another machine's worker: its own restart takes its jobs back
+    gone = worker.pid == os.getpid() or not pid_alive(worker.pid)
+    if gone:
+        worker.register_death()  # type: ignore[no-untyped-call]
+    return gone
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
