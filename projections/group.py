@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
-from projections.view import ProjectionView, relaxed_commit
+from projections.view import ProjectionView
 
 
 class ViewGroup:
@@ -36,8 +36,7 @@ class ViewGroup:
 
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
         last = events[-1][1]
-        with self.datastore.transaction(commit=True) as cur:
-            relaxed_commit(cur)
+        with self.datastore.transaction(commit=True) as cur:  # durable: see ProjectionView
             for view in self.views:
                 start = self.positions[view.name]
                 if last > start:  # else this view is past the batch (e.g. rebuilt alone)
