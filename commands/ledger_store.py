@@ -12,7 +12,10 @@
    before the function takes the lock, so the lock is held only while rows
    are inserted, never while bytes are on the wire.
 2. Every session gets statement, lock and idle-in-transaction time limits,
-   so a stuck writer fails alone instead of holding everyone else."""
+   so a stuck writer fails alone instead of holding everyone else.
+3. A pool retries a lost database every half second, so service resumes
+   within about a second of a database restart (psycopg_pool doubles its delay
+   after each failed attempt: 1, 2, 4, 8 s..., often ~8 s for a 2 s outage)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,10 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg.sql import SQL, Identifier
+from psycopg_pool.base import AttemptWithBackoff
+
+# Every pool of this process (see 3. above).
+AttemptWithBackoff.INITIAL_DELAY, AttemptWithBackoff.DELAY_BACKOFF = 0.5, 1.0
 
 # Keys of the eventsourcing environment (see commands/bootstrap.py).
 STATEMENT_TIMEOUT_MS = "LEDGER_STATEMENT_TIMEOUT_MS"

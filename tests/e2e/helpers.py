@@ -93,7 +93,7 @@ def running_stack(
     state_dir.chmod(0o755)
     port = free_port()
     password = f"pw-{uuid.uuid4().hex[:12]}"
-    process = start_run(pg_cluster.url(name), redis_url, state_dir, port, password)
+    process = start_run(servers_env(pg_cluster.url(name), redis_url), state_dir, port, password)
     url = f"http://127.0.0.1:{port}"
     stack = Stack(url, pg_cluster.url(name), redis_url, state_dir, password, process)
     try:
@@ -106,14 +106,18 @@ def running_stack(
     assert not leftovers, f"processes outlived `cloudledger run` after SIGTERM: {leftovers}"
 
 
+def servers_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """Settings for a stack on servers that the tests started."""
+    return {"CLOUDLEDGER_DATABASE_URL": database_url, "CLOUDLEDGER_REDIS_URL": redis_url}
+
+
 def start_run(
-    database_url: str, redis_url: str, state_dir: Path, port: int, password: str
+    server_env: dict[str, str], state_dir: Path, port: int, password: str
 ) -> subprocess.Popen[bytes]:
-    """`cloudledger run --hosts 2` on the given servers, state and port."""
+    """`cloudledger run --hosts 2` with the given servers, state and port."""
     env = {
         **os.environ,
-        "CLOUDLEDGER_DATABASE_URL": database_url,
-        "CLOUDLEDGER_REDIS_URL": redis_url,
+        **server_env,
         "CLOUDLEDGER_STATE_DIR": str(state_dir),
         "CLOUDLEDGER_PORT": str(port),
         "CLOUDLEDGER_ADMIN_PASSWORD": password,
@@ -129,6 +133,47 @@ def start_run(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, for a last-resort kill
         )
+
+
+@contextlib.contextmanager
+def stack_with_own_servers() -> Iterator[Stack]:
+    """`cloudledger run --hosts 2` that starts and supervises its own
+    PostgreSQL and Redis, as `make run` does, for tests that kill them."""
+    state_dir = Path(tempfile.mkdtemp(prefix="cloudledger-e2e-own-"))
+    state_dir.chmod(0o755)  # the postgres user must reach its data dir
+    port, pg_port, redis_port = free_port(), free_port(), free_port()
+    password = f"pw-{uuid.uuid4().hex[:12]}"
+    own = {"CLOUDLEDGER_PG_PORT": str(pg_port), "CLOUDLEDGER_REDIS_PORT": str(redis_port)}
+    process = start_run(own, state_dir, port, password)
+    try:
+        stack = Stack(
+            f"http://127.0.0.1:{port}",
+            f"postgresql://postgres@127.0.0.1:{pg_port}/cloudledger",
+            f"redis://127.0.0.1:{redis_port}/0",
+            state_dir,
+            password,
+            process,
+        )
+        wait_until_up(stack)
+        yield stack
+    finally:
+        leftovers = stop_process(process)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    assert not leftovers, f"processes outlived `cloudledger run` after SIGTERM: {leftovers}"
+
+
+def children(parent: int, marker: bytes) -> list[int]:
+    """PIDs of the live children of ``parent`` whose command line contains ``marker``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z" and marker in cmdline:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def wait_until_up(stack: Stack) -> None:

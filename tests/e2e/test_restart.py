@@ -17,6 +17,7 @@ from e2e.helpers import (
     domains_on,
     login,
     running_stack,
+    servers_env,
     start_run,
     stop_process,
     wait_for_status,
@@ -44,9 +45,8 @@ def _restart(stack: Stack) -> Stack:
     database, Redis, state directory and port."""
     assert stop_process(stack.process) == []
     port = int(stack.url.rsplit(":", 1)[1])
-    process = start_run(
-        stack.database_url, stack.redis_url, stack.state_dir, port, stack.admin_password
-    )
+    servers = servers_env(stack.database_url, stack.redis_url)
+    process = start_run(servers, stack.state_dir, port, stack.admin_password)
     restarted = dataclasses.replace(stack, process=process)
     try:
         wait_until_up(restarted)
