@@ -47,6 +47,8 @@ class ServerSpec(BaseModel):
     networks: Literal["none", "auto"] | list[Any] = "auto"
     min_count: int = Field(default=1, ge=1, le=1)
     max_count: int = Field(default=1, ge=1, le=1)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
 
 
 class CreateServer(BaseModel):
@@ -124,7 +126,7 @@ async def create(request: Request) -> JSONResponse:
     spec = (await parse_body(request, CreateServer)).server
     if isinstance(spec.networks, list):
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
-    cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks)
+    cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks, spec.metadata)
     receipt = await run_in_threadpool(state(request).services.boot_server, cmd, actor)
     await read_your_writes(request, receipt)
     sid = str(receipt.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
@@ -12,7 +12,7 @@ from domain.flavor import Flavor
 from domain.image import Image
 from domain.instance import Instance
 from domain.quota import Quota
-from domain.values import Actor, natural_id, require_text
+from domain.values import Actor, natural_id, require_metadata, require_text
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class BootServer:
     flavor_id: str
     image_id: str
     networks: str  # "none" or "auto" until networking lands
+    # Checked against Nova's limits; kept on the server once metadata lands.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class ServerAction:
 def boot_server(cmd: BootServer, app: CloudApp, actor: Actor) -> Receipt:
     """Reserve quota and request the instance in one atomic save."""
     require_text(cmd.name, "Server name")
+    require_metadata(cmd.metadata)
     flavor = _bootable_flavor(app, cmd.flavor_id, actor)
     image = _bootable_image(app, cmd.image_id, actor)
     if flavor.disk_gb and image.min_disk > flavor.disk_gb:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID, uuid5
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, QuotaExceeded
 
 # Deterministic ids (uuid5) let handlers find an aggregate by its natural key
 # (a project's quota, a host's name) without a lookup table.
@@ -35,6 +36,20 @@ def require_text(value: str, what: str, max_length: int = 255, allow_empty: bool
         raise InvalidInput(f"{what} must be at most {max_length} characters")
     if _UNSTORABLE.search(value):
         raise InvalidInput(f"{what} must not contain control or surrogate characters")
+
+
+MAX_METADATA_ITEMS = 128  # Nova's default metadata_items quota
+MAX_METADATA_TEXT = 255  # Nova's limit for a metadata key and for a value
+
+
+def require_metadata(metadata: Mapping[str, str]) -> None:
+    """Server metadata within Nova's limits: 128 items, keys and values of up
+    to 255 printable characters (a key not empty)."""
+    if len(metadata) > MAX_METADATA_ITEMS:
+        raise QuotaExceeded("metadata_items", len(metadata), 0, MAX_METADATA_ITEMS)
+    for key, value in metadata.items():
+        require_text(key, "Metadata key", max_length=MAX_METADATA_TEXT)
+        require_text(value, f"Metadata value of {key}", MAX_METADATA_TEXT, allow_empty=True)
 
 
 def require_int32(value: int, what: str, minimum: int = 0) -> None:

@@ -110,6 +110,26 @@ CASES: dict[str, Case] = {
     "boot-network-list": Case(
         "owner", "POST", SERVERS, 400, BAD, json=server(networks=[{"uuid": RANDOM_UUID}])
     ),
+    "boot-metadata-over-quota": Case(
+        "owner",
+        "POST",
+        SERVERS,
+        403,
+        "forbidden",
+        json=server(metadata={f"k{i}": "v" for i in range(129)}),
+    ),
+    "boot-metadata-key-too-long": Case(
+        "owner", "POST", SERVERS, 400, BAD, json=server(metadata={"k" * 256: "v"})
+    ),
+    "boot-metadata-value-too-long": Case(
+        "owner", "POST", SERVERS, 400, BAD, json=server(metadata={"k": "v" * 256})
+    ),
+    "boot-metadata-value-not-a-string": Case(
+        "owner", "POST", SERVERS, 400, BAD, json=server(metadata={"k": 1})
+    ),
+    "boot-description-too-long": Case(
+        "owner", "POST", SERVERS, 400, BAD, json=server(description="d" * 256)
+    ),
     "boot-unknown-flavor": Case(
         "owner", "POST", SERVERS, 400, BAD, json=server(flavorRef="no-such-flavor")
     ),
@@ -175,6 +195,14 @@ CASES: dict[str, Case] = {
     "unknown-top-route": Case("owner", "GET", "/no/such/service", 404, "itemNotFound"),
     "method-not-allowed": Case(
         "owner", "PATCH", SERVERS, 405, "HTTPMethodNotAllowed", json={"server": {}}
+    ),
+    "malformed-microversion": Case(
+        "owner",
+        "GET",
+        SERVERS,
+        400,
+        BAD,
+        headers={"OpenStack-API-Version": "compute 2.x"},
     ),
     "unsupported-microversion": Case(
         "owner",

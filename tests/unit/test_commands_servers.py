@@ -32,7 +32,14 @@ from domain.host import ComputeHost
 from domain.image import Image
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
-from domain.values import SYSTEM, Actor, TaskState, VmState
+from domain.values import (
+    MAX_METADATA_ITEMS,
+    MAX_METADATA_TEXT,
+    SYSTEM,
+    Actor,
+    TaskState,
+    VmState,
+)
 
 
 @dataclass
@@ -411,3 +418,32 @@ def test_owned_instance_with_the_id_of_something_else_is_not_found(
 ) -> None:
     with pytest.raises(NotFound):
         owned_instance(world.app, world.image_id, world.admin)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ({f"k{i}": "v" for i in range(MAX_METADATA_ITEMS + 1)}, QuotaExceeded),
+        ({"k" * (MAX_METADATA_TEXT + 1): "v"}, InvalidInput),
+        ({"": "v"}, InvalidInput),
+        ({"k": "v" * (MAX_METADATA_TEXT + 1)}, InvalidInput),
+        ({"k": "nul\x00"}, InvalidInput),
+    ],
+    ids=["too-many-items", "key-too-long", "key-empty", "value-too-long", "value-with-nul"],
+)
+def test_boot_with_metadata_over_novas_limits_is_refused_and_appends_nothing(
+    world: World, metadata: dict[str, str], error: type[Exception]
+) -> None:
+    before = _max_id(world.app)
+    cmd = BootServer("vm", "1", world.image_id, "none", metadata)
+    with pytest.raises(error):
+        boot_server(cmd, world.app, world.alice)
+    assert _max_id(world.app) == before
+
+
+def test_boot_with_metadata_at_novas_limits_is_accepted(world: World) -> None:
+    metadata = {
+        f"{i:03}".ljust(MAX_METADATA_TEXT, "k"): "v" * MAX_METADATA_TEXT for i in range(128)
+    }
+    cmd = BootServer("vm", "1", world.image_id, "none", metadata)
+    assert boot_server(cmd, world.app, world.alice).id
