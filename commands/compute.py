@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
 
 from commands.app import CloudApp
 from commands.loading import load
 from commands.retry import retrying
-from domain.errors import InsufficientCapacity
+from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.host import ComputeHost
 from domain.instance import Instance
 from domain.quota import Quota
 from domain.scheduling import disk_needed
-from domain.values import Actor
+from domain.values import Actor, TaskState
 
 
 def _instance(app: CloudApp, instance_id: UUID) -> Instance:
@@ -38,10 +42,45 @@ def claim_host(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
 
 
 @retrying
-def fail_instance(app: CloudApp, instance_id: UUID, message: str, code: int = 500) -> None:
+def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -> list[UUID]:
+    """Claim room on one host for as many of these instances as fit and mark
+    them scheduled, in ONE save; returns those placed. Instances no longer
+    waiting for a host are left alone. A concurrent write to the host or an
+    instance retries the whole placement against reloaded aggregates."""
+    host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
+    placed: list[Instance] = []
+    for instance_id in instance_ids:
+        instance = _instance(app, instance_id)
+        if instance.task_state != TaskState.SCHEDULING:
+            continue
+        actor = instance_actor(instance, "scheduler")
+        flavor = instance.flavor
+        try:
+            host.claim(str(instance_id), flavor.vcpus, flavor.ram_mb, disk_needed(flavor), actor)
+        except InsufficientCapacity:
+            continue
+        instance.schedule_on(host_name, actor)
+        placed.append(instance)
+    if placed:
+        app.save(host, *placed)
+    return [instance.id for instance in placed]
+
+
+@retrying
+def fail_instance(
+    app: CloudApp,
+    instance_id: UUID,
+    message: str,
+    code: int = 500,
+    only_while: TaskState | None = None,
+) -> bool:
     """Put the instance in ERROR with a fault, and release in the same save
-    whatever the failure freed (see Instance.fail)."""
+    whatever the failure freed (see Instance.fail). With ``only_while``, only
+    if the instance is still in that task (a racing worker may have moved it
+    on); returns whether it failed it."""
     instance = _instance(app, instance_id)
+    if only_while is not None and instance.task_state != only_while:
+        return False
     actor = instance_actor(instance, "compute")
     held_claim, held_quota = instance.holds_claim, instance.holds_quota
     instance.fail(message, code, actor)
@@ -53,6 +92,7 @@ def fail_instance(app: CloudApp, instance_id: UUID, message: str, code: int = 50
         quota=held_quota and not instance.holds_quota,
     )
     app.save(instance, *released)
+    return True
 
 
 @retrying
@@ -60,6 +100,78 @@ def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     instance.mark_spawned(instance_actor(instance, "compute"))
     app.save(instance)
+
+
+def finish_spawns(app: CloudApp, instance_ids: Sequence[UUID]) -> list[UUID]:
+    """Record many spawns in one save; returns those recorded."""
+
+    def spawned(batch: _Batch, instance: Instance) -> None:
+        instance.mark_spawned(instance_actor(instance, "compute"))
+
+    return _finish_many(app, instance_ids, spawned, finish_spawn)
+
+
+def finish_deletes(app: CloudApp, instance_ids: Sequence[UUID]) -> list[UUID]:
+    """Record many deletions, and give back their claims and quota, in one save."""
+
+    def deleted(batch: _Batch, instance: Instance) -> None:
+        actor = instance_actor(instance, "compute")
+        if instance.holds_claim and instance.host is not None:
+            batch.get(ComputeHost, ComputeHost.create_id(instance.host)).release(
+                str(instance.id), actor
+            )
+        if instance.holds_quota:
+            batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
+        instance.mark_deleted(actor)
+
+    return _finish_many(app, instance_ids, deleted, finish_delete)
+
+
+A = TypeVar("A", ComputeHost, Quota)
+
+
+class _Batch:
+    """The aggregates one batch changes, each loaded once, so that several
+    instances releasing on one host or quota change the same copy."""
+
+    def __init__(self, app: CloudApp) -> None:
+        self.app = app
+        self.loaded: dict[UUID, ComputeHost | Quota] = {}
+
+    def get(self, kind: type[A], aggregate_id: UUID) -> A:
+        if aggregate_id not in self.loaded:
+            self.loaded[aggregate_id] = load(self.app, kind, aggregate_id, kind.__name__)
+        aggregate = self.loaded[aggregate_id]
+        assert isinstance(aggregate, kind)
+        return aggregate
+
+
+def _finish_many(
+    app: CloudApp,
+    instance_ids: Sequence[UUID],
+    transition: Callable[[_Batch, Instance], None],
+    finish_one: Callable[[CloudApp, UUID], None],
+) -> list[UUID]:
+    """One save for the whole batch; if anything in it changed meanwhile (a
+    delete requested, a concurrent release on the host), each one alone, so
+    that what still can be recorded is."""
+    batch = _Batch(app)
+    try:
+        instances = [_instance(app, i) for i in instance_ids]
+        for instance in instances:
+            transition(batch, instance)
+        app.save(*instances, *batch.loaded.values())
+        return list(instance_ids)
+    except (IntegrityError, InvalidTransition, NotFound):
+        pass
+    recorded = []
+    for instance_id in instance_ids:
+        try:
+            finish_one(app, instance_id)
+            recorded.append(instance_id)
+        except (InvalidTransition, NotFound):
+            pass  # its state moved on (a delete superseded a spawn): nothing to record
+    return recorded
 
 
 @retrying

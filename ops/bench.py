@@ -8,6 +8,7 @@ one poll; the ledger figure is exact (Requested -> Spawned event timestamps)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import httpx
 import psycopg
 
 from commands.bootstrap import Settings
+from ops import cpu
 
 POLL = 0.01
 TIMEOUT = 120.0
@@ -155,9 +157,10 @@ def _summary(label: str, values: list[float]) -> str:
 
 
 def main_bench(settings: Settings, servers: int, concurrency: int, flavor: str, image: str) -> int:
-    started = time.monotonic()
+    me = {os.getpid(): "bench"}
+    cpu_before, started = cpu.snapshot(me), time.monotonic()
     results = asyncio.run(_run(settings, servers, concurrency, flavor, image))
-    elapsed = time.monotonic() - started
+    elapsed, cpu_after = time.monotonic() - started, cpu.snapshot(me)
     done = len(results.boot_seconds)
     print(f"servers: {done} booted and deleted of {servers}, concurrency {concurrency}")
     print(_summary("boot-to-ACTIVE (client, polled)", results.boot_seconds))
@@ -168,6 +171,7 @@ def main_bench(settings: Settings, servers: int, concurrency: int, flavor: str, 
         )
     )
     print(f"boot+delete throughput: {done / elapsed:.1f}/s over {elapsed:.1f} s")
+    print(cpu.table(cpu_before, cpu_after, max(done, 1)))
     for error in results.errors[:5]:
         print(f"error: {error}")
     return 1 if results.errors else 0

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from commands.bootstrap import Settings
+from workers import routes
 
 
 def _stop_on_signals() -> threading.Event:
@@ -61,8 +62,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("projector", help="keep the read models up to date")
     sub.add_parser("relay", help="turn events into RQ jobs")
     worker = sub.add_parser("worker", help="run an RQ worker")
-    worker.add_argument("role", choices=["scheduler", "compute"])
-    worker.add_argument("--host", help="compute host name (compute role)")
+    worker.add_argument("role", choices=[family.name for family in routes.FAMILIES])
+    worker.add_argument("--host", help="the host a per-host role serves (compute)")
     domains = sub.add_parser("host-domains", help="list the domains a compute host's libvirt holds")
     domains.add_argument("host")
     domains.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
@@ -94,13 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "worker":
         from workers import bootstrap
 
-        if args.role == "scheduler":
-            bootstrap.run_scheduler(settings)
-        elif not args.host:
-            print("cloudledger worker compute needs --host", file=sys.stderr)
+        role = bootstrap.role(args.role)
+        if role.per_host and not args.host:
+            print(f"cloudledger worker {role.name} needs --host", file=sys.stderr)
             return 2
-        else:
-            bootstrap.run_compute(settings, args.host)
+        role.serve(settings, args.host)
     elif args.command == "host-domains":
         from ops.hosts import print_domains
 

@@ -11,10 +11,11 @@ from redis import Redis
 from rq import Queue
 
 from commands.bootstrap import Settings
+from workers import routes
 
 
 def print_domains(settings: Settings, host: str, timeout: float = 10.0) -> int:
-    queue = Queue(f"compute.{host}", connection=Redis.from_url(settings.redis_url))
+    queue = Queue(routes.COMPUTE.queue(host), connection=Redis.from_url(settings.redis_url))
     # ttl: an unanswered question expires instead of waiting for a dead host.
     job = queue.enqueue_call(
         "workers.jobs.compute.list_domains", result_ttl=60, ttl=max(1, int(timeout))

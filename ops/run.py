@@ -18,6 +18,7 @@ from ops.redis import PrivateRedis
 from ops.schema import create_schema
 from ops.seed import seed
 from ops.stack import Child, Restartable, Supervisor, child_env, python_child
+from workers import routes
 from workers.drivers.test_node import write_test_node
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,15 @@ def _children(settings: Settings, names: list[str], env: dict[str, str]) -> list
     children = [
         python_child("projector", ["projector"], env, logs),
         python_child("relay", ["relay"], env, logs),
-        python_child("scheduler", ["worker", "scheduler"], env, logs),
     ]
-    children += [python_child(n, ["worker", "compute", "--host", n], env, logs) for n in names]
+    for family in routes.FAMILIES:  # one worker per role, or per role and host
+        if family.per_host:
+            children += [
+                python_child(f"{family.name}@{n}", ["worker", family.name, "--host", n], env, logs)
+                for n in names
+            ]
+        else:
+            children.append(python_child(family.name, ["worker", family.name], env, logs))
     children.append(python_child("api", ["api"], env, logs))
     return children
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
@@ -20,7 +21,7 @@ from domain.host import ComputeHost
 from projections.bootstrap import build_view, postgres_recorder
 from projections.follower import LogRunner
 from projections.hosts import HostsView
-from workers import rq_worker, runtime
+from workers import routes, rq_worker, runtime
 from workers.dispatch import Relay
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
@@ -76,18 +77,21 @@ def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:
             return
 
 
-def run_scheduler(settings: Settings) -> None:
+def run_scheduler(settings: Settings, host_name: str | None = None) -> None:
+    del host_name  # one scheduler serves every host
     app = _app(settings)
     hosts = build_view(HostsView, _es_env(settings))
-    runtime.install(runtime.WorkerContext(app=app, hosts=hosts))
-    _work(settings, ["scheduler"], "scheduler")
+    runtime.install(runtime.SchedulerContext(app=app, hosts=hosts))
+    _work(settings, [routes.SCHEDULER.queue()], "scheduler")
 
 
 def run_compute(
-    settings: Settings, host_name: str, environ: Mapping[str, str] = os.environ
+    settings: Settings, host_name: str | None, environ: Mapping[str, str] = os.environ
 ) -> None:
     """One worker per compute host, next to its libvirt; restores the host's
     domains from the ledger before taking jobs."""
+    if not host_name:
+        raise SystemExit("a compute worker serves one host: give --host")
     uri = environ.get("CLOUDLEDGER_LIBVIRT_URI") or default_libvirt_uri(settings, host_name)
     # libvirt prints every error to stderr by default, even ones we handle
     # (e.g. "domain not found" while making sure a domain is absent).
@@ -97,17 +101,45 @@ def run_compute(
         "test" if uri.startswith("test:") else environ.get("CLOUDLEDGER_DOMAIN_TYPE", "qemu")
     )
     app = _app(settings)
-    drivers = runtime.ComputeHostDrivers(
+    context = runtime.ComputeContext(
+        app=app,
         name=host_name,
         hypervisor=LibvirtHypervisor(conn, domain_type),
         disks=QemuImgDiskStore(settings.state_dir / "hosts" / host_name / "disks"),
         fetch_image=HttpImageFetcher(settings.api_url, TokenCodec(settings.token_key())),
     )
-    runtime.install(runtime.WorkerContext(app=app, compute=drivers))
+    runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
-    restored = restore_host(app, drivers, [UUID(i) for i in host.claims])
+    restored = restore_host(context, [UUID(i) for i in host.claims])
     log.info("compute %s: restored %d domains from the ledger", host_name, restored)
-    _work(settings, [f"compute.{host_name}"], f"compute-{host_name}")
+    _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}")
+
+
+@dataclass(frozen=True)
+class Role:
+    """A kind of worker process: the queues it serves and how it starts."""
+
+    family: routes.QueueFamily
+    serve: Callable[[Settings, str | None], None]
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    @property
+    def per_host(self) -> bool:
+        return self.family.per_host
+
+
+# Every worker role, once: `cloudledger worker` and `cloudledger run` use this.
+ROLES: tuple[Role, ...] = (
+    Role(routes.SCHEDULER, run_scheduler),
+    Role(routes.COMPUTE, run_compute),
+)
+
+
+def role(name: str) -> Role:
+    return next(r for r in ROLES if r.name == name)
 
 
 def default_libvirt_uri(settings: Settings, host_name: str) -> str:

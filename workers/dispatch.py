@@ -1,164 +1,166 @@
-"""The relay: follows the event log and turns events into RQ jobs.
+"""The relay: follows the event log and turns events into RQ jobs, as the
+routes in ``workers/routes.py`` declare.
 
-Every job it owes is first written to ``relay_pending`` in the same
-transaction as its tracking position, and only then enqueued, with a job id
-derived from the event (``spawn_<instance>_<version>``). A job leaves the table
-when a later event of the same aggregate shows the work was done. So neither a
-relay crash between append and enqueue nor a flushed Redis loses a command:
-``reconcile`` re-enqueues whatever is pending but missing from Redis."""
+Every job item it owes is first written to ``relay_pending`` in the same
+transaction as its tracking position, and only then enqueued. All items a
+batch of events owes on one queue go out as ONE RQ job (``batch_<n>_<queue>``,
+n the batch's last notification id), whose id the rows keep. An item leaves
+the table when a later event of its aggregate that its route names as a
+completion arrives. So neither a relay crash between append and enqueue nor
+a flushed Redis loses a command: ``reconcile`` re-enqueues whatever is owed
+but missing from Redis, and runs failed batches again with backoff."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import singledispatchmethod
 from typing import Any, ClassVar
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
 from redis import Redis, RedisError
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from domain.instance import LIFECYCLE_EVENTS, Instance
 from projections.view import ProjectionView, topics_of
-from workers import retries
+from workers import retries, routes
 
 log = logging.getLogger(__name__)
 
-JOBS = "workers.jobs"
+BATCH_JOB = "workers.jobs.entry.run_batch"  # kept as text: the relay imports no job code
 
 
 @dataclass(frozen=True)
-class PendingJob:
-    """A job the relay owes to a queue."""
+class OwedItem:
+    """One piece of work the relay owes: a route's job for one aggregate event."""
 
-    job_id: str
+    item_id: str  # <kind>_<aggregate id>_<version>
+    kind: str
+    aggregate_id: str
     queue: str
-    func: str
-    args: tuple[str, ...]
+    batch_id: str
 
 
 class Relay(ProjectionView):
-    """Event log -> RQ jobs, at least once, with idempotent job ids."""
+    """Event log -> RQ batch jobs, at least once, items idempotent."""
 
     name = "relay"
-    topics = topics_of(*LIFECYCLE_EVENTS)
+    topics = topics_of(*routes.event_types())
     ddl: ClassVar[tuple[str, ...]] = (
         """CREATE TABLE IF NOT EXISTS relay_pending (
             job_id text PRIMARY KEY, aggregate_id uuid NOT NULL, version int NOT NULL,
-            queue text NOT NULL, func text NOT NULL, args jsonb NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT now())""",
+            queue text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())""",
         "CREATE INDEX IF NOT EXISTS relay_pending_by_aggregate "
         "ON relay_pending (aggregate_id, version)",
-        """CREATE TABLE IF NOT EXISTS relay_instance_hosts (
-            instance_id uuid PRIMARY KEY, host text NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS relay_placements (
+            aggregate_id uuid PRIMARY KEY, host text NOT NULL)""",
+        # From the skeleton's layout: one job per item, and instance hosts only.
+        "ALTER TABLE relay_pending ADD COLUMN IF NOT EXISTS kind text",
+        "ALTER TABLE relay_pending ADD COLUMN IF NOT EXISTS batch_id text",
+        "UPDATE relay_pending SET kind = split_part(job_id, '_', 1) WHERE kind IS NULL",
+        "ALTER TABLE relay_pending DROP COLUMN IF EXISTS func, DROP COLUMN IF EXISTS args",
+        """DO $$ BEGIN IF to_regclass('relay_instance_hosts') IS NOT NULL THEN
+            INSERT INTO relay_placements SELECT instance_id, host FROM relay_instance_hosts
+            ON CONFLICT DO NOTHING;
+            DROP TABLE relay_instance_hosts;
+        END IF; END $$""",
     )
 
     redis: Redis | None = None
-    _owed: list[PendingJob]
+    _owed: list[OwedItem]
+    _batch: int
 
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
-        self._owed = []
+        self._owed, self._batch = [], events[-1][1]
         position = super().apply_batch(events)
         try:
             self.enqueue(self._owed)
         except RedisError as exc:
             # Owed in relay_pending already: reconcile pushes them once Redis is back.
-            log.warning("Redis unavailable; %d jobs wait for reconcile: %s", len(self._owed), exc)
+            log.warning("Redis unavailable; %d items wait for reconcile: %s", len(self._owed), exc)
         return position
 
-    @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
-        """Result events only complete earlier jobs (see _complete)."""
-        self._complete(event, cur)
+        event_type = type(event)
+        completed = routes.kinds_completed_by(event_type)
+        if completed:
+            self._complete(cur, event, completed)
+        for placement in routes.PLACEMENTS:
+            if event_type is placement.set_by:
+                cur.execute(
+                    "INSERT INTO relay_placements VALUES (%s, %s) "
+                    "ON CONFLICT (aggregate_id) DO UPDATE SET host=EXCLUDED.host",
+                    (event.originator_id, getattr(event, placement.field)),
+                )
+        for route in routes.owed_by(event_type):
+            queue = self._queue(cur, route, event)
+            if queue is not None:  # no host: the command handler did the work itself
+                self._owe(cur, route.kind, event, queue)
+        for placement in routes.PLACEMENTS:
+            if event_type in placement.cleared_by:  # nothing more will be asked of its host
+                cur.execute(
+                    "DELETE FROM relay_placements WHERE aggregate_id=%s", (event.originator_id,)
+                )
 
-    @apply.register
-    def _(self, e: Instance.Requested, cur: Cursor[DictRow]) -> None:
-        self._owe(cur, e, "schedule", "scheduler", "scheduler.schedule_instance")
-
-    @apply.register
-    def _(self, e: Instance.Scheduled, cur: Cursor[DictRow]) -> None:
-        self._complete(e, cur)
-        cur.execute(
-            "INSERT INTO relay_instance_hosts VALUES (%s, %s) "
-            "ON CONFLICT (instance_id) DO UPDATE SET host=EXCLUDED.host",
-            (e.originator_id, e.host),
+    def _queue(self, cur: Cursor[DictRow], route: routes.Route, event: Any) -> str | None:
+        if not route.family.per_host:
+            return route.family.queue()
+        host = next(
+            (getattr(event, p.field) for p in routes.PLACEMENTS if type(event) is p.set_by), None
         )
-        self._owe(cur, e, "spawn", f"compute.{e.host}", "compute.spawn_instance")
+        if host is None:
+            cur.execute(
+                "SELECT host FROM relay_placements WHERE aggregate_id=%s", (event.originator_id,)
+            )
+            row = cur.fetchone()
+            host = row["host"] if row else None
+        return route.family.queue(host) if host else None
 
-    @apply.register
-    def _(self, e: Instance.StopRequested, cur: Cursor[DictRow]) -> None:
-        self._owe_on_host(cur, e, "stop", "compute.stop_instance")
-
-    @apply.register
-    def _(self, e: Instance.StartRequested, cur: Cursor[DictRow]) -> None:
-        self._owe_on_host(cur, e, "start", "compute.start_instance")
-
-    @apply.register
-    def _(self, e: Instance.DeleteRequested, cur: Cursor[DictRow]) -> None:
-        self._owe_on_host(cur, e, "delete", "compute.delete_instance")
-
-    @apply.register
-    def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
-        self._complete(e, cur)
-        # Nothing more will be asked of a deleted instance's host: forget it,
-        # so this table holds live instances only.
-        cur.execute("DELETE FROM relay_instance_hosts WHERE instance_id=%s", (e.originator_id,))
-
-    def _owe_on_host(self, cur: Cursor[DictRow], e: Any, kind: str, func: str) -> None:
-        self._complete(e, cur)
-        cur.execute(
-            "SELECT host FROM relay_instance_hosts WHERE instance_id=%s", (e.originator_id,)
-        )
-        row = cur.fetchone()
-        if row is not None:  # no host: the command handler finished the work itself
-            self._owe(cur, e, kind, f"compute.{row['host']}", func)
-
-    def _owe(self, cur: Cursor[DictRow], e: Any, kind: str, queue: str, func: str) -> None:
-        job = PendingJob(
+    def _owe(self, cur: Cursor[DictRow], kind: str, e: Any, queue: str) -> None:
+        batch_id = f"batch_{self._batch}_{queue.replace('.', '-')}"
+        item = OwedItem(
             f"{kind}_{e.originator_id}_{e.originator_version}",
+            kind,
+            str(e.originator_id),
             queue,
-            f"{JOBS}.{func}",
-            (str(e.originator_id),),
+            batch_id,
         )
         cur.execute(
-            "INSERT INTO relay_pending (job_id, aggregate_id, version, queue, func, args) "
+            "INSERT INTO relay_pending (job_id, aggregate_id, version, queue, kind, batch_id) "
             "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id) DO NOTHING",
-            (
-                job.job_id,
-                e.originator_id,
-                e.originator_version,
-                job.queue,
-                job.func,
-                Jsonb(job.args),
-            ),
+            (item.item_id, e.originator_id, e.originator_version, queue, kind, batch_id),
         )
-        self._owed.append(job)
+        self._owed.append(item)
 
-    def _complete(self, e: Any, cur: Cursor[DictRow]) -> None:
-        """Any newer event on the aggregate means its earlier job has run."""
+    def _complete(self, cur: Cursor[DictRow], e: Any, kinds: list[str]) -> None:
+        """Only the kinds this event's type completes, never an unrelated job."""
         cur.execute(
-            "DELETE FROM relay_pending WHERE aggregate_id=%s AND version < %s",
-            (e.originator_id, e.originator_version),
+            "DELETE FROM relay_pending WHERE aggregate_id=%s AND version < %s AND kind = ANY(%s)",
+            (e.originator_id, e.originator_version, kinds),
         )
-        marker = f"_{e.originator_id}_"
-        self._owed = [job for job in self._owed if marker not in job.job_id]
+        aggregate = str(e.originator_id)
+        self._owed = [
+            i for i in self._owed if not (i.aggregate_id == aggregate and i.kind in kinds)
+        ]
 
-    def enqueue(self, jobs: Sequence[PendingJob]) -> int:
-        """Push jobs whose id is not already in Redis; returns how many were pushed."""
+    def enqueue(self, items: Sequence[OwedItem]) -> int:
+        """Push one job per batch id (its items), unless Redis has it; returns
+        how many jobs were pushed."""
         assert self.redis is not None, "Relay.redis must be set before relaying"
+        batches: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
+        for item in items:
+            batches[item.batch_id, item.queue].append([item.kind, item.aggregate_id])
         pushed = 0
-        for job in jobs:
+        for (batch_id, queue), work in batches.items():
             try:
-                Queue(job.queue, connection=self.redis).enqueue_call(
-                    func=job.func,
-                    args=job.args,
-                    job_id=job.job_id,
+                Queue(queue, connection=self.redis).enqueue_call(
+                    func=BATCH_JOB,
+                    args=(queue, work),
+                    job_id=batch_id,
                     unique=True,  # a failure is retried by reconcile (workers/retries.py)
                     result_ttl=3600,
                     failure_ttl=7 * 86400,
@@ -168,32 +170,43 @@ class Relay(ProjectionView):
                 pass
         return pushed
 
-    def pending(self, older_than_seconds: float = 0) -> list[PendingJob]:
+    def pending(self, older_than_seconds: float = 0) -> list[OwedItem]:
         rows = self.fetch_all(
-            "SELECT job_id, queue, func, args FROM relay_pending "
+            "SELECT job_id, kind, aggregate_id, queue, batch_id FROM relay_pending "
             "WHERE created_at < now() - make_interval(secs => %s) ORDER BY created_at, job_id",
             (older_than_seconds,),
         )
-        return [PendingJob(r["job_id"], r["queue"], r["func"], tuple(r["args"])) for r in rows]
+        # An item owed before batches existed gets a batch of its own.
+        return [
+            OwedItem(
+                r["job_id"],
+                r["kind"],
+                str(r["aggregate_id"]),
+                r["queue"],
+                r["batch_id"] or f"batch_legacy_{r['job_id']}",
+            )
+            for r in rows
+        ]
 
     def reconcile(self, older_than_seconds: float = 0) -> int:
-        """Re-enqueue owed jobs that Redis has lost (flushed, restarted, or
-        never got), and re-run owed jobs that failed. Returns how many jobs
-        it pushed."""
+        """Re-enqueue owed items whose batch Redis has lost (flushed, restarted,
+        or never got), and run failed batches that still owe items again.
+        Returns how many jobs it pushed."""
         assert self.redis is not None
         pending = self.pending(older_than_seconds)
+        batch_ids = sorted({item.batch_id for item in pending})
         with self.redis.pipeline(transaction=False) as pipe:
-            for job in pending:
-                pipe.hget(Job.key_for(job.job_id), "status")
-            statuses = pipe.execute()
-        missing = [job for job, status in zip(pending, statuses, strict=True) if status is None]
+            for batch_id in batch_ids:
+                pipe.hget(Job.key_for(batch_id), "status")
+            statuses = dict(zip(batch_ids, pipe.execute(), strict=True))
+        missing = [item for item in pending if statuses[item.batch_id] is None]
         if missing:
-            log.warning("re-enqueueing %d jobs missing from Redis", len(missing))
-        failed = [job.job_id for job, s in zip(pending, statuses, strict=True) if s == b"failed"]
+            log.warning("re-enqueueing %d owed items missing from Redis", len(missing))
+        failed = [b for b in batch_ids if statuses[b] == b"failed"]
         return self.enqueue(missing) + self._retry_failed(failed)
 
     def _retry_failed(self, job_ids: Sequence[str]) -> int:
-        """Run failed owed jobs again, each less often the more it has failed."""
+        """Run failed batches again, each less often the more it has failed."""
         assert self.redis is not None
         now, retried = time.time(), 0
         for job_id in job_ids:

@@ -1,7 +1,8 @@
-"""What a worker process's jobs run against, installed once at start-up.
+"""What a worker role's jobs run against: one typed context per role.
 
-RQ calls jobs as plain module functions with string arguments; they find the
-process's application and drivers here (set by workers/bootstrap.py)."""
+Job code takes its context as an argument. RQ calls the one entry point
+(`workers.jobs.entry.run_batch`) with strings only, so that entry point is
+the single place that looks up the context this process installed at start."""
 
 from __future__ import annotations
 
@@ -17,32 +18,36 @@ from workers.drivers.hypervisor import Hypervisor
 ImageFetcher = Callable[[str, Path], None]
 
 
-@dataclass
-class ComputeHostDrivers:
-    """One compute host's name and the drivers for its hypervisor and disks."""
+@dataclass(frozen=True)
+class SchedulerContext:
+    """The scheduler: the ledger, and the hosts read model to rank hosts."""
 
+    app: CloudApp
+    hosts: HostsView
+
+
+@dataclass(frozen=True)
+class ComputeContext:
+    """One compute host: the ledger, and the drivers of its hypervisor and disks."""
+
+    app: CloudApp
     name: str
     hypervisor: Hypervisor
     disks: DiskStore
     fetch_image: ImageFetcher
 
 
-@dataclass
-class WorkerContext:
-    app: CloudApp
-    hosts: HostsView | None = None
-    compute: ComputeHostDrivers | None = None
+Context = SchedulerContext | ComputeContext
+
+_context: Context | None = None
 
 
-_context: WorkerContext | None = None
-
-
-def install(context: WorkerContext) -> None:
+def install(context: Context) -> None:
     global _context  # noqa: PLW0603 - one per process, set by the composition root
     _context = context
 
 
-def current() -> WorkerContext:
+def current() -> Context:
     if _context is None:
         raise RuntimeError("worker context not installed; start via workers.bootstrap")
     return _context

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import redis
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from e2e.helpers import (
@@ -32,6 +33,7 @@ from e2e.helpers import (
     wait_for_status,
     wait_until_gone,
 )
+from workers.routes import COMPUTE as COMPUTE_QUEUES
 
 pytestmark = pytest.mark.e2e
 
@@ -205,10 +207,12 @@ def stalled_image_data(stack: Stack, image_id: str) -> Iterator[None]:
 
 
 def _spawn_started(stack: Stack, host: str, server_id: str) -> bool:
+    """Whether a batch job carrying this server's spawn is running on the host."""
     client = redis.Redis.from_url(stack.redis_url)
     try:
-        started = StartedJobRegistry(f"compute.{host}", connection=client)
-        return f"spawn_{server_id}_2" in started.get_job_ids(cleanup=False)
+        started = StartedJobRegistry(COMPUTE_QUEUES.queue(host), connection=client)
+        jobs = [Job.fetch(job_id, connection=client) for job_id in started.get_job_ids()]
+        return any(["spawn", server_id] in job.args[1] for job in jobs)
     finally:
         client.close()
 

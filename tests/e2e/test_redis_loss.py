@@ -54,9 +54,11 @@ def _scheduler_pids(stack: Stack) -> list[int]:
     return pids
 
 
-def _owed_jobs(stack: Stack) -> list[str]:
+def _owed(stack: Stack) -> dict[str, str]:
+    """Owed items and the batch job each went out in."""
     with psycopg.connect(stack.database_url) as conn:
-        return [row[0] for row in conn.execute("SELECT job_id FROM relay_pending")]
+        rows = conn.execute("SELECT job_id, batch_id FROM relay_pending").fetchall()
+    return {item: batch for item, batch in rows}
 
 
 def test_a_boot_survives_a_flushed_redis(own_stack: Stack) -> None:
@@ -72,8 +74,9 @@ def test_a_boot_survives_a_flushed_redis(own_stack: Stack) -> None:
         response = admin.client.post(f"{COMPUTE}/servers", json=boot_body("survivor", image_id))
         assert response.status_code == 202, response.text
         server_id = response.json()["server"]["id"]
-        job_id = f"schedule_{server_id}_1"
-        wait_for(lambda: job_id in _owed_jobs(own_stack), timeout=10, what="the owed job")
+        item = f"schedule_{server_id}_1"
+        wait_for(lambda: item in _owed(own_stack), timeout=10, what="the owed job")
+        job_id = _owed(own_stack)[item]
         client = redis.Redis.from_url(own_stack.redis_url)
         wait_for(lambda: client.exists(f"rq:job:{job_id}"), timeout=10, what="the enqueue")
         client.flushdb()  # Redis loses the queue, the job and every registry

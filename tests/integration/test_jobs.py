@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -20,6 +22,7 @@ from helpers import (
     RelayRig,
     build_cloud,
     build_relay,
+    es_env,
     hosts_projector,
     raced_app,
     run_burst,
@@ -29,23 +32,27 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from commands import compute
+from commands.app import CloudApp
+from commands.bootstrap import build_app
 from domain.host import ComputeHost
 from domain.instance import NO_VALID_HOST
 from domain.values import PowerState, TaskState, VmState
-from projections.bootstrap import Projector
+from projections.bootstrap import Projector, build_view, postgres_recorder
 from projections.hosts import HostsView
 from workers import retries, runtime
-from workers.drivers.disks import QemuImgDiskStore
+from workers.drivers.disks import DiskStore, QemuImgDiskStore
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_disks import FakeDiskStore
 from workers.drivers.fake_hypervisor import FakeHypervisor
-from workers.drivers.hypervisor import Hypervisor, LibvirtHypervisor
+from workers.drivers.hypervisor import DomainSpec, Hypervisor, LibvirtHypervisor
 from workers.drivers.test_node import write_test_node
 from workers.jobs.compute import restore_host
-from workers.jobs.scheduler import schedule
+from workers.jobs.entry import BATCH_JOB_FUNC, execute
+from workers.jobs.scheduler import schedule_instances
+from workers.routes import COMPUTE, SCHEDULER
 
 HOST = "compute-1"
-HOST_QUEUE = f"compute.{HOST}"
+HOST_QUEUE = COMPUTE.queue(HOST)
 
 
 def fake_fetch(image_id: str, dest: Path) -> None:
@@ -60,24 +67,49 @@ class Plant:
     relay: RelayRig
     hosts: HostsView
     projector: Projector
-    drivers: runtime.ComputeHostDrivers
+    compute: runtime.ComputeContext
     redis_url: str
 
     @property
     def hypervisor(self) -> Hypervisor:
-        return self.drivers.hypervisor
+        return self.compute.hypervisor
+
+    @property
+    def scheduler(self) -> runtime.SchedulerContext:
+        return runtime.SchedulerContext(self.cloud.app, self.hosts)
+
+    def work(self, queue: str) -> bool:
+        """Run the queue's jobs here, as its worker process would; True if any ran."""
+        context = self.scheduler if SCHEDULER.family_of(queue) else self.compute
+        runtime.install(context)
+        return run_burst(self.redis_url, [queue])
 
     def pump(self) -> None:
         """Relay events and run jobs until the pipeline is quiet."""
         for _ in range(20):
             self.projector.catch_up()  # the scheduler ranks hosts from this view
             self.relay.catch_up()
-            if not run_burst(self.redis_url, ["scheduler", HOST_QUEUE]):
+            ran = self.work(SCHEDULER.queue())
+            ran = self.work(HOST_QUEUE) or ran
+            if not ran:
                 return
         pytest.fail("jobs kept coming")
 
-    def job(self, job_id: str) -> Job:
-        return Job.fetch(job_id, connection=Redis.from_url(self.redis_url))
+    def batch(self, kind: str, iid: UUID) -> Job:
+        """The last batch job that carried this instance's item of this kind."""
+        connection = Redis.from_url(self.redis_url)
+        found = []
+        for key in connection.scan_iter("rq:job:*"):
+            job = Job.fetch(key.decode().removeprefix("rq:job:"), connection=connection)
+            if job.func_name == BATCH_JOB_FUNC and [kind, str(iid)] in job.args[1]:
+                found.append(job)
+        assert found, f"no {kind} job for {iid}"
+        return max(found, key=lambda j: j.enqueued_at or j.created_at)
+
+    def outcome(self, kind: str, iid: UUID) -> str:
+        outcomes = self.batch(kind, iid).return_value()
+        assert outcomes is not None, f"the {kind} job for {iid} has not finished"
+        return str(outcomes[str(iid)])
 
     def booted(self, name: str = "vm") -> UUID:
         iid = self.cloud.boot(name)
@@ -85,12 +117,11 @@ class Plant:
         return iid
 
 
-def _plant(cloud: Cloud, redis_url: str, drivers: runtime.ComputeHostDrivers) -> Iterator[Plant]:
+def _plant(cloud: Cloud, redis_url: str, compute_host: runtime.ComputeContext) -> Iterator[Plant]:
     cloud.register_host(HOST, vcpus=8, ram_mb=8192)
     hosts, projector = hosts_projector(cloud)
     relay = build_relay(cloud.app, cloud.database_url, redis_url)
-    runtime.install(runtime.WorkerContext(app=cloud.app, hosts=hosts, compute=drivers))
-    yield Plant(cloud, relay, hosts, projector, drivers, redis_url)
+    yield Plant(cloud, relay, hosts, projector, compute_host, redis_url)
     relay.relay.datastore.close()
     hosts.datastore.close()
 
@@ -102,16 +133,19 @@ def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
     cloud.app.close()
 
 
+def _compute(cloud: Cloud, hypervisor: Hypervisor, disks: DiskStore) -> runtime.ComputeContext:
+    return runtime.ComputeContext(cloud.app, HOST, hypervisor, disks, fake_fetch)
+
+
 @pytest.fixture
 def plant(cloud: Cloud, redis_url: str, tmp_path: Path) -> Iterator[Plant]:
-    disks = FakeDiskStore(tmp_path / "disks")
-    drivers = runtime.ComputeHostDrivers(HOST, FakeHypervisor(), disks, fake_fetch)
-    yield from _plant(cloud, redis_url, drivers)
+    compute_host = _compute(cloud, FakeHypervisor(), FakeDiskStore(tmp_path / "disks"))
+    yield from _plant(cloud, redis_url, compute_host)
 
 
 def _fake(plant: Plant) -> FakeHypervisor:
-    assert isinstance(plant.drivers.hypervisor, FakeHypervisor)
-    return plant.drivers.hypervisor
+    assert isinstance(plant.compute.hypervisor, FakeHypervisor)
+    return plant.compute.hypervisor
 
 
 def _assert_released(plant: Plant, iid: UUID) -> None:
@@ -125,9 +159,9 @@ def test_schedule_picks_the_host_with_most_free_ram_and_claims_it(plant: Plant) 
     iid = plant.cloud.boot()
     plant.relay.catch_up()
 
-    run_burst(plant.redis_url, ["scheduler"])
+    plant.work(SCHEDULER.queue())
 
-    assert plant.job(f"schedule_{iid}_1").return_value() == "scheduled on compute-2"
+    assert plant.outcome("schedule", iid) == "scheduled on compute-2"
     instance = plant.cloud.instance(iid)
     assert (instance.host, instance.task_state) == ("compute-2", TaskState.SPAWNING)
     assert plant.cloud.host("compute-2").claims == {str(iid): [1, 512, 1]}
@@ -151,14 +185,14 @@ def test_a_flavor_no_host_can_fit_fails_with_no_valid_host_and_frees_quota(
 def test_spawn_makes_the_instance_active_with_a_running_domain_and_disks(plant: Plant) -> None:
     iid = plant.booted()
 
-    assert plant.job(f"spawn_{iid}_2").return_value() == "active"
+    assert plant.outcome("spawn", iid) == "active"
     instance = plant.cloud.instance(iid)
     assert (instance.vm_state, instance.task_state) == (VmState.ACTIVE, None)
     assert instance.power_state == PowerState.RUNNING
     domain = plant.hypervisor.get(f"instance-{iid}")
     assert domain is not None and domain.running
     assert (domain.uuid, domain.vcpus, domain.memory_mb) == (str(iid), 1, 512)
-    disks = plant.drivers.disks.instance_disks(str(iid))
+    disks = plant.compute.disks.instance_disks(str(iid))
     assert [d.name for d in disks] == ["disk"]
     assert _fake(plant).defined_spec(f"instance-{iid}").disks[0].path == str(disks[0])  # type: ignore[union-attr]
     assert str(iid) in plant.cloud.host(HOST).claims
@@ -169,16 +203,18 @@ def test_running_schedule_and_spawn_again_changes_nothing(plant: Plant) -> None:
     events, domains = plant.cloud.last_notification_id(), plant.hypervisor.list_domains()
 
     connection = Redis.from_url(plant.redis_url)
-    Queue("scheduler", connection=connection).enqueue(
-        "workers.jobs.scheduler.schedule_instance", str(iid), job_id="schedule-again"
-    )
-    Queue(HOST_QUEUE, connection=connection).enqueue(
-        "workers.jobs.compute.spawn_instance", str(iid), job_id="spawn-again"
-    )
-    run_burst(plant.redis_url, ["scheduler", HOST_QUEUE])
+    again = [("scheduler", "schedule", "schedule-again"), (HOST_QUEUE, "spawn", "spawn-again")]
+    for queue, kind, job_id in again:
+        Queue(queue, connection=connection).enqueue(
+            BATCH_JOB_FUNC, queue, [[kind, str(iid)]], job_id=job_id
+        )
+        plant.work(queue)
 
-    assert plant.job("schedule-again").return_value() == "skipped: already scheduled or deleted"
-    assert plant.job("spawn-again").return_value() == "skipped"
+    outcomes = [Job.fetch(job_id, connection=connection).return_value() for *_, job_id in again]
+    assert outcomes == [
+        {str(iid): "skipped: already scheduled or deleted"},
+        {str(iid): "skipped"},
+    ]
     assert plant.cloud.last_notification_id() == events
     assert plant.hypervisor.list_domains() == domains
 
@@ -207,7 +243,7 @@ def test_a_failed_build_leaves_no_disks_behind_once_its_claim_is_released(
     iid = plant.booted()
 
     assert str(iid) not in plant.cloud.host(HOST).claims
-    assert plant.drivers.disks.instance_disks(str(iid)) == []
+    assert plant.compute.disks.instance_disks(str(iid)) == []
 
 
 @pytest.fixture
@@ -223,20 +259,20 @@ def test_a_transient_driver_error_on_spawn_is_retried_by_the_relay(
 
     iid = plant.booted()
 
-    job = plant.job(f"spawn_{iid}_2")
+    job = plant.batch("spawn", iid)
     assert job.get_status() == JobStatus.FAILED
     assert plant.cloud.instance(iid).task_state == TaskState.SPAWNING
     assert plant.relay.relay.reconcile() == 1  # still owed: run it again
     plant.pump()
     assert plant.cloud.instance(iid).vm_state == VmState.ACTIVE
-    assert plant.job(job.id).return_value() == "active"
-    assert retries.retries_so_far(plant.job(job.id)) == 1
+    assert plant.outcome("spawn", iid) == "active"
+    assert retries.retries_so_far(plant.batch("spawn", iid)) == 1
 
 
 def test_a_failed_job_waits_longer_after_each_failure(plant: Plant) -> None:
     _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
     iid = plant.booted()
-    job = plant.job(f"spawn_{iid}_2")
+    job = plant.batch("spawn", iid)
     assert job.ended_at is not None
     failed_at = job.ended_at.timestamp()
 
@@ -253,7 +289,6 @@ def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
     plant: Plant, no_backoff: None
 ) -> None:
     iid = plant.cloud.boot()
-    job_id = f"spawn_{iid}_2"
     for _ in range(3):
         _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
         plant.pump()
@@ -266,7 +301,7 @@ def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
     instance = plant.cloud.instance(iid)
     assert instance.vm_state == VmState.ERROR
     assert instance.fault is not None and instance.fault["message"] == "Build failed after retries"
-    assert plant.job(job_id).return_value() == "error"
+    assert plant.outcome("spawn", iid) == "error"
     _assert_released(plant, iid)
     plant.relay.catch_up()
     assert plant.relay.relay.reconcile() == 0  # nothing is owed any more
@@ -298,7 +333,7 @@ def test_delete_removes_domain_and_disks_and_frees_claim_and_quota(plant: Plant)
 
     assert plant.cloud.instance(iid).vm_state == VmState.DELETED
     assert plant.hypervisor.get(f"instance-{iid}") is None
-    assert plant.drivers.disks.instance_disks(str(iid)) == []
+    assert plant.compute.disks.instance_disks(str(iid)) == []
     _assert_released(plant, iid)
     assert plant.hypervisor.get(f"instance-{other}") is not None  # untouched
     assert list(plant.cloud.host(HOST).claims) == [str(other)]
@@ -310,10 +345,10 @@ def test_restore_host_recreates_running_and_stopped_domains(plant: Plant, tmp_pa
     plant.cloud.action("stop", stopped)
     plant.pump()
     rebooted = FakeHypervisor()  # the host restarted: libvirt forgot everything
-    drivers = runtime.ComputeHostDrivers(HOST, rebooted, plant.drivers.disks, fake_fetch)
+    host = _compute(plant.cloud, rebooted, plant.compute.disks)
 
     claims = [UUID(i) for i in plant.cloud.host(HOST).claims]
-    assert restore_host(plant.cloud.app, drivers, claims) == 2
+    assert restore_host(host, claims) == 2
 
     assert [(d.name, d.running) for d in rebooted.list_domains()] == sorted(
         [(f"instance-{running}", True), (f"instance-{stopped}", False)]
@@ -326,12 +361,13 @@ def test_delete_run_again_changes_nothing(plant: Plant) -> None:
     plant.pump()
     events = plant.cloud.last_notification_id()
 
-    Queue(HOST_QUEUE, connection=Redis.from_url(plant.redis_url)).enqueue(
-        "workers.jobs.compute.delete_instance", str(iid), job_id="delete-again"
+    connection = Redis.from_url(plant.redis_url)
+    Queue(HOST_QUEUE, connection=connection).enqueue(
+        BATCH_JOB_FUNC, HOST_QUEUE, [["delete", str(iid)]], job_id="delete-again"
     )
-    run_burst(plant.redis_url, [HOST_QUEUE])
+    plant.work(HOST_QUEUE)
 
-    assert plant.job("delete-again").return_value() == "skipped"
+    assert Job.fetch("delete-again", connection=connection).return_value() == {str(iid): "skipped"}
     assert plant.cloud.last_notification_id() == events
 
 
@@ -344,13 +380,13 @@ def test_a_claim_that_loses_a_race_on_a_host_with_room_is_retried(plant: Plant) 
 
     raced = raced_app(plant.cloud.database_url, ComputeHost, rival_scheduler)
     try:
-        outcome = schedule(raced, plant.hosts, first)
+        outcomes = schedule_instances(runtime.SchedulerContext(raced, plant.hosts), [first])
     finally:
         raced.close()
 
     assert raced.race is None  # the rival did get in first
     assert set(plant.cloud.host(HOST).claims) == {str(first), str(second)}
-    assert outcome == f"scheduled on {HOST}"
+    assert outcomes == {str(first): f"scheduled on {HOST}"}
     assert plant.cloud.instance(first).vm_state == VmState.BUILDING
 
 
@@ -364,8 +400,10 @@ def libvirt_plant(
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(dest), "1G"], check=True)
 
     disks = QemuImgDiskStore(tmp_path / "disks")
-    drivers = runtime.ComputeHostDrivers(HOST, LibvirtHypervisor(conn, "test"), disks, fetch_qcow2)
-    for plant in _plant(cloud, redis_url, drivers):
+    compute_host = runtime.ComputeContext(
+        cloud.app, HOST, LibvirtHypervisor(conn, "test"), disks, fetch_qcow2
+    )
+    for plant in _plant(cloud, redis_url, compute_host):
         yield plant, conn
     conn.close()
 
@@ -391,7 +429,7 @@ def test_full_lifecycle_on_libvirt_test_driver_with_qcow2_disks(
     assert plant.cloud.instance(iid).vm_state == VmState.ACTIVE
     domain = conn.lookupByName(f"instance-{iid}")
     assert domain.isActive() and domain.UUIDString() == str(iid)
-    [root] = plant.drivers.disks.instance_disks(str(iid))
+    [root] = plant.compute.disks.instance_disks(str(iid))
     info = _qemu_img_info(root)
     base = tmp_path / "disks" / "_base" / plant.cloud.image_id
     assert (info["format"], info["virtual-size"]) == ("qcow2", 20 * 1024**3)
@@ -408,6 +446,120 @@ def test_full_lifecycle_on_libvirt_test_driver_with_qcow2_disks(
     plant.pump()
     assert plant.cloud.instance(iid).vm_state == VmState.DELETED
     assert conn.listAllDomains(0) == []
-    assert plant.drivers.disks.instance_disks(str(iid)) == []
+    assert plant.compute.disks.instance_disks(str(iid)) == []
     assert base.exists()  # the cached base image stays for the next boot
     _assert_released(plant, iid)
+
+
+class Killed(BaseException):
+    """The worker process dying mid-job (SIGKILL): nothing of the job's own
+    exception handling runs."""
+
+
+class DyingHypervisor(FakeHypervisor):
+    """Dies on the n-th domain start, having started the ones before."""
+
+    def __init__(self, die_on: int) -> None:
+        super().__init__()
+        self.starts, self.die_on = 0, die_on
+
+    def ensure_running(self, spec: DomainSpec) -> None:
+        self.starts += 1
+        if self.starts == self.die_on:
+            raise Killed
+        super().ensure_running(spec)
+
+
+def _scheduled(plant: Plant, count: int) -> list[UUID]:
+    iids = [plant.cloud.boot(f"vm-{n}") for n in range(count)]
+    plant.projector.catch_up()
+    plant.relay.catch_up()
+    plant.work(SCHEDULER.queue())
+    assert all(plant.cloud.instance(i).task_state == TaskState.SPAWNING for i in iids)
+    return iids
+
+
+def test_a_spawn_batch_killed_half_way_and_run_again_converges(plant: Plant) -> None:
+    iids = _scheduled(plant, 4)
+    items = [["spawn", str(i)] for i in iids]
+    dying = _compute(plant.cloud, DyingHypervisor(die_on=3), plant.compute.disks)
+    with pytest.raises(Killed):
+        execute(dying, items)
+    assert len(dying.hypervisor.list_domains()) == 2  # two started, none recorded
+    assert {plant.cloud.instance(i).task_state for i in iids} == {TaskState.SPAWNING}
+
+    restarted = _compute(plant.cloud, dying.hypervisor, plant.compute.disks)
+    assert execute(restarted, items) == {str(i): "active" for i in iids}
+
+    assert {plant.cloud.instance(i).vm_state for i in iids} == {VmState.ACTIVE}
+    assert [d.name for d in dying.hypervisor.list_domains()] == sorted(
+        f"instance-{i}" for i in iids
+    )
+    assert all(len(plant.compute.disks.instance_disks(str(i))) == 1 for i in iids)
+    events = plant.cloud.last_notification_id()
+    assert execute(restarted, items) == {str(i): "skipped" for i in iids}  # run twice
+    assert plant.cloud.last_notification_id() == events
+
+
+def test_a_delete_batch_frees_every_claim_and_quota_in_one_save(plant: Plant) -> None:
+    iids = [plant.booted(f"vm-{n}") for n in range(3)]
+    keep = plant.booted("keep")
+    for iid in iids:
+        plant.cloud.action("delete", iid)
+    before = plant.cloud.last_notification_id()
+    plant.relay.catch_up()
+
+    assert plant.work(HOST_QUEUE)
+
+    notifications = postgres_recorder(plant.cloud.app).select_notifications(
+        start=before + 1, limit=100
+    )
+    topics = sorted(n.topic.rsplit(".", 1)[1] for n in notifications)
+    # Three deletions; three releases on the ONE host and three on the ONE quota.
+    assert topics == ["Deleted"] * 3 + ["Released"] * 6
+    assert list(plant.cloud.host(HOST).claims) == [str(keep)]
+    assert list(plant.cloud.quota().allocations) == [str(keep)]
+
+
+def test_two_schedulers_racing_over_one_batch_never_overcommit_or_place_twice(
+    plant: Plant,
+) -> None:
+    plant.cloud.register_host("compute-2", vcpus=8, ram_mb=1024)  # room for 3 m1.tiny
+    plant.cloud.set_quota(instances=40, cores=40)
+    # compute-1 has room for 24 m1.tiny (8 GiB at a RAM ratio of 1.5): 27 in all
+    iids = [plant.cloud.boot(f"vm-{n}") for n in range(30)]
+    plant.projector.catch_up()
+    apps = [build_app(plant.cloud.database_url) for _ in range(2)]
+    start = threading.Barrier(2)
+
+    def scheduler(app: CloudApp) -> dict[str, str]:
+        view = build_view(HostsView, es_env(plant.cloud.database_url))
+        try:
+            start.wait()
+            return schedule_instances(runtime.SchedulerContext(app, view), iids)
+        finally:
+            view.datastore.close()
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = list(pool.map(scheduler, apps))
+    finally:
+        for app in apps:
+            app.close()
+
+    for name in (HOST, "compute-2"):
+        host = plant.cloud.host(name)
+        used, limits = host.used, host.limits
+        assert used.vcpus <= limits.vcpus and used.ram_mb <= limits.ram_mb
+    claims = [i for name in (HOST, "compute-2") for i in plant.cloud.host(name).claims]
+    assert len(claims) == len(set(claims))  # no instance claimed twice
+    for iid in iids:
+        instance = plant.cloud.instance(iid)
+        if str(iid) in claims:
+            assert instance.task_state == TaskState.SPAWNING  # placed once, never failed
+            assert str(iid) in plant.cloud.host(instance.host or "").claims
+        else:
+            assert instance.vm_state == VmState.ERROR
+    assert len(claims) == 27
+    placed = [i for run in outcomes for i, o in run.items() if o.startswith("scheduled")]
+    assert sorted(placed) == sorted(claims)  # each placed by exactly one of the two

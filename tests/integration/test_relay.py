@@ -1,10 +1,12 @@
 """The relay's at-least-once guarantees on real PostgreSQL and Redis: every
-job it owes is recorded with its position, enqueued once, and re-enqueued if
-Redis loses it, until the job's result event shows it has run."""
+item it owes is recorded with its position, enqueued once in a batch job per
+queue, and re-enqueued if Redis loses it, until an event its route names as
+a completion shows it has run."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -26,11 +28,12 @@ from rq import Queue
 from rq.job import Job
 
 from commands import compute
-from domain.instance import NO_VALID_HOST
+from domain.instance import NO_VALID_HOST, Instance
+from domain.values import SYSTEM
 from ops.ports import free_port
-from workers.dispatch import PendingJob
+from workers import routes
+from workers.dispatch import BATCH_JOB, OwedItem
 
-SCHEDULE = "workers.jobs.scheduler.schedule_instance"
 HOST_QUEUE = "compute.compute-1"
 
 
@@ -54,7 +57,18 @@ def _flushall(redis_url: str) -> None:
 
 
 def _pending_ids(rig: RelayRig) -> list[str]:
-    return [job.job_id for job in rig.relay.pending()]
+    return [item.item_id for item in rig.relay.pending()]
+
+
+def _queued_items(redis_url: str, queue: str) -> list[list[str]]:
+    """The (kind, aggregate id) items of every batch job queued on ``queue``."""
+    connection = redis.Redis.from_url(redis_url)
+    items = []
+    for job_id in queued_ids(redis_url, queue):
+        job = Job.fetch(job_id, connection=connection)
+        assert (job.func_name, job.args[0]) == (BATCH_JOB, queue)
+        items += job.args[1]
+    return items
 
 
 def _spawned(cloud: Cloud, rig: RelayRig) -> UUID:
@@ -73,12 +87,23 @@ def test_a_boot_owes_a_schedule_job_on_the_scheduler_queue(
 
     rig.catch_up()
 
-    job_id = f"schedule_{iid}_1"
-    assert queued_ids(redis_url, "scheduler") == [job_id]
-    assert rig.relay.pending() == [PendingJob(job_id, "scheduler", SCHEDULE, (str(iid),))]
-    job = Job.fetch(job_id, connection=rig.relay.redis)
-    assert (job.func_name, job.args) == (SCHEDULE, (str(iid),))
+    batch = f"batch_{cloud.last_notification_id()}_scheduler"
+    owed = OwedItem(f"schedule_{iid}_1", "schedule", str(iid), "scheduler", batch)
+    assert rig.relay.pending() == [owed]
+    assert queued_ids(redis_url, "scheduler") == [batch]
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
     assert rig.relay.position() == cloud.last_notification_id()
+
+
+def test_many_boots_in_one_batch_go_out_as_one_job_per_queue(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    iids = [cloud.boot(f"vm-{n}") for n in range(5)]
+
+    rig.catch_up()  # one batch of events
+
+    assert len(queued_ids(redis_url, "scheduler")) == 1
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(i)] for i in iids]
 
 
 def test_a_follower_behind_the_tracked_position_cannot_relay_the_batch_again(
@@ -91,7 +116,7 @@ def test_a_follower_behind_the_tracked_position_cannot_relay_the_batch_again(
     with pytest.raises(IntegrityError):
         stale.step()
 
-    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
 
 
 def test_relaying_again_from_position_zero_enqueues_no_second_copy(
@@ -106,7 +131,7 @@ def test_relaying_again_from_position_zero_enqueues_no_second_copy(
     rebuilt.catch_up()
     rebuilt.relay.datastore.close()
 
-    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
     assert Queue("scheduler", connection=rig.relay.redis).count == 1
     assert _pending_ids(rig) == [f"schedule_{iid}_1"]
 
@@ -121,7 +146,7 @@ def test_reconcile_re_enqueues_an_owed_job_after_redis_was_flushed(
 
     assert rig.relay.reconcile() == 1
 
-    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
     assert rig.relay.reconcile() == 0  # present in Redis again: nothing to do
 
 
@@ -143,7 +168,7 @@ def test_redis_failing_between_tracking_commit_and_enqueue_loses_no_job(
     assert restarted.follower.step() == 0  # the log has nothing new for it
     assert restarted.relay.reconcile() == 1
     restarted.relay.datastore.close()
-    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
 
 
 def test_a_relayed_failure_completes_the_job_and_reconcile_owes_nothing(
@@ -170,15 +195,14 @@ def test_scheduled_completes_the_schedule_job_and_owes_a_spawn_on_the_host_queue
 
     rig.catch_up()
 
-    spawn = PendingJob(
-        f"spawn_{iid}_2", HOST_QUEUE, "workers.jobs.compute.spawn_instance", (str(iid),)
-    )
+    batch = f"batch_{cloud.last_notification_id()}_compute-compute-1"
+    spawn = OwedItem(f"spawn_{iid}_2", "spawn", str(iid), HOST_QUEUE, batch)
     assert rig.relay.pending() == [spawn]
-    assert queued_ids(redis_url, HOST_QUEUE) == [spawn.job_id]
+    assert queued_ids(redis_url, HOST_QUEUE) == [batch]
     _flushall(redis_url)
     assert rig.relay.reconcile() == 1
     assert queued_ids(redis_url, "scheduler") == []
-    assert queued_ids(redis_url, HOST_QUEUE) == [spawn.job_id]
+    assert _queued_items(redis_url, HOST_QUEUE) == [["spawn", str(iid)]]
 
 
 def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
@@ -194,17 +218,14 @@ def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
         cloud.action(action, iid)
         rig.catch_up()
 
-        job_id = f"{action}_{iid}_{version}"
-        assert rig.relay.pending() == [
-            PendingJob(job_id, HOST_QUEUE, f"workers.jobs.compute.{action}_instance", (str(iid),))
-        ]
-        assert queued_ids(redis_url, HOST_QUEUE)[-1] == job_id
+        assert _pending_ids(rig) == [f"{action}_{iid}_{version}"]
+        assert _queued_items(redis_url, HOST_QUEUE)[-1] == [action, str(iid)]
         if finish is not None:
             finish(cloud.app, iid)
     # The build was relayed in one batch, its results with it: no schedule or
     # spawn job was ever enqueued, only the three host jobs.
     assert queued_ids(redis_url, "scheduler") == []
-    assert queued_ids(redis_url, HOST_QUEUE) == [f"{a}_{iid}_{v}" for a, _, v in steps]
+    assert _queued_items(redis_url, HOST_QUEUE) == [[a, str(iid)] for a, _, _ in steps]
 
 
 def test_deleting_an_unscheduled_instance_owes_no_host_job(
@@ -219,7 +240,7 @@ def test_deleting_an_unscheduled_instance_owes_no_host_job(
     assert rig.relay.pending() == []
     names = {q.name for q in Queue.all(connection=rig.relay.redis)}
     assert names == {"scheduler"}
-    assert queued_ids(redis_url, "scheduler") == [f"schedule_{iid}_1"]  # will skip
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]  # will skip
 
 
 def test_a_boot_deleted_before_it_was_relayed_enqueues_nothing(
@@ -244,5 +265,44 @@ def test_a_finished_deletion_leaves_nothing_of_the_instance_in_the_relay(
     rig.catch_up()
 
     assert rig.relay.pending() == []
-    rows = rig.relay.fetch_all("SELECT instance_id FROM relay_instance_hosts")
-    assert iid not in [row["instance_id"] for row in rows]
+    rows = rig.relay.fetch_all("SELECT aggregate_id FROM relay_placements")
+    assert iid not in [row["aggregate_id"] for row in rows]
+
+
+def test_a_later_event_its_route_does_not_name_leaves_an_owed_job_owed(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    """Say a volume-attached event arrives while a spawn is owed: the spawn
+    stays owed, since only the spawn's declared completions end it."""
+    iid = cloud.boot()
+    assert compute.claim_host(cloud.app, iid, "compute-1")
+    rig.catch_up()
+    assert _pending_ids(rig) == [f"spawn_{iid}_2"]
+    unrelated = Instance.StartRequested(
+        originator_id=iid, originator_version=3, timestamp=datetime.now(UTC), actor=SYSTEM
+    )
+    assert "spawn" not in routes.kinds_completed_by(type(unrelated))
+
+    rig.relay.apply_batch([(unrelated, cloud.last_notification_id() + 1)])
+
+    assert sorted(_pending_ids(rig)) == sorted([f"spawn_{iid}_2", f"start_{iid}_3"])
+    _flushall(redis_url)
+    assert rig.relay.reconcile() == 2  # the spawn's batch and the start's
+    assert sorted(_queued_items(redis_url, HOST_QUEUE)) == [
+        ["spawn", str(iid)],
+        ["start", str(iid)],
+    ]
+
+
+def test_reconcile_re_enqueues_exactly_what_is_owed(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    done, owed = cloud.boot("done"), cloud.boot("owed")
+    rig.catch_up()  # one batch owes both schedules
+    compute.fail_instance(cloud.app, done, NO_VALID_HOST)
+    rig.catch_up()  # the failure completes one of them
+    _flushall(redis_url)
+
+    assert rig.relay.reconcile() == 1
+
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(owed)]]

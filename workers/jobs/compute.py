@@ -1,9 +1,16 @@
-"""Compute jobs on one host's queue: spawn, stop, start, delete, restore."""
+"""Compute jobs on one host's queue: spawn, stop, start and delete batches of
+instances, and restore the host's domains after a restart.
+
+Each item is idempotent: one whose instance has moved on is skipped. The
+hypervisor work is done per instance; the outcomes of a batch are recorded in
+one save. An item that must be retried (a transient driver error, the ledger
+unreachable) fails the batch job after the other items have run; the relay
+runs it again, and the items already done are skipped."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError
@@ -12,38 +19,37 @@ from rq import get_current_job
 from commands import compute as record
 from commands.app import CloudApp
 from commands.loading import load
+from domain.errors import InvalidTransition, NotFound
 from domain.image import Image
 from domain.instance import Instance
 from domain.values import TaskState, VmState
 from workers import retries, runtime
 from workers.drivers.errors import DriverError, TransientDriverError
 from workers.drivers.hypervisor import DomainSpec
-from workers.runtime import ComputeHostDrivers
+from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
+
+MAX_TRANSIENT_RETRIES = 3
+Outcomes = dict[str, str]
 
 
 def domain_name(instance_id: UUID) -> str:
     return f"instance-{instance_id}"
 
 
-def _context() -> tuple[CloudApp, ComputeHostDrivers]:
-    context = runtime.current()
-    assert context.compute is not None, "not a compute worker"
-    return context.app, context.compute
-
-
-def _mine(instance: Instance, host: ComputeHostDrivers, task: TaskState) -> bool:
-    """Whether this job still has work: state moved on means it was done."""
+def _mine(instance: Instance, host: ComputeContext, task: TaskState) -> bool:
+    """Whether this item still has work: state moved on means it was done."""
     return instance.task_state == task and instance.host == host.name
-
-
-MAX_TRANSIENT_RETRIES = 3
 
 
 def _last_attempt() -> bool:
     job = get_current_job()
     return job is None or retries.retries_so_far(job) >= MAX_TRANSIENT_RETRIES
+
+
+class RetryLater(Exception):
+    """Some items of the batch must run again; the others are done."""
 
 
 def _run_or_fail(
@@ -54,20 +60,20 @@ def _run_or_fail(
     cleanup: Callable[[], None] | None = None,
 ) -> bool:
     """Do driver work; a permanent failure (or the last transient one) puts the
-    instance in ERROR with a fault, an earlier transient one is retried by RQ.
-    ``cleanup`` runs first on failure (a failed build frees its host room)."""
+    instance in ERROR with a fault, an earlier transient one is raised for a
+    retry. ``cleanup`` runs first on failure (a failed build frees its host room)."""
     try:
         work()
     except TransientDriverError:
         if not _last_attempt():
-            raise  # the job fails in RQ; the relay runs it again (workers/retries.py)
+            raise
         _fail(app, instance_id, f"{what} failed after retries", cleanup)
         return False
     except DriverError as exc:
         _fail(app, instance_id, f"{what} failed: {exc}", cleanup)
         return False
     except (OperationalError, InterfaceError):
-        raise  # the ledger is unreachable: not the instance's fault; RQ (or the relay) retries
+        raise  # the ledger is unreachable: not the instance's fault
     except Exception:
         # A bug or an unexpected outage: record it for the user, and re-raise
         # so RQ keeps the traceback in its failed-job registry.
@@ -87,9 +93,9 @@ def _fail(
     record.fail_instance(app, instance_id, message)
 
 
-def spec_for(instance: Instance, host: ComputeHostDrivers, app: CloudApp) -> DomainSpec:
+def spec_for(instance: Instance, host: ComputeContext) -> DomainSpec:
     """Image into the host cache, disks created, and the domain description."""
-    image = load(app, Image, UUID(instance.image_id), "Image")
+    image = load(host.app, Image, UUID(instance.image_id), "Image")
     base = host.disks.ensure_cached_image(
         instance.image_id, lambda path: host.fetch_image(instance.image_id, path)
     )
@@ -106,89 +112,133 @@ def spec_for(instance: Instance, host: ComputeHostDrivers, app: CloudApp) -> Dom
     )
 
 
-Drive = Callable[[ComputeHostDrivers, DomainSpec], None]
-Finish = Callable[[CloudApp, UUID], None]
+Drive = Callable[[ComputeContext, Instance], None]
+Finish = Callable[[CloudApp, Sequence[UUID]], list[UUID]]
 
 
-def _power_job(
-    instance_id: str, task: TaskState, what: str, drive: Drive, finish: Finish, done: str
-) -> str:
-    """The shape of spawn, stop and start: skip if the state moved on, drive
-    the hypervisor to the wanted state, then record the outcome."""
-    app, host = _context()
-    iid = UUID(instance_id)
-    instance = load(app, Instance, iid, "Instance")
-    if not _mine(instance, host, task):
-        return "skipped"
-    cleanup = (lambda: _remove_guest(host, iid)) if task == TaskState.SPAWNING else None
-    if _run_or_fail(app, iid, what, lambda: drive(host, spec_for(instance, host, app)), cleanup):
-        finish(app, iid)
-        return done
-    return "error"
+def _batch(
+    host: ComputeContext,
+    ids: Sequence[UUID],
+    task: TaskState,
+    drive: Drive,
+    finish: Finish,
+    done: str,
+) -> Outcomes:
+    """The shape of every compute job: skip items whose state moved on, drive
+    the hypervisor for each of the others, then record the outcomes at once."""
+    outcomes: Outcomes = {}
+    finished: list[UUID] = []
+    retry: list[BaseException] = []
+    for iid in ids:
+        try:
+            instance = load(host.app, Instance, iid, "Instance")
+        except NotFound:
+            outcomes[str(iid)] = "skipped"
+            continue
+        if not _mine(instance, host, task):
+            outcomes[str(iid)] = "skipped"
+            continue
+        try:
+            if _drive_one(host, instance, task, drive):
+                finished.append(iid)
+            else:
+                outcomes[str(iid)] = "error"
+        except Exception as exc:
+            retry.append(exc)
+            outcomes[str(iid)] = "retry"
+    recorded = set(finish(host.app, finished)) if finished else set()
+    for iid in finished:
+        outcomes[str(iid)] = done if iid in recorded else "skipped"
+    if retry:
+        raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
+    return outcomes
 
 
-def _remove_guest(host: ComputeHostDrivers, instance_id: UUID) -> None:
+def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive: Drive) -> bool:
+    if task == TaskState.DELETING:
+        drive(host, instance)  # a delete is retried until the host is clean, never ERROR
+        return True
+    cleanup = (lambda: _remove_guest(host, instance.id)) if task == TaskState.SPAWNING else None
+    what = {TaskState.SPAWNING: "Build", TaskState.POWERING_OFF: "Stop"}.get(task, "Start")
+    return _run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
+
+
+def _remove_guest(host: ComputeContext, instance_id: UUID) -> None:
     host.hypervisor.ensure_absent(domain_name(instance_id))
     host.disks.purge_instance_disks(str(instance_id))
 
 
-def _run(host: ComputeHostDrivers, spec: DomainSpec) -> None:
-    host.hypervisor.ensure_running(spec)
+def _run(host: ComputeContext, instance: Instance) -> None:
+    host.hypervisor.ensure_running(spec_for(instance, host))
 
 
-def _stop(host: ComputeHostDrivers, spec: DomainSpec) -> None:
-    host.hypervisor.ensure_stopped(spec)
+def _stop(host: ComputeContext, instance: Instance) -> None:
+    host.hypervisor.ensure_stopped(spec_for(instance, host))
 
 
-def spawn_instance(instance_id: str) -> str:
-    return _power_job(instance_id, TaskState.SPAWNING, "Build", _run, record.finish_spawn, "active")
+def _delete(host: ComputeContext, instance: Instance) -> None:
+    _remove_guest(host, instance.id)
 
 
-def stop_instance(instance_id: str) -> str:
-    return _power_job(
-        instance_id, TaskState.POWERING_OFF, "Stop", _stop, record.finish_stop, "stopped"
+def spawn_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _batch(host, ids, TaskState.SPAWNING, _run, record.finish_spawns, "active")
+
+
+def stop_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _batch(
+        host, ids, TaskState.POWERING_OFF, _stop, _one_by_one(record.finish_stop), "stopped"
     )
 
 
-def start_instance(instance_id: str) -> str:
-    return _power_job(
-        instance_id, TaskState.POWERING_ON, "Start", _run, record.finish_start, "active"
+def start_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _batch(
+        host, ids, TaskState.POWERING_ON, _run, _one_by_one(record.finish_start), "active"
     )
 
 
-def delete_instance(instance_id: str) -> str:
-    """Destroy the domain and purge disks, then record the deletion; a driver
+def delete_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    """Destroy domains and purge disks, then record the deletions; a driver
     failure is retried (a delete must not leave a half-cleaned host)."""
-    app, host = _context()
-    iid = UUID(instance_id)
-    instance = load(app, Instance, iid, "Instance")
-    if not _mine(instance, host, TaskState.DELETING):
-        return "skipped"
-    _remove_guest(host, iid)
-    record.finish_delete(app, iid)
-    return "deleted"
+    return _batch(host, ids, TaskState.DELETING, _delete, record.finish_deletes, "deleted")
+
+
+def _one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
+    """Stops and starts are rare: record each on its own."""
+
+    def finish_all(app: CloudApp, ids: Sequence[UUID]) -> list[UUID]:
+        recorded = []
+        for iid in ids:
+            try:
+                finish(app, iid)
+                recorded.append(iid)
+            except (InvalidTransition, NotFound):
+                pass  # its state moved on (a delete superseded it)
+        return recorded
+
+    return finish_all
 
 
 def list_domains() -> list[dict[str, object]]:
     """What this host's hypervisor holds (used by ops tools and tests)."""
-    _, host = _context()
+    host = runtime.current()
+    assert isinstance(host, ComputeContext), "not a compute worker"
     return [d.__dict__ for d in host.hypervisor.list_domains()]
 
 
-def restore_host(app: CloudApp, host: ComputeHostDrivers, instance_ids: list[UUID]) -> int:
+def restore_host(host: ComputeContext, instance_ids: list[UUID]) -> int:
     """Bring the hypervisor back in line with the ledger after a host restart:
     running instances run again, stopped ones are defined but off."""
     restored = 0
     for iid in instance_ids:
-        instance = load(app, Instance, iid, "Instance")
+        instance = load(host.app, Instance, iid, "Instance")
         if instance.host != host.name or instance.task_state is not None:
             continue  # in flight: its pending job will finish it
         try:
             if instance.vm_state == VmState.ACTIVE:
-                host.hypervisor.ensure_running(spec_for(instance, host, app))
+                host.hypervisor.ensure_running(spec_for(instance, host))
                 restored += 1
             elif instance.vm_state == VmState.STOPPED:
-                host.hypervisor.ensure_stopped(spec_for(instance, host, app))
+                host.hypervisor.ensure_stopped(spec_for(instance, host))
                 restored += 1
         except DriverError as exc:
             log.error("could not restore %s: %s", iid, exc)

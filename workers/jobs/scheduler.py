@@ -1,45 +1,105 @@
-"""The scheduler job: filter and weigh hosts, then claim one atomically."""
+"""The scheduler job: place a batch of instances in one pass, one save per host.
+
+Hosts are ranked from the hosts read model, whose free room the pass lowers
+as it assigns instances, so one batch spreads like a series of single
+placements would. The claim on the ComputeHost aggregate is the truth: what a
+host cannot take after all (the read model was behind) is tried on the next
+host, and what no host can take fails with "No valid host was found"."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from uuid import UUID
 
-from commands.app import CloudApp
-from commands.compute import claim_host, fail_instance
+from commands.compute import fail_instance, place_on_host
 from commands.loading import load
-from domain.errors import Conflict, InvalidTransition
+from domain.errors import Conflict, InvalidTransition, NotFound
 from domain.instance import NO_VALID_HOST, Instance
-from domain.scheduling import rank_hosts
+from domain.scheduling import HostCandidate, disk_needed, rank_hosts
 from domain.values import TaskState
-from projections.hosts import HostsView
-from workers import runtime
+from workers.runtime import SchedulerContext
 
 log = logging.getLogger(__name__)
 
-
-def schedule_instance(instance_id: str) -> str:
-    context = runtime.current()
-    assert context.hosts is not None
-    return schedule(context.app, context.hosts, UUID(instance_id))
+Outcomes = dict[str, str]
 
 
-def schedule(app: CloudApp, hosts: HostsView, instance_id: UUID) -> str:
-    """Try ranked hosts in order; the claim on the host aggregate is the truth,
-    the read model only orders the attempts."""
-    instance = load(app, Instance, instance_id, "Instance")
-    if instance.task_state != TaskState.SCHEDULING:
-        return "skipped: already scheduled or deleted"
-    for host in rank_hosts(hosts.candidates(), instance.flavor):
+def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes:
+    outcomes: Outcomes = {}
+    waiting: list[Instance] = []
+    for iid in ids:
         try:
-            if claim_host(app, instance_id, host):
-                return f"scheduled on {host}"
-        except Conflict:
-            log.warning("host %s kept changing while claiming it for %s", host, instance_id)
-        except InvalidTransition:
-            return "skipped: instance changed while scheduling"
+            instance = load(context.app, Instance, iid, "Instance")
+        except NotFound:
+            outcomes[str(iid)] = "skipped"
+            continue
+        if instance.task_state != TaskState.SCHEDULING:
+            outcomes[str(iid)] = "skipped: already scheduled or deleted"
+        else:
+            waiting.append(instance)
+    candidates = {h.name: h for h in context.hosts.candidates()}
+    while waiting:
+        plan = _assign(waiting, candidates)
+        planned = {instance.id for assigned in plan.values() for instance in assigned}
+        unplaced = [i for i in waiting if i.id not in planned]
+        for instance in unplaced:
+            outcomes[str(instance.id)] = _no_valid_host(context, instance.id)
+        retry: list[Instance] = []
+        for host, assigned in plan.items():
+            placed = _place(context, host, [i.id for i in assigned])
+            for instance in assigned:
+                if instance.id in placed:
+                    outcomes[str(instance.id)] = f"scheduled on {host}"
+                elif _still_waiting(context, instance.id):
+                    retry.append(instance)
+                else:  # another scheduler placed it, or it was deleted
+                    outcomes[str(instance.id)] = "skipped: instance changed while scheduling"
+            if len(placed) < len(assigned):
+                candidates.pop(host, None)  # it is fuller than the read model said
+        waiting = retry
+    return outcomes
+
+
+def _still_waiting(context: SchedulerContext, instance_id: UUID) -> bool:
+    instance = load(context.app, Instance, instance_id, "Instance")
+    return instance.task_state == TaskState.SCHEDULING
+
+
+def _assign(
+    instances: list[Instance], candidates: dict[str, HostCandidate]
+) -> dict[str, list[Instance]]:
+    """The best host for each instance, lowering each host's free room as it goes."""
+    plan: dict[str, list[Instance]] = defaultdict(list)
+    for instance in instances:
+        ranked = rank_hosts(list(candidates.values()), instance.flavor)
+        if not ranked:
+            continue
+        best = candidates[ranked[0]]
+        flavor = instance.flavor
+        candidates[best.name] = dataclasses.replace(
+            best,
+            free_vcpus=best.free_vcpus - flavor.vcpus,
+            free_ram_mb=best.free_ram_mb - flavor.ram_mb,
+            free_disk_gb=best.free_disk_gb - disk_needed(flavor),
+        )
+        plan[best.name].append(instance)
+    return plan
+
+
+def _place(context: SchedulerContext, host: str, ids: list[UUID]) -> set[UUID]:
     try:
-        fail_instance(app, instance_id, NO_VALID_HOST, 500)
+        return set(place_on_host(context.app, host, ids))
+    except Conflict:
+        log.warning("host %s kept changing while placing %d instances", host, len(ids))
+        return set()
+
+
+def _no_valid_host(context: SchedulerContext, instance_id: UUID) -> str:
+    try:
+        failed = fail_instance(context.app, instance_id, NO_VALID_HOST, 500, TaskState.SCHEDULING)
     except InvalidTransition:
-        return "skipped: instance changed while scheduling"
-    return "no valid host"
+        failed = False
+    return "no valid host" if failed else "skipped: instance changed while scheduling"

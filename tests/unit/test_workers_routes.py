@@ -1,0 +1,54 @@
+"""The route declarations: what each event owes, and what completes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.instance import LIFECYCLE_EVENTS, Instance
+from workers import routes
+from workers.jobs.entry import HANDLERS
+
+
+def test_every_route_has_a_job_handler_on_a_worker_of_its_family() -> None:
+    assert {r.kind for r in routes.ROUTES} == set(HANDLERS)
+    assert {r.family for r in routes.ROUTES} <= set(routes.FAMILIES)
+
+
+def test_the_relay_follows_every_event_a_route_or_placement_names() -> None:
+    assert set(routes.event_types()) == set(LIFECYCLE_EVENTS)
+
+
+@pytest.mark.parametrize(
+    ("event", "kinds"),
+    [
+        (Instance.Scheduled, ["schedule"]),
+        (Instance.Spawned, ["spawn"]),
+        (Instance.Failed, ["schedule", "spawn", "stop", "start"]),
+        (Instance.DeleteRequested, ["spawn", "stop", "start", "delete"]),
+        (Instance.Deleted, ["schedule", "spawn", "stop", "start", "delete"]),
+        (Instance.StopRequested, []),
+        (Instance.Requested, []),
+    ],
+)
+def test_an_event_completes_only_the_jobs_its_routes_name(event: type, kinds: list[str]) -> None:
+    assert routes.kinds_completed_by(event) == kinds
+
+
+def test_what_each_event_owes() -> None:
+    owed = {e: [r.kind for r in routes.owed_by(e)] for e in LIFECYCLE_EVENTS}
+    assert {e.__name__: k for e, k in owed.items() if k} == {
+        "Requested": ["schedule"],
+        "Scheduled": ["spawn"],
+        "StopRequested": ["stop"],
+        "StartRequested": ["start"],
+        "DeleteRequested": ["delete"],
+    }
+
+
+def test_per_host_queues_are_named_in_one_place() -> None:
+    assert routes.COMPUTE.queue("compute-7") == "compute.compute-7"
+    assert routes.SCHEDULER.queue() == "scheduler"
+    assert routes.COMPUTE.family_of("compute.compute-7")
+    assert not routes.SCHEDULER.family_of("compute.compute-7")
+    with pytest.raises(ValueError, match="per host"):
+        routes.COMPUTE.queue()
