@@ -59,9 +59,10 @@ class ProjectionProgress:
                         row = await cur.fetchone()
                         await self._advance(name, (row[0] if row else None) or 0)
                     self.ready.set()
-                    async for note in conn.notifies():
-                        name, _, position = note.payload.rpartition(":")
-                        await self._advance(name, int(position))
+                    async for note in conn.notifies():  # "view:position,view:position"
+                        for move in note.payload.split(","):
+                            name, _, position = move.rpartition(":")
+                            await self._advance(name, int(position))
             except psycopg.Error as exc:
                 log.warning("progress listener lost its connection: %s", exc)
                 await asyncio.sleep(1.0)

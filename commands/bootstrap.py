@@ -130,9 +130,8 @@ def eventsourcing_env(
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "10",
-        # Check a pooled connection before use, so a restarted PostgreSQL
-        # costs a reconnect rather than a failed request.
-        "POSTGRES_PRE_PING": "y",
+        # Pooled connections are checked before use by commands/ledger_store.py.
+        "POSTGRES_PRE_PING": "n",
         "CREATE_TABLE": "y" if create_table else "n",
         ledger_store.STATEMENT_TIMEOUT_MS: str(int(limits.statement_timeout_s * 1000)),
         ledger_store.LOCK_TIMEOUT_MS: str(int(limits.lock_timeout_s * 1000)),

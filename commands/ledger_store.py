@@ -15,16 +15,28 @@
    so a stuck writer fails alone instead of holding everyone else.
 3. A pool retries a lost database every half second, so service resumes
    within about a second of a database restart (psycopg_pool doubles its delay
-   after each failed attempt: 1, 2, 4, 8 s..., often ~8 s for a 2 s outage)."""
+   after each failed attempt: 1, 2, 4, 8 s..., often ~8 s for a 2 s outage).
+4. A pooled connection is checked before use without a round trip: only if
+   its socket has something to read (a server that ended the session says so
+   before closing) is it pinged. The library's pre-ping costs a round trip on
+   every checkout, about a fifth of a worker's time in the database."""
 
 from __future__ import annotations
 
+import select
 from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import (
+    ConnectionPool,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.utils import Environment, EnvType
+from psycopg import Connection
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg_pool.base import AttemptWithBackoff
 
@@ -109,6 +121,28 @@ class LedgerFactory(PostgresFactory):
         }
         # The pool opens its connections lazily, so they all get these options.
         options = " ".join(f"-c {name}={int(value)}" for name, value in limits.items())
-        kwargs = self.datastore.pool.kwargs
-        assert isinstance(kwargs, dict), "the library passes connection kwargs as a dict"
-        kwargs["options"] = options
+        # The same pool as the library builds (not opened yet), with the cheap
+        # check of 4. above and the session options.
+        built = self.datastore.pool
+        assert isinstance(built.kwargs, dict), "the library passes connection kwargs as a dict"
+        self.datastore.pool = ConnectionPool(
+            connection_class=Connection[DictRow],
+            kwargs={**built.kwargs, "options": options},
+            min_size=built.min_size,
+            max_size=built.max_size,
+            open=False,
+            configure=self.datastore.after_connect_func(),
+            timeout=built.timeout,
+            max_waiting=built.max_waiting,
+            max_lifetime=built.max_lifetime,
+            check=check_if_readable,
+        )
+
+
+def check_if_readable(conn: Connection[Any]) -> None:
+    """Ping a pooled connection only if the server has sent it something: an
+    idle session receives nothing unless the server ended it (or, rarely, sent
+    a notice). Raises like the pool's own check if the connection is broken."""
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)

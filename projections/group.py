@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
-from projections.view import ProjectionView
+from projections.view import ProjectionView, record_positions
 
 
 class ViewGroup:
@@ -37,10 +37,13 @@ class ViewGroup:
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
         last = events[-1][1]
         with self.datastore.transaction(commit=True) as cur:  # durable: see ProjectionView
+            moves = []
             for view in self.views:
                 start = self.positions[view.name]
                 if last > start:  # else this view is past the batch (e.g. rebuilt alone)
-                    view.apply_within(cur, events, after=start)
+                    moves.append((view, view.apply_within(cur, events, after=start)))
+            if moves:
+                record_positions(cur, moves)
         for view in self.views:
             self.positions[view.name] = max(self.positions[view.name], last)
         return last

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 APPLICATION_NAME = "cloudledger"
 PROGRESS_CHANNEL = "cloudledger_projected"
@@ -20,6 +20,33 @@ PROGRESS_CHANNEL = "cloudledger_projected"
 
 def topics_of(*event_classes: type) -> tuple[str, ...]:
     return tuple(get_topic(cls) for cls in event_classes)
+
+
+def record_positions(cur: Cursor[DictRow], moves: Sequence[tuple[ProjectionView, int]]) -> None:
+    """Move each view's tracking row forward and tell waiting API requests,
+    in ONE statement (a batch used to spend a round trip per view on each).
+    IntegrityError if a view is already at or past its new position: this
+    batch was applied before (a follower behind the truth), so it rolls back."""
+    upserts = [
+        SQL(
+            "t{n} AS (INSERT INTO {table} VALUES (%s, %s) ON CONFLICT (application_name) "
+            "DO UPDATE SET notification_id = EXCLUDED.notification_id "
+            "WHERE {table}.notification_id < EXCLUDED.notification_id RETURNING 1)"
+        ).format(n=SQL(str(n)), table=Identifier(view.tracking_table_name))
+        for n, (view, _) in enumerate(moves)
+    ]
+    moved = SQL(" + ").join(
+        SQL("(SELECT count(*) FROM t{})").format(SQL(str(n))) for n in range(len(moves))
+    )
+    query = SQL("WITH {} SELECT {} AS moved, pg_notify(%s, %s)").format(
+        SQL(", ").join(upserts), moved
+    )
+    payload = ",".join(f"{view.name}:{position}" for view, position in moves)
+    params: list[Any] = [p for view, position in moves for p in (APPLICATION_NAME, position)]
+    cur.execute(query, [*params, PROGRESS_CHANNEL, payload])
+    row = cur.fetchone()
+    if row is None or row["moved"] != len(moves):
+        raise IntegrityError(f"tracking did not move forward for {payload}")
 
 
 class ProjectionView(PostgresTrackingRecorder):
@@ -41,20 +68,19 @@ class ProjectionView(PostgresTrackingRecorder):
         # A durable commit: a follower moves on from the position it committed,
         # so a commit lost in a database crash would skip its batch for good.
         with self.datastore.transaction(commit=True) as cur:
-            return self.apply_within(cur, events, after=0)
+            position = self.apply_within(cur, events, after=0)
+            record_positions(cur, [(self, position)])
+            return position
 
     def apply_within(
         self, cur: Cursor[DictRow], events: Sequence[tuple[Any, int]], after: int
     ) -> int:
-        """In the caller's transaction: apply the events past ``after``, move
-        the tracking row to the batch's end, and tell waiting API requests."""
-        position = events[-1][1]
+        """In the caller's transaction: apply the events past ``after``; the
+        caller records the position returned (``record_positions``)."""
         for event, notification_id in events:
             if notification_id > after:
                 self.apply(event, cur)
-        self._insert_tracking(cur, Tracking(APPLICATION_NAME, position))
-        cur.execute("SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{self.name}:{position}"))
-        return position
+        return int(events[-1][1])
 
     def position(self) -> int:
         return self.max_tracking_id(APPLICATION_NAME) or 0

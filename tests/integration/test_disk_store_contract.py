@@ -255,3 +255,52 @@ def test_qemu_img_failure_is_permanent_and_carries_its_stderr(
 def test_a_missing_program_is_a_permanent_error() -> None:
     with pytest.raises(PermanentDriverError, match="cannot run"):
         run_command(["/nonexistent/qemu-img", "--version"])
+
+
+def _qemu_img_check(path: str | Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["qemu-img", "check", "--output=json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def test_qemu_img_disks_copied_from_templates_are_sound_and_separate(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def counting_run(argv: list[str]) -> None:
+        calls.append(argv)
+        run_command(argv)
+
+    store = QemuImgDiskStore(tmp_path / "store", run=counting_run)
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+    instances = [f"{n:08x}-0000-4000-8000-000000000000" for n in range(4)]
+
+    made = [store.ensure_instance_disks(i, base, "qcow2", 10, 2) for i in instances]
+
+    assert len(calls) == 2  # one template per shape, not a qemu-img per disk
+    for root, ephemeral in made:
+        for disk in (root, ephemeral):
+            check = _qemu_img_check(disk.path)
+            assert (check["check-errors"], check.get("corruptions", 0)) == (0, 0)
+        info = qemu_img_info(root.path)
+        assert info["full-backing-filename"] == str(tmp_path / "store" / "_base" / IMAGE)
+        assert info["virtual-size"] == 10 * GIB
+        assert qemu_img_info(ephemeral.path)["virtual-size"] == 2 * GIB
+    paths = {d.path for disks in made for d in disks}
+    assert len(paths) == 8  # every instance has files of its own
+    assert len({Path(p).stat().st_ino for p in paths}) == 8  # copies, not links
+    store.ensure_instance_disks(instances[0], base, "qcow2", 20, 0)  # a new shape
+    assert len(calls) == 2  # the root disk exists already: nothing to make
+
+
+def test_qemu_img_a_new_size_gets_its_own_template(tmp_path: Path) -> None:
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+    (small,) = store.ensure_instance_disks(INSTANCE, base, "qcow2", 5, 0)
+    (large,) = store.ensure_instance_disks(OTHER_INSTANCE, base, "qcow2", 50, 0)
+    assert qemu_img_info(small.path)["virtual-size"] == 5 * GIB
+    assert qemu_img_info(large.path)["virtual-size"] == 50 * GIB

@@ -43,7 +43,7 @@ def test_blank_argv_makes_an_empty_qcow2_of_the_size() -> None:
     assert argv == ["qemu-img", "create", "-f", "qcow2", "/c/i/disk.eph0", "5G"]
 
 
-def test_store_creates_the_overlay_in_a_temp_file_then_renames_it(
+def test_store_makes_the_overlay_template_in_a_temp_file_then_copies_it(
     tmp_path: Path,
 ) -> None:
     base = tmp_path / "base"
@@ -57,9 +57,9 @@ def test_store_creates_the_overlay_in_a_temp_file_then_renames_it(
     backing = str(base.resolve())
     assert head == ["qemu-img", "create", "-f", "qcow2", "-b", backing, "-F", "qcow2"]
     assert size == "10G"
-    assert Path(output).parent == Path(vda.path).parent
-    assert not Path(output).exists()
-    assert Path(vda.path).read_text() == "qcow2"
+    assert Path(output).parent == tmp_path / "store" / "_templates"
+    assert not Path(output).exists()  # renamed into place as the template
+    assert Path(vda.path).read_text() == "qcow2"  # a copy of the template
 
 
 def test_store_runs_a_blank_create_for_the_ephemeral_disk(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import DISK_FORMATS, DiskSpec
 
 IMAGE_DIR = "_base"
+TEMPLATE_DIR = "_templates"
 ROOT_DISK = "disk"
 EPHEMERAL_DISK = "disk.eph0"
 
@@ -170,7 +171,14 @@ def remove_tree(directory: Path) -> None:
 
 
 class QemuImgDiskStore:
-    """DiskStore of qcow2 files under a root folder, created with qemu-img."""
+    """DiskStore of qcow2 files under a root folder, made with qemu-img once per
+    shape and copied for each instance.
+
+    Every new overlay of one base image at one size is the same file (it
+    records only the base's path and the virtual size) until its guest writes
+    to it, and so is every blank disk of one size. So qemu-img makes each such
+    file once, as a template, and an instance's disk is a copy of it: a file
+    copy instead of a qemu-img process per disk."""
 
     def __init__(self, root: Path, run: Callable[[list[str]], None] = run_command) -> None:
         self._root = root.resolve()
@@ -204,17 +212,36 @@ class QemuImgDiskStore:
 
         root = directory / ROOT_DISK
         if not root.exists():
-            publish_atomically(
+            self._copy_template(
                 root,
+                f"{base.name}.{base_format}.{root_gb}G",
                 lambda tmp: self._run(overlay_argv(base, base_format, tmp, root_gb)),
             )
         disks = [DiskSpec(str(root), "vda")]
         if ephemeral_gb > 0:
             ephemeral = directory / EPHEMERAL_DISK
             if not ephemeral.exists():
-                publish_atomically(ephemeral, lambda tmp: self._run(blank_argv(tmp, ephemeral_gb)))
+                self._copy_template(
+                    ephemeral,
+                    f"blank.{ephemeral_gb}G",
+                    lambda tmp: self._run(blank_argv(tmp, ephemeral_gb)),
+                )
             disks.append(DiskSpec(str(ephemeral), "vdb"))
         return tuple(disks)
+
+    def _copy_template(self, path: Path, template_name: str, make: Callable[[Path], None]) -> None:
+        """Publish ``path`` as a copy of the named template, made first if needed."""
+        template = self._root / TEMPLATE_DIR / template_name
+        if not template.exists():
+            with os_errors(f"cannot create {template.parent}"):
+                template.parent.mkdir(parents=True, exist_ok=True)
+            publish_atomically(template, make)
+
+        def copy(tmp: Path) -> None:
+            with os_errors(f"cannot copy {template} to {tmp}"):
+                shutil.copyfile(template, tmp)
+
+        publish_atomically(path, copy)
 
     def purge_instance_disks(self, instance_id: str) -> None:
         remove_tree(self._root / validate_id(instance_id))
