@@ -63,7 +63,19 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
         Relay.topics,
     )
     threading.Thread(target=_reconcile_loop, args=(relay, stop), daemon=True).start()
+    threading.Thread(target=_flush_loop, args=(relay, stop), daemon=True).start()
     runner.run(stop)
+
+
+# How often held items are offered to their queue again (workers/coalesce.py).
+FLUSH_EVERY_SECONDS = 0.003
+
+
+def _flush_loop(relay: Relay, stop: threading.Event) -> None:
+    """Send held items as soon as their queue's worker takes its last batch."""
+    while not stop.wait(FLUSH_EVERY_SECONDS if relay.coalescer.holding() else 0.05):
+        if relay.coalescer.holding():
+            relay.flush()
 
 
 def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:

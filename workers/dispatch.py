@@ -16,7 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from psycopg import Cursor
@@ -28,6 +28,7 @@ from rq.job import Job
 
 from projections.view import ProjectionView, topics_of
 from workers import retries, routes
+from workers.coalesce import Coalescer, one_batch_id
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +74,47 @@ class Relay(ProjectionView):
     redis: Redis | None = None
     _owed: list[OwedItem]
     _batch: int
+    _coalescer: Coalescer[OwedItem] | None = None
 
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
         self._owed, self._batch = [], events[-1][1]
         position = super().apply_batch(events)
-        try:
-            self.enqueue(self._owed)
-        except RedisError as exc:
-            # Owed in relay_pending already: reconcile pushes them once Redis is back.
-            log.warning("Redis unavailable; %d items wait for reconcile: %s", len(self._owed), exc)
+        self.coalescer.hold(self._owed)
+        self.flush()
         return position
+
+    @property
+    def coalescer(self) -> Coalescer[OwedItem]:
+        if self._coalescer is None:
+            self._coalescer = Coalescer()
+        return self._coalescer
+
+    def flush(self) -> None:
+        """Send the held items of every queue whose worker has taken its last
+        batch (workers/coalesce.py); the rest wait for the next flush. What
+        cannot be sent (Redis or the database away) waits for reconcile."""
+        assert self.redis is not None, "Relay.redis must be set before relaying"
+        try:
+            groups = self.coalescer.take_ready(self.redis)
+        except RedisError as exc:
+            log.warning("Redis unavailable; owed items wait for reconcile: %s", exc)
+            return
+        for items in groups:
+            batch_id, renamed = one_batch_id(items)
+            try:
+                if renamed:
+                    self._rename(renamed, batch_id)
+                self.enqueue([replace(item, batch_id=batch_id) for item in items])
+            except Exception as exc:  # owed in relay_pending: reconcile sends them
+                log.warning("%d owed items wait for reconcile: %s", len(items), exc)
+                continue
+            self.coalescer.sent(items[0].queue, batch_id)
+
+    def _rename(self, item_ids: list[str], batch_id: str) -> None:
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(
+                "UPDATE relay_pending SET batch_id=%s WHERE job_id = ANY(%s)", (batch_id, item_ids)
+            )
 
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
         event_type = type(event)

@@ -25,7 +25,7 @@ from helpers import (
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from commands import compute
 from domain.instance import NO_VALID_HOST, Instance
@@ -69,6 +69,16 @@ def _queued_items(redis_url: str, queue: str) -> list[list[str]]:
         assert (job.func_name, job.args[0]) == (BATCH_JOB, queue)
         items += job.args[1]
     return items
+
+
+def _worker_takes_all(redis_url: str, queue: str) -> list[str]:
+    """What a worker does first with each queued job: take it and start it."""
+    connection = redis.Redis.from_url(redis_url)
+    taken = Queue(queue, connection=connection).get_job_ids()
+    for job_id in taken:
+        Queue(queue, connection=connection).remove(job_id)
+        Job.fetch(job_id, connection=connection).set_status(JobStatus.STARTED)
+    return taken
 
 
 def _spawned(cloud: Cloud, rig: RelayRig) -> UUID:
@@ -214,18 +224,20 @@ def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
         ("start", compute.finish_start, 6),
         ("delete", None, 8),
     ]
+    sent = []
     for action, finish, version in steps:
         cloud.action(action, iid)
         rig.catch_up()
 
         assert _pending_ids(rig) == [f"{action}_{iid}_{version}"]
-        assert _queued_items(redis_url, HOST_QUEUE)[-1] == [action, str(iid)]
+        sent += _queued_items(redis_url, HOST_QUEUE)
+        _worker_takes_all(redis_url, HOST_QUEUE)
         if finish is not None:
             finish(cloud.app, iid)
     # The build was relayed in one batch, its results with it: no schedule or
     # spawn job was ever enqueued, only the three host jobs.
     assert queued_ids(redis_url, "scheduler") == []
-    assert _queued_items(redis_url, HOST_QUEUE) == [[a, str(iid)] for a, _, _ in steps]
+    assert sent == [[a, str(iid)] for a, _, _ in steps]
 
 
 def test_deleting_an_unscheduled_instance_owes_no_host_job(
@@ -306,3 +318,28 @@ def test_reconcile_re_enqueues_exactly_what_is_owed(
     assert rig.relay.reconcile() == 1
 
     assert _queued_items(redis_url, "scheduler") == [["schedule", str(owed)]]
+
+
+def test_items_owed_while_the_last_batch_waits_go_out_together_once_it_is_taken(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    cloud.boot("first")
+    rig.catch_up()
+    (first_batch,) = queued_ids(redis_url, "scheduler")
+    later = []
+    for n in range(3):  # three relay batches while no worker takes the first
+        later.append(cloud.boot(f"later-{n}"))
+        rig.catch_up()
+
+    assert queued_ids(redis_url, "scheduler") == [first_batch]  # held, not sent
+    assert len(_pending_ids(rig)) == 4
+    assert _worker_takes_all(redis_url, "scheduler") == [first_batch]
+
+    rig.relay.flush()
+
+    assert _queued_items(redis_url, "scheduler") == [["schedule", str(i)] for i in later]
+    (second_batch,) = queued_ids(redis_url, "scheduler")
+    rows = rig.relay.fetch_all(
+        "SELECT batch_id FROM relay_pending WHERE aggregate_id = ANY(%s)", (later,)
+    )
+    assert {row["batch_id"] for row in rows} == {second_batch}  # as reconcile must know them
