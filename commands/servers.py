@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
 from commands.receipt import Receipt
-from domain.errors import InvalidInput, NotFound
+from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
 from domain.instance import Instance
@@ -34,6 +35,34 @@ class ServerAction:
 
 def boot_server(cmd: BootServer, app: CloudApp, actor: Actor) -> Receipt:
     """Reserve quota and request the instance in one atomic save."""
+    (outcome,) = boot_servers([(cmd, actor)], app)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def boot_servers(
+    requests: Sequence[tuple[BootServer, Actor]], app: CloudApp
+) -> list[Receipt | DomainError]:
+    """Boots of ONE project: each reserves on the project's quota and requests
+    its instance; all that pass go into one atomic save. One refused boot
+    (bad input, over quota) gets its error and takes nothing from the others."""
+    if not requests:
+        return []
+    (project_id,) = {actor.project_id for _, actor in requests}
+    quota = load(app, Quota, Quota.create_id(project_id), "Quota")
+    outcomes: list[Instance | DomainError] = []
+    for cmd, actor in requests:
+        try:
+            outcomes.append(_requested(cmd, app, actor, quota))
+        except DomainError as exc:
+            outcomes.append(exc)
+    instances = [o for o in outcomes if isinstance(o, Instance)]
+    recordings = app.save(quota, *instances) if instances else []
+    return [o if isinstance(o, DomainError) else Receipt.of(o.id, recordings) for o in outcomes]
+
+
+def _requested(cmd: BootServer, app: CloudApp, actor: Actor, quota: Quota) -> Instance:
     require_text(cmd.name, "Server name")
     require_metadata(cmd.metadata)
     flavor = _bootable_flavor(app, cmd.flavor_id, actor)
@@ -42,7 +71,6 @@ def boot_server(cmd: BootServer, app: CloudApp, actor: Actor) -> Receipt:
         raise InvalidInput("Flavor's disk is too small for requested image.")
     if image.min_ram > flavor.ram_mb:
         raise InvalidInput("Flavor's memory is too small for requested image.")
-    quota = load(app, Quota, Quota.create_id(actor.project_id), "Quota")
     instance = Instance(
         project_id=actor.project_id,
         user_id=actor.user_id,
@@ -53,8 +81,8 @@ def boot_server(cmd: BootServer, app: CloudApp, actor: Actor) -> Receipt:
         actor=actor,
     )
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
-    quota.reserve(str(instance.id), amounts, actor)
-    return Receipt.of(instance.id, app.save(quota, instance))
+    quota.reserve(str(instance.id), amounts, actor)  # raises, changing nothing, if over
+    return instance
 
 
 def _bootable_flavor(app: CloudApp, flavor_id: str, actor: Actor) -> Flavor:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
-from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
 from commands import catalog, identity, images, servers
 from commands.app import CloudApp
+from commands.combining import Combiner
 from commands.ports import ImageStore, PasswordHasher
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
@@ -21,19 +20,18 @@ from domain.values import Actor
 T = TypeVar("T")
 
 
-class _KeyedLocks:
-    """One lock per key, so requests in this process that would only conflict
-    on the same aggregate queue up instead of retrying against each other."""
+BootRequest = tuple[servers.BootServer, Actor]
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[UUID, threading.Lock] = {}
 
-    def run(self, key: UUID, fn: Callable[[], T]) -> T:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            return fn()
+def _run_each(updates: Sequence[Callable[[], Receipt]]) -> list[Receipt | BaseException]:
+    """Quota updates are rare: take turns, but run each on its own."""
+    outcomes: list[Receipt | BaseException] = []
+    for update in updates:
+        try:
+            outcomes.append(update())
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def _creating(what: str, create: Callable[[], Receipt]) -> Receipt:
@@ -49,14 +47,16 @@ class Services:
 
     def __init__(self, app: CloudApp, hasher: PasswordHasher, image_store: ImageStore):
         self.app, self.hasher, self.image_store = app, hasher, image_store
-        self._locks = _KeyedLocks()
+        # Writes to one project's quota in this process take turns (commands/combining.py).
+        self._boots: Combiner[BootRequest, Receipt] = Combiner(self._boot_all)
+        self._quota_updates: Combiner[Callable[[], Receipt], Receipt] = Combiner(_run_each)
 
     def boot_server(self, cmd: servers.BootServer, actor: Actor) -> Receipt:
-        quota_id = Quota.create_id(actor.project_id)
-        return self._locks.run(
-            quota_id,
-            lambda: retry_on_conflict(lambda: servers.boot_server(cmd, self.app, actor)),
-        )
+        return self._boots.run(Quota.create_id(actor.project_id), (cmd, actor))
+
+    def _boot_all(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
+        """One project's waiting boots in one save (retried whole on a conflict)."""
+        return list(retry_on_conflict(lambda: servers.boot_servers(requests, self.app)))
 
     def server_action(self, action: str, server_id: str, actor: Actor) -> Receipt:
         handler = {
@@ -90,9 +90,8 @@ class Services:
         return retry_on_conflict(lambda: catalog.delete_flavor(flavor_id, self.app, actor))
 
     def update_quota(self, project_id: str, limits: dict[str, int], actor: Actor) -> Receipt:
-        quota_id = Quota.create_id(project_id)
-        return self._locks.run(
-            quota_id,
+        return self._quota_updates.run(
+            Quota.create_id(project_id),
             lambda: retry_on_conflict(
                 lambda: catalog.update_quota(project_id, limits, self.app, actor)
             ),

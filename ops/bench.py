@@ -27,6 +27,7 @@ TIMEOUT = 120.0
 @dataclass
 class Results:
     boot_seconds: list[float] = field(default_factory=list)
+    request_seconds: list[float] = field(default_factory=list)  # the POST alone
     server_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -89,6 +90,7 @@ async def _client(
         started = time.monotonic()
         spec = {"name": f"bench-{n}", "flavorRef": flavor, "imageRef": image, "networks": "none"}
         resp = await client.post("/compute/v2.1/servers", json={"server": spec})
+        results.request_seconds.append(time.monotonic() - started)
         if resp.status_code != 202:
             results.errors.append(f"boot {resp.status_code}: {resp.text[:200]}")
             continue
@@ -163,6 +165,7 @@ def main_bench(settings: Settings, servers: int, concurrency: int, flavor: str, 
     elapsed, cpu_after = time.monotonic() - started, cpu.snapshot(me)
     done = len(results.boot_seconds)
     print(f"servers: {done} booted and deleted of {servers}, concurrency {concurrency}")
+    print(_summary("boot request answered (client)", results.request_seconds))
     print(_summary("boot-to-ACTIVE (client, polled)", results.boot_seconds))
     print(
         _summary(

@@ -22,6 +22,7 @@ from commands.servers import (
     BootServer,
     ServerAction,
     boot_server,
+    boot_servers,
     delete_server,
     owned_instance,
     start_server,
@@ -447,3 +448,35 @@ def test_boot_with_metadata_at_novas_limits_is_accepted(world: World) -> None:
     }
     cmd = BootServer("vm", "1", world.image_id, "none", metadata)
     assert boot_server(cmd, world.app, world.alice).id
+
+
+def test_boots_of_one_project_go_into_one_save_and_a_refused_one_takes_nothing(
+    world: World,
+) -> None:
+    set_quota = {"instances": 2}
+    quota = _quota(world, world.alice)
+    quota.set_limits(set_quota, SYSTEM)
+    world.app.save(quota)
+    before = _max_id(world.app)
+    requests = [
+        (BootServer("a", "1", world.image_id, "none"), world.alice),
+        (BootServer("bad", "no-such-flavor", world.image_id, "none"), world.alice),
+        (BootServer("b", "1", world.image_id, "none"), world.alice),
+        (BootServer("c", "1", world.image_id, "none"), world.alice),  # over the quota of 2
+    ]
+
+    outcomes = boot_servers(requests, world.app)
+
+    assert [type(o).__name__ for o in outcomes] == [
+        "Receipt",
+        "InvalidInput",
+        "Receipt",
+        "QuotaExceeded",
+    ]
+    assert _topics_after(world.app, before) == [
+        "Quota.Reserved",
+        "Quota.Reserved",
+        "Instance.Requested",
+        "Instance.Requested",
+    ]
+    assert _quota(world, world.alice).in_use["instances"] == 2
