@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Sequence
@@ -51,7 +52,7 @@ def work(redis_url: str, queues: Sequence[str], role: str) -> None:
     incarnation = 0
     while not stopping.is_set():
         incarnation += 1
-        name = f"{role}-{os.getpid()}-{incarnation}"
+        name = worker_name(role, incarnation)
         try:
             connection.ping()
             for job_id in requeue_orphans(connection, queues, name):
@@ -92,21 +93,32 @@ def requeue_orphans(connection: Redis, queues: Sequence[str], me: str) -> list[s
     return requeued
 
 
-def worker_is_gone(connection: Redis, worker_name: str, me: str) -> bool:
-    """Whether the worker of that name can no longer finish its job: it is
-    unregistered, or it ran on this machine in a process that is dead (or in
-    this process, before this worker)."""
-    if worker_name == me:
+def worker_name(role: str, incarnation: int) -> str:
+    """Where a worker runs is in its name: Redis may lose its registration
+    (a restart keeps only what heartbeats write back), never its name."""
+    return f"{role}/{socket.gethostname()}/{os.getpid()}/{incarnation}"
+
+
+_NAMED = re.compile(r"^(?P<role>[^/]+)/(?P<host>[^/]+)/(?P<pid>[0-9]+)/[0-9]+$")
+
+
+def worker_is_gone(connection: Redis, name: str, me: str) -> bool:
+    """Whether the worker of that name can no longer finish its job: it ran
+    on this machine, in a process that is dead (or in this process, before
+    this worker). A worker not named our way is gone once unregistered."""
+    if name == me:
         return False
-    key = f"{SimpleWorker.redis_worker_namespace_prefix}{worker_name}"
-    worker = SimpleWorker.find_by_key(key, connection=connection) if worker_name else None
-    if worker is None:
-        return True
-    if worker.hostname != socket.gethostname() or worker.pid is None:
+    key = f"{SimpleWorker.redis_worker_namespace_prefix}{name}"
+    named = _NAMED.match(name)
+    if named is None:
+        return SimpleWorker.find_by_key(key, connection=connection) is None
+    if named["host"] != socket.gethostname():
         return False  # another machine's worker: its own restart takes its jobs back
-    gone = worker.pid == os.getpid() or not pid_alive(worker.pid)
+    pid = int(named["pid"])
+    gone = pid == os.getpid() or not pid_alive(pid)
     if gone:
-        worker.register_death()  # type: ignore[no-untyped-call]
+        connection.srem(SimpleWorker.redis_workers_keys, key)
+        connection.delete(key)
     return gone
 
 

@@ -110,7 +110,9 @@ def _delete_all_and_check_hosts(stack: Stack, admin: Session) -> None:
     for host in HOSTS:
         assert domains_on(stack, host) == {}, f"domains left on {host}"
         disks = stack.state_dir / "hosts" / host / "disks"
-        leftovers = [p.name for p in disks.iterdir() if p.name != "_base"] if disks.exists() else []
+        # An instance's disks are a directory named for it; "_" ones are caches.
+        found = list(disks.iterdir()) if disks.exists() else []
+        leftovers = [p.name for p in found if not p.name.startswith("_")]
         assert leftovers == [], f"disks left on {host}"
 
 
@@ -246,7 +248,13 @@ def test_a_compute_worker_killed_mid_spawn_converges_after_its_restart(
         old = _kill(own, f"--host {name}".encode())
     restarted_at = _restarted(own, f"--host {name}".encode(), old)
 
-    server = wait_for_status(admin.client, server_id, {"ACTIVE", "ERROR"}, CONVERGE_SECONDS + 10)
+    try:
+        server = wait_for_status(
+            admin.client, server_id, {"ACTIVE", "ERROR"}, CONVERGE_SECONDS + 10
+        )
+    except BaseException:
+        print(own.logs_tail(60))  # pytest shows it with the failure
+        raise
     assert time.monotonic() - restarted_at < CONVERGE_SECONDS
     assert server["status"] == "ACTIVE", server.get("fault")
     assert list(domains_on(own, name)) == [f"instance-{server_id}"]

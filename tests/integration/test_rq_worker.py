@@ -24,15 +24,17 @@ from workers.rq_worker import requeue_orphans
 QUEUE = "compute.probe"
 
 
-def _worker(redis_url: str, name: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
-    """A worker process on QUEUE: RQ's own (burst) or our loop (forever)."""
+def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
+    """A worker process on QUEUE: our loop (forever), or one burst of a plain
+    SimpleWorker named as our workers are."""
     if loop:
-        code = f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {name!r})"
+        code = f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r})"
     else:
         code = (
             "from redis import Redis; from rq import SimpleWorker; "
+            "from workers.rq_worker import worker_name; "
             f"SimpleWorker([{QUEUE!r}], connection=Redis.from_url({redis_url!r}), "
-            f"name={name!r}).work(burst=True)"
+            f"name=worker_name({role!r}, 1)).work(burst=True)"
         )
     return subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
 
@@ -69,9 +71,28 @@ def test_a_job_started_by_a_killed_worker_is_queued_again(
     assert requeue_orphans(connection, [QUEUE], "successor") == [job.id]
 
     assert _started(connection) == []
+    assert [k for k in connection.smembers("rq:workers") if b"victim/" in k] == []  # cleared
     assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.QUEUED
     assert Queue(QUEUE, connection=connection).get_job_ids() == [job.id]
     assert requeue_orphans(connection, [QUEUE], "successor") == []  # once only
+
+
+def test_a_job_whose_worker_redis_half_forgot_is_still_taken_back(
+    redis_url: str, connection: redis.Redis
+) -> None:
+    """After a Redis restart a worker's heartbeat writes back a registration
+    without its pid or host; its name still says where it ran."""
+    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", 60, job_id="spawn_z_2")
+    victim = _worker(redis_url, "victim")
+    try:
+        _wait(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 10, "the job to start")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    (key,) = [k for k in connection.smembers("rq:workers") if b"victim/" in k]
+    connection.hdel(key, "pid", "hostname", "birth")
+
+    assert requeue_orphans(connection, [QUEUE], "successor") == [job.id]
 
 
 def test_a_job_a_live_worker_is_running_is_left_alone(
@@ -80,7 +101,9 @@ def test_a_job_a_live_worker_is_running_is_left_alone(
     job = Queue(QUEUE, connection=connection).enqueue("time.sleep", 60, job_id="spawn_y_2")
     busy = _worker(redis_url, "busy")
     try:
-        _wait(lambda: _started(connection) == [job.id], 10, "the job to start")
+        # Registered as started a moment before its status says so.
+        _wait(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 10, "the job to start")
+        assert _started(connection) == [job.id]
 
         assert requeue_orphans(connection, [QUEUE], "newcomer") == []
 
