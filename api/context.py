@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from api.admission import Admission
 from api.errors import BadRequest
 from api.limits import parse_json
 from api.policy import enforce
@@ -46,6 +47,7 @@ class ApiState:
     flavors: FlavorsView
     images: ImagesView
     hosts: HostsView
+    admission: Admission
 
 
 def state(request: Request) -> ApiState:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.admission import Overloaded
 from domain.errors import (
     Conflict,
     DomainError,
@@ -63,6 +64,7 @@ _BY_HTTP_STATUS = {
     409: ("conflictingRequest", "Conflict"),
     413: ("requestEntityTooLarge", "Request Entity Too Large"),
     415: ("unsupportedMediaType", "Unsupported Media Type"),
+    429: ("overLimit", "Too Many Requests"),
     500: ("computeFault", "Internal Server Error"),
     503: ("serviceUnavailable", "Service Unavailable"),
 }
@@ -83,6 +85,12 @@ def error_response(
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, Overloaded):  # Nova's overLimit body, with when to come back
+        return JSONResponse(
+            {"overLimit": {"code": 429, "message": exc.message, "retryAfter": "1"}},
+            429,
+            headers={"Retry-After": "1"},
+        )
     for cls, status, _, _ in _STATUS:
         if isinstance(exc, cls):
             headers = {"WWW-Authenticate": 'Keystone uri="/identity"'} if status == 401 else None

@@ -127,6 +127,7 @@ async def create(request: Request) -> JSONResponse:
     if isinstance(spec.networks, list):
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
     cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks, spec.metadata)
+    await run_in_threadpool(state(request).admission.check_boot, actor.project_id)
     receipt = await run_in_threadpool(state(request).services.boot_server, cmd, actor)
     await read_your_writes(request, receipt)
     sid = str(receipt.id)

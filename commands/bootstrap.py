@@ -21,6 +21,7 @@ from commands.services import Services
 DEFAULT_STATE_DIR = ".state"
 DEFAULT_MAX_JSON_BODY = 1 << 20
 DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
+DEFAULT_MAX_IN_FLIGHT = 1000  # instance operations accepted but unfinished (boots: 429)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Settings:
     admin_password: str
     database_limits: DatabaseLimits = DatabaseLimits()
     max_json_body_bytes: int = DEFAULT_MAX_JSON_BODY
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    max_project_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
     private_pg_port: int = DEFAULT_PG_PORT
     private_redis_port: int = DEFAULT_REDIS_PORT
@@ -79,6 +82,10 @@ class Settings:
             database_limits=DatabaseLimits.from_env(environ),
             max_json_body_bytes=int(
                 environ.get("CLOUDLEDGER_MAX_JSON_BODY", DEFAULT_MAX_JSON_BODY)
+            ),
+            max_in_flight=int(environ.get("CLOUDLEDGER_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)),
+            max_project_in_flight=int(
+                environ.get("CLOUDLEDGER_MAX_PROJECT_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)
             ),
             private_pg_port=pg_port,
             private_redis_port=redis_port,

@@ -67,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     domains = sub.add_parser("host-domains", help="list the domains a compute host's libvirt holds")
     domains.add_argument("host")
     domains.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
+    sub.add_parser("status", help="where the pipeline stands: read models, relay, queues")
     bench = sub.add_parser("bench", help="benchmarks against a running stack")
     bench.add_argument("what", choices=["boot"])
     bench.add_argument("--servers", type=int, default=100)
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops.hosts import print_domains
 
         return print_domains(settings, args.host, args.timeout)
+    elif args.command == "status":
+        from ops.status import main_status
+
+        return main_status(settings)
     elif args.command == "bench":
         from ops.bench import main_bench
 

@@ -33,6 +33,9 @@ class ServersView(ProjectionView):
             terminated_at timestamptz, deleted boolean NOT NULL DEFAULT false)""",
         "CREATE INDEX IF NOT EXISTS servers_by_project "
         "ON servers (project_id, created_at DESC, id) WHERE NOT deleted",
+        # Work accepted but not finished, for admission control.
+        "CREATE INDEX IF NOT EXISTS servers_in_flight "
+        "ON servers (project_id) WHERE task_state IS NOT NULL",
     )
 
     @singledispatchmethod
@@ -67,10 +70,10 @@ class ServersView(ProjectionView):
 
     @apply.register
     def _(self, e: Instance.Spawned, cur: Cursor[DictRow]) -> None:
-        cur.execute(_STATE_SQL, ("active", None, "running", e.timestamp, e.originator_id))
         cur.execute(
-            "UPDATE servers SET launched_at=%s WHERE id=%s",
-            (e.timestamp, e.originator_id),
+            "UPDATE servers SET vm_state='active', task_state=NULL, power_state='running', "
+            "updated_at=%s, launched_at=%s WHERE id=%s",
+            (e.timestamp, e.timestamp, e.originator_id),
         )
 
     @apply.register
@@ -154,3 +157,13 @@ class ServersView(ProjectionView):
             "ORDER BY created_at DESC, id DESC LIMIT %s"
         )
         return self.fetch_all(query, [*params, limit])
+
+    def in_flight(self, project_id: str) -> tuple[int, int]:
+        """Instance operations accepted but not finished: in all, and the project's."""
+        row = self.fetch_one(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE project_id=%s) AS project "
+            "FROM servers WHERE task_state IS NOT NULL",
+            (project_id,),
+        )
+        assert row is not None
+        return int(row["total"]), int(row["project"])

@@ -72,12 +72,17 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(
-    pg_cluster: PrivateCluster, template_database: str, redis_url: str, flush: str
+    pg_cluster: PrivateCluster,
+    template_database: str,
+    redis_url: str,
+    flush: str,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """`cloudledger run --hosts 2` on a fresh copy of the template database,
     with its state in a fresh directory; stopped by SIGTERM on exit, after which
     none of its processes may remain. ``flush``: "all" (FLUSHALL) or "db"
-    (FLUSHDB, for a second stack on another database number of the same Redis)."""
+    (FLUSHDB, for a second stack on another database number of the same Redis).
+    ``settings``: more CLOUDLEDGER_* variables for the stack."""
     name = f"e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     pg_cluster.create_database(name, template=template_database)
     client = redis.Redis.from_url(redis_url)
@@ -93,7 +98,8 @@ def running_stack(
     state_dir.chmod(0o755)
     port = free_port()
     password = f"pw-{uuid.uuid4().hex[:12]}"
-    process = start_run(servers_env(pg_cluster.url(name), redis_url), state_dir, port, password)
+    servers = {**servers_env(pg_cluster.url(name), redis_url), **(settings or {})}
+    process = start_run(servers, state_dir, port, password)
     url = f"http://127.0.0.1:{port}"
     stack = Stack(url, pg_cluster.url(name), redis_url, state_dir, password, process)
     try:

@@ -1,0 +1,60 @@
+"""Admission control: refuse new boots while too much accepted work is unfinished.
+
+Without it the API accepts boots faster than the pipeline finishes them, and
+the backlog (and every client's wait) grows without bound. A boot is refused
+with 429 and Retry-After, appending nothing, while the instance operations
+in flight (in the servers read model: a task is running) reach the bound in
+all or for the caller's project. Reads and deletes are never refused."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from domain.errors import DomainError
+from projections.servers import ServersView
+
+# The count is read at most this often: a refused flood costs no queries.
+FRESH_FOR_SECONDS = 0.1
+
+
+class Overloaded(DomainError):
+    """Too much accepted work is unfinished; try again shortly."""
+
+
+@dataclass
+class Admission:
+    """The bounds, and a briefly cached count of what is in flight."""
+
+    servers: ServersView
+    max_in_flight: int
+    max_project_in_flight: int
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _counts: dict[str, tuple[float, int, int]] = field(default_factory=dict)
+
+    def check_boot(self, project_id: str) -> None:
+        total, project = self.in_flight(project_id)
+        if total >= self.max_in_flight:
+            raise Overloaded(
+                f"The cloud has {total} server operations in progress (at most "
+                f"{self.max_in_flight}); retry the boot shortly."
+            )
+        if project >= self.max_project_in_flight:
+            raise Overloaded(
+                f"This project has {project} server operations in progress (at most "
+                f"{self.max_project_in_flight}); retry the boot shortly."
+            )
+
+    def in_flight(self, project_id: str) -> tuple[int, int]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._counts.get(project_id)
+        if cached is not None and now - cached[0] < FRESH_FOR_SECONDS:
+            return cached[1], cached[2]
+        total, project = self.servers.in_flight(project_id)
+        with self._lock:
+            if len(self._counts) > 10_000:  # many projects: start afresh
+                self._counts.clear()
+            self._counts[project_id] = (now, total, project)
+        return total, project
