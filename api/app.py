@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 
 from api import flavors, identity, images, microversion, quotas, servers
 from api.admission import Admission
+from api.batching import AsyncBatcher
 from api.context import ApiState
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodyLimitMiddleware
@@ -59,8 +60,9 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
 def build_state(settings: Settings) -> ApiState:
     es_env = eventsourcing_env(settings.database_url, pool_size=4, limits=settings.database_limits)
     servers = build_view(ServersView, es_env)
+    services = build_services(settings)
     return ApiState(
-        services=build_services(settings),
+        services=services,
         tokens=TokenCodec(settings.token_key()),
         progress=ProjectionProgress(settings.database_url, [v.name for v in VIEW_CLASSES]),
         servers=servers,
@@ -69,6 +71,7 @@ def build_state(settings: Settings) -> ApiState:
         images=build_view(ImagesView, es_env),
         hosts=build_view(HostsView, es_env),
         admission=Admission(servers, settings.max_in_flight, settings.max_project_in_flight),
+        boots=AsyncBatcher(services.boot_servers),
     )
 
 

@@ -10,12 +10,13 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from api.admission import Admission
+from api.batching import AsyncBatcher
 from api.errors import BadRequest
 from api.limits import parse_json
 from api.policy import enforce
 from api.progress import ProjectionProgress
 from commands.receipt import Receipt
-from commands.services import Services
+from commands.services import BootRequest, Services
 from commands.tokens import TokenCodec
 from domain.errors import Unauthorized
 from domain.values import Actor
@@ -48,6 +49,8 @@ class ApiState:
     images: ImagesView
     hosts: HostsView
     admission: Admission
+    # A project's boots in one save at a time, waiting without a thread.
+    boots: AsyncBatcher[BootRequest, Receipt]
 
 
 def state(request: Request) -> ApiState:

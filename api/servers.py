@@ -128,7 +128,7 @@ async def create(request: Request) -> JSONResponse:
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
     cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks, spec.metadata)
     await run_in_threadpool(state(request).admission.check_boot, actor.project_id)
-    receipt = await run_in_threadpool(state(request).services.boot_server, cmd, actor)
+    receipt = await state(request).boots.run(actor.project_id, (cmd, actor))
     await read_your_writes(request, receipt)
     sid = str(receipt.id)
     body = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
+from uuid import UUID
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
@@ -51,10 +53,11 @@ def boot_servers(
         return []
     (project_id,) = {actor.project_id for _, actor in requests}
     quota = load(app, Quota, Quota.create_id(project_id), "Quota")
+    reads = _Reads(app)
     outcomes: list[Instance | DomainError] = []
     for cmd, actor in requests:
         try:
-            outcomes.append(_requested(cmd, app, actor, quota))
+            outcomes.append(_requested(cmd, reads, actor, quota))
         except DomainError as exc:
             outcomes.append(exc)
     instances = [o for o in outcomes if isinstance(o, Instance)]
@@ -62,11 +65,36 @@ def boot_servers(
     return [o if isinstance(o, DomainError) else Receipt.of(o.id, recordings) for o in outcomes]
 
 
-def _requested(cmd: BootServer, app: CloudApp, actor: Actor, quota: Quota) -> Instance:
+A = TypeVar("A", Flavor, Image)
+
+
+class _Reads:
+    """Flavors and images a batch of boots reads, each loaded once: many
+    boots name the same ones, and they are only read, never changed."""
+
+    def __init__(self, app: CloudApp) -> None:
+        self.app = app
+        self.seen: dict[UUID, Flavor | Image | NotFound] = {}
+
+    def get(self, kind: type[A], aggregate_id: UUID, label: str) -> A:
+        if aggregate_id not in self.seen:
+            try:
+                self.seen[aggregate_id] = load(self.app, kind, aggregate_id, label)
+            except NotFound as exc:
+                self.seen[aggregate_id] = exc
+        found = self.seen[aggregate_id]
+        if isinstance(found, NotFound):
+            raise found
+        if not isinstance(found, kind):
+            raise NotFound(f"{label} could not be found.")
+        return found
+
+
+def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> Instance:
     require_text(cmd.name, "Server name")
     require_metadata(cmd.metadata)
-    flavor = _bootable_flavor(app, cmd.flavor_id, actor)
-    image = _bootable_image(app, cmd.image_id, actor)
+    flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
+    image = _bootable_image(reads, cmd.image_id, actor)
     if flavor.disk_gb and image.min_disk > flavor.disk_gb:
         raise InvalidInput("Flavor's disk is too small for requested image.")
     if image.min_ram > flavor.ram_mb:
@@ -85,9 +113,9 @@ def _requested(cmd: BootServer, app: CloudApp, actor: Actor, quota: Quota) -> In
     return instance
 
 
-def _bootable_flavor(app: CloudApp, flavor_id: str, actor: Actor) -> Flavor:
+def _bootable_flavor(reads: _Reads, flavor_id: str, actor: Actor) -> Flavor:
     try:
-        flavor = load(app, Flavor, natural_id("flavor", flavor_id), "Flavor")
+        flavor = reads.get(Flavor, natural_id("flavor", flavor_id), "Flavor")
     except NotFound:
         raise InvalidInput(f"Flavor {flavor_id} could not be found.") from None
     if not flavor.active or not (flavor.is_public or actor.is_admin):
@@ -95,9 +123,9 @@ def _bootable_flavor(app: CloudApp, flavor_id: str, actor: Actor) -> Flavor:
     return flavor
 
 
-def _bootable_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
+def _bootable_image(reads: _Reads, image_id: str, actor: Actor) -> Image:
     try:
-        image = load(app, Image, parse_uuid(image_id, "Image"), "Image")
+        image = reads.get(Image, parse_uuid(image_id, "Image"), "Image")
     except NotFound:
         raise InvalidInput(f"Image {image_id} could not be found.") from None
     if not image.visible_to(actor.project_id, actor.is_admin):

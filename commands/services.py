@@ -54,9 +54,13 @@ class Services:
     def boot_server(self, cmd: servers.BootServer, actor: Actor) -> Receipt:
         return self._boots.run(Quota.create_id(actor.project_id), (cmd, actor))
 
-    def _boot_all(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
-        """One project's waiting boots in one save (retried whole on a conflict)."""
+    def boot_servers(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
+        """Boots of one project in one save (retried whole on a conflict);
+        the caller makes sure no other boot of the project runs meanwhile."""
         return list(retry_on_conflict(lambda: servers.boot_servers(requests, self.app)))
+
+    def _boot_all(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
+        return self.boot_servers(requests)
 
     def server_action(self, action: str, server_id: str, actor: Actor) -> Receipt:
         handler = {

@@ -61,6 +61,7 @@ class ComputeHost(Aggregate):
         self.zone = zone
         self.enabled = True
         self.claims: dict[str, list[int]] = {}  # instance id -> [vcpus, ram, disk]
+        self.claimed_totals = [0, 0, 0]  # running sums of the claims
 
     @property
     def limits(self) -> Resources:
@@ -72,12 +73,16 @@ class ComputeHost(Aggregate):
 
     @property
     def used(self) -> Resources:
-        claims = self.claims.values()
-        return Resources(
-            sum(c[0] for c in claims),
-            sum(c[1] for c in claims),
-            sum(c[2] for c in claims),
-        )
+        vcpus, ram_mb, disk_gb = self._totals()
+        return Resources(vcpus, ram_mb, disk_gb)
+
+    def _totals(self) -> list[int]:
+        """The claims' running sums: kept per event, so a claim costs the same
+        however full the host is (summed once for a snapshot older than them)."""
+        if "claimed_totals" not in self.__dict__:
+            claims = self.claims.values()
+            self.claimed_totals = [sum(c[i] for c in claims) for i in range(3)]
+        return self.claimed_totals
 
     @property
     def free(self) -> Resources:
@@ -113,7 +118,9 @@ class ComputeHost(Aggregate):
     def _claimed(
         self, instance_id: str, vcpus: int, ram_mb: int, disk_gb: int, actor: Actor
     ) -> None:
+        totals = self._totals()
         self.claims[instance_id] = [vcpus, ram_mb, disk_gb]
+        totals[0], totals[1], totals[2] = totals[0] + vcpus, totals[1] + ram_mb, totals[2] + disk_gb
 
     def release(self, instance_id: str, actor: Actor) -> None:
         """Drop an instance's claim; releasing twice is a no-op."""
@@ -132,7 +139,9 @@ class ComputeHost(Aggregate):
     def _released(
         self, instance_id: str, vcpus: int, ram_mb: int, disk_gb: int, actor: Actor
     ) -> None:
+        totals = self._totals()
         del self.claims[instance_id]
+        totals[0], totals[1], totals[2] = totals[0] - vcpus, totals[1] - ram_mb, totals[2] - disk_gb
 
     def set_enabled(self, enabled: bool, actor: Actor) -> None:
         if enabled != self.enabled:

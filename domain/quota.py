@@ -32,14 +32,23 @@ class Quota(Aggregate):
         # consumer id (e.g. an instance id) -> what it holds; keys are str
         # because snapshots are JSON.
         self.allocations: dict[str, dict[str, int]] = {}
+        self.reserved_totals: dict[str, int] = {}  # running sums of the allocations
 
     @property
     def in_use(self) -> dict[str, int]:
-        used = dict.fromkeys(self.limits, 0)
-        for held in self.allocations.values():
-            for resource, amount in held.items():
-                used[resource] = used.get(resource, 0) + amount
-        return used
+        return {**dict.fromkeys(self.limits, 0), **self._totals()}
+
+    def _totals(self) -> dict[str, int]:
+        """The allocations' running sums: kept per event, so a reservation
+        costs the same however many the project holds (summed once for a
+        snapshot older than them)."""
+        if "reserved_totals" not in self.__dict__:
+            totals: dict[str, int] = {}
+            for held in self.allocations.values():
+                for resource, amount in held.items():
+                    totals[resource] = totals.get(resource, 0) + amount
+            self.reserved_totals = totals
+        return self.reserved_totals
 
     def reserve(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
         """Hold amounts for a consumer, or raise QuotaExceeded and change nothing."""
@@ -61,7 +70,10 @@ class Quota(Aggregate):
 
     @event(Reserved)
     def _reserved(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
+        totals = self._totals()
         self.allocations[consumer_id] = amounts
+        for resource, amount in amounts.items():
+            totals[resource] = totals.get(resource, 0) + amount
 
     def release(self, consumer_id: str, actor: Actor) -> None:
         """Give back what a consumer holds; releasing twice is a no-op."""
@@ -75,7 +87,9 @@ class Quota(Aggregate):
 
     @event(Released)
     def _released(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
-        del self.allocations[consumer_id]
+        totals = self._totals()
+        for resource, amount in self.allocations.pop(consumer_id).items():
+            totals[resource] = totals.get(resource, 0) - amount
 
     def set_limits(self, limits: dict[str, int], actor: Actor) -> None:
         """Change limits; lowering one below usage is allowed, as in Nova."""

@@ -1,17 +1,20 @@
-"""`cloudledger bench boot`: boot and delete servers through the HTTP API.
+"""`cloudledger bench boot`: boot (and delete) servers through the HTTP API.
 
 Each of C clients loops: POST a server, wait until it is ACTIVE, DELETE it,
 wait until it is gone. Status comes from one shared poller listing
 /servers/detail every 10 ms, so the client-side figure overstates by up to
-one poll; the ledger figure is exact (Requested -> Spawned event timestamps)."""
+one poll; the ledger figure is exact (Requested -> Spawned event timestamps).
+With ``--keep`` servers are deleted only at the end, so they pile up, and
+the first and last hundred boots are compared."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,6 +25,7 @@ from ops import cpu
 
 POLL = 0.01
 TIMEOUT = 120.0
+UNLIMITED = {"instances": -1, "cores": -1, "ram": -1}
 
 
 @dataclass
@@ -30,111 +34,174 @@ class Results:
     request_seconds: list[float] = field(default_factory=list)  # the POST alone
     server_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    cpu_at: dict[int, dict[str, float]] = field(default_factory=dict)  # by boots done
 
 
-async def _token(client: httpx.AsyncClient, password: str) -> tuple[str, str]:
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": "admin", "password": password}},
-            },
-            "scope": {"project": {"name": "admin"}},
+@dataclass
+class Bench:
+    """An admin client of the API, with the image and flavor to boot."""
+
+    client: httpx.AsyncClient
+    image_id: str
+    flavor_id: str
+
+    def boot_spec(self, n: int) -> dict[str, object]:
+        spec = {"name": f"bench-{n}", "flavorRef": self.flavor_id, "imageRef": self.image_id}
+        return {"server": {**spec, "networks": "none"}}
+
+
+@contextlib.asynccontextmanager
+async def bench_client(settings: Settings, flavor: str, image: str) -> AsyncIterator[Bench]:
+    """Logged in as admin, with the admin project's quota lifted meanwhile."""
+    async with httpx.AsyncClient(base_url=settings.api_url, timeout=30) as client:
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "admin", "password": settings.admin_password}},
+                },
+                "scope": {"project": {"name": "admin"}},
+            }
         }
-    }
-    resp = await client.post("/identity/v3/auth/tokens", json=body)
-    resp.raise_for_status()
-    return resp.headers["X-Subject-Token"], resp.json()["token"]["project"]["id"]
+        resp = await client.post("/identity/v3/auth/tokens", json=body)
+        resp.raise_for_status()
+        client.headers["X-Auth-Token"] = resp.headers["X-Subject-Token"]
+        client.headers["OpenStack-API-Version"] = "compute 2.37"
+        project = resp.json()["token"]["project"]["id"]
+        images = (await client.get("/image/v2/images", params={"name": image})).json()["images"]
+        flavors = (await client.get("/compute/v2.1/flavors")).json()["flavors"]
+        flavor_id = next(f["id"] for f in flavors if flavor in (f["name"], f["id"]))
+        quota_url = f"/compute/v2.1/os-quota-sets/{project}"
+        before = (await client.get(quota_url)).json()["quota_set"]
+        await client.put(quota_url, json={"quota_set": UNLIMITED})
+        try:
+            yield Bench(client, images[0]["id"], flavor_id)
+        finally:
+            restore = {k: before[k] for k in UNLIMITED if k in before}
+            await client.put(quota_url, json={"quota_set": restore})
 
 
 class StatusBoard:
     """One poller for all clients: lists servers every POLL seconds (as a
     dashboard would) and wakes the clients whose server changed, so 50 clients
-    cost the API 100 list requests a second, not thousands of GETs."""
+    cost the API 100 list requests a second, not thousands of GETs. With
+    ``only_building``, it lists only servers still in BUILD (others are done)."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, client: httpx.AsyncClient, only_building: bool = False) -> None:
+        self.client, self.only_building = client, only_building
         self.status: dict[str, str] = {}
+        self.polled_at = 0.0  # when the listing behind ``status`` was asked for
         self.changed = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        params = {"status": "BUILD"} if self.only_building else {}
         while not stop.is_set():
-            resp = await self.client.get("/compute/v2.1/servers/detail")
+            asked = time.monotonic()
+            resp = await self.client.get("/compute/v2.1/servers/detail", params=params)
             if resp.status_code == 200:
                 self.status = {s["id"]: s["status"] for s in resp.json()["servers"]}
+                self.polled_at = asked
                 self.changed.set()
                 self.changed = asyncio.Event()
             await asyncio.sleep(POLL)
 
     async def wait(self, server_id: str, done: Callable[[str | None], bool]) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while not done(self.status.get(server_id)):
+        """Until a listing asked for after this call shows ``done``."""
+        since, deadline = time.monotonic(), time.monotonic() + TIMEOUT
+        while self.polled_at <= since or not done(self.status.get(server_id)):
             if time.monotonic() > deadline:
                 raise TimeoutError(server_id)
             await self.changed.wait()
 
 
 async def _client(
-    client: httpx.AsyncClient,
+    bench: Bench,
     board: StatusBoard,
     todo: asyncio.Queue[int],
     results: Results,
-    flavor: str,
-    image: str,
+    keep: bool,
+    on_booted: Callable[[], None],
 ) -> None:
+    client = bench.client
     while True:
         try:
             n = todo.get_nowait()
         except asyncio.QueueEmpty:
             return
         started = time.monotonic()
-        spec = {"name": f"bench-{n}", "flavorRef": flavor, "imageRef": image, "networks": "none"}
-        resp = await client.post("/compute/v2.1/servers", json={"server": spec})
+        resp = await client.post("/compute/v2.1/servers", json=bench.boot_spec(n))
         results.request_seconds.append(time.monotonic() - started)
         if resp.status_code != 202:
             results.errors.append(f"boot {resp.status_code}: {resp.text[:200]}")
             continue
         sid = resp.json()["server"]["id"]
-        await board.wait(sid, lambda status: status in ("ACTIVE", "ERROR"))
+        if keep:  # gone from the BUILD list: ACTIVE or ERROR
+            await board.wait(sid, lambda status: status is None)
+        else:
+            await board.wait(sid, lambda status: status in ("ACTIVE", "ERROR"))
         results.boot_seconds.append(time.monotonic() - started)
         results.server_ids.append(sid)
-        await client.delete(f"/compute/v2.1/servers/{sid}")
-        await board.wait(sid, lambda status: status is None)
+        on_booted()
+        if not keep:
+            await client.delete(f"/compute/v2.1/servers/{sid}")
+            await board.wait(sid, lambda status: status is None)
 
 
-async def _run(
-    settings: Settings, servers: int, concurrency: int, flavor: str, image: str
-) -> Results:
+async def _run(settings: Settings, servers: int, concurrency: int, mode: Mode) -> Results:
     results = Results()
-    async with httpx.AsyncClient(base_url=settings.api_url, timeout=30) as client:
-        token, project = await _token(client, settings.admin_password)
-        client.headers["X-Auth-Token"] = token
-        client.headers["OpenStack-API-Version"] = "compute 2.37"
-        images = (await client.get("/image/v2/images", params={"name": image})).json()["images"]
-        image_id = images[0]["id"]
-        flavors = (await client.get("/compute/v2.1/flavors")).json()["flavors"]
-        flavor_id = next(f["id"] for f in flavors if flavor in (f["name"], f["id"]))
-        quota_url = f"/compute/v2.1/os-quota-sets/{project}"
-        before = (await client.get(quota_url)).json()["quota_set"]
-        unlimited = {"instances": -1, "cores": -1, "ram": -1}
-        await client.put(quota_url, json={"quota_set": unlimited})
+    me = {os.getpid(): "bench"}
+    results.cpu_at[0] = cpu.snapshot(me)
+
+    def on_booted() -> None:
+        done = len(results.boot_seconds)
+        if mode.keep and done in (100, servers - 100, servers):
+            results.cpu_at[done] = cpu.snapshot(me)
+
+    async with bench_client(settings, mode.flavor, mode.image) as bench:
         todo: asyncio.Queue[int] = asyncio.Queue()
         for n in range(servers):
             todo.put_nowait(n)
-        try:
-            board, stop = StatusBoard(client), asyncio.Event()
-            poller = asyncio.create_task(board.run(stop))
-            clients = (
-                _client(client, board, todo, results, flavor_id, image_id)
-                for _ in range(concurrency)
-            )
-            await asyncio.gather(*clients)
-            stop.set()
-            await poller
-        finally:
-            restore = {k: before[k] for k in unlimited if k in before}
-            await client.put(quota_url, json={"quota_set": restore})
+        board, stop = StatusBoard(bench.client, only_building=mode.keep), asyncio.Event()
+        poller = asyncio.create_task(board.run(stop))
+        clients = (
+            _client(bench, board, todo, results, mode.keep, on_booted) for _ in range(concurrency)
+        )
+        await asyncio.gather(*clients)
+        stop.set()
+        await poller
+        results.cpu_at[-1] = cpu.snapshot(me)
+        if mode.keep:
+            await _report_kept(bench, results)
     return results
+
+
+async def _report_kept(bench: Bench, results: Results) -> None:
+    """With every server alive: how fast a full listing is, then delete them all."""
+    timings = []
+    for _ in range(50):
+        started = time.monotonic()
+        resp = await bench.client.get("/compute/v2.1/servers/detail", params={"limit": 1000})
+        resp.raise_for_status()
+        timings.append(time.monotonic() - started)
+    live = len(resp.json()["servers"])
+    print(_summary(f"GET /servers/detail?limit=1000 with {live} servers", timings))
+    first, last = results.boot_seconds[:100], results.boot_seconds[-100:]
+    print(_summary("first 100 boots (client)", first))
+    print(_summary("last 100 boots (client)", last))
+    gate = asyncio.Semaphore(20)
+
+    async def delete(sid: str) -> None:
+        async with gate:
+            await bench.client.delete(f"/compute/v2.1/servers/{sid}")
+
+    await asyncio.gather(*(delete(sid) for sid in results.server_ids))
+
+
+@dataclass(frozen=True)
+class Mode:
+    flavor: str
+    image: str
+    keep: bool = False
 
 
 def _ledger_boot_seconds(database_url: str, server_ids: list[str]) -> list[float]:
@@ -158,23 +225,25 @@ def _summary(label: str, values: list[float]) -> str:
     )
 
 
-def main_bench(settings: Settings, servers: int, concurrency: int, flavor: str, image: str) -> int:
-    me = {os.getpid(): "bench"}
-    cpu_before, started = cpu.snapshot(me), time.monotonic()
-    results = asyncio.run(_run(settings, servers, concurrency, flavor, image))
-    elapsed, cpu_after = time.monotonic() - started, cpu.snapshot(me)
+def main_bench(settings: Settings, servers: int, concurrency: int, mode: Mode) -> int:
+    started = time.monotonic()
+    results = asyncio.run(_run(settings, servers, concurrency, mode))
+    elapsed = time.monotonic() - started
     done = len(results.boot_seconds)
-    print(f"servers: {done} booted and deleted of {servers}, concurrency {concurrency}")
+    what = "booted" if mode.keep else "booted and deleted"
+    print(f"servers: {done} {what} of {servers}, concurrency {concurrency}")
     print(_summary("boot request answered (client)", results.request_seconds))
     print(_summary("boot-to-ACTIVE (client, polled)", results.boot_seconds))
-    print(
-        _summary(
-            "boot-to-ACTIVE (ledger events)",
-            _ledger_boot_seconds(settings.database_url, results.server_ids),
-        )
-    )
-    print(f"boot+delete throughput: {done / elapsed:.1f}/s over {elapsed:.1f} s")
-    print(cpu.table(cpu_before, cpu_after, max(done, 1)))
+    ledger = _ledger_boot_seconds(settings.database_url, results.server_ids)
+    print(_summary("boot-to-ACTIVE (ledger events)", ledger))
+    rate = "boot/s (then deleted)" if mode.keep else "boot+delete/s"
+    print(f"throughput: {done / elapsed:.1f} {rate} over {elapsed:.1f} s")
+    cpu_at = results.cpu_at
+    if mode.keep and {100, servers - 100, servers} <= set(cpu_at):
+        print("first 100 boots, " + cpu.table(cpu_at[0], cpu_at[100], 100))
+        print("last 100 boots, " + cpu.table(cpu_at[servers - 100], cpu_at[servers], 100))
+    elif not mode.keep:
+        print(cpu.table(cpu_at[0], cpu_at[-1], max(done, 1)))
     for error in results.errors[:5]:
         print(f"error: {error}")
     return 1 if results.errors else 0

@@ -69,11 +69,14 @@ def parser() -> argparse.ArgumentParser:
     domains.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
     sub.add_parser("status", help="where the pipeline stands: read models, relay, queues")
     bench = sub.add_parser("bench", help="benchmarks against a running stack")
-    bench.add_argument("what", choices=["boot"])
+    bench.add_argument("what", choices=["boot", "overload"])
     bench.add_argument("--servers", type=int, default=100)
     bench.add_argument("--concurrency", type=int, default=10)
     bench.add_argument("--flavor", default="m1.tiny")
     bench.add_argument("--image", default="tiny-qcow2")
+    bench.add_argument("--keep", action="store_true", help="boot: delete only at the end")
+    bench.add_argument("--rate", type=float, default=90.0, help="overload: boots offered per s")
+    bench.add_argument("--seconds", type=float, default=60.0, help="overload: for how long")
     return p
 
 
@@ -94,13 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_relay(settings, _stop_on_signals())
     elif args.command == "worker":
-        from workers import bootstrap
-
-        role = bootstrap.role(args.role)
-        if role.per_host and not args.host:
-            print(f"cloudledger worker {role.name} needs --host", file=sys.stderr)
-            return 2
-        role.serve(settings, args.host)
+        return _worker(settings, args)
     elif args.command == "host-domains":
         from ops.hosts import print_domains
 
@@ -110,10 +107,30 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_status(settings)
     elif args.command == "bench":
-        from ops.bench import main_bench
-
-        return main_bench(settings, args.servers, args.concurrency, args.flavor, args.image)
+        return _bench(settings, args)
     return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers import bootstrap
+
+    role = bootstrap.role(args.role)
+    if role.per_host and not args.host:
+        print(f"cloudledger worker {role.name} needs --host", file=sys.stderr)
+        return 2
+    role.serve(settings, args.host)
+    return 0
+
+
+def _bench(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.bench import Mode, main_bench
+
+    mode = Mode(args.flavor, args.image, keep=args.keep)
+    if args.what == "overload":
+        from ops.bench_overload import main_overload
+
+        return main_overload(settings, args.rate, args.seconds, mode)
+    return main_bench(settings, args.servers, args.concurrency, mode)
 
 
 if __name__ == "__main__":

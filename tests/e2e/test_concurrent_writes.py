@@ -8,7 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from e2e.helpers import COMPUTE, Session, Stack, boot_body, wait_for, wait_for_status
+from e2e.helpers import (
+    COMPUTE,
+    Session,
+    Stack,
+    boot_body,
+    wait_for,
+    wait_for_status,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -48,3 +56,5 @@ def test_concurrent_deletes_and_boots_in_one_project_never_get_a_5xx(
     assert len(remaining) == 40
     for server in remaining:
         assert member_session.client.delete(f"{COMPUTE}/servers/{server['id']}").status_code == 204
+    for server in remaining:  # leave the hosts as the next test expects them
+        wait_until_gone(member_session.client, str(server["id"]))

@@ -164,3 +164,25 @@ def test_check_same_capacity_accepts_identical_sizes() -> None:
 def test_check_same_capacity_rejects_other_sizes() -> None:
     with pytest.raises(Conflict, match="already registered"):
         _host(vcpus=16).check_same_capacity(32, 65536, 1000)
+
+
+def test_running_totals_match_the_claims_after_many_claims_and_releases() -> None:
+    host = _host(vcpus=64, ram_mb=10**6, disk_gb=10**5)
+    for n in range(300):
+        host.claim(f"i-{n}", 1 + n % 3, 256 * (1 + n % 4), 1 + n % 5, SYSTEM)
+        if n % 3 == 0:
+            host.release(f"i-{n // 2}", SYSTEM)
+    claims = host.claims.values()
+    assert host.used == Resources(
+        sum(c[0] for c in claims), sum(c[1] for c in claims), sum(c[2] for c in claims)
+    )
+
+
+def test_a_host_from_a_snapshot_older_than_the_totals_sums_its_claims_once() -> None:
+    host = _host()
+    host.claim("a", 2, 1024, 10, SYSTEM)
+    host.claim("b", 1, 512, 5, SYSTEM)
+    del host.__dict__["claimed_totals"]  # as restored from such a snapshot
+    assert host.used == Resources(3, 1536, 15)
+    host.release("a", SYSTEM)
+    assert host.used == Resources(1, 512, 5)

@@ -226,3 +226,13 @@ def test_quota_replays_to_the_same_state() -> None:
     assert isinstance(replayed, Quota)
     assert replayed.allocations == quota.allocations
     assert replayed.limits == quota.limits
+
+
+def test_a_quota_from_a_snapshot_older_than_the_totals_sums_its_allocations_once() -> None:
+    quota = _quota()
+    quota.reserve("a", {"instances": 1, "cores": 2, "ram": 512}, ACTOR)
+    quota.reserve("b", {"instances": 1, "cores": 1, "ram": 256}, ACTOR)
+    del quota.__dict__["reserved_totals"]  # as restored from such a snapshot
+    assert quota.in_use == {"instances": 2, "cores": 3, "ram": 768}
+    quota.release("a", ACTOR)
+    assert quota.in_use == {"instances": 1, "cores": 1, "ram": 256}

@@ -1,0 +1,50 @@
+"""Requests of one key gathered in the event loop and run in one worker thread.
+
+A boot waits for its project's quota; while one batch of a project's boots
+runs (in a thread, since the command side is synchronous), the boots that
+arrive queue here as futures, holding no thread, and go together in the
+next batch (see commands/combining.py for why one save serves them all)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+class AsyncBatcher(Generic[Req, Res]):
+    """Per key: waiting requests, and at most one batch running."""
+
+    def __init__(self, run_all: Callable[[Sequence[Req]], Sequence[Res | BaseException]]) -> None:
+        self._run_all = run_all
+        self._waiting: dict[str, list[tuple[Req, asyncio.Future[Res]]]] = {}
+        self._drainers: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, key: str, request: Req) -> Res:
+        future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append((request, future))
+        if key not in self._drainers:
+            self._drainers[key] = asyncio.create_task(self._drain(key))
+        return await future
+
+    async def _drain(self, key: str) -> None:
+        try:
+            while batch := self._waiting.pop(key, []):
+                try:
+                    outcomes = await run_in_threadpool(self._run_all, [r for r, _ in batch])
+                except Exception as exc:  # every request of the batch learns of it
+                    outcomes = [exc] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its request was cancelled
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            del self._drainers[key]
