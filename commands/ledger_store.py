@@ -81,10 +81,16 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 " END $$"
             ).format(**names)
         )
-        self._append = SQL(
-            "SELECT n FROM {schema}.{function}"
-            "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS n"
-        ).format(**names)
+        # Rendered once: composing the query again for every append costs more
+        # than the rest of preparing it.
+        self._append = (
+            SQL(
+                "SELECT n FROM {schema}.{function}"
+                "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS n"
+            )
+            .format(**names)
+            .as_bytes(None)
+        )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         """Append atomically; returns the notification ids in order.

@@ -3,6 +3,7 @@ written in one transaction, so each event is applied exactly once."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any, ClassVar
@@ -27,26 +28,33 @@ def record_positions(cur: Cursor[DictRow], moves: Sequence[tuple[ProjectionView,
     in ONE statement (a batch used to spend a round trip per view on each).
     IntegrityError if a view is already at or past its new position: this
     batch was applied before (a follower behind the truth), so it rolls back."""
+    query = _positions_query(tuple(view.tracking_table_name for view, _ in moves))
+    payload = ",".join(f"{view.name}:{position}" for view, position in moves)
+    params: list[Any] = [p for _, position in moves for p in (APPLICATION_NAME, position)]
+    cur.execute(query, [*params, PROGRESS_CHANNEL, payload])
+    row = cur.fetchone()
+    if row is None or row["moved"] != len(moves):
+        raise IntegrityError(f"tracking did not move forward for {payload}")
+
+
+@functools.cache
+def _positions_query(tables: tuple[str, ...]) -> bytes:
     upserts = [
         SQL(
             "t{n} AS (INSERT INTO {table} VALUES (%s, %s) ON CONFLICT (application_name) "
             "DO UPDATE SET notification_id = EXCLUDED.notification_id "
             "WHERE {table}.notification_id < EXCLUDED.notification_id RETURNING 1)"
-        ).format(n=SQL(str(n)), table=Identifier(view.tracking_table_name))
-        for n, (view, _) in enumerate(moves)
+        ).format(n=SQL(str(n)), table=Identifier(table))
+        for n, table in enumerate(tables)
     ]
     moved = SQL(" + ").join(
-        SQL("(SELECT count(*) FROM t{})").format(SQL(str(n))) for n in range(len(moves))
+        SQL("(SELECT count(*) FROM t{})").format(SQL(str(n))) for n in range(len(tables))
     )
-    query = SQL("WITH {} SELECT {} AS moved, pg_notify(%s, %s)").format(
-        SQL(", ").join(upserts), moved
+    return (
+        SQL("WITH {} SELECT {} AS moved, pg_notify(%s, %s)")
+        .format(SQL(", ").join(upserts), moved)
+        .as_bytes(None)
     )
-    payload = ",".join(f"{view.name}:{position}" for view, position in moves)
-    params: list[Any] = [p for view, position in moves for p in (APPLICATION_NAME, position)]
-    cur.execute(query, [*params, PROGRESS_CHANNEL, payload])
-    row = cur.fetchone()
-    if row is None or row["moved"] != len(moves):
-        raise IntegrityError(f"tracking did not move forward for {payload}")
 
 
 class ProjectionView(PostgresTrackingRecorder):
