@@ -95,4 +95,9 @@ async def read_your_writes(request: Request, receipt: Receipt) -> None:
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """This server's URL as the client named it; worked out once per request
+    (a listing renders three links per server)."""
+    cached: str | None = request.scope.get("cloudledger.base_url")
+    if cached is None:
+        cached = request.scope["cloudledger.base_url"] = str(request.base_url).rstrip("/")
+    return cached

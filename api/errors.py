@@ -10,9 +10,10 @@ from eventsourcing.persistence import DataError, InterfaceError, OperationalErro
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api.admission import Overloaded
+from api.responses import JSONResponse
 from domain.errors import (
     Conflict,
     DomainError,

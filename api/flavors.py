@@ -8,7 +8,7 @@ from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from api.context import (
@@ -19,6 +19,7 @@ from api.context import (
     read_your_writes,
     state,
 )
+from api.responses import JSONResponse
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
 from domain.values import INT32_MAX

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.context import authorize, base_url, parse_body, state
+from api.responses import JSONResponse
 from commands.tokens import TokenClaims
 from domain.errors import InvalidInput, NotFound, Unauthorized
 

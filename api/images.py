@@ -11,7 +11,7 @@ from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from api.context import (
@@ -22,6 +22,7 @@ from api.context import (
     state,
 )
 from api.errors import BadRequest
+from api.responses import JSONResponse
 from commands.images import MAX_IMAGE_BYTES, CreateImage
 from domain.errors import InvalidInput, NotFound
 from domain.values import INT32_MAX, Actor

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import base_url
 from api.errors import error_response
+from api.responses import JSONResponse
 
 MIN_VERSION = (2, 1)
 MAX_VERSION = (2, 37)  # 2.37: "networks": "none" | "auto"

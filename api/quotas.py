@@ -7,10 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.context import authorize, parse_body, read_your_writes, state
+from api.responses import JSONResponse
 from domain.errors import NotFound
 from domain.values import INT32_MAX, Actor
 

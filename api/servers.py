@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from datetime import UTC
 from typing import Any, Literal
 from uuid import UUID
 
@@ -10,7 +12,7 @@ from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from api.context import (
@@ -24,6 +26,7 @@ from api.context import (
 )
 from api.errors import BadRequest
 from api.policy import enforce
+from api.responses import JSONResponse
 from commands.servers import BootServer
 from domain.errors import NotFound
 from domain.values import Actor
@@ -64,12 +67,21 @@ def _links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:
 
 
 def _iso(value: Any) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+    """Nova's timestamps: UTC, to the second, with a Z."""
+    if value is None:
+        return None
+    return f"{value.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_id(project_id: str, host: str) -> str:
+    """Nova's opaque hostId: the same for a project's servers on one host."""
+    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
 
 
 def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
     sid, host = str(row["id"]), row["host"]
-    host_id = hashlib.sha224(f"{row['project_id']}{host}".encode()).hexdigest() if host else ""
+    host_id = _host_id(row["project_id"], host) if host else ""
     server: dict[str, Any] = {
         "id": sid,
         "name": row["name"],

@@ -58,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the whole control plane in the foreground")
     run.add_argument("--hosts", type=int, default=2, help="simulated compute hosts")
+    run.add_argument("--host-vcpus", type=int, default=16, help="vCPUs of each host")
+    run.add_argument("--host-ram-gb", type=int, default=64, help="RAM of each host")
+    run.add_argument("--host-disk-gb", type=int, default=1024, help="disk of each host")
     sub.add_parser("api", help="serve the HTTP API on 127.0.0.1:$CLOUDLEDGER_PORT")
     sub.add_parser("projector", help="keep the read models up to date")
     sub.add_parser("relay", help="turn events into RQ jobs")
@@ -84,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if args.command == "run":
-        from ops.run import main_run
+        from ops.run import HostShape, main_run
 
-        return main_run(args.hosts)
+        shape = HostShape(args.host_vcpus, args.host_ram_gb, args.host_disk_gb)
+        return main_run(args.hosts, shape)
     settings = Settings.from_env()
     if args.command == "api":
         _api(settings)

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,20 +24,29 @@ from workers.drivers.test_node import write_test_node
 
 log = logging.getLogger(__name__)
 
-HOST_VCPUS, HOST_RAM_MB, HOST_DISK_GB = 16, 64 * 1024, 1024
+
+@dataclass(frozen=True)
+class HostShape:
+    """What each simulated compute host offers (before allocation ratios)."""
+
+    vcpus: int = 16
+    ram_gb: int = 64
+    disk_gb: int = 1024
 
 
 def host_names(count: int) -> list[str]:
     return [f"compute-{n}" for n in range(1, count + 1)]
 
 
-def prepare_hosts(settings: Settings, names: list[str]) -> list[RegisterHost]:
+def prepare_hosts(
+    settings: Settings, names: list[str], shape: HostShape = HostShape()
+) -> list[RegisterHost]:
     """Each simulated host: a libvirt test-driver node file of its own size."""
     for name in names:
         node = settings.state_dir / "hosts" / name / "node.xml"
         node.parent.mkdir(parents=True, exist_ok=True)
-        write_test_node(node, cpus=HOST_VCPUS, memory_mb=HOST_RAM_MB)
-    return [RegisterHost(n, HOST_VCPUS, HOST_RAM_MB, HOST_DISK_GB) for n in names]
+        write_test_node(node, cpus=shape.vcpus, memory_mb=shape.ram_gb * 1024)
+    return [RegisterHost(n, shape.vcpus, shape.ram_gb * 1024, shape.disk_gb) for n in names]
 
 
 def write_clouds_yaml(settings: Settings) -> Path:
@@ -58,7 +68,7 @@ def write_clouds_yaml(settings: Settings) -> Path:
     return path
 
 
-def run(hosts: int, environ: dict[str, str]) -> int:
+def run(hosts: int, environ: dict[str, str], shape: HostShape = HostShape()) -> int:
     settings = Settings.from_env(environ)
     if not port_is_free(settings.api_port):
         print(
@@ -86,7 +96,7 @@ def run(hosts: int, environ: dict[str, str]) -> int:
         supervisor.start(supervisor.servers)
         if cluster is not None:
             cluster.ensure_database("cloudledger")
-        prepare_ledger(settings, names)
+        prepare_ledger(settings, names, shape)
         signal.signal(signal.SIGINT, supervisor.request_stop)
         signal.signal(signal.SIGTERM, supervisor.request_stop)
         supervisor.start(supervisor.children)
@@ -98,12 +108,12 @@ def run(hosts: int, environ: dict[str, str]) -> int:
         print("cloudledger: stopped")
 
 
-def prepare_ledger(settings: Settings, names: list[str]) -> None:
+def prepare_ledger(settings: Settings, names: list[str], shape: HostShape) -> None:
     """Every table, the token key and the first-start seed."""
     create_schema(settings.database_url)
     settings.token_key()  # before any child needs it
     services = build_services(settings, pool_size=2)
-    created = seed(services, settings.admin_password, prepare_hosts(settings, names))
+    created = seed(services, settings.admin_password, prepare_hosts(settings, names, shape))
     services.app.close()
     print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
 
@@ -145,6 +155,6 @@ def _announce(settings: Settings, clouds: Path) -> None:
     )
 
 
-def main_run(hosts: int) -> int:
+def main_run(hosts: int, shape: HostShape) -> int:
     logging.basicConfig(level=logging.WARNING)
-    return run(hosts, dict(os.environ))
+    return run(hosts, dict(os.environ), shape)
