@@ -8,8 +8,10 @@ all or for the caller's project. Reads and deletes are never refused."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from domain.errors import DomainError
@@ -32,9 +34,29 @@ class Admission:
     max_project_in_flight: int
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counts: dict[str, tuple[float, int, int]] = field(default_factory=dict)
+    # Boots this process admitted that the read model may not count yet.
+    _admitted: dict[str, int] = field(default_factory=dict)
 
-    def check_boot(self, project_id: str) -> None:
-        total, project = self.in_flight(project_id)
+    @contextlib.contextmanager
+    def boot(self, project_id: str, in_flight: tuple[int, int]) -> Iterator[None]:
+        """Admit a boot, given ``in_flight(project_id)`` (or raise Overloaded),
+        and count it until it is answered."""
+        self.check_boot(project_id, in_flight)
+        with self._lock:
+            self._admitted[project_id] = self._admitted.get(project_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted[project_id] -= 1
+                if not self._admitted[project_id]:
+                    del self._admitted[project_id]
+
+    def check_boot(self, project_id: str, in_flight: tuple[int, int]) -> None:
+        total, project = in_flight
+        with self._lock:
+            total += sum(self._admitted.values())
+            project += self._admitted.get(project_id, 0)
         if total >= self.max_in_flight:
             raise Overloaded(
                 f"The cloud has {total} server operations in progress (at most "

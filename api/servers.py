@@ -139,9 +139,11 @@ async def create(request: Request) -> JSONResponse:
     if isinstance(spec.networks, list):
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
     cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks, spec.metadata)
-    await run_in_threadpool(state(request).admission.check_boot, actor.project_id)
-    receipt = await state(request).boots.run(actor.project_id, (cmd, actor))
-    await read_your_writes(request, receipt)
+    admission = state(request).admission
+    in_flight = await run_in_threadpool(admission.in_flight, actor.project_id)
+    with admission.boot(actor.project_id, in_flight):
+        receipt = await state(request).boots.run(actor.project_id, (cmd, actor))
+        await read_your_writes(request, receipt)
     sid = str(receipt.id)
     body = {
         "id": sid,
