@@ -9,13 +9,13 @@ all or for the caller's project. Reads and deletes are never refused."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from domain.errors import DomainError
-from projections.servers import ServersView
+from projections.reader import AsyncReader
+from projections.servers import operations_in_flight
 
 # The count is read at most this often: a refused flood costs no queries.
 FRESH_FOR_SECONDS = 0.1
@@ -27,12 +27,12 @@ class Overloaded(DomainError):
 
 @dataclass
 class Admission:
-    """The bounds, and a briefly cached count of what is in flight."""
+    """The bounds, and a briefly cached count of what is in flight. Used from
+    the event loop only, so it needs no lock."""
 
-    servers: ServersView
+    reads: AsyncReader
     max_in_flight: int
     max_project_in_flight: int
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _counts: dict[str, tuple[float, int, int]] = field(default_factory=dict)
     # Boots this process admitted that the read model may not count yet.
     _admitted: dict[str, int] = field(default_factory=dict)
@@ -42,21 +42,17 @@ class Admission:
         """Admit a boot, given ``in_flight(project_id)`` (or raise Overloaded),
         and count it until it is answered."""
         self.check_boot(project_id, in_flight)
-        with self._lock:
-            self._admitted[project_id] = self._admitted.get(project_id, 0) + 1
+        self._admitted[project_id] = self._admitted.get(project_id, 0) + 1
         try:
             yield
         finally:
-            with self._lock:
-                self._admitted[project_id] -= 1
-                if not self._admitted[project_id]:
-                    del self._admitted[project_id]
+            self._admitted[project_id] -= 1
+            if not self._admitted[project_id]:
+                del self._admitted[project_id]
 
     def check_boot(self, project_id: str, in_flight: tuple[int, int]) -> None:
-        total, project = in_flight
-        with self._lock:
-            total += sum(self._admitted.values())
-            project += self._admitted.get(project_id, 0)
+        total = in_flight[0] + sum(self._admitted.values())
+        project = in_flight[1] + self._admitted.get(project_id, 0)
         if total >= self.max_in_flight:
             raise Overloaded(
                 f"The cloud has {total} server operations in progress (at most "
@@ -68,15 +64,15 @@ class Admission:
                 f"{self.max_project_in_flight}); retry the boot shortly."
             )
 
-    def in_flight(self, project_id: str) -> tuple[int, int]:
+    async def in_flight(self, project_id: str) -> tuple[int, int]:
         now = time.monotonic()
-        with self._lock:
-            cached = self._counts.get(project_id)
+        cached = self._counts.get(project_id)
         if cached is not None and now - cached[0] < FRESH_FOR_SECONDS:
             return cached[1], cached[2]
-        total, project = self.servers.in_flight(project_id)
-        with self._lock:
-            if len(self._counts) > 10_000:  # many projects: start afresh
-                self._counts.clear()
-            self._counts[project_id] = (now, total, project)
+        row = await self.reads.one(operations_in_flight(project_id))
+        assert row is not None  # an aggregate query always has a row
+        total, project = int(row["total"]), int(row["project"])
+        if len(self._counts) > 10_000:  # many projects: start afresh
+            self._counts.clear()
+        self._counts[project_id] = (now, total, project)
         return total, project

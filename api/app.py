@@ -17,25 +17,22 @@ from api.context import ApiState
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodyLimitMiddleware
 from api.progress import ProjectionProgress
-from commands.bootstrap import Settings, build_services, eventsourcing_env
+from commands.bootstrap import Settings, build_services
 from commands.tokens import TokenCodec
-from projections.bootstrap import build_view
-from projections.flavors import FlavorsView
-from projections.hosts import HostsView
-from projections.images import ImagesView
-from projections.quotas import QuotasView
+from projections.reader import AsyncReader
 from projections.registry import VIEW_CLASSES
-from projections.servers import ServersView
 
 
 def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await api_state.reads.open()
         await api_state.progress.start(wait_ready=5.0)
         try:
             yield
         finally:
             await api_state.progress.stop()
+            await api_state.reads.close()
 
     app = Starlette(
         routes=[
@@ -58,19 +55,14 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
 
 
 def build_state(settings: Settings) -> ApiState:
-    es_env = eventsourcing_env(settings.database_url, pool_size=4, limits=settings.database_limits)
-    servers = build_view(ServersView, es_env)
+    reads = AsyncReader(settings.database_url, options=settings.database_limits.libpq_options())
     services = build_services(settings)
     return ApiState(
         services=services,
         tokens=TokenCodec(settings.token_key()),
         progress=ProjectionProgress(settings.database_url, [v.name for v in VIEW_CLASSES]),
-        servers=servers,
-        quotas=build_view(QuotasView, es_env),
-        flavors=build_view(FlavorsView, es_env),
-        images=build_view(ImagesView, es_env),
-        hosts=build_view(HostsView, es_env),
-        admission=Admission(servers, settings.max_in_flight, settings.max_project_in_flight),
+        reads=reads,
+        admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),
     )
 

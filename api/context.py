@@ -20,12 +20,8 @@ from commands.services import BootRequest, Services
 from commands.tokens import TokenCodec
 from domain.errors import Unauthorized
 from domain.values import Actor
-from projections.flavors import FlavorsView
-from projections.hosts import HostsView
-from projections.images import ImagesView
-from projections.quotas import QuotasView
+from projections.reader import AsyncReader
 from projections.registry import positions_to_wait_for
-from projections.servers import ServersView
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -43,11 +39,8 @@ class ApiState:
     services: Services
     tokens: TokenCodec
     progress: ProjectionProgress
-    servers: ServersView
-    quotas: QuotasView
-    flavors: FlavorsView
-    images: ImagesView
-    hosts: HostsView
+    # Every read-model query, on an asyncio pool: reads hold no thread.
+    reads: AsyncReader
     admission: Admission
     # A project's boots in one save at a time, waiting without a thread.
     boots: AsyncBatcher[BootRequest, Receipt]

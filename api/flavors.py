@@ -23,6 +23,7 @@ from api.responses import JSONResponse
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
 from domain.values import INT32_MAX
+from projections.flavors import flavor_by_id, flavor_list
 
 
 class FlavorSpec(BaseModel):
@@ -65,13 +66,13 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
     }
 
 
-def _rows(request: Request, include_private: bool) -> list[DictRow]:
-    return state(request).flavors.list_flavors(include_private)
+async def _rows(request: Request, include_private: bool) -> list[DictRow]:
+    return await state(request).reads.all(flavor_list(include_private))
 
 
 async def index(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:index")
-    rows = await run_in_threadpool(_rows, request, actor.is_admin)
+    rows = await _rows(request, actor.is_admin)
     flavors = [
         {"id": r["flavor_id"], "name": r["name"], "links": _links(request, r["flavor_id"])}
         for r in rows
@@ -81,14 +82,14 @@ async def index(request: Request) -> JSONResponse:
 
 async def detail(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:index")
-    rows = await run_in_threadpool(_rows, request, actor.is_admin)
+    rows = await _rows(request, actor.is_admin)
     return JSONResponse({"flavors": [render(request, r) for r in rows]})
 
 
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:index")
     flavor_id = request.path_params["id"]
-    row = await run_in_threadpool(state(request).flavors.get, flavor_id)
+    row = await state(request).reads.one(flavor_by_id(flavor_id))
     if row is None or not (row["is_public"] or actor.is_admin):
         raise NotFound(f"Flavor {flavor_id} could not be found.")
     return JSONResponse({"flavor": render(request, row)})
@@ -109,7 +110,7 @@ async def create(request: Request) -> JSONResponse:
     )
     receipt = await run_in_threadpool(state(request).services.create_flavor, cmd, actor)
     await read_your_writes(request, receipt)
-    row = await run_in_threadpool(state(request).flavors.get, cmd.flavor_id)
+    row = await state(request).reads.one(flavor_by_id(cmd.flavor_id))
     assert row is not None
     return JSONResponse({"flavor": render(request, row)})
 

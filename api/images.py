@@ -26,6 +26,7 @@ from api.responses import JSONResponse
 from commands.images import MAX_IMAGE_BYTES, CreateImage
 from domain.errors import InvalidInput, NotFound
 from domain.values import INT32_MAX, Actor
+from projections.images import image_by_id, image_list
 
 SPOOL_IN_MEMORY = 8 << 20
 _CORE = {"name", "disk_format", "container_format", "visibility", "min_disk", "min_ram"}
@@ -77,12 +78,12 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
     return body
 
 
-def _visible(request: Request, actor: Actor, image_id: str) -> DictRow:
+async def _visible(request: Request, actor: Actor, image_id: str) -> DictRow:
     try:
         uid = UUID(image_id)
     except ValueError:
         raise NotFound(f"No image found with ID {image_id}") from None
-    row = state(request).images.get(uid, actor.project_id, actor.is_admin)
+    row = await state(request).reads.one(image_by_id(uid, actor.project_id, actor.is_admin))
     if row is None:
         raise NotFound(f"No image found with ID {image_id}")
     return row
@@ -120,7 +121,7 @@ async def create(request: Request) -> JSONResponse:
     )
     receipt = await run_in_threadpool(state(request).services.create_image, cmd, actor)
     await read_your_writes(request, receipt)
-    row = await run_in_threadpool(_visible, request, actor, str(receipt.id))
+    row = await _visible(request, actor, str(receipt.id))
     return JSONResponse(render(request, row), 201)
 
 
@@ -161,7 +162,7 @@ async def upload(request: Request) -> Response:
 async def download(request: Request) -> Response:
     actor = authorize(request, "image:download_image")
     image_id = request.path_params["id"]
-    row = await run_in_threadpool(_visible, request, actor, image_id)
+    row = await _visible(request, actor, image_id)
     if row["status"] != "active":
         return Response(status_code=204)  # Glance: no data uploaded yet
     chunks = state(request).services.image_store.open(image_id)
@@ -175,13 +176,8 @@ async def index(request: Request) -> JSONResponse:
         limit = min(int(params.get("limit", 1000)), 1000)
     except ValueError:
         raise BadRequest("limit param must be an integer") from None
-    rows = await run_in_threadpool(
-        state(request).images.list_images,
-        actor.project_id,
-        actor.is_admin,
-        params.get("name"),
-        limit,
-    )
+    query = image_list(actor.project_id, actor.is_admin, params.get("name"), limit)
+    rows = await state(request).reads.all(query)
     return JSONResponse(
         {
             "images": [render(request, r) for r in rows],
@@ -193,7 +189,7 @@ async def index(request: Request) -> JSONResponse:
 
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "image:get_image")
-    row = await run_in_threadpool(_visible, request, actor, request.path_params["id"])
+    row = await _visible(request, actor, request.path_params["id"])
     return JSONResponse(render(request, row))
 
 

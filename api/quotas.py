@@ -13,6 +13,7 @@ from api.context import authorize, parse_body, read_your_writes, state
 from api.responses import JSONResponse
 from domain.errors import NotFound
 from domain.values import INT32_MAX, Actor
+from projections.quotas import quota_rows, usage_by_resource
 
 
 class QuotaLimits(BaseModel):
@@ -34,8 +35,8 @@ def _project(request: Request, actor: Actor) -> str:
     return project_id
 
 
-def _usage(request: Request, project_id: str) -> dict[str, dict[str, int]]:
-    usage = state(request).quotas.for_project(project_id)
+async def _usage(request: Request, project_id: str) -> dict[str, dict[str, int]]:
+    usage = usage_by_resource(await state(request).reads.all(quota_rows(project_id)))
     if not usage:
         raise NotFound(f"Project {project_id} could not be found.")
     return usage
@@ -44,7 +45,7 @@ def _usage(request: Request, project_id: str) -> dict[str, dict[str, int]]:
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:quotas:show")
     project_id = _project(request, actor)
-    usage = await run_in_threadpool(_usage, request, project_id)
+    usage = await _usage(request, project_id)
     body: dict[str, Any] = {"id": project_id}
     body.update({resource: v["limit"] for resource, v in usage.items()})
     return JSONResponse({"quota_set": body})
@@ -53,7 +54,7 @@ async def show(request: Request) -> JSONResponse:
 async def show_detail(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:quotas:show")
     project_id = _project(request, actor)
-    usage = await run_in_threadpool(_usage, request, project_id)
+    usage = await _usage(request, project_id)
     body: dict[str, Any] = {"id": project_id}
     for resource, v in usage.items():
         body[resource] = {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0}
@@ -69,13 +70,13 @@ async def update(request: Request) -> JSONResponse:
     svc = state(request).services
     receipt = await run_in_threadpool(svc.update_quota, project_id, limits, actor)
     await read_your_writes(request, receipt)
-    usage = await run_in_threadpool(_usage, request, project_id)
+    usage = await _usage(request, project_id)
     return JSONResponse({"quota_set": {r: v["limit"] for r, v in usage.items()}})
 
 
 async def limits(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:limits")
-    usage = await run_in_threadpool(_usage, request, actor.project_id)
+    usage = await _usage(request, actor.project_id)
 
     def get(resource: str, key: str) -> int:
         return usage.get(resource, {}).get(key, 0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import UTC
 from typing import Any, Literal
 from uuid import UUID
 
@@ -30,6 +29,7 @@ from api.responses import JSONResponse
 from commands.servers import BootServer
 from domain.errors import NotFound
 from domain.values import Actor
+from projections.servers import server_by_id, servers_page
 
 POWER_CODES = {"nostate": 0, "running": 1, "shutdown": 4}
 STATUS = {
@@ -66,13 +66,6 @@ def _links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:
     ]
 
 
-def _iso(value: Any) -> str | None:
-    """Nova's timestamps: UTC, to the second, with a Z."""
-    if value is None:
-        return None
-    return f"{value.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()}Z"
-
-
 @functools.lru_cache(maxsize=4096)
 def _host_id(project_id: str, host: str) -> str:
     """Nova's opaque hostId: the same for a project's servers on one host."""
@@ -80,7 +73,7 @@ def _host_id(project_id: str, host: str) -> str:
 
 
 def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
-    sid, host = str(row["id"]), row["host"]
+    sid, host, flavor_id = row["id"], row["host"], row["flavor_id"]
     host_id = _host_id(row["project_id"], host) if host else ""
     server: dict[str, Any] = {
         "id": sid,
@@ -92,11 +85,11 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "hostId": host_id,
         "image": {"id": row["image_id"], "links": _links(request, "images", row["image_id"])},
         "flavor": {
-            "id": row["flavor"]["flavor_id"],
-            "links": _links(request, "flavors", row["flavor"]["flavor_id"]),
+            "id": flavor_id,
+            "links": _links(request, "flavors", flavor_id),
         },
-        "created": _iso(row["created_at"]),
-        "updated": _iso(row["updated_at"]),
+        "created": row["created"],
+        "updated": row["updated"],
         "addresses": {},
         "accessIPv4": "",
         "accessIPv6": "",
@@ -107,8 +100,8 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "OS-EXT-STS:task_state": row["task_state"],
         "OS-EXT-STS:power_state": POWER_CODES[row["power_state"]],
         "OS-EXT-AZ:availability_zone": "nova",
-        "OS-SRV-USG:launched_at": _iso(row["launched_at"]),
-        "OS-SRV-USG:terminated_at": _iso(row["terminated_at"]),
+        "OS-SRV-USG:launched_at": row["launched"],
+        "OS-SRV-USG:terminated_at": row["terminated"],
         "key_name": None,
         "config_drive": "",
         "security_groups": [],
@@ -140,7 +133,7 @@ async def create(request: Request) -> JSONResponse:
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
     cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks, spec.metadata)
     admission = state(request).admission
-    in_flight = await run_in_threadpool(admission.in_flight, actor.project_id)
+    in_flight = await admission.in_flight(actor.project_id)
     with admission.boot(actor.project_id, in_flight):
         receipt = await state(request).boots.run(actor.project_id, (cmd, actor))
         await read_your_writes(request, receipt)
@@ -154,7 +147,7 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse({"server": body}, 202)
 
 
-def _listing(request: Request, actor: Actor) -> list[DictRow]:
+async def _listing(request: Request, actor: Actor) -> list[DictRow]:
     params = request.query_params
     project: str | None = actor.project_id
     if params.get("all_tenants") in ("1", "true", "True", ""):
@@ -166,21 +159,20 @@ def _listing(request: Request, actor: Actor) -> list[DictRow]:
         raise BadRequest("limit must be an integer") from None
     if limit < 0:
         raise BadRequest("limit must be >= 0")
-    marker = _marker(request, actor, params["marker"]) if "marker" in params else None
+    marker = await _marker(request, actor, params["marker"]) if "marker" in params else None
     vm_states: tuple[str, ...] = ()
     if "status" in params:
         vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
         if not vm_states:
             raise BadRequest(f"Invalid status value: {params['status']}")
-    return state(request).servers.list_servers(
-        project, limit, marker, name_contains=params.get("name"), vm_states=vm_states
-    )
+    page = servers_page(project, limit, marker, params.get("name"), vm_states)
+    return await state(request).reads.all(page)
 
 
-def _marker(request: Request, actor: Actor, value: str) -> UUID:
+async def _marker(request: Request, actor: Actor, value: str) -> UUID:
     """A page marker must name a server the caller can see, as in Nova."""
     try:
-        visible_server(request, actor, value)
+        await visible_server(request, actor, value)
     except NotFound:
         raise BadRequest(f"marker [{value}] not found") from None
     return UUID(value)
@@ -188,9 +180,9 @@ def _marker(request: Request, actor: Actor, value: str) -> UUID:
 
 async def index(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:index")
-    rows = await run_in_threadpool(_listing, request, actor)
+    rows = await _listing(request, actor)
     servers = [
-        {"id": str(r["id"]), "name": r["name"], "links": _links(request, "servers", str(r["id"]))}
+        {"id": r["id"], "name": r["name"], "links": _links(request, "servers", r["id"])}
         for r in rows
     ]
     return JSONResponse({"servers": servers})
@@ -198,12 +190,12 @@ async def index(request: Request) -> JSONResponse:
 
 async def detail(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:index")
-    rows = await run_in_threadpool(_listing, request, actor)
+    rows = await _listing(request, actor)
     return JSONResponse({"servers": [render(request, r, actor) for r in rows]})
 
 
-def visible_server(request: Request, actor: Actor, server_id: str) -> DictRow:
-    row = state(request).servers.get(_uuid(server_id))
+async def visible_server(request: Request, actor: Actor, server_id: str) -> DictRow:
+    row = await state(request).reads.one(server_by_id(_uuid(server_id)))
     if row is None or not (actor.is_admin or row["project_id"] == actor.project_id):
         raise NotFound(f"Instance {server_id} could not be found.")
     return row
@@ -211,7 +203,7 @@ def visible_server(request: Request, actor: Actor, server_id: str) -> DictRow:
 
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:show")
-    row = await run_in_threadpool(visible_server, request, actor, request.path_params["id"])
+    row = await visible_server(request, actor, request.path_params["id"])
     return JSONResponse({"server": render(request, row, actor)})
 
 

@@ -48,6 +48,15 @@ class DatabaseLimits:
             ),
         )
 
+    def libpq_options(self) -> str:
+        """The limits as libpq ``options``, for pools built outside the library."""
+        limits = {
+            "statement_timeout": int(self.statement_timeout_s * 1000),
+            "lock_timeout": int(self.lock_timeout_s * 1000),
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout_s * 1000,
+        }
+        return " ".join(f"-c {name}={value}" for name, value in limits.items())
+
 
 @dataclass(frozen=True)
 class Settings:

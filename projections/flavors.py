@@ -9,6 +9,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.flavor import Flavor
+from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
 
@@ -51,11 +52,19 @@ class FlavorsView(ProjectionView):
         cur.execute("UPDATE flavors SET active=false WHERE aggregate_id=%s", (e.originator_id,))
 
     def get(self, flavor_id: str) -> DictRow | None:
-        return self.fetch_one("SELECT * FROM flavors WHERE flavor_id=%s AND active", (flavor_id,))
+        return self.fetch_one(flavor_by_id(flavor_id))
 
     def list_flavors(self, include_private: bool) -> list[DictRow]:
-        return self.fetch_all(
-            "SELECT * FROM flavors WHERE active AND (is_public OR %s) "
-            "ORDER BY ram_mb, vcpus, disk_gb, flavor_id",
-            (include_private,),
-        )
+        return self.fetch_all(flavor_list(include_private))
+
+
+def flavor_by_id(flavor_id: str) -> Query:
+    return Query("SELECT * FROM flavors WHERE flavor_id=%s AND active", (flavor_id,))
+
+
+def flavor_list(include_private: bool) -> Query:
+    return Query(
+        "SELECT * FROM flavors WHERE active AND (is_public OR %s) "
+        "ORDER BY ram_mb, vcpus, disk_gb, flavor_id",
+        (include_private,),
+    )

@@ -10,6 +10,7 @@ from psycopg.rows import DictRow
 
 from domain.host import ComputeHost
 from domain.scheduling import HostCandidate
+from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
 
@@ -80,7 +81,7 @@ class HostsView(ProjectionView):
         )
 
     def list_hosts(self) -> list[DictRow]:
-        return self.fetch_all("SELECT * FROM hosts ORDER BY name")
+        return self.fetch_all(Query("SELECT * FROM hosts ORDER BY name"))
 
     def candidates(self) -> list[HostCandidate]:
         return [

@@ -11,6 +11,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.image import Image
+from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
 
@@ -76,20 +77,29 @@ class ImagesView(ProjectionView):
             (e.timestamp, e.originator_id),
         )
 
-    _VISIBLE = "status <> 'deleted' AND (%s OR owner=%s OR visibility IN ('public','community'))"
-
     def get(self, image_id: UUID, project_id: str, is_admin: bool) -> DictRow | None:
-        return self.fetch_one(
-            f"SELECT * FROM images WHERE id=%s AND {self._VISIBLE}",
-            (image_id, is_admin, project_id),
-        )
+        return self.fetch_one(image_by_id(image_id, project_id, is_admin))
 
     def list_images(
         self, project_id: str, is_admin: bool, name: str | None, limit: int
     ) -> list[DictRow]:
-        query = f"SELECT * FROM images WHERE {self._VISIBLE}"
-        params: list[Any] = [is_admin, project_id]
-        if name is not None:
-            query += " AND name=%s"
-            params.append(name)
-        return self.fetch_all(query + " ORDER BY created_at DESC, id LIMIT %s", [*params, limit])
+        return self.fetch_all(image_list(project_id, is_admin, name, limit))
+
+
+_VISIBLE = "status <> 'deleted' AND (%s OR owner=%s OR visibility IN ('public','community'))"
+
+
+def image_by_id(image_id: UUID, project_id: str, is_admin: bool) -> Query:
+    """The image if the caller may see it."""
+    return Query(
+        f"SELECT * FROM images WHERE id=%s AND {_VISIBLE}", (image_id, is_admin, project_id)
+    )
+
+
+def image_list(project_id: str, is_admin: bool, name: str | None, limit: int) -> Query:
+    sql = f"SELECT * FROM images WHERE {_VISIBLE}"
+    params: list[Any] = [is_admin, project_id]
+    if name is not None:
+        sql += " AND name=%s"
+        params.append(name)
+    return Query(sql + " ORDER BY created_at DESC, id LIMIT %s", [*params, limit])

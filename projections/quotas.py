@@ -10,6 +10,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.quota import Quota
+from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
 
@@ -73,8 +74,15 @@ class QuotasView(ProjectionView):
             )
 
     def for_project(self, project_id: str) -> dict[str, dict[str, int]]:
-        rows = self.fetch_all(
-            "SELECT resource, hard_limit, in_use FROM quotas WHERE project_id=%s",
-            (project_id,),
-        )
-        return {r["resource"]: {"limit": r["hard_limit"], "in_use": r["in_use"]} for r in rows}
+        return usage_by_resource(self.fetch_all(quota_rows(project_id)))
+
+
+def quota_rows(project_id: str) -> Query:
+    return Query(
+        "SELECT resource, hard_limit, in_use FROM quotas WHERE project_id=%s", (project_id,)
+    )
+
+
+def usage_by_resource(rows: list[DictRow]) -> dict[str, dict[str, int]]:
+    """``quota_rows`` as {resource: {"limit": n, "in_use": n}}."""
+    return {r["resource"]: {"limit": r["hard_limit"], "in_use": r["in_use"]} for r in rows}

@@ -15,6 +15,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from projections.reader import Query
+
 APPLICATION_NAME = "cloudledger"
 PROGRESS_CHANNEL = "cloudledger_projected"
 
@@ -97,11 +99,13 @@ class ProjectionView(PostgresTrackingRecorder):
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
         """Events a view does not handle only move its tracking position."""
 
-    def fetch_all(self, query: str, params: Sequence[Any] = ()) -> list[DictRow]:
+    def fetch_all(self, query: Query) -> list[DictRow]:
+        """Run one of the read model's queries (the API runs the same ones on
+        its asyncio pool: projections/reader.py)."""
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(query, params)
+            cur.execute(query.sql, query.params)
             return cur.fetchall()
 
-    def fetch_one(self, query: str, params: Sequence[Any] = ()) -> DictRow | None:
-        rows = self.fetch_all(query, params)
+    def fetch_one(self, query: Query) -> DictRow | None:
+        rows = self.fetch_all(query)
         return rows[0] if rows else None

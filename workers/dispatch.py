@@ -26,6 +26,7 @@ from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
+from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 from workers import retries, routes
 from workers.coalesce import Coalescer, one_batch_id
@@ -204,9 +205,12 @@ class Relay(ProjectionView):
 
     def pending(self, older_than_seconds: float = 0) -> list[OwedItem]:
         rows = self.fetch_all(
-            "SELECT job_id, kind, aggregate_id, queue, batch_id FROM relay_pending "
-            "WHERE created_at < now() - make_interval(secs => %s) ORDER BY created_at, job_id",
-            (older_than_seconds,),
+            Query(
+                "SELECT job_id, kind, aggregate_id, queue, batch_id FROM relay_pending "
+                "WHERE created_at < now() - make_interval(secs => %s) "
+                "ORDER BY created_at, job_id",
+                (older_than_seconds,),
+            )
         )
         # An item owed before batches existed gets a batch of its own.
         return [

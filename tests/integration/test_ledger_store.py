@@ -21,6 +21,7 @@ from domain.image import Image
 from domain.values import SYSTEM
 from projections.bootstrap import build_view, postgres_recorder
 from projections.images import ImagesView
+from projections.reader import Query
 
 LIMITS = DatabaseLimits(
     statement_timeout_s=2.0, lock_timeout_s=0.5, idle_in_transaction_timeout_s=1
@@ -132,7 +133,7 @@ def test_a_statement_running_past_the_timeout_is_cancelled(database_url: str) ->
     try:
         started = time.monotonic()
         with pytest.raises(OperationalError):
-            view.fetch_all("SELECT pg_sleep(30)")
+            view.fetch_all(Query("SELECT pg_sleep(30)"))
         assert time.monotonic() - started < 5
     finally:
         view.datastore.close()

@@ -116,7 +116,7 @@ def test_catch_up_fills_the_rows_the_api_reads(
     running = servers.get(ids["running"])
     assert (running["name"], running["vm_state"], running["task_state"]) == ("a", "active", None)
     assert (running["power_state"], running["host"]) == ("running", "compute-1")
-    assert running["flavor"]["flavor_id"] == TINY and running["launched_at"] is not None
+    assert running["flavor_id"] == TINY and running["launched"] is not None
     assert servers.get(ids["stopped"])["vm_state"] == "stopped"
     assert servers.get(ids["failed"])["fault"]["message"] == NO_VALID_HOST
     assert servers.get(ids["gone"]) is None

@@ -31,6 +31,7 @@ from commands import compute
 from domain.instance import NO_VALID_HOST, Instance
 from domain.values import SYSTEM
 from ops.ports import free_port
+from projections.reader import Query
 from workers import routes
 from workers.dispatch import BATCH_JOB, OwedItem
 
@@ -277,7 +278,7 @@ def test_a_finished_deletion_leaves_nothing_of_the_instance_in_the_relay(
     rig.catch_up()
 
     assert rig.relay.pending() == []
-    rows = rig.relay.fetch_all("SELECT aggregate_id FROM relay_placements")
+    rows = rig.relay.fetch_all(Query("SELECT aggregate_id FROM relay_placements"))
     assert iid not in [row["aggregate_id"] for row in rows]
 
 
@@ -340,6 +341,6 @@ def test_items_owed_while_the_last_batch_waits_go_out_together_once_it_is_taken(
     assert _queued_items(redis_url, "scheduler") == [["schedule", str(i)] for i in later]
     (second_batch,) = queued_ids(redis_url, "scheduler")
     rows = rig.relay.fetch_all(
-        "SELECT batch_id FROM relay_pending WHERE aggregate_id = ANY(%s)", (later,)
+        Query("SELECT batch_id FROM relay_pending WHERE aggregate_id = ANY(%s)", (later,))
     )
     assert {row["batch_id"] for row in rows} == {second_batch}  # as reconcile must know them

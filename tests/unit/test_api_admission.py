@@ -11,8 +11,8 @@ from api.admission import Admission, Overloaded
 
 
 def _admission(total: int = 3, project: int = 2) -> Admission:
-    servers: Any = None  # counts are given to it directly here
-    return Admission(servers, max_in_flight=total, max_project_in_flight=project)
+    reads: Any = None  # counts are given to it directly here
+    return Admission(reads, max_in_flight=total, max_project_in_flight=project)
 
 
 def test_a_boot_under_both_bounds_is_admitted() -> None:
