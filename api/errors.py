@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import DataError, InterfaceError, OperationalError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
@@ -114,7 +115,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def data_error(request: Request, exc: Exception) -> Response:
     """A query parameter the database cannot take (a NUL byte, a negative LIMIT)."""
-    assert isinstance(exc, DataError)
+    assert isinstance(exc, DataError | psycopg.DataError)
     return error_response(request, 400, f"Invalid input: {exc}")
 
 
@@ -143,5 +144,10 @@ EXCEPTION_HANDLERS = {
     DataError: data_error,
     OperationalError: database_unavailable,
     InterfaceError: database_unavailable,
+    # The same, from the API's own asyncio pool (projections/reader.py); a
+    # pool timeout is an OperationalError too.
+    psycopg.DataError: data_error,
+    psycopg.OperationalError: database_unavailable,
+    psycopg.InterfaceError: database_unavailable,
     Exception: unexpected_error,
 }

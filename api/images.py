@@ -176,6 +176,8 @@ async def index(request: Request) -> JSONResponse:
         limit = min(int(params.get("limit", 1000)), 1000)
     except ValueError:
         raise BadRequest("limit param must be an integer") from None
+    if limit < 0:
+        raise BadRequest("limit param must be positive")
     query = image_list(actor.project_id, actor.is_admin, params.get("name"), limit)
     rows = await state(request).reads.all(query)
     return JSONResponse(
