@@ -9,7 +9,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import CloudApp
-from commands.loading import load
+from commands.loading import load, load_many
 from commands.retry import retrying
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.host import ComputeHost
@@ -48,10 +48,11 @@ def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -
     waiting for a host are left alone. A concurrent write to the host or an
     instance retries the whole placement against reloaded aggregates."""
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
+    instances = load_many(app, Instance, instance_ids)
     placed: list[Instance] = []
     for instance_id in instance_ids:
-        instance = _instance(app, instance_id)
-        if instance.task_state != TaskState.SCHEDULING:
+        instance = instances.get(instance_id)
+        if instance is None or instance.task_state != TaskState.SCHEDULING:
             continue
         actor = instance_actor(instance, "scheduler")
         flavor = instance.flavor
@@ -102,16 +103,16 @@ def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
     app.save(instance)
 
 
-def finish_spawns(app: CloudApp, instance_ids: Sequence[UUID]) -> list[UUID]:
+def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many spawns in one save; returns those recorded."""
 
     def spawned(batch: _Batch, instance: Instance) -> None:
         instance.mark_spawned(instance_actor(instance, "compute"))
 
-    return _finish_many(app, instance_ids, spawned, finish_spawn)
+    return _finish_many(app, instances, spawned, finish_spawn)
 
 
-def finish_deletes(app: CloudApp, instance_ids: Sequence[UUID]) -> list[UUID]:
+def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many deletions, and give back their claims and quota, in one save."""
 
     def deleted(batch: _Batch, instance: Instance) -> None:
@@ -124,7 +125,7 @@ def finish_deletes(app: CloudApp, instance_ids: Sequence[UUID]) -> list[UUID]:
             batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
         instance.mark_deleted(actor)
 
-    return _finish_many(app, instance_ids, deleted, finish_delete)
+    return _finish_many(app, instances, deleted, finish_delete)
 
 
 A = TypeVar("A", ComputeHost, Quota)
@@ -148,24 +149,24 @@ class _Batch:
 
 def _finish_many(
     app: CloudApp,
-    instance_ids: Sequence[UUID],
+    instances: Sequence[Instance],
     transition: Callable[[_Batch, Instance], None],
     finish_one: Callable[[CloudApp, UUID], None],
 ) -> list[UUID]:
-    """One save for the whole batch; if anything in it changed meanwhile (a
-    delete requested, a concurrent release on the host), each one alone, so
-    that what still can be recorded is."""
+    """One save for the whole batch, of the instances as the job loaded them;
+    if anything in it changed meanwhile (a delete requested, a concurrent
+    release on the host), each one alone and reloaded, so that what still can
+    be recorded is."""
     batch = _Batch(app)
     try:
-        instances = [_instance(app, i) for i in instance_ids]
         for instance in instances:
             transition(batch, instance)
         app.save(*instances, *batch.loaded.values())
-        return list(instance_ids)
+        return [instance.id for instance in instances]
     except (IntegrityError, InvalidTransition, NotFound):
         pass
     recorded = []
-    for instance_id in instance_ids:
+    for instance_id in (instance.id for instance in instances):
         try:
             finish_one(app, instance_id)
             recorded.append(instance_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 from uuid import UUID
 
@@ -23,6 +24,13 @@ def load(app: CloudApp, kind: type[A], aggregate_id: UUID, label: str) -> A:
     if not isinstance(aggregate, kind):
         raise NotFound(f"{label} could not be found.")
     return aggregate
+
+
+def load_many(app: CloudApp, kind: type[A], aggregate_ids: Iterable[UUID]) -> dict[UUID, A]:
+    """Those of the aggregates that exist and are of this kind, by id, read
+    in one or two queries for all of them."""
+    found = app.repository.get_many(aggregate_ids)
+    return {i: a for i, a in found.items() if isinstance(a, kind)}
 
 
 def parse_uuid(value: str, label: str) -> UUID:

@@ -7,7 +7,7 @@ the single place that looks up the context this process installed at start."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from commands.app import CloudApp
@@ -35,6 +35,8 @@ class ComputeContext:
     hypervisor: Hypervisor
     disks: DiskStore
     fetch_image: ImageFetcher
+    # Disk format by image id, as the host's image cache holds them.
+    image_formats: dict[str, str] = field(default_factory=dict)
 
 
 Context = SchedulerContext | ComputeContext

@@ -253,3 +253,52 @@ def test_one_projects_quota_read_from_many_threads_while_it_changes(cloud: Cloud
     assert errors == []
     assert reads[0] > 50
     assert cloud.quota().in_use["ram"] == 2000
+
+
+def _state_of(aggregate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(aggregate).items() if not k.startswith("_modified")}
+
+
+def test_loading_many_gives_what_loading_each_gives_in_two_queries(cloud: Cloud) -> None:
+    """Cached ones are fast-forwarded past what another process wrote, uncached
+    ones come from their snapshot and later events, unknown ids are left out."""
+    cloud.register_host("compute-1")
+    booted = [cloud.boot(f"vm-{n}") for n in range(3)]
+    quota_id = Quota.create_id(cloud.project_id)
+    cloud.app.take_snapshot(quota_id)  # so the quota loads from a snapshot
+    unknown = UUID(int=7)
+    batch_process = build_app(cloud.database_url)
+    try:
+        cached = batch_process.repository.get(booted[0])  # cached before the change
+        cloud.action("delete", booted[0])  # written by another process
+        cloud.boot("vm-later")  # the quota moves on past its snapshot
+        recorder = batch_process.repository.event_store.recorder
+        selects = 0
+        stored = recorder._stored  # type: ignore[attr-defined]
+
+        def counting(*args: Any) -> Any:
+            nonlocal selects
+            selects += 1
+            return stored(*args)
+
+        recorder._stored = counting  # type: ignore[attr-defined]
+        batch_process.repository.snapshot_store.recorder._stored = counting  # type: ignore[attr-defined]
+        found = batch_process.repository.get_many([*booted, quota_id, unknown])
+    finally:
+        batch_process.close()
+
+    assert set(found) == {*booted, quota_id}
+    assert selects == 2  # the snapshots of the uncached, then every new event
+    for aggregate_id, aggregate in found.items():
+        assert _state_of(aggregate) == _state_of(cloud.app.repository.get(aggregate_id))
+    assert found[booted[0]].version > cached.version  # fast-forwarded
+    # four booted, one deleted before any host took it (so released at once)
+    assert found[quota_id].in_use["instances"] == 3
+
+
+def test_loading_many_hands_out_copies_as_loading_one_does(cloud: Cloud) -> None:
+    instance_id = cloud.boot()
+    first = cloud.app.repository.get_many([instance_id])[instance_id]
+    first.name = "changed in a copy"
+    assert cloud.app.repository.get_many([instance_id])[instance_id].name == "vm"
+    assert cloud.app.repository.get(instance_id).name == "vm"

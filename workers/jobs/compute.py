@@ -18,7 +18,7 @@ from rq import get_current_job
 
 from commands import compute as record
 from commands.app import CloudApp
-from commands.loading import load
+from commands.loading import load, load_many
 from domain.errors import InvalidTransition, NotFound
 from domain.image import Image
 from domain.instance import Instance
@@ -95,13 +95,16 @@ def _fail(
 
 def spec_for(instance: Instance, host: ComputeContext) -> DomainSpec:
     """Image into the host cache, disks created, and the domain description."""
-    image = load(host.app, Image, UUID(instance.image_id), "Image")
     base = host.disks.ensure_cached_image(
         instance.image_id, lambda path: host.fetch_image(instance.image_id, path)
     )
     flavor = instance.flavor
     disks = host.disks.ensure_instance_disks(
-        str(instance.id), base, image.disk_format, flavor.disk_gb, flavor.ephemeral_gb
+        str(instance.id),
+        base,
+        _disk_format(host, instance.image_id),
+        flavor.disk_gb,
+        flavor.ephemeral_gb,
     )
     return DomainSpec(
         name=domain_name(instance.id),
@@ -112,8 +115,17 @@ def spec_for(instance: Instance, host: ComputeContext) -> DomainSpec:
     )
 
 
+def _disk_format(host: ComputeContext, image_id: str) -> str:
+    """An image's disk format is fixed once it has data, as is the copy in the
+    host's cache: read it from the ledger once per image."""
+    if image_id not in host.image_formats:
+        image = load(host.app, Image, UUID(image_id), "Image")
+        host.image_formats[image_id] = image.disk_format
+    return host.image_formats[image_id]
+
+
 Drive = Callable[[ComputeContext, Instance], None]
-Finish = Callable[[CloudApp, Sequence[UUID]], list[UUID]]
+Finish = Callable[[CloudApp, Sequence[Instance]], list[UUID]]
 
 
 def _batch(
@@ -127,28 +139,25 @@ def _batch(
     """The shape of every compute job: skip items whose state moved on, drive
     the hypervisor for each of the others, then record the outcomes at once."""
     outcomes: Outcomes = {}
-    finished: list[UUID] = []
+    finished: list[Instance] = []
     retry: list[BaseException] = []
+    instances = load_many(host.app, Instance, ids)
     for iid in ids:
-        try:
-            instance = load(host.app, Instance, iid, "Instance")
-        except NotFound:
-            outcomes[str(iid)] = "skipped"
-            continue
-        if not _mine(instance, host, task):
+        instance = instances.get(iid)
+        if instance is None or not _mine(instance, host, task):
             outcomes[str(iid)] = "skipped"
             continue
         try:
             if _drive_one(host, instance, task, drive):
-                finished.append(iid)
+                finished.append(instance)
             else:
                 outcomes[str(iid)] = "error"
         except Exception as exc:
             retry.append(exc)
             outcomes[str(iid)] = "retry"
     recorded = set(finish(host.app, finished)) if finished else set()
-    for iid in finished:
-        outcomes[str(iid)] = done if iid in recorded else "skipped"
+    for instance in finished:
+        outcomes[str(instance.id)] = done if instance.id in recorded else "skipped"
     if retry:
         raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
     return outcomes
@@ -205,12 +214,12 @@ def delete_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
 def _one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
     """Stops and starts are rare: record each on its own."""
 
-    def finish_all(app: CloudApp, ids: Sequence[UUID]) -> list[UUID]:
+    def finish_all(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
         recorded = []
-        for iid in ids:
+        for instance in instances:
             try:
-                finish(app, iid)
-                recorded.append(iid)
+                finish(app, instance.id)
+                recorded.append(instance.id)
             except (InvalidTransition, NotFound):
                 pass  # its state moved on (a delete superseded it)
         return recorded

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from commands.compute import fail_instance, place_on_host
-from commands.loading import load
-from domain.errors import Conflict, InvalidTransition, NotFound
+from commands.loading import load, load_many
+from domain.errors import Conflict, InvalidTransition
 from domain.instance import NO_VALID_HOST, Instance
 from domain.scheduling import HostCandidate, disk_needed, rank_hosts
 from domain.values import TaskState
@@ -30,10 +30,10 @@ Outcomes = dict[str, str]
 def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes:
     outcomes: Outcomes = {}
     waiting: list[Instance] = []
+    instances = load_many(context.app, Instance, ids)
     for iid in ids:
-        try:
-            instance = load(context.app, Instance, iid, "Instance")
-        except NotFound:
+        instance = instances.get(iid)
+        if instance is None:
             outcomes[str(iid)] = "skipped"
             continue
         if instance.task_state != TaskState.SCHEDULING:
