@@ -64,6 +64,7 @@ def build_state(settings: Settings) -> ApiState:
         reads=reads,
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),
+        actions=AsyncBatcher(services.server_actions),
     )
 
 

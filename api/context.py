@@ -16,6 +16,7 @@ from api.limits import parse_json
 from api.policy import enforce
 from api.progress import ProjectionProgress
 from commands.receipt import Receipt
+from commands.servers import ActionRequest
 from commands.services import BootRequest, Services
 from commands.tokens import TokenCodec
 from domain.errors import Unauthorized
@@ -42,8 +43,10 @@ class ApiState:
     # Every read-model query, on an asyncio pool: reads hold no thread.
     reads: AsyncReader
     admission: Admission
-    # A project's boots in one save at a time, waiting without a thread.
+    # A project's boots in one save at a time, waiting without a thread;
+    # likewise its stops, starts and deletes.
     boots: AsyncBatcher[BootRequest, Receipt]
+    actions: AsyncBatcher[ActionRequest, Receipt]
 
 
 def state(request: Request) -> ApiState:

@@ -9,7 +9,6 @@ from uuid import UUID
 
 from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,6 +25,7 @@ from api.context import (
 from api.errors import BadRequest
 from api.policy import enforce
 from api.responses import JSONResponse
+from commands.receipt import Receipt
 from commands.servers import BootServer
 from domain.errors import NotFound
 from domain.values import Actor
@@ -209,10 +209,15 @@ async def show(request: Request) -> JSONResponse:
 
 async def delete(request: Request) -> Response:
     actor = authorize(request, "compute:servers:delete")
-    svc = state(request).services
-    receipt = await run_in_threadpool(svc.server_action, "delete", request.path_params["id"], actor)
+    receipt = await _act(request, "delete", actor)
     await read_your_writes(request, receipt)
     return Response(status_code=204)
+
+
+async def _act(request: Request, verb: str, actor: Actor) -> Receipt:
+    """Run with the project's other actions waiting now, in one save."""
+    act = (verb, request.path_params["id"], actor)
+    return await state(request).actions.run(actor.project_id, act)
 
 
 class ServerActionBody(BaseModel):
@@ -229,8 +234,7 @@ async def action(request: Request) -> Response:
         raise BadRequest("Give exactly one action: os-stop or os-start")
     verb = "stop" if "os_stop" in given else "start"
     enforce(actor, f"compute:servers:{verb}")
-    svc = state(request).services
-    receipt = await run_in_threadpool(svc.server_action, verb, request.path_params["id"], actor)
+    receipt = await _act(request, verb, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=202)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
 
 from commands.app import CloudApp
-from commands.loading import load, parse_uuid
+from commands.loading import load, load_many, parse_uuid
 from commands.receipt import Receipt
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
@@ -139,30 +140,94 @@ def owned_instance(app: CloudApp, server_id: str, actor: Actor) -> Instance:
     """The caller's live instance, or NotFound (other tenants' ids stay hidden)."""
     label = f"Instance {server_id}"
     instance = load(app, Instance, parse_uuid(server_id, label), label)
-    if instance.is_deleted or not (actor.is_admin or instance.project_id == actor.project_id):
-        raise NotFound(f"{label} could not be found.")
+    return _owned(instance, server_id, actor)
+
+
+def _owned(instance: Instance | None, server_id: str, actor: Actor) -> Instance:
+    if instance is None or instance.is_deleted or not instance.visible_to(actor):
+        raise NotFound(f"Instance {server_id} could not be found.")
     return instance
 
 
-def stop_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    instance = owned_instance(app, cmd.server_id, actor)
+# verb ("stop", "start" or "delete"), server id as given, who asks
+ActionRequest = tuple[str, str, Actor]
+
+
+def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Receipt | DomainError]:
+    """Stops, starts and deletes: every one that is allowed goes into ONE
+    atomic save, in order (a second delete of one server in a batch is
+    refused as it would be after the first). A refused one gets its error and
+    changes nothing. All instances are read in one query."""
+    ids: dict[str, UUID] = {}
+    for _, server_id, _ in requests:
+        with contextlib.suppress(ValueError):  # a malformed id names nothing: NotFound
+            ids[server_id] = UUID(server_id)
+    instances = load_many(app, Instance, ids.values())
+    changed: dict[UUID, Instance] = {}
+    quotas = _Quotas(app)
+    outcomes: list[UUID | DomainError] = []
+    for verb, server_id, actor in requests:
+        try:
+            instance = _owned(instances.get(ids.get(server_id, _NO_ID)), server_id, actor)
+            _ACTIONS[verb](instance, actor, quotas)
+            changed[instance.id] = instance
+            outcomes.append(instance.id)
+        except DomainError as exc:
+            outcomes.append(exc)
+    recordings = app.save(*changed.values(), *quotas.loaded.values()) if changed else []
+    return [o if isinstance(o, DomainError) else Receipt.of(o, recordings) for o in outcomes]
+
+
+_NO_ID = UUID(int=0)
+
+
+class _Quotas:
+    """The quotas a batch of deletes gives back to, each loaded once."""
+
+    def __init__(self, app: CloudApp) -> None:
+        self.app = app
+        self.loaded: dict[str, Quota] = {}
+
+    def of(self, project_id: str) -> Quota:
+        if project_id not in self.loaded:
+            self.loaded[project_id] = load(self.app, Quota, Quota.create_id(project_id), "Quota")
+        return self.loaded[project_id]
+
+
+def _stop(instance: Instance, actor: Actor, quotas: _Quotas) -> None:
     instance.request_stop(actor)
-    return Receipt.of(instance.id, app.save(instance))
+
+
+def _start(instance: Instance, actor: Actor, quotas: _Quotas) -> None:
+    instance.request_start(actor)
+
+
+def _delete(instance: Instance, actor: Actor, quotas: _Quotas) -> None:
+    """Ask the host to clean up, or finish at once if no host was ever chosen."""
+    instance.request_delete(actor)
+    if not instance.needs_host_cleanup:
+        instance.mark_deleted(actor)
+        quotas.of(instance.project_id).release(str(instance.id), actor)
+
+
+_ACTIONS = {"stop": _stop, "start": _start, "delete": _delete}
+ACTIONS = tuple(_ACTIONS)
+
+
+def _act_on_one(verb: str, cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
+    (outcome,) = act_on_servers([(verb, cmd.server_id, actor)], app)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def stop_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
+    return _act_on_one("stop", cmd, app, actor)
 
 
 def start_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    instance = owned_instance(app, cmd.server_id, actor)
-    instance.request_start(actor)
-    return Receipt.of(instance.id, app.save(instance))
+    return _act_on_one("start", cmd, app, actor)
 
 
 def delete_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    """Ask the host to clean up, or finish at once if no host was ever chosen."""
-    instance = owned_instance(app, cmd.server_id, actor)
-    instance.request_delete(actor)
-    if instance.needs_host_cleanup:
-        return Receipt.of(instance.id, app.save(instance))
-    instance.mark_deleted(actor)
-    quota = load(app, Quota, Quota.create_id(instance.project_id), "Quota")
-    quota.release(str(instance.id), actor)
-    return Receipt.of(instance.id, app.save(instance, quota))
+    return _act_on_one("delete", cmd, app, actor)

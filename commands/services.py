@@ -63,13 +63,16 @@ class Services:
         return self.boot_servers(requests)
 
     def server_action(self, action: str, server_id: str, actor: Actor) -> Receipt:
-        handler = {
-            "stop": servers.stop_server,
-            "start": servers.start_server,
-            "delete": servers.delete_server,
-        }[action]
-        cmd = servers.ServerAction(server_id)
-        return retry_on_conflict(lambda: handler(cmd, self.app, actor))
+        (outcome,) = self.server_actions([(action, server_id, actor)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def server_actions(
+        self, requests: Sequence[servers.ActionRequest]
+    ) -> list[Receipt | BaseException]:
+        """Stops, starts and deletes in one save (retried whole on a conflict)."""
+        return list(retry_on_conflict(lambda: servers.act_on_servers(requests, self.app)))
 
     def authenticate(self, user: str, password: str, project: str) -> identity.Authenticated:
         return identity.authenticate(self.app, self.hasher, user, password, project)

@@ -52,6 +52,10 @@ class Instance(Aggregate):
     def is_deleted(self) -> bool:
         return self.vm_state == VmState.DELETED
 
+    def visible_to(self, actor: Actor) -> bool:
+        """Its project's users and admins see it; other tenants never do."""
+        return actor.is_admin or self.project_id == actor.project_id
+
     def _require(self, action: str, vm: VmState | None, task: TaskState | None) -> None:
         if (vm is not None and self.vm_state != vm) or self.task_state != task:
             state = f"vm_state {self.vm_state}, task_state {self.task_state}"

@@ -21,6 +21,7 @@ from commands.receipt import Receipt
 from commands.servers import (
     BootServer,
     ServerAction,
+    act_on_servers,
     boot_server,
     boot_servers,
     delete_server,
@@ -480,3 +481,41 @@ def test_boots_of_one_project_go_into_one_save_and_a_refused_one_takes_nothing(
         "Instance.Requested",
     ]
     assert _quota(world, world.alice).in_use["instances"] == 2
+
+
+def test_a_batch_of_actions_is_one_save_and_a_refused_one_changes_nothing(world: World) -> None:
+    """Each is judged as if the earlier ones had run: a second delete of a
+    server the first one finished finds nothing; a malformed id and another
+    tenant's server get their own errors; the rest land together."""
+    running, other, unscheduled = _active(world), _active(world), _boot(world).id
+    betas = _active(world, world.bob)
+    before = _max_id(world.app)
+    in_use = _quota(world, world.alice).in_use["instances"]
+
+    outcomes = act_on_servers(
+        [
+            ("delete", str(running), world.alice),
+            ("delete", str(unscheduled), world.alice),
+            ("stop", str(other), world.alice),
+            ("delete", "not-a-uuid", world.alice),
+            ("delete", str(betas), world.alice),
+            ("delete", str(unscheduled), world.alice),
+        ],
+        world.app,
+    )
+
+    first, gone, stop, malformed, foreign, again = outcomes
+    assert isinstance(first, Receipt) and isinstance(stop, Receipt) and isinstance(gone, Receipt)
+    assert first.events == stop.events == gone.events  # one save
+    assert all(isinstance(o, NotFound) for o in (again, malformed, foreign))
+    assert _instance(world, running).task_state == TaskState.DELETING
+    assert _instance(world, other).task_state == TaskState.POWERING_OFF
+    assert _instance(world, unscheduled).vm_state == VmState.DELETED  # no host to clean
+    assert _instance(world, betas).task_state is None
+    assert _quota(world, world.alice).in_use["instances"] == in_use - 1
+    assert sorted(_topics_after(world.app, before)) == sorted(
+        [
+            *("Instance.DeleteRequested", "Instance.StopRequested"),
+            *("Instance.DeleteRequested", "Instance.Deleted", "Quota.Released"),
+        ]
+    )
