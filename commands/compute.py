@@ -130,6 +130,9 @@ def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
 
 A = TypeVar("A", ComputeHost, Quota)
 
+# Saves of a whole batch tried before each instance is recorded on its own.
+BATCH_ATTEMPTS = 3
+
 
 class _Batch:
     """The aggregates one batch changes, each loaded once, so that several
@@ -153,20 +156,27 @@ def _finish_many(
     transition: Callable[[_Batch, Instance], None],
     finish_one: Callable[[CloudApp, UUID], None],
 ) -> list[UUID]:
-    """One save for the whole batch, of the instances as the job loaded them;
-    if anything in it changed meanwhile (a delete requested, a concurrent
-    release on the host), each one alone and reloaded, so that what still can
-    be recorded is."""
-    batch = _Batch(app)
-    try:
-        for instance in instances:
-            transition(batch, instance)
-        app.save(*instances, *batch.loaded.values())
-        return [instance.id for instance in instances]
-    except (IntegrityError, InvalidTransition, NotFound):
-        pass
+    """One save for the whole batch. If an aggregate it read changed meanwhile
+    (a boot reserved on the quota, a claim on the host), read them all again
+    and retry; if an instance's own state moved on (a delete requested during
+    a spawn), record each one alone, so that what still can be recorded is."""
+    ids = [instance.id for instance in instances]
+    for attempt in range(BATCH_ATTEMPTS):
+        if attempt:
+            reloaded = load_many(app, Instance, ids)
+            instances = [reloaded[i] for i in ids if i in reloaded]
+        batch = _Batch(app)
+        try:
+            for instance in instances:
+                transition(batch, instance)
+            app.save(*instances, *batch.loaded.values())
+            return [instance.id for instance in instances]
+        except IntegrityError:
+            continue
+        except (InvalidTransition, NotFound):
+            break
     recorded = []
-    for instance_id in (instance.id for instance in instances):
+    for instance_id in ids:
         try:
             finish_one(app, instance_id)
             recorded.append(instance_id)

@@ -65,9 +65,12 @@ class RenderedSelects(PostgresAggregateRecorder):
         )
         self._select_many = (
             SQL(
-                "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e"
-                " JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, after)"
-                " ON e.originator_id = k.id AND e.originator_version > k.after"
+                # LATERAL: one index range scan per aggregate, whatever the
+                # planner guesses of the arrays' length.
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                " FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, after)"
+                " CROSS JOIN LATERAL (SELECT * FROM {} WHERE originator_id = k.id"
+                "  AND originator_version > k.after) AS e"
                 " ORDER BY e.originator_id, e.originator_version"
             )
             .format(table)
