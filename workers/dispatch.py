@@ -16,7 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from psycopg import Cursor
@@ -30,21 +30,11 @@ from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 from workers import retries, routes
 from workers.coalesce import Coalescer, one_batch_id
+from workers.relay_writes import OwedItem, RelayWrites
 
 log = logging.getLogger(__name__)
 
 BATCH_JOB = "workers.jobs.entry.run_batch"  # kept as text: the relay imports no job code
-
-
-@dataclass(frozen=True)
-class OwedItem:
-    """One piece of work the relay owes: a route's job for one aggregate event."""
-
-    item_id: str  # <kind>_<aggregate id>_<version>
-    kind: str
-    aggregate_id: str
-    queue: str
-    batch_id: str
 
 
 class Relay(ProjectionView):
@@ -73,15 +63,26 @@ class Relay(ProjectionView):
     )
 
     redis: Redis | None = None
-    _owed: list[OwedItem]
+    _writes: RelayWrites
     _batch: int
     _coalescer: Coalescer[OwedItem] | None = None
 
     def apply_batch(self, events: Sequence[tuple[Any, int]]) -> int:
-        self._owed, self._batch = [], events[-1][1]
+        self._writes, self._batch = RelayWrites(), events[-1][1]
         position = super().apply_batch(events)
-        self.coalescer.hold(self._owed)
+        self.coalescer.hold(self._writes.items())
         self.flush()
+        return position
+
+    def apply_within(
+        self, cur: Cursor[DictRow], events: Sequence[tuple[Any, int]], after: int
+    ) -> int:
+        """Apply the events to ``self._writes``, then write it (see RelayWrites)."""
+        self._writes.read_hosts(
+            cur, (e.originator_id for e, _ in events if routes.needs_placement(type(e)))
+        )
+        position = super().apply_within(cur, events, after)
+        self._writes.write(cur)
         return position
 
     @property
@@ -118,42 +119,28 @@ class Relay(ProjectionView):
             )
 
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
-        event_type = type(event)
+        event_type, writes = type(event), self._writes
         completed = routes.kinds_completed_by(event_type)
-        if completed:
-            self._complete(cur, event, completed)
+        if completed:  # only the kinds this event's type completes, never an unrelated job
+            writes.complete(event.originator_id, event.originator_version, completed)
         for placement in routes.PLACEMENTS:
             if event_type is placement.set_by:
-                cur.execute(
-                    "INSERT INTO relay_placements VALUES (%s, %s) "
-                    "ON CONFLICT (aggregate_id) DO UPDATE SET host=EXCLUDED.host",
-                    (event.originator_id, getattr(event, placement.field)),
-                )
+                writes.placed[event.originator_id] = getattr(event, placement.field)
         for route in routes.owed_by(event_type):
-            queue = self._queue(cur, route, event)
+            queue = self._queue(route, event)
             if queue is not None:  # no host: the command handler did the work itself
-                self._owe(cur, route.kind, event, queue)
+                self._owe(route.kind, event, queue)
         for placement in routes.PLACEMENTS:
             if event_type in placement.cleared_by:  # nothing more will be asked of its host
-                cur.execute(
-                    "DELETE FROM relay_placements WHERE aggregate_id=%s", (event.originator_id,)
-                )
+                writes.placed[event.originator_id] = None
 
-    def _queue(self, cur: Cursor[DictRow], route: routes.Route, event: Any) -> str | None:
+    def _queue(self, route: routes.Route, event: Any) -> str | None:
         if not route.family.per_host:
             return route.family.queue()
-        host = next(
-            (getattr(event, p.field) for p in routes.PLACEMENTS if type(event) is p.set_by), None
-        )
-        if host is None:
-            cur.execute(
-                "SELECT host FROM relay_placements WHERE aggregate_id=%s", (event.originator_id,)
-            )
-            row = cur.fetchone()
-            host = row["host"] if row else None
+        host = self._writes.host_of(event.originator_id)
         return route.family.queue(host) if host else None
 
-    def _owe(self, cur: Cursor[DictRow], kind: str, e: Any, queue: str) -> None:
+    def _owe(self, kind: str, e: Any, queue: str) -> None:
         batch_id = f"batch_{self._batch}_{queue.replace('.', '-')}"
         item = OwedItem(
             f"{kind}_{e.originator_id}_{e.originator_version}",
@@ -162,23 +149,7 @@ class Relay(ProjectionView):
             queue,
             batch_id,
         )
-        cur.execute(
-            "INSERT INTO relay_pending (job_id, aggregate_id, version, queue, kind, batch_id) "
-            "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id) DO NOTHING",
-            (item.item_id, e.originator_id, e.originator_version, queue, kind, batch_id),
-        )
-        self._owed.append(item)
-
-    def _complete(self, cur: Cursor[DictRow], e: Any, kinds: list[str]) -> None:
-        """Only the kinds this event's type completes, never an unrelated job."""
-        cur.execute(
-            "DELETE FROM relay_pending WHERE aggregate_id=%s AND version < %s AND kind = ANY(%s)",
-            (e.originator_id, e.originator_version, kinds),
-        )
-        aggregate = str(e.originator_id)
-        self._owed = [
-            i for i in self._owed if not (i.aggregate_id == aggregate and i.kind in kinds)
-        ]
+        self._writes.owe(item, e.originator_version)
 
     def enqueue(self, items: Sequence[OwedItem]) -> int:
         """Push one job per batch id (its items), unless Redis has it; returns

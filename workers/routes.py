@@ -94,6 +94,13 @@ def event_types(routes: Iterable[Route] = ROUTES) -> tuple[type, ...]:
     return tuple(seen)
 
 
+def needs_placement(event_type: type) -> bool:
+    """Whether the relay must know the aggregate's host to route this event."""
+    return any(r.family.per_host for r in owed_by(event_type)) and not any(
+        event_type is p.set_by for p in PLACEMENTS
+    )
+
+
 def owed_by(event_type: type) -> list[Route]:
     return [r for r in ROUTES if r.owed_by is event_type]
 
