@@ -13,7 +13,7 @@ from commands.loading import load, load_many
 from commands.retry import retrying
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.host import ComputeHost
-from domain.instance import Instance
+from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.scheduling import disk_needed
 from domain.values import Actor, TaskState
@@ -94,6 +94,32 @@ def fail_instance(
     )
     app.save(instance, *released)
     return True
+
+
+@retrying
+def fail_waiting(app: CloudApp, instance_ids: Sequence[UUID], task: TaskState) -> list[UUID]:
+    """Put those of the instances still in ``task`` in ERROR with "No valid
+    host was found", releasing what each held, in ONE save; returns those
+    failed. (One save per instance made every failed boot of a flood a write
+    to its project's quota, and the API's boots lost race after race to them.)"""
+    batch = _Batch(app)
+    failed: list[Instance] = []
+    for instance in load_many(app, Instance, instance_ids).values():
+        if instance.task_state != task:
+            continue  # a racing worker moved it on, or it is being deleted
+        actor = instance_actor(instance, "scheduler")
+        held_claim, held_quota = instance.holds_claim, instance.holds_quota
+        instance.fail(NO_VALID_HOST, 500, actor)
+        if held_claim and not instance.holds_claim and instance.host is not None:
+            batch.get(ComputeHost, ComputeHost.create_id(instance.host)).release(
+                str(instance.id), actor
+            )
+        if held_quota and not instance.holds_quota:
+            batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
+        failed.append(instance)
+    if failed:
+        app.save(*failed, *batch.loaded.values())
+    return [instance.id for instance in failed]
 
 
 @retrying

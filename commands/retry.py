@@ -24,8 +24,9 @@ def retry_on_conflict(attempt: Callable[[], T], attempts: int = 20) -> T:
         try:
             return attempt()
         except IntegrityError:
-            # Jitter so that concurrent losers do not collide again in lockstep.
-            time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
+            # Jittered and growing (to 50 ms), so that concurrent losers do not
+            # collide again in lockstep and a busy aggregate gets quiet turns.
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**n)))  # noqa: S311
     raise Conflict("The resource was changed concurrently; please retry")
 
 

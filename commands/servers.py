@@ -53,8 +53,11 @@ def boot_servers(
     if not requests:
         return []
     (project_id,) = {actor.project_id for _, actor in requests}
-    quota = load(app, Quota, Quota.create_id(project_id), "Quota")
     reads = _Reads(app)
+    reads.preload(requests)
+    # Read last, to keep short the time in which a concurrent write to the
+    # quota (a worker releasing) can make this whole save lose its race.
+    quota = load(app, Quota, Quota.create_id(project_id), "Quota")
     outcomes: list[Instance | DomainError] = []
     for cmd, actor in requests:
         try:
@@ -76,6 +79,16 @@ class _Reads:
     def __init__(self, app: CloudApp) -> None:
         self.app = app
         self.seen: dict[UUID, Flavor | Image | NotFound] = {}
+
+    def preload(self, requests: Sequence[tuple[BootServer, Actor]]) -> None:
+        """Every flavor and image the boots name, in one query."""
+        ids = {natural_id("flavor", cmd.flavor_id) for cmd, _ in requests}
+        for cmd, _ in requests:
+            with contextlib.suppress(NotFound):
+                ids.add(parse_uuid(cmd.image_id, "Image"))
+        found = self.app.repository.get_many(ids)
+        for aggregate_id in ids:
+            self.seen[aggregate_id] = found.get(aggregate_id) or NotFound("not found")
 
     def get(self, kind: type[A], aggregate_id: UUID, label: str) -> A:
         if aggregate_id not in self.seen:

@@ -25,6 +25,7 @@ from helpers import (
     es_env,
     hosts_projector,
     raced_app,
+    rows,
     run_burst,
 )
 from redis import Redis
@@ -180,6 +181,28 @@ def test_a_flavor_no_host_can_fit_fails_with_no_valid_host_and_frees_quota(
     assert instance.fault is not None and instance.fault["message"] == NO_VALID_HOST
     _assert_released(plant, iid)
     assert plant.relay.relay.pending() == []
+
+
+def test_a_batch_no_host_can_fit_fails_in_one_save_that_frees_every_quota(
+    plant: Plant,
+) -> None:
+    too_big = [plant.cloud.boot(f"too-big-{n}", flavor_id=HUGE) for n in range(2)]
+    before = plant.cloud.last_notification_id()
+
+    plant.pump()
+
+    for iid in too_big:
+        assert plant.cloud.instance(iid).vm_state == VmState.ERROR
+        _assert_released(plant, iid)
+    appended = rows(
+        plant.cloud.database_url,
+        "SELECT xmin::text AS tx, topic FROM cloudledger_events WHERE notification_id > %s",
+        (before,),
+    )
+    assert sorted(r["topic"].rsplit(":", 1)[1] for r in appended) == [
+        *("Instance.Failed", "Instance.Failed", "Quota.Released", "Quota.Released")
+    ]
+    assert len({r["tx"] for r in appended}) == 1  # one transaction: one save
 
 
 def test_spawn_makes_the_instance_active_with_a_running_domain_and_disks(plant: Plant) -> None:

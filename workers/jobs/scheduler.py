@@ -14,10 +14,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
 
-from commands.compute import fail_instance, place_on_host
+from commands.compute import fail_waiting, place_on_host
 from commands.loading import load, load_many
-from domain.errors import Conflict, InvalidTransition
-from domain.instance import NO_VALID_HOST, Instance
+from domain.errors import Conflict
+from domain.instance import Instance
 from domain.scheduling import HostCandidate, disk_needed, rank_hosts
 from domain.values import TaskState
 from workers.runtime import SchedulerContext
@@ -25,28 +25,27 @@ from workers.runtime import SchedulerContext
 log = logging.getLogger(__name__)
 
 Outcomes = dict[str, str]
+_CHANGED = "skipped: instance changed while scheduling"
 
 
 def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes:
     outcomes: Outcomes = {}
-    waiting: list[Instance] = []
     instances = load_many(context.app, Instance, ids)
+    waiting = [i for i in instances.values() if i.task_state == TaskState.SCHEDULING]
     for iid in ids:
-        instance = instances.get(iid)
-        if instance is None:
+        if iid not in instances:
             outcomes[str(iid)] = "skipped"
-            continue
-        if instance.task_state != TaskState.SCHEDULING:
+        elif instances[iid].task_state != TaskState.SCHEDULING:
             outcomes[str(iid)] = "skipped: already scheduled or deleted"
-        else:
-            waiting.append(instance)
     candidates = {h.name: h for h in context.hosts.candidates()}
     while waiting:
         plan = _assign(waiting, candidates)
         planned = {instance.id for assigned in plan.values() for instance in assigned}
-        unplaced = [i for i in waiting if i.id not in planned]
-        for instance in unplaced:
-            outcomes[str(instance.id)] = _no_valid_host(context, instance.id)
+        unplaced = [i.id for i in waiting if i.id not in planned]
+        if unplaced:
+            failed = set(fail_waiting(context.app, unplaced, TaskState.SCHEDULING))
+            for iid in unplaced:
+                outcomes[str(iid)] = "no valid host" if iid in failed else _CHANGED
         retry: list[Instance] = []
         for host, assigned in plan.items():
             placed = _place(context, host, [i.id for i in assigned])
@@ -56,7 +55,7 @@ def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcom
                 elif _still_waiting(context, instance.id):
                     retry.append(instance)
                 else:  # another scheduler placed it, or it was deleted
-                    outcomes[str(instance.id)] = "skipped: instance changed while scheduling"
+                    outcomes[str(instance.id)] = _CHANGED
             if len(placed) < len(assigned):
                 candidates.pop(host, None)  # it is fuller than the read model said
         waiting = retry
@@ -95,11 +94,3 @@ def _place(context: SchedulerContext, host: str, ids: list[UUID]) -> set[UUID]:
     except Conflict:
         log.warning("host %s kept changing while placing %d instances", host, len(ids))
         return set()
-
-
-def _no_valid_host(context: SchedulerContext, instance_id: UUID) -> str:
-    try:
-        failed = fail_instance(context.app, instance_id, NO_VALID_HOST, 500, TaskState.SCHEDULING)
-    except InvalidTransition:
-        failed = False
-    return "no valid host" if failed else "skipped: instance changed while scheduling"
