@@ -16,6 +16,7 @@ from api.batching import AsyncBatcher
 from api.context import ApiState
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodyLimitMiddleware
+from api.policy import Policy
 from api.progress import ProjectionProgress
 from commands.bootstrap import Settings, build_services
 from commands.tokens import TokenCodec
@@ -60,6 +61,7 @@ def build_state(settings: Settings) -> ApiState:
     return ApiState(
         services=services,
         tokens=TokenCodec(settings.token_key()),
+        policy=Policy(settings.policy_file),
         progress=ProjectionProgress(settings.database_url, [v.name for v in VIEW_CLASSES]),
         reads=reads,
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),

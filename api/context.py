@@ -13,7 +13,7 @@ from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.errors import BadRequest
 from api.limits import parse_json
-from api.policy import enforce
+from api.policy import Policy
 from api.progress import ProjectionProgress
 from commands.receipt import Receipt
 from commands.servers import ActionRequest
@@ -39,6 +39,7 @@ class ApiState:
 
     services: Services
     tokens: TokenCodec
+    policy: Policy
     progress: ProjectionProgress
     # Every read-model query, on an asyncio pool: reads hold no thread.
     reads: AsyncReader
@@ -71,7 +72,7 @@ def authenticate(request: Request) -> Actor:
 def authorize(request: Request, rule: str) -> Actor:
     """Validate the token (no database round trip) and enforce the rule."""
     actor = authenticate(request)
-    enforce(actor, rule)
+    state(request).policy.enforce(actor, rule)
     return actor
 
 

@@ -108,6 +108,8 @@ async def versions(request: Request) -> JSONResponse:
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "image:add_image")
     spec = await parse_body(request, ImageSpec)
+    if spec.visibility == "public":
+        state(request).policy.enforce(actor, "image:publicize_image")
     # Property names and values are checked by the domain (Image.validate_fields).
     extra = {k: v for k, v in (spec.model_extra or {}).items() if k not in _CORE | _IGNORED}
     cmd = CreateImage(

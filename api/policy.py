@@ -1,15 +1,47 @@
-"""Role-based policy: every route names one rule, checked against the token."""
+"""Policy: every API action names a rule, checked against the caller's token.
+
+The defaults follow OpenStack's personas: an admin; a project member, who may
+change the project's resources; a project reader, who may read them but
+never change anything. Operators override any rule in a policy file
+(``CLOUDLEDGER_POLICY_FILE``) written in oslo.policy's YAML and rule language
+(``role:``, ``rule:``, ``and``/``or``/``not``, ``%(project_id)s``, ``@``,
+``!``), the engine Nova, Glance and Keystone use, so an operator's rules read
+the same here. A file that does not parse, or names a rule that does not
+exist, stops start-up with an error naming its line."""
 
 from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from oslo_config import cfg
+from oslo_policy import _checks, _parser, policy
 
 from domain.errors import Forbidden
 from domain.values import Actor
 
-ADMIN, MEMBER, READER = "admin", "member", "reader"
-# Higher roles imply lower ones, as Keystone's default role hierarchy does.
-_IMPLIED = {ADMIN: {ADMIN, MEMBER, READER}, MEMBER: {MEMBER, READER}, READER: {READER}}
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("cloudledger.access")  # denials, for audit
 
-RULES: dict[str, str] = {
+ADMIN = "rule:admin_api"
+MEMBER = "rule:project_member_api"
+READER = "rule:project_reader_api"
+
+# Rules that other rules are built from (as in Nova's base policies).
+BASE_RULES: dict[str, str] = {
+    "admin_api": "role:admin",
+    "project_member": "role:member and project_id:%(project_id)s",
+    "project_reader": "role:reader and project_id:%(project_id)s",
+    "project_member_api": "rule:admin_api or rule:project_member",
+    "project_reader_api": "rule:admin_api or rule:project_reader",
+}
+
+# Every action a route can ask about, and who may do it by default.
+ACTIONS: dict[str, str] = {
     "identity:validate_token": READER,
     "compute:servers:create": MEMBER,
     "compute:servers:index": READER,
@@ -26,6 +58,7 @@ RULES: dict[str, str] = {
     "compute:quotas:update": ADMIN,
     "compute:limits": READER,
     "image:add_image": MEMBER,
+    "image:publicize_image": ADMIN,
     "image:upload_image": MEMBER,
     "image:download_image": READER,
     "image:get_images": READER,
@@ -33,15 +66,119 @@ RULES: dict[str, str] = {
     "image:delete_image": MEMBER,
 }
 
-
-def allowed(actor: Actor, rule: str) -> bool:
-    needed = RULES[rule]  # KeyError on an unknown rule: a route without a rule is a bug
-    granted: set[str] = set()
-    for role in actor.roles:
-        granted |= _IMPLIED.get(role, set())
-    return needed in granted
+# Keystone puts the roles a granted role implies in the token; so do we here.
+_IMPLIED = {"admin": ("admin", "member", "reader"), "member": ("member", "reader")}
 
 
-def enforce(actor: Actor, rule: str) -> None:
-    if not allowed(actor, rule):
-        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+class PolicyFileError(Exception):
+    """The operator's policy file cannot be used; the message names the line."""
+
+
+class Policy:
+    """The rules in force: the defaults, with the policy file's on top.
+
+    The file is read once, at start-up. Decisions are then pure functions of
+    (rule, target, credentials), so they are cached: oslo.policy spends about
+    0.2 ms on a rule of a few checks, a cached decision about 2 µs."""
+
+    def __init__(self, policy_file: Path | None = None) -> None:
+        conf = cfg.ConfigOpts()
+        conf([], project="cloudledger", default_config_files=[])
+        self._enforcer = policy.Enforcer(
+            conf, policy_file=str(policy_file) if policy_file else None, use_conf=True
+        )
+        # Only the file named here: no policy.d or /etc/cloudledger search.
+        conf.set_override("policy_dirs", [], "oslo_policy")
+        defaults = {**BASE_RULES, **ACTIONS}
+        self._enforcer.register_defaults(
+            [policy.RuleDefault(name, check) for name, check in defaults.items()]
+        )
+        if policy_file is not None:
+            _check_file(policy_file, set(defaults))
+        else:  # not oslo's default search for policy.yaml in /etc and ~
+            self._enforcer.policy_file = "/nonexistent/cloudledger-policy.yaml"
+        self._enforcer.load_rules()
+        if not self._enforcer.check_rules():  # a cycle of rule: references
+            raise PolicyFileError(f"{policy_file}: its rules refer to each other in a cycle")
+        self._enforcer.use_conf = False  # loaded: never read the file again
+        self._decide = functools.lru_cache(maxsize=8192)(self._decide_uncached)
+
+    def allowed(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> bool:
+        if rule not in ACTIONS:
+            raise KeyError(f"no policy rule named {rule}")  # a route without a rule is a bug
+        scope = {"project_id": actor.project_id, **(target or {})}
+        return self._decide(
+            rule, tuple(sorted(scope.items())), actor.user_id, actor.project_id, actor.roles
+        )
+
+    def enforce(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> None:
+        if not self.allowed(actor, rule, target):
+            access_log.warning(
+                "denied %s to user %s of project %s (request %s)",
+                rule,
+                actor.user_id,
+                actor.project_id,
+                actor.request_id,
+            )
+            raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+
+    def _decide_uncached(
+        self,
+        rule: str,
+        target: tuple[tuple[str, str], ...],
+        user_id: str,
+        project_id: str,
+        roles: tuple[str, ...],
+    ) -> bool:
+        effective = sorted({r for role in roles for r in _IMPLIED.get(role, (role,))})
+        creds = {"user_id": user_id, "project_id": project_id, "roles": effective}
+        return bool(self._enforcer.authorize(rule, dict(target), creds))
+
+
+def _check_file(path: Path, known: set[str]) -> None:
+    """Every rule the file sets must exist and parse; errors name the line."""
+    try:
+        root = yaml.compose(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyFileError(f"{path}: cannot read it as YAML: {exc}") from None
+    if root is None:
+        return  # an empty file overrides nothing
+    if not isinstance(root, yaml.MappingNode):
+        raise PolicyFileError(f"{path}: expected a mapping of rule names to rules")
+    for key, value in root.value:
+        line = key.start_mark.line + 1
+        name = key.value
+        if name not in known:
+            raise PolicyFileError(f"{path}, line {line}: unknown rule {name!r}")
+        if not isinstance(value, yaml.ScalarNode):
+            raise PolicyFileError(f"{path}, line {line}: the rule for {name!r} must be a string")
+        check = _parsed(str(value.value))
+        if check is None:
+            raise PolicyFileError(f"{path}, line {line}: cannot parse rule {value.value!r}")
+        for referenced in _references(check):
+            if referenced not in known:
+                raise PolicyFileError(f"{path}, line {line}: no rule named {referenced!r}")
+
+
+def _parsed(text: str) -> Any:
+    """The rule as oslo.policy reads it, or None if it cannot: it turns such a
+    rule into "never" (and logs), which a rule may also say on purpose (``!``)."""
+    logging.disable(logging.ERROR)  # its own traceback is noise here: we report the line
+    try:
+        check: Any = _parser.parse_rule(text)
+    finally:
+        logging.disable(logging.NOTSET)
+    if isinstance(check, _checks.FalseCheck) and text.strip() != "!":
+        return None
+    return check
+
+
+def _references(check: Any) -> list[str]:
+    """The rule names a parsed rule refers to (``rule:NAME``), however nested."""
+    if isinstance(check, _checks.RuleCheck):
+        return [check.match]
+    if isinstance(check, _checks.NotCheck):
+        return _references(check.rule)
+    if isinstance(check, _checks.AndCheck | _checks.OrCheck):
+        return [name for part in check.rules for name in _references(part)]
+    return []

@@ -23,7 +23,6 @@ from api.context import (
     state,
 )
 from api.errors import BadRequest
-from api.policy import enforce
 from api.responses import JSONResponse
 from commands.receipt import Receipt
 from commands.servers import BootServer
@@ -233,7 +232,7 @@ async def action(request: Request) -> Response:
     if len(given) != 1:
         raise BadRequest("Give exactly one action: os-stop or os-start")
     verb = "stop" if "os_stop" in given else "start"
-    enforce(actor, f"compute:servers:{verb}")
+    state(request).policy.enforce(actor, f"compute:servers:{verb}")
     receipt = await _act(request, verb, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=202)

@@ -71,6 +71,8 @@ class Settings:
     max_json_body_bytes: int = DEFAULT_MAX_JSON_BODY
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     max_project_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # The operator's policy overrides (api/policy.py); None: the defaults.
+    policy_file: Path | None = None
     # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
     private_pg_port: int = DEFAULT_PG_PORT
     private_redis_port: int = DEFAULT_REDIS_PORT
@@ -96,6 +98,9 @@ class Settings:
             max_project_in_flight=int(
                 environ.get("CLOUDLEDGER_MAX_PROJECT_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)
             ),
+            policy_file=Path(environ["CLOUDLEDGER_POLICY_FILE"])
+            if environ.get("CLOUDLEDGER_POLICY_FILE")
+            else None,
             private_pg_port=pg_port,
             private_redis_port=redis_port,
         )

@@ -86,13 +86,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if args.command in ("run", "api") and not _policy_loads(settings):
+        return 2
+    code = 0
     if args.command == "run":
         from ops.run import HostShape, main_run
 
         shape = HostShape(args.host_vcpus, args.host_ram_gb, args.host_disk_gb)
-        return main_run(args.hosts, shape)
-    settings = Settings.from_env()
-    if args.command == "api":
+        code = main_run(args.hosts, shape)
+    elif args.command == "api":
         _api(settings)
     elif args.command == "projector":
         _projector(settings)
@@ -101,18 +104,30 @@ def main(argv: list[str] | None = None) -> int:
 
         run_relay(settings, _stop_on_signals())
     elif args.command == "worker":
-        return _worker(settings, args)
+        code = _worker(settings, args)
     elif args.command == "host-domains":
         from ops.hosts import print_domains
 
-        return print_domains(settings, args.host, args.timeout)
+        code = print_domains(settings, args.host, args.timeout)
     elif args.command == "status":
         from ops.status import main_status
 
-        return main_status(settings)
+        code = main_status(settings)
     elif args.command == "bench":
-        return _bench(settings, args)
-    return 0
+        code = _bench(settings, args)
+    return code
+
+
+def _policy_loads(settings: Settings) -> bool:
+    """Check the operator's policy file before anything starts."""
+    from api.policy import Policy, PolicyFileError
+
+    try:
+        Policy(settings.policy_file)
+    except PolicyFileError as exc:
+        print(f"cloudledger: policy file refused: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,29 +9,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 from starlette.applications import Starlette
 
-from api.app import build_state, create_app
 from api.context import ApiState
-from commands.bootstrap import Settings
 
 CONCURRENT_READS = 24
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[tuple[Starlette, ApiState]]:
-    settings = Settings.from_env(
-        {"CLOUDLEDGER_DATABASE_URL": database_url, "CLOUDLEDGER_STATE_DIR": str(tmp_path)}
-    )
-    api_state = build_state(settings)
-    yield create_app(api_state, settings.max_json_body_bytes), api_state
-    api_state.services.app.close()
 
 
 def _token(api_state: ApiState) -> str:

@@ -1,0 +1,64 @@
+"""Every route of the API asks the policy before it does anything (apart
+from the few that must work without a token)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from api.context import ApiState
+
+PUBLIC = {
+    ("GET", "/identity"),
+    ("GET", "/identity/"),
+    ("GET", "/identity/v3"),
+    ("GET", "/identity/v3/"),
+    ("POST", "/identity/v3/auth/tokens"),  # logging in
+    ("GET", "/image"),
+    ("GET", "/image/"),
+    ("GET", "/image/versions"),
+    ("GET", "/compute"),
+    ("GET", "/compute/"),
+    ("GET", "/compute/v2.1"),
+    ("GET", "/compute/v2.1/"),
+}
+SOME_ID = "00000000-0000-4000-8000-000000000001"
+BODIES = {"/compute/v2.1/servers/{id}/action": {"os-stop": None}}
+
+
+def _routes(app: Starlette) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        assert isinstance(route, Route)
+        for method in sorted(route.methods or {"GET"}):
+            if method != "HEAD":
+                found.append((method, route.path))
+    return found
+
+
+async def _answers(app: Starlette, api_state: ApiState) -> dict[tuple[str, str], int]:
+    token, _ = api_state.tokens.issue("u1", "nobody", "p1", "demo", ())  # no role at all
+    transport = httpx.ASGITransport(app=app)
+    answers = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        for method, path in _routes(app):
+            if (method, path) in PUBLIC:
+                continue
+            url = path.replace("{id}", SOME_ID).replace("{project_id}", "p1")
+            response = await client.request(
+                method, url, headers={"X-Auth-Token": token}, json=BODIES.get(path, {})
+            )
+            answers[method, path] = response.status_code
+    return answers
+
+
+def test_every_route_but_the_public_ones_is_refused_to_a_token_without_roles(
+    api: tuple[Starlette, ApiState],
+) -> None:
+    app, api_state = api
+    answers = asyncio.run(_answers(app, api_state))
+    assert len(answers) >= 20  # the routes were found
+    assert {route: code for route, code in answers.items() if code != 403} == {}

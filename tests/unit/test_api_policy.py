@@ -1,0 +1,124 @@
+"""The policy engine: default personas, the operator's policy file on top,
+and start-up errors that name the line of a bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.policy import ACTIONS, ADMIN, BASE_RULES, MEMBER, READER, Policy, PolicyFileError
+from domain.errors import Forbidden
+from domain.values import Actor
+
+
+def _actor(*roles: str, project: str = "p1", user: str = "u1") -> Actor:
+    return Actor(user, project, roles, "req-test")
+
+
+ADMIN_ACTOR, MEMBER_ACTOR, READER_ACTOR = _actor("admin"), _actor("member"), _actor("reader")
+
+
+@pytest.fixture(scope="module")
+def defaults() -> Policy:
+    return Policy()
+
+
+@pytest.mark.parametrize("rule", sorted(ACTIONS))
+def test_each_persona_gets_what_its_default_rule_says(defaults: Policy, rule: str) -> None:
+    who_may = {
+        ADMIN: {"admin"},
+        MEMBER: {"admin", "member"},
+        READER: {"admin", "member", "reader"},
+    }[ACTIONS[rule]]
+    for persona, actor in (
+        ("admin", ADMIN_ACTOR),
+        ("member", MEMBER_ACTOR),
+        ("reader", READER_ACTOR),
+    ):
+        assert defaults.allowed(actor, rule) is (persona in who_may), (persona, rule)
+    assert not defaults.allowed(_actor(), rule)  # no role at all
+
+
+def test_a_member_is_refused_on_another_projects_target(defaults: Policy) -> None:
+    assert defaults.allowed(MEMBER_ACTOR, "compute:servers:delete", {"project_id": "p1"})
+    assert not defaults.allowed(MEMBER_ACTOR, "compute:servers:delete", {"project_id": "p2"})
+    assert defaults.allowed(ADMIN_ACTOR, "compute:servers:delete", {"project_id": "p2"})
+
+
+def test_a_denial_is_forbidden_with_the_rules_name(defaults: Policy) -> None:
+    with pytest.raises(Forbidden, match="compute:flavors:create"):
+        defaults.enforce(MEMBER_ACTOR, "compute:flavors:create")
+
+
+def test_asking_about_a_rule_that_does_not_exist_is_a_bug(defaults: Policy) -> None:
+    with pytest.raises(KeyError):
+        defaults.allowed(ADMIN_ACTOR, "compute:servers:teleport")
+
+
+def _policy(tmp_path: Path, text: str) -> Policy:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return Policy(path)
+
+
+def test_the_operators_file_overrides_defaults_in_oslo_policy_language(tmp_path: Path) -> None:
+    policy = _policy(
+        tmp_path,
+        '"compute:servers:create": "role:admin"\n'
+        '"compute:flavors:index": "!"\n'
+        '"compute:flavors:create": "rule:project_member_api and not role:reader"\n'
+        '"image:publicize_image": "@"\n'
+        '"compute:limits": "user_id:%(user_id)s"\n',
+    )
+    assert not policy.allowed(MEMBER_ACTOR, "compute:servers:create")
+    assert policy.allowed(ADMIN_ACTOR, "compute:servers:create")
+    assert not policy.allowed(ADMIN_ACTOR, "compute:flavors:index")
+    # member implies reader, as Keystone's implied roles do, so "not role:reader" refuses it
+    assert not policy.allowed(MEMBER_ACTOR, "compute:flavors:create")
+    assert policy.allowed(READER_ACTOR, "image:publicize_image")
+    assert policy.allowed(READER_ACTOR, "compute:limits", {"user_id": "u1"})
+    assert not policy.allowed(READER_ACTOR, "compute:limits", {"user_id": "u2"})
+    # rules the file does not name keep their defaults
+    assert policy.allowed(READER_ACTOR, "compute:servers:index")
+
+
+def test_a_file_naming_every_default_decides_as_the_defaults(
+    tmp_path: Path, defaults: Policy
+) -> None:
+    lines = [f'"{name}": "{check}"' for name, check in {**BASE_RULES, **ACTIONS}.items()]
+    policy = _policy(tmp_path, "\n".join(lines) + "\n")
+    for rule in ACTIONS:
+        for actor in (ADMIN_ACTOR, MEMBER_ACTOR, READER_ACTOR):
+            assert policy.allowed(actor, rule) == defaults.allowed(actor, rule)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('"compute:servers:index": "@"\n"compute:servers:teleport": "@"\n', "line 2: unknown rule"),
+        ('"compute:servers:index": "role:admin and ("\n', "line 1: cannot parse rule"),
+        ('"compute:servers:index":\n  - role:admin\n', "line 1: the rule for"),
+        ("compute:servers:index: [unclosed\n", "cannot read it as YAML"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ('"compute:servers:index": "rule:no_such_rule"\n', "line 1: no rule named 'no_such"),
+        ('"admin_api": "rule:project_reader_api"\n', "cycle"),
+    ],
+)
+def test_a_bad_policy_file_stops_start_up_naming_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(PolicyFileError, match=message) as raised:
+        _policy(tmp_path, text)
+    assert "Traceback" not in str(raised.value)
+
+
+def test_an_empty_policy_file_keeps_every_default(tmp_path: Path) -> None:
+    policy = _policy(tmp_path, "")
+    assert policy.allowed(MEMBER_ACTOR, "compute:servers:create")
+    assert not policy.allowed(MEMBER_ACTOR, "compute:flavors:create")
+
+
+def test_a_missing_policy_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyFileError, match="cannot read"):
+        Policy(tmp_path / "nope.yaml")
