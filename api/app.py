@@ -18,6 +18,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodyLimitMiddleware
 from api.policy import Policy
 from api.progress import ProjectionProgress
+from api.request_id import RequestIdMiddleware
 from commands.bootstrap import Settings, build_services
 from commands.tokens import TokenCodec
 from projections.reader import AsyncReader
@@ -45,6 +46,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *images.routes,
         ],
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=images.is_upload),
             Middleware(microversion.MicroversionMiddleware),
         ],

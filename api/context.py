@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,6 +14,7 @@ from api.errors import BadRequest
 from api.limits import parse_json
 from api.policy import Policy
 from api.progress import ProjectionProgress
+from api.request_id import SCOPE_KEY, new_request_id
 from commands.receipt import Receipt
 from commands.servers import ActionRequest
 from commands.services import BootRequest, Services
@@ -56,7 +56,8 @@ def state(request: Request) -> ApiState:
 
 
 def request_id(request: Request) -> str:
-    rid: str = request.scope.setdefault("cloudledger.request_id", f"req-{uuid.uuid4()}")
+    """This request's id (api/request_id.py), as its events will carry it."""
+    rid: str = request.scope.setdefault(SCOPE_KEY, new_request_id())
     return rid
 
 
