@@ -62,7 +62,7 @@ def build_state(settings: Settings) -> ApiState:
     services = build_services(settings)
     return ApiState(
         services=services,
-        tokens=TokenCodec(settings.token_key()),
+        tokens=TokenCodec(settings.token_key(), settings.token_lifetime_s),
         policy=Policy(settings.policy_file),
         progress=ProjectionProgress(settings.database_url, [v.name for v in VIEW_CLASSES]),
         reads=reads,

@@ -17,6 +17,7 @@ from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
 from commands.passwords import Argon2Hasher
 from commands.services import Services
+from commands.tokens import TOKEN_LIFETIME_SECONDS
 
 DEFAULT_STATE_DIR = ".state"
 DEFAULT_MAX_JSON_BODY = 1 << 20
@@ -71,6 +72,7 @@ class Settings:
     max_json_body_bytes: int = DEFAULT_MAX_JSON_BODY
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     max_project_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    token_lifetime_s: float = TOKEN_LIFETIME_SECONDS
     # The operator's policy overrides (api/policy.py); None: the defaults.
     policy_file: Path | None = None
     # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
@@ -97,6 +99,9 @@ class Settings:
             max_in_flight=int(environ.get("CLOUDLEDGER_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)),
             max_project_in_flight=int(
                 environ.get("CLOUDLEDGER_MAX_PROJECT_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)
+            ),
+            token_lifetime_s=float(
+                environ.get("CLOUDLEDGER_TOKEN_LIFETIME") or TOKEN_LIFETIME_SECONDS
             ),
             policy_file=Path(environ["CLOUDLEDGER_POLICY_FILE"])
             if environ.get("CLOUDLEDGER_POLICY_FILE")

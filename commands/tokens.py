@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from domain.errors import Unauthorized
 
-TOKEN_LIFETIME_SECONDS = 3600 * 12
+TOKEN_LIFETIME_SECONDS = 3600  # the default, as Keystone's; CLOUDLEDGER_TOKEN_LIFETIME
 # Tolerated difference between the clocks of the API processes.
 MAX_CLOCK_SKEW_SECONDS = 60.0
 
@@ -43,10 +43,12 @@ def _unb64(text: str) -> bytes:
 class TokenCodec:
     """Issues and checks tokens with one shared secret key."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, lifetime_seconds: float = TOKEN_LIFETIME_SECONDS) -> None:
         if len(key) < 32:
             raise ValueError("token key must be at least 32 bytes")
-        self._key = key
+        if lifetime_seconds <= 0:
+            raise ValueError("tokens must live longer than zero seconds")
+        self._key, self.lifetime_seconds = key, lifetime_seconds
 
     def issue(
         self,
@@ -65,7 +67,7 @@ class TokenCodec:
             project_name,
             roles,
             issued,
-            issued + TOKEN_LIFETIME_SECONDS,
+            issued + self.lifetime_seconds,
             _b64(secrets.token_bytes(16)),
         )
         payload = _b64(json.dumps(claims.__dict__, separators=(",", ":")).encode())

@@ -73,3 +73,11 @@ def test_a_signed_payload_of_the_wrong_shape_is_unauthorized(payload: object) ->
 def test_a_token_signed_with_another_key_is_refused() -> None:
     with pytest.raises(Unauthorized):
         TokenCodec(b"x" * 32).verify(_issue(TokenCodec(KEY)), now=NOW)
+
+
+def test_the_lifetime_is_the_codecs_setting() -> None:
+    codec = TokenCodec(KEY, lifetime_seconds=60)
+    token = _issue(codec)
+    assert codec.verify(token, now=NOW + 59).expires_at == NOW + 60
+    with pytest.raises(Unauthorized):
+        codec.verify(token, now=NOW + 61)
