@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from api.context import authorize, base_url, parse_body, state
+from api.context import authorize, base_url, parse_body, request_id, state
 from api.responses import JSONResponse
 from commands.tokens import TokenClaims
 from domain.errors import InvalidInput, NotFound, Unauthorized
@@ -133,7 +133,9 @@ async def issue_token(request: Request) -> JSONResponse:
     if user.name is None or project is None or project.name is None:
         raise InvalidInput("Authenticate by user name, scoped to a project by name")
     svc = state(request).services
-    who = await run_in_threadpool(svc.authenticate, user.name, user.password, project.name)
+    who = await run_in_threadpool(
+        svc.authenticate, user.name, user.password, project.name, request_id(request)
+    )
     token, claims = state(request).tokens.issue(
         who.user_id, who.user_name, who.project_id, who.project_name, who.roles
     )

@@ -15,6 +15,12 @@ from psycopg.conninfo import conninfo_to_dict
 from commands import ledger_store
 from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
+from commands.lockout import (
+    DEFAULT_LOCKOUT_SECONDS,
+    DEFAULT_MAX_FAILURES,
+    Lockout,
+    PostgresLoginAttempts,
+)
 from commands.passwords import Argon2Hasher
 from commands.services import Services
 from commands.tokens import TOKEN_LIFETIME_SECONDS
@@ -73,6 +79,9 @@ class Settings:
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     max_project_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     token_lifetime_s: float = TOKEN_LIFETIME_SECONDS
+    # Failed logins of one user name, within this many seconds, that lock it.
+    lockout_failures: int = DEFAULT_MAX_FAILURES
+    lockout_seconds: float = DEFAULT_LOCKOUT_SECONDS
     # The operator's policy overrides (api/policy.py); None: the defaults.
     policy_file: Path | None = None
     # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
@@ -102,6 +111,12 @@ class Settings:
             ),
             token_lifetime_s=float(
                 environ.get("CLOUDLEDGER_TOKEN_LIFETIME") or TOKEN_LIFETIME_SECONDS
+            ),
+            lockout_failures=int(
+                environ.get("CLOUDLEDGER_LOCKOUT_FAILURES") or DEFAULT_MAX_FAILURES
+            ),
+            lockout_seconds=float(
+                environ.get("CLOUDLEDGER_LOCKOUT_SECONDS") or DEFAULT_LOCKOUT_SECONDS
             ),
             policy_file=Path(environ["CLOUDLEDGER_POLICY_FILE"])
             if environ.get("CLOUDLEDGER_POLICY_FILE")
@@ -184,4 +199,11 @@ def build_app(
 
 def build_services(settings: Settings, *, pool_size: int = 10) -> Services:
     app = build_app(settings.database_url, pool_size=pool_size, limits=settings.database_limits)
-    return Services(app, Argon2Hasher(), DirectoryImageStore(settings.image_dir))
+    recorder = app.recorder
+    assert isinstance(recorder, ledger_store.LedgerRecorder)
+    lockout = Lockout(
+        PostgresLoginAttempts(recorder.datastore),
+        settings.lockout_failures,
+        settings.lockout_seconds,
+    )
+    return Services(app, Argon2Hasher(), DirectoryImageStore(settings.image_dir), lockout)

@@ -10,6 +10,7 @@ from eventsourcing.persistence import IntegrityError
 from commands import catalog, identity, images, servers
 from commands.app import CloudApp
 from commands.combining import Combiner
+from commands.lockout import Lockout, MemoryLoginAttempts
 from commands.ports import ImageStore, PasswordHasher
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
@@ -45,8 +46,16 @@ def _creating(what: str, create: Callable[[], Receipt]) -> Receipt:
 class Services:
     """Every command a user (or the API) can give, ready to call from a thread."""
 
-    def __init__(self, app: CloudApp, hasher: PasswordHasher, image_store: ImageStore):
+    def __init__(
+        self,
+        app: CloudApp,
+        hasher: PasswordHasher,
+        image_store: ImageStore,
+        lockout: Lockout | None = None,
+    ):
         self.app, self.hasher, self.image_store = app, hasher, image_store
+        # Processes that log users in pass the PostgreSQL-backed one (bootstrap).
+        self.lockout = lockout or Lockout(MemoryLoginAttempts())
         # Writes to one project's quota in this process take turns (commands/combining.py).
         self._boots: Combiner[BootRequest, Receipt] = Combiner(self._boot_all)
         self._quota_updates: Combiner[Callable[[], Receipt], Receipt] = Combiner(_run_each)
@@ -74,8 +83,15 @@ class Services:
         """Stops, starts and deletes in one save (retried whole on a conflict)."""
         return list(retry_on_conflict(lambda: servers.act_on_servers(requests, self.app)))
 
-    def authenticate(self, user: str, password: str, project: str) -> identity.Authenticated:
-        return identity.authenticate(self.app, self.hasher, user, password, project)
+    def authenticate(
+        self, user: str, password: str, project: str, request_id: str = ""
+    ) -> identity.Authenticated:
+        """A password login, refused while the user name is locked out."""
+        return self.lockout.authenticate(
+            user,
+            request_id,
+            lambda: identity.authenticate(self.app, self.hasher, user, password, project),
+        )
 
     def create_project(self, cmd: identity.CreateProject, actor: Actor) -> Receipt:
         return _creating(

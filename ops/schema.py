@@ -4,6 +4,8 @@ long-running processes start with CREATE_TABLE=n (concurrent DDL can fail)."""
 from __future__ import annotations
 
 from commands.bootstrap import build_app, eventsourcing_env
+from commands.ledger_store import LedgerRecorder
+from commands.lockout import PostgresLoginAttempts
 from projections.bootstrap import build_view
 from projections.registry import VIEW_CLASSES
 from projections.view import ProjectionView
@@ -12,6 +14,9 @@ from workers.dispatch import Relay
 
 def create_schema(database_url: str) -> None:
     app = build_app(database_url, pool_size=1, create_table=True)
+    recorder = app.recorder
+    assert isinstance(recorder, LedgerRecorder)
+    PostgresLoginAttempts(recorder.datastore).create_table()
     app.close()
     env = eventsourcing_env(database_url, pool_size=1, create_table=True)
     views: list[type[ProjectionView]] = [*VIEW_CLASSES, Relay]

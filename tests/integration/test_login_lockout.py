@@ -1,0 +1,91 @@
+"""Brute-force lockout, with both stores of login attempts: PostgreSQL (what
+the API uses) and the in-memory one unit tests use, one contract."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Cloud, build_cloud
+
+from commands.identity import CreateProject, CreateUser
+from commands.ledger_store import LedgerRecorder
+from commands.lockout import Lockout, LoginAttempts, MemoryLoginAttempts, PostgresLoginAttempts
+from commands.services import Services
+from domain.errors import Unauthorized
+from domain.values import SYSTEM
+
+
+@pytest.fixture
+def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    cloud = build_cloud(database_url, tmp_path / "images")
+    yield cloud
+    cloud.app.close()
+
+
+@pytest.fixture(params=["postgres", "memory"])
+def attempts(request: pytest.FixtureRequest, cloud: Cloud) -> LoginAttempts:
+    if request.param == "memory":
+        return MemoryLoginAttempts()
+    recorder = cloud.app.recorder
+    assert isinstance(recorder, LedgerRecorder)
+    return PostgresLoginAttempts(recorder.datastore)
+
+
+def _services(cloud: Cloud, attempts: LoginAttempts, seconds: float = 300) -> Services:
+    services = Services(
+        cloud.app, cloud.services.hasher, cloud.services.image_store, Lockout(attempts, 3, seconds)
+    )
+    services.create_project(CreateProject("lock"), SYSTEM)
+    services.create_user(CreateUser("mallory", "right", "lock"), SYSTEM)
+    return services
+
+
+def _fail(services: Services, times: int, user: str = "mallory") -> None:
+    for _ in range(times):
+        with pytest.raises(Unauthorized, match="requires authentication"):
+            services.authenticate(user, "wrong", "lock", "req-test")
+
+
+def test_failures_up_to_the_limit_lock_the_user_even_with_the_right_password(
+    cloud: Cloud, attempts: LoginAttempts
+) -> None:
+    services = _services(cloud, attempts)
+    _fail(services, 3)
+    with pytest.raises(
+        Unauthorized, match=r"locked after 3 failed logins; try again in 30\d seconds"
+    ):
+        services.authenticate("mallory", "right", "lock", "req-test")
+
+
+def test_a_success_before_the_limit_starts_the_count_again(
+    cloud: Cloud, attempts: LoginAttempts
+) -> None:
+    services = _services(cloud, attempts)
+    _fail(services, 2)
+    assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
+    _fail(services, 2)
+    assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
+
+
+def test_the_lock_ends_once_the_failures_are_old_enough(
+    cloud: Cloud, attempts: LoginAttempts
+) -> None:
+    services = _services(cloud, attempts, seconds=1.0)
+    _fail(services, 3)
+    with pytest.raises(Unauthorized, match="locked"):
+        services.authenticate("mallory", "right", "lock", "req-test")
+    time.sleep(1.1)
+    assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
+
+
+def test_unknown_names_lock_like_known_ones_and_alone(
+    cloud: Cloud, attempts: LoginAttempts
+) -> None:
+    services = _services(cloud, attempts)
+    _fail(services, 3, user="nobody")
+    with pytest.raises(Unauthorized, match="locked"):
+        services.authenticate("nobody", "wrong", "lock", "req-test")
+    assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
