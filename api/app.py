@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import flavors, identity, images, microversion, quotas, servers
+from api import directory, flavors, identity, images, microversion, quotas, servers
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
@@ -39,6 +39,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
     app = Starlette(
         routes=[
             *identity.routes,
+            *directory.routes,
             *microversion.routes,
             *servers.routes,
             *flavors.routes,

@@ -43,6 +43,14 @@ BASE_RULES: dict[str, str] = {
 # Every action a route can ask about, and who may do it by default.
 ACTIONS: dict[str, str] = {
     "identity:validate_token": READER,
+    "identity:list_domains": ADMIN,
+    "identity:get_domain": ADMIN,
+    "identity:list_projects": ADMIN,
+    "identity:get_project": READER,  # target: the project asked about
+    "identity:list_users": ADMIN,
+    "identity:get_user": "rule:admin_api or user_id:%(user_id)s",
+    "identity:list_roles": ADMIN,
+    "identity:list_role_assignments": ADMIN,
     "compute:servers:create": MEMBER,
     "compute:servers:index": READER,
     "compute:servers:show": READER,

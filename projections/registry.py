@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from projections.flavors import FlavorsView
 from projections.hosts import HostsView
+from projections.identity import IdentityView
 from projections.images import ImagesView
 from projections.quotas import QuotasView
 from projections.servers import ServersView
@@ -17,6 +18,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     FlavorsView,
     ImagesView,
     HostsView,
+    IdentityView,
 )
 
 

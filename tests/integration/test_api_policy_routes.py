@@ -47,7 +47,9 @@ async def _answers(app: Starlette, api_state: ApiState) -> dict[tuple[str, str],
         for method, path in _routes(app):
             if (method, path) in PUBLIC:
                 continue
-            url = path.replace("{id}", SOME_ID).replace("{project_id}", "p1")
+            # The caller's own project: another's would be 404, as if it did not exist.
+            own = path.startswith("/identity/v3/projects/")
+            url = path.replace("{id}", "p1" if own else SOME_ID).replace("{project_id}", "p1")
             response = await client.request(
                 method, url, headers={"X-Auth-Token": token}, json=BODIES.get(path, {})
             )

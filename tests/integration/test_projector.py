@@ -27,6 +27,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from commands import compute
+from commands.identity import CreateUser
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.values import SYSTEM
@@ -42,6 +43,9 @@ READ_MODEL_KEYS = {
     "flavors": "flavor_id",
     "images": "id",
     "hosts": "name",
+    "identity_projects": "id",
+    "identity_users": "id",
+    "identity_assignments": "user_id, project_id, role",
 }
 
 
@@ -66,7 +70,7 @@ def _projector(cloud: Cloud, views: dict[str, ProjectionView]) -> Projector:
 
 def _busy_cloud(cloud: Cloud) -> dict[str, UUID]:
     """Commands touching every read model: boots, a spawn, a stop, a failure,
-    a deletion, a flavor removed and a quota changed."""
+    a deletion, a flavor removed, a quota changed and a user added."""
     cloud.register_host("compute-1")
     running, stopped, failed, gone = (cloud.boot(name) for name in ("a", "b", "c", "d"))
     for iid in (running, stopped):
@@ -78,6 +82,7 @@ def _busy_cloud(cloud: Cloud) -> dict[str, UUID]:
     cloud.action("delete", gone)
     cloud.services.delete_flavor(SMALL, SYSTEM)
     cloud.set_quota(instances=7)
+    cloud.services.create_user(CreateUser("alice", "pw", "demo", ("member",)), SYSTEM)
     return {"running": running, "stopped": stopped, "failed": failed, "gone": gone}
 
 

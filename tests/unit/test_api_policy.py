@@ -24,7 +24,20 @@ def defaults() -> Policy:
     return Policy()
 
 
-@pytest.mark.parametrize("rule", sorted(ACTIONS))
+PERSONA_RULES = sorted(r for r, check in ACTIONS.items() if check in (ADMIN, MEMBER, READER))
+
+
+def test_the_rules_that_are_not_persona_rules_are_known() -> None:
+    assert set(ACTIONS) - set(PERSONA_RULES) == {"identity:get_user"}
+
+
+def test_a_user_may_read_their_own_user_record_and_an_admin_anyones(defaults: Policy) -> None:
+    assert defaults.allowed(READER_ACTOR, "identity:get_user", {"user_id": "u1"})
+    assert not defaults.allowed(MEMBER_ACTOR, "identity:get_user", {"user_id": "u2"})
+    assert defaults.allowed(ADMIN_ACTOR, "identity:get_user", {"user_id": "u2"})
+
+
+@pytest.mark.parametrize("rule", PERSONA_RULES)
 def test_each_persona_gets_what_its_default_rule_says(defaults: Policy, rule: str) -> None:
     who_may = {
         ADMIN: {"admin"},
