@@ -6,11 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg.rows import DictRow
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from api.context import authenticate, authorize, base_url, state
+from api.context import (
+    NO_CONTROL_CHARS,
+    authenticate,
+    authorize,
+    base_url,
+    parse_body,
+    read_your_writes,
+    state,
+)
+from api.errors import BadRequest
 from api.responses import JSONResponse
+from commands.identity import CreateProject, CreateUser, GrantRole
 from domain.errors import NotFound
 from domain.identity import ROLES
 from projections import identity as views
@@ -163,6 +176,83 @@ async def list_role_assignments(request: Request) -> JSONResponse:
     return _collection(request, "role_assignments", found)
 
 
+class _ProjectSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)
+    domain_id: str = views.DEFAULT_DOMAIN
+    description: str = Field(default="", max_length=255)
+    enabled: bool = True
+
+
+class CreateProjectBody(BaseModel):
+    project: _ProjectSpec
+
+
+class _UserSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
+    password: str = Field(min_length=1, max_length=4096)
+    domain_id: str = views.DEFAULT_DOMAIN
+    default_project_id: str | None = None
+    enabled: bool = True
+
+
+class CreateUserBody(BaseModel):
+    user: _UserSpec
+
+
+def _in_default_domain(domain_id: str) -> None:
+    if domain_id != views.DEFAULT_DOMAIN:
+        raise NotFound(f"Could not find domain: {domain_id}.")
+
+
+async def create_project(request: Request) -> JSONResponse:
+    actor = authorize(request, "identity:create_project")
+    spec = (await parse_body(request, CreateProjectBody)).project
+    _in_default_domain(spec.domain_id)
+    if not spec.enabled:
+        raise BadRequest("Projects are created enabled; disabling is not supported yet")
+    cmd = CreateProject(spec.name, spec.description)
+    receipt = await run_in_threadpool(state(request).services.create_project, cmd, actor)
+    await read_your_writes(request, receipt)
+    row = await state(request).reads.one(views.project_by_id(receipt.id.hex))
+    assert row is not None  # read-your-writes waited for it
+    return JSONResponse({"project": _project(request, row)}, 201)
+
+
+async def create_user(request: Request) -> JSONResponse:
+    actor = authorize(request, "identity:create_user")
+    spec = (await parse_body(request, CreateUserBody)).user
+    _in_default_domain(spec.domain_id)
+    if not spec.enabled:
+        raise BadRequest("Users are created enabled; disabling is not supported yet")
+    cmd = CreateUser(
+        spec.name, spec.password, roles=(), default_project_id=spec.default_project_id or ""
+    )
+    receipt = await run_in_threadpool(state(request).services.create_user, cmd, actor)
+    await read_your_writes(request, receipt)
+    row = await state(request).reads.one(views.user_by_id(receipt.id.hex))
+    assert row is not None
+    return JSONResponse({"user": _user(request, row)}, 201)
+
+
+async def get_role(request: Request) -> JSONResponse:
+    authorize(request, "identity:list_roles")
+    role = request.path_params["id"]
+    if role not in ROLES:
+        raise NotFound(f"Could not find role: {role}.")
+    return JSONResponse({"role": _role(request, role)})
+
+
+async def grant_role(request: Request) -> Response:
+    actor = authorize(request, "identity:create_grant")
+    p = request.path_params
+    cmd = GrantRole(p["user_id"], p["project_id"], p["role"])
+    receipt = await run_in_threadpool(state(request).services.grant_role, cmd, actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/identity/v3/domains", list_domains, methods=["GET"]),
     Route("/identity/v3/domains/{id}", get_domain, methods=["GET"]),
@@ -170,6 +260,14 @@ routes = [
     Route("/identity/v3/projects/{id}", get_project, methods=["GET"]),
     Route("/identity/v3/users", list_users, methods=["GET"]),
     Route("/identity/v3/users/{id}", get_user, methods=["GET"]),
+    Route("/identity/v3/projects", create_project, methods=["POST"]),
+    Route("/identity/v3/users", create_user, methods=["POST"]),
     Route("/identity/v3/roles", list_roles, methods=["GET"]),
+    Route("/identity/v3/roles/{id}", get_role, methods=["GET"]),
+    Route(
+        "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role}",
+        grant_role,
+        methods=["PUT"],
+    ),
     Route("/identity/v3/role_assignments", list_role_assignments, methods=["GET"]),
 ]

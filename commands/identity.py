@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass
 
 from commands.app import CloudApp
-from commands.loading import load
+from commands.loading import load, parse_uuid
 from commands.ports import PasswordHasher
 from commands.receipt import Receipt
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from domain.identity import Project, User
+from domain.identity import ROLES, Project, User
 from domain.quota import DEFAULT_LIMITS, Quota
 from domain.values import Actor, require_text
 
@@ -23,10 +23,21 @@ class CreateProject:
 
 @dataclass(frozen=True)
 class CreateUser:
+    """A user with roles on the project named (the seed's way), or with a
+    default project by id and no roles yet (Keystone's POST /v3/users)."""
+
     name: str
     password: str
-    project_name: str
+    project_name: str = ""
     roles: tuple[str, ...] = ("member",)
+    default_project_id: str = ""
+
+
+@dataclass(frozen=True)
+class GrantRole:
+    user_id: str
+    project_id: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -56,16 +67,36 @@ def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: A
         raise InvalidInput("Password must not be empty")
     if User.create_id(cmd.name) in app.repository:
         raise Conflict(f"User {cmd.name} already exists")
-    project = load(app, Project, Project.create_id(cmd.project_name), "Project")
+    if cmd.project_name:
+        project: Project | None = load(app, Project, Project.create_id(cmd.project_name), "Project")
+    elif cmd.default_project_id:
+        project = _project_by_id(app, cmd.default_project_id)
+    else:
+        project = None
     user = User(
         name=cmd.name,
         password_hash=hasher.hash(cmd.password),
-        default_project_id=project.id.hex,
+        default_project_id=project.id.hex if project else "",
         actor=actor,
     )
-    for role in cmd.roles:
-        user.grant(project.id.hex, role, actor)
+    if project is not None and cmd.project_name:
+        for role in cmd.roles:
+            user.grant(project.id.hex, role, actor)
     return Receipt.of(user.id, app.save(user))
+
+
+def grant_role(cmd: GrantRole, app: CloudApp, actor: Actor) -> Receipt:
+    """Give a user a role on a project; granting a role held already appends nothing."""
+    if cmd.role not in ROLES:
+        raise NotFound(f"Could not find role: {cmd.role}.")
+    project = _project_by_id(app, cmd.project_id)
+    user = load(app, User, parse_uuid(cmd.user_id, "User"), f"User {cmd.user_id}")
+    user.grant(project.id.hex, cmd.role, actor)
+    return Receipt.of(user.id, app.save(user))
+
+
+def _project_by_id(app: CloudApp, project_id: str) -> Project:
+    return load(app, Project, parse_uuid(project_id, "Project"), f"Project {project_id}")
 
 
 class _DummyHash:

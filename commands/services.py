@@ -98,6 +98,9 @@ class Services:
             f"Project {cmd.name}", lambda: identity.create_project(cmd, self.app, actor)
         )
 
+    def grant_role(self, cmd: identity.GrantRole, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: identity.grant_role(cmd, self.app, actor))
+
     def create_user(self, cmd: identity.CreateUser, actor: Actor) -> Receipt:
         return _creating(
             f"User {cmd.name}",

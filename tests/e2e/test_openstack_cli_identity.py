@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from e2e.helpers import Stack, create_member
-from e2e.test_openstack_cli import as_json, openstack
+from e2e.test_openstack_cli import as_json, ok, openstack
 
 pytestmark = pytest.mark.e2e
 
@@ -59,3 +64,68 @@ def test_a_project_id_of_another_tenant_is_not_found_for_a_member(stack: Stack) 
     assert a.client.get(f"/identity/v3/projects/{a.project_id}").status_code == 200
     assert b.client.get(f"/identity/v3/projects/{a.project_id}").status_code == 404
     assert b.client.get("/identity/v3/projects").status_code == 403  # listing is for admins
+
+
+def _clouds_yaml_for(stack: Stack, tmp_path: Path, user: str, password: str, project: str) -> Path:
+    text = (stack.state_dir / "clouds.yaml").read_text()
+    for key, value in (("username", user), ("password", password), ("project_name", project)):
+        text = re.sub(rf"(      {key}: ).*", rf"\g<1>{value}", text)
+    path = tmp_path / "clouds.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_an_admin_makes_a_tenant_whose_user_boots_a_server(stack: Stack, tmp_path: Path) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    project, user, password = f"tenant-{suffix}", f"tenant-user-{suffix}", f"pw-{suffix}"
+
+    created = as_json(openstack(stack, "project", "create", project, "-f", "json"))
+    assert (created["name"], created["domain_id"], created["enabled"]) == (project, "default", True)
+    made = as_json(openstack(stack, "user", "create", "--password", password, user, "-f", "json"))
+    assert made["name"] == user and "password" not in made
+    ok(openstack(stack, "role", "add", "--user", user, "--project", project, "member"))
+    assignments = as_json(
+        openstack(
+            stack, "role", "assignment", "list", "--project", project, "--names", "-f", "json"
+        )
+    )
+    assert [(a["Role"], a["User"]) for a in assignments] == [("member", f"{user}@Default")]
+
+    tenant = replace(stack, state_dir=tmp_path)
+    _clouds_yaml_for(stack, tmp_path, user, password, project)
+    token = as_json(openstack(tenant, "token", "issue", "-f", "json"))
+    assert token["project_id"] == created["id"] and token["user_id"] == made["id"]
+    server = as_json(
+        openstack(
+            tenant,
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "tiny-qcow2",
+            "--nic",
+            "none",
+            "--wait",
+            "-f",
+            "json",
+            f"vm-{suffix}",
+        )
+    )
+    assert server["status"] == "ACTIVE"
+    listed = as_json(openstack(tenant, "server", "list", "-f", "json"))
+    assert [s["Name"] for s in listed] == [f"vm-{suffix}"]  # only the tenant's own
+    ok(openstack(tenant, "server", "delete", "--wait", f"vm-{suffix}"))
+
+
+def test_creating_a_project_or_user_twice_or_in_an_unknown_domain_is_refused(
+    stack: Stack,
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    ok(openstack(stack, "project", "create", f"twice-{suffix}"))
+    again = openstack(stack, "project", "create", f"twice-{suffix}")
+    assert again.returncode != 0 and "409" in again.stderr
+    elsewhere = openstack(stack, "project", "create", "--domain", "nowhere", f"x-{suffix}")
+    assert elsewhere.returncode != 0
+    empty = openstack(stack, "user", "create", "--password", "", f"nopass-{suffix}")
+    assert empty.returncode != 0
