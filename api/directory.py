@@ -23,7 +23,7 @@ from api.context import (
 )
 from api.errors import BadRequest
 from api.responses import JSONResponse
-from commands.identity import CreateProject, CreateUser, GrantRole
+from commands.identity import ChangePassword, CreateProject, CreateUser, GrantRole
 from domain.errors import NotFound
 from domain.identity import ROLES
 from projections import identity as views
@@ -236,6 +236,25 @@ async def create_user(request: Request) -> JSONResponse:
     return JSONResponse({"user": _user(request, row)}, 201)
 
 
+class _PasswordChange(BaseModel):
+    password: str = Field(min_length=1, max_length=4096)
+    original_password: str = Field(max_length=4096)
+
+
+class ChangePasswordBody(BaseModel):
+    user: _PasswordChange
+
+
+async def change_password(request: Request) -> Response:
+    actor = authenticate(request)
+    user_id = request.path_params["id"]
+    state(request).policy.enforce(actor, "identity:change_password", {"user_id": user_id})
+    spec = (await parse_body(request, ChangePasswordBody)).user
+    cmd = ChangePassword(user_id, spec.original_password, spec.password)
+    await run_in_threadpool(state(request).services.change_password, cmd, actor)
+    return Response(status_code=204)
+
+
 async def get_role(request: Request) -> JSONResponse:
     authorize(request, "identity:list_roles")
     role = request.path_params["id"]
@@ -260,6 +279,7 @@ routes = [
     Route("/identity/v3/projects/{id}", get_project, methods=["GET"]),
     Route("/identity/v3/users", list_users, methods=["GET"]),
     Route("/identity/v3/users/{id}", get_user, methods=["GET"]),
+    Route("/identity/v3/users/{id}/password", change_password, methods=["POST"]),
     Route("/identity/v3/projects", create_project, methods=["POST"]),
     Route("/identity/v3/users", create_user, methods=["POST"]),
     Route("/identity/v3/roles", list_roles, methods=["GET"]),

@@ -54,6 +54,7 @@ ACTIONS: dict[str, str] = {
     "identity:create_project": ADMIN,
     "identity:create_user": ADMIN,
     "identity:create_grant": ADMIN,
+    "identity:change_password": "user_id:%(user_id)s",  # only one's own
     "compute:servers:create": MEMBER,
     "compute:servers:index": READER,
     "compute:servers:show": READER,

@@ -85,6 +85,26 @@ def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: A
     return Receipt.of(user.id, app.save(user))
 
 
+@dataclass(frozen=True)
+class ChangePassword:
+    user_id: str
+    original_password: str
+    password: str
+
+
+def change_password(
+    cmd: ChangePassword, app: CloudApp, hasher: PasswordHasher, actor: Actor
+) -> Receipt:
+    """A user sets a new password, proving the original one (401 if wrong)."""
+    if not cmd.password:
+        raise InvalidInput("The new password must not be empty")
+    user = load(app, User, parse_uuid(cmd.user_id, "User"), f"User {cmd.user_id}")
+    if not hasher.verify(user.password_hash, cmd.original_password):
+        raise Unauthorized("The original password is not correct.")
+    user.change_password(hasher.hash(cmd.password), actor)
+    return Receipt.of(user.id, app.save(user))
+
+
 def grant_role(cmd: GrantRole, app: CloudApp, actor: Actor) -> Receipt:
     """Give a user a role on a project; granting a role held already appends nothing."""
     if cmd.role not in ROLES:

@@ -98,6 +98,11 @@ class Services:
             f"Project {cmd.name}", lambda: identity.create_project(cmd, self.app, actor)
         )
 
+    def change_password(self, cmd: identity.ChangePassword, actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: identity.change_password(cmd, self.app, self.hasher, actor)
+        )
+
     def grant_role(self, cmd: identity.GrantRole, actor: Actor) -> Receipt:
         return retry_on_conflict(lambda: identity.grant_role(cmd, self.app, actor))
 

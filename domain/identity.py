@@ -68,5 +68,17 @@ class User(Aggregate):
     def _granted(self, project_id: str, role: str, actor: Actor) -> None:
         self.roles.setdefault(project_id, []).append(role)
 
+    def change_password(self, password_hash: str, actor: Actor) -> None:
+        """The caller checked the original password; only the new hash is kept."""
+        self._password_changed(password_hash, actor)
+
+    class PasswordChanged(Aggregate.Event):
+        password_hash: str
+        actor: Actor
+
+    @event(PasswordChanged)
+    def _password_changed(self, password_hash: str, actor: Actor) -> None:
+        self.password_hash = password_hash
+
     def roles_on(self, project_id: str) -> tuple[str, ...]:
         return tuple(self.roles.get(project_id, ()))

@@ -117,6 +117,20 @@ def test_an_admin_makes_a_tenant_whose_user_boots_a_server(stack: Stack, tmp_pat
     assert [s["Name"] for s in listed] == [f"vm-{suffix}"]  # only the tenant's own
     ok(openstack(tenant, "server", "delete", "--wait", f"vm-{suffix}"))
 
+    wrong = openstack(
+        tenant, "user", "password", "set", "--password", "n3w", "--original-password", "nope"
+    )
+    assert wrong.returncode != 0
+    ok(
+        openstack(
+            tenant, "user", "password", "set", "--password", "n3w", "--original-password", password
+        )
+    )
+    _clouds_yaml_for(stack, tmp_path, user, "n3w", project)
+    assert as_json(openstack(tenant, "token", "issue", "-f", "json"))["user_id"] == made["id"]
+    _clouds_yaml_for(stack, tmp_path, user, password, project)
+    assert openstack(tenant, "token", "issue").returncode != 0  # the old one is gone
+
 
 def test_creating_a_project_or_user_twice_or_in_an_unknown_domain_is_refused(
     stack: Stack,

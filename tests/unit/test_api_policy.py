@@ -28,7 +28,12 @@ PERSONA_RULES = sorted(r for r, check in ACTIONS.items() if check in (ADMIN, MEM
 
 
 def test_the_rules_that_are_not_persona_rules_are_known() -> None:
-    assert set(ACTIONS) - set(PERSONA_RULES) == {"identity:get_user"}
+    assert set(ACTIONS) - set(PERSONA_RULES) == {"identity:get_user", "identity:change_password"}
+
+
+def test_only_the_user_may_change_their_own_password(defaults: Policy) -> None:
+    assert defaults.allowed(READER_ACTOR, "identity:change_password", {"user_id": "u1"})
+    assert not defaults.allowed(ADMIN_ACTOR, "identity:change_password", {"user_id": "u2"})
 
 
 def test_a_user_may_read_their_own_user_record_and_an_admin_anyones(defaults: Policy) -> None:

@@ -7,11 +7,15 @@ import pytest
 from commands.app import CloudApp
 from commands.identity import (
     Authenticated,
+    ChangePassword,
     CreateProject,
     CreateUser,
+    GrantRole,
     authenticate,
+    change_password,
     create_project,
     create_user,
+    grant_role,
 )
 from commands.passwords import Argon2Hasher
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -201,3 +205,39 @@ def test_password_is_never_stored_in_clear_with_the_real_hasher() -> None:
     assert result.roles == ("member",)
     with pytest.raises(Unauthorized):
         authenticate(app, hasher, "alice", password.upper(), "alpha")
+
+
+# --- password change, grants ---------------------------------------------------
+
+
+def test_a_password_change_needs_the_original_and_keeps_only_the_new_hash(world: World) -> None:
+    alice = User.create_id("alice").hex
+    before = _max_id(world.app)
+    with pytest.raises(Unauthorized, match="original password"):
+        change_password(ChangePassword(alice, "guess", "n3w"), world.app, world.hasher, SYSTEM)
+    with pytest.raises(InvalidInput):
+        change_password(ChangePassword(alice, "s3cret", ""), world.app, world.hasher, SYSTEM)
+    assert _max_id(world.app) == before  # refused: nothing appended
+
+    change_password(ChangePassword(alice, "s3cret", "n3w"), world.app, world.hasher, SYSTEM)
+    assert authenticate(world.app, world.hasher, "alice", "n3w", "alpha").user_name == "alice"
+    with pytest.raises(Unauthorized):
+        authenticate(world.app, world.hasher, "alice", "s3cret", "alpha")
+    assert _user(world.app, "alice").password_hash == "hashed:n3w"
+
+
+def test_a_user_made_without_roles_gets_them_by_grant_once(world: World) -> None:
+    beta = Project.create_id("beta").hex
+    receipt = create_user(
+        CreateUser("bob", "pw", roles=(), default_project_id=beta), world.app, world.hasher, SYSTEM
+    )
+    with pytest.raises(Unauthorized):
+        authenticate(world.app, world.hasher, "bob", "pw", "beta")  # no role there yet
+    grant = GrantRole(receipt.id.hex, beta, "reader")
+    assert grant_role(grant, world.app, SYSTEM).events
+    assert grant_role(grant, world.app, SYSTEM).events == ()  # held already: nothing new
+    assert authenticate(world.app, world.hasher, "bob", "pw", "beta").roles == ("reader",)
+    with pytest.raises(NotFound, match="role"):
+        grant_role(GrantRole(receipt.id.hex, beta, "emperor"), world.app, SYSTEM)
+    with pytest.raises(NotFound):
+        grant_role(GrantRole(receipt.id.hex, "not-a-project", "member"), world.app, SYSTEM)
