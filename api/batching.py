@@ -3,7 +3,8 @@
 A boot waits for its project's quota; while one batch of a project's boots
 runs (in a thread, since the command side is synchronous), the boots that
 arrive queue here as futures, holding no thread, and go together in the
-next batch (see commands/combining.py for why one save serves them all)."""
+next batch (see commands/combining.py for why one save serves them all).
+A project's stops, starts and deletes are batched the same way."""
 
 from __future__ import annotations
 
