@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import CloudApp
-from commands.loading import load, load_many
+from commands.loading import BatchAggregates, load, load_many
 from commands.retry import retrying
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.host import ComputeHost
@@ -82,17 +81,9 @@ def fail_instance(
     instance = _instance(app, instance_id)
     if only_while is not None and instance.task_state != only_while:
         return False
-    actor = instance_actor(instance, "compute")
-    held_claim, held_quota = instance.holds_claim, instance.holds_quota
-    instance.fail(message, code, actor)
-    released = _releases(
-        app,
-        instance,
-        actor,
-        claim=held_claim and not instance.holds_claim,
-        quota=held_quota and not instance.holds_quota,
-    )
-    app.save(instance, *released)
+    batch = BatchAggregates(app)
+    _fail(batch, instance, message, code, instance_actor(instance, "compute"))
+    app.save(instance, *batch.loaded.values())
     return True
 
 
@@ -102,20 +93,12 @@ def fail_waiting(app: CloudApp, instance_ids: Sequence[UUID], task: TaskState) -
     host was found", releasing what each held, in ONE save; returns those
     failed. (One save per instance made every failed boot of a flood a write
     to its project's quota, and the API's boots lost race after race to them.)"""
-    batch = _Batch(app)
+    batch = BatchAggregates(app)
     failed: list[Instance] = []
     for instance in load_many(app, Instance, instance_ids).values():
         if instance.task_state != task:
             continue  # a racing worker moved it on, or it is being deleted
-        actor = instance_actor(instance, "scheduler")
-        held_claim, held_quota = instance.holds_claim, instance.holds_quota
-        instance.fail(NO_VALID_HOST, 500, actor)
-        if held_claim and not instance.holds_claim and instance.host is not None:
-            batch.get(ComputeHost, ComputeHost.create_id(instance.host)).release(
-                str(instance.id), actor
-            )
-        if held_quota and not instance.holds_quota:
-            batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
+        _fail(batch, instance, NO_VALID_HOST, 500, instance_actor(instance, "scheduler"))
         failed.append(instance)
     if failed:
         app.save(*failed, *batch.loaded.values())
@@ -132,7 +115,7 @@ def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many spawns in one save; returns those recorded."""
 
-    def spawned(batch: _Batch, instance: Instance) -> None:
+    def spawned(batch: BatchAggregates, instance: Instance) -> None:
         instance.mark_spawned(instance_actor(instance, "compute"))
 
     return _finish_many(app, instances, spawned, finish_spawn)
@@ -141,45 +124,17 @@ def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
 def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many deletions, and give back their claims and quota, in one save."""
 
-    def deleted(batch: _Batch, instance: Instance) -> None:
-        actor = instance_actor(instance, "compute")
-        if instance.holds_claim and instance.host is not None:
-            batch.get(ComputeHost, ComputeHost.create_id(instance.host)).release(
-                str(instance.id), actor
-            )
-        if instance.holds_quota:
-            batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
-        instance.mark_deleted(actor)
+    return _finish_many(app, instances, _deleted, finish_delete)
 
-    return _finish_many(app, instances, deleted, finish_delete)
-
-
-A = TypeVar("A", ComputeHost, Quota)
 
 # Saves of a whole batch tried before each instance is recorded on its own.
 BATCH_ATTEMPTS = 3
 
 
-class _Batch:
-    """The aggregates one batch changes, each loaded once, so that several
-    instances releasing on one host or quota change the same copy."""
-
-    def __init__(self, app: CloudApp) -> None:
-        self.app = app
-        self.loaded: dict[UUID, ComputeHost | Quota] = {}
-
-    def get(self, kind: type[A], aggregate_id: UUID) -> A:
-        if aggregate_id not in self.loaded:
-            self.loaded[aggregate_id] = load(self.app, kind, aggregate_id, kind.__name__)
-        aggregate = self.loaded[aggregate_id]
-        assert isinstance(aggregate, kind)
-        return aggregate
-
-
 def _finish_many(
     app: CloudApp,
     instances: Sequence[Instance],
-    transition: Callable[[_Batch, Instance], None],
+    transition: Callable[[BatchAggregates, Instance], None],
     finish_one: Callable[[CloudApp, UUID], None],
 ) -> list[UUID]:
     """One save for the whole batch. If an aggregate it read changed meanwhile
@@ -191,7 +146,7 @@ def _finish_many(
         if attempt:
             reloaded = load_many(app, Instance, ids)
             instances = [reloaded[i] for i in ids if i in reloaded]
-        batch = _Batch(app)
+        batch = BatchAggregates(app)
         try:
             for instance in instances:
                 transition(batch, instance)
@@ -229,25 +184,42 @@ def finish_start(app: CloudApp, instance_id: UUID) -> None:
 def finish_delete(app: CloudApp, instance_id: UUID) -> None:
     """The host is clean: record the deletion and give back claim and quota."""
     instance = _instance(app, instance_id)
+    batch = BatchAggregates(app)
+    _deleted(batch, instance)
+    app.save(instance, *batch.loaded.values())
+
+
+def _deleted(batch: BatchAggregates, instance: Instance) -> None:
     actor = instance_actor(instance, "compute")
-    released = _releases(app, instance, actor, instance.holds_claim, instance.holds_quota)
+    _release(batch, instance, actor, instance.holds_claim, instance.holds_quota)
     instance.mark_deleted(actor)
-    app.save(instance, *released)
 
 
-def _releases(
-    app: CloudApp, instance: Instance, actor: Actor, claim: bool, quota: bool
-) -> list[ComputeHost | Quota]:
-    released: list[ComputeHost | Quota] = []
+def _fail(
+    batch: BatchAggregates, instance: Instance, message: str, code: int, actor: Actor
+) -> None:
+    """ERROR with a fault, releasing what the failure freed (see Instance.fail)."""
+    held_claim, held_quota = instance.holds_claim, instance.holds_quota
+    instance.fail(message, code, actor)
+    _release(
+        batch,
+        instance,
+        actor,
+        claim=held_claim and not instance.holds_claim,
+        quota=held_quota and not instance.holds_quota,
+    )
+
+
+def _release(
+    batch: BatchAggregates, instance: Instance, actor: Actor, claim: bool, quota: bool
+) -> None:
+    """Give back the instance's claim on its host and its quota, as asked."""
     if claim and instance.host is not None:
-        host = load(app, ComputeHost, ComputeHost.create_id(instance.host), "Host")
-        host.release(str(instance.id), actor)
-        released.append(host)
+        batch.get(ComputeHost, ComputeHost.create_id(instance.host)).release(
+            str(instance.id), actor
+        )
     if quota:
-        project_quota = load(app, Quota, Quota.create_id(instance.project_id), "Quota")
-        project_quota.release(str(instance.id), actor)
-        released.append(project_quota)
-    return released
+        batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
 
 
 def instance_actor(instance: Instance, service: str) -> Actor:

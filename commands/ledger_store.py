@@ -241,10 +241,15 @@ class LedgerFactory(PostgresFactory):
         )
 
 
+def has_unread_input(fileno: int) -> bool:
+    """Whether the server has sent an idle pooled connection something: it
+    sends nothing unless it ended the session (or, rarely, sent a notice)."""
+    readable, _, _ = select.select([fileno], [], [], 0)
+    return bool(readable)
+
+
 def check_if_readable(conn: Connection[Any]) -> None:
-    """Ping a pooled connection only if the server has sent it something: an
-    idle session receives nothing unless the server ended it (or, rarely, sent
-    a notice). Raises like the pool's own check if the connection is broken."""
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    """Ping a pooled connection only if it has unread input. Raises like the
+    pool's own check if the connection is broken."""
+    if has_unread_input(conn.fileno()):
         ConnectionPool.check_connection(conn)

@@ -33,6 +33,22 @@ def load_many(app: CloudApp, kind: type[A], aggregate_ids: Iterable[UUID]) -> di
     return {i: a for i, a in found.items() if isinstance(a, kind)}
 
 
+class BatchAggregates:
+    """The aggregates one batch changes, each loaded once, so that several
+    items changing one host or quota change the same copy (saved together)."""
+
+    def __init__(self, app: CloudApp) -> None:
+        self.app = app
+        self.loaded: dict[UUID, Aggregate] = {}
+
+    def get(self, kind: type[A], aggregate_id: UUID) -> A:
+        if aggregate_id not in self.loaded:
+            self.loaded[aggregate_id] = load(self.app, kind, aggregate_id, kind.__name__)
+        aggregate = self.loaded[aggregate_id]
+        assert isinstance(aggregate, kind)
+        return aggregate
+
+
 def parse_uuid(value: str, label: str) -> UUID:
     """A UUID from user input, or NotFound (a malformed id names nothing)."""
     try:

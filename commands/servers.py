@@ -9,7 +9,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.app import CloudApp
-from commands.loading import load, load_many, parse_uuid
+from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
@@ -177,7 +177,7 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
             ids[server_id] = UUID(server_id)
     instances = load_many(app, Instance, ids.values())
     changed: dict[UUID, Instance] = {}
-    quotas = _Quotas(app)
+    quotas = BatchAggregates(app)
     outcomes: list[UUID | DomainError] = []
     for verb, server_id, actor in requests:
         try:
@@ -194,33 +194,20 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
 _NO_ID = UUID(int=0)
 
 
-class _Quotas:
-    """The quotas a batch of deletes gives back to, each loaded once."""
-
-    def __init__(self, app: CloudApp) -> None:
-        self.app = app
-        self.loaded: dict[str, Quota] = {}
-
-    def of(self, project_id: str) -> Quota:
-        if project_id not in self.loaded:
-            self.loaded[project_id] = load(self.app, Quota, Quota.create_id(project_id), "Quota")
-        return self.loaded[project_id]
-
-
-def _stop(instance: Instance, actor: Actor, quotas: _Quotas) -> None:
+def _stop(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
     instance.request_stop(actor)
 
 
-def _start(instance: Instance, actor: Actor, quotas: _Quotas) -> None:
+def _start(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
     instance.request_start(actor)
 
 
-def _delete(instance: Instance, actor: Actor, quotas: _Quotas) -> None:
+def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
     """Ask the host to clean up, or finish at once if no host was ever chosen."""
     instance.request_delete(actor)
     if not instance.needs_host_cleanup:
         instance.mark_deleted(actor)
-        quotas.of(instance.project_id).release(str(instance.id), actor)
+        quotas.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
 
 
 _ACTIONS = {"stop": _stop, "start": _start, "delete": _delete}

@@ -63,18 +63,10 @@ class IdentityView(ProjectionView):
 # Queries (run by the API on its asyncio pool) -------------------------------
 
 
-def projects(name: str | None = None, project_ids: list[str] | None = None) -> Query:
-    """Projects by name, optionally only those with the given ids."""
-    where, params = ["true"], list[Any]()
-    if name is not None:
-        where.append("name = %s")
-        params.append(name)
-    if project_ids is not None:
-        where.append("id = ANY(%s)")
-        params.append(project_ids)
-    return Query(
-        f"SELECT * FROM identity_projects WHERE {' AND '.join(where)} ORDER BY name", params
-    )
+def projects(name: str | None = None) -> Query:
+    if name is None:
+        return Query("SELECT * FROM identity_projects ORDER BY name")
+    return Query("SELECT * FROM identity_projects WHERE name = %s ORDER BY name", (name,))
 
 
 def project_by_id(project_id: str) -> Query:

@@ -7,13 +7,14 @@ runs them for the API."""
 
 from __future__ import annotations
 
-import select
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
+
+from commands.ledger_store import has_unread_input
 
 
 class Query(NamedTuple):
@@ -58,6 +59,5 @@ class AsyncReader:
 async def _check_if_readable(conn: AsyncConnection[Any]) -> None:
     """Ping a pooled connection only if the server has sent it something (as
     commands/ledger_store.py does for the synchronous pools)."""
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    if has_unread_input(conn.fileno()):
         await AsyncConnectionPool.check_connection(conn)
