@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import directory, flavors, identity, images, microversion, quotas, servers
+from api import directory, flavors, identity, images, microversion, quotas, roles, servers, users
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
@@ -19,10 +19,12 @@ from api.limits import BodyLimitMiddleware
 from api.policy import Policy
 from api.progress import ProjectionProgress
 from api.request_id import RequestIdMiddleware
+from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
 from commands.tokens import TokenCodec
 from projections.reader import AsyncReader
 from projections.registry import VIEW_CLASSES
+from projections.revocations import RevocationsView
 
 
 def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
@@ -40,6 +42,8 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
         routes=[
             *identity.routes,
             *directory.routes,
+            *users.routes,
+            *roles.routes,
             *microversion.routes,
             *servers.routes,
             *flavors.routes,
@@ -61,11 +65,17 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
 def build_state(settings: Settings) -> ApiState:
     reads = AsyncReader(settings.database_url, options=settings.database_limits.libpq_options())
     services = build_services(settings)
+    revoked = RevocationList(reads, settings.token_lifetime_s)
     return ApiState(
         services=services,
         tokens=TokenCodec(settings.token_key(), settings.token_lifetime_s),
+        revocations=revoked,
         policy=Policy(settings.policy_file),
-        progress=ProjectionProgress(settings.database_url, [v.name for v in VIEW_CLASSES]),
+        progress=ProjectionProgress(
+            settings.database_url,
+            [v.name for v in VIEW_CLASSES],
+            on_move={RevocationsView.name: revoked.refresh},
+        ),
         reads=reads,
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),

@@ -15,10 +15,11 @@ from api.limits import parse_json
 from api.policy import Policy
 from api.progress import ProjectionProgress
 from api.request_id import SCOPE_KEY, new_request_id
+from api.revocations import RevocationList
 from commands.receipt import Receipt
 from commands.servers import ActionRequest
 from commands.services import BootRequest, Services
-from commands.tokens import TokenCodec
+from commands.tokens import TokenClaims, TokenCodec
 from domain.errors import Unauthorized
 from domain.values import Actor
 from projections.reader import AsyncReader
@@ -39,6 +40,7 @@ class ApiState:
 
     services: Services
     tokens: TokenCodec
+    revocations: RevocationList  # in memory, kept current by the progress listener
     policy: Policy
     progress: ProjectionProgress
     # Every read-model query, on an asyncio pool: reads hold no thread.
@@ -63,11 +65,18 @@ def request_id(request: Request) -> str:
 
 def authenticate(request: Request) -> Actor:
     """Validate the token (no database round trip); no policy check yet."""
-    token = request.headers.get("x-auth-token")
+    claims = token_claims(request, request.headers.get("x-auth-token", ""))
+    return Actor(claims.user_id, claims.project_id, claims.roles, request_id(request))
+
+
+def token_claims(request: Request, token: str) -> TokenClaims:
+    """A token's claims if it is well signed, unexpired and not revoked."""
     if not token:
         raise Unauthorized("The request you have made requires authentication.")
     claims = state(request).tokens.verify(token)
-    return Actor(claims.user_id, claims.project_id, claims.roles, request_id(request))
+    if state(request).revocations.revoked(claims):
+        raise Unauthorized("The token has been revoked.")
+    return claims
 
 
 def authorize(request: Request, rule: str) -> Actor:

@@ -1,18 +1,30 @@
-"""Identity v3 subset: version discovery and password tokens with a catalog."""
+"""Identity v3 tokens: version discovery; password tokens scoped to a project,
+a domain or nothing; validation and revocation."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from api.context import authorize, base_url, parse_body, request_id, state
+from api.context import (
+    authenticate,
+    base_url,
+    parse_body,
+    read_your_writes,
+    request_id,
+    state,
+    token_claims,
+)
 from api.responses import JSONResponse
-from commands.tokens import TokenClaims
+from commands.authentication import Login
+from commands.identity import RevokeToken
+from commands.tokens import TokenClaims, TokenDomains
 from domain.errors import InvalidInput, NotFound, Unauthorized
 
 UPDATED = "2024-01-01T00:00:00Z"
@@ -20,13 +32,16 @@ UPDATED = "2024-01-01T00:00:00Z"
 
 class _Named(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str | None = None
-    id: str | None = None
+    name: str | None = Field(default=None, max_length=255)
+    id: str | None = Field(default=None, max_length=64)
 
 
-class _PasswordUser(_Named):
-    password: str
+class _InDomain(_Named):
     domain: _Named | None = None
+
+
+class _PasswordUser(_InDomain):
+    password: str = Field(max_length=4096)
 
 
 class _Password(BaseModel):
@@ -39,18 +54,52 @@ class _Identity(BaseModel):
     password: _Password | None = None
 
 
-class _ProjectScope(BaseModel):
+class _Scope(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    project: _Named | None = None
+    project: _InDomain | None = None
+    domain: _Named | None = None
 
 
 class _Auth(BaseModel):
     identity: _Identity
-    scope: _ProjectScope | None = None
+    scope: _Scope | Literal["unscoped"] | None = None
 
 
 class TokenRequest(BaseModel):
     auth: _Auth
+
+
+def _login(body: TokenRequest) -> Login:
+    """The request's user and scope, each by id or by name (in a domain)."""
+    password = body.auth.identity.password
+    if "password" not in body.auth.identity.methods or password is None:
+        raise InvalidInput("Only the password authentication method is supported")
+    user = password.user
+    if not user.id and not user.name:
+        raise InvalidInput("Name the user by id, or by name and domain")
+    scope = body.auth.scope
+    project = scope.project if isinstance(scope, _Scope) else None
+    domain = scope.domain if isinstance(scope, _Scope) else None
+    if project is not None and not project.id and not project.name:
+        raise InvalidInput("Name the project by id, or by name and domain")
+    if domain is not None and not domain.id and not domain.name:
+        raise InvalidInput("Name the domain by id or by name")
+    if project is not None and domain is not None:
+        raise InvalidInput("Scope a token to a project or to a domain, not both")
+    return Login(
+        user.password,
+        user_id=user.id or "",
+        user_name=user.name or "",
+        user_domain_id=(user.domain and user.domain.id) or "",
+        user_domain_name=(user.domain and user.domain.name) or "",
+        project_id=(project and project.id) or "",
+        project_name=(project and project.name) or "",
+        project_domain_id=(project and project.domain and project.domain.id) or "",
+        project_domain_name=(project and project.domain and project.domain.name) or "",
+        domain_id=(domain and domain.id) or "",
+        domain_name=(domain and domain.name) or "",
+        unscoped=scope == "unscoped",
+    )
 
 
 def _iso(ts: float) -> str:
@@ -108,53 +157,86 @@ def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
 
 
 def token_body(request: Request, claims: TokenClaims, with_catalog: bool) -> dict[str, Any]:
-    domain = {"id": "default", "name": "Default"}
+    user_domain = {"id": claims.user_domain_id, "name": claims.user_domain_name}
     token: dict[str, Any] = {
         "methods": ["password"],
-        "user": {"id": claims.user_id, "name": claims.user_name, "domain": domain},
-        "project": {"id": claims.project_id, "name": claims.project_name, "domain": domain},
+        "user": {
+            "id": claims.user_id,
+            "name": claims.user_name,
+            "domain": user_domain,
+            "password_expires_at": None,
+        },
         "roles": [{"id": role, "name": role} for role in claims.roles],
         "issued_at": _iso(claims.issued_at),
         "expires_at": _iso(claims.expires_at),
         "audit_ids": [claims.audit_id],
     }
-    if with_catalog:
+    if claims.project_id:
+        token["project"] = {
+            "id": claims.project_id,
+            "name": claims.project_name,
+            "domain": {"id": claims.project_domain_id, "name": claims.project_domain_name},
+        }
+        token["is_domain"] = False
+    elif claims.domain_id:
+        token["domain"] = {"id": claims.domain_id, "name": claims.domain_name}
+    if with_catalog and (claims.project_id or claims.domain_id):
         token["catalog"] = catalog(request, claims.project_id)
+    elif with_catalog:
+        token["catalog"] = []  # an unscoped token reaches no service
     return {"token": token}
 
 
 async def issue_token(request: Request) -> JSONResponse:
-    body = await parse_body(request, TokenRequest)
-    password = body.auth.identity.password
-    if "password" not in body.auth.identity.methods or password is None:
-        raise InvalidInput("Only the password authentication method is supported")
-    user = password.user
-    project = body.auth.scope.project if body.auth.scope else None
-    if user.name is None or project is None or project.name is None:
-        raise InvalidInput("Authenticate by user name, scoped to a project by name")
+    login = _login(await parse_body(request, TokenRequest))
     svc = state(request).services
-    who = await run_in_threadpool(
-        svc.authenticate, user.name, user.password, project.name, request_id(request)
+    who = await run_in_threadpool(svc.login, login, request_id(request))
+    domains = TokenDomains(
+        who.user_domain_id,
+        who.user_domain_name,
+        who.project_domain_id,
+        who.project_domain_name,
+        who.domain_id,
+        who.domain_name,
     )
     token, claims = state(request).tokens.issue(
-        who.user_id, who.user_name, who.project_id, who.project_name, who.roles
+        who.user_id, who.user_name, who.project_id, who.project_name, who.roles, domains=domains
     )
     return JSONResponse(
         token_body(request, claims, with_catalog=True), 201, headers={"X-Subject-Token": token}
     )
 
 
-async def validate_token(request: Request) -> JSONResponse:
-    authorize(request, "identity:validate_token")
+def _subject(request: Request, rule: str) -> tuple[str, TokenClaims]:
+    """The X-Subject-Token's claims, once the caller may act on it."""
+    actor = authenticate(request)
     subject = request.headers.get("x-subject-token", "")
     try:
-        claims = state(request).tokens.verify(subject)
+        claims = token_claims(request, subject)
     except Unauthorized:
         # Keystone: 404 for a bad subject token; 401 is about the caller's own.
         raise NotFound("Could not find token.") from None
-    return JSONResponse(
-        token_body(request, claims, with_catalog=True), headers={"X-Subject-Token": subject}
-    )
+    state(request).policy.enforce(actor, rule, {"user_id": claims.user_id})
+    return subject, claims
+
+
+async def validate_token(request: Request) -> Response:
+    subject, claims = _subject(request, "identity:validate_token")
+    headers = {"X-Subject-Token": subject}
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers)
+    with_catalog = "nocatalog" not in request.query_params
+    return JSONResponse(token_body(request, claims, with_catalog), headers=headers)
+
+
+async def revoke_token(request: Request) -> Response:
+    """The token stops working on every API process (api/revocations.py)."""
+    _, claims = _subject(request, "identity:revoke_token")
+    actor = authenticate(request)
+    cmd = RevokeToken(claims.user_id, claims.audit_id, claims.expires_at)
+    receipt = await run_in_threadpool(state(request).services.revoke_token, cmd, actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=204)
 
 
 routes = [
@@ -163,5 +245,6 @@ routes = [
     Route("/identity/v3", version_v3),
     Route("/identity/v3/", version_v3),
     Route("/identity/v3/auth/tokens", issue_token, methods=["POST"]),
-    Route("/identity/v3/auth/tokens", validate_token, methods=["GET"]),
+    Route("/identity/v3/auth/tokens", validate_token, methods=["GET", "HEAD"]),
+    Route("/identity/v3/auth/tokens", revoke_token, methods=["DELETE"]),
 ]

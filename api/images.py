@@ -78,12 +78,15 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
     return body
 
 
-async def _visible(request: Request, actor: Actor, image_id: str) -> DictRow:
+async def _visible(
+    request: Request, actor: Actor, image_id: str, any_project: bool | None = None
+) -> DictRow:
     try:
         uid = UUID(image_id)
     except ValueError:
         raise NotFound(f"No image found with ID {image_id}") from None
-    row = await state(request).reads.one(image_by_id(uid, actor.project_id, actor.is_admin))
+    everyone = actor.is_admin if any_project is None else any_project
+    row = await state(request).reads.one(image_by_id(uid, actor.project_id, everyone))
     if row is None:
         raise NotFound(f"No image found with ID {image_id}")
     return row
@@ -164,7 +167,9 @@ async def upload(request: Request) -> Response:
 async def download(request: Request) -> Response:
     actor = authorize(request, "image:download_image")
     image_id = request.path_params["id"]
-    row = await _visible(request, actor, image_id)
+    # Compute hosts fetch the image of any project they boot (a service user).
+    any_project = state(request).policy.allowed(actor, "image:download_image:any_project")
+    row = await _visible(request, actor, image_id, any_project)
     if row["status"] != "active":
         return Response(status_code=204)  # Glance: no data uploaded yet
     chunks = state(request).services.image_store.open(image_id)

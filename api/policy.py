@@ -38,23 +38,42 @@ BASE_RULES: dict[str, str] = {
     "project_reader": "role:reader and project_id:%(project_id)s",
     "project_member_api": "rule:admin_api or rule:project_member",
     "project_reader_api": "rule:admin_api or rule:project_reader",
+    "service_api": "role:service",
+    "owner": "user_id:%(user_id)s",  # per-user resources: the target names its user
 }
 
 # Every action a route can ask about, and who may do it by default.
 ACTIONS: dict[str, str] = {
-    "identity:validate_token": READER,
+    # Tokens: target user_id is the subject token's user.
+    "identity:validate_token": "rule:admin_api or rule:service_api or rule:owner",
+    "identity:revoke_token": "rule:admin_api or rule:owner",
+    "identity:get_auth_projects": "@",  # any valid token, unscoped ones too
+    "identity:get_auth_domains": "@",
     "identity:list_domains": ADMIN,
     "identity:get_domain": ADMIN,
+    "identity:create_domain": ADMIN,
+    "identity:update_domain": ADMIN,
+    "identity:delete_domain": ADMIN,
     "identity:list_projects": ADMIN,
     "identity:get_project": READER,  # target: the project asked about
-    "identity:list_users": ADMIN,
-    "identity:get_user": "rule:admin_api or user_id:%(user_id)s",
-    "identity:list_roles": ADMIN,
-    "identity:list_role_assignments": ADMIN,
     "identity:create_project": ADMIN,
+    "identity:update_project": ADMIN,
+    "identity:delete_project": ADMIN,
+    "identity:list_user_projects": "rule:admin_api or rule:owner",
+    "identity:list_users": ADMIN,
+    "identity:get_user": "rule:admin_api or rule:owner",
     "identity:create_user": ADMIN,
+    "identity:update_user": ADMIN,
+    "identity:delete_user": ADMIN,
+    "identity:change_password": "rule:owner",  # only one's own
+    "identity:list_roles": ADMIN,
+    "identity:get_role": ADMIN,
+    "identity:create_role": ADMIN,
+    "identity:list_role_assignments": ADMIN,
+    "identity:list_grants": ADMIN,
+    "identity:check_grant": ADMIN,
     "identity:create_grant": ADMIN,
-    "identity:change_password": "user_id:%(user_id)s",  # only one's own
+    "identity:revoke_grant": ADMIN,
     "compute:servers:create": MEMBER,
     "compute:servers:index": READER,
     "compute:servers:show": READER,
@@ -72,7 +91,8 @@ ACTIONS: dict[str, str] = {
     "image:add_image": MEMBER,
     "image:publicize_image": ADMIN,
     "image:upload_image": MEMBER,
-    "image:download_image": READER,
+    "image:download_image": f"{READER} or rule:service_api",  # compute hosts fetch images
+    "image:download_image:any_project": "rule:admin_api or rule:service_api",
     "image:get_images": READER,
     "image:get_image": READER,
     "image:delete_image": MEMBER,
@@ -80,6 +100,11 @@ ACTIONS: dict[str, str] = {
 
 # Keystone puts the roles a granted role implies in the token; so do we here.
 _IMPLIED = {"admin": ("admin", "member", "reader"), "member": ("member", "reader")}
+
+
+def implied_roles(role: str) -> tuple[str, ...]:
+    """A role and the roles it implies (Keystone: admin > member > reader)."""
+    return _IMPLIED.get(role, (role,))
 
 
 class PolicyFileError(Exception):
@@ -118,6 +143,8 @@ class Policy:
     def allowed(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> bool:
         if rule not in ACTIONS:
             raise KeyError(f"no policy rule named {rule}")  # a route without a rule is a bug
+        if not actor.project_id and not rule.startswith("identity:"):
+            return False  # compute and images need a project-scoped token
         scope = {"project_id": actor.project_id, **(target or {})}
         return self._decide(
             rule, tuple(sorted(scope.items())), actor.user_id, actor.project_id, actor.roles
@@ -142,7 +169,7 @@ class Policy:
         project_id: str,
         roles: tuple[str, ...],
     ) -> bool:
-        effective = sorted({r for role in roles for r in _IMPLIED.get(role, (role,))})
+        effective = sorted({r for role in roles for r in implied_roles(role)})
         creds = {"user_id": user_id, "project_id": project_id, "roles": effective}
         return bool(self._enforcer.authorize(rule, dict(target), creds))
 

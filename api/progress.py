@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 import psycopg
 from psycopg.sql import SQL, Identifier
@@ -21,8 +22,16 @@ log = logging.getLogger(__name__)
 class ProjectionProgress:
     """Positions of every read model, kept current by LISTEN/NOTIFY."""
 
-    def __init__(self, conninfo: str, view_names: list[str]) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        view_names: list[str],
+        on_move: Mapping[str, Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
         self.conninfo, self.view_names = conninfo, view_names
+        # Run when a view moves, before anyone waiting on it is told: what the
+        # hook keeps (say, the revocation list) is then as current as the view.
+        self.on_move = dict(on_move or {})
         self.positions: dict[str, int] = dict.fromkeys(view_names, 0)
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -58,6 +67,8 @@ class ProjectionProgress:
                         )
                         row = await cur.fetchone()
                         await self._advance(name, (row[0] if row else None) or 0)
+                    for refresh in self.on_move.values():  # what moved while not listening
+                        await refresh()
                     self.ready.set()
                     async for note in conn.notifies():  # "view:position,view:position"
                         for move in note.payload.split(","):
@@ -69,6 +80,8 @@ class ProjectionProgress:
 
     async def _advance(self, name: str, position: int) -> None:
         if position > self.positions.get(name, 0):
+            if name in self.on_move:
+                await self.on_move[name]()
             async with self._changed:
                 self.positions[name] = position
                 self._changed.notify_all()

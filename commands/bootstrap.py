@@ -133,9 +133,24 @@ class Settings:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    def service_password_file(self, role: str) -> Path:
+        """Where a worker role's service password is kept (mode 0600): made
+        at first start by ops/service_users.py, read by that role's workers."""
+        return self.state_dir / "service-credentials" / f"{role}.password"
+
+    def service_password(self, role: str) -> str:
+        path = self.service_password_file(role)
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            raise SystemExit(
+                f"no service credentials for {role} at {path}: `cloudledger run` makes them"
+            ) from None
+
     def token_key(self) -> bytes:
-        """The token-signing key, created on first use; shared by the API and
-        workers like Keystone's fernet keys are shared by its nodes."""
+        """The token-signing key, created on first use; held only by the API
+        processes, as Keystone's fernet keys by its nodes (workers log in
+        with service credentials instead)."""
         path = self.state_dir / "token.key"
         if not path.exists():
             # Write a complete file under a private name, then link it into

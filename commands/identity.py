@@ -1,24 +1,284 @@
-"""Projects, users, role grants and password authentication."""
+"""Domains, projects, users and roles: create, update, delete, grant, revoke."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
 from commands.ports import PasswordHasher
 from commands.receipt import Receipt
+from domain.domains import BUILT_IN_ROLES, DEFAULT_DOMAIN_ID, Domain, Role
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from domain.identity import ROLES, Project, User
+from domain.identity import Project, User
+from domain.names import NameClaim
 from domain.quota import DEFAULT_LIMITS, Quota
-from domain.values import Actor, require_text
+from domain.values import Actor, natural_id, require_text
+
+MAX_NAME = 64  # Keystone's limit for project and domain names; users get 255
+MAX_TAGS = 80  # Keystone's limit on a project's tags
+
+
+# Names ----------------------------------------------------------------------
+
+
+def holder_of(app: CloudApp, kind: str, scope: str, name: str) -> UUID | None:
+    """The aggregate id that holds a name now, or None if it is free."""
+    claim = _claim(app, kind, scope, name)
+    return UUID(claim.holder_id) if claim.holder_id else None
+
+
+def _claim(app: CloudApp, kind: str, scope: str, name: str) -> NameClaim:
+    """The claim on a name; a new one if none was saved yet."""
+    stored = _stored_claim(app, kind, scope, name)
+    if stored is not None:
+        return stored
+    return NameClaim(kind, scope, name, _first_holder(app, kind, scope, name), _NOBODY)
+
+
+def _take(
+    app: CloudApp, kind: str, scope: str, name: str, holder_id: str, what: str, actor: Actor
+) -> NameClaim:
+    """The claim on a name, now held by ``holder_id``; Conflict if taken."""
+    claim = _stored_claim(app, kind, scope, name)
+    if claim is None:
+        if _first_holder(app, kind, scope, name) not in ("", holder_id):
+            raise Conflict(f"{what} {name} already exists")
+        return NameClaim(kind, scope, name, holder_id, actor)
+    claim.take(holder_id, what, actor)
+    return claim
+
+
+def _stored_claim(app: CloudApp, kind: str, scope: str, name: str) -> NameClaim | None:
+    try:
+        claim: NameClaim = app.repository.get(NameClaim.create_id(kind, scope, name))
+    except AggregateNotFoundError:
+        return None
+    return claim
+
+
+def _first_holder(app: CloudApp, kind: str, scope: str, name: str) -> str:
+    """Who holds a name never claimed: "Default" is the default domain's,
+    seeded or not; projects and users made before claims existed have ids
+    derived from their names, and hold them."""
+    if kind == "domain":
+        return DEFAULT_DOMAIN_ID if name == "Default" else ""
+    legacy = natural_id(kind, name)
+    return legacy.hex if scope == DEFAULT_DOMAIN_ID and legacy in app.repository else ""
+
+
+_NOBODY = Actor("system", "", (), "")  # a claim's creation is not anyone's act
+
+
+# Domains --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateDomain:
+    name: str
+    description: str = ""
+    enabled: bool = True
+    domain_id: str = ""  # chosen by the cloud unless seeding "default"
+
+
+@dataclass(frozen=True)
+class UpdateDomain:
+    domain_id: str
+    name: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+
+
+def create_domain(cmd: CreateDomain, app: CloudApp, actor: Actor) -> Receipt:
+    require_text(cmd.name, "Domain name", MAX_NAME)
+    domain_id = cmd.domain_id or uuid4().hex
+    domain = Domain(domain_id=domain_id, name=cmd.name, description=cmd.description, actor=actor)
+    claim = _take(app, "domain", "", cmd.name, domain_id, "Domain", actor)
+    if not cmd.enabled:
+        domain.update(cmd.name, cmd.description, False, actor)
+    return Receipt.of(domain.id, app.save(domain, claim))
+
+
+def update_domain(cmd: UpdateDomain, app: CloudApp, actor: Actor) -> Receipt:
+    domain = load_domain(app, cmd.domain_id, create_default=True)
+    name = domain.name if cmd.name is None else cmd.name
+    require_text(name, "Domain name", MAX_NAME)
+    claims = _renamed("domain", "", domain.name, name, domain.domain_id, "Domain", app, actor)
+    domain.update(
+        name,
+        domain.description if cmd.description is None else cmd.description,
+        domain.enabled if cmd.enabled is None else cmd.enabled,
+        actor,
+    )
+    return Receipt.of(domain.id, app.save(domain, *claims))
+
+
+def delete_domain(domain_id: str, app: CloudApp, actor: Actor) -> Receipt:
+    """The caller checked that no project or user is left in it."""
+    domain = load_domain(app, domain_id)
+    domain.delete(actor)
+    claim = _claim(app, "domain", "", domain.name)
+    claim.release(domain.domain_id, actor)
+    return Receipt.of(domain.id, app.save(domain, claim))
+
+
+def load_domain(app: CloudApp, domain_id: str, create_default: bool = False) -> Domain:
+    """A domain that exists. The default one is seeded at first start; a
+    ledger from before domains (or a test) may lack it: then it is made."""
+    try:
+        domain: Domain = app.repository.get(Domain.create_id(domain_id))
+    except AggregateNotFoundError:
+        if domain_id == DEFAULT_DOMAIN_ID and create_default:
+            return Domain(DEFAULT_DOMAIN_ID, "Default", "The default domain", _NOBODY)
+        raise NotFound(f"Could not find domain: {domain_id}.") from None
+    if not isinstance(domain, Domain) or domain.deleted:
+        raise NotFound(f"Could not find domain: {domain_id}.")
+    return domain
+
+
+def domain_enabled(app: CloudApp, domain_id: str) -> bool:
+    try:
+        return load_domain(app, domain_id, create_default=True).enabled
+    except NotFound:
+        return False
+
+
+def _usable_domain(app: CloudApp, domain_id: str) -> None:
+    """New projects and users go only into a domain that exists and is enabled."""
+    if not domain_enabled(app, domain_id):
+        load_domain(app, domain_id)  # 404 if it does not exist at all
+        raise InvalidInput(f"Domain {domain_id} is disabled")
+
+
+def domain_id_named(app: CloudApp, name: str) -> str:
+    """Claims of domain names hold the domain's public id, not its uuid."""
+    holder = _claim(app, "domain", "", name).holder_id
+    if not holder:
+        raise NotFound(f"Could not find domain: {name}.")
+    return holder
+
+
+# Projects -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CreateProject:
     name: str
     description: str = ""
+    domain_id: str = DEFAULT_DOMAIN_ID
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class UpdateProject:
+    project_id: str
+    name: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    tags: tuple[str, ...] | None = None
+
+
+def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
+    """A project and its quota are born together."""
+    require_text(cmd.name, "Project name", MAX_NAME)
+    _require_tags(cmd.tags)
+    _usable_domain(app, cmd.domain_id)
+    project = Project(
+        name=cmd.name,
+        description=cmd.description,
+        domain_id=cmd.domain_id,
+        tags=list(cmd.tags),
+        actor=actor,
+    )
+    claim = _take(app, "project", cmd.domain_id, cmd.name, project.id.hex, "Project", actor)
+    if not cmd.enabled:
+        project.update(cmd.name, cmd.description, False, list(cmd.tags), actor)
+    quota = Quota(project_id=project.id.hex, limits=DEFAULT_LIMITS, actor=actor)
+    return Receipt.of(project.id, app.save(project, claim, quota))
+
+
+def update_project(cmd: UpdateProject, app: CloudApp, actor: Actor) -> Receipt:
+    project = load_project(app, cmd.project_id)
+    name = project.name if cmd.name is None else cmd.name
+    require_text(name, "Project name", MAX_NAME)
+    tags = project.tags if cmd.tags is None else list(cmd.tags)
+    _require_tags(tags)
+    claims = _renamed(
+        "project", project.domain_id, project.name, name, project.id.hex, "Project", app, actor
+    )
+    project.update(
+        name,
+        project.description if cmd.description is None else cmd.description,
+        project.enabled if cmd.enabled is None else cmd.enabled,
+        tags,
+        actor,
+    )
+    return Receipt.of(project.id, app.save(project, *claims))
+
+
+def delete_project(project_id: str, app: CloudApp, actor: Actor) -> Receipt:
+    """Refused while the project holds servers. Its quota closes in the same
+    save, so a boot racing the deletion conflicts instead of slipping in.
+    (Images are checked by the caller, on the images read model.)"""
+    project = load_project(app, project_id)
+    quota: Quota = app.repository.get(Quota.create_id(project.id.hex))
+    servers = len(quota.allocations)
+    if servers:
+        raise Conflict(f"Project {project.name} still owns {servers} server(s); delete them first.")
+    project.delete(actor)
+    quota.close(actor)
+    claim = _claim(app, "project", project.domain_id, project.name)
+    claim.release(project.id.hex, actor)
+    return Receipt.of(project.id, app.save(project, quota, claim))
+
+
+def load_project(app: CloudApp, project_id: str) -> Project:
+    project = load(app, Project, parse_uuid(project_id, "Project"), f"Project {project_id}")
+    if project.deleted:
+        raise NotFound(f"Project {project_id} could not be found.")
+    return project
+
+
+def project_named(app: CloudApp, name: str, domain_id: str = DEFAULT_DOMAIN_ID) -> Project:
+    holder = holder_of(app, "project", domain_id, name)
+    if holder is None:
+        raise NotFound(f"Project {name} could not be found.")
+    return load_project(app, holder.hex)
+
+
+def _require_tags(tags: tuple[str, ...] | list[str]) -> None:
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"A project has at most {MAX_TAGS} tags")
+    for tag in tags:
+        require_text(tag, "Tag", 255)
+        if "," in tag or "/" in tag:
+            raise InvalidInput("Tags must not contain ',' or '/'")
+
+
+def _renamed(
+    kind: str,
+    scope: str,
+    old: str,
+    new: str,
+    holder_id: str,
+    what: str,
+    app: CloudApp,
+    actor: Actor,
+) -> list[NameClaim]:
+    """The claims a rename changes: the new name taken, the old one freed."""
+    if old == new:
+        return []
+    taken = _take(app, kind, scope, new, holder_id, what, actor)
+    freed = _claim(app, kind, scope, old)
+    freed.release(holder_id, actor)
+    return [taken, freed]
+
+
+# Users ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -31,58 +291,96 @@ class CreateUser:
     project_name: str = ""
     roles: tuple[str, ...] = ("member",)
     default_project_id: str = ""
+    domain_id: str = DEFAULT_DOMAIN_ID
+    email: str = ""
+    description: str = ""
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
-class GrantRole:
-    user_id: str
-    project_id: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Authenticated:
-    """A successful password check, scoped to one project."""
+class UpdateUser:
+    """Keystone's PATCH /v3/users/{id}; a password set here needs no original."""
 
     user_id: str
-    user_name: str
-    project_id: str
-    project_name: str
-    roles: tuple[str, ...]
-
-
-def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
-    """A project and its quota are born together."""
-    require_text(cmd.name, "Project name", max_length=64)
-    if Project.create_id(cmd.name) in app.repository:
-        raise Conflict(f"Project {cmd.name} already exists")
-    project = Project(name=cmd.name, description=cmd.description, actor=actor)
-    quota = Quota(project_id=project.id.hex, limits=DEFAULT_LIMITS, actor=actor)
-    return Receipt.of(project.id, app.save(project, quota))
+    name: str | None = None
+    email: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    default_project_id: str | None = None
+    password: str | None = None
 
 
 def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: Actor) -> Receipt:
     require_text(cmd.name, "User name")
+    _require_user_text(cmd.email, cmd.description)
     if len(cmd.password) < 1:
         raise InvalidInput("Password must not be empty")
-    if User.create_id(cmd.name) in app.repository:
-        raise Conflict(f"User {cmd.name} already exists")
+    _usable_domain(app, cmd.domain_id)
     if cmd.project_name:
-        project: Project | None = load(app, Project, Project.create_id(cmd.project_name), "Project")
+        project: Project | None = project_named(app, cmd.project_name, cmd.domain_id)
     elif cmd.default_project_id:
-        project = _project_by_id(app, cmd.default_project_id)
+        project = load_project(app, cmd.default_project_id)
     else:
         project = None
     user = User(
         name=cmd.name,
         password_hash=hasher.hash(cmd.password),
         default_project_id=project.id.hex if project else "",
+        domain_id=cmd.domain_id,
+        email=cmd.email,
+        description=cmd.description,
         actor=actor,
     )
+    claim = _take(app, "user", cmd.domain_id, cmd.name, user.id.hex, "User", actor)
     if project is not None and cmd.project_name:
         for role in cmd.roles:
+            _require_role(app, role)
             user.grant(project.id.hex, role, actor)
-    return Receipt.of(user.id, app.save(user))
+    if not cmd.enabled:
+        user.update(user.name, user.email, user.description, False, user.default_project_id, actor)
+    return Receipt.of(user.id, app.save(user, claim))
+
+
+def update_user(cmd: UpdateUser, app: CloudApp, hasher: PasswordHasher, actor: Actor) -> Receipt:
+    user = load_user(app, cmd.user_id)
+    name = user.name if cmd.name is None else cmd.name
+    require_text(name, "User name")
+    email = user.email if cmd.email is None else cmd.email
+    description = user.description if cmd.description is None else cmd.description
+    _require_user_text(email, description)
+    default_project = user.default_project_id
+    if cmd.default_project_id is not None:
+        default_project = (
+            cmd.default_project_id and load_project(app, cmd.default_project_id).id.hex
+        )
+    claims = _renamed("user", user.domain_id, user.name, name, user.id.hex, "User", app, actor)
+    enabled = user.enabled if cmd.enabled is None else cmd.enabled
+    user.update(name, email, description, enabled, default_project, actor)
+    if cmd.password is not None:
+        if not cmd.password:
+            raise InvalidInput("Password must not be empty")
+        user.change_password(hasher.hash(cmd.password), actor)
+    return Receipt.of(user.id, app.save(user, *claims))
+
+
+def delete_user(user_id: str, app: CloudApp, actor: Actor) -> Receipt:
+    user = load_user(app, user_id)
+    user.delete(actor)
+    claim = _claim(app, "user", user.domain_id, user.name)
+    claim.release(user.id.hex, actor)
+    return Receipt.of(user.id, app.save(user, claim))
+
+
+def load_user(app: CloudApp, user_id: str) -> User:
+    user = load(app, User, parse_uuid(user_id, "User"), f"User {user_id}")
+    if user.deleted:
+        raise NotFound(f"User {user_id} could not be found.")
+    return user
+
+
+def _require_user_text(email: str, description: str) -> None:
+    require_text(email, "Email", 255, allow_empty=True)
+    require_text(description, "Description", 255, allow_empty=True)
 
 
 @dataclass(frozen=True)
@@ -98,64 +396,81 @@ def change_password(
     """A user sets a new password, proving the original one (401 if wrong)."""
     if not cmd.password:
         raise InvalidInput("The new password must not be empty")
-    user = load(app, User, parse_uuid(cmd.user_id, "User"), f"User {cmd.user_id}")
+    user = load_user(app, cmd.user_id)
     if not hasher.verify(user.password_hash, cmd.original_password):
         raise Unauthorized("The original password is not correct.")
     user.change_password(hasher.hash(cmd.password), actor)
     return Receipt.of(user.id, app.save(user))
 
 
-def grant_role(cmd: GrantRole, app: CloudApp, actor: Actor) -> Receipt:
-    """Give a user a role on a project; granting a role held already appends nothing."""
-    if cmd.role not in ROLES:
-        raise NotFound(f"Could not find role: {cmd.role}.")
-    project = _project_by_id(app, cmd.project_id)
-    user = load(app, User, parse_uuid(cmd.user_id, "User"), f"User {cmd.user_id}")
-    user.grant(project.id.hex, cmd.role, actor)
+@dataclass(frozen=True)
+class RevokeToken:
+    user_id: str
+    audit_id: str
+    expires_at: float
+
+
+def revoke_token(cmd: RevokeToken, app: CloudApp, actor: Actor) -> Receipt:
+    user = load_user(app, cmd.user_id)
+    user.revoke_token(cmd.audit_id, cmd.expires_at, actor)
     return Receipt.of(user.id, app.save(user))
 
 
-def _project_by_id(app: CloudApp, project_id: str) -> Project:
-    return load(app, Project, parse_uuid(project_id, "Project"), f"Project {project_id}")
+# Roles ----------------------------------------------------------------------
 
 
-class _DummyHash:
-    """A hash of a random password per hasher, made on first use."""
-
-    def __init__(self) -> None:
-        self._by_hasher: dict[int, str] = {}
-
-    def get(self, hasher: PasswordHasher) -> str:
-        key = id(hasher)
-        if key not in self._by_hasher:
-            self._by_hasher[key] = hasher.hash(secrets.token_hex(16))
-        return self._by_hasher[key]
+@dataclass(frozen=True)
+class CreateRole:
+    name: str
+    description: str = ""
 
 
-_DUMMY_HASH = _DummyHash()
+def create_role(cmd: CreateRole, app: CloudApp, actor: Actor) -> Receipt:
+    require_text(cmd.name, "Role name", 255)
+    if cmd.name in BUILT_IN_ROLES or Role.create_id(cmd.name) in app.repository:
+        raise Conflict(f"Role {cmd.name} already exists")
+    role = Role(name=cmd.name, description=cmd.description, actor=actor)
+    return Receipt.of(role.id, app.save(role))
 
 
-def authenticate(
-    app: CloudApp,
-    hasher: PasswordHasher,
-    user_name: str,
-    password: str,
-    project_name: str,
-) -> Authenticated:
-    """Check a password and the user's roles on the project; one vague error
-    for every failure so callers cannot probe which names exist."""
-    denied = Unauthorized("The request you have made requires authentication.")
-    try:
-        user = load(app, User, User.create_id(user_name), "User")
-        project = load(app, Project, Project.create_id(project_name), "Project")
-    except NotFound:
-        # Spend the same hashing time as a real check, so response times do
-        # not reveal which user names exist.
-        hasher.verify(_DUMMY_HASH.get(hasher), password)
-        raise denied from None
-    if not user.enabled or not hasher.verify(user.password_hash, password):
-        raise denied
-    roles = user.roles_on(project.id.hex)
-    if not roles or not project.enabled:
-        raise denied
-    return Authenticated(user.id.hex, user.name, project.id.hex, project.name, roles)
+def role_exists(app: CloudApp, name: str) -> bool:
+    return name in BUILT_IN_ROLES or Role.create_id(name) in app.repository
+
+
+def _require_role(app: CloudApp, name: str) -> None:
+    if not role_exists(app, name):
+        raise NotFound(f"Could not find role: {name}.")
+
+
+@dataclass(frozen=True)
+class GrantRole:
+    """A role for a user on a project or (with domain_id) on a domain."""
+
+    user_id: str
+    project_id: str
+    role: str
+    domain_id: str = ""
+
+
+def grant_role(cmd: GrantRole, app: CloudApp, actor: Actor) -> Receipt:
+    """Granting a role held already appends nothing."""
+    _require_role(app, cmd.role)
+    user = load_user(app, cmd.user_id)
+    if cmd.domain_id:
+        user.grant_on_domain(load_domain(app, cmd.domain_id, True).domain_id, cmd.role, actor)
+    else:
+        user.grant(load_project(app, cmd.project_id).id.hex, cmd.role, actor)
+    return Receipt.of(user.id, app.save(user))
+
+
+def revoke_role(cmd: GrantRole, app: CloudApp, actor: Actor) -> Receipt:
+    """404 if the user does not hold that role there, as Keystone answers."""
+    _require_role(app, cmd.role)
+    user = load_user(app, cmd.user_id)
+    if cmd.domain_id:
+        held = user.revoke_on_domain(cmd.domain_id, cmd.role, actor)
+    else:
+        held = user.revoke(cmd.project_id, cmd.role, actor)
+    if not held:
+        raise NotFound(f"Could not find role assignment with role: {cmd.role}.")
+    return Receipt.of(user.id, app.save(user))

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from eventsourcing.postgres import PostgresDatastore
 
-from commands.identity import Authenticated
+from commands.authentication import Authenticated
 from domain.errors import Unauthorized
 
 DEFAULT_MAX_FAILURES = 10

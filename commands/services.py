@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from eventsourcing.persistence import IntegrityError
-
-from commands import catalog, identity, images, servers
+from commands import catalog, images, servers
 from commands.app import CloudApp
 from commands.combining import Combiner
+from commands.identity_services import IdentityCommands, creating
 from commands.lockout import Lockout, MemoryLoginAttempts
 from commands.ports import ImageStore, PasswordHasher
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
-from domain.errors import Conflict
 from domain.quota import Quota
 from domain.values import Actor
 
@@ -35,15 +33,7 @@ def _run_each(updates: Sequence[Callable[[], Receipt]]) -> list[Receipt | BaseEx
     return outcomes
 
 
-def _creating(what: str, create: Callable[[], Receipt]) -> Receipt:
-    """A create that lost a race with an identical create is a Conflict."""
-    try:
-        return create()
-    except IntegrityError:
-        raise Conflict(f"{what} already exists") from None
-
-
-class Services:
+class Services(IdentityCommands):
     """Every command a user (or the API) can give, ready to call from a thread."""
 
     def __init__(
@@ -83,37 +73,8 @@ class Services:
         """Stops, starts and deletes in one save (retried whole on a conflict)."""
         return list(retry_on_conflict(lambda: servers.act_on_servers(requests, self.app)))
 
-    def authenticate(
-        self, user: str, password: str, project: str, request_id: str = ""
-    ) -> identity.Authenticated:
-        """A password login, refused while the user name is locked out."""
-        return self.lockout.authenticate(
-            user,
-            request_id,
-            lambda: identity.authenticate(self.app, self.hasher, user, password, project),
-        )
-
-    def create_project(self, cmd: identity.CreateProject, actor: Actor) -> Receipt:
-        return _creating(
-            f"Project {cmd.name}", lambda: identity.create_project(cmd, self.app, actor)
-        )
-
-    def change_password(self, cmd: identity.ChangePassword, actor: Actor) -> Receipt:
-        return retry_on_conflict(
-            lambda: identity.change_password(cmd, self.app, self.hasher, actor)
-        )
-
-    def grant_role(self, cmd: identity.GrantRole, actor: Actor) -> Receipt:
-        return retry_on_conflict(lambda: identity.grant_role(cmd, self.app, actor))
-
-    def create_user(self, cmd: identity.CreateUser, actor: Actor) -> Receipt:
-        return _creating(
-            f"User {cmd.name}",
-            lambda: identity.create_user(cmd, self.app, self.hasher, actor),
-        )
-
     def create_flavor(self, cmd: catalog.CreateFlavor, actor: Actor) -> Receipt:
-        return _creating(
+        return creating(
             f"Flavor with ID {cmd.flavor_id}", lambda: catalog.create_flavor(cmd, self.app, actor)
         )
 
@@ -129,7 +90,7 @@ class Services:
         )
 
     def register_host(self, cmd: catalog.RegisterHost, actor: Actor) -> Receipt:
-        return _creating(f"Host {cmd.name}", lambda: catalog.register_host(cmd, self.app, actor))
+        return creating(f"Host {cmd.name}", lambda: catalog.register_host(cmd, self.app, actor))
 
     def create_image(self, cmd: images.CreateImage, actor: Actor) -> Receipt:
         return images.create_image(cmd, self.app, actor)

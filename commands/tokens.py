@@ -19,8 +19,23 @@ MAX_CLOCK_SKEW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
+class TokenDomains:
+    """The domains a token names: the user's, the project's (when scoped to
+    a project) and the scope's (when scoped to a domain)."""
+
+    user_domain_id: str = "default"
+    user_domain_name: str = "Default"
+    project_domain_id: str = "default"
+    project_domain_name: str = "Default"
+    domain_id: str = ""  # set only in a domain-scoped token
+    domain_name: str = ""
+
+
+@dataclass(frozen=True)
 class TokenClaims:
-    """Who a token speaks for, on which project, with which roles, until when."""
+    """Who a token speaks for, on which project (or domain, or neither:
+    unscoped), with which roles, until when. The domain fields have
+    defaults so that tokens issued before domains existed still verify."""
 
     user_id: str
     user_name: str
@@ -30,6 +45,12 @@ class TokenClaims:
     issued_at: float
     expires_at: float
     audit_id: str
+    user_domain_id: str = "default"
+    user_domain_name: str = "Default"
+    project_domain_id: str = "default"
+    project_domain_name: str = "Default"
+    domain_id: str = ""
+    domain_name: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -58,6 +79,7 @@ class TokenCodec:
         project_name: str,
         roles: tuple[str, ...],
         now: float | None = None,
+        domains: TokenDomains = TokenDomains(),
     ) -> tuple[str, TokenClaims]:
         issued = time.time() if now is None else now
         claims = TokenClaims(
@@ -69,6 +91,7 @@ class TokenCodec:
             issued,
             issued + self.lifetime_seconds,
             _b64(secrets.token_bytes(16)),
+            **vars(domains),
         )
         payload = _b64(json.dumps(claims.__dict__, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", claims

@@ -54,6 +54,8 @@ class Quota(Aggregate):
         """Hold amounts for a consumer, or raise QuotaExceeded and change nothing."""
         if consumer_id in self.allocations:
             return
+        if self.closed:
+            raise InvalidInput(f"Project {self.project_id} has been deleted")
         if any(amount < 0 for amount in amounts.values()):
             raise InvalidInput("Quota reservations must not be negative")
         used = self.in_use
@@ -108,3 +110,21 @@ class Quota(Aggregate):
     @event(LimitsSet)
     def _limits_set(self, limits: dict[str, int], actor: Actor) -> None:
         self.limits.update(limits)
+
+    @property
+    def closed(self) -> bool:
+        # Snapshots taken before projects could be deleted lack the attribute.
+        return bool(self.__dict__.get("is_closed", False))
+
+    def close(self, actor: Actor) -> None:
+        """The project is deleted: no more reservations. Saved with the
+        deletion, so a boot racing it conflicts instead of slipping in."""
+        if not self.closed:
+            self._closed(actor)
+
+    class Closed(Aggregate.Event):
+        actor: Actor
+
+    @event(Closed)
+    def _closed(self, actor: Actor) -> None:
+        self.is_closed = True

@@ -18,6 +18,7 @@ from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 from ops.schema import create_schema
 from ops.seed import seed
+from ops.service_users import ensure_service_users
 from ops.stack import Child, Restartable, Supervisor, child_env, python_child
 from workers import routes
 from workers.drivers.test_node import write_test_node
@@ -114,6 +115,7 @@ def prepare_ledger(settings: Settings, names: list[str], shape: HostShape) -> No
     settings.token_key()  # before any child needs it
     services = build_services(settings, pool_size=2)
     created = seed(services, settings.admin_password, prepare_hosts(settings, names, shape))
+    created += ensure_service_users(services, settings, [f.name for f in routes.FAMILIES])
     services.app.close()
     print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
 

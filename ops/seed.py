@@ -1,4 +1,5 @@
-"""First-start data: the admin project and user, default flavors, hosts, an image."""
+"""First-start data: the Default domain, the admin project and user,
+default flavors, hosts, an image."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import tempfile
 from pathlib import Path
 
 from commands.catalog import CreateFlavor, RegisterHost
-from commands.identity import CreateProject, CreateUser
+from commands.identity import CreateDomain, CreateProject, CreateUser, holder_of
 from commands.images import CreateImage
 from commands.services import Services
+from domain.domains import DEFAULT_DOMAIN_ID, Domain
 from domain.flavor import Flavor
-from domain.identity import Project, User
 from domain.values import SYSTEM
 
 # Nova's classic defaults: (id, name, vcpus, ram MiB, root disk GiB)
@@ -28,11 +29,15 @@ SEED_IMAGE_NAME = "tiny-qcow2"
 def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> list[str]:
     """Idempotent: creates only what is missing; returns what it created."""
     app, created = services.app, []
-    first_start = Project.create_id("admin") not in app.repository
+    if Domain.create_id(DEFAULT_DOMAIN_ID) not in app.repository:
+        default = CreateDomain("Default", "The default domain", domain_id=DEFAULT_DOMAIN_ID)
+        services.create_domain(default, SYSTEM)
+        created.append("domain Default")
+    first_start = holder_of(app, "project", DEFAULT_DOMAIN_ID, "admin") is None
     if first_start:
         services.create_project(CreateProject("admin", "Bootstrap project"), SYSTEM)
         created.append("project admin")
-    if User.create_id("admin") not in app.repository:
+    if holder_of(app, "user", DEFAULT_DOMAIN_ID, "admin") is None:
         services.create_user(CreateUser("admin", admin_password, "admin", ("admin",)), SYSTEM)
         created.append("user admin")
     for flavor_id, name, vcpus, ram, disk in DEFAULT_FLAVORS:

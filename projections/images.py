@@ -103,3 +103,11 @@ def image_list(project_id: str, is_admin: bool, name: str | None, limit: int) ->
         sql += " AND name=%s"
         params.append(name)
     return Query(sql + " ORDER BY created_at DESC, id LIMIT %s", [*params, limit])
+
+
+def images_owned(project_id: str) -> Query:
+    """How many images a project still owns (a project is deleted without)."""
+    return Query(
+        "SELECT count(*) AS images FROM images WHERE owner = %s AND status <> 'deleted'",
+        (project_id,),
+    )

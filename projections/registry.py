@@ -9,6 +9,7 @@ from projections.hosts import HostsView
 from projections.identity import IdentityView
 from projections.images import ImagesView
 from projections.quotas import QuotasView
+from projections.revocations import RevocationsView
 from projections.servers import ServersView
 from projections.view import ProjectionView
 
@@ -19,6 +20,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     ImagesView,
     HostsView,
     IdentityView,
+    RevocationsView,
 )
 
 

@@ -16,7 +16,6 @@ from redis import Redis
 from commands.app import CloudApp
 from commands.bootstrap import Settings, build_app, eventsourcing_env
 from commands.loading import load
-from commands.tokens import TokenCodec
 from domain.host import ComputeHost
 from projections.bootstrap import build_view, postgres_recorder
 from projections.follower import LogRunner
@@ -27,6 +26,7 @@ from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
 from workers.image_fetch import HttpImageFetcher
 from workers.jobs.compute import restore_host
+from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def run_compute(
         name=host_name,
         hypervisor=LibvirtHypervisor(conn, domain_type),
         disks=QemuImgDiskStore(settings.state_dir / "hosts" / host_name / "disks"),
-        fetch_image=HttpImageFetcher(settings.api_url, TokenCodec(settings.token_key())),
+        fetch_image=HttpImageFetcher(settings.api_url, _service_token(settings, "compute")),
     )
     runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
@@ -152,6 +152,12 @@ ROLES: tuple[Role, ...] = (
 
 def role(name: str) -> Role:
     return next(r for r in ROLES if r.name == name)
+
+
+def _service_token(settings: Settings, role: str) -> ServiceToken:
+    """The role's own service user: workers never hold the token-signing key."""
+    password = settings.service_password(role)
+    return ServiceToken(ServiceCredentials(settings.api_url, service_user_name(role), password))
 
 
 def default_libvirt_uri(settings: Settings, host_name: str) -> str:

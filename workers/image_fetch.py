@@ -6,30 +6,39 @@ from pathlib import Path
 
 import httpx
 
-from commands.tokens import TokenCodec
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
+from workers.service_auth import ServiceToken
 
 
 class HttpImageFetcher:
-    """Downloads ``/image/v2/images/<id>/file`` with a service token, so compute
-    hosts need no shared filesystem with the image store."""
+    """Downloads ``/image/v2/images/<id>/file`` with the host's service token,
+    so compute hosts need no shared filesystem with the image store."""
 
-    def __init__(self, api_url: str, tokens: TokenCodec) -> None:
-        self.api_url, self.tokens = api_url.rstrip("/"), tokens
+    def __init__(self, api_url: str, token: ServiceToken) -> None:
+        self.api_url, self.token = api_url.rstrip("/"), token
 
     def __call__(self, image_id: str, dest: Path) -> None:
-        token, _ = self.tokens.issue("service:compute", "compute", "", "service", ("admin",))
+        if self._fetch(image_id, dest) == 401:  # expired or revoked: log in again, once
+            self.token.invalidate()
+            if self._fetch(image_id, dest) == 401:
+                raise TransientDriverError("the image API refused the service credentials")
+
+    def _fetch(self, image_id: str, dest: Path) -> int:
         url = f"{self.api_url}/image/v2/images/{image_id}/file"
+        headers = {"X-Auth-Token": self.token.get()}
         try:
             with (
-                httpx.stream("GET", url, headers={"X-Auth-Token": token}, timeout=60) as resp,
+                httpx.stream("GET", url, headers=headers, timeout=60) as resp,
                 dest.open("wb") as out,
             ):
                 if resp.status_code in (404, 410):
                     raise PermanentDriverError(f"image {image_id} has no data to fetch")
+                if resp.status_code == 401:
+                    return 401
                 if resp.status_code != 200:
                     raise TransientDriverError(f"image fetch answered {resp.status_code}")
                 for chunk in resp.iter_bytes(1 << 20):
                     out.write(chunk)
+                return 200
         except httpx.HTTPError as exc:
             raise TransientDriverError(f"image fetch failed: {exc}") from exc

@@ -24,7 +24,6 @@ from commands.images import CreateImage
 from commands.servers import BootServer
 from commands.services import Services
 from domain.host import ComputeHost
-from domain.identity import Project
 from domain.instance import Instance
 from domain.quota import Quota
 from domain.values import SYSTEM, Actor
@@ -98,8 +97,7 @@ def build_cloud(database_url: str, image_dir: Path) -> Cloud:
     app = build_app(database_url)
     services = Services(app, PlainHasher(), DirectoryImageStore(image_dir))
     admin = SYSTEM
-    services.create_project(CreateProject("demo"), admin)
-    project_id = Project.create_id("demo").hex
+    project_id = services.create_project(CreateProject("demo"), admin).id.hex
     member = Actor("user-demo", project_id, ("member",), "req-demo")
     services.create_flavor(CreateFlavor(TINY, "m1.tiny", 1, 512, 1), admin)
     services.create_flavor(CreateFlavor(SMALL, "m1.small", 1, 2048, 20), admin)

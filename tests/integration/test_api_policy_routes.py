@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from api.context import ApiState
+from api.policy import ACTIONS
 
 PUBLIC = {
     ("GET", "/identity"),
@@ -25,6 +26,8 @@ PUBLIC = {
     ("GET", "/compute/v2.1"),
     ("GET", "/compute/v2.1/"),
 }
+# Any valid token may ask which projects and domains it can scope to (rule "@").
+ANY_TOKEN = {("GET", "/identity/v3/auth/projects"), ("GET", "/identity/v3/auth/domains")}
 SOME_ID = "00000000-0000-4000-8000-000000000001"
 BODIES = {"/compute/v2.1/servers/{id}/action": {"os-stop": None}}
 
@@ -41,18 +44,19 @@ def _routes(app: Starlette) -> list[tuple[str, str]]:
 
 async def _answers(app: Starlette, api_state: ApiState) -> dict[tuple[str, str], int]:
     token, _ = api_state.tokens.issue("u1", "nobody", "p1", "demo", ())  # no role at all
+    # Validating or revoking someone else's token is refused too.
+    others, _ = api_state.tokens.issue("u2", "other", "p1", "demo", ("member",))
     transport = httpx.ASGITransport(app=app)
     answers = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         for method, path in _routes(app):
-            if (method, path) in PUBLIC:
+            if (method, path) in PUBLIC | ANY_TOKEN:
                 continue
             # The caller's own project: another's would be 404, as if it did not exist.
             own = path.startswith("/identity/v3/projects/")
             url = path.replace("{id}", "p1" if own else SOME_ID).replace("{project_id}", "p1")
-            response = await client.request(
-                method, url, headers={"X-Auth-Token": token}, json=BODIES.get(path, {})
-            )
+            headers = {"X-Auth-Token": token, "X-Subject-Token": others}
+            response = await client.request(method, url, headers=headers, json=BODIES.get(path, {}))
             answers[method, path] = response.status_code
     return answers
 
@@ -64,3 +68,7 @@ def test_every_route_but_the_public_ones_is_refused_to_a_token_without_roles(
     answers = asyncio.run(_answers(app, api_state))
     assert len(answers) >= 20  # the routes were found
     assert {route: code for route, code in answers.items() if code != 403} == {}
+
+
+def test_the_routes_open_to_any_token_say_so_in_their_rule() -> None:
+    assert {ACTIONS["identity:get_auth_projects"], ACTIONS["identity:get_auth_domains"]} == {"@"}

@@ -27,7 +27,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from commands import compute
-from commands.identity import CreateUser
+from commands.identity import CreateDomain, CreateRole, CreateUser, UpdateUser
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.values import SYSTEM
@@ -43,9 +43,12 @@ READ_MODEL_KEYS = {
     "flavors": "flavor_id",
     "images": "id",
     "hosts": "name",
-    "identity_projects": "id",
-    "identity_users": "id",
-    "identity_assignments": "user_id, project_id, role",
+    "directory_domains": "id",
+    "directory_projects": "id",
+    "directory_users": "id",
+    "directory_assignments": "user_id, scope, target_id, role",
+    "directory_roles": "name",
+    "revocations": "key, revoked_at",
 }
 
 
@@ -70,7 +73,8 @@ def _projector(cloud: Cloud, views: dict[str, ProjectionView]) -> Projector:
 
 def _busy_cloud(cloud: Cloud) -> dict[str, UUID]:
     """Commands touching every read model: boots, a spawn, a stop, a failure,
-    a deletion, a flavor removed, a quota changed and a user added."""
+    a deletion, a flavor removed, a user added and disabled, a domain, a
+    role, and last a quota changed."""
     cloud.register_host("compute-1")
     running, stopped, failed, gone = (cloud.boot(name) for name in ("a", "b", "c", "d"))
     for iid in (running, stopped):
@@ -81,8 +85,11 @@ def _busy_cloud(cloud: Cloud) -> dict[str, UUID]:
     compute.fail_instance(cloud.app, failed, NO_VALID_HOST)
     cloud.action("delete", gone)
     cloud.services.delete_flavor(SMALL, SYSTEM)
+    alice = cloud.services.create_user(CreateUser("alice", "pw", "demo", ("member",)), SYSTEM)
+    cloud.services.create_domain(CreateDomain("east"), SYSTEM)
+    cloud.services.create_role(CreateRole("auditor"), SYSTEM)
+    cloud.services.update_user(UpdateUser(alice.id.hex, enabled=False), SYSTEM)  # a revocation
     cloud.set_quota(instances=7)
-    cloud.services.create_user(CreateUser("alice", "pw", "demo", ("member",)), SYSTEM)
     return {"running": running, "stopped": stopped, "failed": failed, "gone": gone}
 
 
@@ -97,7 +104,7 @@ def _last_notification_of(cloud: Cloud, topics: tuple[str, ...]) -> int:
     notifications = postgres_recorder(cloud.app).select_notifications(
         start=1, limit=100_000, topics=list(topics)
     )
-    return notifications[-1].id
+    return notifications[-1].id if notifications else 0
 
 
 def _wait_for(condition: Callable[[], Any], timeout: float) -> float:

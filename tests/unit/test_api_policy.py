@@ -28,7 +28,37 @@ PERSONA_RULES = sorted(r for r, check in ACTIONS.items() if check in (ADMIN, MEM
 
 
 def test_the_rules_that_are_not_persona_rules_are_known() -> None:
-    assert set(ACTIONS) - set(PERSONA_RULES) == {"identity:get_user", "identity:change_password"}
+    assert set(ACTIONS) - set(PERSONA_RULES) == {
+        "identity:get_user",
+        "identity:change_password",
+        "identity:list_user_projects",
+        "identity:validate_token",
+        "identity:revoke_token",
+        "identity:get_auth_projects",
+        "identity:get_auth_domains",
+        "image:download_image",
+    }
+
+
+def test_compute_and_images_need_a_project_scoped_token(defaults: Policy) -> None:
+    domain_admin = _actor("admin", project="")
+    assert not defaults.allowed(domain_admin, "compute:servers:create")
+    assert not defaults.allowed(domain_admin, "image:get_images")
+    assert defaults.allowed(domain_admin, "identity:list_projects")
+
+
+def test_a_service_may_download_images_but_not_create_projects(defaults: Policy) -> None:
+    service = _actor("service", project="svc")
+    assert defaults.allowed(service, "image:download_image", {"project_id": "p9"})
+    assert not defaults.allowed(service, "identity:create_project")
+    assert not defaults.allowed(service, "compute:servers:create", {"project_id": "p9"})
+
+
+def test_tokens_are_validated_by_their_owner_an_admin_or_a_service(defaults: Policy) -> None:
+    assert defaults.allowed(READER_ACTOR, "identity:validate_token", {"user_id": "u1"})
+    assert not defaults.allowed(MEMBER_ACTOR, "identity:validate_token", {"user_id": "u2"})
+    assert defaults.allowed(_actor("service"), "identity:validate_token", {"user_id": "u2"})
+    assert not defaults.allowed(MEMBER_ACTOR, "identity:revoke_token", {"user_id": "u2"})
 
 
 def test_only_the_user_may_change_their_own_password(defaults: Policy) -> None:

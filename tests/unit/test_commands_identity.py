@@ -5,19 +5,21 @@ from dataclasses import dataclass
 import pytest
 
 from commands.app import CloudApp
+from commands.authentication import Authenticated, Login
+from commands.authentication import authenticate as login
 from commands.identity import (
-    Authenticated,
     ChangePassword,
     CreateProject,
     CreateUser,
     GrantRole,
-    authenticate,
     change_password,
     create_project,
     create_user,
     grant_role,
+    holder_of,
 )
 from commands.passwords import Argon2Hasher
+from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from domain.identity import Project, User
 from domain.quota import DEFAULT_LIMITS, Quota
@@ -61,9 +63,21 @@ def _max_id(app: CloudApp) -> int:
 
 
 def _user(app: CloudApp, name: str) -> User:
-    user = app.repository.get(User.create_id(name))
+    user = app.repository.get(holder_of(app, "user", DEFAULT_DOMAIN_ID, name))
     assert isinstance(user, User)
     return user
+
+
+def _id(app: CloudApp, kind: str, name: str) -> str:
+    holder = holder_of(app, kind, DEFAULT_DOMAIN_ID, name)
+    assert holder is not None
+    return holder.hex
+
+
+def authenticate(
+    app: CloudApp, hasher: FakeHasher, user: str, password: str, project: str
+) -> Authenticated:
+    return login(app, hasher, Login(password, user_name=user, project_name=project))
 
 
 # --- projects ---------------------------------------------------------------
@@ -74,9 +88,10 @@ def test_create_project_saves_project_and_quota_together() -> None:
     receipt = create_project(CreateProject("demo", "a demo"), app, SYSTEM)
     assert [topic for _, topic in receipt.events] == [
         "domain.identity:Project.Created",
+        "domain.names:NameClaim.Created",
         "domain.quota:Quota.Created",
     ]
-    assert [nid for nid, _ in receipt.events] == [1, 2]
+    assert [nid for nid, _ in receipt.events] == [1, 2, 3]
     project = app.repository.get(receipt.id)
     assert isinstance(project, Project)
     assert (project.name, project.description) == ("demo", "a demo")
@@ -110,13 +125,14 @@ def test_create_user_stores_the_hash_and_grants_roles(world: World) -> None:
     user = _user(world.app, "bob")
     assert user.id == receipt.id
     assert user.password_hash == "hashed:pw"
-    project_id = Project.create_id("beta").hex
+    project_id = _id(world.app, "project", "beta")
     assert user.default_project_id == project_id
     assert user.roles_on(project_id) == ("member", "reader")
     assert [t.rsplit(":", 1)[1] for _, t in receipt.events] == [
         "User.Created",
         "User.RoleGranted",
         "User.RoleGranted",
+        "NameClaim.Created",
     ]
 
 
@@ -146,7 +162,7 @@ def test_create_user_with_bad_name_is_invalid_input(world: World, name: str) -> 
 def test_create_user_with_unknown_role_appends_nothing(world: World) -> None:
     before = _max_id(world.app)
     cmd = CreateUser("bob", "pw", "alpha", roles=("member", "owner"))
-    with pytest.raises(InvalidInput, match="Unknown role"):
+    with pytest.raises(NotFound, match="Could not find role: owner"):
         create_user(cmd, world.app, world.hasher, SYSTEM)
     assert _max_id(world.app) == before
 
@@ -157,11 +173,15 @@ def test_create_user_with_unknown_role_appends_nothing(world: World) -> None:
 def test_authenticate_with_the_right_password_returns_roles(world: World) -> None:
     result = authenticate(world.app, world.hasher, "alice", "s3cret", "alpha")
     assert result == Authenticated(
-        User.create_id("alice").hex,
+        _id(world.app, "user", "alice"),
         "alice",
-        Project.create_id("alpha").hex,
+        DEFAULT_DOMAIN_ID,
+        "Default",
+        _id(world.app, "project", "alpha"),
         "alpha",
-        ("member",),
+        DEFAULT_DOMAIN_ID,
+        "Default",
+        roles=("member",),
     )
 
 
@@ -211,7 +231,7 @@ def test_password_is_never_stored_in_clear_with_the_real_hasher() -> None:
 
 
 def test_a_password_change_needs_the_original_and_keeps_only_the_new_hash(world: World) -> None:
-    alice = User.create_id("alice").hex
+    alice = _id(world.app, "user", "alice")
     before = _max_id(world.app)
     with pytest.raises(Unauthorized, match="original password"):
         change_password(ChangePassword(alice, "guess", "n3w"), world.app, world.hasher, SYSTEM)
@@ -227,7 +247,7 @@ def test_a_password_change_needs_the_original_and_keeps_only_the_new_hash(world:
 
 
 def test_a_user_made_without_roles_gets_them_by_grant_once(world: World) -> None:
-    beta = Project.create_id("beta").hex
+    beta = _id(world.app, "project", "beta")
     receipt = create_user(
         CreateUser("bob", "pw", roles=(), default_project_id=beta), world.app, world.hasher, SYSTEM
     )

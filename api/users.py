@@ -1,0 +1,187 @@
+"""Identity v3 users, their passwords, and the projects a token may scope to."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api import identity_shapes as shapes
+from api.context import (
+    NO_CONTROL_CHARS,
+    authenticate,
+    authorize,
+    parse_body,
+    read_your_writes,
+    state,
+    token_claims,
+)
+from api.responses import JSONResponse
+from commands.identity import ChangePassword, CreateUser, UpdateUser
+from domain.domains import DEFAULT_DOMAIN_ID
+from domain.errors import NotFound
+from projections import identity as views
+
+_NAME = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
+_PASSWORD = Field(min_length=1, max_length=4096)
+_TEXT = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
+
+
+class _NewUser(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = _NAME
+    password: str = _PASSWORD
+    domain_id: str = Field(default=DEFAULT_DOMAIN_ID, max_length=64)
+    default_project_id: str | None = Field(default=None, max_length=64)
+    enabled: bool = True
+    email: str | None = _TEXT
+    description: str | None = _TEXT
+
+
+class CreateUserBody(BaseModel):
+    user: _NewUser
+
+
+class _UserChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
+    password: str | None = Field(default=None, min_length=1, max_length=4096)
+    enabled: bool | None = None
+    email: str | None = _TEXT
+    description: str | None = _TEXT
+    default_project_id: str | None = Field(default=None, max_length=64)
+
+
+class UpdateUserBody(BaseModel):
+    user: _UserChange
+
+
+async def _user_response(request: Request, user_id: str, status: int = 200) -> JSONResponse:
+    row = await state(request).reads.one(views.user_by_id(user_id))
+    if row is None:
+        raise NotFound(f"Could not find user: {user_id}.")
+    return JSONResponse({"user": shapes.user(request, row)}, status)
+
+
+async def list_users(request: Request) -> JSONResponse:
+    authorize(request, "identity:list_users")
+    params = request.query_params
+    enabled = params.get("enabled")
+    query = views.users(
+        params.get("name"),
+        params.get("domain_id"),
+        None if enabled is None else enabled.lower() in ("1", "true", "yes", ""),
+    )
+    rows = await state(request).reads.all(query)
+    return shapes.collection(request, "users", [shapes.user(request, r) for r in rows])
+
+
+async def get_user(request: Request) -> JSONResponse:
+    actor = authenticate(request)
+    user_id = request.path_params["id"]
+    state(request).policy.enforce(actor, "identity:get_user", {"user_id": user_id})
+    return await _user_response(request, user_id)
+
+
+async def create_user(request: Request) -> JSONResponse:
+    actor = authorize(request, "identity:create_user")
+    spec = (await parse_body(request, CreateUserBody)).user
+    cmd = CreateUser(
+        spec.name,
+        spec.password,
+        roles=(),
+        default_project_id=spec.default_project_id or "",
+        domain_id=spec.domain_id,
+        email=spec.email or "",
+        description=spec.description or "",
+        enabled=spec.enabled,
+    )
+    receipt = await run_in_threadpool(state(request).services.create_user, cmd, actor)
+    await read_your_writes(request, receipt)
+    return await _user_response(request, receipt.id.hex, 201)
+
+
+async def update_user(request: Request) -> JSONResponse:
+    """``user set``: disabling a user revokes their tokens everywhere."""
+    actor = authorize(request, "identity:update_user")
+    change = (await parse_body(request, UpdateUserBody)).user
+    user_id = request.path_params["id"]
+    cmd = UpdateUser(
+        user_id,
+        change.name,
+        change.email,
+        change.description,
+        change.enabled,
+        change.default_project_id,
+        change.password,
+    )
+    receipt = await run_in_threadpool(state(request).services.update_user, cmd, actor)
+    await read_your_writes(request, receipt)
+    return await _user_response(request, user_id)
+
+
+async def delete_user(request: Request) -> Response:
+    actor = authorize(request, "identity:delete_user")
+    user_id = request.path_params["id"]
+    svc = state(request).services
+    await read_your_writes(request, await run_in_threadpool(svc.delete_user, user_id, actor))
+    return Response(status_code=204)
+
+
+class _PasswordChange(BaseModel):
+    password: str = _PASSWORD
+    original_password: str = Field(max_length=4096)
+
+
+class ChangePasswordBody(BaseModel):
+    user: _PasswordChange
+
+
+async def change_password(request: Request) -> Response:
+    """A user's own change; it revokes the user's tokens, as Keystone's does."""
+    actor = authenticate(request)
+    user_id = request.path_params["id"]
+    state(request).policy.enforce(actor, "identity:change_password", {"user_id": user_id})
+    spec = (await parse_body(request, ChangePasswordBody)).user
+    cmd = ChangePassword(user_id, spec.original_password, spec.password)
+    receipt = await run_in_threadpool(state(request).services.change_password, cmd, actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=204)
+
+
+async def user_projects(request: Request) -> JSONResponse:
+    actor = authenticate(request)
+    user_id = request.path_params["id"]
+    state(request).policy.enforce(actor, "identity:list_user_projects", {"user_id": user_id})
+    rows = await state(request).reads.all(views.projects_of_user(user_id))
+    return shapes.collection(request, "projects", [shapes.project(request, r) for r in rows])
+
+
+async def auth_projects(request: Request) -> JSONResponse:
+    """What the token's user may scope a token to (unscoped tokens too)."""
+    claims = token_claims(request, request.headers.get("x-auth-token", ""))
+    authorize(request, "identity:get_auth_projects")
+    rows = await state(request).reads.all(views.projects_of_user(claims.user_id))
+    return shapes.collection(request, "projects", [shapes.project(request, r) for r in rows])
+
+
+async def auth_domains(request: Request) -> JSONResponse:
+    claims = token_claims(request, request.headers.get("x-auth-token", ""))
+    authorize(request, "identity:get_auth_domains")
+    rows = await state(request).reads.all(views.domains_of_user(claims.user_id))
+    return shapes.collection(request, "domains", [shapes.domain(request, r) for r in rows])
+
+
+routes = [
+    Route("/identity/v3/users", list_users, methods=["GET"]),
+    Route("/identity/v3/users", create_user, methods=["POST"]),
+    Route("/identity/v3/users/{id}", get_user, methods=["GET"]),
+    Route("/identity/v3/users/{id}", update_user, methods=["PATCH"]),
+    Route("/identity/v3/users/{id}", delete_user, methods=["DELETE"]),
+    Route("/identity/v3/users/{id}/password", change_password, methods=["POST"]),
+    Route("/identity/v3/users/{id}/projects", user_projects, methods=["GET"]),
+    Route("/identity/v3/auth/projects", auth_projects, methods=["GET"]),
+    Route("/identity/v3/auth/domains", auth_domains, methods=["GET"]),
+]
