@@ -26,7 +26,7 @@ from commands.identity import (
     UpdateProject,
 )
 from domain.domains import DEFAULT_DOMAIN_ID
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, Forbidden, NotFound
 from projections import identity as views
 from projections.images import images_owned
 
@@ -109,6 +109,8 @@ async def delete_domain(request: Request) -> Response:
     """Keystone would delete what the domain holds; here it must be empty."""
     actor = authorize(request, "identity:delete_domain")
     domain_id = request.path_params["id"]
+    if domain_id == DEFAULT_DOMAIN_ID:
+        raise Forbidden("The default domain cannot be deleted.")
     left = await state(request).reads.one(views.domain_members(domain_id))
     if left is not None and (left["projects"] or left["users"]):
         raise Conflict(

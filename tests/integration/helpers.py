@@ -3,11 +3,12 @@ the relay and projectors built as the processes build them, and RQ bursts."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -209,3 +210,24 @@ def tracked_position(database_url: str, view_name: str) -> int | None:
         (APPLICATION_NAME,),
     )
     return found[0]["notification_id"] if found else None
+
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop in a thread of its own for the whole module: the API's
+    read pool and progress listener live on it from test to test."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="api-loop")
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()

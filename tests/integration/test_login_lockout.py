@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import Cloud, build_cloud
 
-from commands.identity import CreateProject, CreateUser
+from commands.authentication import Login
+from commands.identity import CreateProject, CreateUser, UpdateUser, holder_of
 from commands.ledger_store import LedgerRecorder
 from commands.lockout import Lockout, LoginAttempts, MemoryLoginAttempts, PostgresLoginAttempts
 from commands.services import Services
+from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import Unauthorized
 from domain.values import SYSTEM
 
@@ -89,3 +92,31 @@ def test_unknown_names_lock_like_known_ones_and_alone(
     with pytest.raises(Unauthorized, match="locked"):
         services.authenticate("nobody", "wrong", "lock", "req-test")
     assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
+
+
+def test_an_admin_re_enabling_the_user_ends_the_lock(cloud: Cloud, attempts: LoginAttempts) -> None:
+    services = _services(cloud, attempts)
+    _fail(services, 3)
+    with pytest.raises(Unauthorized, match="locked"):
+        services.authenticate("mallory", "right", "lock", "req-test")
+    holder = holder_of(services.app, "user", DEFAULT_DOMAIN_ID, "mallory")
+    assert holder is not None
+    services.update_user(UpdateUser(holder.hex, enabled=False), SYSTEM)
+    services.update_user(UpdateUser(holder.hex, enabled=True), SYSTEM)
+    assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
+
+
+def test_a_lock_counts_the_login_by_id_apart_and_the_re_enable_ends_both(
+    cloud: Cloud, attempts: LoginAttempts
+) -> None:
+    services = _services(cloud, attempts)
+    holder = holder_of(services.app, "user", DEFAULT_DOMAIN_ID, "mallory")
+    assert holder is not None
+    by_id = Login("wrong", user_id=holder.hex, project_name="lock")
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            services.login(by_id, "req-test")
+    with pytest.raises(Unauthorized, match="locked"):
+        services.login(replace(by_id, password="right"), "req-test")
+    services.update_user(UpdateUser(holder.hex, enabled=True), SYSTEM)
+    assert services.login(replace(by_id, password="right"), "req-test").user_name == "mallory"
