@@ -10,7 +10,18 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import directory, flavors, identity, images, microversion, quotas, roles, servers, users
+from api import (
+    directory,
+    flavor_extras,
+    flavors,
+    identity,
+    images,
+    microversion,
+    quotas,
+    roles,
+    servers,
+    users,
+)
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
@@ -47,6 +58,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *microversion.routes,
             *servers.routes,
             *flavors.routes,
+            *flavor_extras.routes,
             *quotas.routes,
             *images.routes,
         ],

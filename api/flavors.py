@@ -22,8 +22,8 @@ from api.context import (
 from api.responses import JSONResponse
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
-from domain.values import INT32_MAX
-from projections.flavors import flavor_by_id, flavor_list
+from domain.values import INT32_MAX, Actor
+from projections.flavors import flavor_by_id, flavor_list, visible_flavor
 
 
 class FlavorSpec(BaseModel):
@@ -66,13 +66,14 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
     }
 
 
-async def _rows(request: Request, include_private: bool) -> list[DictRow]:
-    return await state(request).reads.all(flavor_list(include_private))
+async def _rows(request: Request, actor: Actor) -> list[DictRow]:
+    """Public flavors, and the private ones the project was given (all for admins)."""
+    return await state(request).reads.all(flavor_list(actor.is_admin, actor.project_id))
 
 
 async def index(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:index")
-    rows = await _rows(request, actor.is_admin)
+    rows = await _rows(request, actor)
     flavors = [
         {"id": r["flavor_id"], "name": r["name"], "links": _links(request, r["flavor_id"])}
         for r in rows
@@ -82,17 +83,23 @@ async def index(request: Request) -> JSONResponse:
 
 async def detail(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:index")
-    rows = await _rows(request, actor.is_admin)
+    rows = await _rows(request, actor)
     return JSONResponse({"flavors": [render(request, r) for r in rows]})
 
 
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:index")
-    flavor_id = request.path_params["id"]
-    row = await state(request).reads.one(flavor_by_id(flavor_id))
-    if row is None or not (row["is_public"] or actor.is_admin):
-        raise NotFound(f"Flavor {flavor_id} could not be found.")
+    row = await visible(request, actor, request.path_params["id"])
     return JSONResponse({"flavor": render(request, row)})
+
+
+async def visible(request: Request, actor: Actor, flavor_id: str) -> DictRow:
+    """The flavor if the caller's project may use it, else 404."""
+    query = visible_flavor(flavor_id, actor.project_id, actor.is_admin)
+    row = await state(request).reads.one(query)
+    if row is None:
+        raise NotFound(f"Flavor {flavor_id} could not be found.")
+    return row
 
 
 async def create(request: Request) -> JSONResponse:

@@ -57,10 +57,39 @@ def create_flavor(cmd: CreateFlavor, app: CloudApp, actor: Actor) -> Receipt:
 
 
 def delete_flavor(flavor_id: str, app: CloudApp, actor: Actor) -> Receipt:
+    flavor = _active_flavor(app, flavor_id)
+    flavor.deactivate(actor)
+    return Receipt.of(flavor.id, app.save(flavor))
+
+
+def _active_flavor(app: CloudApp, flavor_id: str) -> Flavor:
     flavor = load(app, Flavor, Flavor.create_id(flavor_id), f"Flavor {flavor_id}")
     if not flavor.active:
         raise NotFound(f"Flavor {flavor_id} could not be found.")
-    flavor.deactivate(actor)
+    return flavor
+
+
+def set_extra_specs(flavor_id: str, specs: dict[str, str], app: CloudApp, actor: Actor) -> Receipt:
+    flavor = _active_flavor(app, flavor_id)
+    flavor.set_extra_specs(specs, actor)
+    return Receipt.of(flavor.id, app.save(flavor))
+
+
+def delete_extra_spec(flavor_id: str, key: str, app: CloudApp, actor: Actor) -> Receipt:
+    flavor = _active_flavor(app, flavor_id)
+    flavor.delete_extra_spec(key, actor)
+    return Receipt.of(flavor.id, app.save(flavor))
+
+
+def change_flavor_access(
+    flavor_id: str, project_id: str, grant: bool, app: CloudApp, actor: Actor
+) -> Receipt:
+    """Let a project use a private flavor (grant) or no longer (revoke)."""
+    flavor = _active_flavor(app, flavor_id)
+    if grant:
+        flavor.add_access(project_id, actor)
+    else:
+        flavor.remove_access(project_id, actor)
     return Receipt.of(flavor.id, app.save(flavor))
 
 

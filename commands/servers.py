@@ -132,7 +132,7 @@ def _bootable_flavor(reads: _Reads, flavor_id: str, actor: Actor) -> Flavor:
         flavor = reads.get(Flavor, natural_id("flavor", flavor_id), "Flavor")
     except NotFound:
         raise InvalidInput(f"Flavor {flavor_id} could not be found.") from None
-    if not flavor.active or not (flavor.is_public or actor.is_admin):
+    if not (flavor.usable_by(actor.project_id) or (flavor.active and actor.is_admin)):
         raise InvalidInput(f"Flavor {flavor_id} could not be found.")
     return flavor
 

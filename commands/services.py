@@ -81,6 +81,19 @@ class Services(IdentityCommands):
     def delete_flavor(self, flavor_id: str, actor: Actor) -> Receipt:
         return retry_on_conflict(lambda: catalog.delete_flavor(flavor_id, self.app, actor))
 
+    def set_extra_specs(self, flavor_id: str, specs: dict[str, str], actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: catalog.set_extra_specs(flavor_id, specs, self.app, actor))
+
+    def delete_extra_spec(self, flavor_id: str, key: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: catalog.delete_extra_spec(flavor_id, key, self.app, actor))
+
+    def change_flavor_access(
+        self, flavor_id: str, project_id: str, grant: bool, actor: Actor
+    ) -> Receipt:
+        return retry_on_conflict(
+            lambda: catalog.change_flavor_access(flavor_id, project_id, grant, self.app, actor)
+        )
+
     def update_quota(self, project_id: str, limits: dict[str, int], actor: Actor) -> Receipt:
         return self._quota_updates.run(
             Quota.create_id(project_id),

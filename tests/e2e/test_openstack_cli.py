@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,17 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(ok(result))
+
+
+def clouds_yaml_for(stack: Stack, tmp_path: Path, user: str, password: str, project: str) -> Path:
+    """A clouds.yaml in ``tmp_path`` for another user (run the CLI with a
+    Stack whose state_dir is ``tmp_path``)."""
+    text = (stack.state_dir / "clouds.yaml").read_text()
+    for key, value in (("username", user), ("password", password), ("project_name", project)):
+        text = re.sub(rf"(      {key}: ).*", rf"\g<1>{value}", text)
+    path = tmp_path / "clouds.yaml"
+    path.write_text(text)
+    return path
 
 
 def status_of(stack: Stack, server: str) -> str:

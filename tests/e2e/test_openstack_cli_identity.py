@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from e2e.helpers import Stack, create_member, login
-from e2e.test_openstack_cli import as_json, ok, openstack
+from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
 
 pytestmark = pytest.mark.e2e
 
@@ -65,15 +64,6 @@ def test_a_project_id_of_another_tenant_is_not_found_for_a_member(stack: Stack) 
     assert b.client.get("/identity/v3/projects").status_code == 403  # listing is for admins
 
 
-def _clouds_yaml_for(stack: Stack, tmp_path: Path, user: str, password: str, project: str) -> Path:
-    text = (stack.state_dir / "clouds.yaml").read_text()
-    for key, value in (("username", user), ("password", password), ("project_name", project)):
-        text = re.sub(rf"(      {key}: ).*", rf"\g<1>{value}", text)
-    path = tmp_path / "clouds.yaml"
-    path.write_text(text)
-    return path
-
-
 def test_an_admin_makes_a_tenant_whose_user_boots_a_server(stack: Stack, tmp_path: Path) -> None:
     suffix = uuid.uuid4().hex[:8]
     project, user, password = f"tenant-{suffix}", f"tenant-user-{suffix}", f"pw-{suffix}"
@@ -91,7 +81,7 @@ def test_an_admin_makes_a_tenant_whose_user_boots_a_server(stack: Stack, tmp_pat
     assert [(a["Role"], a["User"]) for a in assignments] == [("member", f"{user}@Default")]
 
     tenant = replace(stack, state_dir=tmp_path)
-    _clouds_yaml_for(stack, tmp_path, user, password, project)
+    clouds_yaml_for(stack, tmp_path, user, password, project)
     token = as_json(openstack(tenant, "token", "issue", "-f", "json"))
     assert token["project_id"] == created["id"] and token["user_id"] == made["id"]
     server = as_json(
@@ -125,9 +115,9 @@ def test_an_admin_makes_a_tenant_whose_user_boots_a_server(stack: Stack, tmp_pat
             tenant, "user", "password", "set", "--password", "n3w", "--original-password", password
         )
     )
-    _clouds_yaml_for(stack, tmp_path, user, "n3w", project)
+    clouds_yaml_for(stack, tmp_path, user, "n3w", project)
     assert as_json(openstack(tenant, "token", "issue", "-f", "json"))["user_id"] == made["id"]
-    _clouds_yaml_for(stack, tmp_path, user, password, project)
+    clouds_yaml_for(stack, tmp_path, user, password, project)
     assert openstack(tenant, "token", "issue").returncode != 0  # the old one is gone
 
 
@@ -165,7 +155,7 @@ def test_a_disabled_user_is_refused_and_a_project_with_a_server_is_kept(
     ok(openstack(stack, "user", "create", "--password", password, user))
     ok(openstack(stack, "role", "add", "--user", user, "--project", project, "member"))
     tenant = replace(stack, state_dir=tmp_path)
-    _clouds_yaml_for(stack, tmp_path, user, password, project)
+    clouds_yaml_for(stack, tmp_path, user, password, project)
     token = as_json(openstack(tenant, "token", "issue", "-f", "json"))["id"]
     assert _server_create(tenant, f"keep-{suffix}")["status"] == "ACTIVE"
     assert _token_works(stack, token) == 200

@@ -29,7 +29,10 @@ PUBLIC = {
 # Any valid token may ask which projects and domains it can scope to (rule "@").
 ANY_TOKEN = {("GET", "/identity/v3/auth/projects"), ("GET", "/identity/v3/auth/domains")}
 SOME_ID = "00000000-0000-4000-8000-000000000001"
-BODIES = {"/compute/v2.1/servers/{id}/action": {"os-stop": None}}
+BODIES = {
+    "/compute/v2.1/servers/{id}/action": {"os-stop": None},
+    "/compute/v2.1/flavors/{id}/action": {"addTenantAccess": {"tenant": "p1"}},
+}
 
 
 def _routes(app: Starlette) -> list[tuple[str, str]]:
