@@ -9,12 +9,12 @@ from commands.app import CloudApp
 from commands.identity import (
     domain_enabled,
     domain_id_named,
-    holder_of,
     load_domain,
     load_project,
     load_user,
     project_named,
 )
+from commands.names import holder_of
 from commands.ports import PasswordHasher
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import NotFound, Unauthorized

@@ -3,74 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
+from commands.names import NOBODY, claim_of, holder_of, renamed, take
 from commands.ports import PasswordHasher
 from commands.receipt import Receipt
 from domain.domains import BUILT_IN_ROLES, DEFAULT_DOMAIN_ID, Domain, Role
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from domain.identity import Project, User
-from domain.names import NameClaim
 from domain.quota import DEFAULT_LIMITS, Quota
-from domain.values import Actor, natural_id, require_text
+from domain.values import Actor, require_text
 
 MAX_NAME = 64  # Keystone's limit for project and domain names; users get 255
 MAX_TAGS = 80  # Keystone's limit on a project's tags
-
-
-# Names ----------------------------------------------------------------------
-
-
-def holder_of(app: CloudApp, kind: str, scope: str, name: str) -> UUID | None:
-    """The aggregate id that holds a name now, or None if it is free."""
-    claim = _claim(app, kind, scope, name)
-    return UUID(claim.holder_id) if claim.holder_id else None
-
-
-def _claim(app: CloudApp, kind: str, scope: str, name: str) -> NameClaim:
-    """The claim on a name; a new one if none was saved yet."""
-    stored = _stored_claim(app, kind, scope, name)
-    if stored is not None:
-        return stored
-    return NameClaim(kind, scope, name, _first_holder(app, kind, scope, name), _NOBODY)
-
-
-def _take(
-    app: CloudApp, kind: str, scope: str, name: str, holder_id: str, what: str, actor: Actor
-) -> NameClaim:
-    """The claim on a name, now held by ``holder_id``; Conflict if taken."""
-    claim = _stored_claim(app, kind, scope, name)
-    if claim is None:
-        if _first_holder(app, kind, scope, name) not in ("", holder_id):
-            raise Conflict(f"{what} {name} already exists")
-        return NameClaim(kind, scope, name, holder_id, actor)
-    claim.take(holder_id, what, actor)
-    return claim
-
-
-def _stored_claim(app: CloudApp, kind: str, scope: str, name: str) -> NameClaim | None:
-    try:
-        claim: NameClaim = app.repository.get(NameClaim.create_id(kind, scope, name))
-    except AggregateNotFoundError:
-        return None
-    return claim
-
-
-def _first_holder(app: CloudApp, kind: str, scope: str, name: str) -> str:
-    """Who holds a name never claimed: "Default" is the default domain's,
-    seeded or not; projects and users made before claims existed have ids
-    derived from their names, and hold them."""
-    if kind == "domain":
-        return DEFAULT_DOMAIN_ID if name == "Default" else ""
-    legacy = natural_id(kind, name)
-    return legacy.hex if scope == DEFAULT_DOMAIN_ID and legacy in app.repository else ""
-
-
-_NOBODY = Actor("system", "", (), "")  # a claim's creation is not anyone's act
 
 
 # Domains --------------------------------------------------------------------
@@ -96,7 +45,7 @@ def create_domain(cmd: CreateDomain, app: CloudApp, actor: Actor) -> Receipt:
     require_text(cmd.name, "Domain name", MAX_NAME)
     domain_id = cmd.domain_id or uuid4().hex
     domain = Domain(domain_id=domain_id, name=cmd.name, description=cmd.description, actor=actor)
-    claim = _take(app, "domain", "", cmd.name, domain_id, "Domain", actor)
+    claim = take(app, "domain", "", cmd.name, domain_id, "Domain", actor)
     if not cmd.enabled:
         domain.update(cmd.name, cmd.description, False, actor)
     return Receipt.of(domain.id, app.save(domain, claim))
@@ -106,7 +55,7 @@ def update_domain(cmd: UpdateDomain, app: CloudApp, actor: Actor) -> Receipt:
     domain = load_domain(app, cmd.domain_id, create_default=True)
     name = domain.name if cmd.name is None else cmd.name
     require_text(name, "Domain name", MAX_NAME)
-    claims = _renamed("domain", "", domain.name, name, domain.domain_id, "Domain", app, actor)
+    claims = renamed(app, "domain", "", (domain.name, name), domain.domain_id, "Domain", actor)
     domain.update(
         name,
         domain.description if cmd.description is None else cmd.description,
@@ -120,7 +69,7 @@ def delete_domain(domain_id: str, app: CloudApp, actor: Actor) -> Receipt:
     """The caller checked that no project or user is left in it."""
     domain = load_domain(app, domain_id)
     domain.delete(actor)
-    claim = _claim(app, "domain", "", domain.name)
+    claim = claim_of(app, "domain", "", domain.name)
     claim.release(domain.domain_id, actor)
     return Receipt.of(domain.id, app.save(domain, claim))
 
@@ -132,7 +81,7 @@ def load_domain(app: CloudApp, domain_id: str, create_default: bool = False) -> 
         domain: Domain = app.repository.get(Domain.create_id(domain_id))
     except AggregateNotFoundError:
         if domain_id == DEFAULT_DOMAIN_ID and create_default:
-            return Domain(DEFAULT_DOMAIN_ID, "Default", "The default domain", _NOBODY)
+            return Domain(DEFAULT_DOMAIN_ID, "Default", "The default domain", NOBODY)
         raise NotFound(f"Could not find domain: {domain_id}.") from None
     if not isinstance(domain, Domain) or domain.deleted:
         raise NotFound(f"Could not find domain: {domain_id}.")
@@ -155,7 +104,7 @@ def _usable_domain(app: CloudApp, domain_id: str) -> None:
 
 def domain_id_named(app: CloudApp, name: str) -> str:
     """Claims of domain names hold the domain's public id, not its uuid."""
-    holder = _claim(app, "domain", "", name).holder_id
+    holder = claim_of(app, "domain", "", name).holder_id
     if not holder:
         raise NotFound(f"Could not find domain: {name}.")
     return holder
@@ -194,7 +143,7 @@ def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
         tags=list(cmd.tags),
         actor=actor,
     )
-    claim = _take(app, "project", cmd.domain_id, cmd.name, project.id.hex, "Project", actor)
+    claim = take(app, "project", cmd.domain_id, cmd.name, project.id.hex, "Project", actor)
     if not cmd.enabled:
         project.update(cmd.name, cmd.description, False, list(cmd.tags), actor)
     quota = Quota(project_id=project.id.hex, limits=DEFAULT_LIMITS, actor=actor)
@@ -207,8 +156,8 @@ def update_project(cmd: UpdateProject, app: CloudApp, actor: Actor) -> Receipt:
     require_text(name, "Project name", MAX_NAME)
     tags = project.tags if cmd.tags is None else list(cmd.tags)
     _require_tags(tags)
-    claims = _renamed(
-        "project", project.domain_id, project.name, name, project.id.hex, "Project", app, actor
+    claims = renamed(
+        app, "project", project.domain_id, (project.name, name), project.id.hex, "Project", actor
     )
     project.update(
         name,
@@ -231,7 +180,7 @@ def delete_project(project_id: str, app: CloudApp, actor: Actor) -> Receipt:
         raise Conflict(f"Project {project.name} still owns {servers} server(s); delete them first.")
     project.delete(actor)
     quota.close(actor)
-    claim = _claim(app, "project", project.domain_id, project.name)
+    claim = claim_of(app, "project", project.domain_id, project.name)
     claim.release(project.id.hex, actor)
     return Receipt.of(project.id, app.save(project, quota, claim))
 
@@ -257,25 +206,6 @@ def _require_tags(tags: tuple[str, ...] | list[str]) -> None:
         require_text(tag, "Tag", 255)
         if "," in tag or "/" in tag:
             raise InvalidInput("Tags must not contain ',' or '/'")
-
-
-def _renamed(
-    kind: str,
-    scope: str,
-    old: str,
-    new: str,
-    holder_id: str,
-    what: str,
-    app: CloudApp,
-    actor: Actor,
-) -> list[NameClaim]:
-    """The claims a rename changes: the new name taken, the old one freed."""
-    if old == new:
-        return []
-    taken = _take(app, kind, scope, new, holder_id, what, actor)
-    freed = _claim(app, kind, scope, old)
-    freed.release(holder_id, actor)
-    return [taken, freed]
 
 
 # Users ----------------------------------------------------------------------
@@ -331,7 +261,7 @@ def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: A
         description=cmd.description,
         actor=actor,
     )
-    claim = _take(app, "user", cmd.domain_id, cmd.name, user.id.hex, "User", actor)
+    claim = take(app, "user", cmd.domain_id, cmd.name, user.id.hex, "User", actor)
     if project is not None and cmd.project_name:
         for role in cmd.roles:
             _require_role(app, role)
@@ -353,7 +283,7 @@ def update_user(cmd: UpdateUser, app: CloudApp, hasher: PasswordHasher, actor: A
         default_project = (
             cmd.default_project_id and load_project(app, cmd.default_project_id).id.hex
         )
-    claims = _renamed("user", user.domain_id, user.name, name, user.id.hex, "User", app, actor)
+    claims = renamed(app, "user", user.domain_id, (user.name, name), user.id.hex, "User", actor)
     enabled = user.enabled if cmd.enabled is None else cmd.enabled
     user.update(name, email, description, enabled, default_project, actor)
     if cmd.password is not None:
@@ -366,7 +296,7 @@ def update_user(cmd: UpdateUser, app: CloudApp, hasher: PasswordHasher, actor: A
 def delete_user(user_id: str, app: CloudApp, actor: Actor) -> Receipt:
     user = load_user(app, user_id)
     user.delete(actor)
-    claim = _claim(app, "user", user.domain_id, user.name)
+    claim = claim_of(app, "user", user.domain_id, user.name)
     claim.release(user.id.hex, actor)
     return Receipt.of(user.id, app.save(user, claim))
 

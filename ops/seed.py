@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 from commands.catalog import CreateFlavor, RegisterHost
-from commands.identity import CreateDomain, CreateProject, CreateUser, holder_of
+from commands.identity import CreateDomain, CreateProject, CreateUser
 from commands.images import CreateImage
+from commands.names import holder_of
 from commands.services import Services
 from domain.domains import DEFAULT_DOMAIN_ID, Domain
 from domain.flavor import Flavor

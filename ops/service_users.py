@@ -9,7 +9,8 @@ import os
 import secrets
 
 from commands.bootstrap import Settings
-from commands.identity import CreateProject, CreateUser, UpdateUser, holder_of
+from commands.identity import CreateProject, CreateUser, UpdateUser
+from commands.names import holder_of
 from commands.services import Services
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.values import SYSTEM

@@ -12,9 +12,10 @@ import pytest
 from helpers import Cloud, build_cloud
 
 from commands.authentication import Login
-from commands.identity import CreateProject, CreateUser, UpdateUser, holder_of
+from commands.identity import CreateProject, CreateUser, UpdateUser
 from commands.ledger_store import LedgerRecorder
 from commands.lockout import Lockout, LoginAttempts, MemoryLoginAttempts, PostgresLoginAttempts
+from commands.names import holder_of
 from commands.services import Services
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import Unauthorized

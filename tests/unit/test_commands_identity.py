@@ -16,8 +16,8 @@ from commands.identity import (
     create_project,
     create_user,
     grant_role,
-    holder_of,
 )
+from commands.names import holder_of
 from commands.passwords import Argon2Hasher
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
