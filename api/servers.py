@@ -9,6 +9,7 @@ from uuid import UUID
 
 from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -51,6 +52,7 @@ class ServerSpec(BaseModel):
     max_count: int = Field(default=1, ge=1, le=1)
     metadata: dict[str, str] = Field(default_factory=dict)
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
+    key_name: str | None = Field(default=None, min_length=1, max_length=255)
 
 
 class CreateServer(BaseModel):
@@ -80,7 +82,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "status": STATUS[row["vm_state"]],
         "tenant_id": row["project_id"],
         "user_id": row["user_id"],
-        "metadata": {},
+        "metadata": row["metadata"],
         "hostId": host_id,
         "image": {"id": row["image_id"], "links": _links(request, "images", row["image_id"])},
         "flavor": {
@@ -101,12 +103,12 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "OS-EXT-AZ:availability_zone": "nova",
         "OS-SRV-USG:launched_at": row["launched"],
         "OS-SRV-USG:terminated_at": row["terminated"],
-        "key_name": None,
+        "key_name": row["key_name"],
         "config_drive": "",
         "security_groups": [],
         "os-extended-volumes:volumes_attached": [],
         "locked": False,
-        "description": None,
+        "description": row["description"],
         "tags": [],
     }
     if actor.is_admin:
@@ -130,7 +132,15 @@ async def create(request: Request) -> JSONResponse:
     spec = (await parse_body(request, CreateServer)).server
     if isinstance(spec.networks, list):
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
-    cmd = BootServer(spec.name, spec.flavorRef, spec.imageRef, spec.networks, spec.metadata)
+    cmd = BootServer(
+        spec.name,
+        spec.flavorRef,
+        spec.imageRef,
+        spec.networks,
+        spec.metadata,
+        spec.key_name or "",
+        spec.description or "",
+    )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
     with admission.boot(actor.project_id, in_flight):
@@ -206,6 +216,30 @@ async def show(request: Request) -> JSONResponse:
     return JSONResponse({"server": render(request, row, actor)})
 
 
+class _ServerChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
+    description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
+
+
+class UpdateServerBody(BaseModel):
+    server: _ServerChange
+
+
+async def update(request: Request) -> JSONResponse:
+    """Rename or describe a server (``PUT /servers/{id}``, ``server set --name``)."""
+    actor = authorize(request, "compute:servers:update")
+    change = (await parse_body(request, UpdateServerBody)).server
+    server_id = request.path_params["id"]
+    svc = state(request).services
+    receipt = await run_in_threadpool(
+        svc.update_server, server_id, change.name, change.description, actor
+    )
+    await read_your_writes(request, receipt)
+    row = await visible_server(request, actor, server_id)
+    return JSONResponse({"server": render(request, row, actor)})
+
+
 async def delete(request: Request) -> Response:
     actor = authorize(request, "compute:servers:delete")
     receipt = await _act(request, "delete", actor)
@@ -243,6 +277,7 @@ routes = [
     Route("/compute/v2.1/servers", index, methods=["GET"]),
     Route("/compute/v2.1/servers/detail", detail, methods=["GET"]),
     Route("/compute/v2.1/servers/{id}", show, methods=["GET"]),
+    Route("/compute/v2.1/servers/{id}", update, methods=["PUT"]),
     Route("/compute/v2.1/servers/{id}", delete, methods=["DELETE"]),
     Route("/compute/v2.1/servers/{id}/action", action, methods=["POST"]),
 ]

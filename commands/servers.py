@@ -9,6 +9,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.app import CloudApp
+from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
 from domain.errors import DomainError, InvalidInput, NotFound
@@ -25,8 +26,9 @@ class BootServer:
     flavor_id: str
     image_id: str
     networks: str  # "none" or "auto" until networking lands
-    # Checked against Nova's limits; kept on the server once metadata lands.
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)  # within Nova's limits
+    key_name: str = ""  # a keypair of the booting user; 400 if there is none
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> In
         raise InvalidInput("Flavor's disk is too small for requested image.")
     if image.min_ram > flavor.ram_mb:
         raise InvalidInput("Flavor's memory is too small for requested image.")
+    require_text(cmd.description, "Server description", allow_empty=True)
+    key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
     instance = Instance(
         project_id=actor.project_id,
         user_id=actor.user_id,
@@ -121,10 +125,22 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> In
         image_id=str(image.id),
         networks=cmd.networks,
         actor=actor,
+        key_name=cmd.key_name,
+        key_data=key_data,
+        metadata=dict(cmd.metadata),
+        description=cmd.description,
     )
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
     quota.reserve(str(instance.id), amounts, actor)  # raises, changing nothing, if over
     return instance
+
+
+def _public_key(app: CloudApp, actor: Actor, key_name: str) -> str:
+    """The booting user's keypair of that name; never silently none."""
+    try:
+        return keypair_named(app, actor.user_id, key_name).public_key
+    except NotFound:
+        raise InvalidInput(f"Invalid key_name provided: {key_name}") from None
 
 
 def _bootable_flavor(reads: _Reads, flavor_id: str, actor: Actor) -> Flavor:

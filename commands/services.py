@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from commands import catalog, images, servers
+from eventsourcing.persistence import IntegrityError
+
+from commands import catalog, images, keypairs, server_details, servers
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.identity_services import IdentityCommands, creating
@@ -13,6 +15,7 @@ from commands.lockout import Lockout, MemoryLoginAttempts
 from commands.ports import ImageStore, PasswordHasher
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
+from domain.errors import Conflict
 from domain.quota import Quota
 from domain.values import Actor
 
@@ -101,6 +104,34 @@ class Services(IdentityCommands):
                 lambda: catalog.update_quota(project_id, limits, self.app, actor)
             ),
         )
+
+    def set_server_metadata(
+        self, server_id: str, items: dict[str, str], replace: bool, actor: Actor
+    ) -> Receipt:
+        return retry_on_conflict(
+            lambda: server_details.set_metadata(server_id, items, replace, self.app, actor)
+        )
+
+    def delete_server_metadata(self, server_id: str, key: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: server_details.delete_metadata_item(server_id, key, self.app, actor)
+        )
+
+    def update_server(
+        self, server_id: str, name: str | None, description: str | None, actor: Actor
+    ) -> Receipt:
+        return retry_on_conflict(
+            lambda: server_details.update_server(server_id, name, description, self.app, actor)
+        )
+
+    def create_keypair(self, cmd: keypairs.CreateKeypair, actor: Actor) -> keypairs.CreatedKeypair:
+        try:
+            return keypairs.create_keypair(cmd, self.app, actor)
+        except IntegrityError:  # a racing create of the same name
+            raise Conflict(f"Key pair '{cmd.name}' already exists.") from None
+
+    def delete_keypair(self, user_id: str, name: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: keypairs.delete_keypair(user_id, name, self.app, actor))
 
     def register_host(self, cmd: catalog.RegisterHost, actor: Actor) -> Receipt:
         return creating(f"Host {cmd.name}", lambda: catalog.register_host(cmd, self.app, actor))

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition
-from domain.values import Actor, FlavorSnapshot, PowerState, TaskState, VmState
+from domain.values import (
+    Actor,
+    FlavorSnapshot,
+    PowerState,
+    TaskState,
+    VmState,
+    require_metadata,
+    require_text,
+)
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
@@ -23,6 +32,17 @@ class Instance(Aggregate):
         image_id: str
         networks: str
         actor: Actor
+        key_name: str  # the booting user's keypair, "" for none
+        key_data: str  # its public key, as the guest will get it
+        metadata: dict[str, str]
+        description: str
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 dropped key_name, metadata and description."""
+            state.update(key_name="", key_data="", metadata={}, description="")
 
     @event(Requested)
     def __init__(
@@ -34,9 +54,16 @@ class Instance(Aggregate):
         image_id: str,
         networks: str,
         actor: Actor,
+        key_name: str = "",
+        key_data: str = "",
+        metadata: dict[str, str] | None = None,
+        description: str = "",
     ) -> None:
         self.project_id, self.user_id, self.name = project_id, user_id, name
         self.flavor, self.image_id, self.networks = flavor, image_id, networks
+        self.key_name, self.key_data = key_name, key_data
+        self.metadata = dict(metadata or {})
+        self.description = description
         self.vm_state = VmState.BUILDING
         self.task_state: TaskState | None = TaskState.SCHEDULING
         self.power_state = PowerState.NOSTATE
@@ -190,6 +217,44 @@ class Instance(Aggregate):
         self.vm_state, self.task_state = VmState.DELETED, None
         self.power_state = PowerState.NOSTATE
         self.holds_quota = self.holds_claim = False
+
+    # What users change without a job: metadata, name, description --------
+
+    def set_metadata(self, metadata: dict[str, str], actor: Actor) -> None:
+        """The whole new metadata (the caller merged or replaced). As in Nova,
+        only while the server is active or stopped and no task runs."""
+        if self.vm_state not in (VmState.ACTIVE, VmState.STOPPED) or self.task_state:
+            state = f"vm_state {self.vm_state}, task_state {self.task_state}"
+            raise InvalidTransition(f"instance {self.id}", state, "update metadata")
+        require_metadata(metadata)
+        if metadata != self.metadata:
+            self._metadata_changed(dict(metadata), actor)
+
+    class MetadataChanged(Aggregate.Event):
+        metadata: dict[str, str]
+        actor: Actor
+
+    @event(MetadataChanged)
+    def _metadata_changed(self, metadata: dict[str, str], actor: Actor) -> None:
+        self.metadata = metadata
+
+    def update(self, name: str, description: str, actor: Actor) -> None:
+        """Rename, or describe (``PUT /servers/{id}``)."""
+        if self.is_deleted:
+            raise InvalidTransition(f"instance {self.id}", "deleted", "update")
+        require_text(name, "Server name")
+        require_text(description, "Server description", allow_empty=True)
+        if (name, description) != (self.name, self.description):
+            self._updated(name, description, actor)
+
+    class Updated(Aggregate.Event):
+        name: str
+        description: str
+        actor: Actor
+
+    @event(Updated)
+    def _updated(self, name: str, description: str, actor: Actor) -> None:
+        self.name, self.description = name, description
 
 
 # Every event of an instance's life, for views and the relay that follow them.

@@ -8,6 +8,7 @@ from projections.flavors import FlavorsView
 from projections.hosts import HostsView
 from projections.identity import IdentityView
 from projections.images import ImagesView
+from projections.keypairs import KeypairsView
 from projections.quotas import QuotasView
 from projections.revocations import RevocationsView
 from projections.servers import ServersView
@@ -21,6 +22,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     HostsView,
     IdentityView,
     RevocationsView,
+    KeypairsView,
 )
 
 

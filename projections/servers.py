@@ -23,7 +23,7 @@ class ServersView(ProjectionView):
     """One row per instance; deleted ones are kept (flagged) for usage reports."""
 
     name = "servers"
-    topics = topics_of(*LIFECYCLE_EVENTS)
+    topics = topics_of(*LIFECYCLE_EVENTS, Instance.MetadataChanged, Instance.Updated)
     ddl = (
         """CREATE TABLE IF NOT EXISTS servers (
             id uuid PRIMARY KEY, project_id text NOT NULL, user_id text NOT NULL,
@@ -34,6 +34,10 @@ class ServersView(ProjectionView):
             terminated_at timestamptz, deleted boolean NOT NULL DEFAULT false)""",
         "CREATE INDEX IF NOT EXISTS servers_by_project "
         "ON servers (project_id, created_at DESC, id) WHERE NOT deleted",
+        # Added with keypairs and metadata; rows from before hold none.
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS key_name text",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS metadata jsonb NOT NULL DEFAULT '{}'",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS description text",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -48,8 +52,9 @@ class ServersView(ProjectionView):
         flavor = e.flavor
         cur.execute(
             "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
-            "vm_state, task_state, power_state, created_at, updated_at) "
-            "VALUES (%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s)",
+            "vm_state, task_state, power_state, created_at, updated_at, key_name, metadata, "
+            "description) VALUES "
+            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s)",
             (
                 e.originator_id,
                 e.project_id,
@@ -59,6 +64,9 @@ class ServersView(ProjectionView):
                 Jsonb(flavor.__dict__),
                 e.timestamp,
                 e.timestamp,
+                e.key_name or None,
+                Jsonb(e.metadata or {}),
+                e.description or None,
             ),
         )
 
@@ -118,6 +126,20 @@ class ServersView(ProjectionView):
             (e.timestamp, e.timestamp, e.originator_id),
         )
 
+    @apply.register
+    def _(self, e: Instance.MetadataChanged, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET metadata=%s, updated_at=%s WHERE id=%s",
+            (Jsonb(e.metadata), e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Instance.Updated, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET name=%s, description=%s, updated_at=%s WHERE id=%s",
+            (e.name, e.description or None, e.timestamp, e.originator_id),
+        )
+
     @staticmethod
     def _task(cur: Cursor[DictRow], e: Any, task: str) -> None:
         cur.execute(
@@ -155,6 +177,7 @@ _SERVER_COLUMNS = ", ".join(
     [
         "id::text AS id, project_id, user_id, name, image_id",
         "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
+        "key_name, metadata, description",
         _nova_time("created_at", "created"),
         _nova_time("updated_at", "updated"),
         _nova_time("launched_at", "launched"),

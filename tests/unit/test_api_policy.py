@@ -38,6 +38,10 @@ def test_the_rules_that_are_not_persona_rules_are_known() -> None:
         "identity:get_auth_domains",
         "image:download_image",
         "image:download_image:any_project",
+        "compute:keypairs:index",
+        "compute:keypairs:show",
+        "compute:keypairs:create",
+        "compute:keypairs:delete",
     }
 
 
@@ -171,3 +175,12 @@ def test_an_empty_policy_file_keeps_every_default(tmp_path: Path) -> None:
 def test_a_missing_policy_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyFileError, match="cannot read"):
         Policy(tmp_path / "nope.yaml")
+
+
+def test_keypairs_are_their_users_and_readers_only_read_them(defaults: Policy) -> None:
+    own, other = {"user_id": "u1"}, {"user_id": "u2"}
+    assert defaults.allowed(READER_ACTOR, "compute:keypairs:index", own)
+    assert not defaults.allowed(READER_ACTOR, "compute:keypairs:create", own)
+    assert defaults.allowed(MEMBER_ACTOR, "compute:keypairs:create", own)
+    assert not defaults.allowed(MEMBER_ACTOR, "compute:keypairs:show", other)
+    assert defaults.allowed(ADMIN_ACTOR, "compute:keypairs:delete", other)

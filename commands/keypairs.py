@@ -1,0 +1,67 @@
+"""Keypairs of a user: create (generated or imported), delete, and the
+lookup a boot's ``key_name`` needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commands import keys
+from commands.app import CloudApp
+from commands.loading import load
+from commands.names import claim_of, holder_of, take
+from commands.receipt import Receipt
+from domain.errors import InvalidInput, NotFound
+from domain.keypair import KEY_TYPES, Keypair
+from domain.values import Actor
+
+
+@dataclass(frozen=True)
+class CreateKeypair:
+    user_id: str
+    name: str
+    public_key: str = ""  # empty: the cloud generates a key pair
+    key_type: str = "ssh"
+
+
+@dataclass(frozen=True)
+class CreatedKeypair:
+    receipt: Receipt
+    private_key: str  # "" for an imported key
+
+
+def create_keypair(cmd: CreateKeypair, app: CloudApp, actor: Actor) -> CreatedKeypair:
+    Keypair.validate_name(cmd.name)
+    if cmd.key_type not in KEY_TYPES:
+        raise InvalidInput(f"Keypair type must be one of {', '.join(KEY_TYPES)}")
+    if cmd.key_type == "x509":
+        raise InvalidInput("x509 keypairs are not supported; use an ssh key")
+    if cmd.public_key:
+        public, private = keys.checked_public_key(cmd.public_key), ""
+    else:
+        generated = keys.generate()
+        public, private = generated.public_key, generated.private_key
+    keypair = Keypair(
+        user_id=cmd.user_id,
+        name=cmd.name,
+        key_type=cmd.key_type,
+        public_key=public,
+        fingerprint=keys.fingerprint(public),
+        actor=actor,
+    )
+    claim = take(app, "keypair", cmd.user_id, cmd.name, keypair.id.hex, "Key pair", actor)
+    return CreatedKeypair(Receipt.of(keypair.id, app.save(keypair, claim)), private)
+
+
+def keypair_named(app: CloudApp, user_id: str, name: str) -> Keypair:
+    holder = holder_of(app, "keypair", user_id, name)
+    if holder is None:
+        raise NotFound(f"Keypair {name} not found for user {user_id}")
+    return load(app, Keypair, holder, f"Keypair {name}")
+
+
+def delete_keypair(user_id: str, name: str, app: CloudApp, actor: Actor) -> Receipt:
+    keypair = keypair_named(app, user_id, name)
+    keypair.delete(actor)
+    claim = claim_of(app, "keypair", user_id, name)
+    claim.release(keypair.id.hex, actor)
+    return Receipt.of(keypair.id, app.save(keypair, claim))

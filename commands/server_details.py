@@ -1,0 +1,40 @@
+"""What users change on a server without a job: its metadata, its name and
+its description. Each is one event on the Instance, saved at once."""
+
+from __future__ import annotations
+
+from commands.app import CloudApp
+from commands.receipt import Receipt
+from commands.servers import owned_instance
+from domain.errors import NotFound
+from domain.values import Actor
+
+
+def set_metadata(
+    server_id: str, items: dict[str, str], replace: bool, app: CloudApp, actor: Actor
+) -> Receipt:
+    """Merge ``items`` into the metadata (POST), or make them all of it (PUT)."""
+    instance = owned_instance(app, server_id, actor)
+    metadata = dict(items) if replace else {**instance.metadata, **items}
+    instance.set_metadata(metadata, actor)
+    return Receipt.of(instance.id, app.save(instance))
+
+
+def delete_metadata_item(server_id: str, key: str, app: CloudApp, actor: Actor) -> Receipt:
+    instance = owned_instance(app, server_id, actor)
+    if key not in instance.metadata:
+        raise NotFound(f"Metadata item was not found: {key}")
+    instance.set_metadata({k: v for k, v in instance.metadata.items() if k != key}, actor)
+    return Receipt.of(instance.id, app.save(instance))
+
+
+def update_server(
+    server_id: str, name: str | None, description: str | None, app: CloudApp, actor: Actor
+) -> Receipt:
+    instance = owned_instance(app, server_id, actor)
+    instance.update(
+        instance.name if name is None else name,
+        instance.description if description is None else description,
+        actor,
+    )
+    return Receipt.of(instance.id, app.save(instance))

@@ -1,0 +1,74 @@
+"""Keypairs, server metadata and renames with the unmodified `openstack`
+client: what `server create --key-name K --property k=v` asks for is kept."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from e2e.helpers import Stack
+from e2e.test_openstack_cli import as_json, ok, openstack
+
+pytestmark = pytest.mark.e2e
+
+
+def test_keypairs_are_generated_imported_listed_and_deleted(stack: Stack, tmp_path: Path) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    made, imported = f"made-{suffix}", f"imported-{suffix}"
+    private = ok(openstack(stack, "keypair", "create", made))
+    key = serialization.load_ssh_private_key(private.encode(), password=None)  # a real key
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    shown = as_json(openstack(stack, "keypair", "show", made, "-f", "json"))
+    assert (
+        shown["name"] == made and shown["type"] == "ssh" and shown["fingerprint"].count(":") == 15
+    )
+    key_file = tmp_path / "id.pub"
+    key_file.write_bytes(public + b" me@example")
+    ok(openstack(stack, "keypair", "create", "--public-key", str(key_file), imported))
+    listed = {k["Name"]: k for k in as_json(openstack(stack, "keypair", "list", "-f", "json"))}
+    assert {made, imported} <= set(listed)
+    assert listed[made]["Fingerprint"] == listed[imported]["Fingerprint"]  # the same key
+    again = openstack(stack, "keypair", "create", made)
+    assert again.returncode != 0 and "409" in again.stderr
+    key_file.write_text("ssh-rsa not-a-key")
+    bad = openstack(stack, "keypair", "create", "--public-key", str(key_file), f"bad-{suffix}")
+    assert bad.returncode != 0 and "400" in bad.stderr
+    ok(openstack(stack, "keypair", "delete", imported))
+    assert imported not in {
+        k["Name"] for k in as_json(openstack(stack, "keypair", "list", "-f", "json"))
+    }
+    ok(openstack(stack, "keypair", "delete", made))
+
+
+def test_a_server_keeps_its_key_and_properties_which_set_and_unset_change(stack: Stack) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    key, name = f"key-{suffix}", f"vm-{suffix}"
+    ok(openstack(stack, "keypair", "create", key))
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    refused = openstack(stack, *boot, "--key-name", f"nope-{suffix}", f"bad-{suffix}")
+    assert refused.returncode != 0 and "key_name" in refused.stderr
+    server = as_json(
+        openstack(
+            stack, *boot, "--key-name", key, "--property", "role=web", "--wait", "-f", "json", name
+        )
+    )
+    assert server["key_name"] == key
+    assert server["properties"] == {"role": "web"}
+
+    ok(openstack(stack, "server", "set", "--property", "tier=1", "--property", "role=db", name))
+    shown = as_json(openstack(stack, "server", "show", name, "-f", "json"))
+    assert shown["properties"] == {"role": "db", "tier": "1"}
+    ok(openstack(stack, "server", "unset", "--property", "role", name))
+    assert as_json(openstack(stack, "server", "show", name, "-f", "json"))["properties"] == {
+        "tier": "1"
+    }
+    ok(openstack(stack, "server", "set", "--name", f"{name}-renamed", name))
+    renamed = as_json(openstack(stack, "server", "show", f"{name}-renamed", "-f", "json"))
+    assert renamed["id"] == server["id"] and renamed["key_name"] == key
+    ok(openstack(stack, "server", "delete", "--wait", f"{name}-renamed"))
+    ok(openstack(stack, "keypair", "delete", key))
