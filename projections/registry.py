@@ -8,6 +8,7 @@ from projections.flavors import FlavorsView
 from projections.hosts import HostsView
 from projections.identity import IdentityView
 from projections.images import ImagesView
+from projections.instance_actions import InstanceActionsView
 from projections.keypairs import KeypairsView
 from projections.quotas import QuotasView
 from projections.revocations import RevocationsView
@@ -23,6 +24,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     IdentityView,
     RevocationsView,
     KeypairsView,
+    InstanceActionsView,
 )
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from e2e.helpers import Stack
-from e2e.test_openstack_cli import as_json, ok, openstack
+from e2e.helpers import Stack, wait_for
+from e2e.test_openstack_cli import as_json, ok, openstack, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +72,22 @@ def test_a_server_keeps_its_key_and_properties_which_set_and_unset_change(stack:
     assert renamed["id"] == server["id"] and renamed["key_name"] == key
     ok(openstack(stack, "server", "delete", "--wait", f"{name}-renamed"))
     ok(openstack(stack, "keypair", "delete", key))
+
+
+def test_server_events_come_from_the_ledger(stack: Stack) -> None:
+    name = f"ev-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--wait", "-f", "json", name))
+    ok(openstack(stack, "server", "stop", name))
+    wait_for(lambda: status_of(stack, name) == "SHUTOFF", 30, "the stop")
+    events = as_json(openstack(stack, "server", "event", "list", name, "-f", "json"))
+    assert [e["Action"] for e in events] == ["stop", "create"]  # newest first
+    assert all(e["Server ID"] == server["id"] for e in events)
+    create = events[1]["Request ID"]
+    shown = as_json(openstack(stack, "server", "event", "show", name, create, "-f", "json"))
+    assert shown["action"] == "create" and shown["request_id"] == create
+    assert [(e["event"], e["result"]) for e in shown["events"]] == [
+        ("conductor_schedule_and_build_instances", "Success"),
+        ("compute_build_and_run_instance", "Success"),
+    ]
+    ok(openstack(stack, "server", "delete", "--wait", name))
