@@ -14,11 +14,13 @@ from api import (
     directory,
     flavor_extras,
     flavors,
+    host_aggregates,
     identity,
     images,
     instance_actions,
     keypairs,
     microversion,
+    operators,
     quotas,
     roles,
     server_metadata,
@@ -29,6 +31,7 @@ from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
 from api.errors import EXCEPTION_HANDLERS
+from api.heartbeats import Heartbeats
 from api.limits import BodyLimitMiddleware
 from api.policy import Policy
 from api.progress import ProjectionProgress
@@ -62,6 +65,8 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *servers.routes,
             *server_metadata.routes,
             *instance_actions.routes,
+            *operators.routes,
+            *host_aggregates.routes,
             *flavors.routes,
             *flavor_extras.routes,
             *keypairs.routes,
@@ -95,6 +100,7 @@ def build_state(settings: Settings) -> ApiState:
             on_move={RevocationsView.name: revoked.refresh},
         ),
         reads=reads,
+        heartbeats=Heartbeats(settings.redis_url),
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),
         actions=AsyncBatcher(services.server_actions),

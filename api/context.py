@@ -11,6 +11,7 @@ from starlette.requests import Request
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.errors import BadRequest
+from api.heartbeats import Heartbeats
 from api.limits import parse_json
 from api.policy import Policy
 from api.progress import ProjectionProgress
@@ -45,6 +46,7 @@ class ApiState:
     progress: ProjectionProgress
     # Every read-model query, on an asyncio pool: reads hold no thread.
     reads: AsyncReader
+    heartbeats: Heartbeats  # which workers are alive (Redis), for os-services
     admission: Admission
     # A project's boots in one save at a time, waiting without a thread;
     # likewise its stops, starts and deletes.

@@ -118,3 +118,10 @@ def register_host(cmd: RegisterHost, app: CloudApp, actor: Actor) -> Receipt:
         actor=actor,
     )
     return Receipt.of(host.id, app.save(host))
+
+
+def set_host_enabled(name: str, enabled: bool, app: CloudApp, actor: Actor) -> Receipt:
+    """A disabled host takes no new instances; the ones on it keep running."""
+    host = load(app, ComputeHost, ComputeHost.create_id(name), f"Compute host {name}")
+    host.set_enabled(enabled, actor)
+    return Receipt.of(host.id, app.save(host))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import catalog, images, keypairs, server_details, servers
+from commands import catalog, host_aggregates, images, keypairs, server_details, servers
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.identity_services import IdentityCommands, creating
@@ -132,6 +132,24 @@ class Services(IdentityCommands):
 
     def delete_keypair(self, user_id: str, name: str, actor: Actor) -> Receipt:
         return retry_on_conflict(lambda: keypairs.delete_keypair(user_id, name, self.app, actor))
+
+    def set_host_enabled(self, name: str, enabled: bool, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: catalog.set_host_enabled(name, enabled, self.app, actor))
+
+    def create_aggregate(self, cmd: host_aggregates.CreateHostAggregate, actor: Actor) -> Receipt:
+        return creating(
+            f"Aggregate {cmd.name}", lambda: host_aggregates.create_aggregate(cmd, self.app, actor)
+        )
+
+    def change_aggregate(self, aggregate_id: str, change: dict[str, Any], actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: host_aggregates.change_aggregate(aggregate_id, change, self.app, actor)
+        )
+
+    def delete_aggregate(self, aggregate_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: host_aggregates.delete_aggregate(aggregate_id, self.app, actor)
+        )
 
     def register_host(self, cmd: catalog.RegisterHost, actor: Actor) -> Receipt:
         return creating(f"Host {cmd.name}", lambda: catalog.register_host(cmd, self.app, actor))

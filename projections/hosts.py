@@ -94,3 +94,14 @@ class HostsView(ProjectionView):
             )
             for r in self.list_hosts()
         ]
+
+
+def all_hosts() -> Query:
+    """Every host, its zone that of an aggregate it is in (else its own)."""
+    return Query(
+        "SELECT h.name, h.enabled, h.vcpus, h.ram_mb, h.disk_gb, h.cpu_ratio, h.ram_ratio,"
+        " h.disk_ratio, h.running_vms, h.vcpus_used, h.ram_mb_used, h.disk_gb_used,"
+        " coalesce((SELECT a.metadata->>'availability_zone' FROM host_aggregates a"
+        " WHERE h.name = ANY(a.hosts) AND a.metadata ? 'availability_zone' LIMIT 1),"
+        " h.zone) AS zone FROM hosts h ORDER BY h.name"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from projections.flavors import FlavorsView
+from projections.host_aggregates import HostAggregatesView
 from projections.hosts import HostsView
 from projections.identity import IdentityView
 from projections.images import ImagesView
@@ -25,6 +26,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     RevocationsView,
     KeypairsView,
     InstanceActionsView,
+    HostAggregatesView,
 )
 
 

@@ -28,6 +28,9 @@ from rq.registry import StartedJobRegistry
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 1.0
+# An idle worker heartbeats every WORKER_TTL - 15 s; os-services counts a
+# role up while its heartbeat is younger than a minute (Nova's default).
+WORKER_TTL = 45
 
 
 class CloudWorker(SimpleWorker):
@@ -37,6 +40,7 @@ class CloudWorker(SimpleWorker):
     max_connection_wait_time = 2.0  # RQ's default backoff grows to 60 s
 
     def __init__(self, *args: Any, stopping: threading.Event, **kwargs: Any) -> None:
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(*args, **kwargs)
         self.stopping = stopping
 

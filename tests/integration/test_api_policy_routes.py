@@ -32,6 +32,7 @@ SOME_ID = "00000000-0000-4000-8000-000000000001"
 BODIES = {
     "/compute/v2.1/servers/{id}/action": {"os-stop": None},
     "/compute/v2.1/flavors/{id}/action": {"addTenantAccess": {"tenant": "p1"}},
+    "/compute/v2.1/os-aggregates/{id}/action": {"add_host": {"host": "h1"}},
 }
 
 

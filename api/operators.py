@@ -1,0 +1,258 @@
+"""Compute v2.1 views for operators: os-hypervisors, os-services and
+os-availability-zone, from the hosts read model and worker heartbeats."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from psycopg.rows import DictRow
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from api import microversion
+from api.context import authorize, parse_body, read_your_writes, state
+from api.heartbeats import is_up
+from api.responses import JSONResponse
+from domain.errors import NotFound
+from projections.hosts import all_hosts
+
+
+def _int_id(kind: str, name: str) -> int:
+    """Nova shows integer ids before 2.53; a stable one from the name."""
+    return zlib.crc32(f"{kind}/{name}".encode()) & 0x7FFFFFFF
+
+
+def _iso(beat: datetime | None) -> str | None:
+    return beat.strftime("%Y-%m-%dT%H:%M:%S.%f") if beat else None
+
+
+async def _hosts(request: Request) -> tuple[list[DictRow], dict[str, datetime]]:
+    rows = await state(request).reads.all(all_hosts())
+    return rows, await state(request).heartbeats.last_seen()
+
+
+def _hypervisor(
+    row: DictRow, beats: dict[str, datetime], detailed: bool, version: tuple[int, int] = (2, 1)
+) -> dict[str, Any]:
+    name = row["name"]
+    shown: dict[str, Any] = {
+        "id": _int_id("hypervisor", name),
+        "hypervisor_hostname": name,
+        "state": "up" if is_up(beats.get(f"compute-{name}")) else "down",
+        "status": "enabled" if row["enabled"] else "disabled",
+    }
+    if detailed:
+        free_ram = row["ram_mb"] - row["ram_mb_used"]
+        free_disk = row["disk_gb"] - row["disk_gb_used"]
+        shown |= {
+            "vcpus": row["vcpus"],
+            "memory_mb": row["ram_mb"],
+            "local_gb": row["disk_gb"],
+            "vcpus_used": row["vcpus_used"],
+            "memory_mb_used": row["ram_mb_used"],
+            "local_gb_used": row["disk_gb_used"],
+            "free_ram_mb": free_ram,
+            "free_disk_gb": free_disk,
+            "disk_available_least": free_disk,
+            "current_workload": 0,
+            "running_vms": row["running_vms"],
+            "hypervisor_type": "QEMU",  # libvirt's QEMU driver, or its test double
+            "hypervisor_version": 8002000,
+            "host_ip": "127.0.0.1",
+            "cpu_info": {},  # an object from 2.28 (a JSON string before)
+            "service": {
+                "id": _int_id("compute", name),
+                "host": name,
+                "disabled_reason": None,
+            },
+        }
+        if version < (2, 28):
+            shown["cpu_info"] = "{}"
+    return shown
+
+
+async def hypervisors(request: Request) -> JSONResponse:
+    authorize(request, "compute:hypervisors:list")
+    rows, beats = await _hosts(request)
+    return JSONResponse({"hypervisors": [_hypervisor(r, beats, False) for r in rows]})
+
+
+async def hypervisors_detail(request: Request) -> JSONResponse:
+    authorize(request, "compute:hypervisors:list")
+    rows, beats = await _hosts(request)
+    return JSONResponse(
+        {
+            "hypervisors": [
+                _hypervisor(r, beats, True, microversion.requested(request)) for r in rows
+            ]
+        }
+    )
+
+
+async def hypervisor(request: Request) -> JSONResponse:
+    authorize(request, "compute:hypervisors:show")
+    wanted = request.path_params["id"]
+    rows, beats = await _hosts(request)
+    for row in rows:
+        if str(_int_id("hypervisor", row["name"])) == wanted:
+            return JSONResponse(
+                {"hypervisor": _hypervisor(row, beats, True, microversion.requested(request))}
+            )
+    raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
+
+
+async def uptime(request: Request) -> JSONResponse:
+    """How long the host's compute service has run (``hypervisor show``)."""
+    authorize(request, "compute:hypervisors:show")
+    wanted = request.path_params["id"]
+    rows, beats = await _hosts(request)
+    for row in rows:
+        if str(_int_id("hypervisor", row["name"])) == wanted:
+            since = (await state(request).heartbeats.running_since()).get(f"compute-{row['name']}")
+            shown = _hypervisor(row, beats, False)
+            return JSONResponse({"hypervisor": {**shown, "uptime": _uptime(since)}})
+    raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
+
+
+def _uptime(since: datetime | None) -> str | None:
+    """In the words of `uptime`: " 08:32:11 up 3 days, 18:25"."""
+    if since is None:
+        return None
+    now = datetime.now(UTC)
+    minutes = int((now - since).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    ran = f"{days} days, {rest // 60}:{rest % 60:02d}" if days else f"{rest // 60}:{rest % 60:02d}"
+    return f" {now:%H:%M:%S} up {ran}"
+
+
+async def statistics(request: Request) -> JSONResponse:
+    authorize(request, "compute:hypervisors:list")
+    rows, beats = await _hosts(request)
+    shown = [_hypervisor(r, beats, True, microversion.requested(request)) for r in rows]
+    keys = (
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "vcpus_used",
+        "memory_mb_used",
+        "local_gb_used",
+        "free_ram_mb",
+        "free_disk_gb",
+        "current_workload",
+        "running_vms",
+        "disk_available_least",
+    )
+    stats = {k: sum(h[k] for h in shown) for k in keys}
+    return JSONResponse({"hypervisor_statistics": {"count": len(shown), **stats}})
+
+
+def _service(
+    binary: str, host: str, zone: str, enabled: bool, beat: datetime | None
+) -> dict[str, Any]:
+    return {
+        "id": _int_id(binary, host),
+        "binary": binary,
+        "host": host,
+        "zone": zone,
+        "status": "enabled" if enabled else "disabled",
+        "state": "up" if is_up(beat) else "down",
+        "updated_at": _iso(beat),
+        "disabled_reason": None,
+        "forced_down": False,
+    }
+
+
+async def services(request: Request) -> JSONResponse:
+    """The scheduler and one compute service per host (``compute service list``)."""
+    authorize(request, "compute:services:list")
+    rows, beats = await _hosts(request)
+    found = [_service("nova-scheduler", "scheduler", "internal", True, beats.get("scheduler"))]
+    found += [
+        _service(
+            "nova-compute", r["name"], r["zone"], r["enabled"], beats.get(f"compute-{r['name']}")
+        )
+        for r in rows
+    ]
+    params = request.query_params
+    found = [
+        s
+        for s in found
+        if params.get("host") in (None, s["host"]) and params.get("binary") in (None, s["binary"])
+    ]
+    return JSONResponse({"services": found})
+
+
+class _ServiceChange(BaseModel):
+    host: str = Field(min_length=1, max_length=255)
+    binary: Literal["nova-compute"]
+
+
+async def _set_enabled(request: Request, enabled: bool) -> JSONResponse:
+    """``compute service set --disable HOST nova-compute``: the scheduler
+    places nothing more on a disabled host."""
+    actor = authorize(request, "compute:services:update")
+    change = await parse_body(request, _ServiceChange)
+    svc = state(request).services
+    receipt = await run_in_threadpool(svc.set_host_enabled, change.host, enabled, actor)
+    await read_your_writes(request, receipt)
+    status = "enabled" if enabled else "disabled"
+    return JSONResponse(
+        {"service": {"host": change.host, "binary": change.binary, "status": status}}
+    )
+
+
+async def disable_service(request: Request) -> JSONResponse:
+    return await _set_enabled(request, False)
+
+
+async def enable_service(request: Request) -> JSONResponse:
+    return await _set_enabled(request, True)
+
+
+async def availability_zones(request: Request) -> JSONResponse:
+    """Every zone that has an enabled host (``availability zone list``)."""
+    authorize(request, "compute:availability_zones:list")
+    rows = await state(request).reads.all(all_hosts())
+    zones = sorted({r["zone"] for r in rows if r["enabled"]})
+    listed = [{"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in zones]
+    return JSONResponse({"availabilityZoneInfo": listed})
+
+
+async def availability_zones_detail(request: Request) -> JSONResponse:
+    """Zones with their hosts and services; the scheduler is in "internal"."""
+    authorize(request, "compute:availability_zones:detail")
+    rows, beats = await _hosts(request)
+
+    def service(role: str, enabled: bool) -> dict[str, Any]:
+        beat = beats.get(role)
+        return {"available": is_up(beat), "active": enabled, "updated_at": _iso(beat)}
+
+    zones: dict[str, dict[str, Any]] = {
+        "internal": {"scheduler": {"nova-scheduler": service("scheduler", True)}}
+    }
+    for row in rows:
+        hosts = zones.setdefault(row["zone"], {})
+        hosts[row["name"]] = {"nova-compute": service(f"compute-{row['name']}", row["enabled"])}
+    listed = [
+        {"zoneName": name, "zoneState": {"available": True}, "hosts": hosts}
+        for name, hosts in sorted(zones.items())
+    ]
+    return JSONResponse({"availabilityZoneInfo": listed})
+
+
+routes = [
+    Route("/compute/v2.1/os-hypervisors", hypervisors, methods=["GET"]),
+    Route("/compute/v2.1/os-hypervisors/detail", hypervisors_detail, methods=["GET"]),
+    Route("/compute/v2.1/os-hypervisors/statistics", statistics, methods=["GET"]),
+    Route("/compute/v2.1/os-hypervisors/{id}", hypervisor, methods=["GET"]),
+    Route("/compute/v2.1/os-hypervisors/{id}/uptime", uptime, methods=["GET"]),
+    Route("/compute/v2.1/os-services", services, methods=["GET"]),
+    Route("/compute/v2.1/os-services/disable", disable_service, methods=["PUT"]),
+    Route("/compute/v2.1/os-services/enable", enable_service, methods=["PUT"]),
+    Route("/compute/v2.1/os-availability-zone", availability_zones, methods=["GET"]),
+    Route("/compute/v2.1/os-availability-zone/detail", availability_zones_detail, methods=["GET"]),
+]

@@ -1,0 +1,75 @@
+"""What operators ask the unmodified `openstack` client about the cloud:
+hypervisors, compute services (alive by heartbeat), availability zones."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from e2e.helpers import Stack, wait_for
+from e2e.test_openstack_cli import as_json, ok, openstack
+
+pytestmark = pytest.mark.e2e
+
+
+def test_hypervisors_services_and_zones(stack: Stack) -> None:
+    hypervisors = as_json(openstack(stack, "hypervisor", "list", "-f", "json"))
+    assert hypervisors and all(h["State"] == "up" for h in hypervisors)
+    name = hypervisors[0]["Hypervisor Hostname"]
+    shown = as_json(openstack(stack, "hypervisor", "show", name, "-f", "json"))
+    assert shown["vcpus"] > 0 and shown["memory_mb"] > 0 and shown["status"] == "enabled"
+    stats = as_json(openstack(stack, "hypervisor", "stats", "show", "-f", "json"))
+    assert stats["count"] == len(hypervisors)
+
+    services = as_json(openstack(stack, "compute", "service", "list", "-f", "json"))
+    assert {(s["Binary"], s["State"]) for s in services} == {
+        ("nova-scheduler", "up"),
+        ("nova-compute", "up"),
+    }
+    assert {s["Host"] for s in services if s["Binary"] == "nova-compute"} == {
+        h["Hypervisor Hostname"] for h in hypervisors
+    }
+    ok(openstack(stack, "compute", "service", "set", "--disable", name, "nova-compute"))
+
+    def status() -> str:
+        listed = as_json(openstack(stack, "compute", "service", "list", "-f", "json"))
+        return next(s["Status"] for s in listed if s["Host"] == name)
+
+    assert status() == "disabled"
+    ok(openstack(stack, "compute", "service", "set", "--enable", name, "nova-compute"))
+    wait_for(lambda: status() == "enabled", 10, "the host enabled again")
+
+    zones = as_json(openstack(stack, "availability", "zone", "list", "--compute", "-f", "json"))
+    assert {(z["Zone Name"], z["Zone Status"]) for z in zones} == {
+        ("internal", "available"),  # the scheduler's, shown to admins
+        ("nova", "available"),
+    }
+    hosts = as_json(
+        openstack(stack, "availability", "zone", "list", "--compute", "--long", "-f", "json")
+    )
+    assert {(z["Zone Name"], z["Host Name"]) for z in hosts if z["Zone Name"] == "nova"} == {
+        ("nova", h["Hypervisor Hostname"]) for h in hypervisors
+    }
+
+
+def test_an_aggregate_gives_its_hosts_a_zone(stack: Stack) -> None:
+    name = f"agg-{uuid.uuid4().hex[:8]}"
+    host = as_json(openstack(stack, "hypervisor", "list", "-f", "json"))[0]["Hypervisor Hostname"]
+    made = as_json(
+        openstack(stack, "aggregate", "create", "--zone", f"zone-{name}", name, "-f", "json")
+    )
+    assert made["availability_zone"] == f"zone-{name}"
+    ok(openstack(stack, "aggregate", "add", "host", name, host))
+    ok(openstack(stack, "aggregate", "set", "--property", "ssd=true", name))
+    shown = as_json(openstack(stack, "aggregate", "show", name, "-f", "json"))
+    assert shown["hosts"] == [host] and shown["properties"]["ssd"] == "true"
+    services = as_json(openstack(stack, "compute", "service", "list", "-f", "json"))
+    assert next(s["Zone"] for s in services if s["Host"] == host) == f"zone-{name}"
+    busy = openstack(stack, "aggregate", "delete", name)
+    assert busy.returncode != 0  # it still has a host
+    ok(openstack(stack, "aggregate", "remove", "host", name, host))
+    ok(openstack(stack, "aggregate", "delete", name))
+    assert name not in {
+        a["Name"] for a in as_json(openstack(stack, "aggregate", "list", "-f", "json"))
+    }
