@@ -25,6 +25,7 @@ from api import (
     roles,
     server_metadata,
     servers,
+    usage,
     users,
 )
 from api.admission import Admission
@@ -67,6 +68,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *instance_actions.routes,
             *operators.routes,
             *host_aggregates.routes,
+            *usage.routes,
             *flavors.routes,
             *flavor_extras.routes,
             *keypairs.routes,

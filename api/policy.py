@@ -96,6 +96,8 @@ ACTIONS: dict[str, str] = {
     "compute:keypairs:show": "rule:admin_api or (role:reader and rule:owner)",
     "compute:keypairs:create": "rule:admin_api or (role:member and rule:owner)",
     "compute:keypairs:delete": "rule:admin_api or (role:member and rule:owner)",
+    "compute:usage:list": ADMIN,
+    "compute:usage:show": READER,  # target: the project asked about
     "compute:aggregates:index": ADMIN,
     "compute:aggregates:show": ADMIN,
     "compute:aggregates:create": ADMIN,

@@ -14,6 +14,7 @@ from projections.keypairs import KeypairsView
 from projections.quotas import QuotasView
 from projections.revocations import RevocationsView
 from projections.servers import ServersView
+from projections.usage import UsageView
 from projections.view import ProjectionView
 
 VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
@@ -27,6 +28,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     KeypairsView,
     InstanceActionsView,
     HostAggregatesView,
+    UsageView,
 )
 
 

@@ -3,6 +3,7 @@ hypervisors, compute services (alive by heartbeat), availability zones."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -73,3 +74,21 @@ def test_an_aggregate_gives_its_hosts_a_zone(stack: Stack) -> None:
     assert name not in {
         a["Name"] for a in as_json(openstack(stack, "aggregate", "list", "-f", "json"))
     }
+
+
+def test_usage_of_a_project_comes_from_its_servers_lives(stack: Stack) -> None:
+    name = f"use-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--wait", "-f", "json", name))
+    project = server["project_id"]
+    time.sleep(1.0)
+    shown = as_json(openstack(stack, "usage", "show", "--project", project, "-f", "json"))
+    mine = [s for s in shown["Servers"] if s["instance_id"] == server["id"]]
+    assert len(mine) == 1 and mine[0]["state"] == "active"
+    # Up to now, not to the client's default end (tomorrow), as Nova would.
+    assert 0 < mine[0]["hours"] < 60 / 3600
+    assert (mine[0]["vcpus"], mine[0]["memory_mb"], mine[0]["flavor"]) == (1, 512, "m1.tiny")
+    assert float(shown["CPU Hours"]) >= mine[0]["hours"]
+    listed = as_json(openstack(stack, "usage", "list", "-f", "json"))
+    assert project in {u["Project"] for u in listed}
+    ok(openstack(stack, "server", "delete", "--wait", name))
