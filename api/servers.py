@@ -31,14 +31,18 @@ from domain.errors import NotFound
 from domain.values import Actor
 from projections.servers import server_by_id, servers_page
 
-POWER_CODES = {"nostate": 0, "running": 1, "shutdown": 4}
+POWER_CODES = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "suspended": 7}
 STATUS = {
     "building": "BUILD",
     "active": "ACTIVE",
     "stopped": "SHUTOFF",
+    "paused": "PAUSED",
+    "suspended": "SUSPENDED",
     "error": "ERROR",
     "deleted": "DELETED",
 }
+# Tasks that show as their own status while they run, as in Nova.
+TASK_STATUS = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT"}
 MAX_PAGE = 1000
 
 
@@ -79,7 +83,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
     server: dict[str, Any] = {
         "id": sid,
         "name": row["name"],
-        "status": STATUS[row["vm_state"]],
+        "status": TASK_STATUS.get(row["task_state"] or "", STATUS[row["vm_state"]]),
         "tenant_id": row["project_id"],
         "user_id": row["user_id"],
         "metadata": row["metadata"],
@@ -107,7 +111,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "config_drive": "",
         "security_groups": [],
         "os-extended-volumes:volumes_attached": [],
-        "locked": False,
+        "locked": row["locked"],
         "description": row["description"],
         "tags": [],
     }
@@ -253,10 +257,28 @@ async def _act(request: Request, verb: str, actor: Actor) -> Receipt:
     return await state(request).actions.run(actor.project_id, act)
 
 
+class _Reboot(BaseModel):
+    type: Literal["SOFT", "HARD", "soft", "hard"]
+
+
 class ServerActionBody(BaseModel):
+    """Exactly one action; each is a transition of the Instance (409 when
+    its state forbids it) and, for the power ones, a job on its host."""
+
     model_config = ConfigDict(extra="forbid")
     os_stop: None = Field(default=None, alias="os-stop")
     os_start: None = Field(default=None, alias="os-start")
+    reboot: _Reboot | None = None
+    pause: None = None
+    unpause: None = None
+    suspend: None = None
+    resume: None = None
+    lock: None = None
+    unlock: None = None
+
+
+# The body's key -> the verb commands/servers.py knows (and its policy rule).
+_VERBS = {"os_stop": "stop", "os_start": "start"}
 
 
 async def action(request: Request) -> Response:
@@ -264,9 +286,13 @@ async def action(request: Request) -> Response:
     body = await parse_body(request, ServerActionBody)
     given = body.model_fields_set
     if len(given) != 1:
-        raise BadRequest("Give exactly one action: os-stop or os-start")
-    verb = "stop" if "os_stop" in given else "start"
-    state(request).policy.enforce(actor, f"compute:servers:{verb}")
+        raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
+    (key,) = given
+    verb = _VERBS.get(key, key)
+    rule = f"compute:servers:{verb}"
+    if body.reboot is not None and body.reboot.type.upper() == "HARD":
+        verb = "reboot_hard"
+    state(request).policy.enforce(actor, rule)
     receipt = await _act(request, verb, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=202)

@@ -174,6 +174,14 @@ def finish_stop(app: CloudApp, instance_id: UUID) -> None:
 
 
 @retrying
+def finish_power_action(app: CloudApp, instance_id: UUID) -> None:
+    """The host rebooted, paused, suspended or resumed the guest."""
+    instance = _instance(app, instance_id)
+    instance.mark_power_action_done(instance_actor(instance, "compute"))
+    app.save(instance)
+
+
+@retrying
 def finish_start(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     instance.mark_started(instance_actor(instance, "compute"))

@@ -15,6 +15,7 @@ def set_metadata(
 ) -> Receipt:
     """Merge ``items`` into the metadata (POST), or make them all of it (PUT)."""
     instance = owned_instance(app, server_id, actor)
+    instance.require_unlocked(actor)
     metadata = dict(items) if replace else {**instance.metadata, **items}
     instance.set_metadata(metadata, actor)
     return Receipt.of(instance.id, app.save(instance))
@@ -22,6 +23,7 @@ def set_metadata(
 
 def delete_metadata_item(server_id: str, key: str, app: CloudApp, actor: Actor) -> Receipt:
     instance = owned_instance(app, server_id, actor)
+    instance.require_unlocked(actor)
     if key not in instance.metadata:
         raise NotFound(f"Metadata item was not found: {key}")
     instance.set_metadata({k: v for k, v in instance.metadata.items() if k != key}, actor)
@@ -32,6 +34,7 @@ def update_server(
     server_id: str, name: str | None, description: str | None, app: CloudApp, actor: Actor
 ) -> Receipt:
     instance = owned_instance(app, server_id, actor)
+    instance.require_unlocked(actor)
     instance.update(
         instance.name if name is None else name,
         instance.description if description is None else description,

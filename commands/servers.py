@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
@@ -16,6 +16,7 @@ from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
 from domain.instance import Instance
+from domain.power import POWER_ACTIONS
 from domain.quota import Quota
 from domain.values import Actor, natural_id, require_metadata, require_text
 
@@ -178,7 +179,7 @@ def _owned(instance: Instance | None, server_id: str, actor: Actor) -> Instance:
     return instance
 
 
-# verb ("stop", "start" or "delete"), server id as given, who asks
+# verb (one of ACTIONS), server id as given, who asks
 ActionRequest = tuple[str, str, Actor]
 
 
@@ -198,6 +199,8 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
     for verb, server_id, actor in requests:
         try:
             instance = _owned(instances.get(ids.get(server_id, _NO_ID)), server_id, actor)
+            if verb not in ("lock", "unlock"):
+                instance.require_unlocked(actor)
             _ACTIONS[verb](instance, actor, quotas)
             changed[instance.id] = instance
             outcomes.append(instance.id)
@@ -226,7 +229,18 @@ def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
         quotas.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
 
 
-_ACTIONS = {"stop": _stop, "start": _start, "delete": _delete}
+def _power(name: str) -> Callable[[Instance, Actor, BatchAggregates], None]:
+    return lambda instance, actor, _: instance.request_power_action(name, actor)
+
+
+_ACTIONS: dict[str, Callable[[Instance, Actor, BatchAggregates], None]] = {
+    "stop": _stop,
+    "start": _start,
+    "delete": _delete,
+    "lock": lambda instance, actor, _: instance.lock("", actor),
+    "unlock": lambda instance, actor, _: instance.unlock(actor),
+    **{name: _power(name) for name in POWER_ACTIONS},
+}
 ACTIONS = tuple(_ACTIONS)
 
 

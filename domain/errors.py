@@ -53,3 +53,7 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     """The caller is authenticated but the policy does not allow the action."""
+
+
+class InstanceLocked(Conflict):
+    """A locked server refuses changes from anyone but admins (Nova's 409)."""

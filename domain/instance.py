@@ -7,7 +7,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidTransition
+from domain.errors import InstanceLocked, InvalidTransition
+from domain.power import BY_TASK, POWER_ACTIONS
 from domain.values import (
     Actor,
     FlavorSnapshot,
@@ -218,6 +219,78 @@ class Instance(Aggregate):
         self.power_state = PowerState.NOSTATE
         self.holds_quota = self.holds_claim = False
 
+    # Reboot, pause, suspend and their undoing (domain/power.py) -----------
+
+    def request_power_action(self, name: str, actor: Actor) -> None:
+        action = POWER_ACTIONS[name]
+        if self.vm_state not in action.allowed_from or self.task_state is not None:
+            state = f"vm_state {self.vm_state}, task_state {self.task_state}"
+            raise InvalidTransition(f"instance {self.id}", state, name.replace("_", " "))
+        self._power_action_requested(name, actor)
+
+    class PowerActionRequested(Aggregate.Event):
+        action: str
+        actor: Actor
+
+    @event(PowerActionRequested)
+    def _power_action_requested(self, action: str, actor: Actor) -> None:
+        self.last_request = actor
+        self.task_state = POWER_ACTIONS[action].task
+
+    def mark_power_action_done(self, actor: Actor) -> None:
+        action = BY_TASK.get(self.task_state) if self.task_state else None
+        if action is None:
+            raise InvalidTransition(f"instance {self.id}", self.vm_state, "finish power action")
+        self._power_action_done(action.name, actor)
+
+    class PowerActionDone(Aggregate.Event):
+        action: str
+        actor: Actor
+
+    @event(PowerActionDone)
+    def _power_action_done(self, action: str, actor: Actor) -> None:
+        done = POWER_ACTIONS[action]
+        self.vm_state, self.task_state, self.power_state = done.ends_in, None, done.power
+
+    # Locks: a locked server refuses changes from anyone but admins ---------
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.__dict__.get("lock_reason") is not None)
+
+    def require_unlocked(self, actor: Actor) -> None:
+        if self.locked and not actor.is_admin:
+            raise InstanceLocked(f"Instance {self.id} is locked")
+
+    def lock(self, reason: str, actor: Actor) -> None:
+        require_text(reason, "Lock reason", allow_empty=True)
+        if not self.locked:
+            self._locked(reason, actor)
+
+    class Locked(Aggregate.Event):
+        reason: str
+        actor: Actor
+
+    @event(Locked)
+    def _locked(self, reason: str, actor: Actor) -> None:
+        self.lock_reason: str | None = reason
+        self.locked_by_admin = actor.is_admin
+
+    def unlock(self, actor: Actor) -> None:
+        """The owner may unlock their own lock; an admin's lock, only admins."""
+        if not self.locked:
+            return
+        if self.__dict__.get("locked_by_admin") and not actor.is_admin:
+            raise InstanceLocked(f"Instance {self.id} was locked by an administrator")
+        self._unlocked(actor)
+
+    class Unlocked(Aggregate.Event):
+        actor: Actor
+
+    @event(Unlocked)
+    def _unlocked(self, actor: Actor) -> None:
+        self.lock_reason = None
+
     # What users change without a job: metadata, name, description --------
 
     def set_metadata(self, metadata: dict[str, str], actor: Actor) -> None:
@@ -267,6 +340,8 @@ LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
     Instance.Stopped,
     Instance.StartRequested,
     Instance.Started,
+    Instance.PowerActionRequested,
+    Instance.PowerActionDone,
     Instance.DeleteRequested,
     Instance.Deleted,
 )

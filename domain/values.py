@@ -95,6 +95,8 @@ class VmState(StrEnum):
     BUILDING = "building"
     ACTIVE = "active"
     STOPPED = "stopped"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
     ERROR = "error"
     DELETED = "deleted"
 
@@ -104,6 +106,12 @@ class TaskState(StrEnum):
     SPAWNING = "spawning"
     POWERING_OFF = "powering-off"
     POWERING_ON = "powering-on"
+    REBOOTING = "rebooting"
+    REBOOTING_HARD = "rebooting_hard"
+    PAUSING = "pausing"
+    UNPAUSING = "unpausing"
+    SUSPENDING = "suspending"
+    RESUMING = "resuming"
     DELETING = "deleting"
 
 
@@ -112,4 +120,6 @@ class PowerState(StrEnum):
 
     NOSTATE = "nostate"
     RUNNING = "running"
+    PAUSED = "paused"
     SHUTDOWN = "shutdown"
+    SUSPENDED = "suspended"

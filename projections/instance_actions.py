@@ -20,6 +20,9 @@ STARTS: dict[type, str] = {
     Instance.StopRequested: "stop",
     Instance.StartRequested: "start",
     Instance.DeleteRequested: "delete",
+    Instance.PowerActionRequested: "reboot",  # or pause, ...: the event names it (below)
+    Instance.Locked: "lock",
+    Instance.Unlocked: "unlock",
 }
 # The steps, by Nova's event names, and whether they succeeded.
 STEPS: dict[type, tuple[str, str]] = {
@@ -29,7 +32,24 @@ STEPS: dict[type, tuple[str, str]] = {
     Instance.Stopped: ("compute_stop_instance", "Success"),
     Instance.Started: ("compute_start_instance", "Success"),
     Instance.Deleted: ("compute_terminate_instance", "Success"),
+    Instance.PowerActionDone: ("compute_reboot_instance", "Success"),  # named per action
 }
+
+
+def _action_name(event: Any) -> str:
+    if isinstance(event, Instance.PowerActionRequested):
+        return _action_name_of(event.action)
+    return STARTS[type(event)]
+
+
+def _step_name(event: Any) -> str:
+    if isinstance(event, Instance.PowerActionDone):
+        return f"compute_{_action_name_of(event.action)}_instance"
+    return STEPS[type(event)][0]
+
+
+def _action_name_of(action: str) -> str:
+    return "reboot" if action.startswith("reboot") else action
 
 
 class InstanceActionsView(ProjectionView):
@@ -52,9 +72,9 @@ class InstanceActionsView(ProjectionView):
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
         """Every topic is a start or a step (the tables above say which)."""
         if type(event) in STARTS:
-            self._start(event, STARTS[type(event)], cur)
+            self._start(event, _action_name(event), cur)
         elif type(event) in STEPS:
-            self._step(event, *STEPS[type(event)], cur)
+            self._step(event, _step_name(event), STEPS[type(event)][1], cur)
 
     @staticmethod
     def _start(e: Any, action: str, cur: Cursor[DictRow]) -> None:

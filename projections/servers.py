@@ -11,6 +11,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.instance import LIFECYCLE_EVENTS, Instance
+from domain.power import POWER_ACTIONS
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
@@ -23,7 +24,13 @@ class ServersView(ProjectionView):
     """One row per instance; deleted ones are kept (flagged) for usage reports."""
 
     name = "servers"
-    topics = topics_of(*LIFECYCLE_EVENTS, Instance.MetadataChanged, Instance.Updated)
+    topics = topics_of(
+        *LIFECYCLE_EVENTS,
+        Instance.MetadataChanged,
+        Instance.Updated,
+        Instance.Locked,
+        Instance.Unlocked,
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS servers (
             id uuid PRIMARY KEY, project_id text NOT NULL, user_id text NOT NULL,
@@ -38,6 +45,7 @@ class ServersView(ProjectionView):
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS key_name text",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS metadata jsonb NOT NULL DEFAULT '{}'",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS description text",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS locked boolean NOT NULL DEFAULT false",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -127,6 +135,25 @@ class ServersView(ProjectionView):
         )
 
     @apply.register
+    def _(self, e: Instance.PowerActionRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, POWER_ACTIONS[e.action].task.value)
+
+    @apply.register
+    def _(self, e: Instance.PowerActionDone, cur: Cursor[DictRow]) -> None:
+        done = POWER_ACTIONS[e.action]
+        cur.execute(
+            _STATE_SQL, (done.ends_in.value, None, done.power.value, e.timestamp, e.originator_id)
+        )
+
+    @apply.register
+    def _(self, e: Instance.Locked, cur: Cursor[DictRow]) -> None:
+        cur.execute("UPDATE servers SET locked=true WHERE id=%s", (e.originator_id,))
+
+    @apply.register
+    def _(self, e: Instance.Unlocked, cur: Cursor[DictRow]) -> None:
+        cur.execute("UPDATE servers SET locked=false WHERE id=%s", (e.originator_id,))
+
+    @apply.register
     def _(self, e: Instance.MetadataChanged, cur: Cursor[DictRow]) -> None:
         cur.execute(
             "UPDATE servers SET metadata=%s, updated_at=%s WHERE id=%s",
@@ -177,7 +204,7 @@ _SERVER_COLUMNS = ", ".join(
     [
         "id::text AS id, project_id, user_id, name, image_id",
         "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
-        "key_name, metadata, description",
+        "key_name, metadata, description, locked",
         _nova_time("created_at", "created"),
         _nova_time("updated_at", "updated"),
         _nova_time("launched_at", "launched"),

@@ -12,6 +12,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.instance import Instance
+from domain.power import POWER_ACTIONS
 from domain.usage import Interval
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
@@ -24,6 +25,7 @@ class UsageView(ProjectionView):
         Instance.Spawned,
         Instance.Stopped,
         Instance.Started,
+        Instance.PowerActionDone,
         Instance.Failed,
         Instance.Deleted,
         Instance.Updated,
@@ -69,6 +71,10 @@ class UsageView(ProjectionView):
     @apply.register
     def _(self, e: Instance.Started, cur: Cursor[DictRow]) -> None:
         _begin(cur, e.originator_id, "active", e.timestamp)
+
+    @apply.register
+    def _(self, e: Instance.PowerActionDone, cur: Cursor[DictRow]) -> None:
+        _begin(cur, e.originator_id, POWER_ACTIONS[e.action].ends_in.value, e.timestamp)
 
     @apply.register
     def _(self, e: Instance.Failed, cur: Cursor[DictRow]) -> None:

@@ -71,6 +71,8 @@ ROUTES: tuple[Route, ...] = (
     Route("spawn", Instance.Scheduled, COMPUTE, (Instance.Spawned, *_ENDED)),
     Route("stop", Instance.StopRequested, COMPUTE, (Instance.Stopped, *_ENDED)),
     Route("start", Instance.StartRequested, COMPUTE, (Instance.Started, *_ENDED)),
+    # Reboots, pauses, suspends and their undoing (domain/power.py).
+    Route("power", Instance.PowerActionRequested, COMPUTE, (Instance.PowerActionDone, *_ENDED)),
     # A delete asked again owes a fresh delete job, which replaces the first.
     Route(
         "delete", Instance.DeleteRequested, COMPUTE, (Instance.DeleteRequested, Instance.Deleted)

@@ -4,13 +4,14 @@ client: what `server create --key-name K --property k=v` asks for is kept."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from e2e.helpers import Stack, wait_for
-from e2e.test_openstack_cli import as_json, ok, openstack, status_of
+from e2e.helpers import Stack, create_member, domains_on, wait_for
+from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +92,45 @@ def test_server_events_come_from_the_ledger(stack: Stack) -> None:
         ("compute_build_and_run_instance", "Success"),
     ]
     ok(openstack(stack, "server", "delete", "--wait", name))
+
+
+def test_reboot_pause_suspend_and_their_undoing_with_the_cli(stack: Stack) -> None:
+    name = f"pw-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--wait", "-f", "json", name))
+    for args, status in [
+        (["reboot", "--wait"], "ACTIVE"),
+        (["reboot", "--hard", "--wait"], "ACTIVE"),
+        (["pause"], "PAUSED"),
+        (["unpause"], "ACTIVE"),
+        (["suspend"], "SUSPENDED"),
+        (["resume"], "ACTIVE"),
+    ]:
+        ok(openstack(stack, "server", *args, name))
+        wait_for(lambda s=status: status_of(stack, name) == s, 30, f"{args} to {status}")
+    refused = openstack(stack, "server", "unpause", name)  # not paused
+    assert refused.returncode != 0 and "409" in refused.stderr
+    actions = [
+        e["Action"]
+        for e in as_json(openstack(stack, "server", "event", "list", name, "-f", "json"))
+    ]
+    assert actions[:6] == ["resume", "suspend", "unpause", "pause", "reboot", "reboot"]
+    domains = domains_on(stack, server["OS-EXT-SRV-ATTR:host"])
+    assert domains[f"instance-{server['id']}"]["running"]
+    ok(openstack(stack, "server", "delete", "--wait", name))
+
+
+def test_a_locked_server_refuses_its_members_until_unlocked(stack: Stack, tmp_path: Path) -> None:
+    member = create_member(stack, "lock")
+    clouds_yaml_for(stack, tmp_path, member.user, member.password, member.project)
+    tenant = replace(stack, state_dir=tmp_path)
+    name = f"locked-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    ok(openstack(tenant, *boot, "--wait", name))
+    ok(openstack(tenant, "server", "lock", name))
+    assert as_json(openstack(tenant, "server", "show", name, "-f", "json"))["locked"] is True
+    for args in (["stop"], ["set", "--property", "a=b"], ["delete"]):
+        refused = openstack(tenant, "server", *args, name)
+        assert refused.returncode != 0 and "409" in refused.stderr, args
+    ok(openstack(tenant, "server", "unlock", name))
+    ok(openstack(tenant, "server", "delete", "--wait", name))

@@ -281,3 +281,42 @@ def test_libvirt_on_a_closed_connection_is_a_transient_error(tmp_path: Path) -> 
         hypervisor.list_domains()
     with pytest.raises(TransientDriverError):
         hypervisor.ensure_running(WEB)
+
+
+def test_pause_suspend_and_running_again_keep_one_domain(hypervisor: Hypervisor) -> None:
+    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_paused(WEB)
+    hypervisor.ensure_paused(WEB)  # again: no change
+    assert hypervisor.state_of("web") == "paused"
+    assert hypervisor.get("web") == _running(WEB, running=False)
+    hypervisor.ensure_running(WEB)
+    assert hypervisor.state_of("web") == "running"
+    hypervisor.ensure_suspended(WEB)
+    hypervisor.ensure_suspended(WEB)
+    assert hypervisor.state_of("web") == "suspended"
+    hypervisor.ensure_running(WEB)  # restores the saved domain
+    assert hypervisor.state_of("web") == "running"
+    assert [d.name for d in hypervisor.list_domains()] == ["web"]
+
+
+def test_pausing_or_suspending_a_domain_that_is_off_starts_it_first(
+    hypervisor: Hypervisor,
+) -> None:
+    hypervisor.ensure_stopped(WEB)
+    hypervisor.ensure_paused(WEB)
+    assert hypervisor.state_of("web") == "paused"
+    hypervisor.ensure_stopped(DB)
+    hypervisor.ensure_suspended(DB)
+    assert hypervisor.state_of("db") == "suspended"
+
+
+def test_a_reboot_leaves_a_domain_running_and_starts_one_that_is_off(
+    hypervisor: Hypervisor,
+) -> None:
+    hypervisor.ensure_running(WEB)
+    hypervisor.reboot(WEB)
+    assert hypervisor.state_of("web") == "running"
+    hypervisor.ensure_stopped(DB)
+    hypervisor.reboot(DB)
+    assert hypervisor.state_of("db") == "running"
+    assert hypervisor.state_of("nope") is None

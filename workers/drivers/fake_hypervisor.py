@@ -17,7 +17,12 @@ from workers.drivers.hypervisor import (
 class _Domain:
     spec: DomainSpec
     uuid: str
-    running: bool
+    state: str  # "running", "paused", "suspended" or "shutoff"
+    reboots: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
 
 
 class FakeHypervisor:
@@ -36,13 +41,37 @@ class FakeHypervisor:
         domain = self._domains.get(name)
         return None if domain is None else domain.spec
 
+    def reboots(self, name: str) -> int:
+        """How often `name` was rebooted softly (for assertions in tests)."""
+        return self._domains[name].reboots
+
     def ensure_running(self, spec: DomainSpec) -> None:
         self._raise_if_told()
-        self._ensure_defined(spec).running = True
+        self._ensure_defined(spec).state = "running"
 
     def ensure_stopped(self, spec: DomainSpec) -> None:
         self._raise_if_told()
-        self._ensure_defined(spec).running = False
+        self._ensure_defined(spec).state = "shutoff"
+
+    def ensure_paused(self, spec: DomainSpec) -> None:
+        self._raise_if_told()
+        self._ensure_defined(spec).state = "paused"
+
+    def ensure_suspended(self, spec: DomainSpec) -> None:
+        self._raise_if_told()
+        self._ensure_defined(spec).state = "suspended"
+
+    def reboot(self, spec: DomainSpec) -> None:
+        self._raise_if_told()
+        domain = self._ensure_defined(spec)
+        if domain.running:
+            domain.reboots += 1
+        domain.state = "running"
+
+    def state_of(self, name: str) -> str | None:
+        self._raise_if_told()
+        domain = self._domains.get(name)
+        return None if domain is None else domain.state
 
     def ensure_absent(self, name: str) -> None:
         self._raise_if_told()
@@ -67,7 +96,7 @@ class FakeHypervisor:
             return domain
         if any(other.uuid == wanted for other in self._domains.values()):
             raise PermanentDriverError(f"uuid {wanted} is used by another domain")
-        domain = self._domains[spec.name] = _Domain(spec, wanted, running=False)
+        domain = self._domains[spec.name] = _Domain(spec, wanted, state="shutoff")
         return domain
 
     def _raise_if_told(self) -> None:

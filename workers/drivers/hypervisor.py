@@ -92,6 +92,24 @@ class Hypervisor(Protocol):
         """
         ...
 
+    def ensure_paused(self, spec: DomainSpec) -> None:
+        """Make sure the domain is paused: in memory, not running (started first if off)."""
+        ...
+
+    def ensure_suspended(self, spec: DomainSpec) -> None:
+        """Make sure the domain is saved to disk and off (libvirt's managed
+        save, as Nova's suspend); ensure_running restores it."""
+        ...
+
+    def reboot(self, spec: DomainSpec) -> None:
+        """Reboot a running domain through the guest (a soft reboot); one
+        that is not running is started."""
+        ...
+
+    def state_of(self, name: str) -> str | None:
+        """ "running", "paused", "suspended" or "shutoff"; None if undefined."""
+        ...
+
     def get(self, name: str) -> DomainInfo | None:
         """Return the domain called `name`, or None if it is not defined."""
         ...
@@ -211,6 +229,42 @@ class LibvirtHypervisor:
             dom = self._ensure_defined(spec)
             if dom.isActive():
                 _tolerate(dom.destroy, lambda: not dom.isActive())
+
+    def ensure_paused(self, spec: DomainSpec) -> None:
+        validate_spec(spec)
+        with self._mapped_errors():
+            dom = self._ensure_defined(spec)
+            if not dom.isActive():
+                _tolerate(dom.create, lambda: bool(dom.isActive()))
+            if dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+                _tolerate(dom.suspend, lambda: dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED)
+
+    def ensure_suspended(self, spec: DomainSpec) -> None:
+        validate_spec(spec)
+        with self._mapped_errors():
+            dom = self._ensure_defined(spec)
+            if not dom.isActive() and not dom.hasManagedSaveImage(0):
+                _tolerate(dom.create, lambda: bool(dom.isActive()))
+            if dom.isActive():
+                _tolerate(lambda: dom.managedSave(0), lambda: not dom.isActive())
+
+    def reboot(self, spec: DomainSpec) -> None:
+        validate_spec(spec)
+        with self._mapped_errors():
+            dom = self._ensure_defined(spec)
+            if dom.isActive() and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
+                dom.reboot(0)
+                return
+        self.ensure_running(spec)
+
+    def state_of(self, name: str) -> str | None:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            if dom is None:
+                return None
+            if not dom.isActive():
+                return "suspended" if dom.hasManagedSaveImage(0) else "shutoff"
+            return "paused" if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED else "running"
 
     def ensure_absent(self, name: str) -> None:
         with self._mapped_errors():

@@ -22,6 +22,7 @@ from commands.loading import load, load_many
 from domain.errors import InvalidTransition, NotFound
 from domain.image import Image
 from domain.instance import Instance
+from domain.power import BY_TASK
 from domain.values import TaskState, VmState
 from workers import retries, runtime
 from workers.drivers.errors import DriverError, TransientDriverError
@@ -169,6 +170,8 @@ def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive:
         return True
     cleanup = (lambda: _remove_guest(host, instance.id)) if task == TaskState.SPAWNING else None
     what = {TaskState.SPAWNING: "Build", TaskState.POWERING_OFF: "Stop"}.get(task, "Start")
+    if task in BY_TASK:
+        what = BY_TASK[task].name.replace("_", " ").capitalize()
     return _run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
 
 
@@ -211,6 +214,41 @@ def delete_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
     return _batch(host, ids, TaskState.DELETING, _delete, record.finish_deletes, "deleted")
 
 
+def _hard_reboot(host: ComputeContext, instance: Instance) -> None:
+    spec = spec_for(instance, host)
+    host.hypervisor.ensure_stopped(spec)
+    host.hypervisor.ensure_running(spec)
+
+
+# How the hypervisor carries out each power action (domain/power.py).
+_POWER_DRIVES: dict[TaskState, Drive] = {
+    TaskState.REBOOTING: lambda host, i: host.hypervisor.reboot(spec_for(i, host)),
+    TaskState.REBOOTING_HARD: _hard_reboot,
+    TaskState.PAUSING: lambda host, i: host.hypervisor.ensure_paused(spec_for(i, host)),
+    TaskState.UNPAUSING: _run,
+    TaskState.SUSPENDING: lambda host, i: host.hypervisor.ensure_suspended(spec_for(i, host)),
+    TaskState.RESUMING: _run,
+}
+
+
+def power_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    """Reboots, pauses, suspends and their undoing: each task's items together."""
+    instances = load_many(host.app, Instance, ids)
+    by_task: dict[TaskState, list[UUID]] = {}
+    outcomes: Outcomes = {}
+    for iid in ids:
+        task = instances[iid].task_state if iid in instances else None
+        if task in _POWER_DRIVES:
+            by_task.setdefault(task, []).append(iid)
+        else:
+            outcomes[str(iid)] = "skipped"  # done, or superseded (a delete)
+    finish = _one_by_one(record.finish_power_action)
+    for task, task_ids in by_task.items():
+        done = BY_TASK[task].ends_in.value
+        outcomes.update(_batch(host, task_ids, task, _POWER_DRIVES[task], finish, done))
+    return outcomes
+
+
 def _one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
     """Stops and starts are rare: record each on its own."""
 
@@ -248,6 +286,12 @@ def restore_host(host: ComputeContext, instance_ids: list[UUID]) -> int:
                 restored += 1
             elif instance.vm_state == VmState.STOPPED:
                 host.hypervisor.ensure_stopped(spec_for(instance, host))
+                restored += 1
+            elif instance.vm_state == VmState.PAUSED:
+                host.hypervisor.ensure_paused(spec_for(instance, host))
+                restored += 1
+            elif instance.vm_state == VmState.SUSPENDED:
+                host.hypervisor.ensure_suspended(spec_for(instance, host))
                 restored += 1
         except DriverError as exc:
             log.error("could not restore %s: %s", iid, exc)

@@ -32,6 +32,7 @@ HANDLERS: dict[str, Handler] = {
     "stop": Handler(ComputeContext, compute.stop_instances),
     "start": Handler(ComputeContext, compute.start_instances),
     "delete": Handler(ComputeContext, compute.delete_instances),
+    "power": Handler(ComputeContext, compute.power_instances),
 }
 
 
