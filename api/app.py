@@ -33,6 +33,7 @@ from api.batching import AsyncBatcher
 from api.context import ApiState
 from api.errors import EXCEPTION_HANDLERS
 from api.heartbeats import Heartbeats
+from api.host_calls import HostCalls
 from api.limits import BodyLimitMiddleware
 from api.policy import Policy
 from api.progress import ProjectionProgress
@@ -103,6 +104,7 @@ def build_state(settings: Settings) -> ApiState:
         ),
         reads=reads,
         heartbeats=Heartbeats(settings.redis_url),
+        host_calls=HostCalls(settings.redis_url),
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),
         actions=AsyncBatcher(services.server_actions),

@@ -12,6 +12,7 @@ from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.errors import BadRequest
 from api.heartbeats import Heartbeats
+from api.host_calls import HostCalls
 from api.limits import parse_json
 from api.policy import Policy
 from api.progress import ProjectionProgress
@@ -47,6 +48,7 @@ class ApiState:
     # Every read-model query, on an asyncio pool: reads hold no thread.
     reads: AsyncReader
     heartbeats: Heartbeats  # which workers are alive (Redis), for os-services
+    host_calls: HostCalls  # questions to a compute host (a console's output)
     admission: Admission
     # A project's boots in one save at a time, waiting without a thread;
     # likewise its stops, starts and deletes.

@@ -86,6 +86,7 @@ ACTIONS: dict[str, str] = {
     "compute:servers:suspend": MEMBER,
     "compute:servers:resume": MEMBER,
     "compute:servers:lock": MEMBER,
+    "compute:servers:console_output": MEMBER,
     "compute:servers:unlock": MEMBER,
     "compute:servers:index:all_tenants": ADMIN,
     "compute:servers:update": MEMBER,

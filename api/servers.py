@@ -27,7 +27,7 @@ from api.errors import BadRequest
 from api.responses import JSONResponse
 from commands.receipt import Receipt
 from commands.servers import BootServer
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.values import Actor
 from projections.servers import server_by_id, servers_page
 
@@ -261,6 +261,10 @@ class _Reboot(BaseModel):
     type: Literal["SOFT", "HARD", "soft", "hard"]
 
 
+class _ConsoleOutput(BaseModel):
+    length: int | str | None = None  # Nova takes a number, or a numeric string
+
+
 class ServerActionBody(BaseModel):
     """Exactly one action; each is a transition of the Instance (409 when
     its state forbids it) and, for the power ones, a job on its host."""
@@ -275,6 +279,7 @@ class ServerActionBody(BaseModel):
     resume: None = None
     lock: None = None
     unlock: None = None
+    console: _ConsoleOutput | None = Field(default=None, alias="os-getConsoleOutput")
 
 
 # The body's key -> the verb commands/servers.py knows (and its policy rule).
@@ -288,6 +293,8 @@ async def action(request: Request) -> Response:
     if len(given) != 1:
         raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
     (key,) = given
+    if body.console is not None:
+        return await _console_output(request, actor, body.console)
     verb = _VERBS.get(key, key)
     rule = f"compute:servers:{verb}"
     if body.reboot is not None and body.reboot.type.upper() == "HARD":
@@ -296,6 +303,28 @@ async def action(request: Request) -> Response:
     receipt = await _act(request, verb, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=202)
+
+
+async def _console_output(request: Request, actor: Actor, asked: _ConsoleOutput) -> Response:
+    """The tail of the server's console, asked of its compute host."""
+    state(request).policy.enforce(actor, "compute:servers:console_output")
+    length: int | None = None
+    if asked.length is not None:
+        try:
+            length = int(asked.length)
+        except ValueError:
+            raise BadRequest("length must be an integer") from None
+        if length < -1:
+            raise BadRequest("length must be -1 (all) or more")
+        length = None if length == -1 else length
+    row = await visible_server(request, actor, request.path_params["id"])
+    if row["host"] is None or row["vm_state"] not in ("active", "stopped", "paused", "suspended"):
+        raise Conflict(f"Instance {row['id']} is not ready yet")
+    queue = f"compute.{row['host']}"
+    output = await state(request).host_calls.call(
+        queue, "workers.jobs.compute.console_output", row["id"], length
+    )
+    return JSONResponse({"output": output})
 
 
 routes = [

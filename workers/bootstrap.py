@@ -22,6 +22,7 @@ from projections.follower import LogRunner
 from projections.hosts import HostsView
 from workers import routes, rq_worker, runtime
 from workers.dispatch import Relay
+from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
 from workers.image_fetch import HttpImageFetcher
@@ -119,6 +120,7 @@ def run_compute(
         hypervisor=LibvirtHypervisor(conn, domain_type),
         disks=QemuImgDiskStore(settings.state_dir / "hosts" / host_name / "disks"),
         fetch_image=HttpImageFetcher(settings.api_url, _service_token(settings, "compute")),
+        console=FileConsole(settings.state_dir / "hosts" / host_name / "console"),
     )
     runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from commands.app import CloudApp
 from projections.hosts import HostsView
+from workers.drivers.console import ConsoleLog, MemoryConsole
 from workers.drivers.disks import DiskStore
 from workers.drivers.hypervisor import Hypervisor
 
@@ -35,6 +36,7 @@ class ComputeContext:
     hypervisor: Hypervisor
     disks: DiskStore
     fetch_image: ImageFetcher
+    console: ConsoleLog = field(default_factory=MemoryConsole)
     # Disk format by image id, as the host's image cache holds them.
     image_formats: dict[str, str] = field(default_factory=dict)
 

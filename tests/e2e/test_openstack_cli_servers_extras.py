@@ -134,3 +134,17 @@ def test_a_locked_server_refuses_its_members_until_unlocked(stack: Stack, tmp_pa
         assert refused.returncode != 0 and "409" in refused.stderr, args
     ok(openstack(tenant, "server", "unlock", name))
     ok(openstack(tenant, "server", "delete", "--wait", name))
+
+
+def test_console_log_show_tells_what_the_driver_did(stack: Stack) -> None:
+    name = f"con-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--wait", "-f", "json", name))
+    ok(openstack(stack, "server", "reboot", "--wait", name))
+    log = ok(openstack(stack, "console", "log", "show", name))
+    lines = log.strip().splitlines()
+    assert f"instance-{server['id']} started" in lines[0]
+    assert "rebooted" in lines[-1]
+    last = ok(openstack(stack, "console", "log", "show", "--lines", "1", name)).strip()
+    assert last.splitlines() == lines[-1:]
+    ok(openstack(stack, "server", "delete", "--wait", name))

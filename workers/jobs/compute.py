@@ -151,6 +151,7 @@ def _batch(
         try:
             if _drive_one(host, instance, task, drive):
                 finished.append(instance)
+                _log(host, instance, task)
             else:
                 outcomes[str(iid)] = "error"
         except Exception as exc:
@@ -175,9 +176,42 @@ def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive:
     return _run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
 
 
+_DONE_WORDS = {
+    TaskState.SPAWNING: "started",
+    TaskState.POWERING_OFF: "powered off",
+    TaskState.POWERING_ON: "started",
+    TaskState.REBOOTING: "rebooted",
+    TaskState.REBOOTING_HARD: "rebooted (hard)",
+    TaskState.PAUSING: "paused",
+    TaskState.UNPAUSING: "unpaused",
+    TaskState.SUSPENDING: "suspended",
+    TaskState.RESUMING: "resumed",
+}
+
+
+def _log(host: ComputeContext, instance: Instance, task: TaskState) -> None:
+    """What the driver did, on the instance's console (the test driver's
+    guests print nothing themselves)."""
+    if task in _DONE_WORDS:
+        flavor = instance.flavor
+        host.console.write(
+            str(instance.id),
+            f"cloudledger: {domain_name(instance.id)} {_DONE_WORDS[task]} on {host.name}"
+            f" ({flavor.vcpus} vCPU, {flavor.ram_mb} MB)",
+        )
+
+
+def console_output(instance_id: str, length: int | None) -> str:
+    """The tail of an instance's console (asked by the API, os-getConsoleOutput)."""
+    host = runtime.current()
+    assert isinstance(host, ComputeContext), "not a compute worker"
+    return host.console.tail(instance_id, length)
+
+
 def _remove_guest(host: ComputeContext, instance_id: UUID) -> None:
     host.hypervisor.ensure_absent(domain_name(instance_id))
     host.disks.purge_instance_disks(str(instance_id))
+    host.console.remove(str(instance_id))
 
 
 def _run(host: ComputeContext, instance: Instance) -> None:
