@@ -142,7 +142,10 @@ CASES: dict[str, Case] = {
     ),
     "action-empty": Case("owner", "POST", SERVERS + "/{victim}/action", 400, BAD, json={}),
     "action-unknown": Case(
-        "owner", "POST", SERVERS + "/{victim}/action", 400, BAD, json={"reboot": {"type": "HARD"}}
+        "owner", "POST", SERVERS + "/{victim}/action", 400, BAD, json={"evacuate": {}}
+    ),
+    "action-reboot-of-an-unknown-type": Case(
+        "owner", "POST", SERVERS + "/{victim}/action", 400, BAD, json={"reboot": {"type": "WARM"}}
     ),
     "action-two-at-once": Case(
         "owner",
