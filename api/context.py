@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -90,9 +91,27 @@ def authorize(request: Request, rule: str) -> Actor:
     return actor
 
 
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def accepts(*models: type[BaseModel]) -> Callable[[E], E]:
+    """Declare the bodies a route reads: /openapi.json is built from these,
+    and parse_body refuses a model its route did not declare, so the two
+    cannot drift apart."""
+
+    def declare(endpoint: E) -> E:
+        endpoint.body_models = models  # type: ignore[attr-defined]
+        return endpoint
+
+    return declare
+
+
 async def parse_body(request: Request, model: type[M]) -> M:
     """The JSON body validated against a pydantic model; 400 if it is not
     (415 if it is not JSON at all)."""
+    endpoint = request.scope.get("endpoint")
+    if endpoint is not None and model not in getattr(endpoint, "body_models", ()):
+        raise RuntimeError(f"{endpoint.__name__} reads a {model.__name__} it does not declare")
     data: Any = parse_json(await request.body(), request.headers.get("content-type"))
     if not isinstance(data, dict):
         raise BadRequest("Malformed request body: expected a JSON object")

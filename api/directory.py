@@ -12,6 +12,7 @@ from starlette.routing import Route
 from api import identity_shapes as shapes
 from api.context import (
     NO_CONTROL_CHARS,
+    accepts,
     authenticate,
     authorize,
     parse_body,
@@ -83,6 +84,7 @@ async def get_domain(request: Request) -> JSONResponse:
     return await _domain_response(request, request.path_params["id"])
 
 
+@accepts(CreateDomainBody)
 async def create_domain(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:create_domain")
     spec = (await parse_body(request, CreateDomainBody)).domain
@@ -94,6 +96,7 @@ async def create_domain(request: Request) -> JSONResponse:
     return JSONResponse({"domain": shapes.domain(request, row)}, 201)
 
 
+@accepts(UpdateDomainBody)
 async def update_domain(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:update_domain")
     change = (await parse_body(request, UpdateDomainBody)).domain
@@ -176,6 +179,7 @@ async def get_project(request: Request) -> JSONResponse:
     return await _project_response(request, project_id)
 
 
+@accepts(CreateProjectBody)
 async def create_project(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:create_project")
     spec = (await parse_body(request, CreateProjectBody)).project
@@ -185,6 +189,7 @@ async def create_project(request: Request) -> JSONResponse:
     return await _project_response(request, receipt.id.hex, 201)
 
 
+@accepts(UpdateProjectBody)
 async def update_project(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:update_project")
     change = (await parse_body(request, UpdateProjectBody)).project

@@ -12,13 +12,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.context import authorize, parse_body, read_your_writes, state
+from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.errors import BadRequest
 from api.flavors import visible
 from api.responses import JSONResponse
 from domain.errors import NotFound
 from domain.values import Actor
 from projections.flavors import extra_specs, flavor_access
+
+
+class _OneSpec(BaseModel):
+    """``{"key": "value"}``: exactly the key the URL names."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class ExtraSpecsBody(BaseModel):
@@ -55,6 +61,7 @@ async def _set(request: Request, actor: Actor, flavor_id: str, specs: dict[str, 
     await read_your_writes(request, receipt)
 
 
+@accepts(ExtraSpecsBody)
 async def create_specs(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:extra_specs:create")  # before the body
     specs = _as_text((await parse_body(request, ExtraSpecsBody)).extra_specs)
@@ -62,6 +69,7 @@ async def create_specs(request: Request) -> JSONResponse:
     return JSONResponse({"extra_specs": specs})
 
 
+@accepts(_OneSpec)
 async def update_spec(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:extra_specs:update")
     key = request.path_params["key"]
@@ -79,12 +87,6 @@ def _as_text(specs: dict[str, Any]) -> dict[str, Any]:
         k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
         for k, v in specs.items()
     }
-
-
-class _OneSpec(BaseModel):
-    """``{"key": "value"}``: exactly the key the URL names."""
-
-    model_config = ConfigDict(extra="allow")
 
 
 async def delete_spec(request: Request) -> Response:
@@ -121,6 +123,7 @@ class FlavorActionBody(BaseModel):
     remove: _Tenant | None = Field(default=None, alias="removeTenantAccess")
 
 
+@accepts(FlavorActionBody)
 async def action(request: Request) -> JSONResponse:
     """``addTenantAccess`` / ``removeTenantAccess`` on a private flavor."""
     body = await parse_body(request, FlavorActionBody)

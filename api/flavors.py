@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from api.context import (
     NO_CONTROL_CHARS,
+    accepts,
     authorize,
     base_url,
     parse_body,
@@ -102,6 +103,7 @@ async def visible(request: Request, actor: Actor, flavor_id: str) -> DictRow:
     return row
 
 
+@accepts(CreateFlavorBody)
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:create")
     spec = (await parse_body(request, CreateFlavorBody)).flavor

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.context import NO_CONTROL_CHARS, authorize, parse_body, read_your_writes, state
+from api.context import NO_CONTROL_CHARS, accepts, authorize, parse_body, read_your_writes, state
 from api.errors import BadRequest
 from api.responses import JSONResponse
 from commands.host_aggregates import CreateHostAggregate
@@ -66,6 +66,7 @@ class CreateBody(BaseModel):
     aggregate: _NewAggregate
 
 
+@accepts(CreateBody)
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:aggregates:create")
     spec = (await parse_body(request, CreateBody)).aggregate
@@ -96,9 +97,12 @@ async def _change(request: Request, rule: str, change: dict[str, Any]) -> JSONRe
     return JSONResponse({"aggregate": _shape(await _row(request))})
 
 
+@accepts(UpdateBody)
 async def update(request: Request) -> JSONResponse:
     authorize(request, "compute:aggregates:update")
-    change = (await parse_body(request, UpdateBody)).aggregate.model_dump(exclude_unset=True)
+    change = (await parse_body(request, UpdateBody)).aggregate.model_dump(
+        exclude_unset=True, exclude_none=True
+    )
     if not change:
         raise BadRequest("Give a name or an availability_zone")
     return await _change(request, "compute:aggregates:update", change)
@@ -119,6 +123,7 @@ class ActionBody(BaseModel):
     set_metadata: _Metadata | None = None
 
 
+@accepts(ActionBody)
 async def action(request: Request) -> JSONResponse:
     body = await parse_body(request, ActionBody)
     given = body.model_fields_set
@@ -126,6 +131,8 @@ async def action(request: Request) -> JSONResponse:
         raise BadRequest("Give one of add_host, remove_host or set_metadata")
     (verb,) = given
     authorize(request, f"compute:aggregates:{verb}")  # before looking anything up
+    if getattr(body, verb) is None:
+        raise BadRequest(f"The {verb} action needs an object")
     if body.add_host is not None:
         await _one_zone(request, body.add_host.host)
         change: dict[str, Any] = {"add_host": body.add_host.host}

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.context import (
+    accepts,
     authenticate,
     base_url,
     parse_body,
@@ -187,6 +188,7 @@ def token_body(request: Request, claims: TokenClaims, with_catalog: bool) -> dic
     return {"token": token}
 
 
+@accepts(TokenRequest)
 async def issue_token(request: Request) -> JSONResponse:
     login = _login(await parse_body(request, TokenRequest))
     svc = state(request).services

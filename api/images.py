@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from api.context import (
+    accepts,
     authorize,
     base_url,
     parse_body,
@@ -108,6 +109,7 @@ async def versions(request: Request) -> JSONResponse:
     )
 
 
+@accepts(ImageSpec)
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "image:add_image")
     spec = await parse_body(request, ImageSpec)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import microversion
-from api.context import authenticate, parse_body, read_your_writes, state
+from api.context import accepts, authenticate, parse_body, read_your_writes, state
 from api.responses import JSONResponse
 from commands.keypairs import CreateKeypair
 from domain.errors import NotFound
@@ -81,6 +81,7 @@ async def show(request: Request) -> JSONResponse:
     )
 
 
+@accepts(CreateKeypairBody)
 async def create(request: Request) -> JSONResponse:
     _owner(request, "compute:keypairs:create")  # before reading the body
     spec = (await parse_body(request, CreateKeypairBody)).keypair

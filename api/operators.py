@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from api import microversion
-from api.context import authorize, parse_body, read_your_writes, state
+from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.heartbeats import is_up
 from api.responses import JSONResponse
 from domain.errors import NotFound
@@ -205,10 +205,12 @@ async def _set_enabled(request: Request, enabled: bool) -> JSONResponse:
     )
 
 
+@accepts(_ServiceChange)
 async def disable_service(request: Request) -> JSONResponse:
     return await _set_enabled(request, False)
 
 
+@accepts(_ServiceChange)
 async def enable_service(request: Request) -> JSONResponse:
     return await _set_enabled(request, True)
 

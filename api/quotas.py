@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from api.context import authorize, parse_body, read_your_writes, state
+from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.responses import JSONResponse
 from domain.errors import NotFound
 from domain.values import INT32_MAX, Actor
@@ -61,6 +61,7 @@ async def show_detail(request: Request) -> JSONResponse:
     return JSONResponse({"quota_set": body})
 
 
+@accepts(UpdateQuotaBody)
 async def update(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:quotas:update")
     project_id = request.path_params["project_id"]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import identity_shapes as shapes
-from api.context import NO_CONTROL_CHARS, authorize, parse_body, read_your_writes, state
+from api.context import NO_CONTROL_CHARS, accepts, authorize, parse_body, read_your_writes, state
 from api.policy import implied_roles
 from api.responses import JSONResponse
 from commands.identity import CreateRole, GrantRole
@@ -52,6 +52,7 @@ class CreateRoleBody(BaseModel):
     role: _NewRole
 
 
+@accepts(CreateRoleBody)
 async def create_role(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:create_role")
     spec = (await parse_body(request, CreateRoleBody)).role

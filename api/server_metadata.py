@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.context import authorize, parse_body, read_your_writes, state
+from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.errors import BadRequest
 from api.responses import JSONResponse
 from api.servers import visible_server
@@ -53,6 +53,7 @@ async def _set(request: Request, actor: Actor, items: dict[str, str], replace: b
     await read_your_writes(request, receipt)
 
 
+@accepts(MetadataBody)
 async def merge(request: Request) -> JSONResponse:
     """POST: add to and change the metadata; answers with all of it."""
     actor = authorize(request, "compute:servers:metadata:create")
@@ -61,6 +62,7 @@ async def merge(request: Request) -> JSONResponse:
     return JSONResponse({"metadata": await _metadata(request, actor)})
 
 
+@accepts(MetadataBody)
 async def replace_all(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:metadata:update_all")
     items = (await parse_body(request, MetadataBody)).metadata
@@ -68,6 +70,7 @@ async def replace_all(request: Request) -> JSONResponse:
     return JSONResponse({"metadata": await _metadata(request, actor)})
 
 
+@accepts(MetaBody)
 async def put_item(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:metadata:update")
     key = request.path_params["key"]

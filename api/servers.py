@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from api.context import (
     NO_CONTROL_CHARS,
+    accepts,
     authenticate,
     authorize,
     base_url,
@@ -131,6 +132,7 @@ def _uuid(value: str) -> UUID:
         raise NotFound(f"Instance {value} could not be found.") from None
 
 
+@accepts(CreateServer)
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:create")
     spec = (await parse_body(request, CreateServer)).server
@@ -230,6 +232,7 @@ class UpdateServerBody(BaseModel):
     server: _ServerChange
 
 
+@accepts(UpdateServerBody)
 async def update(request: Request) -> JSONResponse:
     """Rename or describe a server (``PUT /servers/{id}``, ``server set --name``)."""
     actor = authorize(request, "compute:servers:update")
@@ -286,6 +289,7 @@ class ServerActionBody(BaseModel):
 _VERBS = {"os_stop": "stop", "os_start": "start"}
 
 
+@accepts(ServerActionBody)
 async def action(request: Request) -> Response:
     actor = authenticate(request)  # an anonymous caller gets 401, not a body check
     body = await parse_body(request, ServerActionBody)
@@ -293,6 +297,8 @@ async def action(request: Request) -> Response:
     if len(given) != 1:
         raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
     (key,) = given
+    if key in ("reboot", "console") and getattr(body, key) is None:
+        raise BadRequest(f"The {key} action needs an object (for reboot, its type)")
     if body.console is not None:
         return await _console_output(request, actor, body.console)
     verb = _VERBS.get(key, key)

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from api import identity_shapes as shapes
 from api.context import (
     NO_CONTROL_CHARS,
+    accepts,
     authenticate,
     authorize,
     parse_body,
@@ -85,6 +86,7 @@ async def get_user(request: Request) -> JSONResponse:
     return await _user_response(request, user_id)
 
 
+@accepts(CreateUserBody)
 async def create_user(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:create_user")
     spec = (await parse_body(request, CreateUserBody)).user
@@ -103,6 +105,7 @@ async def create_user(request: Request) -> JSONResponse:
     return await _user_response(request, receipt.id.hex, 201)
 
 
+@accepts(UpdateUserBody)
 async def update_user(request: Request) -> JSONResponse:
     """``user set``: disabling a user revokes their tokens everywhere."""
     actor = authorize(request, "identity:update_user")
@@ -139,6 +142,7 @@ class ChangePasswordBody(BaseModel):
     user: _PasswordChange
 
 
+@accepts(ChangePasswordBody)
 async def change_password(request: Request) -> Response:
     """A user's own change; it revokes the user's tokens, as Keystone's does."""
     actor = authenticate(request)

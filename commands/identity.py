@@ -43,6 +43,7 @@ class UpdateDomain:
 
 def create_domain(cmd: CreateDomain, app: CloudApp, actor: Actor) -> Receipt:
     require_text(cmd.name, "Domain name", MAX_NAME)
+    _require_description(cmd.description)
     domain_id = cmd.domain_id or uuid4().hex
     domain = Domain(domain_id=domain_id, name=cmd.name, description=cmd.description, actor=actor)
     claim = take(app, "domain", "", cmd.name, domain_id, "Domain", actor)
@@ -55,6 +56,7 @@ def update_domain(cmd: UpdateDomain, app: CloudApp, actor: Actor) -> Receipt:
     domain = load_domain(app, cmd.domain_id, create_default=True)
     name = domain.name if cmd.name is None else cmd.name
     require_text(name, "Domain name", MAX_NAME)
+    _require_description(cmd.description or "")
     claims = renamed(app, "domain", "", (domain.name, name), domain.domain_id, "Domain", actor)
     domain.update(
         name,
@@ -134,6 +136,7 @@ class UpdateProject:
 def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
     """A project and its quota are born together."""
     require_text(cmd.name, "Project name", MAX_NAME)
+    _require_description(cmd.description)
     _require_tags(cmd.tags)
     _usable_domain(app, cmd.domain_id)
     project = Project(
@@ -154,6 +157,7 @@ def update_project(cmd: UpdateProject, app: CloudApp, actor: Actor) -> Receipt:
     project = load_project(app, cmd.project_id)
     name = project.name if cmd.name is None else cmd.name
     require_text(name, "Project name", MAX_NAME)
+    _require_description(cmd.description or "")
     tags = project.tags if cmd.tags is None else list(cmd.tags)
     _require_tags(tags)
     claims = renamed(
@@ -197,6 +201,11 @@ def project_named(app: CloudApp, name: str, domain_id: str = DEFAULT_DOMAIN_ID) 
     if holder is None:
         raise NotFound(f"Project {name} could not be found.")
     return load_project(app, holder.hex)
+
+
+def _require_description(description: str) -> None:
+    """Stored in events and read models: printable text, as names are."""
+    require_text(description, "Description", 255, allow_empty=True)
 
 
 def _require_tags(tags: tuple[str, ...] | list[str]) -> None:
@@ -357,6 +366,7 @@ class CreateRole:
 
 def create_role(cmd: CreateRole, app: CloudApp, actor: Actor) -> Receipt:
     require_text(cmd.name, "Role name", 255)
+    _require_description(cmd.description)
     if cmd.name in BUILT_IN_ROLES or Role.create_id(cmd.name) in app.repository:
         raise Conflict(f"Role {cmd.name} already exists")
     role = Role(name=cmd.name, description=cmd.description, actor=actor)

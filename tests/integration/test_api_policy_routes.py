@@ -25,6 +25,7 @@ PUBLIC = {
     ("GET", "/compute/"),
     ("GET", "/compute/v2.1"),
     ("GET", "/compute/v2.1/"),
+    ("GET", "/openapi.json"),  # the API's own description
 }
 # Any valid token may ask which projects and domains it can scope to (rule "@").
 ANY_TOKEN = {("GET", "/identity/v3/auth/projects"), ("GET", "/identity/v3/auth/domains")}

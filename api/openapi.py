@@ -1,0 +1,117 @@
+"""``/openapi.json``: an OpenAPI 3.1 document of every route of the app,
+built from the routes themselves and the pydantic models that validate
+their bodies (declared with ``@accepts``, enforced by ``parse_body``), so
+it cannot drift from what the API does."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.routing import Route
+
+from api.responses import JSONResponse
+
+# Routes that answer without a token: version discovery and logging in.
+PUBLIC = re.compile(r"^/(identity|compute|image)(/v3|/v2\.1|/versions)?/?$")
+LOGIN = ("POST", "/identity/v3/auth/tokens")
+STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file")}  # image data, not JSON
+DOWNLOADS = {("GET", "/image/v2/images/{id}/file")}
+# Nova answers these 200 with an empty body.
+EMPTY_OK = {
+    ("DELETE", "/compute/v2.1/os-aggregates/{id}"),
+    ("DELETE", "/compute/v2.1/flavors/{id}/os-extra_specs/{key}"),
+}
+_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+def _body(models: tuple[type[BaseModel], ...], components: dict[str, Any]) -> dict[str, Any]:
+    schemas = []
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        schemas.append({"$ref": f"#/components/schemas/{model.__name__}"})
+    chosen = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    return {"required": True, "content": {"application/json": {"schema": chosen}}}
+
+
+def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[str, Any]:
+    endpoint = route.endpoint
+    module = endpoint.__module__.rsplit(".", 1)[-1]
+    operation: dict[str, Any] = {
+        "operationId": f"{module}.{endpoint.__name__}.{method.lower()}",
+        "tags": [module],
+        "summary": (endpoint.__doc__ or endpoint.__name__).strip().splitlines()[0],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(route.path)
+        ],
+        "responses": {
+            "default": {
+                "description": "The OpenStack answer, or an OpenStack error body",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            # Accepted or done, with no body (as deletes and most actions answer).
+            "202": {"description": "Accepted"},
+            "204": {"description": "Done; no body"},
+        },
+    }
+    if (method, route.path) in EMPTY_OK:
+        operation["responses"]["200"] = {"description": "Done; no body"}
+    if (method, route.path) in DOWNLOADS:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        operation["responses"]["200"] = {
+            "description": "The image data",
+            "content": {"application/octet-stream": binary},
+        }
+    if PUBLIC.match(route.path) or (method, route.path) == LOGIN:
+        operation["security"] = []
+    models = getattr(endpoint, "body_models", ())
+    if models:
+        operation["requestBody"] = _body(models, components)
+    elif (method, route.path) in STREAMED_BODIES:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/octet-stream": binary},
+        }
+    return operation
+
+
+def document(routes: list[Any]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, Any] = {}
+    for route in routes:
+        if not isinstance(route, Route) or route.path == "/openapi.json":
+            continue
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+            paths.setdefault(route.path, {})[method.lower()] = _operation(route, method, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cloudledger",
+            "version": "1",
+            "description": "Identity v3, Compute v2.1 and Image v2, as OpenStack clients use them.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
+            },
+        },
+        "security": [{"token": []}],
+    }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    cached: dict[str, Any] | None = getattr(request.app.state, "openapi", None)
+    if cached is None:
+        cached = request.app.state.openapi = document(request.app.routes)
+    return JSONResponse(cached)
+
+
+routes = [Route("/openapi.json", openapi, methods=["GET"])]
