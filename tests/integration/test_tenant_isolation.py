@@ -292,6 +292,24 @@ def test_booting_from_another_projects_private_image_is_refused(cloud: Cloud) ->
     _unchanged(cloud)
 
 
+# --- usage -------------------------------------------------------------------------------
+
+USAGE = f"{COMPUTE}/os-simple-tenant-usage"
+
+
+def test_usage_is_the_projects_own_and_all_of_it_only_for_admins(cloud: Cloud) -> None:
+    period = "start=2000-01-01T00:00:00&end=2100-01-01T00:00:00"
+    assert cloud.call("bob", "GET", f"{USAGE}/{{a_project}}?{period}").status_code == 403
+    assert cloud.call("bob", "GET", f"{USAGE}?{period}").status_code == 403
+    mine = cloud.ok("alice", "GET", f"{USAGE}/{{a_project}}?{period}")["tenant_usage"]
+    assert {u["instance_id"] for u in mine["server_usages"]} == cloud.ids_of(
+        "a_active",
+        "a_stopped",  # launched ones; a_build never ran
+    )
+    everyone = cloud.ok("admin", "GET", f"{USAGE}?{period}&detailed=1")["tenant_usages"]
+    assert {u["tenant_id"] for u in everyone} >= {cloud.projects[A]}
+
+
 # --- quotas and limits -------------------------------------------------------------------
 
 QUOTA_REQUESTS = [
