@@ -45,6 +45,7 @@ STATUS = {
 # Tasks that show as their own status while they run, as in Nova.
 TASK_STATUS = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT"}
 MAX_PAGE = 1000
+MAX_MULTI_CREATE = 100  # servers one request may boot
 
 
 class ServerSpec(BaseModel):
@@ -53,8 +54,8 @@ class ServerSpec(BaseModel):
     imageRef: str = Field(min_length=1)
     flavorRef: str = Field(min_length=1)
     networks: Literal["none", "auto"] | list[Any] = "auto"
-    min_count: int = Field(default=1, ge=1, le=1)
-    max_count: int = Field(default=1, ge=1, le=1)
+    min_count: int = Field(default=1, ge=1, le=MAX_MULTI_CREATE)
+    max_count: int | None = Field(default=None, ge=1, le=MAX_MULTI_CREATE)
     metadata: dict[str, str] = Field(default_factory=dict)
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
@@ -146,6 +147,8 @@ async def create(request: Request) -> JSONResponse:
         spec.metadata,
         spec.key_name or "",
         spec.description or "",
+        spec.min_count,
+        spec.max_count or spec.min_count,
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)

@@ -30,6 +30,10 @@ class BootServer:
     metadata: dict[str, str] = field(default_factory=dict)  # within Nova's limits
     key_name: str = ""  # a keypair of the booting user; 400 if there is none
     description: str = ""
+    # As many as the quota allows up to max_count, and never fewer than
+    # min_count (then none at all); named "<name>-1", "<name>-2", ... if more than one.
+    min_count: int = 1
+    max_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -61,15 +65,16 @@ def boot_servers(
     # Read last, to keep short the time in which a concurrent write to the
     # quota (a worker releasing) can make this whole save lose its race.
     quota = load(app, Quota, Quota.create_id(project_id), "Quota")
-    outcomes: list[Instance | DomainError] = []
+    outcomes: list[list[Instance] | DomainError] = []
     for cmd, actor in requests:
         try:
             outcomes.append(_requested(cmd, reads, actor, quota))
         except DomainError as exc:
             outcomes.append(exc)
-    instances = [o for o in outcomes if isinstance(o, Instance)]
+    instances = [i for o in outcomes if not isinstance(o, DomainError) for i in o]
     recordings = app.save(quota, *instances) if instances else []
-    return [o if isinstance(o, DomainError) else Receipt.of(o.id, recordings) for o in outcomes]
+    # A receipt names the first server a request booted (Nova answers with it).
+    return [o if isinstance(o, DomainError) else Receipt.of(o[0].id, recordings) for o in outcomes]
 
 
 A = TypeVar("A", Flavor, Image)
@@ -107,8 +112,10 @@ class _Reads:
         return found
 
 
-def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> Instance:
+def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> list[Instance]:
     require_text(cmd.name, "Server name")
+    if not 1 <= cmd.min_count <= cmd.max_count:
+        raise InvalidInput("min_count must be at least 1 and at most max_count")
     require_metadata(cmd.metadata)
     flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
     image = _bootable_image(reads, cmd.image_id, actor)
@@ -118,22 +125,28 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> In
         raise InvalidInput("Flavor's memory is too small for requested image.")
     require_text(cmd.description, "Server description", allow_empty=True)
     key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
-    instance = Instance(
-        project_id=actor.project_id,
-        user_id=actor.user_id,
-        name=cmd.name,
-        flavor=flavor.snapshot(),
-        image_id=str(image.id),
-        networks=cmd.networks,
-        actor=actor,
-        key_name=cmd.key_name,
-        key_data=key_data,
-        metadata=dict(cmd.metadata),
-        description=cmd.description,
-    )
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
-    quota.reserve(str(instance.id), amounts, actor)  # raises, changing nothing, if over
-    return instance
+    count = quota.fits(amounts, cmd.max_count)
+    if count < cmd.min_count:  # all or nothing: say which limit, change nothing
+        quota.check({k: v * cmd.min_count for k, v in amounts.items()})
+    instances = []
+    for n in range(1, count + 1):
+        instance = Instance(
+            project_id=actor.project_id,
+            user_id=actor.user_id,
+            name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{n}",
+            flavor=flavor.snapshot(),
+            image_id=str(image.id),
+            networks=cmd.networks,
+            actor=actor,
+            key_name=cmd.key_name,
+            key_data=key_data,
+            metadata=dict(cmd.metadata),
+            description=cmd.description,
+        )
+        quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
+        instances.append(instance)
+    return instances
 
 
 def _public_key(app: CloudApp, actor: Actor, key_name: str) -> str:

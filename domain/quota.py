@@ -56,6 +56,11 @@ class Quota(Aggregate):
             return
         if self.closed:
             raise InvalidInput(f"Project {self.project_id} has been deleted")
+        self.check(amounts)
+        self._reserved(consumer_id, dict(amounts), actor)
+
+    def check(self, amounts: dict[str, int]) -> None:
+        """QuotaExceeded if these amounts would not fit now; changes nothing."""
         if any(amount < 0 for amount in amounts.values()):
             raise InvalidInput("Quota reservations must not be negative")
         used = self.in_use
@@ -63,7 +68,16 @@ class Quota(Aggregate):
             limit = self.limits.get(resource, UNLIMITED)
             if limit != UNLIMITED and used.get(resource, 0) + requested > limit:
                 raise QuotaExceeded(resource, requested, used.get(resource, 0), limit)
-        self._reserved(consumer_id, dict(amounts), actor)
+
+    def fits(self, amounts: dict[str, int], wanted: int) -> int:
+        """How many times (up to ``wanted``) these amounts fit at once."""
+        fitting = wanted
+        used = self.in_use
+        for resource, each in amounts.items():
+            limit = self.limits.get(resource, UNLIMITED)
+            if limit != UNLIMITED and each > 0:
+                fitting = min(fitting, max(limit - used.get(resource, 0), 0) // each)
+        return fitting
 
     class Reserved(Aggregate.Event):
         consumer_id: str

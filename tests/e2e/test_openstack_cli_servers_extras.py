@@ -148,3 +148,13 @@ def test_console_log_show_tells_what_the_driver_did(stack: Stack) -> None:
     last = ok(openstack(stack, "console", "log", "show", "--lines", "1", name)).strip()
     assert last.splitlines() == lines[-1:]
     ok(openstack(stack, "server", "delete", "--wait", name))
+
+
+def test_min_and_max_count_boot_numbered_servers(stack: Stack) -> None:
+    name = f"many-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    ok(openstack(stack, *boot, "--min", "2", "--max", "3", name))
+    for n in (1, 2, 3):
+        wait_for(lambda n=n: status_of(stack, f"{name}-{n}") == "ACTIVE", 30, f"{name}-{n}")
+    for n in (1, 2, 3):
+        ok(openstack(stack, "server", "delete", "--wait", f"{name}-{n}"))

@@ -519,3 +519,30 @@ def test_a_batch_of_actions_is_one_save_and_a_refused_one_changes_nothing(world:
             *("Instance.DeleteRequested", "Instance.Deleted", "Quota.Released"),
         ]
     )
+
+
+def test_a_multi_create_boots_as_many_as_the_quota_allows_named_by_number(world: World) -> None:
+    update_quota(world.alice.project_id, {"instances": 3}, world.app, world.admin)
+    cmd = BootServer("web", "1", world.image_id, "none", min_count=2, max_count=5)
+    receipt = boot_server(cmd, world.app, world.alice)
+    names = sorted(
+        _instance(world, UUID(str(i))).name for i in _quota(world, world.alice).allocations
+    )
+    assert names == ["web-1", "web-2", "web-3"]
+    assert _instance(world, receipt.id).name == "web-1"  # the answer names the first
+    assert _quota(world, world.alice).in_use["instances"] == 3
+
+
+def test_a_multi_create_below_its_min_count_boots_none(world: World) -> None:
+    update_quota(world.alice.project_id, {"instances": 3}, world.app, world.admin)
+    before = _max_id(world.app)
+    cmd = BootServer("web", "1", world.image_id, "none", min_count=4, max_count=6)
+    with pytest.raises(QuotaExceeded, match="instances"):
+        boot_server(cmd, world.app, world.alice)
+    assert _max_id(world.app) == before
+    with pytest.raises(InvalidInput, match="min_count"):
+        boot_server(
+            BootServer("w", "1", world.image_id, "none", min_count=3, max_count=2),
+            world.app,
+            world.alice,
+        )
