@@ -87,6 +87,7 @@ ACTIONS: dict[str, str] = {
     "compute:servers:resume": MEMBER,
     "compute:servers:lock": MEMBER,
     "compute:servers:console_output": MEMBER,
+    "compute:servers:create_image": MEMBER,
     "compute:servers:unlock": MEMBER,
     "compute:servers:index:all_tenants": ADMIN,
     "compute:servers:update": MEMBER,
@@ -137,7 +138,7 @@ ACTIONS: dict[str, str] = {
     "compute:limits": READER,
     "image:add_image": MEMBER,
     "image:publicize_image": ADMIN,
-    "image:upload_image": MEMBER,
+    "image:upload_image": f"{MEMBER} or rule:service_api",  # hosts upload snapshots
     "image:download_image": f"{READER} or rule:service_api",  # compute hosts fetch images
     "image:download_image:any_project": "rule:admin_api or rule:service_api",
     "image:get_images": READER,

@@ -17,7 +17,6 @@ from starlette.routing import Route
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
-    authenticate,
     authorize,
     base_url,
     parse_body,
@@ -28,7 +27,7 @@ from api.errors import BadRequest
 from api.responses import JSONResponse
 from commands.receipt import Receipt
 from commands.servers import BootServer
-from domain.errors import Conflict, NotFound
+from domain.errors import NotFound
 from domain.values import Actor
 from projections.servers import server_by_id, servers_page
 
@@ -252,88 +251,15 @@ async def update(request: Request) -> JSONResponse:
 
 async def delete(request: Request) -> Response:
     actor = authorize(request, "compute:servers:delete")
-    receipt = await _act(request, "delete", actor)
+    receipt = await act(request, "delete", actor)
     await read_your_writes(request, receipt)
     return Response(status_code=204)
 
 
-async def _act(request: Request, verb: str, actor: Actor) -> Receipt:
+async def act(request: Request, verb: str, actor: Actor) -> Receipt:
     """Run with the project's other actions waiting now, in one save."""
     act = (verb, request.path_params["id"], actor)
     return await state(request).actions.run(actor.project_id, act)
-
-
-class _Reboot(BaseModel):
-    type: Literal["SOFT", "HARD", "soft", "hard"]
-
-
-class _ConsoleOutput(BaseModel):
-    length: int | str | None = None  # Nova takes a number, or a numeric string
-
-
-class ServerActionBody(BaseModel):
-    """Exactly one action; each is a transition of the Instance (409 when
-    its state forbids it) and, for the power ones, a job on its host."""
-
-    model_config = ConfigDict(extra="forbid")
-    os_stop: None = Field(default=None, alias="os-stop")
-    os_start: None = Field(default=None, alias="os-start")
-    reboot: _Reboot | None = None
-    pause: None = None
-    unpause: None = None
-    suspend: None = None
-    resume: None = None
-    lock: None = None
-    unlock: None = None
-    console: _ConsoleOutput | None = Field(default=None, alias="os-getConsoleOutput")
-
-
-# The body's key -> the verb commands/servers.py knows (and its policy rule).
-_VERBS = {"os_stop": "stop", "os_start": "start"}
-
-
-@accepts(ServerActionBody)
-async def action(request: Request) -> Response:
-    actor = authenticate(request)  # an anonymous caller gets 401, not a body check
-    body = await parse_body(request, ServerActionBody)
-    given = body.model_fields_set
-    if len(given) != 1:
-        raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
-    (key,) = given
-    if key in ("reboot", "console") and getattr(body, key) is None:
-        raise BadRequest(f"The {key} action needs an object (for reboot, its type)")
-    if body.console is not None:
-        return await _console_output(request, actor, body.console)
-    verb = _VERBS.get(key, key)
-    rule = f"compute:servers:{verb}"
-    if body.reboot is not None and body.reboot.type.upper() == "HARD":
-        verb = "reboot_hard"
-    state(request).policy.enforce(actor, rule)
-    receipt = await _act(request, verb, actor)
-    await read_your_writes(request, receipt)
-    return Response(status_code=202)
-
-
-async def _console_output(request: Request, actor: Actor, asked: _ConsoleOutput) -> Response:
-    """The tail of the server's console, asked of its compute host."""
-    state(request).policy.enforce(actor, "compute:servers:console_output")
-    length: int | None = None
-    if asked.length is not None:
-        try:
-            length = int(asked.length)
-        except ValueError:
-            raise BadRequest("length must be an integer") from None
-        if length < -1:
-            raise BadRequest("length must be -1 (all) or more")
-        length = None if length == -1 else length
-    row = await visible_server(request, actor, request.path_params["id"])
-    if row["host"] is None or row["vm_state"] not in ("active", "stopped", "paused", "suspended"):
-        raise Conflict(f"Instance {row['id']} is not ready yet")
-    queue = f"compute.{row['host']}"
-    output = await state(request).host_calls.call(
-        queue, "workers.jobs.compute.console_output", row["id"], length
-    )
-    return JSONResponse({"output": output})
 
 
 routes = [
@@ -343,5 +269,4 @@ routes = [
     Route("/compute/v2.1/servers/{id}", show, methods=["GET"]),
     Route("/compute/v2.1/servers/{id}", update, methods=["PUT"]),
     Route("/compute/v2.1/servers/{id}", delete, methods=["DELETE"]),
-    Route("/compute/v2.1/servers/{id}/action", action, methods=["POST"]),
 ]

@@ -182,6 +182,13 @@ def finish_power_action(app: CloudApp, instance_id: UUID) -> None:
 
 
 @retrying
+def finish_snapshot(app: CloudApp, instance_id: UUID, succeeded: bool) -> None:
+    instance = _instance(app, instance_id)
+    instance.mark_snapshot_done(succeeded, instance_actor(instance, "compute"))
+    app.save(instance)
+
+
+@retrying
 def finish_start(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     instance.mark_started(instance_actor(instance, "compute"))

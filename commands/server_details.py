@@ -1,5 +1,6 @@
-"""What users change on a server without a job: its metadata, its name and
-its description. Each is one event on the Instance, saved at once."""
+"""What users change on a server without a job (its metadata, its name and
+its description: one event each, saved at once), and snapshots, which a job
+of its host finishes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from commands.app import CloudApp
 from commands.receipt import Receipt
 from commands.servers import owned_instance
 from domain.errors import NotFound
+from domain.image import Image
 from domain.values import Actor
 
 
@@ -41,3 +43,33 @@ def update_server(
         actor,
     )
     return Receipt.of(instance.id, app.save(instance))
+
+
+def snapshot_server(
+    server_id: str, name: str, metadata: dict[str, str], app: CloudApp, actor: Actor
+) -> Receipt:
+    """createImage: a queued, private image naming the server, and the
+    server's snapshot task, in one save; its compute host uploads the data.
+    The receipt names the image."""
+    instance = owned_instance(app, server_id, actor)
+    instance.require_unlocked(actor)
+    properties = {
+        **metadata,
+        "instance_uuid": str(instance.id),
+        "image_type": "snapshot",
+        "base_image_ref": instance.image_id,
+    }
+    Image.validate_fields(name, instance.flavor.disk_gb, 0, properties)
+    image = Image(
+        owner=instance.project_id,
+        name=name,
+        disk_format="qcow2",
+        container_format="bare",
+        visibility="private",
+        min_disk=instance.flavor.disk_gb,
+        min_ram=0,
+        properties=properties,
+        actor=actor,
+    )
+    instance.request_snapshot(str(image.id), actor)
+    return Receipt.of(image.id, app.save(image, instance))

@@ -124,6 +124,13 @@ class Services(IdentityCommands):
             lambda: server_details.update_server(server_id, name, description, self.app, actor)
         )
 
+    def snapshot_server(
+        self, server_id: str, name: str, metadata: dict[str, str], actor: Actor
+    ) -> Receipt:
+        return retry_on_conflict(
+            lambda: server_details.snapshot_server(server_id, name, metadata, self.app, actor)
+        )
+
     def create_keypair(self, cmd: keypairs.CreateKeypair, actor: Actor) -> keypairs.CreatedKeypair:
         try:
             return keypairs.create_keypair(cmd, self.app, actor)

@@ -252,6 +252,41 @@ class Instance(Aggregate):
         done = POWER_ACTIONS[action]
         self.vm_state, self.task_state, self.power_state = done.ends_in, None, done.power
 
+    # Snapshots: the root disk becomes an image (createImage) ---------------
+
+    def request_snapshot(self, image_id: str, actor: Actor) -> None:
+        """The caller creates the (queued) image in the same save."""
+        live = (VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED)
+        if self.vm_state not in live or self.task_state is not None:
+            state = f"vm_state {self.vm_state}, task_state {self.task_state}"
+            raise InvalidTransition(f"instance {self.id}", state, "createImage")
+        self._snapshot_requested(image_id, actor)
+
+    class SnapshotRequested(Aggregate.Event):
+        image_id: str
+        actor: Actor
+
+    @event(SnapshotRequested)
+    def _snapshot_requested(self, image_id: str, actor: Actor) -> None:
+        self.last_request = actor
+        self.task_state = TaskState.IMAGE_SNAPSHOT
+        self.snapshot_image_id = image_id
+
+    def mark_snapshot_done(self, succeeded: bool, actor: Actor) -> None:
+        """The host uploaded the root disk (or could not: the image stays queued)."""
+        if self.task_state != TaskState.IMAGE_SNAPSHOT:
+            raise InvalidTransition(f"instance {self.id}", self.vm_state, "finish snapshot")
+        self._snapshot_done(self.snapshot_image_id, succeeded, actor)
+
+    class SnapshotDone(Aggregate.Event):
+        image_id: str
+        succeeded: bool
+        actor: Actor
+
+    @event(SnapshotDone)
+    def _snapshot_done(self, image_id: str, succeeded: bool, actor: Actor) -> None:
+        self.task_state = None
+
     # Locks: a locked server refuses changes from anyone but admins ---------
 
     @property
@@ -342,6 +377,8 @@ LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
     Instance.Started,
     Instance.PowerActionRequested,
     Instance.PowerActionDone,
+    Instance.SnapshotRequested,
+    Instance.SnapshotDone,
     Instance.DeleteRequested,
     Instance.Deleted,
 )

@@ -112,6 +112,7 @@ class TaskState(StrEnum):
     UNPAUSING = "unpausing"
     SUSPENDING = "suspending"
     RESUMING = "resuming"
+    IMAGE_SNAPSHOT = "image_snapshot"
     DELETING = "deleting"
 
 

@@ -21,6 +21,7 @@ STARTS: dict[type, str] = {
     Instance.StartRequested: "start",
     Instance.DeleteRequested: "delete",
     Instance.PowerActionRequested: "reboot",  # or pause, ...: the event names it (below)
+    Instance.SnapshotRequested: "createImage",
     Instance.Locked: "lock",
     Instance.Unlocked: "unlock",
 }
@@ -33,6 +34,7 @@ STEPS: dict[type, tuple[str, str]] = {
     Instance.Started: ("compute_start_instance", "Success"),
     Instance.Deleted: ("compute_terminate_instance", "Success"),
     Instance.PowerActionDone: ("compute_reboot_instance", "Success"),  # named per action
+    Instance.SnapshotDone: ("compute_snapshot_instance", "Success"),  # or Error: see below
 }
 
 
@@ -74,7 +76,10 @@ class InstanceActionsView(ProjectionView):
         if type(event) in STARTS:
             self._start(event, _action_name(event), cur)
         elif type(event) in STEPS:
-            self._step(event, _step_name(event), STEPS[type(event)][1], cur)
+            result = STEPS[type(event)][1]
+            if isinstance(event, Instance.SnapshotDone) and not event.succeeded:
+                result = "Error"
+            self._step(event, _step_name(event), result, cur)
 
     @staticmethod
     def _start(e: Any, action: str, cur: Cursor[DictRow]) -> None:

@@ -146,6 +146,14 @@ class ServersView(ProjectionView):
         )
 
     @apply.register
+    def _(self, e: Instance.SnapshotRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "image_snapshot")
+
+    @apply.register
+    def _(self, e: Instance.SnapshotDone, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, None)
+
+    @apply.register
     def _(self, e: Instance.Locked, cur: Cursor[DictRow]) -> None:
         cur.execute("UPDATE servers SET locked=true WHERE id=%s", (e.originator_id,))
 
@@ -168,7 +176,7 @@ class ServersView(ProjectionView):
         )
 
     @staticmethod
-    def _task(cur: Cursor[DictRow], e: Any, task: str) -> None:
+    def _task(cur: Cursor[DictRow], e: Any, task: str | None) -> None:
         cur.execute(
             "UPDATE servers SET task_state=%s, updated_at=%s WHERE id=%s",
             (task, e.timestamp, e.originator_id),

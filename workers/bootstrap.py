@@ -25,7 +25,7 @@ from workers.dispatch import Relay
 from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
-from workers.image_fetch import HttpImageFetcher
+from workers.image_fetch import HttpImageFetcher, HttpImageUploader
 from workers.jobs.compute import restore_host
 from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
 
@@ -114,13 +114,15 @@ def run_compute(
         "test" if uri.startswith("test:") else environ.get("CLOUDLEDGER_DOMAIN_TYPE", "qemu")
     )
     app = _app(settings)
+    token = _service_token(settings, "compute")
     context = runtime.ComputeContext(
         app=app,
         name=host_name,
         hypervisor=LibvirtHypervisor(conn, domain_type),
         disks=QemuImgDiskStore(settings.state_dir / "hosts" / host_name / "disks"),
-        fetch_image=HttpImageFetcher(settings.api_url, _service_token(settings, "compute")),
+        fetch_image=HttpImageFetcher(settings.api_url, token),
         console=FileConsole(settings.state_dir / "hosts" / host_name / "console"),
+        upload_image=HttpImageUploader(settings.api_url, token),
     )
     runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")

@@ -1,4 +1,5 @@
-"""Fetch an image's bytes from the Image API, as nova-compute asks Glance."""
+"""Fetch an image's bytes from the Image API, as nova-compute asks Glance,
+and upload a snapshot's."""
 
 from __future__ import annotations
 
@@ -42,3 +43,36 @@ class HttpImageFetcher:
                 return 200
         except httpx.HTTPError as exc:
             raise TransientDriverError(f"image fetch failed: {exc}") from exc
+
+
+class HttpImageUploader:
+    """Uploads a snapshot's data to ``/image/v2/images/<id>/file`` with the
+    host's service token (the policy lets the service role upload snapshots)."""
+
+    def __init__(self, api_url: str, token: ServiceToken) -> None:
+        self.api_url, self.token = api_url.rstrip("/"), token
+
+    def __call__(self, image_id: str, source: Path) -> None:
+        if self._put(image_id, source) == 401:  # expired or revoked: log in again, once
+            self.token.invalidate()
+            if self._put(image_id, source) == 401:
+                raise TransientDriverError("the image API refused the service credentials")
+
+    def _put(self, image_id: str, source: Path) -> int:
+        url = f"{self.api_url}/image/v2/images/{image_id}/file"
+        headers = {
+            "X-Auth-Token": self.token.get(),
+            "Content-Type": "application/octet-stream",
+        }
+        try:
+            with source.open("rb") as data:
+                resp = httpx.put(
+                    url, content=iter(lambda: data.read(1 << 20), b""), headers=headers, timeout=300
+                )
+        except httpx.HTTPError as exc:
+            raise TransientDriverError(f"snapshot upload failed: {exc}") from exc
+        if resp.status_code in (403, 404, 409, 413):
+            raise PermanentDriverError(f"snapshot upload answered {resp.status_code}")
+        if resp.status_code not in (204, 401):
+            raise TransientDriverError(f"snapshot upload answered {resp.status_code}")
+        return resp.status_code

@@ -73,6 +73,7 @@ ROUTES: tuple[Route, ...] = (
     Route("start", Instance.StartRequested, COMPUTE, (Instance.Started, *_ENDED)),
     # Reboots, pauses, suspends and their undoing (domain/power.py).
     Route("power", Instance.PowerActionRequested, COMPUTE, (Instance.PowerActionDone, *_ENDED)),
+    Route("snapshot", Instance.SnapshotRequested, COMPUTE, (Instance.SnapshotDone, *_ENDED)),
     # A delete asked again owes a fresh delete job, which replaces the first.
     Route(
         "delete", Instance.DeleteRequested, COMPUTE, (Instance.DeleteRequested, Instance.Deleted)

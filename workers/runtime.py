@@ -14,9 +14,15 @@ from commands.app import CloudApp
 from projections.hosts import HostsView
 from workers.drivers.console import ConsoleLog, MemoryConsole
 from workers.drivers.disks import DiskStore
+from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import Hypervisor
 
 ImageFetcher = Callable[[str, Path], None]
+ImageUploader = Callable[[str, Path], None]  # image id, file with its data
+
+
+def _no_uploads(image_id: str, source: Path) -> None:
+    raise PermanentDriverError("this compute host cannot upload snapshots")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class ComputeContext:
     disks: DiskStore
     fetch_image: ImageFetcher
     console: ConsoleLog = field(default_factory=MemoryConsole)
+    upload_image: ImageUploader = _no_uploads
     # Disk format by image id, as the host's image cache holds them.
     image_formats: dict[str, str] = field(default_factory=dict)
 

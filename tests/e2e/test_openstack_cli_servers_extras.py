@@ -158,3 +158,22 @@ def test_min_and_max_count_boot_numbered_servers(stack: Stack) -> None:
         wait_for(lambda n=n: status_of(stack, f"{name}-{n}") == "ACTIVE", 30, f"{name}-{n}")
     for n in (1, 2, 3):
         ok(openstack(stack, "server", "delete", "--wait", f"{name}-{n}"))
+
+
+def test_a_snapshot_becomes_an_image_that_boots(stack: Stack) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    name, snap = f"snapme-{suffix}", f"snap-{suffix}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--image", "tiny-qcow2", "--wait", "-f", "json", name))
+    ok(openstack(stack, "server", "image", "create", "--name", snap, "--wait", name))
+    image = as_json(openstack(stack, "image", "show", snap, "-f", "json"))
+    assert image["status"] == "active" and image["visibility"] == "private"
+    assert image["properties"]["image_type"] == "snapshot"
+    assert image["properties"]["instance_uuid"] == server["id"]
+    actions = as_json(openstack(stack, "server", "event", "list", name, "-f", "json"))
+    assert actions[0]["Action"] == "createImage"
+    again = as_json(openstack(stack, *boot, "--image", snap, "--wait", "-f", "json", f"{name}-2"))
+    assert again["status"] == "ACTIVE"
+    for vm in (name, f"{name}-2"):
+        ok(openstack(stack, "server", "delete", "--wait", vm))
+    ok(openstack(stack, "image", "delete", snap))

@@ -304,3 +304,25 @@ def test_qemu_img_a_new_size_gets_its_own_template(tmp_path: Path) -> None:
     (large,) = store.ensure_instance_disks(OTHER_INSTANCE, base, "qcow2", 50, 0)
     assert qemu_img_info(small.path)["virtual-size"] == 5 * GIB
     assert qemu_img_info(large.path)["virtual-size"] == 50 * GIB
+
+
+def test_export_root_writes_the_root_disk_and_needs_one(
+    store: DiskStore, base: Path, tmp_path: Path
+) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    dest = tmp_path / "snapshot"
+    store.export_root(INSTANCE, dest)
+    assert dest.stat().st_size > 0
+    with pytest.raises(PermanentDriverError, match="no root disk"):
+        store.export_root(OTHER_INSTANCE, tmp_path / "none")
+
+
+def test_qemu_img_export_folds_the_base_into_one_standalone_qcow2(tmp_path: Path) -> None:
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 2, 0)
+    dest = tmp_path / "snapshot.qcow2"
+    store.export_root(INSTANCE, dest)
+    info = qemu_img_info(dest)
+    assert info["format"] == "qcow2" and "backing-filename" not in info
+    assert info["virtual-size"] == 2 * GIB

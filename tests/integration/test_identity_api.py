@@ -393,6 +393,9 @@ def test_a_service_user_downloads_any_projects_image_and_does_nothing_else(
     assert cloud.call(0, "PUT", upload, owner, content=b"disk bytes").status_code == 204
     fetched = cloud.call(1, "GET", upload, service)
     assert (fetched.status_code, fetched.content) == (200, b"disk bytes")
+    queued = cloud.call(0, "POST", "/image/v2/images", owner, json={"name": "not-a-snapshot"})
+    other = f"/image/v2/images/{queued.json()['id']}/file"
+    assert cloud.call(1, "PUT", other, service, content=b"x").status_code == 403  # snapshots only
     assert cloud.call(1, "GET", "/image/v2/images", service).status_code == 403
     assert cloud.call(1, "GET", "/compute/v2.1/servers", service).status_code == 403
     made = cloud.call(1, "POST", "/identity/v3/projects", service, json={"project": {"name": "x"}})

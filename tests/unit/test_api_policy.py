@@ -38,6 +38,7 @@ def test_the_rules_that_are_not_persona_rules_are_known() -> None:
         "identity:get_auth_domains",
         "image:download_image",
         "image:download_image:any_project",
+        "image:upload_image",
         "compute:keypairs:index",
         "compute:keypairs:show",
         "compute:keypairs:create",

@@ -23,9 +23,10 @@ def test_the_relay_follows_every_event_a_route_or_placement_names() -> None:
     [
         (Instance.Scheduled, ["schedule"]),
         (Instance.Spawned, ["spawn"]),
-        (Instance.Failed, ["schedule", "spawn", "stop", "start", "power"]),
-        (Instance.DeleteRequested, ["spawn", "stop", "start", "power", "delete"]),
-        (Instance.Deleted, ["schedule", "spawn", "stop", "start", "power", "delete"]),
+        (Instance.Failed, ["schedule", "spawn", "stop", "start", "power", "snapshot"]),
+        (Instance.DeleteRequested, ["spawn", "stop", "start", "power", "snapshot", "delete"]),
+        (Instance.Deleted, ["schedule", "spawn", "stop", "start", "power", "snapshot", "delete"]),
+        (Instance.SnapshotDone, ["snapshot"]),
         (Instance.PowerActionDone, ["power"]),
         (Instance.StopRequested, []),
         (Instance.Requested, []),
@@ -43,6 +44,7 @@ def test_what_each_event_owes() -> None:
         "StopRequested": ["stop"],
         "StartRequested": ["start"],
         "PowerActionRequested": ["power"],
+        "SnapshotRequested": ["snapshot"],
         "DeleteRequested": ["delete"],
     }
 

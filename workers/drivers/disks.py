@@ -78,6 +78,12 @@ class DiskStore(Protocol):
         """Return the instance's disk files that exist now, sorted by path."""
         ...
 
+    def export_root(self, instance_id: str, dest: Path) -> None:
+        """Write the instance's root disk to `dest` as one standalone qcow2
+        (its base image folded in): the data of a snapshot image. Raises
+        PermanentDriverError if the instance has no root disk."""
+        ...
+
 
 def validate_id(value: str) -> str:
     """Return `value` if it is safe as a file name; else PermanentDriverError."""
@@ -248,3 +254,9 @@ class QemuImgDiskStore:
 
     def instance_disks(self, instance_id: str) -> list[Path]:
         return list_disks(self._root / validate_id(instance_id))
+
+    def export_root(self, instance_id: str, dest: Path) -> None:
+        root = self._root / validate_id(instance_id) / ROOT_DISK
+        if not root.is_file():
+            raise PermanentDriverError(f"instance {instance_id} has no root disk")
+        self._run(["qemu-img", "convert", "-q", "-O", "qcow2", str(root), str(dest)])

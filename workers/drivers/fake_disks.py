@@ -72,6 +72,14 @@ class FakeDiskStore:
         self._raise_if_told()
         return list_disks(self._root / validate_id(instance_id))
 
+    def export_root(self, instance_id: str, dest: Path) -> None:
+        self._raise_if_told()
+        root = self._root / validate_id(instance_id) / ROOT_DISK
+        if not root.is_file():
+            raise PermanentDriverError(f"instance {instance_id} has no root disk")
+        with os_errors(f"cannot write {dest}"):
+            dest.write_text(f"snapshot of {root.read_text().strip()}\n")
+
     def _raise_if_told(self) -> None:
         error, self._next_error = self._next_error, None
         if error is not None:

@@ -10,7 +10,9 @@ runs it again, and the items already done are skipped."""
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError
@@ -25,7 +27,7 @@ from domain.instance import Instance
 from domain.power import BY_TASK
 from domain.values import TaskState, VmState
 from workers import retries, runtime
-from workers.drivers.errors import DriverError, TransientDriverError
+from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
 from workers.drivers.hypervisor import DomainSpec
 from workers.runtime import ComputeContext
 
@@ -281,6 +283,50 @@ def power_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
         done = BY_TASK[task].ends_in.value
         outcomes.update(_batch(host, task_ids, task, _POWER_DRIVES[task], finish, done))
     return outcomes
+
+
+def snapshot_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    """createImage: export each root disk and upload it as its image's data.
+    A snapshot that cannot be made leaves the server as it was (and its image
+    queued), not in ERROR; a transient failure is retried like any job."""
+    outcomes: Outcomes = {}
+    retry: list[BaseException] = []
+    instances = load_many(host.app, Instance, ids)
+    for iid in ids:
+        instance = instances.get(iid)
+        if instance is None or not _mine(instance, host, TaskState.IMAGE_SNAPSHOT):
+            outcomes[str(iid)] = "skipped"
+            continue
+        try:
+            _snapshot(host, instance)
+            succeeded = True
+        except PermanentDriverError as exc:
+            log.warning("snapshot of %s failed: %s", iid, exc)
+            succeeded = False
+        except Exception as exc:
+            if not _last_attempt():
+                retry.append(exc)
+                outcomes[str(iid)] = "retry"
+                continue
+            log.warning("snapshot of %s failed for good: %s", iid, exc)
+            succeeded = False
+        try:
+            record.finish_snapshot(host.app, iid, succeeded)
+            outcomes[str(iid)] = "snapshotted" if succeeded else "snapshot failed"
+        except (InvalidTransition, NotFound):
+            outcomes[str(iid)] = "skipped"  # a delete superseded it
+    if retry:
+        raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
+    return outcomes
+
+
+def _snapshot(host: ComputeContext, instance: Instance) -> None:
+    image_id = instance.snapshot_image_id
+    with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
+        data = Path(tmp) / f"{image_id}.qcow2"
+        host.disks.export_root(str(instance.id), data)
+        host.upload_image(image_id, data)
+    host.console.write(str(instance.id), f"cloudledger: root disk saved as image {image_id}")
 
 
 def _one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:

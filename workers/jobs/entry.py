@@ -33,6 +33,7 @@ HANDLERS: dict[str, Handler] = {
     "start": Handler(ComputeContext, compute.start_instances),
     "delete": Handler(ComputeContext, compute.delete_instances),
     "power": Handler(ComputeContext, compute.power_instances),
+    "snapshot": Handler(ComputeContext, compute.snapshot_instances),
 }
 
 

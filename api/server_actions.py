@@ -1,0 +1,126 @@
+"""Compute v2.1 server actions (``POST /servers/{id}/action``): stop,
+start, reboot, pause, suspend, lock and their undoing, createImage and the
+console output. Each is a transition of the Instance (409 when its state
+forbids it); most are then a job on the server's host."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.context import (
+    NO_CONTROL_CHARS,
+    accepts,
+    authenticate,
+    base_url,
+    parse_body,
+    read_your_writes,
+    state,
+)
+from api.errors import BadRequest
+from api.responses import JSONResponse
+from api.servers import act, visible_server
+from domain.errors import Conflict
+from domain.values import Actor
+
+
+class _Reboot(BaseModel):
+    type: Literal["SOFT", "HARD", "soft", "hard"]
+
+
+class _ConsoleOutput(BaseModel):
+    length: int | str | None = None  # Nova takes a number, or a numeric string
+
+
+class _CreateImage(BaseModel):
+    name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=128)
+
+
+class ServerActionBody(BaseModel):
+    """Exactly one action; each is a transition of the Instance (409 when
+    its state forbids it) and, for the power ones, a job on its host."""
+
+    model_config = ConfigDict(extra="forbid")
+    os_stop: None = Field(default=None, alias="os-stop")
+    os_start: None = Field(default=None, alias="os-start")
+    reboot: _Reboot | None = None
+    pause: None = None
+    unpause: None = None
+    suspend: None = None
+    resume: None = None
+    lock: None = None
+    unlock: None = None
+    console: _ConsoleOutput | None = Field(default=None, alias="os-getConsoleOutput")
+    create_image: _CreateImage | None = Field(default=None, alias="createImage")
+
+
+# The body's key -> the verb commands/servers.py knows (and its policy rule).
+_VERBS = {"os_stop": "stop", "os_start": "start"}
+
+
+@accepts(ServerActionBody)
+async def action(request: Request) -> Response:
+    actor = authenticate(request)  # an anonymous caller gets 401, not a body check
+    body = await parse_body(request, ServerActionBody)
+    given = body.model_fields_set
+    if len(given) != 1:
+        raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
+    (key,) = given
+    if key in ("reboot", "console", "create_image") and getattr(body, key) is None:
+        raise BadRequest(f"The {key} action needs an object (for reboot, its type)")
+    if body.console is not None:
+        return await _console_output(request, actor, body.console)
+    if body.create_image is not None:
+        return await _create_image(request, actor, body.create_image)
+    verb = _VERBS.get(key, key)
+    rule = f"compute:servers:{verb}"
+    if body.reboot is not None and body.reboot.type.upper() == "HARD":
+        verb = "reboot_hard"
+    state(request).policy.enforce(actor, rule)
+    receipt = await act(request, verb, actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=202)
+
+
+async def _create_image(request: Request, actor: Actor, asked: _CreateImage) -> Response:
+    """Snapshot the server's root disk into a new private image; the image
+    is queued until the host has uploaded it (``server image create``)."""
+    state(request).policy.enforce(actor, "compute:servers:create_image")
+    svc, server_id = state(request).services, request.path_params["id"]
+    receipt = await run_in_threadpool(
+        svc.snapshot_server, server_id, asked.name, asked.metadata, actor
+    )
+    await read_your_writes(request, receipt)
+    location = f"{base_url(request)}/image/v2/images/{receipt.id}"
+    return Response(status_code=202, headers={"Location": location})
+
+
+async def _console_output(request: Request, actor: Actor, asked: _ConsoleOutput) -> Response:
+    """The tail of the server's console, asked of its compute host."""
+    state(request).policy.enforce(actor, "compute:servers:console_output")
+    length: int | None = None
+    if asked.length is not None:
+        try:
+            length = int(asked.length)
+        except ValueError:
+            raise BadRequest("length must be an integer") from None
+        if length < -1:
+            raise BadRequest("length must be -1 (all) or more")
+        length = None if length == -1 else length
+    row = await visible_server(request, actor, request.path_params["id"])
+    if row["host"] is None or row["vm_state"] not in ("active", "stopped", "paused", "suspended"):
+        raise Conflict(f"Instance {row['id']} is not ready yet")
+    queue = f"compute.{row['host']}"
+    output = await state(request).host_calls.call(
+        queue, "workers.jobs.compute.console_output", row["id"], length
+    )
+    return JSONResponse({"output": output})
+
+
+routes = [Route("/compute/v2.1/servers/{id}/action", action, methods=["POST"])]
