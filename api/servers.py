@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -29,7 +30,7 @@ from commands.receipt import Receipt
 from commands.servers import BootServer
 from domain.errors import NotFound
 from domain.values import Actor
-from projections.servers import server_by_id, servers_page
+from projections.servers import ServerFilters, server_by_id, servers_page
 
 POWER_CODES = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "suspended": 7}
 STATUS = {
@@ -182,8 +183,34 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
         if not vm_states:
             raise BadRequest(f"Invalid status value: {params['status']}")
-    page = servers_page(project, limit, marker, params.get("name"), vm_states)
+    filters = ServerFilters(
+        params.get("name"),
+        vm_states,
+        _changes_since(params.get("changes-since")),
+        # Admins only, as in Nova; others' filters on these are ignored.
+        params.get("host") if actor.is_admin else None,
+        _flag(params.get("deleted")) if actor.is_admin else None,
+    )
+    page = servers_page(project, limit, marker, filters=filters)
     return await state(request).reads.all(page)
+
+
+def _changes_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Invalid changes-since value: {value[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise BadRequest(f"Invalid deleted value: {value[:20]!r}; use true or false")
+    return value.lower() in ("true", "1")
 
 
 async def _marker(request: Request, actor: Actor, value: str) -> UUID:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -225,16 +227,41 @@ def server_by_id(server_id: UUID) -> Query:
     return Query(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE id=%s AND NOT deleted", (server_id,))
 
 
+@dataclass(frozen=True)
+class ServerFilters:
+    """Nova's list filters. ``changes_since`` includes deleted servers (as
+    Nova's does); ``deleted`` True lists only them; ``host`` is for admins."""
+
+    name_contains: str | None = None
+    vm_states: tuple[str, ...] = ()
+    changes_since: datetime | None = None
+    host: str | None = None
+    deleted: bool | None = None
+
+
 def servers_page(
     project_id: str | None,
     limit: int,
     marker: UUID | None = None,
     name_contains: str | None = None,
     vm_states: tuple[str, ...] = (),
+    filters: ServerFilters | None = None,
 ) -> Query:
     """Newest first; project_id None lists every project (admin). Filters
     apply before the limit, so a filtered page is never cut short."""
-    where, params = ["NOT deleted"], list[Any]()
+    f = filters or ServerFilters(name_contains, vm_states)
+    name_contains, vm_states = f.name_contains, f.vm_states
+    where, params = list[str](), list[Any]()
+    if f.deleted is not None:
+        where.append("deleted" if f.deleted else "NOT deleted")
+    elif f.changes_since is None:
+        where.append("NOT deleted")
+    if f.changes_since is not None:
+        where.append("updated_at >= %s")
+        params.append(f.changes_since)
+    if f.host is not None:
+        where.append("host = %s")
+        params.append(f.host)
     if project_id is not None:
         where.append("project_id=%s")
         params.append(project_id)
@@ -248,7 +275,7 @@ def servers_page(
         where.append("(created_at, id) < (SELECT created_at, id FROM servers WHERE id=%s)")
         params.append(marker)
     sql = (
-        f"SELECT {_SERVER_COLUMNS} FROM servers WHERE {' AND '.join(where)} "
+        f"SELECT {_SERVER_COLUMNS} FROM servers WHERE {' AND '.join(where) or 'true'} "
         "ORDER BY created_at DESC, id DESC LIMIT %s"
     )
     return Query(sql, [*params, limit])

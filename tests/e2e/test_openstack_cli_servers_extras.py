@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from e2e.helpers import Stack, create_member, domains_on, wait_for
+from e2e.helpers import Stack, create_member, domains_on, login, wait_for
 from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack, status_of
 
 pytestmark = pytest.mark.e2e
@@ -177,3 +177,31 @@ def test_a_snapshot_becomes_an_image_that_boots(stack: Stack) -> None:
     for vm in (name, f"{name}-2"):
         ok(openstack(stack, "server", "delete", "--wait", vm))
     ok(openstack(stack, "image", "delete", snap))
+
+
+def test_list_filters_changes_since_host_and_deleted(stack: Stack) -> None:
+    name = f"flt-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--wait", "-f", "json", name))
+    since = server["created"]
+    host = server["OS-EXT-SRV-ATTR:host"]
+
+    def names(*args: str) -> set[str]:
+        listed = as_json(openstack(stack, "server", "list", "--all-projects", *args, "-f", "json"))
+        return {s["Name"] for s in listed}
+
+    assert name in names("--host", host)
+    assert name not in names("--host", f"not-{host}")
+    assert name in names("--changes-since", since)
+    ok(openstack(stack, "server", "delete", "--wait", name))
+    assert name not in names()
+    assert name in names("--deleted")
+    # Nova shows deleted ones with changes-since too, unless deleted=false is
+    # asked for, as the CLI always asks: so ask the API itself.
+    admin = login(stack, "admin", stack.admin_password, "admin")
+    try:
+        query = {"all_tenants": "1", "changes-since": since}
+        listed = admin.client.get("/compute/v2.1/servers/detail", params=query).json()
+    finally:
+        admin.client.close()
+    assert [s["status"] for s in listed["servers"] if s["id"] == server["id"]] == ["DELETED"]
