@@ -105,6 +105,10 @@ ACTIONS: dict[str, str] = {
     "compute:keypairs:show": "rule:admin_api or (role:reader and rule:owner)",
     "compute:keypairs:create": "rule:admin_api or (role:member and rule:owner)",
     "compute:keypairs:delete": "rule:admin_api or (role:member and rule:owner)",
+    "compute:server_groups:index": READER,
+    "compute:server_groups:show": READER,
+    "compute:server_groups:create": MEMBER,
+    "compute:server_groups:delete": MEMBER,
     "compute:usage:list": ADMIN,
     "compute:usage:show": READER,  # target: the project asked about
     "compute:aggregates:index": ADMIN,

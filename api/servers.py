@@ -61,8 +61,21 @@ class ServerSpec(BaseModel):
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
 
 
+class _SchedulerHints(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    group: str | None = Field(default=None, max_length=64)
+
+
 class CreateServer(BaseModel):
     server: ServerSpec
+    # Nova reads either name; openstacksdk sends the older one.
+    hints: _SchedulerHints | None = Field(default=None, alias="os:scheduler_hints")
+    old_hints: _SchedulerHints | None = Field(default=None, alias="OS-SCH-HNT:scheduler_hints")
+
+
+def _group_hint(body: CreateServer) -> str:
+    hints = body.hints or body.old_hints
+    return (hints.group if hints else None) or ""
 
 
 def _links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:
@@ -136,7 +149,8 @@ def _uuid(value: str) -> UUID:
 @accepts(CreateServer)
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:create")
-    spec = (await parse_body(request, CreateServer)).server
+    request_body = await parse_body(request, CreateServer)
+    spec = request_body.server
     if isinstance(spec.networks, list):
         raise BadRequest("Only 'none' and 'auto' networks are supported so far")
     cmd = BootServer(
@@ -149,6 +163,7 @@ async def create(request: Request) -> JSONResponse:
         spec.description or "",
         spec.min_count,
         spec.max_count or spec.min_count,
+        _group_hint(request_body),
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)

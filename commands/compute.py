@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -15,6 +17,7 @@ from domain.host import ComputeHost
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.scheduling import disk_needed
+from domain.server_group import ServerGroup
 from domain.values import Actor, TaskState
 
 
@@ -48,11 +51,15 @@ def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -
     instance retries the whole placement against reloaded aggregates."""
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
     instances = load_many(app, Instance, instance_ids)
+    groups = group_placements(app, instances.values())
     placed: list[Instance] = []
     for instance_id in instance_ids:
         instance = instances.get(instance_id)
         if instance is None or instance.task_state != TaskState.SCHEDULING:
             continue
+        grouped = groups.get(instance.server_group)
+        if grouped is not None and not grouped.group.allows(host_name, grouped.live_hosts):
+            continue  # its group's hard policy forbids this host (now)
         actor = instance_actor(instance, "scheduler")
         flavor = instance.flavor
         try:
@@ -60,10 +67,39 @@ def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -
         except InsufficientCapacity:
             continue
         instance.schedule_on(host_name, actor)
+        if grouped is not None:
+            grouped.group.place(str(instance_id), host_name, actor)
+            grouped.live_hosts.add(host_name)
         placed.append(instance)
     if placed:
-        app.save(host, *placed)
+        # The groups are saved too: a rival placing a member meanwhile makes
+        # this save conflict, and the retry decides against its placement.
+        app.save(host, *placed, *(g.group for g in groups.values()))
     return [instance.id for instance in placed]
+
+
+@dataclass
+class GroupPlacement:
+    group: ServerGroup
+    live_hosts: set[str]  # hosts of its members placed and not deleted
+
+
+def group_placements(app: CloudApp, instances: Iterable[Instance]) -> dict[str, GroupPlacement]:
+    """The server groups of these instances (by the id they were booted
+    with), each with the hosts its living members are on."""
+    wanted: dict[UUID, str] = {}
+    for instance in instances:
+        with contextlib.suppress(ValueError):
+            if instance.server_group:
+                wanted[UUID(instance.server_group)] = instance.server_group
+    found = load_many(app, ServerGroup, wanted)
+    placements: dict[str, GroupPlacement] = {}
+    for group_id, group in found.items():
+        placed = {UUID(m): h for m, h in group.hosts.items() if h}
+        members = load_many(app, Instance, placed)
+        live = {placed[i] for i, member in members.items() if not member.is_deleted}
+        placements[wanted[group_id]] = GroupPlacement(group, live)
+    return placements
 
 
 @retrying

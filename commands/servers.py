@@ -18,6 +18,7 @@ from domain.image import Image
 from domain.instance import Instance
 from domain.power import POWER_ACTIONS
 from domain.quota import Quota
+from domain.server_group import ServerGroup
 from domain.values import Actor, natural_id, require_metadata, require_text
 
 
@@ -34,6 +35,7 @@ class BootServer:
     # min_count (then none at all); named "<name>-1", "<name>-2", ... if more than one.
     min_count: int = 1
     max_count: int = 1
+    group: str = ""  # a ServerGroup of the project (os:scheduler_hints)
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,13 @@ def boot_servers(
         except DomainError as exc:
             outcomes.append(exc)
     instances = [i for o in outcomes if not isinstance(o, DomainError) for i in o]
-    recordings = app.save(quota, *instances) if instances else []
+    groups = list(reads.joined.values())
+    recordings = app.save(quota, *groups, *instances) if instances else []
     # A receipt names the first server a request booted (Nova answers with it).
     return [o if isinstance(o, DomainError) else Receipt.of(o[0].id, recordings) for o in outcomes]
 
 
-A = TypeVar("A", Flavor, Image)
+A = TypeVar("A", Flavor, Image, ServerGroup)
 
 
 class _Reads:
@@ -86,7 +89,8 @@ class _Reads:
 
     def __init__(self, app: CloudApp) -> None:
         self.app = app
-        self.seen: dict[UUID, Flavor | Image | NotFound] = {}
+        self.seen: dict[UUID, Flavor | Image | ServerGroup | NotFound] = {}
+        self.joined: dict[UUID, ServerGroup] = {}  # groups new members joined
 
     def preload(self, requests: Sequence[tuple[BootServer, Actor]]) -> None:
         """Every flavor and image the boots name, in one query."""
@@ -126,6 +130,7 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
     require_text(cmd.description, "Server description", allow_empty=True)
     key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
+    group = _group(reads, cmd.group, actor) if cmd.group else None
     count = quota.fits(amounts, cmd.max_count)
     if count < cmd.min_count:  # all or nothing: say which limit, change nothing
         quota.check({k: v * cmd.min_count for k, v in amounts.items()})
@@ -143,10 +148,26 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
             key_data=key_data,
             metadata=dict(cmd.metadata),
             description=cmd.description,
+            server_group=cmd.group,
         )
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
+        if group is not None:
+            group.add_member(str(instance.id), actor)
+            reads.joined[group.id] = group
         instances.append(instance)
     return instances
+
+
+def _group(reads: _Reads, group_id: str, actor: Actor) -> ServerGroup:
+    """The project's server group a boot joins; 400 for any other id."""
+    invalid = InvalidInput(f"Invalid server group: {group_id}")
+    try:
+        group = reads.get(ServerGroup, parse_uuid(group_id, "Server group"), "Server group")
+    except NotFound:
+        raise invalid from None
+    if group.deleted or not (group.project_id == actor.project_id or actor.is_admin):
+        raise invalid
+    return group
 
 
 def _public_key(app: CloudApp, actor: Actor, key_name: str) -> str:

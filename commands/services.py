@@ -7,7 +7,15 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import catalog, host_aggregates, images, keypairs, server_details, servers
+from commands import (
+    catalog,
+    host_aggregates,
+    images,
+    keypairs,
+    server_details,
+    server_groups,
+    servers,
+)
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.identity_services import IdentityCommands, creating
@@ -130,6 +138,12 @@ class Services(IdentityCommands):
         return retry_on_conflict(
             lambda: server_details.snapshot_server(server_id, name, metadata, self.app, actor)
         )
+
+    def create_group(self, name: str, policy: str, actor: Actor) -> Receipt:
+        return server_groups.create_group(name, policy, self.app, actor)
+
+    def delete_group(self, group_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: server_groups.delete_group(group_id, self.app, actor))
 
     def create_keypair(self, cmd: keypairs.CreateKeypair, actor: Actor) -> keypairs.CreatedKeypair:
         try:

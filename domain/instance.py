@@ -37,13 +37,14 @@ class Instance(Aggregate):
         key_data: str  # its public key, as the guest will get it
         metadata: dict[str, str]
         description: str
+        server_group: str  # the ServerGroup it joined, "" for none
 
         class_version = 2
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Version 1 dropped key_name, metadata and description."""
-            state.update(key_name="", key_data="", metadata={}, description="")
+            state.update(key_name="", key_data="", metadata={}, description="", server_group="")
 
     @event(Requested)
     def __init__(
@@ -59,12 +60,13 @@ class Instance(Aggregate):
         key_data: str = "",
         metadata: dict[str, str] | None = None,
         description: str = "",
+        server_group: str = "",
     ) -> None:
         self.project_id, self.user_id, self.name = project_id, user_id, name
         self.flavor, self.image_id, self.networks = flavor, image_id, networks
         self.key_name, self.key_data = key_name, key_data
         self.metadata = dict(metadata or {})
-        self.description = description
+        self.description, self.server_group = description, server_group
         self.vm_state = VmState.BUILDING
         self.task_state: TaskState | None = TaskState.SCHEDULING
         self.power_state = PowerState.NOSTATE

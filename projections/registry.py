@@ -13,6 +13,7 @@ from projections.instance_actions import InstanceActionsView
 from projections.keypairs import KeypairsView
 from projections.quotas import QuotasView
 from projections.revocations import RevocationsView
+from projections.server_groups import ServerGroupsView
 from projections.servers import ServersView
 from projections.usage import UsageView
 from projections.view import ProjectionView
@@ -29,6 +30,7 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     InstanceActionsView,
     HostAggregatesView,
     UsageView,
+    ServerGroupsView,
 )
 
 

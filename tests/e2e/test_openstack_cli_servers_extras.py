@@ -205,3 +205,29 @@ def test_list_filters_changes_since_host_and_deleted(stack: Stack) -> None:
     finally:
         admin.client.close()
     assert [s["status"] for s in listed["servers"] if s["id"] == server["id"]] == ["DELETED"]
+
+
+def test_an_anti_affinity_group_spreads_its_members_or_refuses_one_more(stack: Stack) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    group = as_json(
+        openstack(
+            stack, "server", "group", "create", "--policy", "anti-affinity", f"g-{suffix}",
+            "-f", "json",
+        )
+    )  # fmt: skip
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    hint = ["--hint", f"group={group['id']}"]
+    hosts = set()
+    for n in (1, 2):  # the stack has two hosts
+        server = as_json(openstack(stack, *boot, *hint, "--wait", "-f", "json", f"ga-{suffix}-{n}"))
+        hosts.add(server["OS-EXT-SRV-ATTR:host"])
+    assert len(hosts) == 2
+    third = openstack(stack, *boot, *hint, "--wait", f"ga-{suffix}-3")
+    assert third.returncode != 0 and status_of(stack, f"ga-{suffix}-3") == "ERROR"
+    shown = as_json(openstack(stack, "server", "group", "show", f"g-{suffix}", "-f", "json"))
+    assert len(shown["members"]) == 3
+    listed = as_json(openstack(stack, "server", "group", "list", "-f", "json"))
+    assert f"g-{suffix}" in {g["Name"] for g in listed}
+    for n in (1, 2, 3):
+        ok(openstack(stack, "server", "delete", "--wait", f"ga-{suffix}-{n}"))
+    ok(openstack(stack, "server", "group", "delete", f"g-{suffix}"))

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
 
-from commands.compute import fail_waiting, place_on_host
+from commands.compute import GroupPlacement, fail_waiting, group_placements, place_on_host
 from commands.loading import load, load_many
 from domain.errors import Conflict
 from domain.instance import Instance
@@ -39,7 +39,8 @@ def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcom
             outcomes[str(iid)] = "skipped: already scheduled or deleted"
     candidates = {h.name: h for h in context.hosts.candidates()}
     while waiting:
-        plan = _assign(waiting, candidates)
+        groups = group_placements(context.app, waiting)
+        plan = _assign(waiting, candidates, groups)
         planned = {instance.id for assigned in plan.values() for instance in assigned}
         unplaced = [i.id for i in waiting if i.id not in planned]
         if unplaced:
@@ -68,14 +69,24 @@ def _still_waiting(context: SchedulerContext, instance_id: UUID) -> bool:
 
 
 def _assign(
-    instances: list[Instance], candidates: dict[str, HostCandidate]
+    instances: list[Instance],
+    candidates: dict[str, HostCandidate],
+    groups: dict[str, GroupPlacement],
 ) -> dict[str, list[Instance]]:
-    """The best host for each instance, lowering each host's free room as it goes."""
+    """The best host for each instance, lowering each host's free room as it
+    goes; a server group's hard policy filters hosts, a soft one weighs."""
     plan: dict[str, list[Instance]] = defaultdict(list)
     for instance in instances:
         ranked = rank_hosts(list(candidates.values()), instance.flavor)
+        grouped = groups.get(instance.server_group)
+        if grouped is not None:
+            live = grouped.live_hosts
+            ranked = [h for h in ranked if grouped.group.allows(h, live)]
+            ranked.sort(key=lambda h: not grouped.group.prefers(h, live))  # stable
         if not ranked:
             continue
+        if grouped is not None:
+            grouped.live_hosts.add(ranked[0])  # the batch's next members see it
         best = candidates[ranked[0]]
         flavor = instance.flavor
         candidates[best.name] = dataclasses.replace(
