@@ -17,7 +17,6 @@ from api.context import (
     parse_body,
     read_your_writes,
     state,
-    token_claims,
 )
 from api.responses import JSONResponse
 from commands.identity import ChangePassword, CreateUser, UpdateUser
@@ -165,16 +164,14 @@ async def user_projects(request: Request) -> JSONResponse:
 
 async def auth_projects(request: Request) -> JSONResponse:
     """What the token's user may scope a token to (unscoped tokens too)."""
-    claims = token_claims(request, request.headers.get("x-auth-token", ""))
-    authorize(request, "identity:get_auth_projects")
-    rows = await state(request).reads.all(views.projects_of_user(claims.user_id))
+    actor = authorize(request, "identity:get_auth_projects")
+    rows = await state(request).reads.all(views.projects_of_user(actor.user_id))
     return shapes.collection(request, "projects", [shapes.project(request, r) for r in rows])
 
 
 async def auth_domains(request: Request) -> JSONResponse:
-    claims = token_claims(request, request.headers.get("x-auth-token", ""))
-    authorize(request, "identity:get_auth_domains")
-    rows = await state(request).reads.all(views.domains_of_user(claims.user_id))
+    actor = authorize(request, "identity:get_auth_domains")
+    rows = await state(request).reads.all(views.domains_of_user(actor.user_id))
     return shapes.collection(request, "domains", [shapes.domain(request, r) for r in rows])
 
 

@@ -11,12 +11,10 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
-from domain.domains import DEFAULT_DOMAIN_ID, Domain, Role
+from domain.domains import Domain, Role
 from domain.identity import Project, User
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
-
-DEFAULT_DOMAIN = DEFAULT_DOMAIN_ID
 
 
 class IdentityView(ProjectionView):
