@@ -20,12 +20,8 @@ from api.context import (
     state,
 )
 from api.responses import JSONResponse
-from commands.identity import (
-    CreateDomain,
-    CreateProject,
-    UpdateDomain,
-    UpdateProject,
-)
+from commands.domains import CreateDomain, UpdateDomain
+from commands.identity import CreateProject, UpdateProject
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import Conflict, Forbidden, NotFound
 from projections import identity as views

@@ -6,10 +6,8 @@ import secrets
 from dataclasses import dataclass, replace
 
 from commands.app import CloudApp
+from commands.domains import domain_enabled, domain_id_named, load_domain
 from commands.identity import (
-    domain_enabled,
-    domain_id_named,
-    load_domain,
     load_project,
     load_user,
     project_named,

@@ -1,115 +1,28 @@
-"""Domains, projects, users and roles: create, update, delete, grant, revoke."""
+"""Projects, users and roles: create, update, delete, grant, revoke
+(domains are in commands/domains.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import uuid4
-
-from eventsourcing.application import AggregateNotFoundError
 
 from commands.app import CloudApp
+from commands.domains import (
+    MAX_NAME,
+    load_domain,
+    require_description,
+    usable_domain,
+)
 from commands.loading import load, parse_uuid
-from commands.names import NOBODY, claim_of, holder_of, renamed, take
+from commands.names import claim_of, holder_of, renamed, take
 from commands.ports import PasswordHasher
 from commands.receipt import Receipt
-from domain.domains import BUILT_IN_ROLES, DEFAULT_DOMAIN_ID, Domain, Role
+from domain.domains import BUILT_IN_ROLES, DEFAULT_DOMAIN_ID, Role
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from domain.identity import Project, User
 from domain.quota import DEFAULT_LIMITS, Quota
 from domain.values import Actor, require_text
 
-MAX_NAME = 64  # Keystone's limit for project and domain names; users get 255
 MAX_TAGS = 80  # Keystone's limit on a project's tags
-
-
-# Domains --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CreateDomain:
-    name: str
-    description: str = ""
-    enabled: bool = True
-    domain_id: str = ""  # chosen by the cloud unless seeding "default"
-
-
-@dataclass(frozen=True)
-class UpdateDomain:
-    domain_id: str
-    name: str | None = None
-    description: str | None = None
-    enabled: bool | None = None
-
-
-def create_domain(cmd: CreateDomain, app: CloudApp, actor: Actor) -> Receipt:
-    require_text(cmd.name, "Domain name", MAX_NAME)
-    _require_description(cmd.description)
-    domain_id = cmd.domain_id or uuid4().hex
-    domain = Domain(domain_id=domain_id, name=cmd.name, description=cmd.description, actor=actor)
-    claim = take(app, "domain", "", cmd.name, domain_id, "Domain", actor)
-    if not cmd.enabled:
-        domain.update(cmd.name, cmd.description, False, actor)
-    return Receipt.of(domain.id, app.save(domain, claim))
-
-
-def update_domain(cmd: UpdateDomain, app: CloudApp, actor: Actor) -> Receipt:
-    domain = load_domain(app, cmd.domain_id, create_default=True)
-    name = domain.name if cmd.name is None else cmd.name
-    require_text(name, "Domain name", MAX_NAME)
-    _require_description(cmd.description or "")
-    claims = renamed(app, "domain", "", (domain.name, name), domain.domain_id, "Domain", actor)
-    domain.update(
-        name,
-        domain.description if cmd.description is None else cmd.description,
-        domain.enabled if cmd.enabled is None else cmd.enabled,
-        actor,
-    )
-    return Receipt.of(domain.id, app.save(domain, *claims))
-
-
-def delete_domain(domain_id: str, app: CloudApp, actor: Actor) -> Receipt:
-    """The caller checked that no project or user is left in it."""
-    domain = load_domain(app, domain_id)
-    domain.delete(actor)
-    claim = claim_of(app, "domain", "", domain.name)
-    claim.release(domain.domain_id, actor)
-    return Receipt.of(domain.id, app.save(domain, claim))
-
-
-def load_domain(app: CloudApp, domain_id: str, create_default: bool = False) -> Domain:
-    """A domain that exists. The default one is seeded at first start; a
-    ledger from before domains (or a test) may lack it: then it is made."""
-    try:
-        domain: Domain = app.repository.get(Domain.create_id(domain_id))
-    except AggregateNotFoundError:
-        if domain_id == DEFAULT_DOMAIN_ID and create_default:
-            return Domain(DEFAULT_DOMAIN_ID, "Default", "The default domain", NOBODY)
-        raise NotFound(f"Could not find domain: {domain_id}.") from None
-    if not isinstance(domain, Domain) or domain.deleted:
-        raise NotFound(f"Could not find domain: {domain_id}.")
-    return domain
-
-
-def domain_enabled(app: CloudApp, domain_id: str) -> bool:
-    try:
-        return load_domain(app, domain_id, create_default=True).enabled
-    except NotFound:
-        return False
-
-
-def _usable_domain(app: CloudApp, domain_id: str) -> None:
-    """New projects and users go only into a domain that exists and is enabled."""
-    if not domain_enabled(app, domain_id):
-        load_domain(app, domain_id)  # 404 if it does not exist at all
-        raise InvalidInput(f"Domain {domain_id} is disabled")
-
-
-def domain_id_named(app: CloudApp, name: str) -> str:
-    """Claims of domain names hold the domain's public id, not its uuid."""
-    holder = claim_of(app, "domain", "", name).holder_id
-    if not holder:
-        raise NotFound(f"Could not find domain: {name}.")
-    return holder
 
 
 # Projects -------------------------------------------------------------------
@@ -136,9 +49,9 @@ class UpdateProject:
 def create_project(cmd: CreateProject, app: CloudApp, actor: Actor) -> Receipt:
     """A project and its quota are born together."""
     require_text(cmd.name, "Project name", MAX_NAME)
-    _require_description(cmd.description)
+    require_description(cmd.description)
     _require_tags(cmd.tags)
-    _usable_domain(app, cmd.domain_id)
+    usable_domain(app, cmd.domain_id)
     project = Project(
         name=cmd.name,
         description=cmd.description,
@@ -157,7 +70,7 @@ def update_project(cmd: UpdateProject, app: CloudApp, actor: Actor) -> Receipt:
     project = load_project(app, cmd.project_id)
     name = project.name if cmd.name is None else cmd.name
     require_text(name, "Project name", MAX_NAME)
-    _require_description(cmd.description or "")
+    require_description(cmd.description or "")
     tags = project.tags if cmd.tags is None else list(cmd.tags)
     _require_tags(tags)
     claims = renamed(
@@ -201,11 +114,6 @@ def project_named(app: CloudApp, name: str, domain_id: str = DEFAULT_DOMAIN_ID) 
     if holder is None:
         raise NotFound(f"Project {name} could not be found.")
     return load_project(app, holder.hex)
-
-
-def _require_description(description: str) -> None:
-    """Stored in events and read models: printable text, as names are."""
-    require_text(description, "Description", 255, allow_empty=True)
 
 
 def _require_tags(tags: tuple[str, ...] | list[str]) -> None:
@@ -254,7 +162,7 @@ def create_user(cmd: CreateUser, app: CloudApp, hasher: PasswordHasher, actor: A
     _require_user_text(cmd.email, cmd.description)
     if len(cmd.password) < 1:
         raise InvalidInput("Password must not be empty")
-    _usable_domain(app, cmd.domain_id)
+    usable_domain(app, cmd.domain_id)
     if cmd.project_name:
         project: Project | None = project_named(app, cmd.project_name, cmd.domain_id)
     elif cmd.default_project_id:
@@ -366,7 +274,7 @@ class CreateRole:
 
 def create_role(cmd: CreateRole, app: CloudApp, actor: Actor) -> Receipt:
     require_text(cmd.name, "Role name", 255)
-    _require_description(cmd.description)
+    require_description(cmd.description)
     if cmd.name in BUILT_IN_ROLES or Role.create_id(cmd.name) in app.repository:
         raise Conflict(f"Role {cmd.name} already exists")
     role = Role(name=cmd.name, description=cmd.description, actor=actor)

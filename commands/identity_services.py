@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import identity
+from commands import domains, identity
 from commands.app import CloudApp
 from commands.authentication import Authenticated, Login, authenticate
 from commands.lockout import Lockout
@@ -44,14 +44,14 @@ class IdentityCommands:
         """A login by user name and project name, both in the default domain."""
         return self.login(Login(password, user_name=user, project_name=project), request_id)
 
-    def create_domain(self, cmd: identity.CreateDomain, actor: Actor) -> Receipt:
-        return creating(f"Domain {cmd.name}", lambda: identity.create_domain(cmd, self.app, actor))
+    def create_domain(self, cmd: domains.CreateDomain, actor: Actor) -> Receipt:
+        return creating(f"Domain {cmd.name}", lambda: domains.create_domain(cmd, self.app, actor))
 
-    def update_domain(self, cmd: identity.UpdateDomain, actor: Actor) -> Receipt:
-        return retry_on_conflict(lambda: identity.update_domain(cmd, self.app, actor))
+    def update_domain(self, cmd: domains.UpdateDomain, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: domains.update_domain(cmd, self.app, actor))
 
     def delete_domain(self, domain_id: str, actor: Actor) -> Receipt:
-        return retry_on_conflict(lambda: identity.delete_domain(domain_id, self.app, actor))
+        return retry_on_conflict(lambda: domains.delete_domain(domain_id, self.app, actor))
 
     def create_project(self, cmd: identity.CreateProject, actor: Actor) -> Receipt:
         return creating(

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from commands.catalog import CreateFlavor, RegisterHost
-from commands.identity import CreateDomain, CreateProject, CreateUser
+from commands.domains import CreateDomain
+from commands.identity import CreateProject, CreateUser
 from commands.images import CreateImage
 from commands.names import holder_of
 from commands.services import Services

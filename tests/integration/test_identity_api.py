@@ -20,7 +20,8 @@ from integration.helpers import LoopThread
 from api.app import build_state, create_app
 from api.context import ApiState
 from commands.bootstrap import Settings, eventsourcing_env
-from commands.identity import CreateDomain, CreateProject, CreateUser
+from commands.domains import CreateDomain
+from commands.identity import CreateProject, CreateUser
 from domain.values import SYSTEM
 from ops.postgres import PrivateCluster
 from ops.service_users import ensure_service_users

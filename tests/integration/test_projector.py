@@ -27,7 +27,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from commands import compute
-from commands.identity import CreateDomain, CreateRole, CreateUser, UpdateUser
+from commands.domains import CreateDomain
+from commands.identity import CreateRole, CreateUser, UpdateUser
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.values import SYSTEM
