@@ -31,11 +31,6 @@ _NAME = Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)
 _TEXT = Field(default=None, max_length=255)
 
 
-def _enabled_filter(request: Request) -> bool | None:
-    value = request.query_params.get("enabled")
-    return None if value is None else value.lower() in ("1", "true", "yes", "")
-
-
 # Domains --------------------------------------------------------------------
 
 
@@ -70,7 +65,7 @@ async def _domain_response(request: Request, domain_id: str, status: int = 200) 
 
 async def list_domains(request: Request) -> JSONResponse:
     authorize(request, "identity:list_domains")
-    query = views.domains(request.query_params.get("name"), _enabled_filter(request))
+    query = views.domains(request.query_params.get("name"), shapes.enabled_filter(request))
     rows = await state(request).reads.all(query)
     return shapes.collection(request, "domains", [shapes.domain(request, r) for r in rows])
 
@@ -159,7 +154,9 @@ async def _project_response(request: Request, project_id: str, status: int = 200
 async def list_projects(request: Request) -> JSONResponse:
     authorize(request, "identity:list_projects")
     params = request.query_params
-    query = views.projects(params.get("name"), params.get("domain_id"), _enabled_filter(request))
+    query = views.projects(
+        params.get("name"), params.get("domain_id"), shapes.enabled_filter(request)
+    )
     rows = await state(request).reads.all(query)
     return shapes.collection(request, "projects", [shapes.project(request, r) for r in rows])
 

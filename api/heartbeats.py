@@ -28,31 +28,24 @@ class Heartbeats:
             log.warning("cannot read worker heartbeats: %s", exc)
             return []
 
-    def _last_seen(self) -> dict[str, datetime]:
-        seen: dict[str, datetime] = {}
+    def _by_role(self, moment: str, latest: bool) -> dict[str, datetime]:
+        """Per role, the latest (or earliest) of a worker timestamp."""
+        pick = max if latest else min
+        found: dict[str, datetime] = {}
         for worker in self._workers():
-            beat = _utc(worker.last_heartbeat)
-            if beat is not None:
+            at = _utc(getattr(worker, moment))
+            if at is not None:
                 role = worker.name.split("/", 1)[0]
-                seen[role] = max(beat, seen.get(role, beat))
-        return seen
-
-    def _born(self) -> dict[str, datetime]:
-        born: dict[str, datetime] = {}
-        for worker in self._workers():
-            birth = _utc(worker.birth_date)
-            if birth is not None:
-                role = worker.name.split("/", 1)[0]
-                born[role] = min(birth, born.get(role, birth))
-        return born
+                found[role] = pick(at, found.get(role, at))
+        return found
 
     async def last_seen(self) -> dict[str, datetime]:
         """Each role's latest heartbeat (roles with none are absent)."""
-        return await run_in_threadpool(self._last_seen)
+        return await run_in_threadpool(self._by_role, "last_heartbeat", True)
 
     async def running_since(self) -> dict[str, datetime]:
         """When each role's oldest running worker started."""
-        return await run_in_threadpool(self._born)
+        return await run_in_threadpool(self._by_role, "birth_date", False)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -27,6 +27,7 @@ from commands.authentication import Login
 from commands.identity import RevokeToken
 from commands.tokens import TokenClaims, TokenDomains
 from domain.errors import InvalidInput, NotFound, Unauthorized
+from domain.values import Actor
 
 UPDATED = "2024-01-01T00:00:00Z"
 
@@ -209,8 +210,8 @@ async def issue_token(request: Request) -> JSONResponse:
     )
 
 
-def _subject(request: Request, rule: str) -> tuple[str, TokenClaims]:
-    """The X-Subject-Token's claims, once the caller may act on it."""
+def _subject(request: Request, rule: str) -> tuple[Actor, str, TokenClaims]:
+    """The caller, and the X-Subject-Token's claims once the caller may act on it."""
     actor = authenticate(request)
     subject = request.headers.get("x-subject-token", "")
     try:
@@ -219,11 +220,11 @@ def _subject(request: Request, rule: str) -> tuple[str, TokenClaims]:
         # Keystone: 404 for a bad subject token; 401 is about the caller's own.
         raise NotFound("Could not find token.") from None
     state(request).policy.enforce(actor, rule, {"user_id": claims.user_id})
-    return subject, claims
+    return actor, subject, claims
 
 
 async def validate_token(request: Request) -> Response:
-    subject, claims = _subject(request, "identity:validate_token")
+    _, subject, claims = _subject(request, "identity:validate_token")
     headers = {"X-Subject-Token": subject}
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers)
@@ -233,8 +234,7 @@ async def validate_token(request: Request) -> Response:
 
 async def revoke_token(request: Request) -> Response:
     """The token stops working on every API process (api/revocations.py)."""
-    _, claims = _subject(request, "identity:revoke_token")
-    actor = authenticate(request)
+    actor, _, claims = _subject(request, "identity:revoke_token")
     cmd = RevokeToken(claims.user_id, claims.audit_id, claims.expires_at)
     receipt = await run_in_threadpool(state(request).services.revoke_token, cmd, actor)
     await read_your_writes(request, receipt)

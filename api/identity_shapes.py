@@ -23,6 +23,12 @@ def collection(request: Request, kind: str, items: list[dict[str, Any]]) -> JSON
     )
 
 
+def enabled_filter(request: Request) -> bool | None:
+    """Keystone's ``?enabled=``: None when not asked (a bare ``enabled`` means true)."""
+    value = request.query_params.get("enabled")
+    return None if value is None else value.lower() in ("1", "true", "yes", "")
+
+
 def domain_name(domain_id: str, name: str | None) -> str:
     """Ledgers from before domains have no Default row until seeded."""
     return name or ("Default" if domain_id == DEFAULT_DOMAIN_ID else domain_id)

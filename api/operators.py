@@ -95,27 +95,28 @@ async def hypervisors_detail(request: Request) -> JSONResponse:
 
 async def hypervisor(request: Request) -> JSONResponse:
     authorize(request, "compute:hypervisors:show")
+    row, beats = await _host_by_id(request)
+    version = microversion.requested(request)
+    return JSONResponse({"hypervisor": _hypervisor(row, beats, True, version)})
+
+
+async def _host_by_id(request: Request) -> tuple[DictRow, dict[str, datetime]]:
+    """The host whose hypervisor id the path names, and the heartbeats."""
     wanted = request.path_params["id"]
     rows, beats = await _hosts(request)
     for row in rows:
         if str(_int_id("hypervisor", row["name"])) == wanted:
-            return JSONResponse(
-                {"hypervisor": _hypervisor(row, beats, True, microversion.requested(request))}
-            )
+            return row, beats
     raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
 
 
 async def uptime(request: Request) -> JSONResponse:
     """How long the host's compute service has run (``hypervisor show``)."""
     authorize(request, "compute:hypervisors:show")
-    wanted = request.path_params["id"]
-    rows, beats = await _hosts(request)
-    for row in rows:
-        if str(_int_id("hypervisor", row["name"])) == wanted:
-            since = (await state(request).heartbeats.running_since()).get(f"compute-{row['name']}")
-            shown = _hypervisor(row, beats, False)
-            return JSONResponse({"hypervisor": {**shown, "uptime": _uptime(since)}})
-    raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
+    row, beats = await _host_by_id(request)
+    since = (await state(request).heartbeats.running_since()).get(f"compute-{row['name']}")
+    shown = _hypervisor(row, beats, False)
+    return JSONResponse({"hypervisor": {**shown, "uptime": _uptime(since)}})
 
 
 def _uptime(since: datetime | None) -> str | None:

@@ -68,12 +68,7 @@ async def _user_response(request: Request, user_id: str, status: int = 200) -> J
 async def list_users(request: Request) -> JSONResponse:
     authorize(request, "identity:list_users")
     params = request.query_params
-    enabled = params.get("enabled")
-    query = views.users(
-        params.get("name"),
-        params.get("domain_id"),
-        None if enabled is None else enabled.lower() in ("1", "true", "yes", ""),
-    )
+    query = views.users(params.get("name"), params.get("domain_id"), shapes.enabled_filter(request))
     rows = await state(request).reads.all(query)
     return shapes.collection(request, "users", [shapes.user(request, r) for r in rows])
 

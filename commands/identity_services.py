@@ -74,8 +74,10 @@ class IdentityCommands:
         receipt = retry_on_conflict(lambda: identity.update_user(cmd, self.app, self.hasher, actor))
         if cmd.enabled:  # an admin re-enabling a user also ends a lockout
             user = identity.load_user(self.app, cmd.user_id)
-            for key in (user.name, f"id:{user.id.hex}", f"{user.name}@{user.domain_id}"):
-                self.lockout.attempts.record(key, True, actor.request_id)
+            by_id = Login("", user_id=user.id.hex)
+            by_name = Login("", user_name=user.name, user_domain_id=user.domain_id)
+            for login in (by_id, by_name):  # the keys failures are counted under
+                self.lockout.attempts.record(login.lockout_key, True, actor.request_id)
         return receipt
 
     def delete_user(self, user_id: str, actor: Actor) -> Receipt:
