@@ -37,6 +37,11 @@ class _ConsoleOutput(BaseModel):
     length: int | str | None = None  # Nova takes a number, or a numeric string
 
 
+class _Resize(BaseModel):
+    flavor_ref: str | int = Field(alias="flavorRef")
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(default=None, alias="OS-DCF:diskConfig")
+
+
 class _CreateImage(BaseModel):
     name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=128)
@@ -58,6 +63,9 @@ class ServerActionBody(BaseModel):
     unlock: None = None
     console: _ConsoleOutput | None = Field(default=None, alias="os-getConsoleOutput")
     create_image: _CreateImage | None = Field(default=None, alias="createImage")
+    resize: _Resize | None = None
+    confirm_resize: None = Field(default=None, alias="confirmResize")
+    revert_resize: None = Field(default=None, alias="revertResize")
 
 
 # The body's key -> the verb commands/servers.py knows (and its policy rule).
@@ -72,12 +80,14 @@ async def action(request: Request) -> Response:
     if len(given) != 1:
         raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
     (key,) = given
-    if key in ("reboot", "console", "create_image") and getattr(body, key) is None:
+    if key in ("reboot", "console", "create_image", "resize") and getattr(body, key) is None:
         raise BadRequest(f"The {key} action needs an object (for reboot, its type)")
     if body.console is not None:
         return await _console_output(request, actor, body.console)
     if body.create_image is not None:
         return await _create_image(request, actor, body.create_image)
+    if key in _RESIZE_STEPS:
+        return await _resize_step(request, actor, key, body.resize)
     verb = _VERBS.get(key, key)
     rule = f"compute:servers:{verb}"
     if body.reboot is not None and body.reboot.type.upper() == "HARD":
@@ -86,6 +96,30 @@ async def action(request: Request) -> Response:
     receipt = await act(request, verb, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=202)
+
+
+# The body's key -> the policy rule's verb, and the Services method.
+_RESIZE_STEPS = {
+    "resize": "resize",
+    "confirm_resize": "confirm_resize",
+    "revert_resize": "revert_resize",
+}
+
+
+async def _resize_step(request: Request, actor: Actor, key: str, asked: _Resize | None) -> Response:
+    """resize (202, the hosts then move the guest), confirmResize and
+    revertResize (204 and 202, as Nova answers)."""
+    verb = _RESIZE_STEPS[key]
+    state(request).policy.enforce(actor, f"compute:servers:{verb}")
+    svc, server_id = state(request).services, request.path_params["id"]
+    if asked is not None:
+        receipt = await run_in_threadpool(
+            svc.resize_server, server_id, str(asked.flavor_ref), actor
+        )
+    else:
+        receipt = await run_in_threadpool(getattr(svc, verb), server_id, actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=204 if verb == "confirm_resize" else 202)
 
 
 async def _create_image(request: Request, actor: Actor, asked: _CreateImage) -> Response:

@@ -39,11 +39,19 @@ STATUS = {
     "stopped": "SHUTOFF",
     "paused": "PAUSED",
     "suspended": "SUSPENDED",
+    "resized": "VERIFY_RESIZE",
     "error": "ERROR",
     "deleted": "DELETED",
 }
 # Tasks that show as their own status while they run, as in Nova.
-TASK_STATUS = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT"}
+TASK_STATUS = {
+    "rebooting": "REBOOT",
+    "rebooting_hard": "HARD_REBOOT",
+    "resize_prep": "RESIZE",
+    "resize_migrating": "RESIZE",
+    "resize_migrated": "RESIZE",
+    "resize_reverting": "REVERT_RESIZE",
+}
 MAX_PAGE = 1000
 MAX_MULTI_CREATE = 100  # servers one request may boot
 

@@ -242,7 +242,7 @@ def finish_delete(app: CloudApp, instance_id: UUID) -> None:
 
 def _deleted(batch: BatchAggregates, instance: Instance) -> None:
     actor = instance_actor(instance, "compute")
-    _release(batch, instance, actor, instance.holds_claim, instance.holds_quota)
+    _release(batch, instance, actor, instance.held_claims(), instance.holds_quota)
     instance.mark_deleted(actor)
 
 
@@ -250,25 +250,27 @@ def _fail(
     batch: BatchAggregates, instance: Instance, message: str, code: int, actor: Actor
 ) -> None:
     """ERROR with a fault, releasing what the failure freed (see Instance.fail)."""
-    held_claim, held_quota = instance.holds_claim, instance.holds_quota
+    held_claims, held_quota = instance.held_claims(), instance.holds_quota
     instance.fail(message, code, actor)
     _release(
         batch,
         instance,
         actor,
-        claim=held_claim and not instance.holds_claim,
+        claims=[] if instance.holds_claim else held_claims,
         quota=held_quota and not instance.holds_quota,
     )
 
 
 def _release(
-    batch: BatchAggregates, instance: Instance, actor: Actor, claim: bool, quota: bool
+    batch: BatchAggregates,
+    instance: Instance,
+    actor: Actor,
+    claims: list[tuple[str, str]],
+    quota: bool,
 ) -> None:
-    """Give back the instance's claim on its host and its quota, as asked."""
-    if claim and instance.host is not None:
-        batch.get(ComputeHost, ComputeHost.create_id(instance.host)).release(
-            str(instance.id), actor
-        )
+    """Give back these (host, key) claims and the instance's quota, as asked."""
+    for host, key in claims:
+        batch.get(ComputeHost, ComputeHost.create_id(host)).release(key, actor)
     if quota:
         batch.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
 

@@ -12,6 +12,7 @@ from commands.app import CloudApp
 from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
+from commands.resize_claims import confirm_into
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
@@ -19,7 +20,7 @@ from domain.instance import Instance
 from domain.power import POWER_ACTIONS
 from domain.quota import Quota
 from domain.server_group import ServerGroup
-from domain.values import Actor, natural_id, require_metadata, require_text
+from domain.values import Actor, VmState, natural_id, require_metadata, require_text
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,11 @@ def _public_key(app: CloudApp, actor: Actor, key_name: str) -> str:
         raise InvalidInput(f"Invalid key_name provided: {key_name}") from None
 
 
+def bootable_flavor(app: CloudApp, flavor_id: str, actor: Actor) -> Flavor:
+    """A flavor the caller may boot (or resize to); 400 for any other id."""
+    return _bootable_flavor(_Reads(app), flavor_id, actor)
+
+
 def _bootable_flavor(reads: _Reads, flavor_id: str, actor: Actor) -> Flavor:
     try:
         flavor = reads.get(Flavor, natural_id("flavor", flavor_id), "Flavor")
@@ -256,7 +262,13 @@ def _start(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
 
 
 def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
-    """Ask the host to clean up, or finish at once if no host was ever chosen."""
+    """Ask the host to clean up, or finish at once if no host was ever chosen.
+    A server waiting in VERIFY_RESIZE is confirmed first, as Nova does; old
+    disks another host keeps (a resize the delete interrupts) go too."""
+    if instance.vm_state == VmState.RESIZED and instance.task_state is None:
+        confirm_into(quotas, instance, actor)
+    elif instance.stash_host not in (None, instance.host):
+        instance.request_stash_drop(actor)
     instance.request_delete(actor)
     if not instance.needs_host_cleanup:
         instance.mark_deleted(actor)

@@ -14,6 +14,7 @@ from commands import (
     keypairs,
     server_details,
     server_groups,
+    server_resize,
     servers,
 )
 from commands.app import CloudApp
@@ -138,6 +139,17 @@ class Services(IdentityCommands):
         return retry_on_conflict(
             lambda: server_details.snapshot_server(server_id, name, metadata, self.app, actor)
         )
+
+    def resize_server(self, server_id: str, flavor_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: server_resize.resize_server(server_id, flavor_id, self.app, actor)
+        )
+
+    def confirm_resize(self, server_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: server_resize.confirm_resize(server_id, self.app, actor))
+
+    def revert_resize(self, server_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: server_resize.revert_resize(server_id, self.app, actor))
 
     def create_group(self, name: str, policy: str, actor: Actor) -> Receipt:
         return server_groups.create_group(name, policy, self.app, actor)

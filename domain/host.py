@@ -143,6 +143,20 @@ class ComputeHost(Aggregate):
         del self.claims[instance_id]
         totals[0], totals[1], totals[2] = totals[0] - vcpus, totals[1] - ram_mb, totals[2] - disk_gb
 
+    def rename_claim(self, old_key: str, new_key: str, actor: Actor) -> None:
+        """A confirmed resize: the destination's claim becomes the instance's."""
+        if old_key in self.claims and new_key not in self.claims:
+            self._claim_renamed(old_key, new_key, actor)
+
+    class ClaimRenamed(Aggregate.Event):
+        old_key: str
+        new_key: str
+        actor: Actor
+
+    @event(ClaimRenamed)
+    def _claim_renamed(self, old_key: str, new_key: str, actor: Actor) -> None:
+        self.claims[new_key] = self.claims.pop(old_key)
+
     def set_enabled(self, enabled: bool, actor: Actor) -> None:
         if enabled != self.enabled:
             self._enabled_set(enabled, actor)

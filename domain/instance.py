@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InstanceLocked, InvalidTransition
 from domain.power import BY_TASK, POWER_ACTIONS
+from domain.resize import RESIZE_EVENTS, Resizing
 from domain.values import (
     Actor,
     FlavorSnapshot,
@@ -22,8 +23,9 @@ from domain.values import (
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
-class Instance(Aggregate):
-    """A server: requested, scheduled to a host, spawned, stopped, deleted."""
+class Instance(Resizing):
+    """A server: requested, scheduled to a host, spawned, stopped, resized
+    (domain/resize.py), deleted."""
 
     class Requested(Aggregate.Created):
         project_id: str
@@ -383,4 +385,5 @@ LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
     Instance.SnapshotDone,
     Instance.DeleteRequested,
     Instance.Deleted,
+    *RESIZE_EVENTS,
 )

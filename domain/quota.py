@@ -107,6 +107,39 @@ class Quota(Aggregate):
         for resource, amount in self.allocations.pop(consumer_id).items():
             totals[resource] = totals.get(resource, 0) - amount
 
+    def adjust(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
+        """Hold other amounts for a consumer (a resize, or its revert). Only
+        the growth is checked: shrinking always fits, even over a lowered limit."""
+        held = self.allocations.get(consumer_id)
+        if held is None:
+            raise InvalidInput(f"{consumer_id} holds no quota to adjust")
+        if any(amount < 0 for amount in amounts.values()):
+            raise InvalidInput("Quota reservations must not be negative")
+        used = self.in_use
+        for resource, amount in amounts.items():
+            growth = amount - held.get(resource, 0)
+            limit = self.limits.get(resource, UNLIMITED)
+            if growth > 0 and limit != UNLIMITED and used.get(resource, 0) + growth > limit:
+                raise QuotaExceeded(resource, growth, used.get(resource, 0), limit)
+        change = {r: amounts.get(r, 0) - held.get(r, 0) for r in {*amounts, *held}}
+        if any(change.values()):
+            self._adjusted(consumer_id, dict(amounts), change, actor)
+
+    class Adjusted(Aggregate.Event):
+        consumer_id: str
+        amounts: dict[str, int]
+        change: dict[str, int]  # amounts minus what it held before, for the views
+        actor: Actor
+
+    @event(Adjusted)
+    def _adjusted(
+        self, consumer_id: str, amounts: dict[str, int], change: dict[str, int], actor: Actor
+    ) -> None:
+        totals = self._totals()
+        for resource, amount in change.items():
+            totals[resource] = totals.get(resource, 0) + amount
+        self.allocations[consumer_id] = amounts
+
     def set_limits(self, limits: dict[str, int], actor: Actor) -> None:
         """Change limits; lowering one below usage is allowed, as in Nova."""
         for resource, limit in limits.items():

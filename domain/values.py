@@ -97,6 +97,7 @@ class VmState(StrEnum):
     STOPPED = "stopped"
     PAUSED = "paused"
     SUSPENDED = "suspended"
+    RESIZED = "resized"  # resized, waiting for confirmResize or revertResize
     ERROR = "error"
     DELETED = "deleted"
 
@@ -113,6 +114,10 @@ class TaskState(StrEnum):
     SUSPENDING = "suspending"
     RESUMING = "resuming"
     IMAGE_SNAPSHOT = "image_snapshot"
+    RESIZE_PREP = "resize_prep"
+    RESIZE_MIGRATING = "resize_migrating"
+    RESIZE_MIGRATED = "resize_migrated"
+    RESIZE_REVERTING = "resize_reverting"
     DELETING = "deleting"
 
 

@@ -22,6 +22,7 @@ class HostsView(ProjectionView):
         ComputeHost.Registered,
         ComputeHost.Claimed,
         ComputeHost.Released,
+        ComputeHost.ClaimRenamed,
         ComputeHost.EnabledSet,
     )
     ddl = (
@@ -59,11 +60,18 @@ class HostsView(ProjectionView):
 
     @apply.register
     def _(self, e: ComputeHost.Claimed, cur: Cursor[DictRow]) -> None:
-        self._usage(cur, e.originator_id, 1, e.vcpus, e.ram_mb, e.disk_gb)
+        vms = 0 if _is_resize(e.instance_id) else 1
+        self._usage(cur, e.originator_id, vms, e.vcpus, e.ram_mb, e.disk_gb)
 
     @apply.register
     def _(self, e: ComputeHost.Released, cur: Cursor[DictRow]) -> None:
-        self._usage(cur, e.originator_id, -1, -e.vcpus, -e.ram_mb, -e.disk_gb)
+        vms = 0 if _is_resize(e.instance_id) else -1
+        self._usage(cur, e.originator_id, vms, -e.vcpus, -e.ram_mb, -e.disk_gb)
+
+    @apply.register
+    def _(self, e: ComputeHost.ClaimRenamed, cur: Cursor[DictRow]) -> None:
+        # A confirmed resize: the claim counted as room is now a running VM.
+        self._usage(cur, e.originator_id, 1, 0, 0, 0)
 
     @apply.register
     def _(self, e: ComputeHost.EnabledSet, cur: Cursor[DictRow]) -> None:
@@ -105,3 +113,8 @@ def all_hosts() -> Query:
         " WHERE h.name = ANY(a.hosts) AND a.metadata ? 'availability_zone' LIMIT 1),"
         " h.zone) AS zone FROM hosts h ORDER BY h.name"
     )
+
+
+def _is_resize(claim_key: str) -> bool:
+    """A resize's second claim (domain/resize.py) holds room, not another VM."""
+    return claim_key.endswith("/resize")

@@ -11,6 +11,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.instance import Instance
+from domain.resize import Resizing
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
@@ -24,6 +25,9 @@ STARTS: dict[type, str] = {
     Instance.SnapshotRequested: "createImage",
     Instance.Locked: "lock",
     Instance.Unlocked: "unlock",
+    Resizing.ResizeRequested: "resize",
+    Resizing.ResizeConfirmed: "confirmResize",
+    Resizing.RevertRequested: "revertResize",
 }
 # The steps, by Nova's event names, and whether they succeeded.
 STEPS: dict[type, tuple[str, str]] = {
@@ -35,6 +39,13 @@ STEPS: dict[type, tuple[str, str]] = {
     Instance.Deleted: ("compute_terminate_instance", "Success"),
     Instance.PowerActionDone: ("compute_reboot_instance", "Success"),  # named per action
     Instance.SnapshotDone: ("compute_snapshot_instance", "Success"),  # or Error: see below
+    Resizing.ResizeScheduled: ("conductor_migrate_server", "Success"),
+    Resizing.ResizeRefused: ("conductor_migrate_server", "Error"),
+    Resizing.ResizeMigrated: ("compute_resize_instance", "Success"),
+    Resizing.ResizeFinished: ("compute_finish_resize", "Success"),
+    Resizing.StashDropped: ("compute_confirm_resize", "Success"),
+    Resizing.RevertDestCleaned: ("compute_revert_resize", "Success"),
+    Resizing.ResizeReverted: ("compute_finish_revert_resize", "Success"),
 }
 
 

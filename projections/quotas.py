@@ -18,7 +18,9 @@ class QuotasView(ProjectionView):
     """One row per (project, resource): limit and in_use."""
 
     name = "quotas"
-    topics = topics_of(Quota.Created, Quota.Reserved, Quota.Released, Quota.LimitsSet)
+    topics = topics_of(
+        Quota.Created, Quota.Reserved, Quota.Released, Quota.Adjusted, Quota.LimitsSet
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS quotas (
             quota_id uuid NOT NULL, project_id text NOT NULL, resource text NOT NULL,
@@ -46,6 +48,10 @@ class QuotasView(ProjectionView):
     @apply.register
     def _(self, e: Quota.Released, cur: Cursor[DictRow]) -> None:
         self._add(cur, e.originator_id, e.amounts, -1)
+
+    @apply.register
+    def _(self, e: Quota.Adjusted, cur: Cursor[DictRow]) -> None:
+        self._add(cur, e.originator_id, e.change, 1)
 
     @staticmethod
     def _set_limits(

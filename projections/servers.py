@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from domain.instance import LIFECYCLE_EVENTS, Instance
 from domain.power import POWER_ACTIONS
+from domain.resize import Resizing
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
@@ -175,6 +176,64 @@ class ServersView(ProjectionView):
         cur.execute(
             "UPDATE servers SET name=%s, description=%s, updated_at=%s WHERE id=%s",
             (e.name, e.description or None, e.timestamp, e.originator_id),
+        )
+
+    # Resize (domain/resize.py) ----------------------------------------------
+
+    @apply.register
+    def _(self, e: Resizing.ResizeRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "resize_prep")
+
+    @apply.register
+    def _(self, e: Resizing.ResizeScheduled, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "resize_migrating")
+
+    @apply.register
+    def _(self, e: Resizing.ResizeRefused, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, None)
+
+    @apply.register
+    def _(self, e: Resizing.ResizeMigrated, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET task_state='resize_migrated', power_state='shutdown', "
+            "updated_at=%s WHERE id=%s",
+            (e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Resizing.ResizeFinished, cur: Cursor[DictRow]) -> None:
+        self._moved(cur, e, "resized", e.running, e.host, e.flavor)
+
+    @apply.register
+    def _(self, e: Resizing.ResizeConfirmed, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET vm_state=%s, updated_at=%s WHERE id=%s",
+            ("active" if e.running else "stopped", e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Resizing.RevertRequested, cur: Cursor[DictRow]) -> None:
+        self._task(cur, e, "resize_reverting")
+
+    @apply.register
+    def _(self, e: Resizing.ResizeReverted, cur: Cursor[DictRow]) -> None:
+        self._moved(cur, e, "active" if e.running else "stopped", e.running, e.host, e.flavor)
+
+    @staticmethod
+    def _moved(
+        cur: Cursor[DictRow], e: Any, vm_state: str, running: bool, host: str, flavor: Any
+    ) -> None:
+        cur.execute(
+            "UPDATE servers SET vm_state=%s, task_state=NULL, power_state=%s, host=%s, "
+            "flavor=%s, updated_at=%s WHERE id=%s",
+            (
+                vm_state,
+                "running" if running else "shutdown",
+                host,
+                Jsonb(flavor.__dict__),
+                e.timestamp,
+                e.originator_id,
+            ),
         )
 
     @staticmethod

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from domain.instance import Instance
 from domain.power import POWER_ACTIONS
+from domain.resize import Resizing
 from domain.usage import Interval
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
@@ -29,6 +30,9 @@ class UsageView(ProjectionView):
         Instance.Failed,
         Instance.Deleted,
         Instance.Updated,
+        Resizing.ResizeFinished,
+        Resizing.ResizeConfirmed,
+        Resizing.ResizeReverted,
     )
     ddl = (
         # What a later interval needs of the instance (its name and flavor).
@@ -83,6 +87,30 @@ class UsageView(ProjectionView):
     @apply.register
     def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
         _end(cur, e.originator_id, e.timestamp)
+
+    # A resize prices the instance at the new flavor from the moment the
+    # destination runs it, and a revert at the old one again from its end.
+
+    @apply.register
+    def _(self, e: Resizing.ResizeFinished, cur: Cursor[DictRow]) -> None:
+        _set_flavor(cur, e.originator_id, e.flavor)
+        _begin(cur, e.originator_id, "resized", e.timestamp)
+
+    @apply.register
+    def _(self, e: Resizing.ResizeConfirmed, cur: Cursor[DictRow]) -> None:
+        _begin(cur, e.originator_id, "active" if e.running else "stopped", e.timestamp)
+
+    @apply.register
+    def _(self, e: Resizing.ResizeReverted, cur: Cursor[DictRow]) -> None:
+        _set_flavor(cur, e.originator_id, e.flavor)
+        _begin(cur, e.originator_id, "active" if e.running else "stopped", e.timestamp)
+
+
+def _set_flavor(cur: Cursor[DictRow], instance_id: Any, flavor: Any) -> None:
+    cur.execute(
+        "UPDATE usage_instances SET flavor = %s WHERE instance_id = %s",
+        (Jsonb(flavor.__dict__), instance_id),
+    )
 
 
 def _end(cur: Cursor[DictRow], instance_id: Any, at: datetime) -> int:

@@ -123,10 +123,13 @@ def run_compute(
         fetch_image=HttpImageFetcher(settings.api_url, token),
         console=FileConsole(settings.state_dir / "hosts" / host_name / "console"),
         upload_image=HttpImageUploader(settings.api_url, token),
+        transfers=settings.state_dir / "transfers",
     )
     runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
-    restored = restore_host(context, [UUID(i) for i in host.claims])
+    # A resize's second claim is keyed "<id>/resize" (domain/resize.py).
+    instance_ids = {UUID(key.partition("/")[0]) for key in host.claims}
+    restored = restore_host(context, sorted(instance_ids))
     log.info("compute %s: restored %d domains from the ledger", host_name, restored)
     _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}")
 

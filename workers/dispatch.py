@@ -137,7 +137,10 @@ class Relay(ProjectionView):
     def _queue(self, route: routes.Route, event: Any) -> str | None:
         if not route.family.per_host:
             return route.family.queue()
-        host = self._writes.host_of(event.originator_id)
+        if route.host_field:
+            host = getattr(event, route.host_field)
+        else:
+            host = self._writes.host_of(event.originator_id)
         return route.family.queue(host) if host else None
 
     def _owe(self, kind: str, e: Any, queue: str) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from domain.instance import Instance
+from domain.resize import Resizing
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,16 @@ FAMILIES = (SCHEDULER, COMPUTE)
 
 @dataclass(frozen=True)
 class Route:
-    """``owed_by`` owes a ``kind`` job on ``family``'s queue (the aggregate's
-    host's queue for a per-host family) until one of ``completed_by`` comes."""
+    """``owed_by`` owes a ``kind`` job on ``family``'s queue until one of
+    ``completed_by`` comes. For a per-host family the queue is that of the
+    aggregate's host, or of the host the event names in ``host_field`` (a
+    resize works on two hosts); an event that names none owes nothing."""
 
     kind: str
     owed_by: type
     family: QueueFamily
     completed_by: tuple[type, ...]
+    host_field: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,51 @@ ROUTES: tuple[Route, ...] = (
     # Reboots, pauses, suspends and their undoing (domain/power.py).
     Route("power", Instance.PowerActionRequested, COMPUTE, (Instance.PowerActionDone, *_ENDED)),
     Route("snapshot", Instance.SnapshotRequested, COMPUTE, (Instance.SnapshotDone, *_ENDED)),
+    # Resize (domain/resize.py): the scheduler, the source, the destination;
+    # a revert goes back the other way.
+    Route(
+        "resize_schedule",
+        Resizing.ResizeRequested,
+        SCHEDULER,
+        (Resizing.ResizeScheduled, Resizing.ResizeRefused, *_ENDED),
+    ),
+    Route("resize_migrate", Resizing.ResizeScheduled, COMPUTE, (Resizing.ResizeMigrated, *_ENDED)),
+    Route(
+        "resize_finish",
+        Resizing.ResizeMigrated,
+        COMPUTE,
+        (Resizing.ResizeFinished, *_ENDED),
+        host_field="dest_host",
+    ),
+    Route("revert_dest", Resizing.RevertRequested, COMPUTE, (Resizing.RevertDestCleaned, *_ENDED)),
+    Route(
+        "revert_source",
+        Resizing.RevertDestCleaned,
+        COMPUTE,
+        (Resizing.ResizeReverted, *_ENDED),
+        host_field="source_host",
+    ),
+    # The old disks go even if the instance is deleted meanwhile.
+    Route(
+        "drop_stash",
+        Resizing.StashDropRequested,
+        COMPUTE,
+        (Resizing.StashDropped,),
+        host_field="host",
+    ),
     # A delete asked again owes a fresh delete job, which replaces the first.
     Route(
         "delete", Instance.DeleteRequested, COMPUTE, (Instance.DeleteRequested, Instance.Deleted)
     ),
 )
 
-PLACEMENTS: tuple[Placement, ...] = (Placement(Instance.Scheduled, "host", (Instance.Deleted,)),)
+PLACEMENTS: tuple[Placement, ...] = (
+    Placement(Instance.Scheduled, "host", (Instance.Deleted,)),
+    # A resize moves the guest to its destination, a revert back to its source.
+    Placement(Resizing.ResizeFinished, "host", ()),
+    Placement(Resizing.RevertDestCleaned, "source_host", ()),
+    Placement(Resizing.ResizeReverted, "host", ()),
+)
 
 
 def event_types(routes: Iterable[Route] = ROUTES) -> tuple[type, ...]:
@@ -99,7 +141,7 @@ def event_types(routes: Iterable[Route] = ROUTES) -> tuple[type, ...]:
 
 def needs_placement(event_type: type) -> bool:
     """Whether the relay must know the aggregate's host to route this event."""
-    return any(r.family.per_host for r in owed_by(event_type)) and not any(
+    return any(r.family.per_host and not r.host_field for r in owed_by(event_type)) and not any(
         event_type is p.set_by for p in PLACEMENTS
     )
 

@@ -6,6 +6,7 @@ the single place that looks up the context this process installed at start."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,14 @@ class ComputeContext:
     upload_image: ImageUploader = _no_uploads
     # Disk format by image id, as the host's image cache holds them.
     image_formats: dict[str, str] = field(default_factory=dict)
+    # Where a resize's source leaves the root disk for its destination: one
+    # folder all hosts of this machine share (Nova copies it over SSH).
+    transfers: Path = field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "cloudledger-transfers"
+    )
+
+    def transfer_path(self, instance_id: object) -> Path:
+        return self.transfers / f"{instance_id}.qcow2"
 
 
 Context = SchedulerContext | ComputeContext

@@ -326,3 +326,98 @@ def test_qemu_img_export_folds_the_base_into_one_standalone_qcow2(tmp_path: Path
     info = qemu_img_info(dest)
     assert info["format"] == "qcow2" and "backing-filename" not in info
     assert info["virtual-size"] == 2 * GIB
+
+
+# Resize: the disks move aside on the source, a copy is adopted on the destination.
+
+
+def test_stashed_disks_leave_the_instance_and_come_back_unchanged(
+    store: DiskStore, base: Path
+) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 1)
+    before = {p.name: p.read_bytes() for p in store.instance_disks(INSTANCE)}
+
+    store.stash_disks(INSTANCE)
+    store.stash_disks(INSTANCE)  # again: nothing left to move, fine
+    assert store.instance_disks(INSTANCE) == []
+
+    store.restore_stashed_disks(INSTANCE)
+    store.restore_stashed_disks(INSTANCE)  # again: restored already, fine
+    assert {p.name: p.read_bytes() for p in store.instance_disks(INSTANCE)} == before
+
+
+def test_restoring_replaces_disks_made_since_the_stash(store: DiskStore, base: Path) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    root_before = store.instance_disks(INSTANCE)[0].read_bytes()
+    store.stash_disks(INSTANCE)
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 2, 1)  # a same-host resize's disks
+
+    store.restore_stashed_disks(INSTANCE)
+
+    disks = store.instance_disks(INSTANCE)
+    assert [p.name for p in disks] == ["disk"]
+    assert disks[0].read_bytes() == root_before
+
+
+def test_restoring_without_any_disks_is_a_permanent_error(store: DiskStore) -> None:
+    with pytest.raises(PermanentDriverError):
+        store.restore_stashed_disks(INSTANCE)
+
+
+def test_dropped_stash_cannot_be_restored(store: DiskStore, base: Path) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    store.stash_disks(INSTANCE)
+
+    store.drop_stashed_disks(INSTANCE)
+    store.drop_stashed_disks(INSTANCE)  # none left: fine
+
+    with pytest.raises(PermanentDriverError):
+        store.restore_stashed_disks(INSTANCE)
+
+
+def test_adopted_root_is_a_copy_of_the_export_with_a_new_ephemeral(
+    store: DiskStore, base: Path, tmp_path: Path
+) -> None:
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    exported = tmp_path / "exported.qcow2"
+    store.export_root(INSTANCE, exported)
+
+    disks = store.adopt_root(OTHER_INSTANCE, exported, 2, 1)
+    again = store.adopt_root(OTHER_INSTANCE, tmp_path / "gone", 2, 1)  # kept as it is
+
+    assert [d.target for d in disks] == ["vda", "vdb"]
+    assert disks == again
+    assert [Path(d.path) for d in disks] == store.instance_disks(OTHER_INSTANCE)
+
+
+def test_adopting_nothing_is_a_permanent_error(store: DiskStore, tmp_path: Path) -> None:
+    with pytest.raises(PermanentDriverError):
+        store.adopt_root(INSTANCE, tmp_path / "missing.qcow2", 1, 0)
+
+
+def test_qemu_img_adopted_root_is_standalone_and_grown(tmp_path: Path) -> None:
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
+    exported = tmp_path / "exported.qcow2"
+    store.export_root(INSTANCE, exported)
+
+    root, ephemeral = store.adopt_root(OTHER_INSTANCE, exported, 3, 2)
+
+    info = qemu_img_info(root.path)
+    assert info["virtual-size"] == 3 * GIB
+    assert "backing-filename" not in info
+    assert qemu_img_info(ephemeral.path)["virtual-size"] == 2 * GIB
+    subprocess.run(["qemu-img", "check", root.path], check=True, capture_output=True)
+
+
+def test_qemu_img_refuses_to_shrink_an_adopted_root(tmp_path: Path) -> None:
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = store.ensure_cached_image(IMAGE, Fetcher())
+    store.ensure_instance_disks(INSTANCE, base, "qcow2", 2, 0)
+    exported = tmp_path / "exported.qcow2"
+    store.export_root(INSTANCE, exported)
+
+    with pytest.raises(PermanentDriverError, match="shrink"):
+        store.adopt_root(OTHER_INSTANCE, exported, 1, 0)
+    assert store.instance_disks(OTHER_INSTANCE) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.instance import LIFECYCLE_EVENTS, Instance
+from domain.resize import Resizing
 from workers import routes
 from workers.jobs.entry import HANDLERS
 
@@ -15,7 +16,17 @@ def test_every_route_has_a_job_handler_on_a_worker_of_its_family() -> None:
 
 
 def test_the_relay_follows_every_event_a_route_or_placement_names() -> None:
-    assert set(routes.event_types()) == set(LIFECYCLE_EVENTS)
+    # A confirm owes its job through the StashDropRequested saved with it.
+    assert set(routes.event_types()) == set(LIFECYCLE_EVENTS) - {Resizing.ResizeConfirmed}
+
+
+_RESIZE_HOPS = [
+    "resize_schedule",
+    "resize_migrate",
+    "resize_finish",
+    "revert_dest",
+    "revert_source",
+]
 
 
 @pytest.mark.parametrize(
@@ -23,9 +34,21 @@ def test_the_relay_follows_every_event_a_route_or_placement_names() -> None:
     [
         (Instance.Scheduled, ["schedule"]),
         (Instance.Spawned, ["spawn"]),
-        (Instance.Failed, ["schedule", "spawn", "stop", "start", "power", "snapshot"]),
-        (Instance.DeleteRequested, ["spawn", "stop", "start", "power", "snapshot", "delete"]),
-        (Instance.Deleted, ["schedule", "spawn", "stop", "start", "power", "snapshot", "delete"]),
+        (
+            Instance.Failed,
+            ["schedule", "spawn", "stop", "start", "power", "snapshot", *_RESIZE_HOPS],
+        ),
+        (
+            Instance.DeleteRequested,
+            ["spawn", "stop", "start", "power", "snapshot", *_RESIZE_HOPS, "delete"],
+        ),
+        (
+            Instance.Deleted,
+            ["schedule", "spawn", "stop", "start", "power", "snapshot", *_RESIZE_HOPS, "delete"],
+        ),
+        # The old disks are dropped even after the instance is deleted.
+        (Resizing.StashDropped, ["drop_stash"]),
+        (Resizing.ResizeRefused, ["resize_schedule"]),
         (Instance.SnapshotDone, ["snapshot"]),
         (Instance.PowerActionDone, ["power"]),
         (Instance.StopRequested, []),
@@ -46,7 +69,23 @@ def test_what_each_event_owes() -> None:
         "PowerActionRequested": ["power"],
         "SnapshotRequested": ["snapshot"],
         "DeleteRequested": ["delete"],
+        "ResizeRequested": ["resize_schedule"],
+        "ResizeScheduled": ["resize_migrate"],
+        "ResizeMigrated": ["resize_finish"],
+        "RevertRequested": ["revert_dest"],
+        "RevertDestCleaned": ["revert_source"],
+        "StashDropRequested": ["drop_stash"],
     }
+
+
+def test_resize_hops_go_to_the_host_their_event_names() -> None:
+    by_kind = {r.kind: r for r in routes.ROUTES}
+    assert by_kind["resize_finish"].host_field == "dest_host"
+    assert by_kind["revert_source"].host_field == "source_host"
+    assert by_kind["drop_stash"].host_field == "host"
+    # The others follow the instance's placement, which the resize moves.
+    assert not routes.needs_placement(Resizing.ResizeMigrated)
+    assert routes.needs_placement(Resizing.ResizeScheduled)
 
 
 def test_per_host_queues_are_named_in_one_place() -> None:

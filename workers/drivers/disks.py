@@ -18,6 +18,7 @@ from workers.drivers.hypervisor import DISK_FORMATS, DiskSpec
 
 IMAGE_DIR = "_base"
 TEMPLATE_DIR = "_templates"
+STASH_DIR = "_resize"  # an instance's disks from before a resize (Nova's <dir>_resize)
 ROOT_DISK = "disk"
 EPHEMERAL_DISK = "disk.eph0"
 
@@ -83,6 +84,56 @@ class DiskStore(Protocol):
         (its base image folded in): the data of a snapshot image. Raises
         PermanentDriverError if the instance has no root disk."""
         ...
+
+    def adopt_root(
+        self, instance_id: str, root_image: Path, root_gb: int, ephemeral_gb: int
+    ) -> tuple[DiskSpec, ...]:
+        """Give the instance a root disk that is a copy of `root_image` (a
+        standalone qcow2, as export_root writes), grown to `root_gb` GiB if
+        that is more, and an empty ephemeral disk when `ephemeral_gb` > 0: the
+        disks of a resized instance on its new host. Disks that exist are kept
+        as they are. Raises PermanentDriverError if `root_image` is missing
+        and the instance has no root disk yet."""
+        ...
+
+    def stash_disks(self, instance_id: str) -> None:
+        """Move the instance's disks aside, where a revert finds them again;
+        nothing to move (they are stashed already) is fine."""
+        ...
+
+    def restore_stashed_disks(self, instance_id: str) -> None:
+        """Put the stashed disks back in place of any the instance has now.
+        Raises PermanentDriverError if neither stashed nor current disks exist."""
+        ...
+
+    def drop_stashed_disks(self, instance_id: str) -> None:
+        """Delete the stashed disks; none is fine."""
+        ...
+
+
+def stash_path(root: Path, instance_id: str) -> Path:
+    return root / STASH_DIR / validate_id(instance_id)
+
+
+def stash_disks(root: Path, instance_id: str) -> None:
+    """The file moves every DiskStore shares: one rename, so a crash leaves
+    the disks either in place or stashed."""
+    live, stash = root / validate_id(instance_id), stash_path(root, instance_id)
+    if live.exists() and not stash.exists():
+        with os_errors(f"cannot stash {live}"):
+            stash.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(live, stash)
+
+
+def restore_stashed_disks(root: Path, instance_id: str) -> None:
+    live, stash = root / validate_id(instance_id), stash_path(root, instance_id)
+    if not stash.exists():
+        if not list_disks(live):
+            raise PermanentDriverError(f"instance {instance_id} has no stashed disks")
+        return  # restored already
+    remove_tree(live)
+    with os_errors(f"cannot restore {stash}"):
+        os.replace(stash, live)
 
 
 def validate_id(value: str) -> str:
@@ -223,17 +274,7 @@ class QemuImgDiskStore:
                 f"{base.name}.{base_format}.{root_gb}G",
                 lambda tmp: self._run(overlay_argv(base, base_format, tmp, root_gb)),
             )
-        disks = [DiskSpec(str(root), "vda")]
-        if ephemeral_gb > 0:
-            ephemeral = directory / EPHEMERAL_DISK
-            if not ephemeral.exists():
-                self._copy_template(
-                    ephemeral,
-                    f"blank.{ephemeral_gb}G",
-                    lambda tmp: self._run(blank_argv(tmp, ephemeral_gb)),
-                )
-            disks.append(DiskSpec(str(ephemeral), "vdb"))
-        return tuple(disks)
+        return (DiskSpec(str(root), "vda"), *self._ephemeral(directory, ephemeral_gb))
 
     def _copy_template(self, path: Path, template_name: str, make: Callable[[Path], None]) -> None:
         """Publish ``path`` as a copy of the named template, made first if needed."""
@@ -260,3 +301,45 @@ class QemuImgDiskStore:
         if not root.is_file():
             raise PermanentDriverError(f"instance {instance_id} has no root disk")
         self._run(["qemu-img", "convert", "-q", "-O", "qcow2", str(root), str(dest)])
+
+    def adopt_root(
+        self, instance_id: str, root_image: Path, root_gb: int, ephemeral_gb: int
+    ) -> tuple[DiskSpec, ...]:
+        directory = self._root / validate_id(instance_id)
+        validate_disk_request("qcow2", root_gb, ephemeral_gb)
+        root = directory / ROOT_DISK
+        if not root.exists():
+            if not root_image.is_file():
+                raise PermanentDriverError(f"root disk {root_image} to adopt does not exist")
+            with os_errors(f"cannot create {directory}"):
+                directory.mkdir(parents=True, exist_ok=True)
+
+            def copy_and_grow(tmp: Path) -> None:
+                with os_errors(f"cannot copy {root_image}"):
+                    shutil.copyfile(root_image, tmp)
+                if root_gb > 0:  # without --shrink, qemu-img refuses to shrink a disk
+                    self._run(["qemu-img", "resize", "-q", str(tmp), f"{root_gb}G"])
+
+            publish_atomically(root, copy_and_grow)
+        return (DiskSpec(str(root), "vda"), *self._ephemeral(directory, ephemeral_gb))
+
+    def _ephemeral(self, directory: Path, ephemeral_gb: int) -> tuple[DiskSpec, ...]:
+        if ephemeral_gb <= 0:
+            return ()
+        ephemeral = directory / EPHEMERAL_DISK
+        if not ephemeral.exists():
+            self._copy_template(
+                ephemeral,
+                f"blank.{ephemeral_gb}G",
+                lambda tmp: self._run(blank_argv(tmp, ephemeral_gb)),
+            )
+        return (DiskSpec(str(ephemeral), "vdb"),)
+
+    def stash_disks(self, instance_id: str) -> None:
+        stash_disks(self._root, instance_id)
+
+    def restore_stashed_disks(self, instance_id: str) -> None:
+        restore_stashed_disks(self._root, instance_id)
+
+    def drop_stashed_disks(self, instance_id: str) -> None:
+        remove_tree(stash_path(self._root, instance_id))

@@ -13,6 +13,9 @@ from workers.drivers.disks import (
     os_errors,
     publish_atomically,
     remove_tree,
+    restore_stashed_disks,
+    stash_disks,
+    stash_path,
     validate_disk_request,
     validate_id,
 )
@@ -79,6 +82,37 @@ class FakeDiskStore:
             raise PermanentDriverError(f"instance {instance_id} has no root disk")
         with os_errors(f"cannot write {dest}"):
             dest.write_text(f"snapshot of {root.read_text().strip()}\n")
+
+    def adopt_root(
+        self, instance_id: str, root_image: Path, root_gb: int, ephemeral_gb: int
+    ) -> tuple[DiskSpec, ...]:
+        self._raise_if_told()
+        directory = self._root / validate_id(instance_id)
+        validate_disk_request("qcow2", root_gb, ephemeral_gb)
+        root = directory / ROOT_DISK
+        if not root.exists():
+            if not root_image.is_file():
+                raise PermanentDriverError(f"root disk {root_image} to adopt does not exist")
+            directory.mkdir(parents=True, exist_ok=True)
+            _write_once(root, f"adopted {root_image.read_text().strip()} {root_gb}G")
+        disks = [DiskSpec(str(root), "vda")]
+        if ephemeral_gb > 0:
+            ephemeral = directory / EPHEMERAL_DISK
+            _write_once(ephemeral, f"blank {ephemeral_gb}G")
+            disks.append(DiskSpec(str(ephemeral), "vdb"))
+        return tuple(disks)
+
+    def stash_disks(self, instance_id: str) -> None:
+        self._raise_if_told()
+        stash_disks(self._root, instance_id)
+
+    def restore_stashed_disks(self, instance_id: str) -> None:
+        self._raise_if_told()
+        restore_stashed_disks(self._root, instance_id)
+
+    def drop_stashed_disks(self, instance_id: str) -> None:
+        self._raise_if_told()
+        remove_tree(stash_path(self._root, instance_id))
 
     def _raise_if_told(self) -> None:
         error, self._next_error = self._next_error, None

@@ -25,7 +25,7 @@ from domain.errors import InvalidTransition, NotFound
 from domain.image import Image
 from domain.instance import Instance
 from domain.power import BY_TASK
-from domain.values import TaskState, VmState
+from domain.values import FlavorSnapshot, PowerState, TaskState, VmState
 from workers import retries, runtime
 from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
 from workers.drivers.hypervisor import DomainSpec
@@ -55,7 +55,7 @@ class RetryLater(Exception):
     """Some items of the batch must run again; the others are done."""
 
 
-def _run_or_fail(
+def run_or_fail(
     app: CloudApp,
     instance_id: UUID,
     what: str,
@@ -96,12 +96,15 @@ def _fail(
     record.fail_instance(app, instance_id, message)
 
 
-def spec_for(instance: Instance, host: ComputeContext) -> DomainSpec:
-    """Image into the host cache, disks created, and the domain description."""
+def spec_for(
+    instance: Instance, host: ComputeContext, flavor: FlavorSnapshot | None = None
+) -> DomainSpec:
+    """Image into the host cache, disks created, and the domain description
+    (of the instance's flavor, or of ``flavor``: a revert's old one)."""
     base = host.disks.ensure_cached_image(
         instance.image_id, lambda path: host.fetch_image(instance.image_id, path)
     )
-    flavor = instance.flavor
+    flavor = flavor or instance.flavor
     disks = host.disks.ensure_instance_disks(
         str(instance.id),
         base,
@@ -175,7 +178,7 @@ def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive:
     what = {TaskState.SPAWNING: "Build", TaskState.POWERING_OFF: "Stop"}.get(task, "Start")
     if task in BY_TASK:
         what = BY_TASK[task].name.replace("_", " ").capitalize()
-    return _run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
+    return run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
 
 
 _DONE_WORDS = {
@@ -211,8 +214,11 @@ def console_output(instance_id: str, length: int | None) -> str:
 
 
 def _remove_guest(host: ComputeContext, instance_id: UUID) -> None:
+    """Everything of the instance on this host, a resize's leftovers too."""
     host.hypervisor.ensure_absent(domain_name(instance_id))
     host.disks.purge_instance_disks(str(instance_id))
+    host.disks.drop_stashed_disks(str(instance_id))
+    host.transfer_path(instance_id).unlink(missing_ok=True)
     host.console.remove(str(instance_id))
 
 
@@ -361,7 +367,13 @@ def restore_host(host: ComputeContext, instance_ids: list[UUID]) -> int:
         if instance.host != host.name or instance.task_state is not None:
             continue  # in flight: its pending job will finish it
         try:
-            if instance.vm_state == VmState.ACTIVE:
+            if instance.vm_state == VmState.RESIZED:  # the new guest, as it was left
+                restore = host.hypervisor.ensure_running
+                if instance.power_state != PowerState.RUNNING:
+                    restore = host.hypervisor.ensure_stopped
+                restore(spec_for(instance, host))
+                restored += 1
+            elif instance.vm_state == VmState.ACTIVE:
                 host.hypervisor.ensure_running(spec_for(instance, host))
                 restored += 1
             elif instance.vm_state == VmState.STOPPED:

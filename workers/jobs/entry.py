@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from workers import runtime
-from workers.jobs import compute, scheduler
+from workers.jobs import compute, resize, scheduler
 from workers.runtime import ComputeContext, Context, SchedulerContext
 
 BATCH_JOB_FUNC = "workers.jobs.entry.run_batch"  # what the relay enqueues
@@ -34,6 +34,12 @@ HANDLERS: dict[str, Handler] = {
     "delete": Handler(ComputeContext, compute.delete_instances),
     "power": Handler(ComputeContext, compute.power_instances),
     "snapshot": Handler(ComputeContext, compute.snapshot_instances),
+    "resize_schedule": Handler(SchedulerContext, resize.schedule_resizes),
+    "resize_migrate": Handler(ComputeContext, resize.migrate_instances),
+    "resize_finish": Handler(ComputeContext, resize.finish_resizes),
+    "revert_dest": Handler(ComputeContext, resize.revert_at_dest),
+    "revert_source": Handler(ComputeContext, resize.revert_at_source),
+    "drop_stash": Handler(ComputeContext, resize.drop_stashes),
 }
 
 

@@ -1,0 +1,231 @@
+"""Resize jobs (domain/resize.py): the scheduler picks a destination; the
+source powers the guest off, copies its root disk out and stashes its disks;
+the destination adopts the copy and runs the guest with the new flavor. A
+revert removes the destination's guest, then restores the source's stash.
+
+Every step is idempotent: an item whose instance has moved on is skipped,
+and a step re-run after a crash half-way converges on the same disks and
+domain. A step superseded by a delete while it ran undoes its own work on
+its host (the delete's job cleans the host the instance was on)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+from commands import resize_steps as record
+from commands.app import CloudApp
+from commands.loading import load_many
+from domain.errors import InvalidTransition, NotFound
+from domain.instance import NO_VALID_HOST, Instance
+from domain.scheduling import rank_hosts
+from domain.values import TaskState
+from workers.drivers.disks import publish_atomically
+from workers.drivers.errors import DriverError
+from workers.drivers.hypervisor import DomainSpec
+from workers.jobs.compute import Outcomes, RetryLater, domain_name, run_or_fail, spec_for
+from workers.runtime import ComputeContext, SchedulerContext
+
+log = logging.getLogger(__name__)
+
+
+def schedule_resizes(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes:
+    """The best host that can take the new flavor, the source included (its
+    room for the new flavor comes on top of the old claim, as in Nova)."""
+    outcomes: Outcomes = {}
+    instances = load_many(context.app, Instance, ids)
+    candidates = context.hosts.candidates()
+    for iid in ids:
+        instance = instances.get(iid)
+        if instance is None or instance.task_state != TaskState.RESIZE_PREP:
+            outcomes[str(iid)] = "skipped"
+            continue
+        assert instance.resize_to is not None
+        ranked = rank_hosts(candidates, instance.resize_to)
+        chosen = next((h for h in ranked if record.claim_resize(context.app, iid, h)), None)
+        if chosen is not None:
+            outcomes[str(iid)] = f"resize scheduled on {chosen}"
+        elif record.refuse_resize(context.app, iid, NO_VALID_HOST):
+            outcomes[str(iid)] = "no valid host"
+        else:
+            outcomes[str(iid)] = "skipped: instance changed while scheduling"
+    return outcomes
+
+
+Waiting = Callable[[Instance, ComputeContext], bool]
+Drive = Callable[[ComputeContext, Instance], None]
+
+
+def _hop(
+    host: ComputeContext,
+    ids: Sequence[UUID],
+    waiting: Waiting,
+    what: str,
+    drive: Drive,
+    finish: Callable[[CloudApp, UUID], None],
+    undo: Drive | None = None,
+) -> Outcomes:
+    """One step on this host for each instance still waiting for it; a
+    driver failure puts the instance in ERROR (undoing the step first)."""
+    outcomes: Outcomes = {}
+    retry: list[BaseException] = []
+    instances = load_many(host.app, Instance, ids)
+    for iid in ids:
+        instance = instances.get(iid)
+        if instance is None or not waiting(instance, host):
+            outcomes[str(iid)] = "skipped"
+            continue
+        cleanup = functools.partial(undo, host, instance) if undo else None
+        try:
+            work = functools.partial(drive, host, instance)
+            if not run_or_fail(host.app, iid, what, work, cleanup):
+                outcomes[str(iid)] = "error"
+                continue
+        except Exception as exc:
+            retry.append(exc)
+            outcomes[str(iid)] = "retry"
+            continue
+        try:
+            finish(host.app, iid)
+            outcomes[str(iid)] = "done"
+        except (InvalidTransition, NotFound):
+            outcomes[str(iid)] = "skipped: superseded"  # a delete came meanwhile
+            if undo is not None:
+                undo(host, instance)
+    if retry:
+        raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
+    return outcomes
+
+
+# The source -----------------------------------------------------------------
+
+
+def _leaving_source(instance: Instance, host: ComputeContext) -> bool:
+    return instance.task_state == TaskState.RESIZE_MIGRATING and instance.host == host.name
+
+
+def _migrate(host: ComputeContext, instance: Instance) -> None:
+    """Off and undefined, root disk copied out for the destination, disks
+    stashed for a revert; each part is skipped when a re-run finds it done."""
+    iid = str(instance.id)
+    host.hypervisor.ensure_absent(domain_name(instance.id))
+    transfer = host.transfer_path(instance.id)
+    if not transfer.exists():
+        transfer.parent.mkdir(parents=True, exist_ok=True)
+        publish_atomically(transfer, lambda tmp: host.disks.export_root(iid, tmp))
+    host.disks.stash_disks(iid)
+    host.console.write(iid, f"cloudledger: {domain_name(instance.id)} left {host.name}")
+
+
+def migrate_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _hop(host, ids, _leaving_source, "Resize", _migrate, record.finish_migrate)
+
+
+# The destination ------------------------------------------------------------
+
+
+def _arriving(instance: Instance, host: ComputeContext) -> bool:
+    return instance.task_state == TaskState.RESIZE_MIGRATED and instance.resize_dest == host.name
+
+
+def _finish(host: ComputeContext, instance: Instance) -> None:
+    flavor = instance.resize_to
+    assert flavor is not None
+    disks = host.disks.adopt_root(
+        str(instance.id), host.transfer_path(instance.id), flavor.disk_gb, flavor.ephemeral_gb
+    )
+    spec = DomainSpec(
+        name=domain_name(instance.id),
+        uuid=str(instance.id),
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram_mb,
+        disks=disks,
+    )
+    if instance.resize_was_running:
+        host.hypervisor.ensure_running(spec)
+    else:
+        host.hypervisor.ensure_stopped(spec)
+    host.console.write(
+        str(instance.id),
+        f"cloudledger: {spec.name} resized to {flavor.name} on {host.name}"
+        f" ({flavor.vcpus} vCPU, {flavor.ram_mb} MB)",
+    )
+
+
+def _remove_new_guest(host: ComputeContext, instance: Instance) -> None:
+    """The destination's guest and disks; a same-host stash stays."""
+    try:
+        host.hypervisor.ensure_absent(domain_name(instance.id))
+        host.disks.purge_instance_disks(str(instance.id))
+    except DriverError:
+        log.exception("could not remove the resized guest of %s", instance.id)
+
+
+def finish_resizes(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    outcomes = _hop(
+        host, ids, _arriving, "Resize", _finish, record.finish_resize, _remove_new_guest
+    )
+    for iid, outcome in outcomes.items():
+        if outcome == "done":  # the copy is adopted: it served its purpose
+            host.transfer_path(iid).unlink(missing_ok=True)
+    return outcomes
+
+
+# Reverting ------------------------------------------------------------------
+
+
+def _reverting_here(at_source: bool) -> Waiting:
+    def waiting(instance: Instance, host: ComputeContext) -> bool:
+        return (
+            instance.task_state == TaskState.RESIZE_REVERTING
+            and instance.revert_at_source == at_source
+            and instance.host == host.name
+        )
+
+    return waiting
+
+
+def revert_at_dest(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _hop(
+        host,
+        ids,
+        _reverting_here(at_source=False),
+        "Revert resize",
+        _remove_new_guest,
+        record.finish_dest_cleanup,
+    )
+
+
+def _restore(host: ComputeContext, instance: Instance) -> None:
+    host.disks.restore_stashed_disks(str(instance.id))
+    spec = spec_for(instance, host, instance.resize_from)
+    if instance.resize_was_running:
+        host.hypervisor.ensure_running(spec)
+    else:
+        host.hypervisor.ensure_stopped(spec)
+    host.console.write(str(instance.id), f"cloudledger: {spec.name} reverted on {host.name}")
+
+
+def revert_at_source(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _hop(
+        host, ids, _reverting_here(at_source=True), "Revert resize", _restore, record.finish_revert
+    )
+
+
+# The old disks --------------------------------------------------------------
+
+
+def drop_stashes(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    """Delete the disks kept for a revert that will not come; a failure is
+    retried, and never puts the server in ERROR (it runs elsewhere)."""
+    outcomes: Outcomes = {}
+    for iid, instance in load_many(host.app, Instance, ids).items():
+        if instance.stash_host != host.name:
+            outcomes[str(iid)] = "skipped"
+            continue
+        host.disks.drop_stashed_disks(str(iid))
+        record.finish_stash_drop(host.app, iid, host.name)
+        outcomes[str(iid)] = "dropped"
+    return outcomes
