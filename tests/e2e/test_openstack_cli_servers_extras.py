@@ -231,3 +231,30 @@ def test_an_anti_affinity_group_spreads_its_members_or_refuses_one_more(stack: S
     for n in (1, 2, 3):
         ok(openstack(stack, "server", "delete", "--wait", f"ga-{suffix}-{n}"))
     ok(openstack(stack, "server", "group", "delete", f"g-{suffix}"))
+
+
+def test_resize_then_confirm_or_revert_with_the_cli(stack: Stack) -> None:
+    name = f"rs-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    ok(openstack(stack, *boot, "--wait", name))
+    before = as_json(openstack(stack, "server", "show", name, "-f", "json"))
+
+    ok(openstack(stack, "server", "resize", "--flavor", "m1.small", "--wait", name))
+    resized = as_json(openstack(stack, "server", "show", name, "-f", "json"))
+    assert resized["status"] == "VERIFY_RESIZE"
+    assert "m1.small" in str(resized["flavor"])
+    ok(openstack(stack, "server", "resize", "--confirm", name))
+    wait_for(lambda: status_of(stack, name) == "ACTIVE", timeout=20, what=f"{name} confirmed")
+
+    ok(openstack(stack, "server", "resize", "--flavor", "m1.medium", "--wait", name))
+    ok(openstack(stack, "server", "resize", "revert", name))
+    wait_for(lambda: status_of(stack, name) == "ACTIVE", timeout=20, what=f"{name} reverted")
+    reverted = as_json(openstack(stack, "server", "show", name, "-f", "json"))
+    assert "m1.small" in str(reverted["flavor"])
+    events = as_json(openstack(stack, "server", "event", "list", name, "-f", "json"))
+    assert {"resize", "confirmResize", "revertResize"} <= {e["Action"] for e in events}
+
+    same = openstack(stack, "server", "resize", "--flavor", "m1.small", name)
+    assert same.returncode != 0 and "400" in same.stderr
+    assert before["id"] == reverted["id"]
+    ok(openstack(stack, "server", "delete", "--wait", name))
