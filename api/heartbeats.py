@@ -1,59 +1,25 @@
-"""Which workers are alive: RQ keeps each worker's registration and last
-heartbeat in Redis (expiring when the worker stops beating), never in the
-ledger. A worker's name starts with its role (``compute-<host>/...``, see
-workers/rq_worker.worker_name)."""
+"""Worker heartbeats for os-services, read off the event loop (the reading
+itself is workers/heartbeats.py, which the scheduler shares)."""
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
-import redis
-from rq import Worker
-from rq.worker import BaseWorker
 from starlette.concurrency import run_in_threadpool
 
-log = logging.getLogger(__name__)
-UP_WITHIN_S = 60.0  # Nova's service_down_time
+from workers.heartbeats import WorkerHeartbeats, is_up
+
+__all__ = ["Heartbeats", "is_up"]
 
 
 class Heartbeats:
     def __init__(self, redis_url: str) -> None:
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-
-    def _workers(self) -> list[BaseWorker]:
-        try:
-            return Worker.all(connection=self._redis)
-        except redis.RedisError as exc:  # Redis down: every role shows as down
-            log.warning("cannot read worker heartbeats: %s", exc)
-            return []
-
-    def _by_role(self, moment: str, latest: bool) -> dict[str, datetime]:
-        """Per role, the latest (or earliest) of a worker timestamp."""
-        pick = max if latest else min
-        found: dict[str, datetime] = {}
-        for worker in self._workers():
-            at = _utc(getattr(worker, moment))
-            if at is not None:
-                role = worker.name.split("/", 1)[0]
-                found[role] = pick(at, found.get(role, at))
-        return found
+        self._beats = WorkerHeartbeats(redis_url)
 
     async def last_seen(self) -> dict[str, datetime]:
         """Each role's latest heartbeat (roles with none are absent)."""
-        return await run_in_threadpool(self._by_role, "last_heartbeat", True)
+        return await run_in_threadpool(self._beats.last_seen)
 
     async def running_since(self) -> dict[str, datetime]:
         """When each role's oldest running worker started."""
-        return await run_in_threadpool(self._by_role, "birth_date", False)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def is_up(beat: datetime | None, now: datetime | None = None) -> bool:
-    now = now or datetime.now(UTC)
-    return beat is not None and (now - beat).total_seconds() < UP_WITHIN_S
+        return await run_in_threadpool(self._beats.running_since)

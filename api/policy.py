@@ -75,6 +75,7 @@ ACTIONS: dict[str, str] = {
     "identity:create_grant": ADMIN,
     "identity:revoke_grant": ADMIN,
     "compute:servers:create": MEMBER,
+    "compute:servers:create:forced_host": ADMIN,
     "compute:servers:index": READER,
     "compute:servers:show": READER,
     "compute:servers:delete": MEMBER,

@@ -30,6 +30,7 @@ from commands.receipt import Receipt
 from commands.servers import BootServer
 from domain.errors import NotFound
 from domain.values import Actor
+from projections.hosts import all_hosts
 from projections.servers import ServerFilters, server_by_id, servers_page
 
 POWER_CODES = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "suspended": 7}
@@ -67,6 +68,10 @@ class ServerSpec(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
+    # "ZONE", or an admin's "ZONE:HOST", "ZONE::NODE" or "ZONE:HOST:NODE".
+    availability_zone: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
+    )
 
 
 class _SchedulerHints(BaseModel):
@@ -127,7 +132,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "OS-EXT-STS:vm_state": row["vm_state"],
         "OS-EXT-STS:task_state": row["task_state"],
         "OS-EXT-STS:power_state": POWER_CODES[row["power_state"]],
-        "OS-EXT-AZ:availability_zone": "nova",
+        "OS-EXT-AZ:availability_zone": row["zone"],
         "OS-SRV-USG:launched_at": row["launched"],
         "OS-SRV-USG:terminated_at": row["terminated"],
         "key_name": row["key_name"],
@@ -172,6 +177,7 @@ async def create(request: Request) -> JSONResponse:
         spec.min_count,
         spec.max_count or spec.min_count,
         _group_hint(request_body),
+        *await _zone_asked(request, actor, spec.availability_zone),
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -186,6 +192,27 @@ async def create(request: Request) -> JSONResponse:
         "security_groups": [{"name": "default"}],
     }
     return JSONResponse({"server": body}, 202)
+
+
+async def _zone_asked(request: Request, actor: Actor, asked: str | None) -> tuple[str, str]:
+    """(zone, forced host) of a boot's ``availability_zone``. The zone must
+    have a host (400 otherwise); naming a host is for admins (403), and it
+    must be one of the zone's hosts."""
+    if not asked:
+        return "", ""
+    zone, _, rest = asked.partition(":")
+    host, _, node = rest.partition(":")
+    forced = host or node
+    if forced:
+        state(request).policy.enforce(actor, "compute:servers:create:forced_host")
+    hosts = {r["name"]: r["zone"] for r in await state(request).reads.all(all_hosts())}
+    if zone and zone not in hosts.values():
+        raise BadRequest(f"The requested availability zone is not available: {zone}")
+    if forced and (forced not in hosts or (zone and hosts[forced] != zone)):
+        raise BadRequest(f"No compute host {forced} in availability zone {zone or '(any)'}")
+    if host and node and host != node:
+        raise BadRequest("A host's only node is the host itself")
+    return zone, forced
 
 
 async def _listing(request: Request, actor: Actor) -> list[DictRow]:

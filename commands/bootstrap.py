@@ -7,7 +7,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
@@ -24,6 +24,8 @@ from commands.lockout import (
 from commands.passwords import Argon2Hasher
 from commands.services import Services
 from commands.tokens import TOKEN_LIFETIME_SECONDS
+from domain.errors import InvalidInput
+from domain.scheduling import SchedulerConfig
 
 DEFAULT_STATE_DIR = ".state"
 DEFAULT_MAX_JSON_BODY = 1 << 20
@@ -87,6 +89,8 @@ class Settings:
     # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
     private_pg_port: int = DEFAULT_PG_PORT
     private_redis_port: int = DEFAULT_REDIS_PORT
+    # The scheduler's filters and weighers (domain/scheduling.py).
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -123,6 +127,7 @@ class Settings:
             else None,
             private_pg_port=pg_port,
             private_redis_port=redis_port,
+            scheduler=_scheduler_config(environ),
         )
 
     @property
@@ -222,3 +227,13 @@ def build_services(settings: Settings, *, pool_size: int = 10) -> Services:
         settings.lockout_seconds,
     )
     return Services(app, Argon2Hasher(), DirectoryImageStore(settings.image_dir), lockout)
+
+
+def _scheduler_config(environ: Mapping[str, str]) -> SchedulerConfig:
+    try:
+        return SchedulerConfig.from_settings(
+            environ.get("CLOUDLEDGER_SCHEDULER_FILTERS", ""),
+            environ.get("CLOUDLEDGER_RAM_WEIGHT_MULTIPLIER", "1.0"),
+        )
+    except InvalidInput as exc:  # a process must not start half-configured
+        raise SystemExit(f"scheduler settings: {exc.message}") from None

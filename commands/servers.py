@@ -37,6 +37,8 @@ class BootServer:
     min_count: int = 1
     max_count: int = 1
     group: str = ""  # a ServerGroup of the project (os:scheduler_hints)
+    availability_zone: str = ""  # "" for any
+    forced_host: str = ""  # an admin's AZ:HOST: the scheduler skips its filters
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
             metadata=dict(cmd.metadata),
             description=cmd.description,
             server_group=cmd.group,
+            availability_zone=cmd.availability_zone,
+            forced_host=cmd.forced_host,
         )
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
         if group is not None:

@@ -9,7 +9,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InstanceLocked, InvalidTransition
 from domain.power import BY_TASK, POWER_ACTIONS
-from domain.resize import RESIZE_EVENTS, Resizing
+from domain.resize import Resizing
 from domain.values import (
     Actor,
     FlavorSnapshot,
@@ -40,13 +40,20 @@ class Instance(Resizing):
         metadata: dict[str, str]
         description: str
         server_group: str  # the ServerGroup it joined, "" for none
+        availability_zone: str  # asked for at boot, "" for any
+        forced_host: str  # an admin's AZ:HOST, which skips the filters; "" for none
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Version 1 dropped key_name, metadata and description."""
             state.update(key_name="", key_data="", metadata={}, description="", server_group="")
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Version 2 had no availability zone."""
+            state.update(availability_zone="", forced_host="")
 
     @event(Requested)
     def __init__(
@@ -63,12 +70,15 @@ class Instance(Resizing):
         metadata: dict[str, str] | None = None,
         description: str = "",
         server_group: str = "",
+        availability_zone: str = "",
+        forced_host: str = "",
     ) -> None:
         self.project_id, self.user_id, self.name = project_id, user_id, name
         self.flavor, self.image_id, self.networks = flavor, image_id, networks
         self.key_name, self.key_data = key_name, key_data
         self.metadata = dict(metadata or {})
         self.description, self.server_group = description, server_group
+        self.availability_zone, self.forced_host = availability_zone, forced_host
         self.vm_state = VmState.BUILDING
         self.task_state: TaskState | None = TaskState.SCHEDULING
         self.power_state = PowerState.NOSTATE
@@ -79,6 +89,16 @@ class Instance(Resizing):
         self.launched_at: datetime | None = None
         # Worker events carry the request id of the user action they complete.
         self.last_request = actor
+
+    @property
+    def zone_asked(self) -> str:
+        """The availability zone asked for at boot ("" for any); snapshots
+        from before zones could be asked for lack it."""
+        return str(self.__dict__.get("availability_zone", ""))
+
+    @property
+    def host_forced(self) -> str:
+        return str(self.__dict__.get("forced_host", ""))
 
     @property
     def is_deleted(self) -> bool:
@@ -367,23 +387,3 @@ class Instance(Resizing):
     @event(Updated)
     def _updated(self, name: str, description: str, actor: Actor) -> None:
         self.name, self.description = name, description
-
-
-# Every event of an instance's life, for views and the relay that follow them.
-LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
-    Instance.Requested,
-    Instance.Scheduled,
-    Instance.Spawned,
-    Instance.Failed,
-    Instance.StopRequested,
-    Instance.Stopped,
-    Instance.StartRequested,
-    Instance.Started,
-    Instance.PowerActionRequested,
-    Instance.PowerActionDone,
-    Instance.SnapshotRequested,
-    Instance.SnapshotDone,
-    Instance.DeleteRequested,
-    Instance.Deleted,
-    *RESIZE_EVENTS,
-)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from functools import singledispatchmethod
 from typing import Any
 
@@ -9,9 +10,12 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.host import ComputeHost
-from domain.scheduling import HostCandidate
+from domain.scheduling import HostCandidate, canonical_arch
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
+
+# Every host of this deployment runs on this machine's CPU.
+MACHINE_ARCHITECTURE = canonical_arch(platform.machine())
 
 
 class HostsView(ProjectionView):
@@ -99,8 +103,10 @@ class HostsView(ProjectionView):
                 free_vcpus=r["vcpus"] * r["cpu_ratio"] - r["vcpus_used"],
                 free_ram_mb=r["ram_mb"] * r["ram_ratio"] - r["ram_mb_used"],
                 free_disk_gb=r["disk_gb"] * r["disk_ratio"] - r["disk_gb_used"],
+                zone=r["zone"],
+                architecture=MACHINE_ARCHITECTURE,
             )
-            for r in self.list_hosts()
+            for r in self.fetch_all(all_hosts())
         ]
 
 

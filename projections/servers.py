@@ -12,7 +12,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from domain.instance import LIFECYCLE_EVENTS, Instance
+from domain.instance import Instance
+from domain.instance_events import LIFECYCLE_EVENTS
 from domain.power import POWER_ACTIONS
 from domain.resize import Resizing
 from projections.reader import Query
@@ -49,6 +50,8 @@ class ServersView(ProjectionView):
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS metadata jsonb NOT NULL DEFAULT '{}'",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS description text",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS locked boolean NOT NULL DEFAULT false",
+        # The zone asked for at boot ("" for any); shown until a host is chosen.
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS availability_zone text NOT NULL DEFAULT ''",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -64,8 +67,8 @@ class ServersView(ProjectionView):
         cur.execute(
             "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
             "vm_state, task_state, power_state, created_at, updated_at, key_name, metadata, "
-            "description) VALUES "
-            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s)",
+            "description, availability_zone) VALUES "
+            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s,%s)",
             (
                 e.originator_id,
                 e.project_id,
@@ -78,6 +81,7 @@ class ServersView(ProjectionView):
                 e.key_name or None,
                 Jsonb(e.metadata or {}),
                 e.description or None,
+                e.availability_zone,
             ),
         )
 
@@ -266,6 +270,15 @@ def _nova_time(column: str, name: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS {name}"""
 
 
+# A scheduled server is in its host's zone (an aggregate's, else the host's
+# own); before that, in the zone it asked for.
+_ZONE = (
+    "CASE WHEN host IS NULL THEN availability_zone ELSE coalesce("
+    "(SELECT a.metadata->>'availability_zone' FROM host_aggregates a"
+    " WHERE servers.host = ANY(a.hosts) AND a.metadata ? 'availability_zone' LIMIT 1),"
+    " (SELECT h.zone FROM hosts h WHERE h.name = servers.host), 'nova') END AS zone"
+)
+
 # What the API shows of a server, as text where the API shows text: turning
 # a thousand rows' timestamps and ids into strings in Python cost more than
 # the rest of a listing.
@@ -274,6 +287,7 @@ _SERVER_COLUMNS = ", ".join(
         "id::text AS id, project_id, user_id, name, image_id",
         "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
         "key_name, metadata, description, locked",
+        _ZONE,
         _nova_time("created_at", "created"),
         _nova_time("updated_at", "updated"),
         _nova_time("launched_at", "launched"),

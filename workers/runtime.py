@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from commands.app import CloudApp
+from domain.scheduling import HostCandidate, SchedulerConfig
 from projections.hosts import HostsView
 from workers.drivers.console import ConsoleLog, MemoryConsole
 from workers.drivers.disks import DiskStore
@@ -26,12 +27,26 @@ def _no_uploads(image_id: str, source: Path) -> None:
     raise PermanentDriverError("this compute host cannot upload snapshots")
 
 
+def _liveness_unknown() -> set[str] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class SchedulerContext:
-    """The scheduler: the ledger, and the hosts read model to rank hosts."""
+    """The scheduler: the ledger, the hosts read model to rank hosts, its
+    filters and weighers, and which hosts' workers beat (None: unknown, so
+    ComputeFilter counts every host as up)."""
 
     app: CloudApp
     hosts: HostsView
+    config: SchedulerConfig = field(default_factory=SchedulerConfig)
+    hosts_up: Callable[[], set[str] | None] = _liveness_unknown
+
+    def candidates(self) -> list[HostCandidate]:
+        """The hosts read model's hosts, each up if its worker beats."""
+        up = self.hosts_up()
+        found = self.hosts.candidates()
+        return found if up is None else [replace(h, up=h.name in up) for h in found]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from e2e.helpers import Stack, wait_for
-from e2e.test_openstack_cli import as_json, ok, openstack
+from e2e.helpers import Stack, create_member, wait_for
+from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +94,64 @@ def test_usage_of_a_project_comes_from_its_servers_lives(stack: Stack) -> None:
     listed = as_json(openstack(stack, "usage", "list", "-f", "json"))
     assert project in {u["Project"] for u in listed}
     ok(openstack(stack, "server", "delete", "--wait", name))
+
+
+def test_a_boot_lands_in_the_zone_it_asks_for_and_an_admin_may_name_the_host(
+    stack: Stack, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    aggregate, zone = f"agg-{suffix}", f"zone-{suffix}"
+    hosts = sorted(
+        h["Hypervisor Hostname"]
+        for h in as_json(openstack(stack, "hypervisor", "list", "-f", "json"))
+    )
+    zoned, other = hosts[-1], hosts[0]
+    ok(openstack(stack, "aggregate", "create", "--zone", zone, aggregate))
+    ok(openstack(stack, "aggregate", "add", "host", aggregate, zoned))
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+    names = [f"{kind}-{suffix}" for kind in ("zoned", "forced", "refused")]
+    try:
+        for _ in range(2):  # whatever the free RAM says, the zone holds
+            server = as_json(
+                openstack(
+                    stack, *boot, "--availability-zone", zone, "--wait", "-f", "json", names[0]
+                )
+            )
+            assert server["OS-EXT-SRV-ATTR:host"] == zoned
+            assert server["OS-EXT-AZ:availability_zone"] == zone
+            ok(openstack(stack, "server", "delete", "--wait", names[0]))
+
+        forced = as_json(
+            openstack(stack, *boot, "--availability-zone", f"nova:{other}", "--wait", "-f", "json",
+                      names[1])
+        )  # fmt: skip
+        assert (forced["OS-EXT-SRV-ATTR:host"], forced["status"]) == (other, "ACTIVE")
+        assert forced["OS-EXT-AZ:availability_zone"] == "nova"
+
+        unknown = openstack(stack, *boot, "--availability-zone", f"none-{suffix}", names[2])
+        assert unknown.returncode != 0 and "400" in unknown.stderr
+        member = create_member(stack, "zone")
+        clouds_yaml_for(stack, tmp_path, member.user, member.password, member.project)
+        tenant = replace(stack, state_dir=tmp_path)
+        refused = openstack(tenant, *boot, "--availability-zone", f"nova:{other}", names[2])
+        assert refused.returncode != 0 and "403" in refused.stderr
+    finally:
+        for name in names[:2]:
+            openstack(stack, "server", "delete", "--wait", name)
+        ok(openstack(stack, "aggregate", "remove", "host", aggregate, zoned))
+        ok(openstack(stack, "aggregate", "delete", aggregate))
+
+
+def test_an_image_for_another_cpu_finds_no_host(stack: Stack, tmp_path: Path) -> None:
+    name = f"arm-{uuid.uuid4().hex[:8]}"
+    data = tmp_path / "arm.img"
+    data.write_bytes(b"\0" * 1024)
+    ok(openstack(stack, "image", "create", "--file", str(data), "--disk-format", "raw",
+                 "--property", "hw_architecture=aarch64", name))  # fmt: skip
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", name, "--nic", "none"]
+    ok(openstack(stack, *boot, name))
+    wait_for(lambda: status_of(stack, name) == "ERROR", timeout=20, what=f"{name} refused")
+    fault = as_json(openstack(stack, "server", "show", name, "-f", "json"))["fault"]
+    assert "No valid host" in str(fault)
+    ok(openstack(stack, "server", "delete", "--wait", name))
+    ok(openstack(stack, "image", "delete", name))

@@ -1,6 +1,18 @@
 """Unit tests for host selection: filters, weighers and disk sizing."""
 
-from domain.scheduling import HostCandidate, disk_needed, rank_hosts
+from dataclasses import replace
+
+import pytest
+
+from domain.errors import InvalidInput
+from domain.scheduling import (
+    DEFAULT_FILTERS,
+    HostCandidate,
+    RequestSpec,
+    SchedulerConfig,
+    disk_needed,
+    rank_hosts,
+)
 from domain.values import FlavorSnapshot
 
 FLAVOR = FlavorSnapshot("2", "m1.small", 2, 2048, 20, 0, 0)
@@ -78,3 +90,68 @@ def test_rank_hosts_with_no_fitting_host_is_empty() -> None:
 def test_rank_hosts_accepts_fractional_free_capacity_from_ratios() -> None:
     hosts = [_host("a", vcpus=1.5), _host("b", vcpus=2.5)]
     assert rank_hosts(hosts, FLAVOR) == ["b"]
+
+
+# The configurable filter list and weighers (SchedulerConfig) ---------------
+
+
+def _spec(**kwargs: object) -> RequestSpec:
+    return RequestSpec(FLAVOR, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_zone_filter_keeps_only_the_asked_zone() -> None:
+    hosts = [replace(_host("a"), zone="az1"), replace(_host("b", ram=9999), zone="nova")]
+    assert SchedulerConfig().rank(hosts, _spec(zone="az1")) == ["a"]
+    assert SchedulerConfig().rank(hosts, _spec()) == ["b", "a"]
+
+
+def test_compute_filter_drops_hosts_whose_worker_is_down() -> None:
+    hosts = [replace(_host("a", ram=9999), up=False), _host("b")]
+    assert SchedulerConfig().rank(hosts, _spec()) == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("properties", "passes"),
+    [
+        ({}, True),
+        ({"hw_architecture": "x86_64"}, True),
+        ({"hw_architecture": "amd64"}, True),  # another name for the same CPU
+        ({"hw_architecture": "aarch64"}, False),
+        ({"hypervisor_type": "qemu"}, True),
+        ({"img_hv_type": "QEMU"}, True),
+        ({"hypervisor_type": "xen"}, False),
+    ],
+)
+def test_image_properties_must_match_the_host(properties: dict[str, str], passes: bool) -> None:
+    ranked = SchedulerConfig().rank([_host("a")], _spec(image_properties=properties))
+    assert ranked == (["a"] if passes else [])
+
+
+def test_a_filter_left_out_of_the_list_does_not_run() -> None:
+    hosts = [replace(_host("a"), zone="az1"), _host("b", enabled=False)]
+    config = SchedulerConfig(filters=("RamFilter", "CoreFilter", "DiskFilter"))
+    assert config.rank(hosts, _spec(zone="elsewhere")) == ["a", "b"]
+
+
+def test_a_negative_ram_multiplier_stacks_instead_of_spreading() -> None:
+    hosts = [_host("a", ram=2048), _host("b", ram=8192)]
+    assert SchedulerConfig().rank(hosts, _spec()) == ["b", "a"]
+    assert SchedulerConfig(ram_weight_multiplier=-1.0).rank(hosts, _spec()) == ["a", "b"]
+
+
+def test_group_filters_apply_their_own_policy_and_soft_ones_weigh_first() -> None:
+    hosts = [_host("a", ram=8192), _host("b", ram=2048)]
+    only_b = _spec(group_policy="anti-affinity", group_allows=lambda h: h == "b")
+    assert SchedulerConfig().rank(hosts, only_b) == ["b"]
+    soft = _spec(group_policy="soft-affinity", group_prefers=lambda h: h == "b")
+    assert SchedulerConfig().rank(hosts, soft) == ["b", "a"]
+
+
+def test_settings_name_known_filters_and_a_numeric_multiplier() -> None:
+    config = SchedulerConfig.from_settings("ComputeFilter, RamFilter", "-2")
+    assert (config.filters, config.ram_weight_multiplier) == (("ComputeFilter", "RamFilter"), -2)
+    assert SchedulerConfig.from_settings("", "1.0").filters == DEFAULT_FILTERS
+    with pytest.raises(InvalidInput, match="NoSuchFilter"):
+        SchedulerConfig.from_settings("RamFilter,NoSuchFilter", "1")
+    with pytest.raises(InvalidInput, match="number"):
+        SchedulerConfig.from_settings("", "lots")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.instance import LIFECYCLE_EVENTS, Instance
+from domain.instance import Instance
+from domain.instance_events import LIFECYCLE_EVENTS
 from domain.resize import Resizing
 from workers import routes
 from workers.jobs.entry import HANDLERS

@@ -20,12 +20,12 @@ from commands.app import CloudApp
 from commands.loading import load_many
 from domain.errors import InvalidTransition, NotFound
 from domain.instance import NO_VALID_HOST, Instance
-from domain.scheduling import rank_hosts
 from domain.values import TaskState
 from workers.drivers.disks import publish_atomically
 from workers.drivers.errors import DriverError
 from workers.drivers.hypervisor import DomainSpec
 from workers.jobs.compute import Outcomes, RetryLater, domain_name, run_or_fail, spec_for
+from workers.jobs.scheduler import image_properties, request_spec
 from workers.runtime import ComputeContext, SchedulerContext
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,19 @@ def schedule_resizes(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes
     room for the new flavor comes on top of the old claim, as in Nova)."""
     outcomes: Outcomes = {}
     instances = load_many(context.app, Instance, ids)
-    candidates = context.hosts.candidates()
+    candidates = context.candidates()
+    waiting = [i for i in instances.values() if i.task_state == TaskState.RESIZE_PREP]
+    images = image_properties(context, waiting)
     for iid in ids:
         instance = instances.get(iid)
         if instance is None or instance.task_state != TaskState.RESIZE_PREP:
             outcomes[str(iid)] = "skipped"
             continue
         assert instance.resize_to is not None
-        ranked = rank_hosts(candidates, instance.resize_to)
+        # The zone asked for at boot holds for the resize too (as Nova's request spec).
+        ranked = context.config.rank(
+            candidates, request_spec(instance, instance.resize_to, None, images)
+        )
         chosen = next((h for h in ranked if record.claim_resize(context.app, iid, h)), None)
         if chosen is not None:
             outcomes[str(iid)] = f"resize scheduled on {chosen}"

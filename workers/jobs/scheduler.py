@@ -8,6 +8,7 @@ host, and what no host can take fails with "No valid host was found"."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections import defaultdict
@@ -17,14 +18,16 @@ from uuid import UUID
 from commands.compute import GroupPlacement, fail_waiting, group_placements, place_on_host
 from commands.loading import load, load_many
 from domain.errors import Conflict
+from domain.image import Image
 from domain.instance import Instance
-from domain.scheduling import HostCandidate, disk_needed, rank_hosts
-from domain.values import TaskState
+from domain.scheduling import HostCandidate, RequestSpec, SchedulerConfig, disk_needed
+from domain.values import FlavorSnapshot, TaskState
 from workers.runtime import SchedulerContext
 
 log = logging.getLogger(__name__)
 
 Outcomes = dict[str, str]
+Props = dict[str, str]
 _CHANGED = "skipped: instance changed while scheduling"
 
 
@@ -37,10 +40,11 @@ def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcom
             outcomes[str(iid)] = "skipped"
         elif instances[iid].task_state != TaskState.SCHEDULING:
             outcomes[str(iid)] = "skipped: already scheduled or deleted"
-    candidates = {h.name: h for h in context.hosts.candidates()}
+    candidates = {h.name: h for h in context.candidates()}
+    images = image_properties(context, waiting)
     while waiting:
         groups = group_placements(context.app, waiting)
-        plan = _assign(waiting, candidates, groups)
+        plan = _assign(context.config, waiting, candidates, groups, images)
         planned = {instance.id for assigned in plan.values() for instance in assigned}
         unplaced = [i.id for i in waiting if i.id not in planned]
         if unplaced:
@@ -68,21 +72,54 @@ def _still_waiting(context: SchedulerContext, instance_id: UUID) -> bool:
     return instance.task_state == TaskState.SCHEDULING
 
 
+def image_properties(context: SchedulerContext, instances: list[Instance]) -> dict[str, Props]:
+    """The properties of the images these instances boot from, by image id,
+    for ImagePropertiesFilter (an image deleted since imposes nothing)."""
+    ids = set[UUID]()
+    for instance in instances:
+        with contextlib.suppress(ValueError):
+            ids.add(UUID(instance.image_id))
+    return {str(i): image.properties for i, image in load_many(context.app, Image, ids).items()}
+
+
+def request_spec(
+    instance: Instance,
+    flavor: FlavorSnapshot,
+    grouped: GroupPlacement | None,
+    images: dict[str, Props],
+) -> RequestSpec:
+    if grouped is None:
+        return RequestSpec(flavor, instance.zone_asked, images.get(instance.image_id, {}))
+    group, live = grouped.group, grouped.live_hosts
+    return RequestSpec(
+        flavor,
+        instance.zone_asked,
+        images.get(instance.image_id, {}),
+        group_policy=group.policy,
+        group_allows=lambda host: group.allows(host, live),
+        group_prefers=lambda host: group.prefers(host, live),
+    )
+
+
 def _assign(
+    config: SchedulerConfig,
     instances: list[Instance],
     candidates: dict[str, HostCandidate],
     groups: dict[str, GroupPlacement],
+    images: dict[str, Props],
 ) -> dict[str, list[Instance]]:
     """The best host for each instance, lowering each host's free room as it
-    goes; a server group's hard policy filters hosts, a soft one weighs."""
+    goes. An admin's forced host (AZ:HOST) skips the filters; its claim
+    still needs the room."""
     plan: dict[str, list[Instance]] = defaultdict(list)
     for instance in instances:
-        ranked = rank_hosts(list(candidates.values()), instance.flavor)
         grouped = groups.get(instance.server_group)
-        if grouped is not None:
-            live = grouped.live_hosts
-            ranked = [h for h in ranked if grouped.group.allows(h, live)]
-            ranked.sort(key=lambda h: not grouped.group.prefers(h, live))  # stable
+        if instance.host_forced:
+            forced = instance.host_forced
+            ranked = [forced] if forced in candidates else []
+        else:
+            spec = request_spec(instance, instance.flavor, grouped, images)
+            ranked = config.rank(list(candidates.values()), spec)
         if not ranked:
             continue
         if grouped is not None:
