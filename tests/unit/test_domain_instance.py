@@ -404,3 +404,33 @@ def test_replaying_the_events_rebuilds_the_same_state() -> None:
     assert replayed.launched_at == instance.launched_at
     assert replayed.host == instance.host
     assert replayed.last_request == instance.last_request
+
+
+def test_requested_events_stored_before_zones_read_back_with_no_zone() -> None:
+    from dataclasses import replace as replace_stored
+
+    from commands.app import CloudApp
+    from domain.values import Actor as StoredActor
+    from domain.values import FlavorSnapshot as StoredFlavor
+
+    app = CloudApp()
+    actor = StoredActor("u", "p", ("member",), "r")
+    booted = Instance(
+        project_id="p", user_id="u", name="old", flavor=StoredFlavor("1", "t", 1, 512, 1, 0, 0),
+        image_id="img", networks="none", actor=actor,
+    )  # fmt: skip
+    stored = app.mapper.to_stored_event(booted.collect_events()[0])
+    transcoder = app.mapper.transcoder
+    for version, dropped in ((2, ("availability_zone", "forced_host")), (1, ("key_name",))):
+        state = transcoder.decode(stored.state)
+        for name in ("availability_zone", "forced_host", *dropped):
+            state.pop(name, None)
+        if version == 1:
+            for name in ("key_data", "metadata", "description", "server_group"):
+                state.pop(name)
+            state.pop("class_version")
+        else:
+            state["class_version"] = version
+        old = replace_stored(stored, state=transcoder.encode(state))
+        instance = app.mapper.to_domain_event(old).mutate(None)  # type: ignore[attr-defined]
+        assert (instance.zone_asked, instance.host_forced, instance.name) == ("", "", "old")
