@@ -53,3 +53,19 @@ def test_intervals_outside_the_period_make_no_usage() -> None:
 def test_a_running_instance_counts_up_to_now_not_to_a_period_end_ahead() -> None:
     usage = usage_by_project([_interval(0, None)], _at(0), _at(24), now=_at(3))["p1"]
     assert usage.hours == pytest.approx(3.0)
+
+
+def test_a_resize_then_a_stop_price_each_stretch_at_its_own_flavor() -> None:
+    # m1.tiny (1 vCPU) for 2 h; resized to 2 vCPUs, waiting 1 h for a
+    # confirm; confirmed, 2 h more; then stopped, still holding 2 vCPUs.
+    intervals = [
+        _interval(0, 2, "active", vcpus=1),
+        _interval(2, 3, "resized", vcpus=2),
+        _interval(3, 5, "active", vcpus=2),
+        _interval(5, None, "stopped", vcpus=2),
+    ]
+    usage = usage_by_project(intervals, _at(1), _at(6), now=_at(6))["p1"].instances["i1"]
+    assert usage.hours == pytest.approx(5.0)
+    assert usage.vcpu_hours == pytest.approx(1 * 1 + 1 * 2 + 2 * 2 + 1 * 2)
+    assert usage.ram_mb_hours == pytest.approx(512 * 1 + 1024 * (1 + 2 + 1))
+    assert (usage.state, usage.vcpus) == ("stopped", 2)
