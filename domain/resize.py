@@ -299,9 +299,9 @@ class Resizing(Aggregate):
         pass
 
     def mark_stash_dropped(self, host: str, actor: Actor) -> None:
-        """The source host deleted the stashed disks (also after a delete)."""
-        if self.stash_host == host:
-            self._stash_dropped(host, actor)
+        """``host`` did what a StashDropRequested asked (also after a delete,
+        and also when a later resize has stashed elsewhere meanwhile)."""
+        self._stash_dropped(host, actor)
 
     class StashDropped(Aggregate.Event):
         host: str
@@ -309,7 +309,8 @@ class Resizing(Aggregate):
 
     @event(StashDropped)
     def _stash_dropped(self, host: str, actor: Actor) -> None:
-        self.stashed_on = None
+        if self.stash_host == host:
+            self.stashed_on = None
 
 
 RESIZE_EVENTS: tuple[type[Aggregate.Event], ...] = (

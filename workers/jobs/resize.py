@@ -227,10 +227,10 @@ def drop_stashes(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
     retried, and never puts the server in ERROR (it runs elsewhere)."""
     outcomes: Outcomes = {}
     for iid, instance in load_many(host.app, Instance, ids).items():
-        if instance.stash_host != host.name:
-            outcomes[str(iid)] = "skipped"
-            continue
-        host.disks.drop_stashed_disks(str(iid))
-        record.finish_stash_drop(host.app, iid, host.name)
+        # A stash here is the one asked about: this queue ran the drop
+        # before any later resize's step on this host.
+        if instance.stash_host in (None, host.name):
+            host.disks.drop_stashed_disks(str(iid))
+        record.finish_stash_drop(host.app, iid, host.name)  # the request is done either way
         outcomes[str(iid)] = "dropped"
     return outcomes
