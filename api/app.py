@@ -28,6 +28,7 @@ from api import (
     server_groups,
     server_metadata,
     servers,
+    services,
     usage,
     users,
 )
@@ -73,6 +74,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *server_metadata.routes,
             *instance_actions.routes,
             *operators.routes,
+            *services.routes,
             *host_aggregates.routes,
             *usage.routes,
             *openapi.routes,

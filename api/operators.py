@@ -1,38 +1,22 @@
-"""Compute v2.1 views for operators: os-hypervisors, os-services and
-os-availability-zone, from the hosts read model and worker heartbeats."""
+"""Compute v2.1 views for operators: os-hypervisors and os-availability-zone,
+from the hosts read model and worker heartbeats (os-services: api/services.py)."""
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from psycopg.rows import DictRow
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
 from api import microversion
-from api.context import accepts, authorize, parse_body, read_your_writes, state
+from api.context import authorize, state
 from api.heartbeats import is_up
 from api.responses import JSONResponse
+from api.services import compute_is_up, int_id, iso, read_hosts
 from domain.errors import NotFound
 from projections.hosts import all_hosts
-
-
-def _int_id(kind: str, name: str) -> int:
-    """Nova shows integer ids before 2.53; a stable one from the name."""
-    return zlib.crc32(f"{kind}/{name}".encode()) & 0x7FFFFFFF
-
-
-def _iso(beat: datetime | None) -> str | None:
-    return beat.strftime("%Y-%m-%dT%H:%M:%S.%f") if beat else None
-
-
-async def _hosts(request: Request) -> tuple[list[DictRow], dict[str, datetime]]:
-    rows = await state(request).reads.all(all_hosts())
-    return rows, await state(request).heartbeats.last_seen()
 
 
 def _hypervisor(
@@ -40,9 +24,9 @@ def _hypervisor(
 ) -> dict[str, Any]:
     name = row["name"]
     shown: dict[str, Any] = {
-        "id": _int_id("hypervisor", name),
+        "id": int_id("hypervisor", name),
         "hypervisor_hostname": name,
-        "state": "up" if is_up(beats.get(f"compute-{name}")) else "down",
+        "state": "up" if compute_is_up(row, beats.get(f"compute-{name}")) else "down",
         "status": "enabled" if row["enabled"] else "disabled",
     }
     if detailed:
@@ -65,9 +49,9 @@ def _hypervisor(
             "host_ip": "127.0.0.1",
             "cpu_info": {},  # an object from 2.28 (a JSON string before)
             "service": {
-                "id": _int_id("compute", name),
+                "id": int_id("compute", name),
                 "host": name,
-                "disabled_reason": None,
+                "disabled_reason": row["disabled_reason"],
             },
         }
         if version < (2, 28):
@@ -77,13 +61,13 @@ def _hypervisor(
 
 async def hypervisors(request: Request) -> JSONResponse:
     authorize(request, "compute:hypervisors:list")
-    rows, beats = await _hosts(request)
+    rows, beats = await read_hosts(request)
     return JSONResponse({"hypervisors": [_hypervisor(r, beats, False) for r in rows]})
 
 
 async def hypervisors_detail(request: Request) -> JSONResponse:
     authorize(request, "compute:hypervisors:list")
-    rows, beats = await _hosts(request)
+    rows, beats = await read_hosts(request)
     return JSONResponse(
         {
             "hypervisors": [
@@ -103,9 +87,9 @@ async def hypervisor(request: Request) -> JSONResponse:
 async def _host_by_id(request: Request) -> tuple[DictRow, dict[str, datetime]]:
     """The host whose hypervisor id the path names, and the heartbeats."""
     wanted = request.path_params["id"]
-    rows, beats = await _hosts(request)
+    rows, beats = await read_hosts(request)
     for row in rows:
-        if str(_int_id("hypervisor", row["name"])) == wanted:
+        if str(int_id("hypervisor", row["name"])) == wanted:
             return row, beats
     raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
 
@@ -132,7 +116,7 @@ def _uptime(since: datetime | None) -> str | None:
 
 async def statistics(request: Request) -> JSONResponse:
     authorize(request, "compute:hypervisors:list")
-    rows, beats = await _hosts(request)
+    rows, beats = await read_hosts(request)
     shown = [_hypervisor(r, beats, True, microversion.requested(request)) for r in rows]
     keys = (
         "vcpus",
@@ -151,71 +135,6 @@ async def statistics(request: Request) -> JSONResponse:
     return JSONResponse({"hypervisor_statistics": {"count": len(shown), **stats}})
 
 
-def _service(
-    binary: str, host: str, zone: str, enabled: bool, beat: datetime | None
-) -> dict[str, Any]:
-    return {
-        "id": _int_id(binary, host),
-        "binary": binary,
-        "host": host,
-        "zone": zone,
-        "status": "enabled" if enabled else "disabled",
-        "state": "up" if is_up(beat) else "down",
-        "updated_at": _iso(beat),
-        "disabled_reason": None,
-        "forced_down": False,
-    }
-
-
-async def services(request: Request) -> JSONResponse:
-    """The scheduler and one compute service per host (``compute service list``)."""
-    authorize(request, "compute:services:list")
-    rows, beats = await _hosts(request)
-    found = [_service("nova-scheduler", "scheduler", "internal", True, beats.get("scheduler"))]
-    found += [
-        _service(
-            "nova-compute", r["name"], r["zone"], r["enabled"], beats.get(f"compute-{r['name']}")
-        )
-        for r in rows
-    ]
-    params = request.query_params
-    found = [
-        s
-        for s in found
-        if params.get("host") in (None, s["host"]) and params.get("binary") in (None, s["binary"])
-    ]
-    return JSONResponse({"services": found})
-
-
-class _ServiceChange(BaseModel):
-    host: str = Field(min_length=1, max_length=255)
-    binary: Literal["nova-compute"]
-
-
-async def _set_enabled(request: Request, enabled: bool) -> JSONResponse:
-    """``compute service set --disable HOST nova-compute``: the scheduler
-    places nothing more on a disabled host."""
-    actor = authorize(request, "compute:services:update")
-    change = await parse_body(request, _ServiceChange)
-    svc = state(request).services
-    receipt = await run_in_threadpool(svc.set_host_enabled, change.host, enabled, actor)
-    await read_your_writes(request, receipt)
-    status = "enabled" if enabled else "disabled"
-    return JSONResponse(
-        {"service": {"host": change.host, "binary": change.binary, "status": status}}
-    )
-
-
-@accepts(_ServiceChange)
-async def disable_service(request: Request) -> JSONResponse:
-    return await _set_enabled(request, False)
-
-
-@accepts(_ServiceChange)
-async def enable_service(request: Request) -> JSONResponse:
-    return await _set_enabled(request, True)
-
-
 async def availability_zones(request: Request) -> JSONResponse:
     """Every zone that has an enabled host (``availability zone list``)."""
     authorize(request, "compute:availability_zones:list")
@@ -228,18 +147,20 @@ async def availability_zones(request: Request) -> JSONResponse:
 async def availability_zones_detail(request: Request) -> JSONResponse:
     """Zones with their hosts and services; the scheduler is in "internal"."""
     authorize(request, "compute:availability_zones:detail")
-    rows, beats = await _hosts(request)
+    rows, beats = await read_hosts(request)
 
-    def service(role: str, enabled: bool) -> dict[str, Any]:
-        beat = beats.get(role)
-        return {"available": is_up(beat), "active": enabled, "updated_at": _iso(beat)}
+    def service(beat: datetime | None, up: bool, enabled: bool) -> dict[str, Any]:
+        return {"available": up, "active": enabled, "updated_at": iso(beat)}
 
+    beat = beats.get("scheduler")
     zones: dict[str, dict[str, Any]] = {
-        "internal": {"scheduler": {"nova-scheduler": service("scheduler", True)}}
+        "internal": {"scheduler": {"nova-scheduler": service(beat, is_up(beat), True)}}
     }
     for row in rows:
         hosts = zones.setdefault(row["zone"], {})
-        hosts[row["name"]] = {"nova-compute": service(f"compute-{row['name']}", row["enabled"])}
+        beat = beats.get(f"compute-{row['name']}")
+        shown = service(beat, compute_is_up(row, beat), row["enabled"])
+        hosts[row["name"]] = {"nova-compute": shown}
     listed = [
         {"zoneName": name, "zoneState": {"available": True}, "hosts": hosts}
         for name, hosts in sorted(zones.items())
@@ -253,9 +174,6 @@ routes = [
     Route("/compute/v2.1/os-hypervisors/statistics", statistics, methods=["GET"]),
     Route("/compute/v2.1/os-hypervisors/{id}", hypervisor, methods=["GET"]),
     Route("/compute/v2.1/os-hypervisors/{id}/uptime", uptime, methods=["GET"]),
-    Route("/compute/v2.1/os-services", services, methods=["GET"]),
-    Route("/compute/v2.1/os-services/disable", disable_service, methods=["PUT"]),
-    Route("/compute/v2.1/os-services/enable", enable_service, methods=["PUT"]),
     Route("/compute/v2.1/os-availability-zone", availability_zones, methods=["GET"]),
     Route("/compute/v2.1/os-availability-zone/detail", availability_zones_detail, methods=["GET"]),
 ]

@@ -120,8 +120,21 @@ def register_host(cmd: RegisterHost, app: CloudApp, actor: Actor) -> Receipt:
     return Receipt.of(host.id, app.save(host))
 
 
-def set_host_enabled(name: str, enabled: bool, app: CloudApp, actor: Actor) -> Receipt:
-    """A disabled host takes no new instances; the ones on it keep running."""
+def set_host_enabled(
+    name: str, enabled: bool, app: CloudApp, actor: Actor, reason: str | None = None
+) -> Receipt:
+    """A disabled host takes no new instances; the ones on it keep running.
+    The reason, if any, is kept until the host is enabled again."""
     host = load(app, ComputeHost, ComputeHost.create_id(name), f"Compute host {name}")
-    host.set_enabled(enabled, actor)
+    if enabled:
+        host.enable(actor)
+    else:
+        host.disable(reason, actor)
+    return Receipt.of(host.id, app.save(host))
+
+
+def set_host_forced_down(name: str, forced_down: bool, app: CloudApp, actor: Actor) -> Receipt:
+    """A forced-down host shows down and takes no claims, whatever its heartbeat."""
+    host = load(app, ComputeHost, ComputeHost.create_id(name), f"Compute host {name}")
+    host.set_forced_down(forced_down, actor)
     return Receipt.of(host.id, app.save(host))

@@ -166,8 +166,17 @@ class Services(IdentityCommands):
     def delete_keypair(self, user_id: str, name: str, actor: Actor) -> Receipt:
         return retry_on_conflict(lambda: keypairs.delete_keypair(user_id, name, self.app, actor))
 
-    def set_host_enabled(self, name: str, enabled: bool, actor: Actor) -> Receipt:
-        return retry_on_conflict(lambda: catalog.set_host_enabled(name, enabled, self.app, actor))
+    def set_host_enabled(
+        self, name: str, enabled: bool, actor: Actor, reason: str | None = None
+    ) -> Receipt:
+        return retry_on_conflict(
+            lambda: catalog.set_host_enabled(name, enabled, self.app, actor, reason)
+        )
+
+    def set_host_forced_down(self, name: str, forced_down: bool, actor: Actor) -> Receipt:
+        return retry_on_conflict(
+            lambda: catalog.set_host_forced_down(name, forced_down, self.app, actor)
+        )
 
     def create_aggregate(self, cmd: host_aggregates.CreateHostAggregate, actor: Actor) -> Receipt:
         return creating(

@@ -8,7 +8,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, InsufficientCapacity
-from domain.values import Actor, natural_id
+from domain.values import Actor, natural_id, require_text
+
+MAX_DISABLED_REASON = 255  # Nova's column and schema limit
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,15 @@ class Resources:
 
 class ComputeHost(Aggregate):
     """One hypervisor host; claims are keyed by instance id."""
+
+    # Version 2 keeps a disable reason and the forced-down flag; a snapshot
+    # taken before them reads back enabled-state as it was, with neither.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state.setdefault("disabled_reason", None)
+        state.setdefault("forced_down", False)
 
     class Registered(Aggregate.Created):
         name: str
@@ -60,6 +71,8 @@ class ComputeHost(Aggregate):
         )
         self.zone = zone
         self.enabled = True
+        self.disabled_reason: str | None = None
+        self.forced_down = False
         self.claims: dict[str, list[int]] = {}  # instance id -> [vcpus, ram, disk]
         self.claimed_totals = [0, 0, 0]  # running sums of the claims
 
@@ -103,6 +116,8 @@ class ComputeHost(Aggregate):
             return
         if not self.enabled:
             raise InsufficientCapacity(f"Host {self.name} is disabled")
+        if self.forced_down:  # a scheduler racing the force-down loses here
+            raise InsufficientCapacity(f"Host {self.name} is forced down")
         if not self.fits(vcpus, ram_mb, disk_gb):
             raise InsufficientCapacity(f"Host {self.name} cannot fit the instance")
         self._claimed(instance_id, vcpus, ram_mb, disk_gb, actor)
@@ -158,16 +173,73 @@ class ComputeHost(Aggregate):
         self.claims[new_key] = self.claims.pop(old_key)
 
     def set_enabled(self, enabled: bool, actor: Actor) -> None:
-        if enabled != self.enabled:
-            self._enabled_set(enabled, actor)
+        """Enable, or disable without a reason (Nova's plain ``disable``)."""
+        if enabled:
+            self.enable(actor)
+        else:
+            self.disable(None, actor)
 
     class EnabledSet(Aggregate.Event):
+        """Appended before disable reasons existed; still in the ledger, so
+        still replayed, but no longer appended (Enabled, Disabled are)."""
+
         enabled: bool
         actor: Actor
 
     @event(EnabledSet)
     def _enabled_set(self, enabled: bool, actor: Actor) -> None:
         self.enabled = enabled
+        self.disabled_reason = None
+
+    def disable(self, reason: str | None, actor: Actor) -> None:
+        """Take no new instances; the ones on the host keep running. Disabling
+        again with another reason records the new reason, as Nova does."""
+        if reason is not None:
+            require_text(reason, "Disabled reason", MAX_DISABLED_REASON)
+        if self.enabled or reason != self.disabled_reason:
+            self._disabled(reason, actor)
+
+    class Disabled(Aggregate.Event):
+        reason: str | None
+        actor: Actor
+
+    @event(Disabled)
+    def _disabled(self, reason: str | None, actor: Actor) -> None:
+        self.enabled, self.disabled_reason = False, reason
+
+    def enable(self, actor: Actor) -> None:
+        """Take instances again; the disable reason is cleared."""
+        if not self.enabled:
+            self._enabled(actor)
+
+    class Enabled(Aggregate.Event):
+        actor: Actor
+
+    @event(Enabled)
+    def _enabled(self, actor: Actor) -> None:
+        self.enabled, self.disabled_reason = True, None
+
+    def set_forced_down(self, forced_down: bool, actor: Actor) -> None:
+        """An operator's word that the host is down (fenced), whatever its
+        heartbeat says: it shows down and takes no claims until lifted."""
+        if forced_down and not self.forced_down:
+            self._forced_down(actor)
+        elif self.forced_down and not forced_down:
+            self._force_down_cleared(actor)
+
+    class ForcedDown(Aggregate.Event):
+        actor: Actor
+
+    @event(ForcedDown)
+    def _forced_down(self, actor: Actor) -> None:
+        self.forced_down = True
+
+    class ForceDownCleared(Aggregate.Event):
+        actor: Actor
+
+    @event(ForceDownCleared)
+    def _force_down_cleared(self, actor: Actor) -> None:
+        self.forced_down = False
 
     def check_same_capacity(self, vcpus: int, ram_mb: int, disk_gb: int) -> None:
         """Re-registering a host must not silently change what it offers."""

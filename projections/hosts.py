@@ -28,6 +28,10 @@ class HostsView(ProjectionView):
         ComputeHost.Released,
         ComputeHost.ClaimRenamed,
         ComputeHost.EnabledSet,
+        ComputeHost.Disabled,
+        ComputeHost.Enabled,
+        ComputeHost.ForcedDown,
+        ComputeHost.ForceDownCleared,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS hosts (
@@ -37,6 +41,10 @@ class HostsView(ProjectionView):
             enabled boolean NOT NULL, running_vms int NOT NULL DEFAULT 0,
             vcpus_used int NOT NULL DEFAULT 0, ram_mb_used int NOT NULL DEFAULT 0,
             disk_gb_used int NOT NULL DEFAULT 0)""",
+        # Tables made before disable reasons and force-down: their rows stand
+        # as they are (no reason, not forced down), no rebuild needed.
+        "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS disabled_reason text",
+        "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS forced_down boolean NOT NULL DEFAULT false",
     )
 
     @singledispatchmethod
@@ -79,10 +87,34 @@ class HostsView(ProjectionView):
 
     @apply.register
     def _(self, e: ComputeHost.EnabledSet, cur: Cursor[DictRow]) -> None:
+        self._enabled(cur, e.originator_id, e.enabled, None)
+
+    @apply.register
+    def _(self, e: ComputeHost.Disabled, cur: Cursor[DictRow]) -> None:
+        self._enabled(cur, e.originator_id, False, e.reason)
+
+    @apply.register
+    def _(self, e: ComputeHost.Enabled, cur: Cursor[DictRow]) -> None:
+        self._enabled(cur, e.originator_id, True, None)
+
+    @apply.register
+    def _(self, e: ComputeHost.ForcedDown, cur: Cursor[DictRow]) -> None:
+        self._forced_down(cur, e.originator_id, True)
+
+    @apply.register
+    def _(self, e: ComputeHost.ForceDownCleared, cur: Cursor[DictRow]) -> None:
+        self._forced_down(cur, e.originator_id, False)
+
+    @staticmethod
+    def _enabled(cur: Cursor[DictRow], host_id: Any, enabled: bool, reason: str | None) -> None:
         cur.execute(
-            "UPDATE hosts SET enabled=%s WHERE aggregate_id=%s",
-            (e.enabled, e.originator_id),
+            "UPDATE hosts SET enabled=%s, disabled_reason=%s WHERE aggregate_id=%s",
+            (enabled, reason, host_id),
         )
+
+    @staticmethod
+    def _forced_down(cur: Cursor[DictRow], host_id: Any, forced_down: bool) -> None:
+        cur.execute("UPDATE hosts SET forced_down=%s WHERE aggregate_id=%s", (forced_down, host_id))
 
     @staticmethod
     def _usage(cur: Cursor[DictRow], host_id: Any, vms: int, cpu: int, ram: int, disk: int) -> None:
@@ -100,6 +132,8 @@ class HostsView(ProjectionView):
             HostCandidate(
                 name=r["name"],
                 enabled=r["enabled"],
+                # Forced down is down, whatever its heartbeat says (as in Nova).
+                up=not r["forced_down"],
                 free_vcpus=r["vcpus"] * r["cpu_ratio"] - r["vcpus_used"],
                 free_ram_mb=r["ram_mb"] * r["ram_ratio"] - r["ram_mb_used"],
                 free_disk_gb=r["disk_gb"] * r["disk_ratio"] - r["disk_gb_used"],
@@ -113,8 +147,9 @@ class HostsView(ProjectionView):
 def all_hosts() -> Query:
     """Every host, its zone that of an aggregate it is in (else its own)."""
     return Query(
-        "SELECT h.name, h.enabled, h.vcpus, h.ram_mb, h.disk_gb, h.cpu_ratio, h.ram_ratio,"
-        " h.disk_ratio, h.running_vms, h.vcpus_used, h.ram_mb_used, h.disk_gb_used,"
+        "SELECT h.name, h.enabled, h.disabled_reason, h.forced_down, h.vcpus, h.ram_mb,"
+        " h.disk_gb, h.cpu_ratio, h.ram_ratio, h.disk_ratio, h.running_vms, h.vcpus_used,"
+        " h.ram_mb_used, h.disk_gb_used,"
         " coalesce((SELECT a.metadata->>'availability_zone' FROM host_aggregates a"
         " WHERE h.name = ANY(a.hosts) AND a.metadata ? 'availability_zone' LIMIT 1),"
         " h.zone) AS zone FROM hosts h ORDER BY h.name"

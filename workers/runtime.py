@@ -46,7 +46,7 @@ class SchedulerContext:
         """The hosts read model's hosts, each up if its worker beats."""
         up = self.hosts_up()
         found = self.hosts.candidates()
-        return found if up is None else [replace(h, up=h.name in up) for h in found]
+        return found if up is None else [replace(h, up=h.up and h.name in up) for h in found]
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,45 @@ def test_an_image_for_another_cpu_finds_no_host(stack: Stack, tmp_path: Path) ->
     assert "No valid host" in str(fault)
     ok(openstack(stack, "server", "delete", "--wait", name))
     ok(openstack(stack, "image", "delete", name))
+
+
+def _services(stack: Stack, *options: str) -> dict[str, dict[str, object]]:
+    listed = as_json(
+        openstack(stack, *options, "compute", "service", "list", "--long", "-f", "json")
+    )
+    return {s["Host"]: s for s in listed if s["Binary"] == "nova-compute"}
+
+
+def test_a_host_disabled_with_a_reason_then_forced_down_takes_no_boot(stack: Stack) -> None:
+    v211 = ("--os-compute-api-version", "2.11")
+    hosts = sorted(_services(stack))
+    assert len(hosts) == 2
+    down, other = hosts
+    service_set = ("compute", "service", "set")
+    try:
+        reason = ("--disable-reason", "maintenance")
+        ok(openstack(stack, *service_set, "--disable", *reason, down, "nova-compute"))
+        shown = _services(stack)[down]
+        assert (shown["Status"], shown["Disabled Reason"]) == ("disabled", "maintenance")
+        ok(openstack(stack, *service_set, "--enable", down, "nova-compute"))
+        shown = _services(stack)[down]
+        assert (shown["Status"], shown["Disabled Reason"]) == ("enabled", None)
+
+        ok(openstack(stack, *v211, *service_set, "--down", down, "nova-compute"))
+        listed = _services(stack, *v211)
+        assert (listed[down]["State"], listed[down]["Forced Down"]) == ("down", True)
+        assert (listed[other]["State"], listed[other]["Forced Down"]) == ("up", False)
+        # Two boots: the spread weigher would send the second to the emptier
+        # host, so both landing on the other one shows the forced-down is skipped.
+        name = f"fd-{uuid.uuid4().hex[:8]}"
+        boot = ["server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2", "--nic", "none"]
+        for n in range(2):
+            server = as_json(openstack(stack, *boot, "--wait", "-f", "json", f"{name}-{n}"))
+            assert server["OS-EXT-SRV-ATTR:host"] == other
+        for n in range(2):
+            ok(openstack(stack, "server", "delete", "--wait", f"{name}-{n}"))
+    finally:
+        openstack(stack, *v211, *service_set, "--up", down, "nova-compute")
+        openstack(stack, *service_set, "--enable", down, "nova-compute")
+    listed = _services(stack, *v211)
+    assert (listed[down]["State"], listed[down]["Forced Down"]) == ("up", False)

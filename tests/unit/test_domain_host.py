@@ -1,8 +1,11 @@
-"""Unit tests for the ComputeHost aggregate: claims within allocation ratios."""
+"""Unit tests for the ComputeHost aggregate: claims within allocation ratios,
+disabling (with a reason) and forcing down, and old events and snapshots."""
 
 import pytest
+from eventsourcing.domain import Snapshot
 
-from domain.errors import Conflict, InsufficientCapacity
+from commands.app import CloudApp
+from domain.errors import Conflict, InsufficientCapacity, InvalidInput
 from domain.host import ComputeHost, Resources
 from domain.values import SYSTEM, Actor
 
@@ -186,3 +189,116 @@ def test_a_host_from_a_snapshot_older_than_the_totals_sums_its_claims_once() -> 
     assert host.used == Resources(3, 1536, 15)
     host.release("a", SYSTEM)
     assert host.used == Resources(1, 512, 5)
+
+
+def test_disable_with_a_reason_keeps_it_until_enabled() -> None:
+    host = _host()
+    host.disable("maintenance", SYSTEM)
+    assert (host.enabled, host.disabled_reason) == (False, "maintenance")
+    (event,) = host.collect_events()
+    assert isinstance(event, ComputeHost.Disabled) and event.reason == "maintenance"
+    host.enable(SYSTEM)
+    assert (host.enabled, host.disabled_reason) == (True, None)
+    assert [type(e) for e in host.collect_events()] == [ComputeHost.Enabled]
+
+
+def test_disabling_again_with_another_reason_records_it_and_the_same_appends_nothing() -> None:
+    host = _host()
+    host.disable("maintenance", SYSTEM)
+    host.disable("maintenance", SYSTEM)
+    host.disable("new disk", SYSTEM)
+    host.set_enabled(False, SYSTEM)  # Nova's plain disable: no reason any more
+    assert [e.reason for e in host.collect_events()] == ["maintenance", "new disk", None]  # type: ignore[attr-defined]
+    assert (host.enabled, host.disabled_reason) == (False, None)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "a\x00b", "line\nbreak", "x" * 256])
+def test_a_reason_that_is_not_printable_text_of_at_most_255_is_refused(reason: str) -> None:
+    host = _host()
+    with pytest.raises(InvalidInput):
+        host.disable(reason, SYSTEM)
+    assert host.collect_events() == [] and host.enabled
+
+
+def test_a_reason_of_255_printable_characters_is_kept() -> None:
+    host = _host()
+    host.disable("é" * 255, SYSTEM)
+    assert host.disabled_reason == "é" * 255
+
+
+def test_forced_down_host_refuses_claims_until_the_force_is_lifted() -> None:
+    host = _host()
+    host.set_forced_down(True, SYSTEM)
+    assert [type(e) for e in host.collect_events()] == [ComputeHost.ForcedDown]
+    assert host.enabled  # forced down is not disabled: the two are separate
+    with pytest.raises(InsufficientCapacity, match="forced down"):
+        host.claim("vm-0", 1, 1, 1, ACTOR)
+    assert host.claims == {} and host.collect_events() == []
+    host.set_forced_down(False, SYSTEM)
+    assert [type(e) for e in host.collect_events()] == [ComputeHost.ForceDownCleared]
+    host.claim("vm-0", 1, 1, 1, ACTOR)
+    assert "vm-0" in host.claims
+
+
+def test_forcing_down_to_the_current_value_appends_nothing() -> None:
+    host = _host()
+    host.set_forced_down(False, SYSTEM)
+    assert host.collect_events() == []
+    host.set_forced_down(True, SYSTEM)
+    host.set_forced_down(True, SYSTEM)
+    assert len(host.collect_events()) == 1
+
+
+def test_release_works_on_a_forced_down_host() -> None:
+    host = _host()
+    host.claim("vm-0", 1, 1, 1, ACTOR)
+    host.set_forced_down(True, SYSTEM)
+    host.release("vm-0", ACTOR)
+    assert host.claims == {}
+
+
+def _app_with(host: ComputeHost) -> CloudApp:
+    app = CloudApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.save(host)
+    return app
+
+
+def test_hosts_disabled_by_the_first_enabled_event_read_back_without_a_reason() -> None:
+    host = ComputeHost(
+        name="old", vcpus=1, ram_mb=1, disk_gb=1, cpu_ratio=1, ram_ratio=1, disk_ratio=1,
+        zone="nova", actor=SYSTEM,
+    )  # fmt: skip
+    host._enabled_set(False, SYSTEM)  # the event as ledgers before reasons hold it
+    app = _app_with(host)
+    back = app.repository.get(host.id)
+    assert (back.enabled, back.disabled_reason, back.forced_down) == (False, None, False)
+    back.enable(SYSTEM)
+    app.save(back)
+    assert app.repository.get(host.id).enabled
+
+
+def test_a_host_snapshot_of_the_first_class_version_reads_back_enabled_as_it_was() -> None:
+    host = _host()
+    host.claim("a", 2, 1024, 10, SYSTEM)
+    host.set_enabled(False, SYSTEM)
+    app = _app_with(host)
+    taken = Snapshot.take(host)
+    state = {
+        k: v
+        for k, v in taken.state.items()
+        if k not in ("class_version", "disabled_reason", "forced_down")
+    }  # what version 1 of the aggregate wrote
+    v1 = Snapshot(
+        originator_id=taken.originator_id,
+        originator_version=taken.originator_version,
+        timestamp=taken.timestamp,
+        topic=taken.topic,
+        state=state,
+    )
+    stored = app.mapper.to_stored_event(v1)
+    back = app.mapper.to_domain_event(stored).mutate(None)
+    assert isinstance(back, ComputeHost)
+    assert (back.enabled, back.disabled_reason, back.forced_down) == (False, None, False)
+    assert back.used == Resources(2, 1024, 10)
+    back.set_forced_down(True, SYSTEM)
+    assert back.forced_down
