@@ -194,7 +194,7 @@ def _spec_flavor(admin: Session) -> str:
     flavor_id = f"mv-{uuid.uuid4().hex[:8]}"
     body = {
         "flavor": {
-            "name": flavor_id,
+            "name": f"{flavor_id}-name",
             "id": flavor_id,
             "ram": 256,
             "vcpus": 1,
@@ -225,7 +225,7 @@ def test_a_server_embeds_its_flavor_as_booted_from_2_47(
         spec_url = f"{COMPUTE}/flavors/{flavor_id}/os-extra_specs"
         assert admin.client.post(spec_url, json=changed).status_code == 200
         embedded = {
-            "original_name": flavor_id,
+            "original_name": f"{flavor_id}-name",
             "vcpus": 1,
             "ram": 256,
             "disk": 1,
@@ -283,20 +283,23 @@ def test_the_cli_shows_the_embedded_flavor_at_2_47(stack: Stack, admin: Session)
                 stack, "--os-compute-api-version", "2.46", "server", "show", name, "-f", "json"
             )
         )
-        assert old["flavor"] == f"{flavor_id} ({flavor_id})"
+        assert old["flavor"] == f"{flavor_id}-name ({flavor_id})"
         new = as_json(
             openstack(
                 stack, "--os-compute-api-version", "2.47", "server", "show", name, "-f", "json"
             )
         )
-        assert new["flavor"]["original_name"] == flavor_id
+        assert new["flavor"]["original_name"] == f"{flavor_id}-name"
         assert (new["flavor"]["vcpus"], new["flavor"]["ram"], new["flavor"]["swap"]) == (1, 256, 64)
         assert new["flavor"]["extra_specs"] == {
             "hw:cpu_policy": "shared",
             "quota:cpu_shares": "512",
         }
+        # Unpinned, the client negotiates the highest version both know: 2.51.
+        negotiated = as_json(openstack(stack, "server", "show", name, "-f", "json"))
+        assert negotiated["flavor"] == new["flavor"]
         listed = as_json(openstack(stack, "server", "list", "--name", name, "-f", "json"))
-        assert [s["Flavor"] for s in listed] == [flavor_id]  # negotiated: 2.51, original_name
+        assert [s["Flavor"] for s in listed] == [f"{flavor_id}-name"]
     finally:
         openstack(stack, "server", "delete", "--wait", name)
         admin.client.delete(f"{COMPUTE}/flavors/{flavor_id}")
