@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import microversion
 from api.context import NO_CONTROL_CHARS, accepts, authorize, parse_body, read_your_writes, state
 from api.errors import BadRequest
 from api.responses import JSONResponse
@@ -21,8 +22,8 @@ from projections.host_aggregates import aggregate_by_number, aggregates, zone_ho
 _NAME = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
 
 
-def _shape(row: DictRow) -> dict[str, Any]:
-    return {
+def _shape(request: Request, row: DictRow) -> dict[str, Any]:
+    shown: dict[str, Any] = {
         "id": row["number"],
         "name": row["name"],
         "availability_zone": row["metadata"].get("availability_zone"),
@@ -33,6 +34,9 @@ def _shape(row: DictRow) -> dict[str, Any]:
         "deleted_at": None,
         "deleted": False,
     }
+    if microversion.requested(request) >= (2, 41):
+        shown["uuid"] = row["uuid"]
+    return shown
 
 
 async def _row(request: Request) -> DictRow:
@@ -48,12 +52,12 @@ async def _row(request: Request) -> DictRow:
 async def index(request: Request) -> JSONResponse:
     authorize(request, "compute:aggregates:index")
     rows = await state(request).reads.all(aggregates())
-    return JSONResponse({"aggregates": [_shape(r) for r in rows]})
+    return JSONResponse({"aggregates": [_shape(request, r) for r in rows]})
 
 
 async def show(request: Request) -> JSONResponse:
     authorize(request, "compute:aggregates:show")
-    return JSONResponse({"aggregate": _shape(await _row(request))})
+    return JSONResponse({"aggregate": _shape(request, await _row(request))})
 
 
 class _NewAggregate(BaseModel):
@@ -75,7 +79,7 @@ async def create(request: Request) -> JSONResponse:
     await read_your_writes(request, receipt)
     rows = await state(request).reads.all(aggregates())
     (row,) = [r for r in rows if r["uuid"] == str(receipt.id)]
-    return JSONResponse({"aggregate": _shape(row)})
+    return JSONResponse({"aggregate": _shape(request, row)})
 
 
 class _AggregateChange(BaseModel):
@@ -94,7 +98,7 @@ async def _change(request: Request, rule: str, change: dict[str, Any]) -> JSONRe
     svc = state(request).services
     receipt = await run_in_threadpool(svc.change_aggregate, row["uuid"], change, actor)
     await read_your_writes(request, receipt)
-    return JSONResponse({"aggregate": _shape(await _row(request))})
+    return JSONResponse({"aggregate": _shape(request, await _row(request))})
 
 
 @accepts(UpdateBody)

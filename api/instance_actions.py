@@ -9,6 +9,7 @@ from psycopg.rows import DictRow
 from starlette.requests import Request
 from starlette.routing import Route
 
+from api import microversion
 from api.context import authorize, state
 from api.responses import JSONResponse
 from api.servers import visible_server
@@ -43,20 +44,25 @@ async def show(request: Request) -> JSONResponse:
     if row is None:
         raise NotFound(f"Action {request_id} on instance {server['id']} could not be found.")
     shown = _shape(row)
-    # Before 2.51 only those allowed (admins, by default) see the steps.
-    if state(request).policy.allowed(actor, "compute:instance_actions:events"):
+    # Those allowed (admins, by default) see the steps and their tracebacks;
+    # from 2.51 everyone who sees the action sees its steps, without those.
+    full = state(request).policy.allowed(actor, "compute:instance_actions:events")
+    if full or microversion.requested(request) >= (2, 51):
         events = await state(request).reads.all(steps(server["id"], request_id))
-        shown["events"] = [
-            {
-                "event": e["event"],
-                "start_time": e["start_time"],
-                "finish_time": e["finish_time"],
-                "result": e["result"],
-                "traceback": None,
-            }
-            for e in events
-        ]
+        shown["events"] = [_step(e, full) for e in events]
     return JSONResponse({"instanceAction": shown})
+
+
+def _step(row: DictRow, traceback: bool) -> dict[str, Any]:
+    shown = {
+        "event": row["event"],
+        "start_time": row["start_time"],
+        "finish_time": row["finish_time"],
+        "result": row["result"],
+    }
+    if traceback:
+        shown["traceback"] = None  # a failure's message is on the server's fault
+    return shown
 
 
 routes = [

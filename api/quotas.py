@@ -9,10 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
+from api import microversion
 from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.responses import JSONResponse
 from domain.errors import NotFound
-from domain.values import INT32_MAX, Actor
+from domain.values import INT32_MAX, MAX_METADATA_ITEMS, Actor
 from projections.quotas import quota_rows, usage_by_resource
 
 
@@ -89,7 +90,10 @@ async def limits(request: Request) -> JSONResponse:
         "totalInstancesUsed": get("instances", "in_use"),
         "totalCoresUsed": get("cores", "in_use"),
         "totalRAMUsed": get("ram", "in_use"),
+        "maxServerMeta": MAX_METADATA_ITEMS,
     }
+    if microversion.requested(request) < (2, 39):  # 2.39 dropped the image proxy's limit
+        absolute["maxImageMeta"] = MAX_METADATA_ITEMS
     return JSONResponse({"limits": {"rate": [], "absolute": absolute}})
 
 

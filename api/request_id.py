@@ -1,4 +1,5 @@
-"""The request id: every response carries ``X-OpenStack-Request-Id``, and the
+"""The request id: every response carries ``X-OpenStack-Request-Id`` (compute
+ones ``X-Compute-Request-Id`` too), and the
 events a request appends carry the same id (``Actor.request_id``), so a user's
 report and the ledger meet. A client may send its own id in the OpenStack
 format (``req-`` and a UUID); anything else is replaced, so ids stay
@@ -12,6 +13,9 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-openstack-request-id"
+# Nova's own name for it, which compute answers carry as well (microversion
+# 2.46 only signals that X-OpenStack-Request-Id is there too).
+COMPUTE_HEADER = b"x-compute-request-id"
 SCOPE_KEY = "cloudledger.request_id"
 _FORMAT = re.compile(rb"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -34,10 +38,13 @@ class RequestIdMiddleware:
         rid = given.decode() if _FORMAT.match(given.lower()) else new_request_id()
         scope[SCOPE_KEY] = rid.lower()
 
+        names = (HEADER, COMPUTE_HEADER) if scope["path"].startswith("/compute") else (HEADER,)
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != HEADER]
-                message["headers"] = [*headers, (HEADER, scope[SCOPE_KEY].encode())]
+                headers = [(k, v) for k, v in message.get("headers", []) if k not in names]
+                ours = [(name, scope[SCOPE_KEY].encode()) for name in names]
+                message["headers"] = [*headers, *ours]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

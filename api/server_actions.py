@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import microversion
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -131,6 +132,8 @@ async def _create_image(request: Request, actor: Actor, asked: _CreateImage) -> 
         svc.snapshot_server, server_id, asked.name, asked.metadata, actor
     )
     await read_your_writes(request, receipt)
+    if microversion.requested(request) >= (2, 45):
+        return JSONResponse({"image_id": str(receipt.id)}, 202)  # and no Location
     location = f"{base_url(request)}/image/v2/images/{receipt.id}"
     return Response(status_code=202, headers={"Location": location})
 

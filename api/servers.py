@@ -15,17 +15,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import microversion, server_views
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
     authorize,
-    base_url,
     parse_body,
     read_your_writes,
     state,
 )
 from api.errors import BadRequest
 from api.responses import JSONResponse
+from api.server_views import links as _links
 from commands.receipt import Receipt
 from commands.servers import BootServer
 from domain.errors import NotFound
@@ -91,14 +92,6 @@ def _group_hint(body: CreateServer) -> str:
     return (hints.group if hints else None) or ""
 
 
-def _links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:
-    base = base_url(request)
-    return [
-        {"rel": "self", "href": f"{base}/compute/v2.1/{kind}/{ident}"},
-        {"rel": "bookmark", "href": f"{base}/compute/{kind}/{ident}"},
-    ]
-
-
 @functools.lru_cache(maxsize=4096)
 def _host_id(project_id: str, host: str) -> str:
     """Nova's opaque hostId: the same for a project's servers on one host."""
@@ -106,7 +99,7 @@ def _host_id(project_id: str, host: str) -> str:
 
 
 def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
-    sid, host, flavor_id = row["id"], row["host"], row["flavor_id"]
+    sid, host = row["id"], row["host"]
     host_id = _host_id(row["project_id"], host) if host else ""
     server: dict[str, Any] = {
         "id": sid,
@@ -117,10 +110,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "metadata": row["metadata"],
         "hostId": host_id,
         "image": {"id": row["image_id"], "links": _links(request, "images", row["image_id"])},
-        "flavor": {
-            "id": flavor_id,
-            "links": _links(request, "flavors", flavor_id),
-        },
+        "flavor": server_views.flavor(request, row, actor),
         "created": row["created"],
         "updated": row["updated"],
         "addresses": {},
@@ -231,6 +221,8 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
     vm_states: tuple[str, ...] = ()
     if "status" in params:
         vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
+        if not vm_states and microversion.requested(request) < (2, 38):
+            return []  # Nova's answer before 2.38: nothing has that status
         if not vm_states:
             raise BadRequest(f"Invalid status value: {params['status']}")
     filters = ServerFilters(

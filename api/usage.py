@@ -3,17 +3,24 @@ computed from the ledger's usage intervals (domain/usage.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.routing import Route
 
-from api.context import authenticate, authorize, state
+from api import microversion
+from api.context import authenticate, authorize, base_url, state
 from api.errors import BadRequest
 from api.responses import JSONResponse
 from domain.usage import InstanceUsage, ProjectUsage, usage_by_project
-from projections.usage import as_interval, intervals
+from projections.usage import as_interval, instance_project, intervals
+
+MAX_PAGE = 1000  # Nova's max_limit: the most servers one answer covers
+PAGING = (2, 40)  # limit and marker; before it, silently the first MAX_PAGE
 
 _FORMATS = ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
 
@@ -77,12 +84,70 @@ def _project(
     return shown
 
 
+@dataclass(frozen=True)
+class _Page:
+    """Which servers' usage one answer covers: Nova pages by (project, server id)."""
+
+    limit: int
+    after: tuple[str, str] | None  # the marker's (project id, server id)
+    paged: bool  # 2.40 or later: say where the next page starts
+
+
+async def _page(request: Request) -> _Page:
+    if microversion.requested(request) < PAGING:
+        return _Page(MAX_PAGE, None, False)
+    params = request.query_params
+    raw = params.get("limit", str(MAX_PAGE))
+    if not raw.isdecimal() or not raw.isascii():
+        raise BadRequest("limit must be a non-negative integer")
+    marker, after = params.get("marker"), None
+    if marker is not None:
+        row = await state(request).reads.one(instance_project(_marker_id(marker)))
+        if row is None:
+            raise BadRequest(f"marker [{marker[:40]}] not found")
+        after = (row["project_id"], row["instance_id"])
+    return _Page(min(int(raw[:7]), MAX_PAGE), after, True)
+
+
+def _marker_id(marker: str) -> UUID:
+    try:
+        return UUID(marker)
+    except ValueError:
+        raise BadRequest(f"marker [{marker[:40]}] not found") from None
+
+
 async def _usage(
-    request: Request, start: datetime, stop: datetime, project_id: str | None
-) -> dict[str, ProjectUsage]:
+    request: Request, start: datetime, stop: datetime, project_id: str | None, page: _Page
+) -> tuple[dict[str, ProjectUsage], list[InstanceUsage]]:
+    """The usage of one page of servers, by project, and those servers."""
     rows = await state(request).reads.all(intervals(start, stop, project_id))
     now = datetime.now(UTC)
-    return usage_by_project([as_interval(r) for r in rows], start, stop, now)
+    every = usage_by_project([as_interval(r) for r in rows], start, stop, now)
+    servers = sorted(
+        (i for p in every.values() for i in p.instances.values()),
+        key=lambda i: (i.project_id, i.instance_id),
+    )
+    if page.after is not None:
+        servers = [i for i in servers if (i.project_id, i.instance_id) > page.after]
+    servers = servers[: page.limit]
+    projects: dict[str, ProjectUsage] = {}
+    for usage in servers:
+        projects.setdefault(usage.project_id, ProjectUsage(usage.project_id))
+        projects[usage.project_id].instances[usage.instance_id] = usage
+    return projects, servers
+
+
+def _next(request: Request, page: _Page, servers: list[InstanceUsage]) -> list[dict[str, str]]:
+    """Nova's "next" link, when the page is full."""
+    if not page.paged or not servers or len(servers) < page.limit:
+        return []
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+    params.append(("marker", servers[-1].instance_id))
+    path = "/compute/v2.1/os-simple-tenant-usage"
+    if "project_id" in request.path_params:
+        path += f"/{quote(request.path_params['project_id'], safe='')}"
+    href = f"{base_url(request)}{path}?{urlencode(params)}"
+    return [{"rel": "next", "href": href}]
 
 
 async def index(request: Request) -> JSONResponse:
@@ -90,9 +155,13 @@ async def index(request: Request) -> JSONResponse:
     authorize(request, "compute:usage:list")
     start, stop = _period(request)
     detailed = request.query_params.get("detailed") in ("1", "true", "True")
-    projects = await _usage(request, start, stop, None)
+    page = await _page(request)
+    projects, servers = await _usage(request, start, stop, None, page)
     listed = [_project(p, start, stop, detailed) for _, p in sorted(projects.items())]
-    return JSONResponse({"tenant_usages": listed})
+    body: dict[str, Any] = {"tenant_usages": listed}
+    if links := _next(request, page, servers):
+        body["tenant_usages_links"] = links
+    return JSONResponse(body)
 
 
 async def show(request: Request) -> JSONResponse:
@@ -101,10 +170,14 @@ async def show(request: Request) -> JSONResponse:
     project_id = request.path_params["project_id"]
     state(request).policy.enforce(actor, "compute:usage:show", {"project_id": project_id})
     start, stop = _period(request)
-    projects = await _usage(request, start, stop, project_id)
-    if project_id not in projects:
-        return JSONResponse({"tenant_usage": {}})  # Nova: nothing used, nothing shown
-    return JSONResponse({"tenant_usage": _project(projects[project_id], start, stop, True)})
+    page = await _page(request)
+    projects, servers = await _usage(request, start, stop, project_id, page)
+    body: dict[str, Any] = {"tenant_usage": {}}  # Nova: nothing used, nothing shown
+    if project_id in projects:
+        body["tenant_usage"] = _project(projects[project_id], start, stop, True)
+    if links := _next(request, page, servers):
+        body["tenant_usage_links"] = links
+    return JSONResponse(body)
 
 
 routes = [

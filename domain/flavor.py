@@ -74,6 +74,7 @@ class Flavor(Aggregate):
             self.disk_gb,
             self.ephemeral_gb,
             self.swap_mb,
+            dict(self.extra_specs),
         )
 
     def deactivate(self, actor: Actor) -> None:

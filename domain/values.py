@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID, uuid5
 
@@ -80,7 +80,7 @@ SYSTEM = Actor("system", "", ("admin",), "bootstrap")
 
 @dataclass(frozen=True)
 class FlavorSnapshot:
-    """A flavor's sizes as they were when an instance was booted."""
+    """A flavor's sizes (and extra specs) as they were when an instance was booted."""
 
     flavor_id: str
     name: str
@@ -89,6 +89,9 @@ class FlavorSnapshot:
     disk_gb: int
     ephemeral_gb: int
     swap_mb: int
+    # Added for microversion 2.47's embedded flavor. Events stored before it
+    # decode with {} (nothing was recorded); not hashed, as a dict cannot be.
+    extra_specs: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 class VmState(StrEnum):

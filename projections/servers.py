@@ -292,6 +292,7 @@ _SERVER_COLUMNS = ", ".join(
         _nova_time("updated_at", "updated"),
         _nova_time("launched_at", "launched"),
         _nova_time("terminated_at", "terminated"),
+        "flavor",  # the whole snapshot, which microversion 2.47 embeds
     ]
 )
 

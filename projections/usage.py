@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
+from uuid import UUID
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -148,6 +149,15 @@ def intervals(start: datetime, stop: datetime, project_id: str | None = None) ->
         sql += " AND u.project_id = %s"
         params.append(project_id)
     return Query(sql + " ORDER BY i.started_at", params)
+
+
+def instance_project(instance_id: UUID) -> Query:
+    """An instance's project, if it was ever requested: a usage page's marker."""
+    return Query(
+        "SELECT instance_id::text AS instance_id, project_id FROM usage_instances"
+        " WHERE instance_id = %s",
+        (instance_id,),
+    )
 
 
 def as_interval(row: DictRow) -> Interval:

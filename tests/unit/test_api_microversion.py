@@ -15,7 +15,7 @@ def _request(**headers: str) -> Request:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("compute 2.1", (2, 1)), ("compute 2.37", (2, 37)), ("compute latest", MAX_VERSION)],
+    [("compute 2.1", (2, 1)), ("compute 2.51", (2, 51)), ("compute latest", MAX_VERSION)],
 )
 def test_a_well_formed_version_parses(header: str, expected: tuple[int, int]) -> None:
     assert requested(_request(OpenStack_API_Version=header)) == expected
@@ -48,3 +48,7 @@ def test_the_legacy_nova_header_is_read() -> None:
 def test_a_malformed_version_is_refused(value: str) -> None:
     with pytest.raises(MalformedVersion):
         requested(_request(OpenStack_API_Version=f"compute {value}"))
+
+
+def test_latest_is_the_highest_version_whose_formats_are_served() -> None:
+    assert MAX_VERSION == (2, 51)  # 2.52 (tags at boot) needs server tags first

@@ -1,5 +1,7 @@
 """Unit tests for CloudApp: transcodings and snapshots survive a reload."""
 
+import json
+from dataclasses import replace
 from uuid import uuid4
 
 from commands.app import CloudApp
@@ -77,3 +79,31 @@ def test_host_snapshot_reloads_the_same_claims() -> None:
     assert loaded.claims == host.claims
     assert loaded.used == Resources(200, 200 * 512, 200)
     assert loaded.fits(1, 512, 1)
+
+
+def test_a_flavor_snapshot_keeps_its_extra_specs_through_the_store() -> None:
+    app = _app()
+    flavor = FlavorSnapshot("1", "m1.tiny", 1, 512, 1, 0, 0, {"hw:cpu_policy": "dedicated"})
+    instance = Instance("p1", "u1", "vm", flavor, "img", "none", USER)
+    app.save(instance)
+    loaded = app.repository.get(instance.id)
+    assert isinstance(loaded, Instance)
+    assert loaded.flavor.extra_specs == {"hw:cpu_policy": "dedicated"}
+
+
+def test_a_requested_event_stored_before_extra_specs_still_reads_back() -> None:
+    """Events are never rewritten: one stored without the field decodes with {}."""
+    app = _app()
+    instance = Instance(
+        "p1", "u1", "vm", FlavorSnapshot("1", "t", 1, 512, 1, 0, 0), "img", "none", USER
+    )
+    app.save(instance)
+    (stored,) = app.recorder.select_events(instance.id)
+    state = json.loads(stored.state)
+    snapshot = state["flavor"]["_data_"]
+    del snapshot["extra_specs"]  # exactly what the earlier code wrote
+    old = replace(stored, state=json.dumps(state).encode())
+    event = app.mapper.to_domain_event(old)
+    assert isinstance(event, Instance.Requested)
+    assert event.flavor == FlavorSnapshot("1", "t", 1, 512, 1, 0, 0)
+    assert event.flavor.extra_specs == {}
