@@ -219,12 +219,16 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         raise BadRequest("limit must be >= 0")
     marker = await _marker(request, actor, params["marker"]) if "marker" in params else None
     vm_states: tuple[str, ...] = ()
+    task_states: tuple[str, ...] = ()
     if "status" in params:
         vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
-        if not vm_states and microversion.requested(request) < (2, 38):
+        task_states = tuple(t for t, shown in TASK_STATUS.items() if shown == params["status"])
+        if not (vm_states or task_states) and microversion.requested(request) < (2, 38):
             return []  # Nova's answer before 2.38: nothing has that status
-        if not vm_states:
+        if not (vm_states or task_states):
             raise BadRequest(f"Invalid status value: {params['status']}")
+    if "ip" in params or "ip6" in params:
+        return []  # no server has an address until networking lands
     filters = ServerFilters(
         params.get("name"),
         vm_states,
@@ -232,6 +236,7 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         # Admins only, as in Nova; others' filters on these are ignored.
         params.get("host") if actor.is_admin else None,
         _flag(params.get("deleted")) if actor.is_admin else None,
+        task_states,
     )
     page = servers_page(project, limit, marker, filters=filters)
     return await state(request).reads.all(page)

@@ -311,6 +311,8 @@ class ServerFilters:
     changes_since: datetime | None = None
     host: str | None = None
     deleted: bool | None = None
+    # A status shown while a task runs (REBOOT, RESIZE, ...) is a task state.
+    task_states: tuple[str, ...] = ()
 
 
 def servers_page(
@@ -345,6 +347,9 @@ def servers_page(
     if vm_states:
         where.append("vm_state = ANY(%s)")
         params.append(list(vm_states))
+    if f.task_states:
+        where.append("task_state = ANY(%s)")
+        params.append(list(f.task_states))
     if marker is not None:
         where.append("(created_at, id) < (SELECT created_at, id FROM servers WHERE id=%s)")
         params.append(marker)

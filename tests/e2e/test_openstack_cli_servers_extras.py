@@ -242,6 +242,15 @@ def test_resize_then_confirm_or_revert_with_the_cli(stack: Stack) -> None:
     ok(openstack(stack, "server", "resize", "--flavor", "m1.small", "--wait", name))
     resized = as_json(openstack(stack, "server", "show", name, "-f", "json"))
     assert resized["status"] == "VERIFY_RESIZE"
+    listed = as_json(openstack(stack, "server", "list", "--status", "VERIFY_RESIZE", "-f", "json"))
+    assert name in {row["Name"] for row in listed}
+    for status in ("RESIZE", "REBOOT"):  # statuses shown while a task runs
+        assert name not in {
+            row["Name"]
+            for row in as_json(openstack(stack, "server", "list", "--status", status, "-f", "json"))
+        }
+    # No server has an address before networking lands: an ip filter finds none.
+    assert as_json(openstack(stack, "server", "list", "--ip", "10.0.0.1", "-f", "json")) == []
     assert "m1.small" in str(resized["flavor"])
     ok(openstack(stack, "server", "resize", "--confirm", name))
     wait_for(lambda: status_of(stack, name) == "ACTIVE", timeout=20, what=f"{name} confirmed")
