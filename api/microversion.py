@@ -15,7 +15,7 @@ from api.responses import JSONResponse
 MIN_VERSION = (2, 1)
 # Each switch from 2.38 on, and what it touches here, is in the README's
 # table; 2.52 (tags at boot) waits for server tags.
-MAX_VERSION = (2, 51)
+MAX_VERSION = (2, 52)  # 2.52: tags at boot (server tags since 2.26)
 UPDATED = "2024-01-01T00:00:00Z"
 # ASCII digits only ("²" is a digit to str.isdigit), and few of them.
 _VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})", re.ASCII)

@@ -69,6 +69,7 @@ class ServerSpec(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
+    tags: list[str] | None = Field(default=None, max_length=1024)  # from 2.52
     # "ZONE", or an admin's "ZONE:HOST", "ZONE::NODE" or "ZONE:HOST:NODE".
     availability_zone: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
@@ -131,7 +132,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "os-extended-volumes:volumes_attached": [],
         "locked": row["locked"],
         "description": row["description"],
-        "tags": [],
+        "tags": row["tags"],
     }
     if actor.is_admin:
         server["OS-EXT-SRV-ATTR:host"] = host
@@ -168,6 +169,7 @@ async def create(request: Request) -> JSONResponse:
         spec.max_count or spec.min_count,
         _group_hint(request_body),
         *await _zone_asked(request, actor, spec.availability_zone),
+        tuple(_boot_tags(request, spec.tags)),
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -182,6 +184,16 @@ async def create(request: Request) -> JSONResponse:
         "security_groups": [{"name": "default"}],
     }
     return JSONResponse({"server": body}, 202)
+
+
+def _boot_tags(request: Request, tags: list[str] | None) -> list[str]:
+    if tags is not None and microversion.requested(request) < (2, 52):
+        raise BadRequest("Tags on boot need compute microversion 2.52 or later")
+    return tags or []
+
+
+def _tag_list(value: str | None) -> tuple[str, ...]:
+    return tuple(t for t in (value or "").split(",") if t)
 
 
 async def _zone_asked(request: Request, actor: Actor, asked: str | None) -> tuple[str, str]:
@@ -237,6 +249,10 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         params.get("host") if actor.is_admin else None,
         _flag(params.get("deleted")) if actor.is_admin else None,
         task_states,
+        _tag_list(params.get("tags")),
+        _tag_list(params.get("tags-any")),
+        _tag_list(params.get("not-tags")),
+        _tag_list(params.get("not-tags-any")),
     )
     page = servers_page(project, limit, marker, filters=filters)
     return await state(request).reads.all(page)

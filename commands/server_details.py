@@ -1,8 +1,10 @@
-"""What users change on a server without a job (its metadata, its name and
-its description: one event each, saved at once), and snapshots, which a job
-of its host finishes."""
+"""What users change on a server without a job (its metadata, its tags, its
+name and its description: one event each, saved at once), and snapshots,
+which a job of its host finishes."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from commands.app import CloudApp
 from commands.receipt import Receipt
@@ -73,3 +75,14 @@ def snapshot_server(
     )
     instance.request_snapshot(str(image.id), actor)
     return Receipt.of(image.id, app.save(image, instance))
+
+
+def change_tags(
+    server_id: str, change: Callable[[list[str]], list[str]], app: CloudApp, actor: Actor
+) -> Receipt:
+    """The server's tags made ``change(tags)``: one TagsSet event, or none
+    if nothing changes. ``change`` raises NotFound for a tag that is not there."""
+    instance = owned_instance(app, server_id, actor)
+    instance.require_unlocked(actor)
+    instance.set_tags(change(instance.tags), actor)
+    return Receipt.of(instance.id, app.save(instance))

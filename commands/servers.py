@@ -20,6 +20,7 @@ from domain.instance import Instance
 from domain.power import POWER_ACTIONS
 from domain.quota import Quota
 from domain.server_group import ServerGroup
+from domain.tags import require_tags
 from domain.values import Actor, VmState, natural_id, require_metadata, require_text
 
 
@@ -39,6 +40,7 @@ class BootServer:
     group: str = ""  # a ServerGroup of the project (os:scheduler_hints)
     availability_zone: str = ""  # "" for any
     forced_host: str = ""  # an admin's AZ:HOST: the scheduler skips its filters
+    tags: tuple[str, ...] = ()  # from compute 2.52
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
     if not 1 <= cmd.min_count <= cmd.max_count:
         raise InvalidInput("min_count must be at least 1 and at most max_count")
     require_metadata(cmd.metadata)
+    require_tags(cmd.tags)
     flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
     image = _bootable_image(reads, cmd.image_id, actor)
     if flavor.disk_gb and image.min_disk > flavor.disk_gb:
@@ -155,6 +158,8 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
             availability_zone=cmd.availability_zone,
             forced_host=cmd.forced_host,
         )
+        if cmd.tags:
+            instance.set_tags(cmd.tags, actor)
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
         if group is not None:
             group.add_member(str(instance.id), actor)

@@ -133,6 +133,13 @@ class Services(IdentityCommands):
             lambda: server_details.update_server(server_id, name, description, self.app, actor)
         )
 
+    def change_server_tags(
+        self, server_id: str, change: Callable[[list[str]], list[str]], actor: Actor
+    ) -> Receipt:
+        return retry_on_conflict(
+            lambda: server_details.change_tags(server_id, change, self.app, actor)
+        )
+
     def snapshot_server(
         self, server_id: str, name: str, metadata: dict[str, str], actor: Actor
     ) -> Receipt:

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InstanceLocked, InvalidTransition
 from domain.power import BY_TASK, POWER_ACTIONS
 from domain.resize import Resizing
+from domain.tags import Tagging
 from domain.values import (
     Actor,
     FlavorSnapshot,
@@ -23,9 +24,9 @@ from domain.values import (
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
-class Instance(Resizing):
+class Instance(Resizing, Tagging):
     """A server: requested, scheduled to a host, spawned, stopped, resized
-    (domain/resize.py), deleted."""
+    (domain/resize.py), tagged (domain/tags.py), deleted."""
 
     class Requested(Aggregate.Created):
         project_id: str

@@ -7,6 +7,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.instance import Instance
 from domain.resize import RESIZE_EVENTS
+from domain.tags import Tagging
 
 LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
     Instance.Requested,
@@ -24,4 +25,5 @@ LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
     Instance.DeleteRequested,
     Instance.Deleted,
     *RESIZE_EVENTS,
+    Tagging.TagsSet,
 )

@@ -16,6 +16,7 @@ from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
 from domain.power import POWER_ACTIONS
 from domain.resize import Resizing
+from domain.tags import Tagging
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
@@ -52,6 +53,7 @@ class ServersView(ProjectionView):
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS locked boolean NOT NULL DEFAULT false",
         # The zone asked for at boot ("" for any); shown until a host is chosen.
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS availability_zone text NOT NULL DEFAULT ''",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -182,6 +184,13 @@ class ServersView(ProjectionView):
             (e.name, e.description or None, e.timestamp, e.originator_id),
         )
 
+    @apply.register
+    def _(self, e: Tagging.TagsSet, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET tags=%s, updated_at=%s WHERE id=%s",
+            (Jsonb(e.tags), e.timestamp, e.originator_id),
+        )
+
     # Resize (domain/resize.py) ----------------------------------------------
 
     @apply.register
@@ -286,7 +295,7 @@ _SERVER_COLUMNS = ", ".join(
     [
         "id::text AS id, project_id, user_id, name, image_id",
         "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
-        "key_name, metadata, description, locked",
+        "key_name, metadata, description, locked, tags",
         _ZONE,
         _nova_time("created_at", "created"),
         _nova_time("updated_at", "updated"),
@@ -313,6 +322,11 @@ class ServerFilters:
     deleted: bool | None = None
     # A status shown while a task runs (REBOOT, RESIZE, ...) is a task state.
     task_states: tuple[str, ...] = ()
+    # Nova's tag filters: all of, any of, not all of, none of.
+    tags: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    not_tags_any: tuple[str, ...] = ()
 
 
 def servers_page(
@@ -350,6 +364,15 @@ def servers_page(
     if f.task_states:
         where.append("task_state = ANY(%s)")
         params.append(list(f.task_states))
+    for tags, test in (
+        (f.tags, "tags ?& %s"),
+        (f.tags_any, "tags ?| %s"),
+        (f.not_tags, "NOT tags ?& %s"),
+        (f.not_tags_any, "NOT tags ?| %s"),
+    ):
+        if tags:
+            where.append(test)
+            params.append(list(tags))
     if marker is not None:
         where.append("(created_at, id) < (SELECT created_at, id FROM servers WHERE id=%s)")
         params.append(marker)

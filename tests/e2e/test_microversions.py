@@ -1,4 +1,4 @@
-"""Compute microversions 2.38 to 2.51: each request is answered in the format
+"""Compute microversions 2.38 to 2.52: each request is answered in the format
 of the version it asked for, on both sides of every switch we serve."""
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ def booted(member_session: Session, image_id: str) -> Iterator[dict[str, Any]]:
     wait_until_gone(client, server["id"])
 
 
-def test_the_version_document_says_2_51_and_2_52_is_refused(admin: Session) -> None:
+def test_the_version_document_says_2_52_and_2_53_is_refused(admin: Session) -> None:
     shown = admin.client.get("/compute/v2.1/").json()["version"]
-    assert (shown["min_version"], shown["version"]) == ("2.1", "2.51")
+    assert (shown["min_version"], shown["version"]) == ("2.1", "2.52")
     latest = admin.client.get(f"{COMPUTE}/flavors", headers=at("latest"))
-    assert latest.headers["openstack-api-version"] == "compute 2.51"
-    refused = admin.client.get(f"{COMPUTE}/flavors", headers=at("2.52"))
+    assert latest.headers["openstack-api-version"] == "compute 2.52"
+    refused = admin.client.get(f"{COMPUTE}/flavors", headers=at("2.53"))
     assert refused.status_code == 406
-    assert "maximum is 2.51" in refused.json()["notAcceptable"]["message"]
+    assert "maximum is 2.52" in refused.json()["notAcceptable"]["message"]
 
 
 def test_compute_answers_carry_both_request_id_headers(admin: Session) -> None:
@@ -295,7 +295,7 @@ def test_the_cli_shows_the_embedded_flavor_at_2_47(stack: Stack, admin: Session)
             "hw:cpu_policy": "shared",
             "quota:cpu_shares": "512",
         }
-        # Unpinned, the client negotiates the highest version both know: 2.51.
+        # Unpinned, the client negotiates the highest version both know: 2.52.
         negotiated = as_json(openstack(stack, "server", "show", name, "-f", "json"))
         assert negotiated["flavor"] == new["flavor"]
         listed = as_json(openstack(stack, "server", "list", "--name", name, "-f", "json"))

@@ -51,4 +51,4 @@ def test_a_malformed_version_is_refused(value: str) -> None:
 
 
 def test_latest_is_the_highest_version_whose_formats_are_served() -> None:
-    assert MAX_VERSION == (2, 51)  # 2.52 (tags at boot) needs server tags first
+    assert MAX_VERSION == (2, 52)  # 2.53 (service and hypervisor uuids) is not served

@@ -7,6 +7,7 @@ import pytest
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
 from domain.resize import Resizing
+from domain.tags import Tagging
 from workers import routes
 from workers.jobs.entry import HANDLERS
 
@@ -17,8 +18,12 @@ def test_every_route_has_a_job_handler_on_a_worker_of_its_family() -> None:
 
 
 def test_the_relay_follows_every_event_a_route_or_placement_names() -> None:
-    # A confirm owes its job through the StashDropRequested saved with it.
-    assert set(routes.event_types()) == set(LIFECYCLE_EVENTS) - {Resizing.ResizeConfirmed}
+    # A confirm owes its job through the StashDropRequested saved with it;
+    # tags need no host.
+    assert set(routes.event_types()) == set(LIFECYCLE_EVENTS) - {
+        Resizing.ResizeConfirmed,
+        Tagging.TagsSet,
+    }
 
 
 _RESIZE_HOPS = [
