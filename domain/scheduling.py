@@ -24,7 +24,7 @@ class HostCandidate:
     free_ram_mb: float
     free_disk_gb: float
     zone: str = "nova"
-    up: bool = True  # its compute worker heartbeats (unknown counts as up)
+    up: bool = True  # not forced down by an operator
     architecture: str = "x86_64"
     hypervisor_types: frozenset[str] = HOST_HYPERVISOR_TYPES
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from workers.dispatch import Relay
 from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
-from workers.heartbeats import WorkerHeartbeats
 from workers.image_fetch import HttpImageFetcher, HttpImageUploader
 from workers.jobs.compute import restore_host
 from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
@@ -96,29 +94,8 @@ def run_scheduler(settings: Settings, host_name: str | None = None) -> None:
     del host_name  # one scheduler serves every host
     app = _app(settings)
     hosts = build_view(HostsView, _es_env(settings))
-    beats = WorkerHeartbeats(settings.redis_url)
-    runtime.install(
-        runtime.SchedulerContext(
-            app=app,
-            hosts=hosts,
-            config=settings.scheduler,
-            hosts_up=_every(1.0, beats.compute_hosts_up),
-        )
-    )
+    runtime.install(runtime.SchedulerContext(app=app, hosts=hosts, config=settings.scheduler))
     _work(settings, [routes.SCHEDULER.queue()], "scheduler")
-
-
-def _every(seconds: float, read: Callable[[], set[str]]) -> Callable[[], set[str] | None]:
-    """``read``, at most once per ``seconds``: a batch need not ask Redis again."""
-    cache: list[tuple[float, set[str]]] = []
-
-    def cached() -> set[str] | None:
-        now = time.monotonic()
-        if not cache or now - cache[0][0] > seconds:
-            cache[:] = [(now, read())]
-        return cache[0][1]
-
-    return cached
 
 
 def run_compute(

@@ -46,15 +46,6 @@ class WorkerHeartbeats:
         """When each role's oldest running worker started."""
         return self._by_role("birth_date", False)
 
-    def compute_hosts_up(self) -> set[str]:
-        """The hosts whose compute worker beat lately (what ComputeFilter needs)."""
-        prefix = "compute-"
-        return {
-            role.removeprefix(prefix)
-            for role, beat in self.last_seen().items()
-            if role.startswith(prefix) and is_up(beat)
-        }
-
 
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
