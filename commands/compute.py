@@ -141,11 +141,24 @@ def fail_waiting(app: CloudApp, instance_ids: Sequence[UUID], task: TaskState) -
     return [instance.id for instance in failed]
 
 
-@retrying
-def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
-    instance = _instance(app, instance_id)
-    instance.mark_spawned(instance_actor(instance, "compute"))
-    app.save(instance)
+def host_step(mark: Callable[[Instance, Actor], None]) -> Callable[[CloudApp, UUID], None]:
+    """Record a compute host's step that changes only the instance: load it,
+    ``mark`` it on the user's request, save; retried on a concurrent write."""
+
+    @retrying
+    def record(app: CloudApp, instance_id: UUID) -> None:
+        instance = _instance(app, instance_id)
+        mark(instance, instance_actor(instance, "compute"))
+        app.save(instance)
+
+    return record
+
+
+finish_spawn = host_step(Instance.mark_spawned)
+finish_stop = host_step(Instance.mark_stopped)
+finish_start = host_step(Instance.mark_started)
+# The host rebooted, paused, suspended or resumed the guest.
+finish_power_action = host_step(Instance.mark_power_action_done)
 
 
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
@@ -203,31 +216,9 @@ def _finish_many(
 
 
 @retrying
-def finish_stop(app: CloudApp, instance_id: UUID) -> None:
-    instance = _instance(app, instance_id)
-    instance.mark_stopped(instance_actor(instance, "compute"))
-    app.save(instance)
-
-
-@retrying
-def finish_power_action(app: CloudApp, instance_id: UUID) -> None:
-    """The host rebooted, paused, suspended or resumed the guest."""
-    instance = _instance(app, instance_id)
-    instance.mark_power_action_done(instance_actor(instance, "compute"))
-    app.save(instance)
-
-
-@retrying
 def finish_snapshot(app: CloudApp, instance_id: UUID, succeeded: bool) -> None:
     instance = _instance(app, instance_id)
     instance.mark_snapshot_done(succeeded, instance_actor(instance, "compute"))
-    app.save(instance)
-
-
-@retrying
-def finish_start(app: CloudApp, instance_id: UUID) -> None:
-    instance = _instance(app, instance_id)
-    instance.mark_started(instance_actor(instance, "compute"))
     app.save(instance)
 
 

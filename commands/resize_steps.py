@@ -7,7 +7,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from commands.app import CloudApp
-from commands.compute import instance_actor
+from commands.compute import host_step, instance_actor
 from commands.loading import load
 from commands.retry import retrying
 from commands.server_resize import quota_amounts
@@ -65,25 +65,9 @@ def refuse_resize(app: CloudApp, instance_id: UUID, message: str) -> bool:
     return True
 
 
-@retrying
-def finish_migrate(app: CloudApp, instance_id: UUID) -> None:
-    instance = _instance(app, instance_id)
-    instance.mark_migrated(instance_actor(instance, "compute"))
-    app.save(instance)
-
-
-@retrying
-def finish_resize(app: CloudApp, instance_id: UUID) -> None:
-    instance = _instance(app, instance_id)
-    instance.mark_resize_finished(instance_actor(instance, "compute"))
-    app.save(instance)
-
-
-@retrying
-def finish_dest_cleanup(app: CloudApp, instance_id: UUID) -> None:
-    instance = _instance(app, instance_id)
-    instance.mark_dest_cleaned(instance_actor(instance, "compute"))
-    app.save(instance)
+finish_migrate = host_step(Instance.mark_migrated)
+finish_resize = host_step(Instance.mark_resize_finished)
+finish_dest_cleanup = host_step(Instance.mark_dest_cleaned)
 
 
 @retrying

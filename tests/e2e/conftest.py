@@ -6,10 +6,21 @@ so later tests sharing that Redis never meet its workers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from e2e.helpers import Session, Stack, create_member, login, running_stack
+from e2e.helpers import (
+    COMPUTE,
+    Session,
+    Stack,
+    boot_body,
+    create_member,
+    login,
+    running_stack,
+    wait_for_status,
+    wait_until_gone,
+)
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 
@@ -48,3 +59,15 @@ def image_id(admin: Session) -> str:
     (image,) = response.json()["images"]
     assert image["status"] == "active"
     return str(image["id"])
+
+
+@pytest.fixture
+def booted(member_session: Session, image_id: str) -> Iterator[dict[str, Any]]:
+    """An ACTIVE server of a fresh project, deleted afterwards."""
+    client = member_session.client
+    response = client.post(f"{COMPUTE}/servers", json=boot_body("mv", image_id))
+    assert response.status_code == 202, response.text
+    server = wait_for_status(client, response.json()["server"]["id"], ["ACTIVE"])
+    yield server
+    client.delete(f"{COMPUTE}/servers/{server['id']}")
+    wait_until_gone(client, server["id"])

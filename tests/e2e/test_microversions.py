@@ -4,7 +4,6 @@ of the version it asked for, on both sides of every switch we serve."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,18 +27,6 @@ pytestmark = pytest.mark.e2e
 
 def at(version: str) -> dict[str, str]:
     return {"OpenStack-API-Version": f"compute {version}"}
-
-
-@pytest.fixture
-def booted(member_session: Session, image_id: str) -> Iterator[dict[str, Any]]:
-    """An ACTIVE server of a fresh project, deleted afterwards."""
-    client = member_session.client
-    response = client.post(f"{COMPUTE}/servers", json=boot_body("mv", image_id))
-    assert response.status_code == 202, response.text
-    server = wait_for_status(client, response.json()["server"]["id"], ["ACTIVE"])
-    yield server
-    client.delete(f"{COMPUTE}/servers/{server['id']}")
-    wait_until_gone(client, server["id"])
 
 
 def test_the_version_document_says_2_52_and_2_53_is_refused(admin: Session) -> None:

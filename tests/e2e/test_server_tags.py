@@ -4,7 +4,6 @@ unmodified `openstack` client; bad tags get a 400 and append nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,33 +14,17 @@ from e2e.helpers import (
     Stack,
     boot_body,
     last_notification_id,
-    wait_for_status,
-    wait_until_gone,
 )
+from e2e.test_microversions import at
 from e2e.test_openstack_cli import as_json, ok, openstack
 
 pytestmark = pytest.mark.e2e
 
 
-def at(version: str) -> dict[str, str]:
-    return {"OpenStack-API-Version": f"compute {version}"}
-
-
-@pytest.fixture
-def server(member_session: Session, image_id: str) -> Iterator[dict[str, Any]]:
-    client = member_session.client
-    response = client.post(f"{COMPUTE}/servers", json=boot_body("tagged", image_id))
-    assert response.status_code == 202, response.text
-    found = wait_for_status(client, response.json()["server"]["id"], ["ACTIVE"])
-    yield found
-    client.delete(f"{COMPUTE}/servers/{found['id']}")
-    wait_until_gone(client, found["id"])
-
-
 def test_tag_routes_add_check_replace_and_remove(
-    member_session: Session, server: dict[str, Any]
+    member_session: Session, booted: dict[str, Any]
 ) -> None:
-    client, tags = member_session.client, f"{COMPUTE}/servers/{server['id']}/tags"
+    client, tags = member_session.client, f"{COMPUTE}/servers/{booted['id']}/tags"
     assert client.get(tags, headers=at("2.25")).status_code == 404  # not before 2.26
     added = client.put(f"{tags}/web", headers=at("2.26"))
     assert added.status_code == 201 and added.headers["location"].endswith("/tags/web")
@@ -51,7 +34,7 @@ def test_tag_routes_add_check_replace_and_remove(
 
     replaced = client.put(tags, json={"tags": ["a", "b"]}, headers=at("2.26"))
     assert replaced.status_code == 200 and replaced.json() == {"tags": ["a", "b"]}
-    shown = client.get(f"{COMPUTE}/servers/{server['id']}", headers=at("2.26")).json()
+    shown = client.get(f"{COMPUTE}/servers/{booted['id']}", headers=at("2.26")).json()
     assert shown["server"]["tags"] == ["a", "b"]
     assert client.delete(f"{tags}/a", headers=at("2.26")).status_code == 204
     assert client.delete(f"{tags}/a", headers=at("2.26")).status_code == 404
@@ -61,9 +44,9 @@ def test_tag_routes_add_check_replace_and_remove(
 
 
 def test_bad_tags_are_refused_and_change_nothing(
-    stack: Stack, member_session: Session, server: dict[str, Any], image_id: str
+    stack: Stack, member_session: Session, booted: dict[str, Any], image_id: str
 ) -> None:
-    client, tags = member_session.client, f"{COMPUTE}/servers/{server['id']}/tags"
+    client, tags = member_session.client, f"{COMPUTE}/servers/{booted['id']}/tags"
     before = last_notification_id(stack)
     for body in (
         {"tags": ["a,b"]},
