@@ -113,7 +113,7 @@ def build_state(settings: Settings) -> ApiState:
             on_move={RevocationsView.name: revoked.refresh},
         ),
         reads=reads,
-        heartbeats=Heartbeats(settings.redis_url),
+        heartbeats=Heartbeats(settings.redis_url, settings.service_down_time_s),
         host_calls=HostCalls(settings.redis_url),
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),

@@ -7,16 +7,16 @@ from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
 
-from workers.heartbeats import WorkerHeartbeats, is_up
+from workers.heartbeats import Beats, WorkerHeartbeats
 
-__all__ = ["Heartbeats", "is_up"]
+__all__ = ["Beats", "Heartbeats"]
 
 
 class Heartbeats:
-    def __init__(self, redis_url: str) -> None:
-        self._beats = WorkerHeartbeats(redis_url)
+    def __init__(self, redis_url: str, down_after_s: float) -> None:
+        self._beats = WorkerHeartbeats(redis_url, down_after_s)
 
-    async def last_seen(self) -> dict[str, datetime]:
+    async def last_seen(self) -> Beats:
         """Each role's latest heartbeat (roles with none are absent)."""
         return await run_in_threadpool(self._beats.last_seen)
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from api import microversion
 from api.context import authorize, state
-from api.heartbeats import is_up
+from api.heartbeats import Beats
 from api.responses import JSONResponse
 from api.services import compute_is_up, int_id, iso, read_hosts
 from domain.errors import NotFound
@@ -20,13 +20,13 @@ from projections.hosts import all_hosts
 
 
 def _hypervisor(
-    row: DictRow, beats: dict[str, datetime], detailed: bool, version: tuple[int, int] = (2, 1)
+    row: DictRow, beats: Beats, detailed: bool, version: tuple[int, int] = (2, 1)
 ) -> dict[str, Any]:
     name = row["name"]
     shown: dict[str, Any] = {
         "id": int_id("hypervisor", name),
         "hypervisor_hostname": name,
-        "state": "up" if compute_is_up(row, beats.get(f"compute-{name}")) else "down",
+        "state": "up" if compute_is_up(row, beats) else "down",
         "status": "enabled" if row["enabled"] else "disabled",
     }
     if detailed:
@@ -84,7 +84,7 @@ async def hypervisor(request: Request) -> JSONResponse:
     return JSONResponse({"hypervisor": _hypervisor(row, beats, True, version)})
 
 
-async def _host_by_id(request: Request) -> tuple[DictRow, dict[str, datetime]]:
+async def _host_by_id(request: Request) -> tuple[DictRow, Beats]:
     """The host whose hypervisor id the path names, and the heartbeats."""
     wanted = request.path_params["id"]
     rows, beats = await read_hosts(request)
@@ -154,12 +154,12 @@ async def availability_zones_detail(request: Request) -> JSONResponse:
 
     beat = beats.get("scheduler")
     zones: dict[str, dict[str, Any]] = {
-        "internal": {"scheduler": {"nova-scheduler": service(beat, is_up(beat), True)}}
+        "internal": {"scheduler": {"nova-scheduler": service(beat, beats.up("scheduler"), True)}}
     }
     for row in rows:
         hosts = zones.setdefault(row["zone"], {})
         beat = beats.get(f"compute-{row['name']}")
-        shown = service(beat, compute_is_up(row, beat), row["enabled"])
+        shown = service(beat, compute_is_up(row, beats), row["enabled"])
         hosts[row["name"]] = {"nova-compute": shown}
     listed = [
         {"zoneName": name, "zoneState": {"available": True}, "hosts": hosts}

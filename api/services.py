@@ -17,7 +17,7 @@ from starlette.routing import Route
 from api import microversion
 from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.errors import BadRequest
-from api.heartbeats import is_up
+from api.heartbeats import Beats
 from api.responses import JSONResponse
 from domain.errors import NotFound
 from domain.values import Actor
@@ -36,36 +36,38 @@ def iso(beat: datetime | None) -> str | None:
     return beat.strftime("%Y-%m-%dT%H:%M:%S.%f") if beat else None
 
 
-async def read_hosts(request: Request) -> tuple[list[DictRow], dict[str, datetime]]:
+async def read_hosts(request: Request) -> tuple[list[DictRow], Beats]:
     """Every host's row, and each worker role's latest heartbeat."""
     rows = await state(request).reads.all(all_hosts())
     return rows, await state(request).heartbeats.last_seen()
 
 
-def compute_is_up(row: DictRow, beat: datetime | None) -> bool:
+def compute_is_up(row: DictRow, beats: Beats) -> bool:
     """A host's compute service is up while its worker beats, unless forced
     down (Nova's servicegroup answers "down" for a forced-down service)."""
-    return not row["forced_down"] and is_up(beat)
+    return not row["forced_down"] and beats.up(f"compute-{row['name']}")
 
 
-def _service(binary: str, host: str, zone: str, beat: datetime | None) -> dict[str, Any]:
+def _service(binary: str, host: str, zone: str, beats: Beats, role: str) -> dict[str, Any]:
+    beat = beats.get(role)
     return {
         "id": int_id(binary, host),
         "binary": binary,
         "host": host,
         "zone": zone,
         "status": "enabled",
-        "state": "up" if is_up(beat) else "down",
+        "state": "up" if beats.up(role) else "down",
         "updated_at": iso(beat),
         "disabled_reason": None,
         "forced_down": False,
     }
 
 
-def _compute_service(row: DictRow, beat: datetime | None) -> dict[str, Any]:
-    return _service(COMPUTE, row["name"], row["zone"], beat) | {
+def _compute_service(row: DictRow, beats: Beats) -> dict[str, Any]:
+    role = f"compute-{row['name']}"
+    return _service(COMPUTE, row["name"], row["zone"], beats, role) | {
         "status": "enabled" if row["enabled"] else "disabled",
-        "state": "up" if compute_is_up(row, beat) else "down",
+        "state": "up" if compute_is_up(row, beats) else "down",
         "disabled_reason": row["disabled_reason"],
         "forced_down": row["forced_down"],
     }
@@ -75,8 +77,8 @@ async def services(request: Request) -> JSONResponse:
     """The scheduler and one compute service per host (``compute service list``)."""
     authorize(request, "compute:services:list")
     rows, beats = await read_hosts(request)
-    found = [_service("nova-scheduler", "scheduler", "internal", beats.get("scheduler"))]
-    found += [_compute_service(r, beats.get(f"compute-{r['name']}")) for r in rows]
+    found = [_service("nova-scheduler", "scheduler", "internal", beats, "scheduler")]
+    found += [_compute_service(r, beats) for r in rows]
     params = request.query_params
     found = [
         s

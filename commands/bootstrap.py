@@ -31,6 +31,7 @@ DEFAULT_STATE_DIR = ".state"
 DEFAULT_MAX_JSON_BODY = 1 << 20
 DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
 DEFAULT_MAX_IN_FLIGHT = 1000  # instance operations accepted but unfinished (boots: 429)
+DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class Settings:
     private_redis_port: int = DEFAULT_REDIS_PORT
     # The scheduler's filters and weighers (domain/scheduling.py).
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    # Seconds a silent worker still counts as up (Nova's service_down_time).
+    service_down_time_s: float = DEFAULT_SERVICE_DOWN_TIME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -128,6 +131,9 @@ class Settings:
             private_pg_port=pg_port,
             private_redis_port=redis_port,
             scheduler=_scheduler_config(environ),
+            service_down_time_s=float(
+                environ.get("CLOUDLEDGER_SERVICE_DOWN_TIME") or DEFAULT_SERVICE_DOWN_TIME
+            ),
         )
 
     @property

@@ -24,7 +24,7 @@ class HostCandidate:
     free_ram_mb: float
     free_disk_gb: float
     zone: str = "nova"
-    up: bool = True  # not forced down by an operator
+    up: bool = True  # not forced down, and its worker beats
     architecture: str = "x86_64"
     hypervisor_types: frozenset[str] = HOST_HYPERVISOR_TYPES
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from workers.dispatch import Relay
 from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
+from workers.heartbeats import WorkerHeartbeats, beat_interval
 from workers.image_fetch import HttpImageFetcher, HttpImageUploader
 from workers.jobs.compute import restore_host
 from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
@@ -94,8 +96,29 @@ def run_scheduler(settings: Settings, host_name: str | None = None) -> None:
     del host_name  # one scheduler serves every host
     app = _app(settings)
     hosts = build_view(HostsView, _es_env(settings))
-    runtime.install(runtime.SchedulerContext(app=app, hosts=hosts, config=settings.scheduler))
+    beats = WorkerHeartbeats(settings.redis_url, settings.service_down_time_s)
+    runtime.install(
+        runtime.SchedulerContext(
+            app=app,
+            hosts=hosts,
+            config=settings.scheduler,
+            hosts_up=_every(1.0, beats.compute_hosts_up),
+        )
+    )
     _work(settings, [routes.SCHEDULER.queue()], "scheduler")
+
+
+def _every(seconds: float, read: Callable[[], set[str] | None]) -> Callable[[], set[str] | None]:
+    """``read``, at most once per ``seconds``: a batch need not ask Redis again."""
+    cache: list[tuple[float, set[str] | None]] = []
+
+    def cached() -> set[str] | None:
+        now = time.monotonic()
+        if not cache or now - cache[0][0] > seconds:
+            cache[:] = [(now, read())]
+        return cache[0][1]
+
+    return cached
 
 
 def run_compute(
@@ -177,4 +200,5 @@ def default_libvirt_uri(settings: Settings, host_name: str) -> str:
 def _work(settings: Settings, queues: list[str], name: str) -> None:
     # Jobs run in this process: the libvirt connection (and the test driver's
     # in-memory domains) and the aggregate cache live across jobs.
-    rq_worker.work(settings.redis_url, queues, name)
+    beat_every_s = beat_interval(settings.service_down_time_s)
+    rq_worker.work(settings.redis_url, queues, name, beat_every_s)

@@ -25,11 +25,13 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
+from workers.heartbeats import BEAT_EVERY_S, HeartbeatThread
+
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 1.0
-# An idle worker heartbeats every WORKER_TTL - 15 s; os-services counts a
-# role up while its heartbeat is younger than a minute (Nova's default).
+# RQ's own registration: an idle worker refreshes it every WORKER_TTL - 15 s.
+# Liveness for os-services and the scheduler is workers/heartbeats.py.
 WORKER_TTL = 45
 
 
@@ -49,9 +51,12 @@ class CloudWorker(SimpleWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-def work(redis_url: str, queues: Sequence[str], role: str) -> None:
+def work(
+    redis_url: str, queues: Sequence[str], role: str, beat_every_s: float = BEAT_EVERY_S
+) -> None:
     """Take jobs from ``queues`` until SIGTERM, surviving Redis outages."""
     stopping = threading.Event()
+    HeartbeatThread(redis_url, role, stopping, beat_every_s).start()
     connection = Redis.from_url(redis_url)
     incarnation = 0
     while not stopping.is_set():

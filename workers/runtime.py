@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from commands.app import CloudApp
@@ -27,20 +27,26 @@ def _no_uploads(image_id: str, source: Path) -> None:
     raise PermanentDriverError("this compute host cannot upload snapshots")
 
 
+def _liveness_unknown() -> set[str] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class SchedulerContext:
-    """The scheduler: the ledger, the hosts read model to rank hosts, and
-    its filters and weighers."""
+    """The scheduler: the ledger, the hosts read model to rank hosts, its
+    filters and weighers, and which hosts' workers beat (None: cannot be
+    told yet, so ComputeFilter counts every host as up)."""
 
     app: CloudApp
     hosts: HostsView
     config: SchedulerConfig = field(default_factory=SchedulerConfig)
+    hosts_up: Callable[[], set[str] | None] = _liveness_unknown
 
     def candidates(self) -> list[HostCandidate]:
-        """The hosts read model's hosts. Up means not forced down: a missing
-        heartbeat is no sign of a dead host here (a worker blocked in a long
-        job, or a restarted Redis, stops beating while the host is fine)."""
-        return self.hosts.candidates()
+        """The hosts read model's hosts; up if not forced down and beating."""
+        up = self.hosts_up()
+        found = self.hosts.candidates()
+        return found if up is None else [replace(h, up=h.up and h.name in up) for h in found]
 
 
 @dataclass(frozen=True)

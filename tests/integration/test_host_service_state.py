@@ -14,6 +14,7 @@ from commands import compute
 from domain.host import ComputeHost
 from domain.scheduling import FILTERS, HostCandidate, RequestSpec
 from domain.values import SYSTEM, FlavorSnapshot, TaskState
+from workers.runtime import SchedulerContext
 
 
 @pytest.fixture
@@ -75,3 +76,19 @@ def test_a_placement_racing_a_force_down_claims_nothing(cloud: Cloud) -> None:
     host = cloud.host("h1")
     assert host.forced_down and host.claims == {}
     assert cloud.instance(iid).task_state == TaskState.SCHEDULING  # free to go elsewhere
+
+
+def test_a_host_whose_worker_stopped_beating_is_down_for_the_scheduler(cloud: Cloud) -> None:
+    hosts, projector = hosts_projector(cloud)
+    try:
+        projector.catch_up()
+        context = SchedulerContext(cloud.app, hosts, hosts_up=lambda: {"h1", "h2"})
+        assert {c.name: _eligible(c) for c in context.candidates()} == {
+            "h1": True,
+            "h2": True,
+            "h3": False,
+        }
+        # Liveness cannot be told yet (see workers/heartbeats.py): every host counts as up.
+        assert all(_eligible(c) for c in SchedulerContext(cloud.app, hosts).candidates())
+    finally:
+        hosts.datastore.close()
