@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -82,6 +82,12 @@ def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -
 class GroupPlacement:
     group: ServerGroup
     live_hosts: set[str]  # hosts of its members placed and not deleted
+    member_hosts: dict[str, set[str]] = field(default_factory=dict)
+
+    def besides(self, instance_id: UUID) -> GroupPlacement:
+        """The group as a member that moves sees it: its own hosts left out."""
+        others = {m: h for m, h in self.member_hosts.items() if m != str(instance_id)}
+        return GroupPlacement(self.group, set[str]().union(*others.values()), others)
 
 
 def group_placements(app: CloudApp, instances: Iterable[Instance]) -> dict[str, GroupPlacement]:
@@ -97,9 +103,20 @@ def group_placements(app: CloudApp, instances: Iterable[Instance]) -> dict[str, 
     for group_id, group in found.items():
         placed = {UUID(m): h for m, h in group.hosts.items() if h}
         members = load_many(app, Instance, placed)
-        live = {placed[i] for i, member in members.items() if not member.is_deleted}
-        placements[wanted[group_id]] = GroupPlacement(group, live)
+        on = {
+            str(i): _member_hosts(member, placed[i])
+            for i, member in members.items()
+            if not member.is_deleted
+        }
+        placements[wanted[group_id]] = GroupPlacement(group, set[str]().union(*on.values()), on)
     return placements
+
+
+def _member_hosts(member: Instance, recorded: str) -> set[str]:
+    """Where a member is: its host, and a resize's destination while both
+    claims are held (the instance knows better than the group's record,
+    which a revert does not rewrite)."""
+    return {h for h, _ in member.held_claims()} | {member.host or recorded}
 
 
 @retrying

@@ -7,7 +7,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from commands.app import CloudApp
-from commands.compute import host_step, instance_actor
+from commands.compute import group_placements, host_step, instance_actor
 from commands.loading import load
 from commands.retry import retrying
 from commands.server_resize import quota_amounts
@@ -37,6 +37,10 @@ def claim_resize(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
     flavor = instance.resize_to
     if instance.task_state != TaskState.RESIZE_PREP or flavor is None:
         return False
+    grouped = group_placements(app, [instance]).get(instance.server_group)
+    others = None if grouped is None else grouped.besides(instance_id)
+    if others is not None and not others.group.allows(host_name, others.live_hosts):
+        return False  # the group's hard policy forbids this host (now)
     actor = instance_actor(instance, "scheduler")
     host = _host(app, host_name)
     key = resize_claim_key(instance_id)
@@ -45,7 +49,13 @@ def claim_resize(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
     except InsufficientCapacity:
         return False
     instance.resize_scheduled(host_name, actor)
-    app.save(host, instance)
+    if others is None:
+        app.save(host, instance)
+    else:
+        # Saved with the group, as a boot's placement is: a member placed
+        # meanwhile makes this save conflict, and the retry decides again.
+        others.group.place(str(instance_id), host_name, actor)
+        app.save(host, instance, others.group)
     return True
 
 

@@ -30,8 +30,10 @@ from helpers import (
     run_burst,
 )
 
+from commands.catalog import CreateFlavor
+from commands.servers import BootServer
 from domain.errors import InvalidInput, InvalidTransition, QuotaExceeded
-from domain.values import PowerState, TaskState, VmState
+from domain.values import SYSTEM, PowerState, TaskState, VmState
 from projections.bootstrap import Projector, build_view
 from projections.hosts import HostsView
 from projections.usage import UsageView, as_interval, intervals
@@ -321,3 +323,54 @@ def test_usage_prices_each_stretch_at_the_flavor_it_ran_with(hosts: Hosts) -> No
     for earlier, later in itertools.pairwise(found):
         assert earlier.ended_at == later.started_at  # split, never smeared
     assert found[-1].ended_at is None
+
+
+def _group_member(hosts: Hosts, group: str, name: str) -> UUID:
+    cloud = hosts.cloud
+    cmd = BootServer(name, TINY, cloud.image_id, "none", group=group)
+    iid = cloud.services.boot_server(cmd, cloud.member).id
+    hosts.pump()
+    return iid
+
+
+@pytest.mark.parametrize("policy", ["affinity", "anti-affinity"])
+def test_a_resize_keeps_its_server_group_policy(hosts: Hosts, policy: str) -> None:
+    """The destination, emptier, is what the spread weigher would pick; the
+    group's hard policy keeps the resized member on its source instead."""
+    group = hosts.cloud.services.create_group("g", policy, hosts.cloud.member).id.hex
+    moving = _group_member(hosts, group, "a")
+    hosts.add_host(DEST, ram_mb=16384)
+    other = _group_member(hosts, group, "b")
+    expected_other = SOURCE if policy == "affinity" else DEST
+    assert hosts.cloud.instance(other).host == expected_other
+
+    hosts.resize(moving, SMALL)
+    hosts.pump()
+
+    instance = hosts.cloud.instance(moving)
+    assert (instance.vm_state, instance.host) == (VmState.RESIZED, SOURCE)
+    assert set(hosts.claims(SOURCE)) >= {str(moving), f"{moving}/resize"}
+    hosts.cloud.services.confirm_resize(str(moving), hosts.cloud.member)
+    hosts.pump()
+    assert hosts.cloud.instance(moving).host == SOURCE
+
+
+def test_an_anti_affinity_member_resizes_nowhere_another_member_is(hosts: Hosts) -> None:
+    """Only DEST has room for the new flavor, and a member is there."""
+    cloud = hosts.cloud
+    cloud.services.create_flavor(CreateFlavor("50", "m1.big", 1, 12288, 20), SYSTEM)
+    group = cloud.services.create_group("g", "anti-affinity", cloud.member).id.hex
+    moving = _group_member(hosts, group, "a")
+    hosts.add_host(DEST, ram_mb=16384)
+    _group_member(hosts, group, "b")  # on DEST
+
+    hosts.resize(moving, "50")
+    hosts.pump()
+
+    instance = cloud.instance(moving)
+    assert (instance.vm_state, instance.task_state, instance.flavor.name) == (
+        VmState.ACTIVE,
+        None,
+        "m1.tiny",
+    )
+    assert not any(key.endswith("/resize") for key in hosts.claims(DEST))

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from commands import resize_steps as record
 from commands.app import CloudApp
+from commands.compute import group_placements
 from commands.loading import load_many
 from domain.errors import InvalidTransition, NotFound
 from domain.instance import NO_VALID_HOST, Instance
@@ -33,21 +34,26 @@ log = logging.getLogger(__name__)
 
 def schedule_resizes(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes:
     """The best host that can take the new flavor, the source included (its
-    room for the new flavor comes on top of the old claim, as in Nova)."""
+    room for the new flavor comes on top of the old claim, as in Nova), and
+    that the server's group allows."""
     outcomes: Outcomes = {}
     instances = load_many(context.app, Instance, ids)
     candidates = context.candidates()
     waiting = [i for i in instances.values() if i.task_state == TaskState.RESIZE_PREP]
     images = image_properties(context, waiting)
+    groups = group_placements(context.app, waiting)
     for iid in ids:
         instance = instances.get(iid)
         if instance is None or instance.task_state != TaskState.RESIZE_PREP:
             outcomes[str(iid)] = "skipped"
             continue
         assert instance.resize_to is not None
-        # The zone asked for at boot holds for the resize too (as Nova's request spec).
+        # The zone asked for at boot, and the group, hold for the resize too
+        # (as Nova's request spec); the group is seen without this member.
+        grouped = groups.get(instance.server_group)
+        others = None if grouped is None else grouped.besides(iid)
         ranked = context.config.rank(
-            candidates, request_spec(instance, instance.resize_to, None, images)
+            candidates, request_spec(instance, instance.resize_to, others, images)
         )
         chosen = next((h for h in ranked if record.claim_resize(context.app, iid, h)), None)
         if chosen is not None:
