@@ -4,7 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG_BIN=/usr/lib/postgresql/15/bin
-DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils)
+# qemu-system-x86 and the libvirt QEMU driver run real guests (embedded, no
+# daemon); busybox-static and cpio build their initramfs (ops/guest_images.py).
+DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils qemu-system-x86 qemu-block-extra
+    libvirt-daemon libvirt-daemon-driver-qemu busybox-static cpio)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
@@ -32,6 +35,17 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libvirt's QEMU driver will not start without its user and group.
+if ! getent passwd libvirt-qemu >/dev/null; then
+    if ((EUID != 0)); then
+        echo "ops/install.sh: run as root to create the libvirt-qemu user" >&2
+        exit 1
+    fi
+    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+    useradd --system --gid libvirt-qemu --home-dir /var/lib/libvirt \
+        --shell /usr/sbin/nologin libvirt-qemu
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

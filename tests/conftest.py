@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from ops.guest_images import GuestImages, ensure_guest_images
 from ops.ports import free_port
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
@@ -82,3 +83,9 @@ def database_url(pg_cluster: PrivateCluster, template_database: str) -> Iterator
     pg_cluster.create_database(name, template=template_database)
     yield pg_cluster.url(name)
     pg_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def guest_images(services_dir: Path) -> GuestImages:
+    """The kernel and initramfs real guests boot (built once per session)."""
+    return ensure_guest_images(services_dir / "guest-images")

@@ -2,7 +2,8 @@
 
 import xml.etree.ElementTree as ET
 
-from workers.drivers.hypervisor import DiskSpec, DomainSpec, domain_xml
+from workers.drivers.domain_xml import domain_xml
+from workers.drivers.hypervisor import DiskSpec, DomainSpec
 
 UUID = "0b0c6f4e-5d4b-4a8e-9c3a-1f2e3d4c5b6a"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import libvirt
 
+from workers.drivers.domain_xml import domain_xml
 from workers.drivers.errors import (
     DriverError,
     PermanentDriverError,
@@ -38,6 +39,12 @@ class DomainSpec:
     vcpus: int
     memory_mb: int
     disks: tuple[DiskSpec, ...]
+    # Direct kernel boot (an AKI/ARI pair), for an image that names one.
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str = ""
+    # Where a real guest's serial console goes (the test driver has none).
+    console_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,24 +154,10 @@ def validate_spec(spec: DomainSpec) -> None:
     for disk in spec.disks:
         if disk.format not in DISK_FORMATS:
             raise PermanentDriverError(f"{spec.name}: unknown format {disk.format!r}")
-
-
-def domain_xml(spec: DomainSpec, domain_type: str) -> str:
-    """Render `spec` as libvirt domain XML for a `domain_type` hypervisor."""
-    root = ET.Element("domain", type=domain_type)
-    ET.SubElement(root, "name").text = spec.name
-    ET.SubElement(root, "uuid").text = spec.uuid
-    ET.SubElement(root, "memory", unit="MiB").text = str(spec.memory_mb)
-    ET.SubElement(root, "vcpu").text = str(spec.vcpus)
-    ET.SubElement(ET.SubElement(root, "os"), "type").text = "hvm"
-    devices = ET.SubElement(root, "devices")
-    for disk in spec.disks:
-        element = ET.SubElement(devices, "disk", type="file", device="disk")
-        # "qemu" is the only backend name the qemu/kvm drivers accept.
-        ET.SubElement(element, "driver", name="qemu", type=disk.format)
-        ET.SubElement(element, "source", file=disk.path)
-        ET.SubElement(element, "target", dev=disk.target, bus="virtio")
-    return ET.tostring(root, encoding="unicode")
+    for boot_file in (spec.kernel, spec.initrd):
+        # A missing kernel stays missing: no retry will boot it.
+        if boot_file and not os.path.isfile(boot_file):
+            raise PermanentDriverError(f"{spec.name}: no kernel or initrd at {boot_file}")
 
 
 # Errors where the same call may succeed later. NO_DOMAIN and

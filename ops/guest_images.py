@@ -1,0 +1,148 @@
+"""A small bootable image set for real guests, built once with no internet
+beyond the Debian mirror apt already uses, and cached in a directory:
+
+- the kernel of Debian's cloud flavour (``linux-image-*-cloud-amd64``),
+  fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x``, never
+  installed;
+- a busybox initramfs with the virtio block modules, whose init prints
+  MARKER and the block devices it sees (``/proc/partitions``), then waits.
+
+They boot by direct kernel boot (an AKI/ARI pair) with the root disk as vda."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
+BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
+MARKER = "cloudledger-guest: init is up"
+CMDLINE = "console=ttyS0 panic=-1"
+# The guest needs these (and what they depend on) to see its virtio disks.
+WANTED_MODULES = ("virtio_pci", "virtio_blk")
+
+INIT = f"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for module in $(cat /lib/modules/order); do insmod /lib/modules/$module.ko; done
+sleep 1
+echo "{MARKER}"
+cat /proc/partitions
+echo "cloudledger-guest: end of partitions"
+while true; do sleep 3600; done
+"""
+
+
+@dataclass(frozen=True)
+class GuestImages:
+    kernel: Path
+    initrd: Path
+    version: str
+
+
+def ensure_guest_images(cache: Path) -> GuestImages:
+    """The kernel and initramfs in ``cache``, built on first use."""
+    kernel, initrd, version_file = cache / "vmlinuz", cache / "initrd.img", cache / "version"
+    if kernel.exists() and initrd.exists() and version_file.exists():
+        return GuestImages(kernel, initrd, version_file.read_text().strip())
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        work = Path(scratch)
+        package = _kernel_package()
+        deb = _download(package, work)
+        tree = work / "tree"
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+        version = package.removeprefix("linux-image-")
+        shutil.copyfile(tree / "boot" / f"vmlinuz-{version}", work / "vmlinuz")
+        modules = tree / "lib" / "modules" / version / "kernel"
+        _write_initramfs(work / "initrd.img", modules)
+        (work / "vmlinuz").replace(kernel)
+        (work / "initrd.img").replace(initrd)
+        version_file.write_text(version + "\n")
+    return GuestImages(kernel, initrd, version)
+
+
+def _kernel_package() -> str:
+    """The versioned package the cloud kernel metapackage points at."""
+    out = _apt(["apt-cache", "depends", KERNEL_METAPACKAGE])
+    for line in out.splitlines():
+        name = line.strip().removeprefix("Depends:").strip()
+        if line.strip().startswith("Depends:") and name.startswith("linux-image-"):
+            return name
+    raise RuntimeError(f"no kernel package behind {KERNEL_METAPACKAGE}: {out!r}")
+
+
+def _download(package: str, into: Path) -> Path:
+    _apt(["apt-get", "download", "-q", package], cwd=into)
+    (deb,) = into.glob(f"{package}_*.deb")
+    return deb
+
+
+def _apt(cmd: list[str], cwd: Path | None = None) -> str:
+    """Run an apt command; on a machine whose package lists are missing,
+    fetch them once and try again."""
+    done = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def module_order(found: dict[str, Path], wanted: tuple[str, ...]) -> list[str]:
+    """``wanted`` and their dependencies, each after what it depends on."""
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in path:
+            raise RuntimeError(f"module dependency loop: {' -> '.join((*path, name))}")
+        if name not in found:
+            raise RuntimeError(f"kernel module {name} not in the package")
+        for needed in module_depends(found[name].read_bytes()):
+            visit(needed, (*path, name))
+        order.append(name)
+
+    for name in wanted:
+        visit(name, ())
+    return order
+
+
+def module_depends(module: bytes) -> list[str]:
+    """The ``depends=`` of a module's .modinfo section (what modprobe reads)."""
+    start = module.find(b"\0depends=")
+    if start < 0:
+        return []
+    value = module[start + len(b"\0depends=") : module.index(b"\0", start + 1)]
+    return [name.replace("-", "_") for name in value.decode().split(",") if name]
+
+
+def _write_initramfs(target: Path, modules: Path) -> None:
+    found = {p.name.removesuffix(".ko").replace("-", "_"): p for p in modules.rglob("*.ko")}
+    order = module_order(found, WANTED_MODULES)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        root = Path(scratch)
+        (root / "bin").mkdir()
+        (root / "lib" / "modules").mkdir(parents=True)
+        shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+        for name in order:
+            shutil.copyfile(found[name], root / "lib" / "modules" / f"{name}.ko")
+        (root / "lib" / "modules" / "order").write_text("\n".join(order) + "\n")
+        (root / "init").write_text(INIT)
+        (root / "init").chmod(0o755)
+        names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        archive = subprocess.run(
+            ["cpio", "-o", "-H", "newc", "--quiet"],
+            cwd=root,
+            input="\n".join(names).encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
+    target.write_bytes(gzip.compress(archive, compresslevel=1))

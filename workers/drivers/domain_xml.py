@@ -1,0 +1,52 @@
+"""libvirt domain XML for a DomainSpec: the test driver's plain domains and
+real QEMU guests (direct kernel boot, a serial console written to a file)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workers.drivers.hypervisor import DomainSpec
+
+# Hypervisors that run a real guest (the test driver only keeps records).
+REAL_DOMAIN_TYPES = frozenset({"qemu", "kvm"})
+
+
+def domain_xml(spec: DomainSpec, domain_type: str) -> str:
+    """Render `spec` as libvirt domain XML for a `domain_type` hypervisor."""
+    real = domain_type in REAL_DOMAIN_TYPES
+    root = ET.Element("domain", type=domain_type)
+    ET.SubElement(root, "name").text = spec.name
+    ET.SubElement(root, "uuid").text = spec.uuid
+    ET.SubElement(root, "memory", unit="MiB").text = str(spec.memory_mb)
+    ET.SubElement(root, "vcpu").text = str(spec.vcpus)
+    os_ = ET.SubElement(root, "os")
+    if real:
+        ET.SubElement(os_, "type", arch="x86_64", machine="pc").text = "hvm"
+    else:
+        ET.SubElement(os_, "type").text = "hvm"
+    if spec.kernel:
+        ET.SubElement(os_, "kernel").text = spec.kernel
+        if spec.initrd:
+            ET.SubElement(os_, "initrd").text = spec.initrd
+        ET.SubElement(os_, "cmdline").text = spec.cmdline
+    if real:
+        # ACPI lets the guest hear a reboot or a power button (and hot-plug).
+        ET.SubElement(ET.SubElement(root, "features"), "acpi")
+        # A guest that powers itself off or panics stays off: the ledger,
+        # not the hypervisor, decides whether it runs again.
+        ET.SubElement(root, "on_reboot").text = "restart"
+        ET.SubElement(root, "on_crash").text = "destroy"
+    devices = ET.SubElement(root, "devices")
+    for disk in spec.disks:
+        element = ET.SubElement(devices, "disk", type="file", device="disk")
+        # "qemu" is the only backend name the qemu/kvm drivers accept.
+        ET.SubElement(element, "driver", name="qemu", type=disk.format)
+        ET.SubElement(element, "source", file=disk.path)
+        ET.SubElement(element, "target", dev=disk.target, bus="virtio")
+    if real and spec.console_path:
+        serial = ET.SubElement(devices, "serial", type="file")
+        ET.SubElement(serial, "source", path=spec.console_path, append="on")
+        ET.SubElement(serial, "target", port="0")
+    return ET.tostring(root, encoding="unicode")
