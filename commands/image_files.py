@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from commands.ports import StoredBlob
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, NotFound, TooLarge
 
 _SAFE_ID = re.compile(r"^[0-9a-f-]{36}$")
 CHUNK = 1 << 20
@@ -39,7 +39,9 @@ class DirectoryImageStore:
                 for chunk in chunks:
                     size += len(chunk)
                     if size > max_size:
-                        raise InvalidInput(f"Image exceeds the size limit of {max_size} bytes")
+                        raise TooLarge(
+                            f"Image exceeds the storage quota: the size cap is {max_size} bytes"
+                        )
                     md5.update(chunk)
                     sha512.update(chunk)
                     out.write(chunk)
@@ -53,16 +55,24 @@ class DirectoryImageStore:
             tmp.unlink(missing_ok=True)
         return StoredBlob(size, md5.hexdigest(), sha512.hexdigest())
 
-    def open(self, image_id: str) -> Iterator[bytes]:
+    def open(self, image_id: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         path = self._path(image_id)
         if not path.exists():
             raise NotFound(f"Image {image_id} has no data.")
-        return self._read(path)
+        return self._read(path, offset, length)
 
     @staticmethod
-    def _read(path: Path) -> Iterator[bytes]:
+    def _read(path: Path, offset: int, length: int | None) -> Iterator[bytes]:
+        # Opened when the first chunk is asked for, so an unread answer holds no file.
         with path.open("rb") as f:
-            while chunk := f.read(CHUNK):
+            f.seek(offset)
+            left = length
+            while left is None or left > 0:
+                chunk = f.read(CHUNK if left is None else min(CHUNK, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
 
     def delete(self, image_id: str) -> None:
