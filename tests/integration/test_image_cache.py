@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 from helpers import Cloud, build_cloud, store_fetcher
+from redis import Redis
+from rq import Queue
 
 from commands.compute import claim_host
 from domain.values import VmState
@@ -21,7 +25,7 @@ from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.image_cache import DirectoryImageCache, ImageDigest, Sink
 from workers.jobs import compute
-from workers.jobs.image_cache import list_job, prune_image_cache
+from workers.jobs.image_cache import PRUNE_FUNC, list_job, prune_image_cache, prune_periodically
 
 IMAGE = "c0ffee00-1111-4222-8333-444455556666"
 OTHER = "c0ffee00-9999-4222-8333-444455556666"
@@ -252,3 +256,22 @@ def test_the_cache_listing_says_what_is_in_use(cloud: Cloud, host: runtime.Compu
     runtime.install(host)
     (entry,) = list_job()
     assert (entry["image_id"], entry["in_use"]) == (cloud.image_id, True)
+
+
+def test_the_host_worker_puts_one_prune_job_on_its_own_queue(redis_url: str) -> None:
+    stop = threading.Event()
+    loop = prune_periodically(redis_url, HOST, 0.02, DAY, stop)
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        connection = Redis.from_url(redis_url)
+        queue = Queue(f"compute.{HOST}", connection=connection)
+        deadline = time.monotonic() + 5
+        while not queue.job_ids and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)  # several rounds: the waiting job is not queued twice
+        (job,) = queue.jobs
+        assert (job.func_name, job.args) == (PRUNE_FUNC, (DAY,))
+    finally:
+        stop.set()
+        thread.join()
