@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,14 +16,25 @@ from domain.errors import Conflict, NotFound, TooLarge
 
 _SAFE_ID = re.compile(r"^[0-9a-f-]{36}$")
 CHUNK = 1 << 20
+STALE_PART_SECONDS = 3600.0
 
 
 class DirectoryImageStore:
     """One file per image; written to a temp name and renamed when complete."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, now: float | None = None) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._sweep(time.time() if now is None else now)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the temp files of uploads whose API process died mid-way. Other
+        API processes share the folder, so only files nobody wrote to lately:
+        a live upload writes every few milliseconds."""
+        for part in self.root.glob(".*.part"):
+            with contextlib.suppress(OSError):
+                if now - part.stat().st_mtime > STALE_PART_SECONDS:
+                    part.unlink()
 
     def _path(self, image_id: str) -> Path:
         if not _SAFE_ID.match(image_id):

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,6 +325,16 @@ def test_store_reads_a_range(
     image_id = str(uuid4())
     store.put(image_id, [b"01234", b"56789"], 100)
     assert b"".join(store.open(image_id, offset, length)) == expected
+
+
+def test_store_drops_temp_files_of_uploads_that_died_long_ago(tmp_path: Path) -> None:
+    dead, live = tmp_path / f".{uuid4()}.a.part", tmp_path / f".{uuid4()}.b.part"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"still coming")
+    os.utime(dead, (1000.0, 1000.0))
+    os.utime(live, (1000.0 + 3500, 1000.0 + 3500))
+    DirectoryImageStore(tmp_path, now=1000.0 + 3601)
+    assert (dead.exists(), live.exists()) == (False, True)
 
 
 def test_store_delete_of_missing_blob_is_a_no_op(tmp_path: Path) -> None:
