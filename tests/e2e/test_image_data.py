@@ -223,7 +223,9 @@ def test_another_projects_private_image_data_is_404(owner: Session, capped: Stac
         stranger.client.close()
 
 
-def test_a_slow_reader_does_not_hold_the_upload_path(owner: Session, capped: Stack) -> None:
+def test_a_download_left_unread_does_not_block_other_requests(
+    owner: Session, capped: Stack
+) -> None:
     """A download left unread does not stop other requests being served."""
     image_id = _active(owner)
     with (
