@@ -11,8 +11,9 @@ from uuid import UUID
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
-from commands.ports import ImageStore
+from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
+from commands.retry import retry_on_conflict
 from domain.errors import Forbidden, NotFound
 from domain.image import Image
 from domain.values import Actor
@@ -84,23 +85,35 @@ def upload_image(
     went away, past ``max_size``) takes the image back to 'queued' and leaves
     no bytes stored. A compute host (the service role) uploads only
     snapshots, of any project."""
-    image = _uploadable(app, image_id, actor)
     upload_id = uuid.uuid4().hex
+    # Each step reloads and retries on a concurrent write (another upload, a delete).
+    uid = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))
+    try:
+        blob = store.put(str(uid), chunks, max_size)
+    except BaseException as exc:
+        _abort_upload(app, uid, upload_id, exc, actor)
+        raise
+    try:
+        return retry_on_conflict(lambda: _finish_upload(app, uid, upload_id, blob, actor))
+    except BaseException as exc:
+        store.delete(str(uid))  # the ledger never saw these bytes
+        _abort_upload(app, uid, upload_id, exc, actor)
+        raise
+
+
+def _start_upload(app: CloudApp, image_id: str, upload_id: str, actor: Actor) -> UUID:
+    image = _uploadable(app, image_id, actor)
     image.start_upload(upload_id, actor)  # raises InvalidTransition (409) before a byte is read
     app.save(image)
-    try:
-        blob = store.put(str(image.id), chunks, max_size)
-    except BaseException as exc:
-        _abort_upload(app, image.id, upload_id, exc, actor)
-        raise
-    try:
-        image = load(app, Image, image.id, f"Image {image_id}")  # another upload may have won
-        image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, actor, upload_id)
-        return Receipt.of(image.id, app.save(image))
-    except BaseException as exc:
-        store.delete(str(image.id))  # the ledger never saw these bytes
-        _abort_upload(app, image.id, upload_id, exc, actor)
-        raise
+    return image.id
+
+
+def _finish_upload(
+    app: CloudApp, image_id: UUID, upload_id: str, blob: StoredBlob, actor: Actor
+) -> Receipt:
+    image = load(app, Image, image_id, f"Image {image_id}")  # a later upload may have taken it
+    image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, actor, upload_id)
+    return Receipt.of(image.id, app.save(image))
 
 
 def _uploadable(app: CloudApp, image_id: str, actor: Actor) -> Image:
@@ -115,10 +128,14 @@ def _abort_upload(
     """Best effort: the failure that brought us here is what the caller hears.
     If this fails too, the image stays 'saving' until the next upload takes it."""
     reason = f"{type(cause).__name__}: {cause}"[:255]
-    try:
+
+    def abort() -> None:
         image = load(app, Image, image_id, "Image")
         if image.abort_upload(upload_id, reason, actor):
             app.save(image)
+
+    try:
+        retry_on_conflict(abort)
     except Exception:
         log.exception("could not take image %s back to queued", image_id)
 
