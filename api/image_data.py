@@ -15,6 +15,7 @@ from starlette.routing import Route
 from api.context import authorize, read_your_writes, state
 from api.errors import error_response
 from api.images import _visible
+from commands.receipt import Receipt
 from domain.errors import InvalidInput, TooLarge
 
 # What the store is handed at a time: one event-loop hop per piece, not per
@@ -58,7 +59,16 @@ async def upload(request: Request) -> Response:
     svc = state(request).services
     _declared_size(request, svc.image_size_cap)  # refused before anything is appended
     chunks = _pieces(request.stream().__aiter__())
-    receipt = await run_in_threadpool(svc.upload_image, request.path_params["id"], chunks, actor)
+    aborted: list[Receipt] = []
+    try:
+        receipt = await run_in_threadpool(
+            svc.upload_image, request.path_params["id"], chunks, actor, aborted.append
+        )
+    finally:
+        # A failed upload appended its way back to 'queued': the error answer,
+        # like a success, comes once reads show it.
+        for abort in aborted:
+            await read_your_writes(request, abort)
     await read_your_writes(request, receipt)
     return Response(status_code=204)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -79,25 +79,27 @@ def upload_image(
     store: ImageStore,
     actor: Actor,
     max_size: int = MAX_IMAGE_BYTES,
+    on_abort: Callable[[Receipt], None] | None = None,
 ) -> Receipt:
     """Mark the image 'saving', stream the bytes into the store (hashed as they
     pass), then record size and checksums. An upload that fails (the client
-    went away, past ``max_size``) takes the image back to 'queued' and leaves
-    no bytes stored. A compute host (the service role) uploads only
-    snapshots, of any project."""
+    went away, past ``max_size``) takes the image back to 'queued' (whose
+    receipt goes to ``on_abort``, so the caller can wait for its reads),
+    leaves no bytes stored, and raises what failed. A compute host (the
+    service role) uploads only snapshots, of any project."""
     upload_id = uuid.uuid4().hex
     # Each step reloads and retries on a concurrent write (another upload, a delete).
     uid = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))
     try:
         blob = store.put(str(uid), chunks, max_size)
     except BaseException as exc:
-        _abort_upload(app, uid, upload_id, exc, actor)
+        _abort_upload(app, uid, upload_id, exc, actor, on_abort)
         raise
     try:
         return retry_on_conflict(lambda: _finish_upload(app, uid, upload_id, blob, actor))
     except BaseException as exc:
         store.delete(str(uid))  # the ledger never saw these bytes
-        _abort_upload(app, uid, upload_id, exc, actor)
+        _abort_upload(app, uid, upload_id, exc, actor, on_abort)
         raise
 
 
@@ -123,7 +125,12 @@ def _uploadable(app: CloudApp, image_id: str, actor: Actor) -> Image:
 
 
 def _abort_upload(
-    app: CloudApp, image_id: UUID, upload_id: str, cause: BaseException, actor: Actor
+    app: CloudApp,
+    image_id: UUID,
+    upload_id: str,
+    cause: BaseException,
+    actor: Actor,
+    on_abort: Callable[[Receipt], None] | None,
 ) -> None:
     """Best effort: the failure that brought us here is what the caller hears.
     If this fails too, the image stays 'saving' until the next upload takes it."""
@@ -132,7 +139,9 @@ def _abort_upload(
     def abort() -> None:
         image = load(app, Image, image_id, "Image")
         if image.abort_upload(upload_id, reason, actor):
-            app.save(image)
+            receipt = Receipt.of(image.id, app.save(image))
+            if on_abort is not None:
+                on_abort(receipt)
 
     try:
         retry_on_conflict(abort)

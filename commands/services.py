@@ -208,9 +208,15 @@ class Services(IdentityCommands):
     def create_image(self, cmd: images.CreateImage, actor: Actor) -> Receipt:
         return images.create_image(cmd, self.app, actor)
 
-    def upload_image(self, image_id: str, chunks: Iterable[bytes], actor: Actor) -> Receipt:
+    def upload_image(
+        self,
+        image_id: str,
+        chunks: Iterable[bytes],
+        actor: Actor,
+        on_abort: Callable[[Receipt], None] | None = None,
+    ) -> Receipt:
         return images.upload_image(
-            image_id, chunks, self.app, self.image_store, actor, self.image_size_cap
+            image_id, chunks, self.app, self.image_store, actor, self.image_size_cap, on_abort
         )
 
     def delete_image(self, image_id: str, actor: Actor) -> Receipt:

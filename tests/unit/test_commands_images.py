@@ -15,6 +15,7 @@ from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
 from commands.images import CreateImage, create_image, delete_image, upload_image
 from commands.ports import StoredBlob
+from commands.receipt import Receipt
 from domain.errors import (
     DomainError,
     Forbidden,
@@ -206,8 +207,13 @@ def test_failed_store_leaves_the_image_queued_and_the_ledger_unchanged(
         yield b"partial"
         raise OSError("client went away")
 
+    aborted: list[Receipt] = []
     with pytest.raises(OSError, match="client went away"):
-        upload_image(image_id, broken(), world.app, world.store, world.alice)
+        upload_image(
+            image_id, broken(), world.app, world.store, world.alice, on_abort=aborted.append
+        )
+    # The caller hears of the abort's events, to wait for its reads to show them.
+    assert [t for r in aborted for _, t in r.events] == ["domain.image:Image.UploadAborted"]
     # The ledger says what happened: it was saving, then it was not.
     assert _topics_since(world, before) == ["UploadStarted", "UploadAborted"]
     assert _image(world, image_id).status == "queued"
