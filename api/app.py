@@ -16,6 +16,7 @@ from api import (
     flavors,
     host_aggregates,
     identity,
+    image_data,
     images,
     instance_actions,
     keypairs,
@@ -85,10 +86,13 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *keypairs.routes,
             *quotas.routes,
             *images.routes,
+            *image_data.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=images.is_upload),
+            Middleware(
+                BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=image_data.is_upload
+            ),
             Middleware(microversion.MicroversionMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -66,6 +66,7 @@ _BY_HTTP_STATUS = {
     409: ("conflictingRequest", "Conflict"),
     413: ("requestEntityTooLarge", "Request Entity Too Large"),
     415: ("unsupportedMediaType", "Unsupported Media Type"),
+    416: ("requestedRangeNotSatisfiable", "Requested Range Not Satisfiable"),
     429: ("overLimit", "Too Many Requests"),
     500: ("computeFault", "Internal Server Error"),
     503: ("serviceUnavailable", "Service Unavailable"),

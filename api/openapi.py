@@ -67,6 +67,13 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
             "description": "The image data",
             "content": {"application/octet-stream": binary},
         }
+        operation["responses"]["206"] = {
+            "description": "The bytes of the one range asked for",
+            "content": {"application/octet-stream": binary},
+        }
+        operation["parameters"].append(
+            {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}}
+        )
     if PUBLIC.match(route.path) or (method, route.path) == LOGIN:
         operation["security"] = []
     models = getattr(endpoint, "body_models", ())

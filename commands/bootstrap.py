@@ -15,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from commands import ledger_store
 from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
+from commands.images import MAX_IMAGE_BYTES
 from commands.lockout import (
     DEFAULT_LOCKOUT_SECONDS,
     DEFAULT_MAX_FAILURES,
@@ -32,6 +33,8 @@ DEFAULT_MAX_JSON_BODY = 1 << 20
 DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
 DEFAULT_MAX_IN_FLIGHT = 1000  # instance operations accepted but unfinished (boots: 429)
 DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
+# Nova's defaults: remove_unused_original_minimum_age_seconds, image_cache_manager_interval.
+DEFAULT_IMAGE_CACHE_MAX_AGE, DEFAULT_IMAGE_CACHE_INTERVAL = 86400.0, 2400.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,12 @@ class Settings:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     # Seconds a silent worker still counts as up (Nova's service_down_time).
     service_down_time_s: float = DEFAULT_SERVICE_DOWN_TIME
+    # Largest image upload, in bytes (Glance's image_size_cap): 413 above.
+    image_size_cap: int = MAX_IMAGE_BYTES
+    # A compute host's cached image that no instance there used for this long
+    # goes (Nova's remove_unused_original_minimum_age_seconds), checked this often.
+    image_cache_max_age_s: float = DEFAULT_IMAGE_CACHE_MAX_AGE
+    image_cache_interval_s: float = DEFAULT_IMAGE_CACHE_INTERVAL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -133,6 +142,13 @@ class Settings:
             scheduler=_scheduler_config(environ),
             service_down_time_s=float(
                 environ.get("CLOUDLEDGER_SERVICE_DOWN_TIME") or DEFAULT_SERVICE_DOWN_TIME
+            ),
+            image_size_cap=int(environ.get("CLOUDLEDGER_IMAGE_SIZE_CAP") or MAX_IMAGE_BYTES),
+            image_cache_max_age_s=float(
+                environ.get("CLOUDLEDGER_IMAGE_CACHE_MAX_AGE") or DEFAULT_IMAGE_CACHE_MAX_AGE
+            ),
+            image_cache_interval_s=float(
+                environ.get("CLOUDLEDGER_IMAGE_CACHE_INTERVAL") or DEFAULT_IMAGE_CACHE_INTERVAL
             ),
         )
 
@@ -232,7 +248,13 @@ def build_services(settings: Settings, *, pool_size: int = 10) -> Services:
         settings.lockout_failures,
         settings.lockout_seconds,
     )
-    return Services(app, Argon2Hasher(), DirectoryImageStore(settings.image_dir), lockout)
+    return Services(
+        app,
+        Argon2Hasher(),
+        DirectoryImageStore(settings.image_dir),
+        lockout,
+        image_size_cap=settings.image_size_cap,
+    )
 
 
 def _scheduler_config(environ: Mapping[str, str]) -> SchedulerConfig:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
-from commands.ports import ImageStore
+from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
+from commands.retry import retry_on_conflict
 from domain.errors import Forbidden, NotFound
 from domain.image import Image
 from domain.values import Actor
 
+log = logging.getLogger(__name__)
+
+# Glance's image_size_cap default is 1 TiB; ours, unless configured, 20 GiB.
 MAX_IMAGE_BYTES = 20 * 1024**3
 
 
@@ -71,23 +78,75 @@ def upload_image(
     app: CloudApp,
     store: ImageStore,
     actor: Actor,
+    max_size: int = MAX_IMAGE_BYTES,
+    on_abort: Callable[[Receipt], None] | None = None,
 ) -> Receipt:
-    """Store the bytes first, then record size and checksums; a failed upload
-    leaves the image queued and the ledger unchanged. A compute host (the
+    """Mark the image 'saving', stream the bytes into the store (hashed as they
+    pass), then record size and checksums. An upload that fails (the client
+    went away, past ``max_size``) takes the image back to 'queued' (whose
+    receipt goes to ``on_abort``, so the caller can wait for its reads),
+    leaves no bytes stored, and raises what failed. A compute host (the
     service role) uploads only snapshots, of any project."""
-    if "service" in actor.roles:
-        image = _snapshot_image(app, image_id)
-    else:
-        image = _owned_image(app, image_id, actor)
-    if image.status != "queued":
-        image.record_upload("", "", "", 0, actor)  # raises InvalidTransition
-    blob = store.put(str(image.id), chunks, MAX_IMAGE_BYTES)
-    image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, actor)
+    upload_id = uuid.uuid4().hex
+    # Each step reloads and retries on a concurrent write (another upload, a delete).
+    uid = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))
     try:
-        return Receipt.of(image.id, app.save(image))
-    except Exception:
-        store.delete(str(image.id))  # the ledger never saw these bytes
+        blob = store.put(str(uid), chunks, max_size)
+    except BaseException as exc:
+        _abort_upload(app, uid, upload_id, exc, actor, on_abort)
         raise
+    try:
+        return retry_on_conflict(lambda: _finish_upload(app, uid, upload_id, blob, actor))
+    except BaseException as exc:
+        store.delete(str(uid))  # the ledger never saw these bytes
+        _abort_upload(app, uid, upload_id, exc, actor, on_abort)
+        raise
+
+
+def _start_upload(app: CloudApp, image_id: str, upload_id: str, actor: Actor) -> UUID:
+    image = _uploadable(app, image_id, actor)
+    image.start_upload(upload_id, actor)  # raises InvalidTransition (409) before a byte is read
+    app.save(image)
+    return image.id
+
+
+def _finish_upload(
+    app: CloudApp, image_id: UUID, upload_id: str, blob: StoredBlob, actor: Actor
+) -> Receipt:
+    image = load(app, Image, image_id, f"Image {image_id}")  # a later upload may have taken it
+    image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, actor, upload_id)
+    return Receipt.of(image.id, app.save(image))
+
+
+def _uploadable(app: CloudApp, image_id: str, actor: Actor) -> Image:
+    if "service" in actor.roles:
+        return _snapshot_image(app, image_id)
+    return _owned_image(app, image_id, actor)
+
+
+def _abort_upload(
+    app: CloudApp,
+    image_id: UUID,
+    upload_id: str,
+    cause: BaseException,
+    actor: Actor,
+    on_abort: Callable[[Receipt], None] | None,
+) -> None:
+    """Best effort: the failure that brought us here is what the caller hears.
+    If this fails too, the image stays 'saving' until the next upload takes it."""
+    reason = f"{type(cause).__name__}: {cause}"[:255]
+
+    def abort() -> None:
+        image = load(app, Image, image_id, "Image")
+        if image.abort_upload(upload_id, reason, actor):
+            receipt = Receipt.of(image.id, app.save(image))
+            if on_abort is not None:
+                on_abort(receipt)
+
+    try:
+        retry_on_conflict(abort)
+    except Exception:
+        log.exception("could not take image %s back to queued", image_id)
 
 
 def delete_image(image_id: str, app: CloudApp, store: ImageStore, actor: Actor) -> Receipt:

@@ -28,11 +28,14 @@ class ImageStore(Protocol):
     """Holds image bytes (Glance's backend store)."""
 
     def put(self, image_id: str, chunks: Iterable[bytes], max_size: int) -> StoredBlob:
-        """Store the bytes, replacing nothing; raises InvalidInput if too large."""
+        """Store the bytes as they come, hashing them on the way, replacing
+        nothing; raises TooLarge past ``max_size`` and Conflict if bytes are
+        stored already. A failure (also one raised by ``chunks``) leaves nothing."""
         ...
 
-    def open(self, image_id: str) -> Iterable[bytes]:
-        """The stored bytes in chunks; raises NotFound if none are stored."""
+    def open(self, image_id: str, offset: int = 0, length: int | None = None) -> Iterable[bytes]:
+        """The stored bytes from ``offset`` (``length`` of them, or to the end)
+        in chunks; raises NotFound if none are stored."""
         ...
 
     def delete(self, image_id: str) -> None:

@@ -54,8 +54,10 @@ class Services(IdentityCommands):
         hasher: PasswordHasher,
         image_store: ImageStore,
         lockout: Lockout | None = None,
+        image_size_cap: int = images.MAX_IMAGE_BYTES,
     ):
         self.app, self.hasher, self.image_store = app, hasher, image_store
+        self.image_size_cap = image_size_cap  # Glance's image_size_cap: larger uploads get 413
         # Processes that log users in pass the PostgreSQL-backed one (bootstrap).
         self.lockout = lockout or Lockout(MemoryLoginAttempts())
         # Writes to one project's quota in this process take turns (commands/combining.py).
@@ -206,8 +208,16 @@ class Services(IdentityCommands):
     def create_image(self, cmd: images.CreateImage, actor: Actor) -> Receipt:
         return images.create_image(cmd, self.app, actor)
 
-    def upload_image(self, image_id: str, chunks: Iterable[bytes], actor: Actor) -> Receipt:
-        return images.upload_image(image_id, chunks, self.app, self.image_store, actor)
+    def upload_image(
+        self,
+        image_id: str,
+        chunks: Iterable[bytes],
+        actor: Actor,
+        on_abort: Callable[[Receipt], None] | None = None,
+    ) -> Receipt:
+        return images.upload_image(
+            image_id, chunks, self.app, self.image_store, actor, self.image_size_cap, on_abort
+        )
 
     def delete_image(self, image_id: str, actor: Actor) -> Receipt:
         return retry_on_conflict(

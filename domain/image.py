@@ -30,7 +30,7 @@ MAX_PROPERTY_VALUE = 65535
 
 
 class Image(Aggregate):
-    """An image: created 'queued', 'active' once its bytes are uploaded."""
+    """An image: created 'queued', 'saving' while its bytes stream in, 'active' once stored."""
 
     class Created(Aggregate.Created):
         owner: str
@@ -66,6 +66,7 @@ class Image(Aggregate):
         self.hash_algo: str | None = None
         self.hash_value: str | None = None
         self.size: int | None = None
+        self.upload_id: str | None = None  # the upload streaming in while 'saving'
 
     @staticmethod
     def validate_fields(name: str, min_disk: int, min_ram: int, properties: dict[str, Any]) -> None:
@@ -98,10 +99,54 @@ class Image(Aggregate):
             return False
         return is_admin or self.owner == project_id or self.visibility in ("public", "community")
 
+    def start_upload(self, upload_id: str, actor: Actor) -> None:
+        """'saving' while the bytes stream in. An image already saving takes a
+        new upload too: the earlier one may have died with its API process, and
+        only the upload named last may finish (Glance would leave it stuck)."""
+        if self.status not in ("queued", "saving"):
+            raise InvalidTransition("image", self.status, "upload")
+        self._upload_started(upload_id, actor)
+
+    class UploadStarted(Aggregate.Event):
+        upload_id: str
+        actor: Actor
+
+    @event(UploadStarted)
+    def _upload_started(self, upload_id: str, actor: Actor) -> None:
+        self.status, self.upload_id = "saving", upload_id
+
+    def _saving(self) -> str | None:
+        # getattr: images stored before uploads streamed never set upload_id.
+        return getattr(self, "upload_id", None) if self.status == "saving" else None
+
+    def abort_upload(self, upload_id: str, reason: str, actor: Actor) -> bool:
+        """Back to 'queued' if this upload is still the one saving; whether it was."""
+        if self.status != "saving" or self._saving() != upload_id:
+            return False
+        self._upload_aborted(upload_id, reason, actor)
+        return True
+
+    class UploadAborted(Aggregate.Event):
+        upload_id: str
+        reason: str
+        actor: Actor
+
+    @event(UploadAborted)
+    def _upload_aborted(self, upload_id: str, reason: str, actor: Actor) -> None:
+        self.status, self.upload_id = "queued", None
+
     def record_upload(
-        self, checksum: str, hash_algo: str, hash_value: str, size: int, actor: Actor
+        self,
+        checksum: str,
+        hash_algo: str,
+        hash_value: str,
+        size: int,
+        actor: Actor,
+        upload_id: str | None = None,
     ) -> None:
-        if self.status != "queued":
+        """The bytes are stored. ``upload_id`` names the upload that stored them:
+        only the one saving now may finish (None: a one-step upload from queued)."""
+        if self.status not in ("queued", "saving") or self._saving() != upload_id:
             raise InvalidTransition("image", self.status, "upload")
         self._uploaded(checksum, hash_algo, hash_value, size, actor)
 
@@ -118,7 +163,7 @@ class Image(Aggregate):
     ) -> None:
         self.checksum, self.hash_algo, self.hash_value = checksum, hash_algo, hash_value
         self.size = size
-        self.status = "active"
+        self.status, self.upload_id = "active", None
 
     def delete(self, actor: Actor) -> None:
         if self.status != "deleted":

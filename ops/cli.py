@@ -70,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
     domains = sub.add_parser("host-domains", help="list the domains a compute host's libvirt holds")
     domains.add_argument("host")
     domains.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
+    cache = sub.add_parser("image-cache", help="each compute host's cached images")
+    cache.add_argument("hosts", nargs="*", help="the hosts to ask (default: every host)")
+    cache.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
     sub.add_parser("status", help="where the pipeline stands: read models, relay, queues")
     bench = sub.add_parser("bench", help="benchmarks against a running stack")
     bench.add_argument("what", choices=["boot", "overload"])
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops.hosts import print_domains
 
         code = print_domains(settings, args.host, args.timeout)
+    elif args.command == "image-cache":
+        from ops.image_cache import print_image_cache
+
+        code = print_image_cache(settings, args.hosts, args.timeout)
     elif args.command == "status":
         from ops.status import main_status
 

@@ -19,7 +19,9 @@ class ImagesView(ProjectionView):
     """One row per image; deleted images are flagged, not removed."""
 
     name = "images"
-    topics = topics_of(Image.Created, Image.Uploaded, Image.Deleted)
+    topics = topics_of(
+        Image.Created, Image.UploadStarted, Image.UploadAborted, Image.Uploaded, Image.Deleted
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS images (
             id uuid PRIMARY KEY, owner text NOT NULL, name text NOT NULL,
@@ -53,6 +55,20 @@ class ImagesView(ProjectionView):
                 e.timestamp,
                 e.timestamp,
             ),
+        )
+
+    @apply.register
+    def _(self, e: Image.UploadStarted, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE images SET status='saving', updated_at=%s WHERE id=%s",
+            (e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Image.UploadAborted, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE images SET status='queued', updated_at=%s WHERE id=%s",
+            (e.timestamp, e.originator_id),
         )
 
     @apply.register

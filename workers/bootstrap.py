@@ -26,8 +26,10 @@ from workers.dispatch import Relay
 from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
+from workers.drivers.image_cache import DirectoryImageCache
 from workers.heartbeats import WorkerHeartbeats, beat_interval
 from workers.image_fetch import HttpImageFetcher, HttpImageUploader
+from workers.jobs import image_cache
 from workers.jobs.compute import restore_host
 from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
 
@@ -138,12 +140,14 @@ def run_compute(
     )
     app = _app(settings)
     token = _service_token(settings, "compute")
+    disks = settings.state_dir / "hosts" / host_name / "disks"
     context = runtime.ComputeContext(
         app=app,
         name=host_name,
         hypervisor=LibvirtHypervisor(conn, domain_type),
-        disks=QemuImgDiskStore(settings.state_dir / "hosts" / host_name / "disks"),
+        disks=QemuImgDiskStore(disks),
         fetch_image=HttpImageFetcher(settings.api_url, token),
+        images=DirectoryImageCache(disks),
         console=FileConsole(settings.state_dir / "hosts" / host_name / "console"),
         upload_image=HttpImageUploader(settings.api_url, token),
         transfers=settings.state_dir / "transfers",
@@ -154,6 +158,15 @@ def run_compute(
     instance_ids = {UUID(key.partition("/")[0]) for key in host.claims}
     restored = restore_host(context, sorted(instance_ids))
     log.info("compute %s: restored %d domains from the ledger", host_name, restored)
+    # Cache upkeep goes through this host's own queue, in turn with its spawns.
+    prune = image_cache.prune_periodically(
+        settings.redis_url,
+        host_name,
+        settings.image_cache_interval_s,
+        settings.image_cache_max_age_s,
+        threading.Event(),  # never set: the thread ends with the process
+    )
+    threading.Thread(target=prune, name="image-cache", daemon=True).start()
     _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
+from workers.drivers.image_cache import Sink
 from workers.service_auth import ServiceToken
 
 
@@ -18,20 +19,19 @@ class HttpImageFetcher:
     def __init__(self, api_url: str, token: ServiceToken) -> None:
         self.api_url, self.token = api_url.rstrip("/"), token
 
-    def __call__(self, image_id: str, dest: Path) -> None:
-        if self._fetch(image_id, dest) == 401:  # expired or revoked: log in again, once
+    def __call__(self, image_id: str, out: Sink) -> None:
+        """Write the image's bytes to ``out`` as they arrive (the cache hashes
+        them there); nothing is written before the answer is known good."""
+        if self._fetch(image_id, out) == 401:  # expired or revoked: log in again, once
             self.token.invalidate()
-            if self._fetch(image_id, dest) == 401:
+            if self._fetch(image_id, out) == 401:
                 raise TransientDriverError("the image API refused the service credentials")
 
-    def _fetch(self, image_id: str, dest: Path) -> int:
+    def _fetch(self, image_id: str, out: Sink) -> int:
         url = f"{self.api_url}/image/v2/images/{image_id}/file"
         headers = {"X-Auth-Token": self.token.get()}
         try:
-            with (
-                httpx.stream("GET", url, headers=headers, timeout=60) as resp,
-                dest.open("wb") as out,
-            ):
+            with httpx.stream("GET", url, headers=headers, timeout=60) as resp:
                 if resp.status_code in (404, 410):
                     raise PermanentDriverError(f"image {image_id} has no data to fetch")
                 if resp.status_code == 401:

@@ -18,8 +18,9 @@ from workers.drivers.console import ConsoleLog, MemoryConsole
 from workers.drivers.disks import DiskStore
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import Hypervisor
+from workers.drivers.image_cache import ImageCache, ImageDigest, Sink
 
-ImageFetcher = Callable[[str, Path], None]
+ImageFetcher = Callable[[str, Sink], None]  # image id, where its bytes go
 ImageUploader = Callable[[str, Path], None]  # image id, file with its data
 
 
@@ -51,17 +52,20 @@ class SchedulerContext:
 
 @dataclass(frozen=True)
 class ComputeContext:
-    """One compute host: the ledger, and the drivers of its hypervisor and disks."""
+    """One compute host: the ledger, and the drivers of its hypervisor, disks
+    and image cache."""
 
     app: CloudApp
     name: str
     hypervisor: Hypervisor
     disks: DiskStore
     fetch_image: ImageFetcher
+    images: ImageCache
     console: ConsoleLog = field(default_factory=MemoryConsole)
     upload_image: ImageUploader = _no_uploads
-    # Disk format by image id, as the host's image cache holds them.
-    image_formats: dict[str, str] = field(default_factory=dict)
+    # Disk format and digest by image id: fixed once an image has data, so
+    # read from the ledger once per image.
+    image_facts: dict[str, tuple[str, ImageDigest]] = field(default_factory=dict)
     # Where a resize's source leaves the root disk for its destination: one
     # folder all hosts of this machine share (Nova copies it over SSH).
     transfers: Path = field(

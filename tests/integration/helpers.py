@@ -4,6 +4,7 @@ the relay and projectors built as the processes build them, and RQ bursts."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from projections.group import ViewGroup
 from projections.hosts import HostsView
 from projections.view import APPLICATION_NAME, ProjectionView
 from workers.dispatch import Relay
+from workers.drivers.image_cache import Sink
 
 # Nova's classic m1.tiny and m1.small, plus one no host can take.
 TINY, SMALL, HUGE = "1", "2", "99"
@@ -93,6 +95,26 @@ class Cloud:
         return postgres_recorder(self.app).max_notification_id() or 0
 
 
+def _tiny_qcow2(folder: Path) -> bytes:
+    """An empty qcow2 of 1 GiB (a few hundred KiB), which qemu-img can back onto."""
+    path = folder / "seed.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1G"], check=True)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def store_fetcher(cloud: Cloud) -> Callable[[str, Sink], None]:
+    """A compute host's fetch that serves the cloud's own stored bytes, as the
+    Image API would, without HTTP."""
+
+    def fetch(image_id: str, out: Sink) -> None:
+        for chunk in cloud.services.image_store.open(image_id):
+            out.write(chunk)
+
+    return fetch
+
+
 def build_cloud(database_url: str, image_dir: Path) -> Cloud:
     """Seed through the Services facade, as the API and ops/seed.py do."""
     app = build_app(database_url)
@@ -104,7 +126,7 @@ def build_cloud(database_url: str, image_dir: Path) -> Cloud:
     services.create_flavor(CreateFlavor(SMALL, "m1.small", 1, 2048, 20), admin)
     services.create_flavor(CreateFlavor(HUGE, "m1.huge", 4, 1_000_000, 10), admin)
     image = services.create_image(CreateImage("cirros", visibility="public"), admin)
-    services.upload_image(str(image.id), [b"not really qcow2"], admin)
+    services.upload_image(str(image.id), [_tiny_qcow2(image_dir.parent)], admin)
     services.update_quota(project_id, {"ram": 2_000_000}, admin)  # HUGE may boot
     return Cloud(app, services, database_url, member, str(image.id))
 

@@ -1,7 +1,10 @@
 """Contract tests every DiskStore must pass: the fake and the qemu-img store."""
 
+import functools
+import hashlib
 import json
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,8 +12,9 @@ from typing import Any
 import pytest
 
 from workers.drivers.disks import DiskStore, QemuImgDiskStore, run_command
-from workers.drivers.errors import PermanentDriverError, TransientDriverError
+from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_disks import FakeDiskStore
+from workers.drivers.image_cache import DirectoryImageCache, ImageDigest, Sink
 
 IMAGE = "c0ffee00-1111-4222-8333-444455556666"
 OTHER_IMAGE = "c0ffee00-9999-4222-8333-444455556666"
@@ -20,14 +24,33 @@ GIB = 1024**3
 
 
 class Fetcher:
-    """A fetch callback that makes a 1 GiB qcow2 image and counts its calls."""
+    """A fetch callback that writes a 1 GiB qcow2 image and counts its calls."""
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, path: Path) -> None:
+    def __call__(self, out: Sink) -> None:
         self.calls += 1
+        out.write(qcow2_image())
+
+
+@functools.cache
+def qcow2_image() -> bytes:
+    """An empty qcow2 of 1 GiB, made once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "image.qcow2"
         run_command(["qemu-img", "create", "-f", "qcow2", str(path), "1G"])
+        return path.read_bytes()
+
+
+def qcow2_digest() -> ImageDigest:
+    data = qcow2_image()
+    return ImageDigest(len(data), hashlib.sha512(data).hexdigest())
+
+
+def cache_base(root: Path, image_id: str = IMAGE) -> Path:
+    """The image in the host's cache under ``root``, where the disk store expects it."""
+    return DirectoryImageCache(root).ensure(image_id, qcow2_digest(), Fetcher())
 
 
 def qemu_img_info(path: str | Path) -> dict[str, Any]:
@@ -49,50 +72,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> DiskStore:
 
 
 @pytest.fixture
-def base(store: DiskStore) -> Path:
-    return store.ensure_cached_image(IMAGE, Fetcher())
-
-
-def test_fetch_is_called_once_per_image(store: DiskStore) -> None:
-    fetch = Fetcher()
-
-    first = store.ensure_cached_image(IMAGE, fetch)
-    second = store.ensure_cached_image(IMAGE, fetch)
-
-    assert fetch.calls == 1
-    assert first == second
-    assert first.is_file()
-
-
-def test_each_image_id_gets_its_own_file(store: DiskStore) -> None:
-    fetch = Fetcher()
-
-    paths = {store.ensure_cached_image(i, fetch) for i in (IMAGE, OTHER_IMAGE)}
-
-    assert fetch.calls == 2
-    assert len(paths) == 2
-
-
-def test_a_failed_fetch_caches_nothing_and_is_retried(store: DiskStore) -> None:
-    def broken(path: Path) -> None:
-        path.write_bytes(b"half an ima")
-        raise TransientDriverError("download interrupted")
-
-    with pytest.raises(TransientDriverError, match="download interrupted"):
-        store.ensure_cached_image(IMAGE, broken)
-
-    fetch = Fetcher()
-    path = store.ensure_cached_image(IMAGE, fetch)
-    assert fetch.calls == 1
-    assert list(path.parent.iterdir()) == [path]
-
-
-def test_a_fetch_that_writes_nothing_is_a_permanent_error(store: DiskStore) -> None:
-    def lazy(path: Path) -> None:
-        pass
-
-    with pytest.raises(PermanentDriverError):
-        store.ensure_cached_image(IMAGE, lazy)
+def base(store: DiskStore, tmp_path: Path) -> Path:
+    return cache_base(tmp_path / "store")
 
 
 def test_instance_disks_are_a_root_overlay_and_an_ephemeral_disk(
@@ -193,7 +174,6 @@ def test_unsafe_ids_are_a_permanent_error_everywhere(
     store: DiskStore, base: Path, bad_id: str
 ) -> None:
     calls: list[Callable[[], object]] = [
-        lambda: store.ensure_cached_image(bad_id, Fetcher()),
         lambda: store.ensure_instance_disks(bad_id, base, "qcow2", 1, 0),
         lambda: store.purge_instance_disks(bad_id),
         lambda: store.instance_disks(bad_id),
@@ -218,7 +198,7 @@ def test_fake_fail_next_raises_once_then_works(tmp_path: Path) -> None:
 
 def test_qemu_img_root_disk_is_an_overlay_on_the_cached_image(tmp_path: Path) -> None:
     store = QemuImgDiskStore(tmp_path / "store")
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
 
     root, ephemeral = store.ensure_instance_disks(INSTANCE, base, "qcow2", 10, 2)
 
@@ -236,7 +216,7 @@ def test_qemu_img_root_disk_is_an_overlay_on_the_cached_image(tmp_path: Path) ->
 
 def test_qemu_img_root_size_zero_keeps_the_image_size(tmp_path: Path) -> None:
     store = QemuImgDiskStore(tmp_path / "store")
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
 
     (root,) = store.ensure_instance_disks(INSTANCE, base, "qcow2", 0, 0)
 
@@ -276,7 +256,7 @@ def test_qemu_img_disks_copied_from_templates_are_sound_and_separate(tmp_path: P
         run_command(argv)
 
     store = QemuImgDiskStore(tmp_path / "store", run=counting_run)
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
     instances = [f"{n:08x}-0000-4000-8000-000000000000" for n in range(4)]
 
     made = [store.ensure_instance_disks(i, base, "qcow2", 10, 2) for i in instances]
@@ -299,7 +279,7 @@ def test_qemu_img_disks_copied_from_templates_are_sound_and_separate(tmp_path: P
 
 def test_qemu_img_a_new_size_gets_its_own_template(tmp_path: Path) -> None:
     store = QemuImgDiskStore(tmp_path / "store")
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
     (small,) = store.ensure_instance_disks(INSTANCE, base, "qcow2", 5, 0)
     (large,) = store.ensure_instance_disks(OTHER_INSTANCE, base, "qcow2", 50, 0)
     assert qemu_img_info(small.path)["virtual-size"] == 5 * GIB
@@ -319,7 +299,7 @@ def test_export_root_writes_the_root_disk_and_needs_one(
 
 def test_qemu_img_export_folds_the_base_into_one_standalone_qcow2(tmp_path: Path) -> None:
     store = QemuImgDiskStore(tmp_path / "store")
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
     store.ensure_instance_disks(INSTANCE, base, "qcow2", 2, 0)
     dest = tmp_path / "snapshot.qcow2"
     store.export_root(INSTANCE, dest)
@@ -397,7 +377,7 @@ def test_adopting_nothing_is_a_permanent_error(store: DiskStore, tmp_path: Path)
 
 def test_qemu_img_adopted_root_is_standalone_and_grown(tmp_path: Path) -> None:
     store = QemuImgDiskStore(tmp_path / "store")
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
     store.ensure_instance_disks(INSTANCE, base, "qcow2", 1, 0)
     exported = tmp_path / "exported.qcow2"
     store.export_root(INSTANCE, exported)
@@ -413,7 +393,7 @@ def test_qemu_img_adopted_root_is_standalone_and_grown(tmp_path: Path) -> None:
 
 def test_qemu_img_refuses_to_shrink_an_adopted_root(tmp_path: Path) -> None:
     store = QemuImgDiskStore(tmp_path / "store")
-    base = store.ensure_cached_image(IMAGE, Fetcher())
+    base = cache_base(tmp_path / "store")
     store.ensure_instance_disks(INSTANCE, base, "qcow2", 2, 0)
     exported = tmp_path / "exported.qcow2"
     store.export_root(INSTANCE, exported)

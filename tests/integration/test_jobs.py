@@ -27,6 +27,7 @@ from helpers import (
     raced_app,
     rows,
     run_burst,
+    store_fetcher,
 )
 from redis import Redis
 from rq import Queue
@@ -46,6 +47,7 @@ from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_disks import FakeDiskStore
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.hypervisor import DomainSpec, Hypervisor, LibvirtHypervisor
+from workers.drivers.image_cache import DirectoryImageCache, ImageCache
 from workers.drivers.test_node import write_test_node
 from workers.jobs.compute import restore_host
 from workers.jobs.entry import BATCH_JOB_FUNC, execute
@@ -54,10 +56,6 @@ from workers.routes import COMPUTE, SCHEDULER
 
 HOST = "compute-1"
 HOST_QUEUE = COMPUTE.queue(HOST)
-
-
-def fake_fetch(image_id: str, dest: Path) -> None:
-    dest.write_bytes(f"image {image_id}".encode())
 
 
 @dataclass
@@ -134,13 +132,20 @@ def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
     cloud.app.close()
 
 
-def _compute(cloud: Cloud, hypervisor: Hypervisor, disks: DiskStore) -> runtime.ComputeContext:
-    return runtime.ComputeContext(cloud.app, HOST, hypervisor, disks, fake_fetch)
+def _compute(
+    cloud: Cloud, hypervisor: Hypervisor, disks: DiskStore, images: ImageCache
+) -> runtime.ComputeContext:
+    return runtime.ComputeContext(cloud.app, HOST, hypervisor, disks, store_fetcher(cloud), images)
 
 
 @pytest.fixture
 def plant(cloud: Cloud, redis_url: str, tmp_path: Path) -> Iterator[Plant]:
-    compute_host = _compute(cloud, FakeHypervisor(), FakeDiskStore(tmp_path / "disks"))
+    compute_host = _compute(
+        cloud,
+        FakeHypervisor(),
+        FakeDiskStore(tmp_path / "disks"),
+        DirectoryImageCache(tmp_path / "disks"),
+    )
     yield from _plant(cloud, redis_url, compute_host)
 
 
@@ -368,7 +373,7 @@ def test_restore_host_recreates_running_and_stopped_domains(plant: Plant, tmp_pa
     plant.cloud.action("stop", stopped)
     plant.pump()
     rebooted = FakeHypervisor()  # the host restarted: libvirt forgot everything
-    host = _compute(plant.cloud, rebooted, plant.compute.disks)
+    host = _compute(plant.cloud, rebooted, plant.compute.disks, plant.compute.images)
 
     claims = [UUID(i) for i in plant.cloud.host(HOST).claims]
     assert restore_host(host, claims) == 2
@@ -419,12 +424,14 @@ def libvirt_plant(
 ) -> Iterator[tuple[Plant, libvirt.virConnect]]:
     conn = libvirt.open(write_test_node(tmp_path / "node.xml", cpus=8, memory_mb=16384))
 
-    def fetch_qcow2(image_id: str, dest: Path) -> None:
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(dest), "1G"], check=True)
-
     disks = QemuImgDiskStore(tmp_path / "disks")
     compute_host = runtime.ComputeContext(
-        cloud.app, HOST, LibvirtHypervisor(conn, "test"), disks, fetch_qcow2
+        cloud.app,
+        HOST,
+        LibvirtHypervisor(conn, "test"),
+        disks,
+        store_fetcher(cloud),
+        DirectoryImageCache(tmp_path / "disks"),
     )
     for plant in _plant(cloud, redis_url, compute_host):
         yield plant, conn
@@ -505,13 +512,15 @@ def _scheduled(plant: Plant, count: int) -> list[UUID]:
 def test_a_spawn_batch_killed_half_way_and_run_again_converges(plant: Plant) -> None:
     iids = _scheduled(plant, 4)
     items = [["spawn", str(i)] for i in iids]
-    dying = _compute(plant.cloud, DyingHypervisor(die_on=3), plant.compute.disks)
+    dying = _compute(
+        plant.cloud, DyingHypervisor(die_on=3), plant.compute.disks, plant.compute.images
+    )
     with pytest.raises(Killed):
         execute(dying, items)
     assert len(dying.hypervisor.list_domains()) == 2  # two started, none recorded
     assert {plant.cloud.instance(i).task_state for i in iids} == {TaskState.SPAWNING}
 
-    restarted = _compute(plant.cloud, dying.hypervisor, plant.compute.disks)
+    restarted = _compute(plant.cloud, dying.hypervisor, plant.compute.disks, plant.compute.images)
     assert execute(restarted, items) == {str(i): "active" for i in iids}
 
     assert {plant.cloud.instance(i).vm_state for i in iids} == {VmState.ACTIVE}

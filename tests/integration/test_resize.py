@@ -28,6 +28,7 @@ from helpers import (
     hosts_projector,
     rows,
     run_burst,
+    store_fetcher,
 )
 
 from commands.catalog import CreateFlavor
@@ -40,15 +41,12 @@ from projections.usage import UsageView, as_interval, intervals
 from workers import runtime
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.hypervisor import LibvirtHypervisor
+from workers.drivers.image_cache import DirectoryImageCache
 from workers.drivers.test_node import write_test_node
 from workers.routes import COMPUTE, SCHEDULER
 
 SOURCE, DEST = "compute-1", "compute-2"
 GIB = 1024**3
-
-
-def fetch_qcow2(image_id: str, dest: Path) -> None:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(dest), "1G"], check=True)
 
 
 @dataclass
@@ -71,7 +69,8 @@ class Hosts:
             name,
             LibvirtHypervisor(libvirt.open(node), "test"),
             QemuImgDiskStore(self.tmp_path / name / "disks"),
-            fetch_qcow2,
+            store_fetcher(self.cloud),
+            DirectoryImageCache(self.tmp_path / name / "disks"),
             transfers=self.tmp_path / "transfers",
         )
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
 from commands.images import CreateImage, create_image, delete_image, upload_image
 from commands.ports import StoredBlob
+from commands.receipt import Receipt
 from domain.errors import (
     DomainError,
     Forbidden,
@@ -127,12 +129,27 @@ def test_upload_sets_checksums_size_and_status(world: World) -> None:
     assert _stored(world, image_id) == DATA
 
 
-def test_upload_appends_one_uploaded_event(world: World) -> None:
+def _topics_since(world: World, position: int) -> list[str]:
+    return [
+        n.topic.rpartition(".")[2]
+        for n in world.app.recorder.select_notifications(position + 1, 100)
+    ]
+
+
+def test_upload_is_saving_while_the_bytes_stream_then_active(world: World) -> None:
     image_id = _create(world, world.alice)
     before = _max_id(world.app)
-    receipt = upload_image(image_id, [DATA], world.app, world.store, world.alice)
+    seen: list[str] = []
+
+    def chunks() -> Iterable[bytes]:
+        yield DATA[:100]
+        seen.append(_image(world, image_id).status)  # mid-upload, as a reader sees it
+        yield DATA[100:]
+
+    receipt = upload_image(image_id, chunks(), world.app, world.store, world.alice)
+    assert seen == ["saving"]
     assert [t for _, t in receipt.events] == ["domain.image:Image.Uploaded"]
-    assert _max_id(world.app) == before + 1
+    assert _topics_since(world, before) == ["UploadStarted", "Uploaded"]
 
 
 def test_second_upload_is_an_invalid_transition_and_keeps_the_bytes(
@@ -190,11 +207,55 @@ def test_failed_store_leaves_the_image_queued_and_the_ledger_unchanged(
         yield b"partial"
         raise OSError("client went away")
 
+    aborted: list[Receipt] = []
     with pytest.raises(OSError, match="client went away"):
-        upload_image(image_id, broken(), world.app, world.store, world.alice)
-    assert _max_id(world.app) == before
+        upload_image(
+            image_id, broken(), world.app, world.store, world.alice, on_abort=aborted.append
+        )
+    # The caller hears of the abort's events, to wait for its reads to show them.
+    assert [t for r in aborted for _, t in r.events] == ["domain.image:Image.UploadAborted"]
+    # The ledger says what happened: it was saving, then it was not.
+    assert _topics_since(world, before) == ["UploadStarted", "UploadAborted"]
     assert _image(world, image_id).status == "queued"
     assert list(world.store.root.iterdir()) == []
+    _upload(world, image_id, world.alice)  # and it can be uploaded again
+    assert _stored(world, image_id) == DATA
+
+
+def test_upload_past_the_size_cap_is_too_large_and_leaves_the_image_queued(
+    world: World,
+) -> None:
+    image_id = _create(world, world.alice)
+    before = _max_id(world.app)
+    with pytest.raises(TooLarge, match="size cap is 1000 bytes"):
+        upload_image(
+            image_id,
+            [DATA[:600], DATA[600:1200]],
+            world.app,
+            world.store,
+            world.alice,
+            max_size=1000,
+        )
+    assert _image(world, image_id).status == "queued"
+    assert _topics_since(world, before) == ["UploadStarted", "UploadAborted"]
+    assert list(world.store.root.iterdir()) == []
+
+
+def test_an_upload_taken_over_by_a_later_one_cannot_finish(world: World) -> None:
+    """An image left 'saving' (its API process died) takes a new upload; the
+    first, should it still be alive, is refused at its end and keeps nothing."""
+    image_id = _create(world, world.alice)
+
+    def overtaken() -> Iterable[bytes]:
+        yield b"first"
+        _upload(world, image_id, world.alice)  # a second upload, start to end
+
+    with pytest.raises(DomainError):
+        upload_image(image_id, overtaken(), world.app, world.store, world.alice)
+    image = _image(world, image_id)
+    assert image.status == "active"
+    assert _stored(world, image_id) == DATA
+    assert image.checksum == hashlib.md5(DATA, usedforsecurity=False).hexdigest()
 
 
 # --- delete -----------------------------------------------------------------
@@ -239,7 +300,7 @@ def test_store_rejects_blobs_over_the_size_limit_and_leaves_no_file(
 ) -> None:
     store = DirectoryImageStore(tmp_path)
     image_id = str(uuid4())
-    with pytest.raises(InvalidInput, match="size limit of 10 bytes"):
+    with pytest.raises(TooLarge, match="size cap is 10 bytes"):
         store.put(image_id, [b"123456", b"789012"], max_size=10)
     assert list(tmp_path.iterdir()) == []
 
@@ -257,6 +318,29 @@ def test_store_returns_size_and_digests(tmp_path: Path) -> None:
 def test_store_refuses_ids_that_are_not_uuids(tmp_path: Path, image_id: str) -> None:
     with pytest.raises(NotFound):
         DirectoryImageStore(tmp_path).put(image_id, [b"x"], 10)
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "expected"),
+    [(0, None, b"0123456789"), (3, None, b"3456789"), (2, 3, b"234"), (9, 5, b"9")],
+)
+def test_store_reads_a_range(
+    tmp_path: Path, offset: int, length: int | None, expected: bytes
+) -> None:
+    store = DirectoryImageStore(tmp_path)
+    image_id = str(uuid4())
+    store.put(image_id, [b"01234", b"56789"], 100)
+    assert b"".join(store.open(image_id, offset, length)) == expected
+
+
+def test_store_drops_temp_files_of_uploads_that_died_long_ago(tmp_path: Path) -> None:
+    dead, live = tmp_path / f".{uuid4()}.a.part", tmp_path / f".{uuid4()}.b.part"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"still coming")
+    os.utime(dead, (1000.0, 1000.0))
+    os.utime(live, (1000.0 + 3500, 1000.0 + 3500))
+    DirectoryImageStore(tmp_path, now=1000.0 + 3601)
+    assert (dead.exists(), live.exists()) == (False, True)
 
 
 def test_store_delete_of_missing_blob_is_a_no_op(tmp_path: Path) -> None:
@@ -283,8 +367,8 @@ class InterleavingStore:
         self.competing()
         return self.inner.put(image_id, chunks, max_size)
 
-    def open(self, image_id: str) -> Iterable[bytes]:
-        return self.inner.open(image_id)
+    def open(self, image_id: str, offset: int = 0, length: int | None = None) -> Iterable[bytes]:
+        return self.inner.open(image_id, offset, length)
 
     def delete(self, image_id: str) -> None:
         self.inner.delete(image_id)

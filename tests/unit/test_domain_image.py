@@ -115,3 +115,41 @@ def test_validate_rejects_unknown_values(
 ) -> None:
     with pytest.raises(InvalidInput, match=word):
         Image.validate(disk, container, visibility)
+
+
+def test_an_upload_is_saving_until_it_is_recorded() -> None:
+    image = _image()
+    image.start_upload("up-1", OWNER)
+    assert image.status == "saving"
+    image.record_upload("md5", "sha512", "sha", 3, OWNER, "up-1")
+    assert (image.status, image.upload_id) == ("active", None)
+    kinds = [type(e).__name__ for e in image.collect_events()]
+    assert kinds == ["UploadStarted", "Uploaded"]
+
+
+def test_an_aborted_upload_takes_the_image_back_to_queued() -> None:
+    image = _image()
+    image.start_upload("up-1", OWNER)
+    assert image.abort_upload("up-1", "client went away", OWNER)
+    assert image.status == "queued"
+    assert not image.abort_upload("up-1", "again", OWNER)  # nothing left to abort
+    assert [type(e).__name__ for e in image.collect_events()] == ["UploadStarted", "UploadAborted"]
+
+
+def test_only_the_latest_upload_of_a_saving_image_may_finish_or_abort() -> None:
+    image = _image()
+    image.start_upload("dead", OWNER)
+    image.start_upload("alive", OWNER)
+    assert not image.abort_upload("dead", "late failure", OWNER)
+    with pytest.raises(InvalidTransition):
+        image.record_upload("md5", "sha512", "sha", 3, OWNER, "dead")
+    assert image.status == "saving"
+    image.record_upload("md5", "sha512", "sha", 3, OWNER, "alive")
+    assert image.status == "active"
+
+
+def test_an_active_image_takes_no_upload() -> None:
+    image = _image()
+    image.record_upload("md5", "sha512", "sha", 3, OWNER)
+    with pytest.raises(InvalidTransition, match="upload"):
+        image.start_upload("up-2", OWNER)

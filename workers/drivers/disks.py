@@ -1,4 +1,5 @@
-"""Disk store driver: a cache of base images and per-instance qcow2 disks."""
+"""Disk store driver: per-instance qcow2 disks on the host's cached base images
+(the cache itself is workers/drivers/image_cache.py)."""
 
 from __future__ import annotations
 
@@ -29,24 +30,14 @@ _ID = re.compile(r"[0-9a-f][0-9a-f-]{0,63}")
 
 
 class DiskStore(Protocol):
-    """Keeps base images and the disks of the instances on one compute host.
+    """Keeps the disks of the instances on one compute host, backed by the
+    base images of its ImageCache.
 
     Every method is idempotent. Ids must be uuid-ish (lower-case hex digits
     and hyphens); any other id raises PermanentDriverError before anything
     touches the disk. Filesystem and qemu-img failures raise
     PermanentDriverError.
     """
-
-    def ensure_cached_image(self, image_id: str, fetch: Callable[[Path], None]) -> Path:
-        """Return the path of the cached image, fetching it first if needed.
-
-        `fetch(tmp)` must write the whole image to `tmp`; it is called only
-        when the image is not cached yet, and its result is renamed into
-        place atomically, so the cache never holds half an image. Errors
-        raised by `fetch` propagate unchanged (nothing is cached); if it
-        writes nothing, PermanentDriverError is raised.
-        """
-        ...
 
     def ensure_instance_disks(
         self,
@@ -240,14 +231,6 @@ class QemuImgDiskStore:
     def __init__(self, root: Path, run: Callable[[list[str]], None] = run_command) -> None:
         self._root = root.resolve()
         self._run = run
-
-    def ensure_cached_image(self, image_id: str, fetch: Callable[[Path], None]) -> Path:
-        path = self._root / IMAGE_DIR / validate_id(image_id)
-        if not path.exists():
-            with os_errors(f"cannot create {path.parent}"):
-                path.parent.mkdir(parents=True, exist_ok=True)
-            publish_atomically(path, fetch)
-        return path
 
     def ensure_instance_disks(
         self,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from workers.drivers.disks import (
     EPHEMERAL_DISK,
-    IMAGE_DIR,
     ROOT_DISK,
     list_disks,
     os_errors,
-    publish_atomically,
     remove_tree,
     restore_stashed_disks,
     stash_disks,
@@ -33,14 +30,6 @@ class FakeDiskStore:
     def fail_next(self, error: DriverError) -> None:
         """Make the next call of any DiskStore method raise `error`, once."""
         self._next_error = error
-
-    def ensure_cached_image(self, image_id: str, fetch: Callable[[Path], None]) -> Path:
-        self._raise_if_told()
-        path = self._root / IMAGE_DIR / validate_id(image_id)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            publish_atomically(path, fetch)
-        return path
 
     def ensure_instance_disks(
         self,

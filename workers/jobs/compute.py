@@ -29,6 +29,7 @@ from domain.values import FlavorSnapshot, PowerState, TaskState, VmState
 from workers import retries, runtime
 from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
 from workers.drivers.hypervisor import DomainSpec
+from workers.drivers.image_cache import ImageDigest
 from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
@@ -101,16 +102,12 @@ def spec_for(
 ) -> DomainSpec:
     """Image into the host cache, disks created, and the domain description
     (of the instance's flavor, or of ``flavor``: a revert's old one)."""
-    base = host.disks.ensure_cached_image(
-        instance.image_id, lambda path: host.fetch_image(instance.image_id, path)
-    )
+    image_id = instance.image_id
+    disk_format, digest = image_facts(host, image_id)
+    base = host.images.ensure(image_id, digest, lambda sink: host.fetch_image(image_id, sink))
     flavor = flavor or instance.flavor
     disks = host.disks.ensure_instance_disks(
-        str(instance.id),
-        base,
-        _disk_format(host, instance.image_id),
-        flavor.disk_gb,
-        flavor.ephemeral_gb,
+        str(instance.id), base, disk_format, flavor.disk_gb, flavor.ephemeral_gb
     )
     return DomainSpec(
         name=domain_name(instance.id),
@@ -121,13 +118,17 @@ def spec_for(
     )
 
 
-def _disk_format(host: ComputeContext, image_id: str) -> str:
-    """An image's disk format is fixed once it has data, as is the copy in the
-    host's cache: read it from the ledger once per image."""
-    if image_id not in host.image_formats:
+def image_facts(host: ComputeContext, image_id: str) -> tuple[str, ImageDigest]:
+    """An image's disk format and what its bytes hash to: fixed once it has
+    data, so read from the ledger once per image."""
+    if image_id not in host.image_facts:
         image = load(host.app, Image, UUID(image_id), "Image")
-        host.image_formats[image_id] = image.disk_format
-    return host.image_formats[image_id]
+        if image.size is None:
+            raise PermanentDriverError(f"image {image_id} has no data")
+        sha512 = image.hash_value if image.hash_algo == "sha512" else None
+        digest = ImageDigest(image.size, sha512, image.checksum or None)
+        host.image_facts[image_id] = (image.disk_format, digest)
+    return host.image_facts[image_id]
 
 
 Drive = Callable[[ComputeContext, Instance], None]

@@ -1,0 +1,103 @@
+"""The compute host's image cache upkeep (Nova's remove_unused_base_images),
+and what the cache holds, for `cloudledger image-cache`.
+
+Both run as jobs on the host's own queue, so they never race its spawns: the
+worker takes one job at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from uuid import UUID
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+from commands.loading import load, load_many
+from domain.host import ComputeHost
+from domain.instance import Instance
+from workers import routes, runtime
+from workers.runtime import ComputeContext
+
+log = logging.getLogger(__name__)
+
+PRUNE_FUNC = "workers.jobs.image_cache.prune_job"
+LIST_FUNC = "workers.jobs.image_cache.list_job"
+
+
+def images_in_use(host: ComputeContext) -> set[str]:
+    """The images of every instance the ledger places on this host: each one
+    claims room here from scheduling until its delete is done, so its disks
+    (and the base image they back onto) exist only while the claim does."""
+    record = load(host.app, ComputeHost, ComputeHost.create_id(host.name), f"Host {host.name}")
+    # A resize's second claim is keyed "<id>/resize" (domain/resize.py).
+    ids = {UUID(key.partition("/")[0]) for key in record.claims}
+    return {i.image_id for i in load_many(host.app, Instance, ids).values()}
+
+
+def prune_image_cache(host: ComputeContext, now: float, max_age: float) -> dict[str, str]:
+    """Refresh the last use of images in use; remove those unused for ``max_age``."""
+    host.images.sweep()
+    in_use = images_in_use(host)
+    outcomes = {}
+    for entry in host.images.entries():
+        if entry.image_id in in_use:
+            host.images.mark_used(entry.image_id, now)
+            outcomes[entry.image_id] = "in use"
+        elif now - entry.last_used >= max_age:
+            host.images.remove(entry.image_id)
+            host.image_facts.pop(entry.image_id, None)
+            outcomes[entry.image_id] = "removed"
+        else:
+            outcomes[entry.image_id] = "kept"
+    return outcomes
+
+
+def _context() -> ComputeContext:
+    host = runtime.current()
+    assert isinstance(host, ComputeContext), "not a compute worker"
+    return host
+
+
+def prune_job(max_age: float) -> dict[str, str]:
+    """RQ's entry point (enqueued by the host's own worker, periodically)."""
+    outcomes = prune_image_cache(_context(), time.time(), max_age)
+    if "removed" in outcomes.values():
+        log.info(
+            "image cache: removed %s", sorted(k for k, v in outcomes.items() if v == "removed")
+        )
+    return outcomes
+
+
+def list_job() -> list[dict[str, object]]:
+    """What the cache holds, each image with its size, last use and whether in use."""
+    host = _context()
+    in_use = images_in_use(host)
+    return [
+        {**entry.__dict__, "in_use": entry.image_id in in_use} for entry in host.images.entries()
+    ]
+
+
+def prune_periodically(
+    redis_url: str, host_name: str, interval: float, max_age: float, stop: threading.Event
+) -> Callable[[], None]:
+    """A loop for a thread of the host's worker: every ``interval`` seconds, put
+    one prune job on the host's queue (none while the last still waits)."""
+
+    def loop() -> None:
+        connection = Redis.from_url(redis_url)
+        queue = Queue(routes.COMPUTE.queue(host_name), connection=connection)
+        job_id = f"image-cache-prune-{host_name}"
+        while not stop.wait(interval):
+            try:
+                if not Job.exists(job_id, connection=connection):
+                    queue.enqueue_call(
+                        PRUNE_FUNC, args=(max_age,), job_id=job_id, result_ttl=0, failure_ttl=60
+                    )
+            except Exception as exc:  # Redis away: the next round tries again
+                log.warning("could not enqueue the image cache prune: %s", exc)
+
+    return loop
