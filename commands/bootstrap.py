@@ -97,6 +97,9 @@ class Settings:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     # Seconds a silent worker still counts as up (Nova's service_down_time).
     service_down_time_s: float = DEFAULT_SERVICE_DOWN_TIME
+    # What runs guests on each compute host: libvirt's test driver (nothing
+    # boots, fast) or real QEMU guests (workers/drivers/embedded_qemu.py).
+    hypervisor: str = "test"
     # Largest image upload, in bytes (Glance's image_size_cap): 413 above.
     image_size_cap: int = MAX_IMAGE_BYTES
     # A compute host's cached image that no instance there used for this long
@@ -143,6 +146,7 @@ class Settings:
             service_down_time_s=float(
                 environ.get("CLOUDLEDGER_SERVICE_DOWN_TIME") or DEFAULT_SERVICE_DOWN_TIME
             ),
+            hypervisor=_hypervisor(environ),
             image_size_cap=int(environ.get("CLOUDLEDGER_IMAGE_SIZE_CAP") or MAX_IMAGE_BYTES),
             image_cache_max_age_s=float(
                 environ.get("CLOUDLEDGER_IMAGE_CACHE_MAX_AGE") or DEFAULT_IMAGE_CACHE_MAX_AGE
@@ -151,6 +155,11 @@ class Settings:
                 environ.get("CLOUDLEDGER_IMAGE_CACHE_INTERVAL") or DEFAULT_IMAGE_CACHE_INTERVAL
             ),
         )
+
+    @property
+    def guest_image_dir(self) -> Path:
+        """The kernel and initramfs real guests boot (ops/guest_images.py)."""
+        return self.state_dir / "guest-images"
 
     @property
     def image_dir(self) -> Path:
@@ -265,3 +274,13 @@ def _scheduler_config(environ: Mapping[str, str]) -> SchedulerConfig:
         )
     except InvalidInput as exc:  # a process must not start half-configured
         raise SystemExit(f"scheduler settings: {exc.message}") from None
+
+
+HYPERVISORS = ("test", "qemu")
+
+
+def _hypervisor(environ: Mapping[str, str]) -> str:
+    chosen = environ.get("CLOUDLEDGER_HYPERVISOR") or "test"
+    if chosen not in HYPERVISORS:
+        raise SystemExit(f"CLOUDLEDGER_HYPERVISOR={chosen!r}: one of {', '.join(HYPERVISORS)}")
+    return chosen

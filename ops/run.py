@@ -13,11 +13,12 @@ import httpx
 
 from commands.bootstrap import Settings, build_services
 from commands.catalog import RegisterHost
+from ops.guest_images import ensure_guest_images
 from ops.ports import port_is_free
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 from ops.schema import create_schema
-from ops.seed import seed
+from ops.seed import seed, seed_guest_images
 from ops.service_users import ensure_service_users
 from ops.stack import Child, Restartable, Supervisor, child_env, python_child
 from workers import routes
@@ -116,6 +117,9 @@ def prepare_ledger(settings: Settings, names: list[str], shape: HostShape) -> No
     services = build_services(settings, pool_size=2)
     created = seed(services, settings.admin_password, prepare_hosts(settings, names, shape))
     created += ensure_service_users(services, settings, [f.name for f in routes.FAMILIES])
+    if settings.hypervisor == "qemu":
+        images = ensure_guest_images(settings.guest_image_dir)
+        created += seed_guest_images(services, images, settings.guest_image_dir / "seeded")
     services.app.close()
     print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
 

@@ -1,5 +1,5 @@
 """First-start data: the Default domain, the admin project and user,
-default flavors, hosts, an image."""
+default flavors, hosts, an image; with real guests, a bootable image too."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from commands.services import Services
 from domain.domains import DEFAULT_DOMAIN_ID, Domain
 from domain.flavor import Flavor
 from domain.values import SYSTEM
+from ops.guest_images import CMDLINE, GuestImages
 
 # Nova's classic defaults: (id, name, vcpus, ram MiB, root disk GiB)
 DEFAULT_FLAVORS = [
@@ -26,6 +27,7 @@ DEFAULT_FLAVORS = [
     ("5", "m1.xlarge", 8, 16384, 160),
 ]
 SEED_IMAGE_NAME = "tiny-qcow2"
+GUEST_IMAGE_NAME = "cloudledger-guest"
 
 
 def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> list[str]:
@@ -53,6 +55,35 @@ def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> 
         _seed_image(services)
         created.append(f"image {SEED_IMAGE_NAME}")
     return created
+
+
+def seed_guest_images(services: Services, images: GuestImages, marker: Path) -> list[str]:
+    """The AKI/ARI/AMI trio of a real guest, public, once (``marker`` keeps
+    their ids): `server create --image cloudledger-guest` boots the kernel
+    with the initramfs, its root disk as vda."""
+    if marker.exists():
+        return []
+    kernel = _upload(
+        services, CreateImage(f"{GUEST_IMAGE_NAME}-kernel", "aki", "aki", "public"), images.kernel
+    )
+    ramdisk = _upload(
+        services, CreateImage(f"{GUEST_IMAGE_NAME}-ramdisk", "ari", "ari", "public"), images.initrd
+    )
+    boot = {"kernel_id": kernel, "ramdisk_id": ramdisk, "os_command_line": CMDLINE}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1G"], check=True)
+        machine = CreateImage(GUEST_IMAGE_NAME, "qcow2", "bare", "public", properties=boot)
+        guest = _upload(services, machine, root)
+    marker.write_text(f"{guest}\n{kernel}\n{ramdisk}\n")
+    return [f"image {GUEST_IMAGE_NAME} (kernel {images.version})"]
+
+
+def _upload(services: Services, cmd: CreateImage, data: Path) -> str:
+    receipt = services.create_image(cmd, SYSTEM)
+    with data.open("rb") as f:
+        services.upload_image(str(receipt.id), iter(lambda: f.read(1 << 20), b""), SYSTEM)
+    return str(receipt.id)
 
 
 def _seed_image(services: Services) -> None:

@@ -25,6 +25,7 @@ from workers import routes, rq_worker, runtime
 from workers.dispatch import Relay
 from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
+from workers.drivers.embedded_qemu import open_embedded_qemu, qemu_domain_type
 from workers.drivers.hypervisor import LibvirtHypervisor
 from workers.drivers.image_cache import DirectoryImageCache
 from workers.heartbeats import WorkerHeartbeats, beat_interval
@@ -130,14 +131,10 @@ def run_compute(
     domains from the ledger before taking jobs."""
     if not host_name:
         raise SystemExit("a compute worker serves one host: give --host")
-    uri = environ.get("CLOUDLEDGER_LIBVIRT_URI") or default_libvirt_uri(settings, host_name)
     # libvirt prints every error to stderr by default, even ones we handle
     # (e.g. "domain not found" while making sure a domain is absent).
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    conn = libvirt.open(uri)
-    domain_type = (
-        "test" if uri.startswith("test:") else environ.get("CLOUDLEDGER_DOMAIN_TYPE", "qemu")
-    )
+    conn, domain_type = _hypervisor_connection(settings, host_name, environ)
     app = _app(settings)
     token = _service_token(settings, "compute")
     disks = settings.state_dir / "hosts" / host_name / "disks"
@@ -201,6 +198,24 @@ def _service_token(settings: Settings, role: str) -> ServiceToken:
     """The role's own service user: workers never hold the token-signing key."""
     password = settings.service_password(role)
     return ServiceToken(ServiceCredentials(settings.api_url, service_user_name(role), password))
+
+
+def _hypervisor_connection(
+    settings: Settings, host_name: str, environ: Mapping[str, str]
+) -> tuple[libvirt.virConnect, str]:
+    """The host's libvirt connection and the domain type it runs: a URI
+    given outright, the embedded QEMU driver, or the test driver."""
+    uri = environ.get("CLOUDLEDGER_LIBVIRT_URI")
+    asked = environ.get("CLOUDLEDGER_DOMAIN_TYPE")
+    if uri is None and settings.hypervisor == "qemu":
+        domain_type = qemu_domain_type(asked)
+        how = "KVM" if domain_type == "kvm" else "software emulation (TCG)"
+        log.warning("compute %s: real QEMU guests, %s", host_name, how)
+        root = settings.state_dir / "hosts" / host_name / "qemu"
+        return open_embedded_qemu(root), domain_type
+    uri = uri or default_libvirt_uri(settings, host_name)
+    domain_type = "test" if uri.startswith("test:") else qemu_domain_type(asked or "qemu")
+    return libvirt.open(uri), domain_type
 
 
 def default_libvirt_uri(settings: Settings, host_name: str) -> str:

@@ -33,6 +33,18 @@ def _liveness_unknown() -> set[str] | None:
 
 
 @dataclass(frozen=True)
+class ImageFacts:
+    """An image's disk format, what its bytes hash to, and the kernel and
+    ramdisk images (with their command line) it boots with, if any."""
+
+    disk_format: str
+    digest: ImageDigest
+    kernel_id: str | None = None
+    ramdisk_id: str | None = None
+    cmdline: str = ""
+
+
+@dataclass(frozen=True)
 class SchedulerContext:
     """The scheduler: the ledger, the hosts read model to rank hosts, its
     filters and weighers, and which hosts' workers beat (None: cannot be
@@ -63,9 +75,9 @@ class ComputeContext:
     images: ImageCache
     console: ConsoleLog = field(default_factory=MemoryConsole)
     upload_image: ImageUploader = _no_uploads
-    # Disk format and digest by image id: fixed once an image has data, so
-    # read from the ledger once per image.
-    image_facts: dict[str, tuple[str, ImageDigest]] = field(default_factory=dict)
+    # What the host needs of an image: fixed once it has data, so read from
+    # the ledger once per image.
+    image_facts: dict[str, ImageFacts] = field(default_factory=dict)
     # Where a resize's source leaves the root disk for its destination: one
     # folder all hosts of this machine share (Nova copies it over SSH).
     transfers: Path = field(

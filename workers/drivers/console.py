@@ -2,7 +2,7 @@
 
 With libvirt's test driver no guest prints anything, so the console holds
 what the compute driver wrote for the domain: one line per step it took.
-Real guests (the QEMU driver) will write their serial console here."""
+A real guest (the QEMU driver) appends its serial console to the same file."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class ConsoleLog(Protocol):
 
     def remove(self, instance_id: str) -> None: ...
 
+    def path_for(self, instance_id: str) -> Path | None:
+        """The file a real guest's serial console may write to, if any."""
+        ...
+
 
 def _stamped(line: str) -> str:
     return f"[{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}] {line}\n"
@@ -44,6 +48,10 @@ class FileConsole:
 
     def _path(self, instance_id: str) -> Path:
         return self.directory / f"{instance_id}.log"
+
+    def path_for(self, instance_id: str) -> Path | None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self._path(instance_id)
 
     def write(self, instance_id: str, line: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -81,3 +89,6 @@ class MemoryConsole:
 
     def remove(self, instance_id: str) -> None:
         self._lines.pop(instance_id, None)
+
+    def path_for(self, instance_id: str) -> Path | None:
+        return None

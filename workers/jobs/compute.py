@@ -22,24 +22,18 @@ from commands import compute as record
 from commands.app import CloudApp
 from commands.loading import load, load_many
 from domain.errors import InvalidTransition, NotFound
-from domain.image import Image
 from domain.instance import Instance
 from domain.power import BY_TASK
-from domain.values import FlavorSnapshot, PowerState, TaskState, VmState
+from domain.values import PowerState, TaskState, VmState
 from workers import retries, runtime
 from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
-from workers.drivers.hypervisor import DomainSpec
-from workers.drivers.image_cache import ImageDigest
+from workers.jobs.domain_spec import domain_name, spec_for
 from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
 
 MAX_TRANSIENT_RETRIES = 3
 Outcomes = dict[str, str]
-
-
-def domain_name(instance_id: UUID) -> str:
-    return f"instance-{instance_id}"
 
 
 def _mine(instance: Instance, host: ComputeContext, task: TaskState) -> bool:
@@ -95,40 +89,6 @@ def _fail(
         except Exception:
             log.exception("cleanup after a failed build of %s failed", instance_id)
     record.fail_instance(app, instance_id, message)
-
-
-def spec_for(
-    instance: Instance, host: ComputeContext, flavor: FlavorSnapshot | None = None
-) -> DomainSpec:
-    """Image into the host cache, disks created, and the domain description
-    (of the instance's flavor, or of ``flavor``: a revert's old one)."""
-    image_id = instance.image_id
-    disk_format, digest = image_facts(host, image_id)
-    base = host.images.ensure(image_id, digest, lambda sink: host.fetch_image(image_id, sink))
-    flavor = flavor or instance.flavor
-    disks = host.disks.ensure_instance_disks(
-        str(instance.id), base, disk_format, flavor.disk_gb, flavor.ephemeral_gb
-    )
-    return DomainSpec(
-        name=domain_name(instance.id),
-        uuid=str(instance.id),
-        vcpus=flavor.vcpus,
-        memory_mb=flavor.ram_mb,
-        disks=disks,
-    )
-
-
-def image_facts(host: ComputeContext, image_id: str) -> tuple[str, ImageDigest]:
-    """An image's disk format and what its bytes hash to: fixed once it has
-    data, so read from the ledger once per image."""
-    if image_id not in host.image_facts:
-        image = load(host.app, Image, UUID(image_id), "Image")
-        if image.size is None:
-            raise PermanentDriverError(f"image {image_id} has no data")
-        sha512 = image.hash_value if image.hash_algo == "sha512" else None
-        digest = ImageDigest(image.size, sha512, image.checksum or None)
-        host.image_facts[image_id] = (image.disk_format, digest)
-    return host.image_facts[image_id]
 
 
 Drive = Callable[[ComputeContext, Instance], None]

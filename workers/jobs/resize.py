@@ -24,8 +24,8 @@ from domain.instance import NO_VALID_HOST, Instance
 from domain.values import TaskState
 from workers.drivers.disks import publish_atomically
 from workers.drivers.errors import DriverError
-from workers.drivers.hypervisor import DomainSpec
-from workers.jobs.compute import Outcomes, RetryLater, domain_name, run_or_fail, spec_for
+from workers.jobs.compute import Outcomes, RetryLater, run_or_fail
+from workers.jobs.domain_spec import describe, domain_name, spec_for
 from workers.jobs.scheduler import image_properties, request_spec
 from workers.runtime import ComputeContext, SchedulerContext
 
@@ -147,13 +147,7 @@ def _finish(host: ComputeContext, instance: Instance) -> None:
     disks = host.disks.adopt_root(
         str(instance.id), host.transfer_path(instance.id), flavor.disk_gb, flavor.ephemeral_gb
     )
-    spec = DomainSpec(
-        name=domain_name(instance.id),
-        uuid=str(instance.id),
-        vcpus=flavor.vcpus,
-        memory_mb=flavor.ram_mb,
-        disks=disks,
-    )
+    spec = describe(instance, host, flavor, disks)
     if instance.resize_was_running:
         host.hypervisor.ensure_running(spec)
     else:

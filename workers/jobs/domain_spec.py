@@ -1,0 +1,88 @@
+"""What a compute host defines for an instance: its image in the host's
+cache, its disks, and the domain of its flavor; for an image that names a
+kernel and a ramdisk (an AMI with its AKI and ARI), those too, for a direct
+kernel boot, as Nova's libvirt driver does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from commands.loading import load
+from domain.image import Image
+from domain.instance import Instance
+from domain.values import FlavorSnapshot
+from workers.drivers.errors import PermanentDriverError
+from workers.drivers.hypervisor import DiskSpec, DomainSpec
+from workers.drivers.image_cache import ImageDigest
+from workers.runtime import ComputeContext, ImageFacts
+
+# Nova's default kernel command line when the image gives none (os_command_line).
+DEFAULT_CMDLINE = "root=/dev/vda console=tty0 console=ttyS0"
+
+
+def domain_name(instance_id: UUID) -> str:
+    return f"instance-{instance_id}"
+
+
+def spec_for(
+    instance: Instance, host: ComputeContext, flavor: FlavorSnapshot | None = None
+) -> DomainSpec:
+    """Image into the host cache, disks created, and the domain description
+    (of the instance's flavor, or of ``flavor``: a revert's old one)."""
+    facts = image_facts(host, instance.image_id)
+    base = _cached(host, instance.image_id, facts)
+    flavor = flavor or instance.flavor
+    disks = host.disks.ensure_instance_disks(
+        str(instance.id), base, facts.disk_format, flavor.disk_gb, flavor.ephemeral_gb
+    )
+    return describe(instance, host, flavor, disks)
+
+
+def describe(
+    instance: Instance, host: ComputeContext, flavor: FlavorSnapshot, disks: tuple[DiskSpec, ...]
+) -> DomainSpec:
+    """The domain of ``flavor`` on ``disks``, booting the image's kernel
+    (fetched into the host's cache) when it names one."""
+    facts = image_facts(host, instance.image_id)
+    kernel = initrd = None
+    if facts.kernel_id:
+        kernel = str(_cached(host, facts.kernel_id, image_facts(host, facts.kernel_id)))
+        if facts.ramdisk_id:
+            initrd = str(_cached(host, facts.ramdisk_id, image_facts(host, facts.ramdisk_id)))
+    console = host.console.path_for(str(instance.id))
+    return DomainSpec(
+        name=domain_name(instance.id),
+        uuid=str(instance.id),
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram_mb,
+        disks=disks,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=facts.cmdline if kernel else "",
+        console_path=None if console is None else str(console),
+    )
+
+
+def _cached(host: ComputeContext, image_id: str, facts: ImageFacts) -> Path:
+    fetch = host.fetch_image
+    return host.images.ensure(image_id, facts.digest, lambda sink: fetch(image_id, sink))
+
+
+def image_facts(host: ComputeContext, image_id: str) -> ImageFacts:
+    """What the host needs of an image: fixed once it has data, so read
+    from the ledger once per image."""
+    if image_id not in host.image_facts:
+        image = load(host.app, Image, UUID(image_id), "Image")
+        if image.size is None:
+            raise PermanentDriverError(f"image {image_id} has no data")
+        sha512 = image.hash_value if image.hash_algo == "sha512" else None
+        props = image.properties
+        host.image_facts[image_id] = ImageFacts(
+            image.disk_format,
+            ImageDigest(image.size, sha512, image.checksum or None),
+            kernel_id=props.get("kernel_id") or None,
+            ramdisk_id=props.get("ramdisk_id") or None,
+            cmdline=props.get("os_command_line") or DEFAULT_CMDLINE,
+        )
+    return host.image_facts[image_id]
