@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.app import CloudApp
+from commands.image_metadata import check_image_references
 from commands.loading import load, parse_uuid
 from commands.ports import ImageStore
 from commands.receipt import Receipt
 from domain.errors import Forbidden, NotFound
 from domain.image import Image
+from domain.property_protections import PropertyProtections
 from domain.values import Actor
 
 MAX_IMAGE_BYTES = 20 * 1024**3
@@ -26,13 +28,26 @@ class CreateImage:
     min_disk: int = 0
     min_ram: int = 0
     properties: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    protected: bool = False
+    os_hidden: bool = False
 
 
-def create_image(cmd: CreateImage, app: CloudApp, actor: Actor) -> Receipt:
+def create_image(
+    cmd: CreateImage,
+    app: CloudApp,
+    actor: Actor,
+    protections: PropertyProtections | None = None,
+) -> Receipt:
     """Who may make an image public is policy (``image:publicize_image``),
-    which the API checks before it calls this."""
+    which the API checks before it calls this. Tags and the flags are
+    recorded as an ``Updated`` in the same save."""
     Image.validate(cmd.disk_format, cmd.container_format, cmd.visibility)
     Image.validate_fields(cmd.name, cmd.min_disk, cmd.min_ram, cmd.properties)
+    for key in cmd.properties:
+        if protections is not None and not protections.allows(actor, "create", key):
+            raise Forbidden(f"Property '{key}' is protected")
+    check_image_references(app, cmd.properties)
     image = Image(
         owner=actor.project_id,
         name=cmd.name,
@@ -44,6 +59,8 @@ def create_image(cmd: CreateImage, app: CloudApp, actor: Actor) -> Receipt:
         properties=cmd.properties,
         actor=actor,
     )
+    extra = {"tags": cmd.tags, "protected": cmd.protected, "os_hidden": cmd.os_hidden}
+    image.update(extra, {}, [], actor)
     return Receipt.of(image.id, app.save(image))
 
 
