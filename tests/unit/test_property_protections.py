@@ -1,7 +1,13 @@
 """Unit tests for property protection rules, with the seed's example file."""
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
+from api.app import load_protections
+from api.policy import Policy
+from commands.bootstrap import Settings
 from domain.property_protections import PropertyProtections, ProtectionFileError
 from domain.values import Actor
 
@@ -102,3 +108,45 @@ def test_a_section_without_an_operation_refuses_it() -> None:
 def test_a_malformed_file_is_refused(text: str, fmt: str) -> None:
     with pytest.raises(ProtectionFileError):
         PropertyProtections.parse(text, fmt)
+
+
+def _settings(tmp_path: Path, fmt: str, text: str | None) -> Settings:
+    path = tmp_path / "protections.conf"
+    if text is not None:
+        path.write_text(text)
+    return Settings(
+        state_dir=tmp_path,
+        database_url="",
+        redis_url="",
+        api_port=0,
+        admin_password="",
+        property_protection_file=path,
+        property_protection_rule_format=fmt,
+    )
+
+
+def test_the_api_loads_the_seed_file_with_policy_rules(tmp_path: Path) -> None:
+    rules = load_protections(_settings(tmp_path, "policies", SEED), Policy())
+    assert rules is not None
+    assert rules.allows(ADMIN, "create", "x_none_read")
+    assert not rules.allows(MEMBER, "create", "x_none_read")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "words"),
+    [
+        ("roles", None, "No such file"),
+        ("policies", "[x]\ncreate = no_such_rule\n", "no_such_rule"),
+        ("policies", "[x\n", "cannot parse"),
+    ],
+)
+def test_a_missing_or_bad_file_stops_the_api(
+    tmp_path: Path, fmt: str, text: str | None, words: str
+) -> None:
+    with pytest.raises(ProtectionFileError, match=words):
+        load_protections(_settings(tmp_path, fmt, text), Policy())
+
+
+def test_no_file_enforces_nothing(tmp_path: Path) -> None:
+    settings = replace(_settings(tmp_path, "roles", ""), property_protection_file=None)
+    assert load_protections(settings, Policy()) is None
