@@ -190,7 +190,7 @@ async def download(request: Request) -> Response:
         raise Forbidden(
             "The requested image has been deactivated. Image data download is prohibited."
         )
-    if row["status"] != "active":
+    if row["status"] not in ("active", "deactivated"):
         return Response(status_code=204)  # Glance: no data uploaded yet
     chunks = state(request).services.image_store.open(image_id)
     return StreamingResponse(chunks, media_type="application/octet-stream")

@@ -8,6 +8,7 @@ from typing import Any
 
 from commands.app import CloudApp
 from commands.image_metadata import check_image_references
+from commands.image_patch import READ_ONLY, RESERVED
 from commands.loading import load, parse_uuid
 from commands.ports import ImageStore
 from commands.receipt import Receipt
@@ -45,6 +46,10 @@ def create_image(
     Image.validate(cmd.disk_format, cmd.container_format, cmd.visibility)
     Image.validate_fields(cmd.name, cmd.min_disk, cmd.min_ram, cmd.properties)
     for key in cmd.properties:
+        if key in READ_ONLY or key == "owner":
+            raise Forbidden(f"Attribute '{key}' is read-only.")
+        if key in RESERVED or key.startswith("os_glance"):
+            raise Forbidden(f"Attribute '{key}' is reserved.")
         if protections is not None and not protections.allows(actor, "create", key):
             raise Forbidden(f"Property '{key}' is protected")
     check_image_references(app, cmd.properties)

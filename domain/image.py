@@ -173,6 +173,9 @@ class Image(Aggregate):
         """Change core fields and additional properties; False (and no event)
         if nothing changes. Who may make an image public or change its owner
         is policy, checked before this is called."""
+        unknown = set(core) - set(MUTABLE_CORE)
+        if unknown:
+            raise Forbidden(f"Attribute '{sorted(unknown)[0]}' is read-only.")
         core = {k: v for k, v in core.items() if getattr(self, k) != v}
         properties = {k: v for k, v in properties.items() if self.properties.get(k) != v}
         removed = sorted({k for k in removed if k in self.properties} - set(properties))
@@ -185,9 +188,6 @@ class Image(Aggregate):
         return True
 
     def _check_core(self, core: dict[str, Any]) -> None:
-        unknown = set(core) - set(MUTABLE_CORE)
-        if unknown:
-            raise Forbidden(f"Attribute '{sorted(unknown)[0]}' is read-only.")
         for key in ("disk_format", "container_format"):
             if key in core and self.status != "queued":
                 raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
@@ -253,7 +253,7 @@ class Image(Aggregate):
         if self.status == "deactivated":
             return
         if self.status != "active":
-            raise Forbidden("Not allowed to deactivate image in status " + f"'{self.status}'")
+            raise Forbidden(f"Not allowed to deactivate image in status '{self.status}'")
         self._deactivated(actor)
 
     class Deactivated(Aggregate.Event):
@@ -267,7 +267,7 @@ class Image(Aggregate):
         if self.status == "active":
             return
         if self.status != "deactivated":
-            raise Forbidden("Not allowed to reactivate image in status " + f"'{self.status}'")
+            raise Forbidden(f"Not allowed to reactivate image in status '{self.status}'")
         self._reactivated(actor)
 
     class Reactivated(Aggregate.Event):

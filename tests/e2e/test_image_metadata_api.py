@@ -230,3 +230,47 @@ def test_property_protections_follow_the_seed_file(protected_stack: Stack) -> No
     assert patch(member, "replace", "x_none_delete") in (403, 404)
     shown = admin.client.get(f"{IMAGES}/{image['id']}").json()
     assert shown["x_none_delete"] == "new" and "x_none_update" not in shown
+
+
+def test_a_deactivated_image_is_downloaded_by_admins_only(
+    stack: Stack, admin: Session, member_session: Session
+) -> None:
+    image = _create(admin, visibility="public")
+    data = b"QFI\xfb" + b"\0" * 1000
+    uploaded = admin.client.put(
+        f"{IMAGES}/{image['id']}/file",
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert uploaded.status_code == 204, uploaded.text
+    refused = member_session.client.post(f"{IMAGES}/{image['id']}/actions/deactivate")
+    assert refused.status_code == 403, refused.text  # policy: admins
+    done = admin.client.post(f"{IMAGES}/{image['id']}/actions/deactivate")
+    assert done.status_code == 204, done.text
+    denied = member_session.client.get(f"{IMAGES}/{image['id']}/file")
+    assert denied.status_code == 403, denied.text
+    assert admin.client.get(f"{IMAGES}/{image['id']}/file").content == data
+    boot = member_session.client.post(
+        "/compute/v2.1/servers",
+        json={
+            "server": {
+                "name": "nope",
+                "imageRef": image["id"],
+                "flavorRef": "1",
+                "networks": "none",
+            }
+        },
+    )
+    assert boot.status_code == 400 and "is not active" in boot.text, boot.text
+    assert admin.client.post(f"{IMAGES}/{image['id']}/actions/reactivate").status_code == 204
+    assert member_session.client.get(f"{IMAGES}/{image['id']}/file").content == data
+
+
+@pytest.mark.parametrize("key", ["status", "id", "checksum", "owner", "os_glance_x"])
+def test_creating_with_a_read_only_or_reserved_key_is_403_and_appends_nothing(
+    stack: Stack, member_session: Session, key: str
+) -> None:
+    before = last_notification_id(stack)
+    response = member_session.client.post(IMAGES, json={"name": "ro", key: "x"})
+    assert response.status_code == 403, response.text
+    assert last_notification_id(stack) == before
