@@ -274,3 +274,63 @@ def test_creating_with_a_read_only_or_reserved_key_is_403_and_appends_nothing(
     response = member_session.client.post(IMAGES, json={"name": "ro", key: "x"})
     assert response.status_code == 403, response.text
     assert last_notification_id(stack) == before
+
+
+def test_lists_sort_by_several_keys_either_way(member_session: Session) -> None:
+    mark = uuid.uuid4().hex[:8]
+    b = _create(member_session, name=f"s-{mark}-b", batch=mark)["id"]
+    a_old = _create(member_session, name=f"s-{mark}-a", batch=mark)["id"]
+    a_new = _create(member_session, name=f"s-{mark}-a", batch=mark)["id"]
+    client = member_session.client
+    by_keys = client.get(
+        IMAGES,
+        params=[
+            ("batch", mark),
+            ("sort_key", "name"),
+            ("sort_dir", "asc"),
+            ("sort_key", "created_at"),
+            ("sort_dir", "desc"),
+        ],
+    ).json()["images"]
+    by_sort = client.get(IMAGES, params={"batch": mark, "sort": "name:asc,created_at:desc"}).json()[
+        "images"
+    ]
+    # created_at may tie within a second: the id breaks ties, so compare names then sets
+    assert [i["id"] for i in by_keys] == [i["id"] for i in by_sort]
+    assert [i["name"] for i in by_keys] == [f"s-{mark}-a", f"s-{mark}-a", f"s-{mark}-b"]
+    assert {by_keys[0]["id"], by_keys[1]["id"]} == {a_old, a_new} and by_keys[2]["id"] == b
+    mixed = client.get(IMAGES, params={"sort": "name:asc", "sort_key": "name"})
+    assert mixed.status_code == 400
+
+
+def test_community_and_pending_shared_images_are_listed_only_when_asked(
+    stack: Stack, member_session: Session
+) -> None:
+    owner = login(stack, *_credentials(create_member(stack, "img-c")))
+    community = _create(owner, visibility="community")["id"]
+    shared = _create(owner, visibility="shared")["id"]
+    added = owner.client.post(
+        f"{IMAGES}/{shared}/members", json={"member": member_session.project_id}
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["status"] == "pending"
+
+    def listed(**params: str) -> set[str]:
+        response = member_session.client.get(IMAGES, params=params)
+        assert response.status_code == 200, response.text
+        return {i["id"] for i in response.json()["images"]}
+
+    assert community not in listed() and shared not in listed()
+    assert community in listed(visibility="community")
+    assert shared in listed(member_status="pending")
+    assert shared in listed(visibility="shared", member_status="all")
+    # Visible by id while pending (Glance), and to the member only itself among the members.
+    assert member_session.client.get(f"{IMAGES}/{shared}").status_code == 200
+    members = member_session.client.get(f"{IMAGES}/{shared}/members").json()["members"]
+    assert [m["member_id"] for m in members] == [member_session.project_id]
+    accepted = member_session.client.put(
+        f"{IMAGES}/{shared}/members/{member_session.project_id}", json={"status": "accepted"}
+    )
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert shared in listed()
+    assert member_session.client.get(IMAGES, params={"member_status": "maybe"}).status_code == 400
