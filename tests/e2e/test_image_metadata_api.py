@@ -57,6 +57,13 @@ BAD_PATCHES = [
         [{"op": "replace", "path": "/owner", "value": "someone"}], 403, "read-only", id="owner"
     ),
     pytest.param([{"op": "remove", "path": "/nope"}], 409, "does not exist", id="missing"),
+    pytest.param(b"[" * 10_000 + b"]" * 10_000, 400, "nested", id="deep"),
+    pytest.param(
+        json.dumps([{"op": "add", "path": "/x", "value": "x" * (1 << 20)}]).encode(),
+        413,
+        "larger than",
+        id="over-the-body-limit",
+    ),
 ]
 
 
