@@ -55,6 +55,17 @@ def _int(params: QueryParams, key: str, default: int | None = None) -> int | Non
     return min(value, 2**63 - 1)
 
 
+def _any_of(key: str, raw: str) -> list[Any]:
+    """``in:a,b`` (what ``server list`` asks for its images' names) or one value."""
+    values = raw[3:].split(",") if raw.startswith("in:") else [raw]
+    if key != "id":
+        return values
+    try:
+        return [UUID(v) for v in values]
+    except ValueError:
+        raise BadRequest(f"Invalid id filter: {raw!r}") from None
+
+
 def _bool(params: QueryParams, key: str) -> bool | None:
     raw = params.get(key)
     if raw is None:
@@ -117,7 +128,7 @@ def listing(params: QueryParams, actor: Actor) -> ImageListing:
         project_id=actor.project_id,
         is_admin=actor.is_admin,
         limit=min(_int(params, "limit", MAX_LIMIT) or 0, MAX_LIMIT),
-        exact={k: params[k] for k in EXACT if k in params},
+        exact={k: _any_of(k, params[k]) for k in EXACT if k in params},
         visibility=visibility,
         member_status=member_status,
         tags=params.getlist("tag"),

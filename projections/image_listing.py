@@ -28,7 +28,8 @@ SORT_KEYS = {
     "updated_at": "{t}.updated_at",
     "id": "{t}.id",
 }
-EXACT = ("name", "status", "owner", "disk_format", "container_format")
+# Filters on a column's value, one or any of several (Glance's ``in:a,b``).
+EXACT = ("id", "name", "status", "owner", "disk_format", "container_format")
 OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 VISIBILITY_FILTERS = ("public", "private", "shared", "community", "all")
 MEMBER_STATUS_FILTERS = ("accepted", "pending", "rejected", "all")
@@ -41,7 +42,7 @@ class ImageListing:
     project_id: str
     is_admin: bool
     limit: int = 1000
-    exact: dict[str, str] = field(default_factory=dict)
+    exact: dict[str, list[Any]] = field(default_factory=dict)  # column -> any of these
     visibility: str | None = None
     member_status: str = "accepted"
     tags: list[str] = field(default_factory=list)
@@ -107,10 +108,10 @@ def _keyset(sort: list[tuple[str, str]], marker: UUID, params: list[Any]) -> str
 def image_list(q: ImageListing) -> Query:
     params: list[Any] = []
     where = ["i.status <> 'deleted'", _who_sees(q, params)]
-    for key, value in q.exact.items():
+    for key, values in q.exact.items():
         if key in EXACT:  # column names only from the fixed list
-            where.append(f"i.{key}=%s")
-            params.append(value)
+            where.append(f"i.{key} = ANY(%s)")
+            params.append(values)
     for tag in q.tags:
         where.append("i.tags @> %s")
         params.append(Jsonb([tag]))

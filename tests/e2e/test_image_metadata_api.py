@@ -341,3 +341,14 @@ def test_community_and_pending_shared_images_are_listed_only_when_asked(
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
     assert shared in listed()
     assert member_session.client.get(IMAGES, params={"member_status": "maybe"}).status_code == 400
+
+
+def test_lists_filter_on_any_of_several_ids_and_names(member_session: Session) -> None:
+    """What ``server list`` asks to name its servers' images (``id=in:...``)."""
+    one, two, three = (_create(member_session) for _ in range(3))
+    client = member_session.client
+    by_id = client.get(IMAGES, params={"id": f"in:{one['id']},{two['id']}"}).json()["images"]
+    assert {i["id"] for i in by_id} == {one["id"], two["id"]}
+    by_name = client.get(IMAGES, params={"name": f"in:{one['name']},{three['name']}"}).json()
+    assert {i["id"] for i in by_name["images"]} == {one["id"], three["id"]}
+    assert client.get(IMAGES, params={"id": "in:not-a-uuid"}).status_code == 400
