@@ -86,7 +86,7 @@ def render(request: Request, row: DictRow, actor: Actor | None = None) -> dict[s
     return body
 
 
-async def visible(
+async def _visible(
     request: Request, actor: Actor, image_id: str, any_project: bool | None = None
 ) -> DictRow:
     try:
@@ -100,7 +100,9 @@ async def visible(
     return row
 
 
-_visible = visible  # the data routes' name for it
+async def visible(request: Request, actor: Actor, image_id: str) -> DictRow:
+    """The image's row if the caller may see it, else 404 (the metadata routes use it)."""
+    return await _visible(request, actor, image_id)
 
 
 def is_upload(method: str, path: str) -> bool:
@@ -142,7 +144,7 @@ async def create(request: Request) -> JSONResponse:
     guard = state(request).image_protections
     receipt = await run_in_threadpool(state(request).services.create_image, cmd, actor, guard)
     await read_your_writes(request, receipt)
-    row = await visible(request, actor, str(receipt.id))
+    row = await _visible(request, actor, str(receipt.id))
     return JSONResponse(render(request, row, actor), 201)
 
 
@@ -214,7 +216,7 @@ async def index(request: Request) -> JSONResponse:
 
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "image:get_image")
-    row = await visible(request, actor, request.path_params["id"])
+    row = await _visible(request, actor, request.path_params["id"])
     return JSONResponse(render(request, row, actor))
 
 

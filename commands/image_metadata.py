@@ -99,7 +99,10 @@ def _member_id(member_id: str) -> str:
 
 def add_member(image_id: str, member_id: str, app: CloudApp, actor: Actor) -> Receipt:
     image = _owned(app, image_id, actor)
-    member = _member_id(member_id)
+    try:
+        member = _member_id(member_id)
+    except NotFound as exc:
+        raise InvalidInput(exc.message) from None
     if image.visibility != "shared":
         raise Forbidden("Only shared images have members.")
     try:

@@ -5,6 +5,7 @@ touched, and what a patch changes. The patch itself is applied by the
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,8 @@ def _apply(doc: dict[str, Any], op: dict[str, Any], root: str) -> dict[str, Any]
     if op["op"] != "add" and whole and root not in doc:
         raise Conflict(f"Property {root} does not exist.")
     try:
-        patched: dict[str, Any] = jsonpatch.apply_patch(doc, [op])
+        # In place, on the caller's copy: a long patch does not copy the image per operation.
+        patched: dict[str, Any] = jsonpatch.apply_patch(doc, [op], in_place=True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise InvalidInput(f"Unable to apply the patch: {exc}") from None
     return patched
@@ -119,7 +121,7 @@ def change_of(
         k for k in image.properties if protections is None or protections.allows(actor, "read", k)
     }
     before = image_document(image, readable)
-    doc = before
+    doc = copy.deepcopy(before)
     for op in ops:
         doc = _apply(doc, op, _root(op, actor.is_admin))
     change = Change()
