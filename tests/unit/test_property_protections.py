@@ -10,6 +10,7 @@ from api.policy import Policy
 from commands.bootstrap import Settings
 from domain.property_protections import PropertyProtections, ProtectionFileError
 from domain.values import Actor
+from ops import cli
 
 # The seed's example (shared/seeds/002_0b26a32a0fe9175d.txt), in the
 # ``policies`` format: context_is_admin names a policy rule.
@@ -150,3 +151,12 @@ def test_a_missing_or_bad_file_stops_the_api(
 def test_no_file_enforces_nothing(tmp_path: Path) -> None:
     settings = replace(_settings(tmp_path, "roles", ""), property_protection_file=None)
     assert load_protections(settings, Policy()) is None
+
+
+def test_cloudledger_api_refuses_to_start_on_a_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLOUDLEDGER_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CLOUDLEDGER_PROPERTY_PROTECTION_FILE", str(tmp_path / "missing.conf"))
+    assert cli.main(["api"]) == 2
+    assert "property protections refused" in capsys.readouterr().err
