@@ -219,13 +219,11 @@ class Image(Aggregate):
         """Tags are unique strings of 1 to 255 printable characters, at most 128."""
         if not isinstance(tags, list):
             raise InvalidInput("Invalid value for tags: must be a list of strings")
-        unique: list[str] = []
-        for tag in tags:
-            if not isinstance(tag, str):
-                raise InvalidInput("Invalid value for tags: must be a list of strings")
+        if not all(isinstance(tag, str) for tag in tags):
+            raise InvalidInput("Invalid value for tags: must be a list of strings")
+        unique = list(dict.fromkeys(tags))  # first occurrence kept, in order
+        for tag in unique:
             require_text(tag, "Image tag")
-            if tag not in unique:
-                unique.append(tag)
         if len(unique) > MAX_TAGS:
             raise TooLarge(f"Attempted: {len(unique)}, Maximum: {MAX_TAGS} image tags")
         return unique
