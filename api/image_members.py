@@ -17,7 +17,7 @@ from starlette.routing import Route
 from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.images import visible
 from api.responses import JSONResponse
-from domain.errors import NotFound
+from domain.errors import Forbidden, NotFound
 from domain.values import Actor
 from projections.images import image_member, image_members
 
@@ -51,7 +51,12 @@ def _member_id(raw: str) -> str:
 
 
 async def _image(request: Request, actor: Actor) -> DictRow:
-    return await visible(request, actor, request.path_params["id"])
+    """The image, if the caller sees it (404) and it is shared (403, as Glance
+    answers every member route of another image)."""
+    row = await visible(request, actor, request.path_params["id"])
+    if row["visibility"] != "shared":
+        raise Forbidden("Only shared images have members.")
+    return row
 
 
 async def _one(request: Request, image: DictRow, member_id: str, actor: Actor) -> DictRow:

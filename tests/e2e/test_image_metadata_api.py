@@ -122,6 +122,8 @@ def test_a_member_added_to_a_non_shared_image_is_403_and_appends_nothing(
     assert response.status_code == 403, response.text
     assert "Only shared images have members" in response.json()["forbidden"]["message"]
     assert last_notification_id(stack) == before
+    listed = admin.client.get(f"{IMAGES}/{image['id']}/members")
+    assert listed.status_code == 403, listed.text  # Glance: every member route
 
 
 def _credentials(member: Any) -> tuple[str, str, str]:
