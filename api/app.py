@@ -17,6 +17,8 @@ from api import (
     host_aggregates,
     identity,
     image_data,
+    image_members,
+    image_patch,
     images,
     instance_actions,
     keypairs,
@@ -47,6 +49,7 @@ from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
 from commands.tokens import TokenCodec
+from domain.property_protections import PropertyProtections, ProtectionFileError
 from projections.reader import AsyncReader
 from projections.registry import VIEW_CLASSES
 from projections.revocations import RevocationsView
@@ -87,6 +90,8 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *quotas.routes,
             *images.routes,
             *image_data.routes,
+            *image_patch.routes,
+            *image_members.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -106,11 +111,12 @@ def build_state(settings: Settings) -> ApiState:
     reads = AsyncReader(settings.database_url, options=settings.database_limits.libpq_options())
     services = build_services(settings)
     revoked = RevocationList(reads, settings.token_lifetime_s)
+    policy = Policy(settings.policy_file)
     return ApiState(
         services=services,
         tokens=TokenCodec(settings.token_key(), settings.token_lifetime_s),
         revocations=revoked,
-        policy=Policy(settings.policy_file),
+        policy=policy,
         progress=ProjectionProgress(
             settings.database_url,
             [v.name for v in VIEW_CLASSES],
@@ -122,7 +128,29 @@ def build_state(settings: Settings) -> ApiState:
         admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
         boots=AsyncBatcher(services.boot_servers),
         actions=AsyncBatcher(services.server_actions),
+        image_protections=load_protections(settings, policy),
     )
+
+
+def load_protections(settings: Settings, policy: Policy) -> PropertyProtections | None:
+    """The operator's property protection file, or None (nothing enforced).
+    ProtectionFileError if it is set but missing or malformed: the API does
+    not start, as glance-api does not."""
+    path = settings.property_protection_file
+    if path is None:
+        return None
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ProtectionFileError(f"property protection file {path}: {exc.strerror}") from None
+    fmt = settings.property_protection_rule_format
+    protections = PropertyProtections.parse(text, fmt, str(path))
+    if fmt == "policies":
+        unknown = sorted(n for n in protections.rule_names() if not policy.knows(n))
+        if unknown:
+            raise ProtectionFileError(f"{path}: no policy rule named {unknown[0]!r}")
+        protections.check_rule = policy.allowed_rule
+    return protections
 
 
 def app_from_env() -> Starlette:

@@ -24,6 +24,7 @@ from commands.servers import ActionRequest
 from commands.services import BootRequest, Services
 from commands.tokens import TokenClaims, TokenCodec
 from domain.errors import Unauthorized
+from domain.property_protections import PropertyProtections
 from domain.values import Actor
 from projections.reader import AsyncReader
 from projections.registry import positions_to_wait_for
@@ -55,6 +56,8 @@ class ApiState:
     # likewise its stops, starts and deletes.
     boots: AsyncBatcher[BootRequest, Receipt]
     actions: AsyncBatcher[ActionRequest, Receipt]
+    # Glance's property protections, if the operator set a file.
+    image_protections: PropertyProtections | None = None
 
 
 def state(request: Request) -> ApiState:

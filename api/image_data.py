@@ -16,7 +16,7 @@ from api.context import authorize, read_your_writes, state
 from api.errors import error_response
 from api.images import _visible
 from commands.receipt import Receipt
-from domain.errors import InvalidInput, TooLarge
+from domain.errors import Forbidden, InvalidInput, TooLarge
 
 # What the store is handed at a time: one event-loop hop per piece, not per
 # socket read, and never more than this held per upload.
@@ -106,7 +106,11 @@ async def download(request: Request) -> Response:
     # Compute hosts fetch the image of any project they boot (a service user).
     any_project = state(request).policy.allowed(actor, "image:download_image:any_project")
     row = await _visible(request, actor, image_id, any_project)
-    if row["status"] != "active":
+    if row["status"] == "deactivated" and not actor.is_admin:
+        raise Forbidden(
+            "The requested image has been deactivated. Image data download is prohibited."
+        )
+    if row["status"] not in ("active", "deactivated"):
         return Response(status_code=204)  # Glance: no data uploaded yet
     return _stream(request, image_id, int(row["size"]), row["checksum"])
 

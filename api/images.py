@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import image_filters
 from api.context import (
     accepts,
     authorize,
@@ -20,15 +21,17 @@ from api.context import (
     read_your_writes,
     state,
 )
-from api.errors import BadRequest
 from api.responses import JSONResponse
 from commands.images import CreateImage
 from domain.errors import NotFound
 from domain.values import INT32_MAX, Actor
-from projections.images import image_by_id, image_list
+from projections.image_listing import image_list
+from projections.images import image_by_id
 
 _CORE = {"name", "disk_format", "container_format", "visibility", "min_disk", "min_ram"}
 _IGNORED = {"protected", "tags", "os_hidden"}
+# Who may set a visibility (create and patch); the others need only the action's rule.
+VISIBILITY_RULES = {"public": "image:publicize_image", "community": "image:communitize_image"}
 
 
 class ImageSpec(BaseModel):
@@ -41,20 +44,24 @@ class ImageSpec(BaseModel):
     min_disk: int = Field(default=0, ge=0, le=INT32_MAX)
     min_ram: int = Field(default=0, ge=0, le=INT32_MAX)
     protected: bool = False
-    tags: list[str] = []
+    os_hidden: bool = False
+    tags: list[str] = Field(default=[], max_length=128)
 
 
-def render(request: Request, row: DictRow) -> dict[str, Any]:
+def render(request: Request, row: DictRow, actor: Actor | None = None) -> dict[str, Any]:
     iid = str(row["id"])
     body: dict[str, Any] = dict(row["properties"])
+    guard = state(request).image_protections
+    if guard is not None:  # a property the caller may not read is absent
+        body = {k: v for k, v in body.items() if actor and guard.allows(actor, "read", k)}
     body.update(
         {
             "id": iid,
             "name": row["name"],
             "status": row["status"],
             "visibility": row["visibility"],
-            "protected": False,
-            "os_hidden": False,
+            "protected": row["protected"],
+            "os_hidden": row["os_hidden"],
             "checksum": row["checksum"],
             "os_hash_algo": row["hash_algo"],
             "os_hash_value": row["hash_value"],
@@ -65,7 +72,7 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
             "min_disk": row["min_disk"],
             "min_ram": row["min_ram"],
             "owner": row["owner"],
-            "tags": [],
+            "tags": list(row["tags"]),
             "created_at": row["created_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
             "updated_at": row["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
             "self": f"/v2/images/{iid}",
@@ -90,6 +97,11 @@ async def _visible(
     return row
 
 
+async def visible(request: Request, actor: Actor, image_id: str) -> DictRow:
+    """The image's row if the caller may see it, else 404 (the metadata routes use it)."""
+    return await _visible(request, actor, image_id)
+
+
 async def versions(request: Request) -> JSONResponse:
     doc = {
         "id": "v2.9",
@@ -105,8 +117,8 @@ async def versions(request: Request) -> JSONResponse:
 async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "image:add_image")
     spec = await parse_body(request, ImageSpec)
-    if spec.visibility == "public":
-        state(request).policy.enforce(actor, "image:publicize_image")
+    if spec.visibility in VISIBILITY_RULES:
+        state(request).policy.enforce(actor, VISIBILITY_RULES[spec.visibility])
     # Property names and values are checked by the domain (Image.validate_fields).
     extra = {k: v for k, v in (spec.model_extra or {}).items() if k not in _CORE | _IGNORED}
     cmd = CreateImage(
@@ -117,37 +129,37 @@ async def create(request: Request) -> JSONResponse:
         min_disk=spec.min_disk,
         min_ram=spec.min_ram,
         properties=extra,
+        tags=spec.tags,
+        protected=spec.protected,
+        os_hidden=spec.os_hidden,
     )
-    receipt = await run_in_threadpool(state(request).services.create_image, cmd, actor)
+    guard = state(request).image_protections
+    receipt = await run_in_threadpool(state(request).services.create_image, cmd, actor, guard)
     await read_your_writes(request, receipt)
     row = await _visible(request, actor, str(receipt.id))
-    return JSONResponse(render(request, row), 201)
+    return JSONResponse(render(request, row, actor), 201)
 
 
 async def index(request: Request) -> JSONResponse:
     actor = authorize(request, "image:get_images")
-    params = request.query_params
-    try:
-        limit = min(int(params.get("limit", 1000)), 1000)
-    except ValueError:
-        raise BadRequest("limit param must be an integer") from None
-    if limit < 0:
-        raise BadRequest("limit param must be positive")
-    query = image_list(actor.project_id, actor.is_admin, params.get("name"), limit)
-    rows = await state(request).reads.all(query)
-    return JSONResponse(
-        {
-            "images": [render(request, r) for r in rows],
-            "schema": "/v2/schemas/images",
-            "first": "/v2/images",
-        }
-    )
+    listing = image_filters.listing(request.query_params, actor)
+    if listing.marker is not None:
+        await image_filters.check_marker(request, actor, listing.marker, visible)
+    rows = await state(request).reads.all(image_list(listing))
+    body: dict[str, Any] = {
+        "images": [render(request, r, actor) for r in rows],
+        "schema": "/v2/schemas/images",
+        "first": "/v2/images",
+    }
+    if rows and len(rows) == listing.limit:
+        body["next"] = image_filters.next_link(request.query_params, str(rows[-1]["id"]))
+    return JSONResponse(body)
 
 
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "image:get_image")
     row = await _visible(request, actor, request.path_params["id"])
-    return JSONResponse(render(request, row))
+    return JSONResponse(render(request, row, actor))
 
 
 async def delete(request: Request) -> Response:

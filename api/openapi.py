@@ -24,6 +24,8 @@ EMPTY_OK = {
     ("DELETE", "/compute/v2.1/os-aggregates/{id}"),
     ("DELETE", "/compute/v2.1/flavors/{id}/os-extra_specs/{key}"),
 }
+# Bodies in a media type of their own (Glance's JSON-patch).
+MEDIA_TYPES = {("PATCH", "/image/v2/images/{id}"): "application/openstack-images-v2.1-json-patch"}
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 
 
@@ -79,6 +81,10 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
     models = getattr(endpoint, "body_models", ())
     if models:
         operation["requestBody"] = _body(models, components)
+        media_type = MEDIA_TYPES.get((method, route.path))
+        if media_type:
+            content = operation["requestBody"]["content"]
+            content[media_type] = content.pop("application/json")
     elif (method, route.path) in STREAMED_BODIES:
         binary = {"schema": {"type": "string", "format": "binary"}}
         operation["requestBody"] = {

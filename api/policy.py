@@ -34,6 +34,7 @@ READER = "rule:project_reader_api"
 # Rules that other rules are built from (as in Nova's base policies).
 BASE_RULES: dict[str, str] = {
     "admin_api": "role:admin",
+    "context_is_admin": "role:admin",  # Glance's name, used by property protection files
     "project_member": "role:member and project_id:%(project_id)s",
     "project_reader": "role:reader and project_id:%(project_id)s",
     "project_member_api": "rule:admin_api or rule:project_member",
@@ -158,6 +159,15 @@ ACTIONS: dict[str, str] = {
     "image:get_images": READER,
     "image:get_image": READER,
     "image:delete_image": MEMBER,
+    "image:modify_image": MEMBER,
+    "image:communitize_image": MEMBER,  # Glance: the owner may
+    "image:deactivate": ADMIN,
+    "image:reactivate": ADMIN,
+    "image:add_member": MEMBER,
+    "image:get_members": READER,
+    "image:get_member": READER,
+    "image:modify_member": MEMBER,
+    "image:delete_member": MEMBER,
 }
 
 # Keystone puts the roles a granted role implies in the token; so do we here.
@@ -210,6 +220,18 @@ class Policy:
         scope = {"project_id": actor.project_id, **(target or {})}
         return self._decide(
             rule, tuple(sorted(scope.items())), actor.user_id, actor.project_id, actor.roles
+        )
+
+    def knows(self, name: str) -> bool:
+        return name in ACTIONS or name in BASE_RULES
+
+    def allowed_rule(self, actor: Actor, name: str) -> bool:
+        """Any rule by name, base rules too (property protections' ``policies``
+        format names rules such as ``context_is_admin``)."""
+        if not self.knows(name):
+            return False
+        return self._decide(
+            name, (("project_id", actor.project_id),), actor.user_id, actor.project_id, actor.roles
         )
 
     def enforce(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> None:

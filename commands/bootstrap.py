@@ -90,6 +90,9 @@ class Settings:
     lockout_seconds: float = DEFAULT_LOCKOUT_SECONDS
     # The operator's policy overrides (api/policy.py); None: the defaults.
     policy_file: Path | None = None
+    # Glance's property protections (domain/property_protections.py); None: none.
+    property_protection_file: Path | None = None
+    property_protection_rule_format: str = "roles"
     # Ports of the PostgreSQL and Redis that `cloudledger run` starts itself.
     private_pg_port: int = DEFAULT_PG_PORT
     private_redis_port: int = DEFAULT_REDIS_PORT
@@ -140,6 +143,12 @@ class Settings:
             policy_file=Path(environ["CLOUDLEDGER_POLICY_FILE"])
             if environ.get("CLOUDLEDGER_POLICY_FILE")
             else None,
+            property_protection_file=Path(environ["CLOUDLEDGER_PROPERTY_PROTECTION_FILE"])
+            if environ.get("CLOUDLEDGER_PROPERTY_PROTECTION_FILE")
+            else None,
+            property_protection_rule_format=environ.get(
+                "CLOUDLEDGER_PROPERTY_PROTECTION_RULE_FORMAT", "roles"
+            ),
             private_pg_port=pg_port,
             private_redis_port=redis_port,
             scheduler=_scheduler_config(environ),

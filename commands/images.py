@@ -10,12 +10,15 @@ from typing import Any
 from uuid import UUID
 
 from commands.app import CloudApp
+from commands.image_metadata import check_image_references
+from commands.image_patch import READ_ONLY, RESERVED
 from commands.loading import load, parse_uuid
 from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
 from domain.errors import Forbidden, NotFound
 from domain.image import Image
+from domain.property_protections import PropertyProtections
 from domain.values import Actor
 
 log = logging.getLogger(__name__)
@@ -33,13 +36,30 @@ class CreateImage:
     min_disk: int = 0
     min_ram: int = 0
     properties: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    protected: bool = False
+    os_hidden: bool = False
 
 
-def create_image(cmd: CreateImage, app: CloudApp, actor: Actor) -> Receipt:
+def create_image(
+    cmd: CreateImage,
+    app: CloudApp,
+    actor: Actor,
+    protections: PropertyProtections | None = None,
+) -> Receipt:
     """Who may make an image public is policy (``image:publicize_image``),
-    which the API checks before it calls this."""
+    which the API checks before it calls this. Tags and the flags are
+    recorded as an ``Updated`` in the same save."""
     Image.validate(cmd.disk_format, cmd.container_format, cmd.visibility)
     Image.validate_fields(cmd.name, cmd.min_disk, cmd.min_ram, cmd.properties)
+    for key in cmd.properties:
+        if key in READ_ONLY or key == "owner":
+            raise Forbidden(f"Attribute '{key}' is read-only.")
+        if key in RESERVED or key.startswith("os_glance"):
+            raise Forbidden(f"Attribute '{key}' is reserved.")
+        if protections is not None and not protections.allows(actor, "create", key):
+            raise Forbidden(f"Property '{key}' is protected")
+    check_image_references(app, cmd.properties)
     image = Image(
         owner=actor.project_id,
         name=cmd.name,
@@ -51,6 +71,8 @@ def create_image(cmd: CreateImage, app: CloudApp, actor: Actor) -> Receipt:
         properties=cmd.properties,
         actor=actor,
     )
+    extra = {"tags": cmd.tags, "protected": cmd.protected, "os_hidden": cmd.os_hidden}
+    image.update(extra, {}, [], actor)
     return Receipt.of(image.id, app.save(image))
 
 

@@ -20,11 +20,13 @@ from commands import (
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.identity_services import IdentityCommands, creating
+from commands.image_metadata import ImageMetadataCommands
 from commands.lockout import Lockout, MemoryLoginAttempts
 from commands.ports import ImageStore, PasswordHasher
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
 from domain.errors import Conflict
+from domain.property_protections import PropertyProtections
 from domain.quota import Quota
 from domain.values import Actor
 
@@ -45,7 +47,7 @@ def _run_each(updates: Sequence[Callable[[], Receipt]]) -> list[Receipt | BaseEx
     return outcomes
 
 
-class Services(IdentityCommands):
+class Services(IdentityCommands, ImageMetadataCommands):
     """Every command a user (or the API) can give, ready to call from a thread."""
 
     def __init__(
@@ -205,8 +207,13 @@ class Services(IdentityCommands):
     def register_host(self, cmd: catalog.RegisterHost, actor: Actor) -> Receipt:
         return creating(f"Host {cmd.name}", lambda: catalog.register_host(cmd, self.app, actor))
 
-    def create_image(self, cmd: images.CreateImage, actor: Actor) -> Receipt:
-        return images.create_image(cmd, self.app, actor)
+    def create_image(
+        self,
+        cmd: images.CreateImage,
+        actor: Actor,
+        protections: PropertyProtections | None = None,
+    ) -> Receipt:
+        return images.create_image(cmd, self.app, actor, protections)
 
     def upload_image(
         self,

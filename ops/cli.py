@@ -127,12 +127,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _policy_loads(settings: Settings) -> bool:
     """Check the operator's policy file before anything starts."""
+    from api.app import load_protections
     from api.policy import Policy, PolicyFileError
+    from domain.property_protections import ProtectionFileError
 
     try:
-        Policy(settings.policy_file)
+        load_protections(settings, Policy(settings.policy_file))
     except PolicyFileError as exc:
         print(f"cloudledger: policy file refused: {exc}", file=sys.stderr)
+        return False
+    except ProtectionFileError as exc:
+        print(f"cloudledger: property protections refused: {exc}", file=sys.stderr)
         return False
     return True
 

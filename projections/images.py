@@ -10,7 +10,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from domain.image import Image
+from domain.image import MUTABLE_CORE, Image
+from projections.image_listing import ImageListing, image_list
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
@@ -20,7 +21,17 @@ class ImagesView(ProjectionView):
 
     name = "images"
     topics = topics_of(
-        Image.Created, Image.UploadStarted, Image.UploadAborted, Image.Uploaded, Image.Deleted
+        Image.Created,
+        Image.UploadStarted,
+        Image.UploadAborted,
+        Image.Uploaded,
+        Image.Deleted,
+        Image.Updated,
+        Image.Deactivated,
+        Image.Reactivated,
+        Image.MemberAdded,
+        Image.MemberStatusChanged,
+        Image.MemberRemoved,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS images (
@@ -30,6 +41,14 @@ class ImagesView(ProjectionView):
             min_disk int NOT NULL, min_ram int NOT NULL, properties jsonb NOT NULL,
             checksum text, hash_algo text, hash_value text, size bigint,
             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)""",
+        "ALTER TABLE images ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
+        "ALTER TABLE images ADD COLUMN IF NOT EXISTS protected boolean NOT NULL DEFAULT false",
+        "ALTER TABLE images ADD COLUMN IF NOT EXISTS os_hidden boolean NOT NULL DEFAULT false",
+        """CREATE TABLE IF NOT EXISTS image_members (
+            image_id uuid NOT NULL, member_id text NOT NULL, status text NOT NULL,
+            created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+            PRIMARY KEY (image_id, member_id))""",
+        "CREATE INDEX IF NOT EXISTS image_members_member ON image_members (member_id)",
     )
 
     @singledispatchmethod
@@ -93,32 +112,88 @@ class ImagesView(ProjectionView):
             (e.timestamp, e.originator_id),
         )
 
+    @apply.register
+    def _(self, e: Image.Updated, cur: Cursor[DictRow]) -> None:
+        # Column names come from the fixed list of core fields, never from input.
+        core = {k: v for k, v in e.core.items() if k in MUTABLE_CORE}
+        sets = "".join(f"{k}=%s, " for k in core)
+        values = [Jsonb(v) if k == "tags" else v for k, v in core.items()]
+        cur.execute(
+            f"UPDATE images SET {sets}properties=(properties - %s::text[]) || %s, "
+            "updated_at=%s WHERE id=%s",
+            (*values, e.removed, Jsonb(e.properties), e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Image.Deactivated, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "deactivated")
+
+    @apply.register
+    def _(self, e: Image.Reactivated, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "active")
+
+    @staticmethod
+    def _set_status(cur: Cursor[DictRow], e: Image.Event, status: str) -> None:
+        cur.execute(
+            "UPDATE images SET status=%s, updated_at=%s WHERE id=%s",
+            (status, e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Image.MemberAdded, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "INSERT INTO image_members VALUES (%s,%s,'pending',%s,%s) "
+            "ON CONFLICT (image_id, member_id) DO UPDATE SET status='pending', updated_at=%s",
+            (e.originator_id, e.member_id, e.timestamp, e.timestamp, e.timestamp),
+        )
+
+    @apply.register
+    def _(self, e: Image.MemberStatusChanged, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE image_members SET status=%s, updated_at=%s WHERE image_id=%s AND member_id=%s",
+            (e.status, e.timestamp, e.originator_id, e.member_id),
+        )
+
+    @apply.register
+    def _(self, e: Image.MemberRemoved, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "DELETE FROM image_members WHERE image_id=%s AND member_id=%s",
+            (e.originator_id, e.member_id),
+        )
+
     def get(self, image_id: UUID, project_id: str, is_admin: bool) -> DictRow | None:
         return self.fetch_one(image_by_id(image_id, project_id, is_admin))
 
-    def list_images(
-        self, project_id: str, is_admin: bool, name: str | None, limit: int
-    ) -> list[DictRow]:
-        return self.fetch_all(image_list(project_id, is_admin, name, limit))
+    def list_images(self, listing: ImageListing) -> list[DictRow]:
+        return self.fetch_all(image_list(listing))
 
 
-_VISIBLE = "status <> 'deleted' AND (%s OR owner=%s OR visibility IN ('public','community'))"
+# A member sees a shared image it was added to, whatever its answer (Glance).
+_VISIBLE = (
+    "status <> 'deleted' AND (%s OR owner=%s OR visibility IN ('public','community') "
+    "OR (visibility='shared' AND EXISTS (SELECT 1 FROM image_members m "
+    "WHERE m.image_id=images.id AND m.member_id=%s)))"
+)
 
 
 def image_by_id(image_id: UUID, project_id: str, is_admin: bool) -> Query:
     """The image if the caller may see it."""
     return Query(
-        f"SELECT * FROM images WHERE id=%s AND {_VISIBLE}", (image_id, is_admin, project_id)
+        f"SELECT * FROM images WHERE id=%s AND {_VISIBLE}",
+        (image_id, is_admin, project_id, project_id),
     )
 
 
-def image_list(project_id: str, is_admin: bool, name: str | None, limit: int) -> Query:
-    sql = f"SELECT * FROM images WHERE {_VISIBLE}"
-    params: list[Any] = [is_admin, project_id]
-    if name is not None:
-        sql += " AND name=%s"
-        params.append(name)
-    return Query(sql + " ORDER BY created_at DESC, id LIMIT %s", [*params, limit])
+def image_members(image_id: UUID) -> Query:
+    return Query(
+        "SELECT * FROM image_members WHERE image_id=%s ORDER BY created_at, member_id", (image_id,)
+    )
+
+
+def image_member(image_id: UUID, member_id: str) -> Query:
+    return Query(
+        "SELECT * FROM image_members WHERE image_id=%s AND member_id=%s", (image_id, member_id)
+    )
 
 
 def images_owned(project_id: str) -> Query:

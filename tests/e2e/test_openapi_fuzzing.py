@@ -5,6 +5,7 @@ Examples are bounded so the run takes about a minute."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 EXAMPLES = "15"
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")  # the JSON-patch media type
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,7 @@ def test_no_operation_answers_a_server_error_or_breaks_its_schema(
         timeout=600,
         cwd=tmp_path,
         check=False,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
     )
     assert result.returncode == 0, result.stdout[-6000:] + own_stack.logs_tail()
     assert "passed" in result.stdout

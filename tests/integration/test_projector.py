@@ -28,7 +28,8 @@ from psycopg.rows import DictRow
 
 from commands import compute
 from commands.domains import CreateDomain
-from commands.identity import CreateRole, CreateUser, UpdateUser
+from commands.identity import CreateProject, CreateRole, CreateUser, UpdateUser
+from commands.images import CreateImage
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.values import SYSTEM
@@ -43,6 +44,7 @@ READ_MODEL_KEYS = {
     "quotas": "quota_id, resource",
     "flavors": "flavor_id",
     "images": "id",
+    "image_members": "image_id, member_id",
     "hosts": "name",
     "directory_domains": "id",
     "directory_projects": "id",
@@ -91,7 +93,28 @@ def _busy_cloud(cloud: Cloud) -> dict[str, UUID]:
     cloud.services.create_role(CreateRole("auditor"), SYSTEM)
     cloud.services.update_user(UpdateUser(alice.id.hex, enabled=False), SYSTEM)  # a revocation
     cloud.set_quota(instances=7)
+    _image_metadata(cloud)
     return {"running": running, "stopped": stopped, "failed": failed, "gone": gone}
+
+
+def _image_metadata(cloud: Cloud) -> None:
+    """A patch, tags, a member who accepts and one removed, a deactivation."""
+    admin, demo = SYSTEM, cloud.member.project_id
+    shared = cloud.services.create_image(CreateImage("shared", tags=["a"]), admin).id.hex
+    ops = [
+        {"op": "add", "path": "/os_distro", "value": "cirros"},
+        {"op": "replace", "path": "/min_ram", "value": 64},
+        {"op": "add", "path": "/tags/-", "value": "b"},
+    ]
+    cloud.services.patch_image(shared, ops, admin)
+    cloud.services.add_image_member(shared, demo, admin)
+    cloud.services.set_image_member_status(shared, demo, "accepted", cloud.member)
+    other = cloud.services.create_project(CreateProject("other"), admin).id.hex
+    cloud.services.add_image_member(shared, other, admin)
+    cloud.services.remove_image_member(shared, other, admin)
+    retired = cloud.services.create_image(CreateImage("retired"), admin).id.hex
+    cloud.services.upload_image(retired, [b"bytes"], admin)
+    cloud.services.set_image_active(retired, False, admin)
 
 
 def _read_models(database_url: str) -> dict[str, list[dict[str, Any]]]:

@@ -268,6 +268,11 @@ IMAGE_REQUESTS = [
     pytest.param("DELETE", "", {}, id="delete"),
     pytest.param("GET", "/file", {}, id="download"),
     pytest.param("PUT", "/file", {"content": b"overwritten"}, id="upload"),
+    pytest.param("PUT", "/tags/mine", {}, id="tag"),
+    pytest.param("DELETE", "/tags/mine", {}, id="untag"),
+    pytest.param("GET", "/members", {}, id="members"),
+    pytest.param("POST", "/members", {"json": {"member": "{a_project}"}}, id="add-member"),
+    pytest.param("GET", "/members/{a_project}", {}, id="member"),
 ]
 
 
