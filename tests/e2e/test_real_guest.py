@@ -1,0 +1,102 @@
+"""A real QEMU guest (software emulation, the embedded driver) booted
+through the API with the unmodified CLI: its console shows the kernel and
+the init's view of its disks, stop and start act on the guest, and delete
+leaves no QEMU process, disk or console file behind. Slow (a real boot),
+so one stack and few steps."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.helpers import Stack, running_stack, wait_for
+from e2e.test_openstack_cli import as_json, ok, openstack
+from ops.guest_images import MARKER
+from ops.postgres import PrivateCluster
+from ops.redis import PrivateRedis
+from ops.seed import GUEST_IMAGE_NAME
+
+pytestmark = pytest.mark.e2e
+
+BOOT_TIMEOUT = 180.0  # TCG on a loaded 2-core machine
+
+
+@pytest.fixture(scope="module")
+def qemu_stack(
+    pg_cluster: PrivateCluster, redis_server: PrivateRedis, template_database: str
+) -> Iterator[Stack]:
+    redis_url = redis_server.url().rsplit("/", 1)[0] + "/7"
+    real = {"CLOUDLEDGER_HYPERVISOR": "qemu"}
+    with running_stack(pg_cluster, template_database, redis_url, "db", real) as stack:
+        yield stack
+
+
+def _qemu_guests() -> set[str]:
+    """The instance names of the QEMU processes on this machine."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if args and args[0].endswith("qemu-system-x86_64"):
+            found |= {m.group(1) for a in args if (m := re.match(r"guest=([^,]+)", a))}
+    return found
+
+
+def _console(stack: Stack, server: str) -> str:
+    return ok(openstack(stack, "console", "log", "show", server))
+
+
+def _status(stack: Stack, server: str) -> str:
+    return str(as_json(openstack(stack, "server", "show", server, "-f", "json"))["status"])
+
+
+def test_a_real_guest_boots_prints_its_disks_and_goes_without_a_trace(qemu_stack: Stack) -> None:
+    stack = qemu_stack
+    image = as_json(openstack(stack, "image", "show", GUEST_IMAGE_NAME, "-f", "json"))
+    stored = stack.state_dir / "images" / image["id"]
+    before = hashlib.md5(stored.read_bytes(), usedforsecurity=False).hexdigest()
+    flavor = f"eph-{uuid.uuid4().hex[:6]}"
+    ok(
+        openstack(
+            stack, "flavor", "create", "--ram", "256", "--disk", "1", "--ephemeral", "2", flavor
+        )
+    )
+    name = f"guest-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", flavor, "--image", GUEST_IMAGE_NAME, "--nic", "none"]
+    server = as_json(openstack(stack, *boot, "--wait", "-f", "json", name))
+    assert server["status"] == "ACTIVE"
+    domain = f"instance-{server['id']}"
+
+    console = wait_for(
+        lambda: (text := _console(stack, name)) and "end of partitions" in text and text,
+        BOOT_TIMEOUT,
+        "the guest's console to list its disks",
+    )
+    assert "Linux version" in console and MARKER in console
+    rows = re.findall(r"^\s*\d+\s+\d+\s+(\d+)\s+(vd[a-z])\s*$", console, re.M)
+    assert {dev: int(blocks) for blocks, dev in rows} == {"vda": 1 << 20, "vdb": 2 << 20}
+    assert domain in _qemu_guests()
+    tail = ok(openstack(stack, "console", "log", "show", "--lines", "3", name))
+    assert len(tail.strip().splitlines()) <= 3
+
+    ok(openstack(stack, "server", "stop", name))
+    wait_for(lambda: _status(stack, name) == "SHUTOFF", 60, "the server to stop")
+    assert domain not in _qemu_guests()
+    ok(openstack(stack, "server", "start", name))
+    wait_for(lambda: _status(stack, name) == "ACTIVE", 60, "the server to start")
+    assert domain in _qemu_guests()
+
+    ok(openstack(stack, "server", "delete", "--wait", name))
+    assert domain not in _qemu_guests()
+    host_dirs = list((stack.state_dir / "hosts").glob("*"))
+    leftovers = [p for d in host_dirs for p in d.rglob(f"*{server['id']}*")]
+    assert leftovers == []  # no overlay, ephemeral disk or console file
+    after = hashlib.md5(stored.read_bytes(), usedforsecurity=False).hexdigest()
+    assert after == before == image["checksum"]  # the image in the store is untouched
