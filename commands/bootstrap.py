@@ -33,6 +33,7 @@ DEFAULT_MAX_JSON_BODY = 1 << 20
 DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
 DEFAULT_MAX_IN_FLIGHT = 1000  # instance operations accepted but unfinished (boots: 429)
 DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
+DEFAULT_POWER_SYNC_INTERVAL = 600.0  # Nova's sync_power_state_interval
 # Nova's defaults: remove_unused_original_minimum_age_seconds, image_cache_manager_interval.
 DEFAULT_IMAGE_CACHE_MAX_AGE, DEFAULT_IMAGE_CACHE_INTERVAL = 86400.0, 2400.0
 
@@ -103,6 +104,9 @@ class Settings:
     # What runs guests on each compute host: libvirt's test driver (nothing
     # boots, fast) or real QEMU guests (workers/drivers/embedded_qemu.py).
     hypervisor: str = "test"
+    # How often each compute host checks its guests against the ledger
+    # (Nova's sync_power_state_interval).
+    power_sync_interval_s: float = DEFAULT_POWER_SYNC_INTERVAL
     # Largest image upload, in bytes (Glance's image_size_cap): 413 above.
     image_size_cap: int = MAX_IMAGE_BYTES
     # A compute host's cached image that no instance there used for this long
@@ -156,6 +160,9 @@ class Settings:
                 environ.get("CLOUDLEDGER_SERVICE_DOWN_TIME") or DEFAULT_SERVICE_DOWN_TIME
             ),
             hypervisor=_hypervisor(environ),
+            power_sync_interval_s=float(
+                environ.get("CLOUDLEDGER_POWER_SYNC_INTERVAL") or DEFAULT_POWER_SYNC_INTERVAL
+            ),
             image_size_cap=int(environ.get("CLOUDLEDGER_IMAGE_SIZE_CAP") or MAX_IMAGE_BYTES),
             image_cache_max_age_s=float(
                 environ.get("CLOUDLEDGER_IMAGE_CACHE_MAX_AGE") or DEFAULT_IMAGE_CACHE_MAX_AGE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
@@ -18,7 +18,7 @@ from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
 from domain.scheduling import disk_needed
 from domain.server_group import ServerGroup
-from domain.values import Actor, TaskState
+from domain.values import Actor, TaskState, VmState
 
 
 def _instance(app: CloudApp, instance_id: UUID) -> Instance:
@@ -176,6 +176,31 @@ finish_stop = host_step(Instance.mark_stopped)
 finish_start = host_step(Instance.mark_started)
 # The host rebooted, paused, suspended or resumed the guest.
 finish_power_action = host_step(Instance.mark_power_action_done)
+
+
+@retrying
+def record_found_off(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -> list[UUID]:
+    """Guests the host found not running while the ledger says they run
+    (killed, crashed, or powered off from inside): each is stopped as Nova's
+    power sync stops it, a "stop" by the compute service under a request of
+    its own, in one save. Returns those recorded; an instance that has moved
+    on meanwhile (a task started, another host) is left alone."""
+    found = load_many(app, Instance, instance_ids)
+    stopped = []
+    for instance in found.values():
+        if instance.host != host_name or not _runs_untouched(instance):
+            continue
+        actor = Actor("service:compute", instance.project_id, ("service",), f"req-{uuid4()}")
+        instance.request_stop(actor)
+        instance.mark_stopped(actor)
+        stopped.append(instance)
+    if stopped:
+        app.save(*stopped)
+    return [instance.id for instance in stopped]
+
+
+def _runs_untouched(instance: Instance) -> bool:
+    return instance.vm_state == VmState.ACTIVE and instance.task_state is None
 
 
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:

@@ -30,7 +30,7 @@ from workers.drivers.hypervisor import LibvirtHypervisor
 from workers.drivers.image_cache import DirectoryImageCache
 from workers.heartbeats import WorkerHeartbeats, beat_interval
 from workers.image_fetch import HttpImageFetcher, HttpImageUploader
-from workers.jobs import image_cache
+from workers.jobs import image_cache, power_sync
 from workers.jobs.compute import restore_host
 from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
 
@@ -164,6 +164,10 @@ def run_compute(
         threading.Event(),  # never set: the thread ends with the process
     )
     threading.Thread(target=prune, name="image-cache", daemon=True).start()
+    sync = power_sync.sync_periodically(
+        settings.redis_url, host_name, settings.power_sync_interval_s, threading.Event()
+    )
+    threading.Thread(target=sync, name="power-sync", daemon=True).start()
     _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}")
 
 

@@ -2,12 +2,15 @@
 through the API with the unmodified CLI: its console shows the kernel and
 the init's view of its disks, stop and start act on the guest, and delete
 leaves no QEMU process, disk or console file behind. Slow (a real boot),
-so one stack and few steps."""
+so one stack and few steps. A killed QEMU process shows as SHUTOFF within
+one power-sync period."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,21 +34,23 @@ def qemu_stack(
     pg_cluster: PrivateCluster, redis_server: PrivateRedis, template_database: str
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/7"
-    real = {"CLOUDLEDGER_HYPERVISOR": "qemu"}
+    real = {"CLOUDLEDGER_HYPERVISOR": "qemu", "CLOUDLEDGER_POWER_SYNC_INTERVAL": "2"}
     with running_stack(pg_cluster, template_database, redis_url, "db", real) as stack:
         yield stack
 
 
-def _qemu_guests() -> set[str]:
-    """The instance names of the QEMU processes on this machine."""
-    found = set()
+def _qemu_guests() -> dict[str, int]:
+    """The QEMU processes on this machine: instance name -> pid."""
+    found = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
         if args and args[0].endswith("qemu-system-x86_64"):
-            found |= {m.group(1) for a in args if (m := re.match(r"guest=([^,]+)", a))}
+            for arg in args:
+                if named := re.match(r"guest=([^,]+)", arg):
+                    found[named.group(1)] = int(cmdline.parent.name)
     return found
 
 
@@ -92,6 +97,12 @@ def test_a_real_guest_boots_prints_its_disks_and_goes_without_a_trace(qemu_stack
     ok(openstack(stack, "server", "start", name))
     wait_for(lambda: _status(stack, name) == "ACTIVE", 60, "the server to start")
     assert domain in _qemu_guests()
+
+    # Power-state sync: the guest's QEMU killed by its pid shows SHUTOFF.
+    os.kill(_qemu_guests()[domain], signal.SIGKILL)
+    wait_for(lambda: _status(stack, name) == "SHUTOFF", 30, "the sync to see the guest gone")
+    actions = as_json(openstack(stack, "server", "event", "list", name, "-f", "json"))
+    assert actions[0]["Action"] == "stop"  # the sync's own, newest first
 
     ok(openstack(stack, "server", "delete", "--wait", name))
     assert domain not in _qemu_guests()

@@ -49,6 +49,7 @@ from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.hypervisor import DomainSpec, Hypervisor, LibvirtHypervisor
 from workers.drivers.image_cache import DirectoryImageCache, ImageCache
 from workers.drivers.test_node import write_test_node
+from workers.jobs import power_sync
 from workers.jobs.compute import restore_host
 from workers.jobs.entry import BATCH_JOB_FUNC, execute
 from workers.jobs.scheduler import schedule_instances
@@ -595,3 +596,35 @@ def test_two_schedulers_racing_over_one_batch_never_overcommit_or_place_twice(
     assert len(claims) == 27
     placed = [i for run in outcomes for i, o in run.items() if o.startswith("scheduled")]
     assert sorted(placed) == sorted(claims)  # each placed by exactly one of the two
+
+
+def test_power_sync_records_a_guest_gone_behind_the_ledgers_back_as_stopped(
+    plant: Plant,
+) -> None:
+    gone, running, stopping = plant.booted("gone"), plant.booted("up"), plant.booted("busy")
+    plant.hypervisor.ensure_absent(f"instance-{gone}")  # its QEMU process was killed
+    plant.cloud.action("stop", stopping)  # a task under way: not the sync's business
+    plant.hypervisor.ensure_absent(f"instance-{stopping}")
+    before = plant.cloud.last_notification_id()
+
+    assert power_sync.sync_power_states(plant.compute) == [gone]
+
+    found = plant.cloud.instance(gone)
+    assert (found.vm_state, found.power_state, found.task_state) == (
+        VmState.STOPPED,
+        PowerState.SHUTDOWN,
+        None,
+    )
+    assert found.last_request.user_id == "service:compute"  # a stop of its own
+    assert plant.cloud.instance(running).vm_state == VmState.ACTIVE
+    assert plant.cloud.instance(stopping).task_state == TaskState.POWERING_OFF
+    assert "found not running" in plant.compute.console.tail(str(gone), None)
+    plant.pump()
+    assert power_sync.sync_power_states(plant.compute) == []  # once only
+    assert plant.relay.relay.pending() == []  # the stop it recorded owes no job
+    assert plant.cloud.last_notification_id() > before
+
+    plant.cloud.action("start", gone)  # the owner boots it again
+    plant.pump()
+    assert plant.cloud.instance(gone).vm_state == VmState.ACTIVE
+    assert plant.hypervisor.get(f"instance-{gone}").running is True  # type: ignore[union-attr]

@@ -12,14 +12,11 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
-from redis import Redis
-from rq import Queue
-from rq.job import Job
-
 from commands.loading import load, load_many
 from domain.host import ComputeHost
 from domain.instance import Instance
 from workers import routes, runtime
+from workers.periodic import enqueue_every
 from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
@@ -86,18 +83,5 @@ def prune_periodically(
 ) -> Callable[[], None]:
     """A loop for a thread of the host's worker: every ``interval`` seconds, put
     one prune job on the host's queue (none while the last still waits)."""
-
-    def loop() -> None:
-        connection = Redis.from_url(redis_url)
-        queue = Queue(routes.COMPUTE.queue(host_name), connection=connection)
-        job_id = f"image-cache-prune-{host_name}"
-        while not stop.wait(interval):
-            try:
-                if not Job.exists(job_id, connection=connection):
-                    queue.enqueue_call(
-                        PRUNE_FUNC, args=(max_age,), job_id=job_id, result_ttl=0, failure_ttl=60
-                    )
-            except Exception as exc:  # Redis away: the next round tries again
-                log.warning("could not enqueue the image cache prune: %s", exc)
-
-    return loop
+    queue, job_id = routes.COMPUTE.queue(host_name), f"image-cache-prune-{host_name}"
+    return enqueue_every(redis_url, queue, interval, PRUNE_FUNC, (max_age,), job_id, stop)
