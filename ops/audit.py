@@ -5,6 +5,7 @@ moment, and the hash chain's verification."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from domain.errors import InvalidInput
 from ops import audit_chain
 from projections import audit
 from projections.audit_state import states_as_of
+from projections.audit_trail import AuditTrail
 
 
 def add_parser(sub: Any) -> None:
@@ -86,16 +88,16 @@ def _list(app: CloudApp, args: argparse.Namespace, out: TextIO) -> int:
         since=args.since,
         until=args.until,
     )
-    records = _reader(app).records(query, limit=args.limit or None)
-    _print(records, args.json, out)
+    records = (record for record, _ in AuditTrail(_reader(app)).records(query))
+    _print(itertools.islice(records, args.limit or None), args.json, out)
     return 0
 
 
 def _history(app: CloudApp, resource_id: str, as_json: bool, out: TextIO) -> int:
     query = audit.AuditFilter.parse(resource=resource_id)
-    records = list(_reader(app).records(query))
+    records = [record for record, _ in AuditTrail(_reader(app)).records(query)]
     if not records:
-        print(f"cloudledger audit: no events of resource {resource_id}", file=sys.stderr)
+        print(f"cloudledger audit: nothing recorded about resource {resource_id}", file=sys.stderr)
         return 1
     _print(records, as_json, out)
     return 0

@@ -128,7 +128,7 @@ def _verb(event_name: str) -> str:
     last = event_name.rsplit(".", 1)[-1]
     if last in ("Created", "Requested", "Registered"):
         return "create"
-    if last in ("Deleted", "Discarded"):
+    if last.startswith("Delete") or last in ("Deleted", "Discarded"):
         return "delete"
     return "update"
 
@@ -145,7 +145,7 @@ def cadf(notification_id: int, event: Any) -> dict[str, Any]:
         "eventType": "activity",
         "id": f"ledger-{notification_id}",
         "notification_id": notification_id,
-        "eventTime": event.timestamp.astimezone(UTC).isoformat(),
+        "eventTime": event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
         "action": _verb(cls.__qualname__),
         "event": cls.__qualname__,
         "outcome": "success",
