@@ -165,7 +165,7 @@ def test_bad_input_is_a_clear_message_and_exit_2(
         (["--type", "spaceship"], "unknown resource type"),
         (["--since", "2026-12-02T10:00:00Z", "--until", "2026-12-01T10:00:00Z"], "since is after"),
     ]:
-        code, out, err = _run(capsys, *argv)
+        code, _, err = _run(capsys, *argv)
         assert code == 2, argv
         assert message in err and "Traceback" not in err
 
