@@ -9,6 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from psycopg import Connection
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from commands import chain
@@ -56,12 +57,13 @@ class Report:
 def _pages(conn: Connection[Any], statement: bytes) -> Iterator[tuple[Any, ...]]:
     after = 0
     while True:
-        with conn.cursor() as cur:
-            rows = cur.execute(statement, (after, PAGE), prepare=True).fetchall()
+        # Tuples, not the pool's dict rows: a third of the walk's time otherwise.
+        with conn.cursor(row_factory=tuple_row) as cur:
+            rows = cur.execute(statement, (after, PAGE), prepare=True, binary=True).fetchall()
         if not rows:
             return
-        yield from (tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows)
-        after = rows[-1]["notification_id"] if isinstance(rows[-1], dict) else rows[-1][0]
+        yield from rows
+        after = rows[-1][0]
 
 
 def _merged(
@@ -94,7 +96,7 @@ def _merged(
             ln = next(links, None)
 
 
-Decoder = Callable[[StoredEvent], object]
+Decoder = Callable[[StoredEvent], object] | None  # None: check the bytes only
 
 
 class Walk:
@@ -144,6 +146,8 @@ class Walk:
             if other is not None:
                 return self.found(nid, "reordered", f"it holds the event appended as {other}")
             return self.found(nid, "altered", "its bytes differ from those appended")
+        if self.decode is None:
+            return True
         try:
             self.decode(stored)
         except Exception as exc:  # any failure to decode is a finding, not a crash

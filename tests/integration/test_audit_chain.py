@@ -160,3 +160,12 @@ def test_a_ledger_older_than_the_chain_is_linked_from_its_first_event(
     code, out = _verify(capsys)
     assert code == 0, out
     assert f"{len(_ids(cloud))} events checked" in out
+
+
+def test_bytes_only_still_finds_an_edit(cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
+    target = _ids(cloud)[1]
+    _sql(cloud, f"UPDATE {EVENTS} SET topic = topic || 'x' WHERE notification_id = %s", (target,))
+    code = main(["audit", "verify", "--bytes-only"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"BROKEN at notification id {target}: altered" in out
