@@ -82,6 +82,8 @@ def _recorder(app: CloudApp) -> LedgerRecorder:
 
 
 def _list(app: CloudApp, args: argparse.Namespace, out: TextIO) -> int:
+    if args.limit < 0:
+        raise InvalidInput("--limit must be 0 (all) or more")
     query = audit.AuditFilter.parse(
         project=args.project,
         user=args.user,

@@ -163,6 +163,7 @@ def test_bad_input_is_a_clear_message_and_exit_2(
         (["as-of", "noon"], "is not an ISO 8601 time"),
         (["--resource", "vm1"], "is not a resource id"),
         (["--type", "spaceship"], "unknown resource type"),
+        (["--limit", "-1"], "--limit must be"),
         (["--since", "2026-12-02T10:00:00Z", "--until", "2026-12-01T10:00:00Z"], "since is after"),
     ]:
         code, _, err = _run(capsys, *argv)
