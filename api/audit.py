@@ -21,7 +21,7 @@ from api.errors import BadRequest
 from api.policy import PolicyDenied
 from api.responses import JSONResponse
 from commands.rejections import Rejection
-from domain.errors import DomainError, QuotaExceeded
+from domain.errors import DomainError, QuotaExceeded, Unauthorized
 from projections.audit import AuditFilter, AuditReader
 from projections.audit_trail import AuditTrail, Marker
 from projections.bootstrap import postgres_recorder
@@ -29,6 +29,7 @@ from projections.bootstrap import postgres_recorder
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+_LOGIN = "cloudledger.audit.login"  # scope key: who a login said it was
 FILTERS = ("project", "user", "resource_id", "type", "action", "since", "until")
 
 
@@ -67,6 +68,12 @@ async def list_audit(request: Request) -> JSONResponse:
 
 list_audit.query_parameters = (*FILTERS, "limit", "marker")  # type: ignore[attr-defined]
 
+
+def note_login(request: Request, user: str, project: str) -> None:
+    """Who a login names (never its password), should it fail."""
+    request.scope[_LOGIN] = (user, project)
+
+
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -75,13 +82,23 @@ def audited(handler: Handler) -> Handler:
 
     async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, PolicyDenied | QuotaExceeded):
-            await _record(request, exc)
+            await _record(request, _refusal(request, exc))
+        elif isinstance(exc, Unauthorized) and _LOGIN in request.scope:
+            await _record(request, _failed_login(request, exc))
         return await handler(request, exc)
 
     return handle
 
 
-async def _record(request: Request, exc: PolicyDenied | QuotaExceeded) -> None:
+def _failed_login(request: Request, exc: Unauthorized) -> Rejection:
+    user, project = request.scope[_LOGIN]
+    return Rejection(
+        user, project, request_id(request), "identity:authenticate", request.url.path,
+        "failure", exc.message, 401,
+    )  # fmt: skip
+
+
+def _refusal(request: Request, exc: PolicyDenied | QuotaExceeded) -> Rejection:
     if isinstance(exc, PolicyDenied):
         actor, action, outcome, status = exc.actor, exc.rule, "denied", 403
     else:
@@ -90,7 +107,7 @@ async def _record(request: Request, exc: PolicyDenied | QuotaExceeded) -> None:
         except DomainError:  # cannot happen after a quota check; record it anyway
             actor = None
         action, outcome, status = f"quota:{exc.resource}", "failure", 403
-    rejection = Rejection(
+    return Rejection(
         user_id=actor.user_id if actor else "unknown",
         project_id=actor.project_id if actor else "",
         request_id=request_id(request),
@@ -100,6 +117,9 @@ async def _record(request: Request, exc: PolicyDenied | QuotaExceeded) -> None:
         reason=exc.message,
         status=status,
     )
+
+
+async def _record(request: Request, rejection: Rejection) -> None:
     try:
         await run_in_threadpool(state(request).rejections.record, rejection)
     except PersistenceError as error:  # the refusal still answers 403, not 500

@@ -10,9 +10,10 @@ import subprocess
 import sys
 from typing import Any
 
+import httpx
 import pytest
 
-from e2e.helpers import COMPUTE, Session, Stack, boot_body, create_member, login
+from e2e.helpers import COMPUTE, Session, Stack, auth_body, boot_body, create_member, login
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +117,18 @@ def test_the_chain_of_a_ledger_with_real_history_verifies(stack: Stack) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the ledger matches what was appended" in done.stdout
+
+
+def test_a_failed_login_is_audited_without_its_password(stack: Stack, admin: Session) -> None:
+    member = create_member(stack, "audit-login")
+    wrong = "not-the-password-" + member.password
+    body = auth_body(member.user, wrong, member.project)
+    response = httpx.post(f"{stack.url}/identity/v3/auth/tokens", json=body, timeout=10)
+    assert response.status_code == 401
+    trail = admin.client.get("/audit", params={"action": "authenticate", "limit": "1000"})
+    assert trail.status_code == 200
+    assert wrong not in trail.text and member.password not in trail.text
+    (failed,) = [r for r in trail.json()["events"] if r["initiator"]["id"].startswith(member.user)]
+    assert failed["outcome"] == "failure"
+    assert failed["reason"]["reasonCode"] == "401"
+    assert failed["request_id"] == response.headers["X-OpenStack-Request-ID"]
