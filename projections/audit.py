@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
@@ -198,7 +197,7 @@ class AuditReader:
     def records(
         self, query: AuditFilter, limit: int | None = None, after: int = 0
     ) -> Iterator[dict[str, Any]]:
-        """The CADF events that match, oldest first; then the rejections."""
+        """The CADF records of the events that match, in notification order."""
         count = 0
         for nid, event in self.events(query.resource, after):
             record = cadf(nid, event)
@@ -237,7 +236,3 @@ def _stored(row: Any) -> StoredEvent:
         topic=row["topic"],
         state=bytes(row["state"]),
     )
-
-
-def is_aggregate_event(event: Any) -> bool:
-    return isinstance(event, Aggregate.Event)

@@ -15,7 +15,9 @@ from uuid import uuid4
 import pytest
 from helpers import Cloud, build_cloud
 
+from commands.identity import CreateUser
 from commands.rejections import PostgresRejections, Rejection
+from domain.values import SYSTEM
 from ops.cli import main
 from projections import audit
 from projections.bootstrap import postgres_recorder
@@ -150,9 +152,13 @@ def test_as_of_shows_the_state_then_not_now(
 
 
 def test_as_of_hides_password_hashes(cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
+    cloud.services.create_user(CreateUser("alice", "s3cret-pw", "demo"), SYSTEM)
     code, out, _ = _run(capsys, "as-of", datetime.now(UTC).isoformat())
     assert code == 0
-    assert "plain:" not in out  # PlainHasher's hashes, had any user been shown raw
+    users = [r for r in _lines(out) if r["type"] == "user"]
+    (alice,) = [r for r in users if r["attributes"].get("name") == "alice"]
+    assert alice["attributes"]["password_hash"] == "<redacted>"
+    assert "s3cret-pw" not in out  # PlainHasher's "hash" holds the password itself
 
 
 def test_bad_input_is_a_clear_message_and_exit_2(
