@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from eventsourcing.persistence import PersistenceError
+
 from commands.app import CloudApp
 from commands.bootstrap import Settings, build_app
 from commands.ledger_store import LedgerRecorder
@@ -53,22 +55,29 @@ def _filters(p: argparse.ArgumentParser) -> None:
 
 
 def main_audit(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    app = build_app(settings.database_url, pool_size=2, limits=settings.database_limits)
     try:
-        command = args.audit_command
-        if command == "verify":
-            return _verify(app, args.max_breaks, not args.bytes_only, out)
-        if command == "history":
-            return _history(app, args.resource_id, args.json, out)
-        if command == "as-of":
-            return _as_of(app, args, out)
-        return _list(app, args, out)
+        app = build_app(settings.database_url, pool_size=2, limits=settings.database_limits)
+        try:
+            return _run(app, args, out or sys.stdout)
+        finally:
+            app.close()
     except InvalidInput as exc:
         print(f"cloudledger audit: {exc.message}", file=sys.stderr)
         return 2
-    finally:
-        app.close()
+    except PersistenceError as exc:  # unreachable, timed out: say so, no traceback
+        print(f"cloudledger audit: cannot read the ledger: {exc}", file=sys.stderr)
+        return 3
+
+
+def _run(app: CloudApp, args: argparse.Namespace, out: TextIO) -> int:
+    command = args.audit_command
+    if command == "verify":
+        return _verify(app, args.max_breaks, not args.bytes_only, out)
+    if command == "history":
+        return _history(app, args.resource_id, args.json, out)
+    if command == "as-of":
+        return _as_of(app, args, out)
+    return _list(app, args, out)
 
 
 def _reader(app: CloudApp) -> audit.AuditReader:

@@ -170,11 +170,22 @@ def test_bad_input_is_a_clear_message_and_exit_2(
         (["--resource", "vm1"], "is not a resource id"),
         (["--type", "spaceship"], "unknown resource type"),
         (["--limit", "-1"], "--limit must be"),
+        (["history", "vm1"], "is not a resource id"),
+        (["as-of", "2026-12-02T10:00:00Z", "--resource", "vm1"], "is not a resource id"),
         (["--since", "2026-12-02T10:00:00Z", "--until", "2026-12-01T10:00:00Z"], "since is after"),
     ]:
         code, _, err = _run(capsys, *argv)
         assert code == 2, argv
         assert message in err and "Traceback" not in err
+
+
+def test_an_unreachable_ledger_is_a_message_and_exit_3(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDLEDGER_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
+    code, _, err = _run(capsys, "verify")
+    assert code == 3
+    assert "cannot read the ledger" in err and "Traceback" not in err
 
 
 def test_an_unknown_resource_says_so_with_exit_1(
