@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.errors import InvalidInput
 from projections.audit import OWNER_FIELDS, AuditReader, cadf
 
 # Attribute names whose values are never shown (password hashes and the like).
@@ -28,22 +29,35 @@ def states_as_of(
     """Each resource (of the project, or the one resource) that existed at
     ``at``, with its attributes then. Events are stamped by their writers
     before the append, so a later notification id may carry an earlier time:
-    the whole log is read and each event judged by its own time."""
+    the whole log is read, each resource's stream taken up to its first event
+    stamped after ``at``."""
     wanted = project.replace("-", "").lower() if project else None
     aggregates: dict[UUID, Any] = {}
     last: dict[UUID, dict[str, Any]] = {}
-    skipped: set[UUID] = set()
+    # A resource's state at ``at`` is its stream up to the first event stamped
+    # later (a later version cannot apply without the one before it).
+    cut: set[UUID] = set()
     for nid, event in reader.events(resource):
         oid = event.originator_id
-        if oid in skipped or event.timestamp > at:
+        if oid in cut:
             continue
-        if oid not in aggregates:
-            if wanted is not None and wanted not in (_owner_of(event), oid.hex):
-                skipped.add(oid)
-                continue
-            aggregates[oid] = event.mutate(None)
-        else:
-            aggregates[oid] = event.mutate(aggregates[oid])
+        if event.timestamp > at:
+            cut.add(oid)
+            continue
+        if (
+            oid not in aggregates
+            and wanted is not None
+            and wanted not in (_owner_of(event), oid.hex)
+        ):
+            cut.add(oid)
+            continue
+        before = aggregates.get(oid)
+        if event.originator_version != (before.version + 1 if before else 1):
+            raise InvalidInput(  # a stream with a hole: say where, do not guess
+                f"event {nid} of resource {oid} does not follow the one before"
+                f" (version {event.originator_version}); run `cloudledger audit verify`"
+            )
+        aggregates[oid] = event.mutate(before)
         last[oid] = cadf(nid, event)
     return [_shown(aggregates[oid], last[oid]) for oid in aggregates if aggregates[oid]]
 

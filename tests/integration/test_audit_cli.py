@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import psycopg
 import pytest
 from helpers import Cloud, build_cloud
 
@@ -198,3 +199,20 @@ def test_an_unknown_resource_says_so_with_exit_1(
     code, _, err = _run(capsys, "as-of", "2000-01-01T00:00:00Z", "--resource", unknown)
     assert code == 1
     assert "no resource" in err
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_as_of_a_stream_with_a_hole_says_where_not_a_traceback(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    server = cloud.boot("vm1")
+    cloud.action("lock", server)
+    cloud.action("unlock", server)
+    with psycopg.connect(cloud.database_url, autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM cloudledger_events WHERE originator_id = %s AND originator_version = %s",
+            (server, version),
+        )
+    code, _, err = _run(capsys, "as-of", datetime.now(UTC).isoformat(), "--resource", str(server))
+    assert code == 2
+    assert f"of resource {server} does not follow the one before" in err
