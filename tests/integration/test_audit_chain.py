@@ -11,12 +11,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 from helpers import Cloud, build_cloud
 
 from commands import chain
 from ops import audit_chain
 from ops.cli import main
 from ops.schema import create_schema
+from projections.bootstrap import postgres_recorder
 
 EVENTS, CHAIN = "cloudledger_events", "cloudledger_events_chain"
 
@@ -169,3 +171,18 @@ def test_bytes_only_still_finds_an_edit(cloud: Cloud, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert code == 1
     assert f"BROKEN at notification id {target}: altered" in out
+
+
+def test_a_refused_append_leaves_a_gap_that_is_not_a_break(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version conflict rolls the append back but spends its notification ids."""
+    recorder = postgres_recorder(cloud.app)
+    (stored,) = recorder.select_events(cloud.quota().id, lte=1)
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([stored])
+    before = _ids(cloud)[-1]
+    cloud.boot("after-the-conflict")
+    assert _ids(cloud)[-1] > before + 1  # the refused append's id is skipped
+    code, out = _verify(capsys)
+    assert code == 0, out
