@@ -149,7 +149,7 @@ def _verify(app: CloudApp, max_breaks: int, decode: bool, out: TextIO) -> int:
     with recorder.datastore.get_connection() as conn:
         decoder = app.mapper.to_domain_event if decode else None
         report = audit_chain.verify(conn, tables, decoder, max(1, max_breaks))
-    breaks = report.breaks or []
+    breaks = report.breaks
     for b in breaks:
         print(f"BROKEN at notification id {b.notification_id}: {b.kind}: {b.detail}", file=out)
     print(

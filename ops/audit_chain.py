@@ -4,7 +4,7 @@ it breaks; and backfill the chain once for a ledger older than it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -49,9 +49,9 @@ class Report:
     """What a walk found: the breaks (the first ``limit`` of them) and the head."""
 
     checked: int = 0
-    head_id: int = 0
+    head_id: int = 0  # the last link seen (0: none yet, before the first event)
     head_link: bytes = chain.GENESIS
-    breaks: list[Break] | None = None
+    breaks: list[Break] = field(default_factory=list)
 
 
 def _pages(conn: Connection[Any], statement: bytes) -> Iterator[tuple[Any, ...]]:
@@ -104,12 +104,10 @@ class Walk:
 
     def __init__(self, conn: Connection[Any], tables: Tables, decode: Decoder, limit: int):
         self.conn, self.tables, self.decode, self.limit = conn, tables, decode, limit
-        self.report = Report(breaks=[])
-        self._links: dict[int, bytes] = {0: chain.GENESIS}  # the last link seen, by id
+        self.report = Report()
 
     def found(self, nid: int, kind: str, detail: str) -> bool:
         """Record a break; whether to go on looking."""
-        assert self.report.breaks is not None
         self.report.breaks.append(Break(nid, kind, detail))
         return len(self.report.breaks) < self.limit
 
@@ -121,19 +119,19 @@ class Walk:
         if ev is None:
             return self.found(nid, "deleted", "the event is gone; its link remains")
         go_on = self._check_link(nid, ln) and self._check_event(nid, ev, bytes(ln[2]))
-        self._links = {nid: bytes(ln[3])}
+        # Go on from this link as stored, so each later break is found on its own.
         self.report.head_id, self.report.head_link = nid, bytes(ln[3])
         return go_on
 
     def _check_link(self, nid: int, ln: tuple[Any, ...]) -> bool:
         previous_id, event_digest, stored_link = ln[1], bytes(ln[2]), bytes(ln[3])
-        last_id = next(iter(self._links))
+        last_id = self.report.head_id
         if previous_id != last_id:
             if previous_id > last_id:
                 detail = f"the link says event {previous_id} came before; it is gone"
                 return self.found(previous_id, "deleted", detail)
             return self.found(nid, "reordered", f"the link follows {previous_id}, not {last_id}")
-        if stored_link != chain.link(self._links[last_id], event_digest):
+        if stored_link != chain.link(self.report.head_link, event_digest):
             return self.found(nid, "relinked", "the link does not follow from the one before")
         return True
 

@@ -186,3 +186,19 @@ def test_a_refused_append_leaves_a_gap_that_is_not_a_break(
     assert _ids(cloud)[-1] > before + 1  # the refused append's id is skipped
     code, out = _verify(capsys)
     assert code == 0, out
+
+
+def test_the_walk_goes_on_to_report_each_break(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _ids(cloud)[2], _ids(cloud)[-2]
+    for target in (first, second):
+        _sql(cloud, f"UPDATE {EVENTS} SET state = state || '\\x20'::bytea"
+             " WHERE notification_id = %s", (target,))  # fmt: skip
+    code, out = _verify(capsys)
+    assert code == 1
+    broken = [line for line in out.splitlines() if line.startswith("BROKEN")]
+    assert [line.split(":")[0] for line in broken] == [
+        f"BROKEN at notification id {first}",
+        f"BROKEN at notification id {second}",
+    ]
