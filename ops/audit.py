@@ -39,6 +39,7 @@ def add_parser(sub: Any) -> None:
     as_of.add_argument("--resource", help="only this resource")
     verify = inner.add_parser("verify", help="check the hash chain; non-zero if broken")
     verify.add_argument("--max-breaks", type=int, default=10, help="stop after this many")
+    verify.add_argument("--head", help="ID:LINK printed by an earlier verify; must still hold")
     verify.add_argument(
         "--bytes-only", action="store_true", help="hash only; skip decoding each event (faster)"
     )
@@ -72,7 +73,8 @@ def main_audit(settings: Settings, args: argparse.Namespace, out: TextIO | None 
 def _run(app: CloudApp, args: argparse.Namespace, out: TextIO) -> int:
     command = args.audit_command
     if command == "verify":
-        return _verify(app, args.max_breaks, not args.bytes_only, out)
+        head = _head(args.head) if args.head else None
+        return _verify(app, args.max_breaks, not args.bytes_only, head, out)
     if command == "history":
         return _history(app, args.resource_id, args.json, out)
     if command == "as-of":
@@ -143,18 +145,31 @@ def _print(records: Iterable[dict[str, Any]], as_json: bool, out: TextIO) -> Non
         print(f"{r['eventTime']:32}  {r['outcome']:8}  {action:28}  {target:45}  {who}", file=out)
 
 
-def _verify(app: CloudApp, max_breaks: int, decode: bool, out: TextIO) -> int:
+def _head(text: str) -> tuple[int, bytes]:
+    nid, _, link = text.partition(":")
+    try:
+        parsed = int(nid), bytes.fromhex(link)
+    except ValueError:
+        parsed = (0, b"")
+    if parsed[0] <= 0 or len(parsed[1]) != 32:
+        raise InvalidInput(f"--head {text[:80]!r} is not ID:LINK as verify prints them")
+    return parsed
+
+
+def _verify(
+    app: CloudApp, max_breaks: int, decode: bool, head: tuple[int, bytes] | None, out: TextIO
+) -> int:
     recorder = _recorder(app)
     tables = audit_chain.Tables(recorder.datastore.schema, recorder.events_table_name)
     with recorder.datastore.get_connection() as conn:
         decoder = app.mapper.to_domain_event if decode else None
-        report = audit_chain.verify(conn, tables, decoder, max(1, max_breaks))
+        report = audit_chain.verify(conn, tables, decoder, max(1, max_breaks), head)
     breaks = report.breaks
     for b in breaks:
         print(f"BROKEN at notification id {b.notification_id}: {b.kind}: {b.detail}", file=out)
     print(
-        f"{report.checked} events checked; chain head: notification id {report.head_id},"
-        f" link {report.head_link.hex()}",
+        f"{report.checked} events checked; chain head (keep it, for --head):"
+        f" {report.head_id}:{report.head_link.hex()}",
         file=out,
     )
     if breaks:

@@ -161,10 +161,20 @@ class Walk:
         return int(row["notification_id"] if isinstance(row, dict) else row[0])
 
 
-def verify(conn: Connection[Any], tables: Tables, decode: Decoder, limit: int = 10) -> Report:
+def verify(
+    conn: Connection[Any],
+    tables: Tables,
+    decode: Decoder,
+    limit: int = 10,
+    head: tuple[int, bytes] | None = None,
+) -> Report:
     """Walk events and links in order, in one snapshot (appends go on meanwhile:
-    an event and its link commit together, so the snapshot has both or neither)."""
+    an event and its link commit together, so the snapshot has both or neither).
+    ``head``: a (notification id, link) printed by an earlier walk and kept
+    elsewhere; the chain must still pass through it, which a rewrite of every
+    link after an edit, or a cut tail, cannot fake."""
     walk, last = Walk(conn, tables, decode, limit), 0
+    seen: bytes | None = None  # the link at head's id, once passed
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for nid, ev, ln in _merged(conn, tables):
@@ -173,9 +183,22 @@ def verify(conn: Connection[Any], tables: Tables, decode: Decoder, limit: int = 
             else:
                 go_on = walk.check(nid, ev, ln)
             last = nid
+            if head is not None and nid == head[0] and ln is not None:
+                seen = bytes(ln[3])
             if not go_on:
-                break
+                return walk.report
+    if head is not None:
+        _check_head(walk, head, seen)
     return walk.report
+
+
+def _check_head(walk: Walk, head: tuple[int, bytes], seen: bytes | None) -> None:
+    if seen is None:
+        walk.found(head[0], "deleted", "the chain no longer reaches the head recorded earlier")
+    elif seen != head[1]:
+        walk.found(
+            head[0], "relinked", "the chain was rewritten: this link is not the one recorded"
+        )
 
 
 def backfill(conn: Connection[Any], tables: Tables) -> int:

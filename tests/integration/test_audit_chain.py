@@ -53,7 +53,7 @@ def test_an_untouched_ledger_verifies(cloud: Cloud, capsys: pytest.CaptureFixtur
     code, out = _verify(capsys)
     assert code == 0, out
     assert "the ledger matches what was appended" in out
-    assert f"chain head: notification id {_ids(cloud)[-1]}" in out
+    assert f"chain head (keep it, for --head): {_ids(cloud)[-1]}:" in out
 
 
 def test_an_edited_event_is_reported(cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,3 +202,51 @@ def test_the_walk_goes_on_to_report_each_break(
         f"BROKEN at notification id {first}",
         f"BROKEN at notification id {second}",
     ]
+
+
+def _head(out: str) -> str:
+    return out.split("for --head): ", 1)[1].split(maxsplit=1)[0]
+
+
+def test_a_recorded_head_catches_a_cut_tail_and_a_rewrite(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out = _verify(capsys)
+    head = _head(out)
+    cloud.boot("later")
+    assert main(["audit", "verify", "--head", head]) == 0
+    capsys.readouterr()
+    last = int(head.split(":")[0])
+    # Rewrite the recorded event and relink everything from it, as only
+    # someone with the whole database could: the walk alone finds nothing.
+    _sql(cloud, f"DELETE FROM {CHAIN} WHERE notification_id >= %s", (last,))
+    _sql(cloud, f"UPDATE {EVENTS} SET state = state || '\\x20'::bytea WHERE notification_id = %s",
+         (last,))  # fmt: skip
+    _relink_from(cloud, last)
+    assert _verify(capsys)[0] == 0
+    assert main(["audit", "verify", "--head", head]) == 1
+    assert f"BROKEN at notification id {last}: relinked" in capsys.readouterr().out
+    # Cut the tail back past the recorded head.
+    _sql(cloud, f"DELETE FROM {EVENTS} WHERE notification_id >= %s", (last,))
+    _sql(cloud, f"DELETE FROM {CHAIN} WHERE notification_id >= %s", (last,))
+    assert _verify(capsys)[0] == 0
+    assert main(["audit", "verify", "--head", head]) == 1
+    assert f"BROKEN at notification id {last}: deleted" in capsys.readouterr().out
+
+
+def _relink_from(cloud: Cloud, first: int) -> None:
+    (prev_id, prev) = _sql(cloud, f"SELECT notification_id, link FROM {CHAIN}"
+                           " ORDER BY notification_id DESC LIMIT 1")[0]  # fmt: skip
+    rows = _sql(cloud, f"SELECT notification_id, originator_id, originator_version, topic, state"
+                f" FROM {EVENTS} WHERE notification_id >= %s ORDER BY 1", (first,))  # fmt: skip
+    link = bytes(prev)  # type: ignore[arg-type]
+    for nid, oid, version, topic, state in rows:
+        d = chain.digest(str(oid), int(str(version)), str(topic), bytes(state))  # type: ignore[arg-type]
+        link = chain.link(link, d)
+        _sql(cloud, f"INSERT INTO {CHAIN} VALUES (%s, %s, %s, %s)", (nid, prev_id, d, link))
+        prev_id = nid
+
+
+def test_a_malformed_head_is_exit_2(cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", "--head", "12:nothex"]) == 2
+    assert "is not ID:LINK" in capsys.readouterr().err
