@@ -20,11 +20,12 @@ def digest(originator_id: UUID | str, version: int, topic: str, state: bytes) ->
     """SHA-256 of one stored event's bytes."""
     oid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
     name = topic.encode()
-    h = hashlib.sha256(oid.bytes)
-    h.update(version.to_bytes(8, "big", signed=True))
-    h.update(len(name).to_bytes(4, "big"))
-    h.update(name)
-    h.update(state)
+    h = hashlib.sha256(
+        b"".join(
+            (oid.bytes, version.to_bytes(8, "big", signed=True), len(name).to_bytes(4, "big"), name)
+        )
+    )
+    h.update(state)  # not joined: a state can be megabytes
     return h.digest()
 
 

@@ -136,9 +136,7 @@ class Walk:
         return True
 
     def _check_event(self, nid: int, ev: tuple[Any, ...], appended: bytes) -> bool:
-        stored = StoredEvent(ev[1], ev[2], ev[3], bytes(ev[4]))
-        actual = chain.digest(stored.originator_id, stored.originator_version, stored.topic,
-                              stored.state)  # fmt: skip
+        actual = chain.digest(ev[1], ev[2], ev[3], ev[4])
         if actual != appended:
             other = self._appended_as(actual)
             if other is not None:
@@ -147,7 +145,7 @@ class Walk:
         if self.decode is None:
             return True
         try:
-            self.decode(stored)
+            self.decode(StoredEvent(ev[1], ev[2], ev[3], bytes(ev[4])))
         except Exception as exc:  # any failure to decode is a finding, not a crash
             return self.found(nid, "undecodable", f"{type(exc).__name__}: {exc}"[:200])
         return True
