@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from api import (
+    audit,
     directory,
     flavor_extras,
     flavors,
@@ -39,7 +40,7 @@ from api import (
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
-from api.errors import EXCEPTION_HANDLERS
+from api.errors import EXCEPTION_HANDLERS, domain_error
 from api.heartbeats import Heartbeats
 from api.host_calls import HostCalls
 from api.limits import BodyLimitMiddleware
@@ -48,8 +49,11 @@ from api.progress import ProjectionProgress
 from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
+from commands.rejections import PostgresRejections
 from commands.tokens import TokenCodec
+from domain.errors import DomainError
 from domain.property_protections import PropertyProtections, ProtectionFileError
+from projections.bootstrap import postgres_recorder
 from projections.reader import AsyncReader
 from projections.registry import VIEW_CLASSES
 from projections.revocations import RevocationsView
@@ -92,6 +96,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *image_data.routes,
             *image_patch.routes,
             *image_members.routes,
+            *audit.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -100,7 +105,8 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             ),
             Middleware(microversion.MicroversionMiddleware),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        # Refusals are recorded for audit on their way out (api/audit.py).
+        exception_handlers={**EXCEPTION_HANDLERS, DomainError: audit.audited(domain_error)},
         lifespan=lifespan,
     )
     app.state.api = api_state
@@ -129,6 +135,7 @@ def build_state(settings: Settings) -> ApiState:
         boots=AsyncBatcher(services.boot_servers),
         actions=AsyncBatcher(services.server_actions),
         image_protections=load_protections(settings, policy),
+        rejections=PostgresRejections(postgres_recorder(services.app).datastore),
     )
 
 

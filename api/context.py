@@ -20,6 +20,7 @@ from api.progress import ProjectionProgress
 from api.request_id import SCOPE_KEY, new_request_id
 from api.revocations import RevocationList
 from commands.receipt import Receipt
+from commands.rejections import PostgresRejections
 from commands.servers import ActionRequest
 from commands.services import BootRequest, Services
 from commands.tokens import TokenClaims, TokenCodec
@@ -56,6 +57,7 @@ class ApiState:
     # likewise its stops, starts and deletes.
     boots: AsyncBatcher[BootRequest, Receipt]
     actions: AsyncBatcher[ActionRequest, Receipt]
+    rejections: PostgresRejections  # refused requests, kept for audit (api/audit.py)
     # Glance's property protections, if the operator set a file.
     image_protections: PropertyProtections | None = None
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api.audit import note_login
 from api.context import (
     accepts,
     authenticate,
@@ -192,6 +193,9 @@ def token_body(request: Request, claims: TokenClaims, with_catalog: bool) -> dic
 @accepts(TokenRequest)
 async def issue_token(request: Request) -> JSONResponse:
     login = _login(await parse_body(request, TokenRequest))
+    # For the audit of a failed login: the names given, never the password.
+    named = login.user_id or f"{login.user_name}@{login.user_domain_id or login.user_domain_name}"
+    note_login(request, named, login.project_id or login.project_name)
     svc = state(request).services
     who = await run_in_threadpool(svc.login, login, request_id(request))
     domains = TokenDomains(

@@ -48,8 +48,15 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
         "tags": [module],
         "summary": (endpoint.__doc__ or endpoint.__name__).strip().splitlines()[0],
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(route.path)
+            *(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _PARAM.findall(route.path)
+            ),
+            # Query parameters a route declares (``endpoint.query_parameters``).
+            *(
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in getattr(endpoint, "query_parameters", ())
+            ),
         ],
         "responses": {
             "default": {

@@ -168,6 +168,8 @@ ACTIONS: dict[str, str] = {
     "image:get_member": READER,
     "image:modify_member": MEMBER,
     "image:delete_member": MEMBER,
+    # The audit trail spans every project: admins only.
+    "audit:list": ADMIN,
 }
 
 # Keystone puts the roles a granted role implies in the token; so do we here.
@@ -177,6 +179,14 @@ _IMPLIED = {"admin": ("admin", "member", "reader"), "member": ("member", "reader
 def implied_roles(role: str) -> tuple[str, ...]:
     """A role and the roles it implies (Keystone: admin > member > reader)."""
     return _IMPLIED.get(role, (role,))
+
+
+class PolicyDenied(Forbidden):
+    """A policy refusal (403), naming the rule and who was refused, for audit."""
+
+    def __init__(self, rule: str, actor: Actor) -> None:
+        super().__init__(f"Policy doesn't allow {rule} to be performed.")
+        self.rule, self.actor = rule, actor
 
 
 class PolicyFileError(Exception):
@@ -243,7 +253,7 @@ class Policy:
                 actor.project_id,
                 actor.request_id,
             )
-            raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+            raise PolicyDenied(rule, actor)
 
     def _decide_uncached(
         self,

@@ -22,7 +22,11 @@
    every checkout, about a fifth of a worker's time in the database.
 5. Reads: the library composes its SELECT afresh for every aggregate it
    loads; here each shape is rendered once. ``select_many`` reads the new
-   events of many aggregates in one query, for batches (commands/app.py)."""
+   events of many aggregates in one query, for batches (commands/app.py).
+6. The append also extends the ledger's hash chain (commands/chain.py): the
+   appender hashes each event's bytes before the call, and the function links
+   the digests to the chain's head under the same lock, in the same
+   transaction, with one INSERT for the batch."""
 
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg_pool.base import AttemptWithBackoff
+
+from commands import chain
 
 # Every pool of this process (see 3. above).
 AttemptWithBackoff.INITIAL_DELAY, AttemptWithBackoff.DELAY_BACKOFF = 0.5, 1.0
@@ -144,7 +150,8 @@ class RenderedSelects(PostgresAggregateRecorder):
 
 
 class LedgerRecorder(RenderedSelects, PostgresApplicationRecorder):
-    """Appends with ``SELECT <table>_append(ids, versions, topics, states)``."""
+    """Appends with ``SELECT <table>_append(ids, versions, topics, states, digests)``,
+    which also extends the hash chain (table ``<table>_chain``, commands/chain.py)."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -156,23 +163,59 @@ class LedgerRecorder(RenderedSelects, PostgresApplicationRecorder):
             "function": Identifier(function),
             "channel": Identifier(self.channel_name),
         }
+        # The chain (commands/chain.py): one row per event, keyed like it,
+        # written by the append below in the same transaction.
+        self.chain_table_name = f"{events_table_name}_chain"
+        self.check_identifier_length(self.chain_table_name)
+        names["chain"] = Identifier(self.chain_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
+                " notification_id bigint PRIMARY KEY, previous_id bigint NOT NULL,"
+                " digest bytea NOT NULL, link bytea NOT NULL)"
+            ).format(**names)
+        )
+        # The append without a chain (before it existed): a process left
+        # running from then must fail loudly, not append unchained events.
+        self.sql_create_statements.append(
+            SQL(
+                "DROP FUNCTION IF EXISTS {schema}.{function}(uuid[], bigint[], text[], bytea[])"
+            ).format(**names)
+        )
         # The lock serialises appends so notification ids commit in order and
-        # followers never skip a gap that fills in later (as the library's lock).
+        # followers never skip a gap that fills in later (as the library's
+        # lock); it also makes the chain's head this append's predecessor.
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}("
-                " ids uuid[], versions bigint[], topics text[], states bytea[])"
+                " ids uuid[], versions bigint[], topics text[], states bytea[],"
+                " digests bytea[])"
                 " RETURNS SETOF bigint LANGUAGE plpgsql AS $$"
+                " DECLARE head_id bigint; head bytea; nids bigint[];"
+                "  prev_ids bigint[] := '{{}}'; links bytea[] := '{{}}';"
                 " BEGIN"
                 "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
                 "  NOTIFY {channel};"
-                "  RETURN QUERY INSERT INTO {schema}.{table}"
+                "  WITH inserted AS (INSERT INTO {schema}.{table}"
                 "   (originator_id, originator_version, topic, state)"
                 "   SELECT e.id, e.version, e.topic, e.state"
                 "   FROM unnest(ids, versions, topics, states)"
                 "    WITH ORDINALITY AS e(id, version, topic, state, n)"
                 "   ORDER BY e.n"
-                "   RETURNING notification_id;"
+                "   RETURNING notification_id)"
+                "  SELECT array_agg(notification_id ORDER BY notification_id) INTO nids"
+                "   FROM inserted;"
+                "  SELECT c.notification_id, c.link INTO head_id, head FROM {schema}.{chain} c"
+                "   ORDER BY c.notification_id DESC LIMIT 1;"
+                "  IF NOT FOUND THEN head_id := 0; head := decode(repeat('00', 32), 'hex');"
+                "  END IF;"
+                "  FOR i IN 1 .. cardinality(nids) LOOP"
+                "   prev_ids[i] := head_id; head := sha256(head || digests[i]);"
+                "   links[i] := head; head_id := nids[i];"
+                "  END LOOP;"
+                "  INSERT INTO {schema}.{chain} (notification_id, previous_id, digest, link)"
+                "   SELECT * FROM unnest(nids, prev_ids, digests, links);"
+                "  RETURN QUERY SELECT unnest(nids);"
                 " END $$"
             ).format(**names)
         )
@@ -181,7 +224,7 @@ class LedgerRecorder(RenderedSelects, PostgresApplicationRecorder):
         self._append = (
             SQL(
                 "SELECT n FROM {schema}.{function}"
-                "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS n"
+                "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) AS n"
             )
             .format(**names)
             .as_bytes(None)
@@ -203,6 +246,11 @@ class LedgerRecorder(RenderedSelects, PostgresApplicationRecorder):
             [e.originator_version for e in stored_events],
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
+            # Hashed here, before the lock: the costly part of the chain.
+            [
+                chain.digest(e.originator_id, e.originator_version, e.topic, e.state)
+                for e in stored_events
+            ],
         )
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(self._append, params, prepare=True)

@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     cache.add_argument("hosts", nargs="*", help="the hosts to ask (default: every host)")
     cache.add_argument("--timeout", type=float, default=10.0, help="seconds to wait")
     sub.add_parser("status", help="where the pipeline stands: read models, relay, queues")
+    from ops.audit import add_parser as add_audit
+
+    add_audit(sub)
     bench = sub.add_parser("bench", help="benchmarks against a running stack")
     bench.add_argument("what", choices=["boot", "overload"])
     bench.add_argument("--servers", type=int, default=100)
@@ -122,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         code = main_status(settings)
     elif args.command == "bench":
         code = _bench(settings, args)
+    elif args.command == "audit":
+        from ops.audit import main_audit
+
+        code = main_audit(settings, args)
     return code
 
 
