@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from eventsourcing.postgres import PostgresDatastore
-
 from commands.authentication import Authenticated
+from commands.side_tables import SideTable
 from domain.errors import Unauthorized
 
 DEFAULT_MAX_FAILURES = 10
@@ -62,7 +61,7 @@ class Lockout:
         return who
 
 
-class PostgresLoginAttempts:
+class PostgresLoginAttempts(SideTable):
     """The ``login_attempts`` table, in the ledger's database."""
 
     DDL = (
@@ -71,14 +70,6 @@ class PostgresLoginAttempts:
         " succeeded boolean NOT NULL, request_id text NOT NULL)",
         "CREATE INDEX IF NOT EXISTS login_attempts_by_user ON login_attempts (user_name, at)",
     )
-
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        self.datastore = datastore
-
-    def create_table(self) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            for statement in self.DDL:
-                cur.execute(statement)
 
     def recent_failures(self, user_name: str, within_seconds: float, limit: int) -> list[float]:
         with self.datastore.get_connection() as conn, conn.cursor() as cur:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eventsourcing.postgres import PostgresDatastore
+from commands.side_tables import SideTable
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Rejection:
     status: int
 
 
-class PostgresRejections:
+class PostgresRejections(SideTable):
     """The ``audit_rejections`` table, in the ledger's database."""
 
     DDL = (
@@ -35,14 +35,6 @@ class PostgresRejections:
         " reason text NOT NULL, status integer NOT NULL)",
         "CREATE INDEX IF NOT EXISTS audit_rejections_at ON audit_rejections (at)",
     )
-
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        self.datastore = datastore
-
-    def create_table(self) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            for statement in self.DDL:
-                cur.execute(statement)
 
     def record(self, rejection: Rejection) -> None:
         r = rejection

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,9 @@ import pytest
 from e2e.helpers import Session, Stack, create_member, last_notification_id, login, running_stack
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
+
+# The seed's property protections example (shared/seeds/002_0b26a32a0fe9175d.txt).
+SEED_PROTECTIONS = Path(__file__).parents[1] / "data" / "property-protections.conf"
 
 pytestmark = pytest.mark.e2e
 
@@ -169,26 +173,6 @@ def test_lists_page_with_marker_and_next_and_filter_on_times(member_session: Ses
 
 # --- property protections: the seed's example file ---------------------------------------
 
-SEED_RULES = """\
-[x_none_read]
-create = context_is_admin
-read = !
-update = !
-delete = !
-
-[x_none_update]
-create = context_is_admin
-read = context_is_admin
-update = !
-delete = context_is_admin
-
-[x_none_delete]
-create = context_is_admin
-read = context_is_admin
-update = context_is_admin
-delete = !
-"""
-
 
 @pytest.fixture(scope="module")
 def protected_stack(
@@ -198,7 +182,7 @@ def protected_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     rules = tmp_path_factory.mktemp("protections") / "property-protections.conf"
-    rules.write_text(SEED_RULES)
+    rules.write_text(SEED_PROTECTIONS.read_text())
     rules.parent.chmod(0o755)
     settings = {
         "CLOUDLEDGER_PROPERTY_PROTECTION_FILE": str(rules),

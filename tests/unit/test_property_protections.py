@@ -12,27 +12,12 @@ from domain.property_protections import PropertyProtections, ProtectionFileError
 from domain.values import Actor
 from ops import cli
 
+# The seed's property protections example (shared/seeds/002_0b26a32a0fe9175d.txt).
+SEED_PROTECTIONS = Path(__file__).parents[1] / "data" / "property-protections.conf"
+
 # The seed's example (shared/seeds/002_0b26a32a0fe9175d.txt), in the
 # ``policies`` format: context_is_admin names a policy rule.
-SEED = """
-[x_none_read]
-create = context_is_admin
-read = !
-update = !
-delete = !
-
-[x_none_update]
-create = context_is_admin
-read = context_is_admin
-update = !
-delete = context_is_admin
-
-[x_none_delete]
-create = context_is_admin
-read = context_is_admin
-update = context_is_admin
-delete = !
-"""
+SEED = SEED_PROTECTIONS.read_text()
 ADMIN = Actor("root", "p0", ("admin",), "r")
 MEMBER = Actor("u", "p1", ("member",), "r")
 
