@@ -1,0 +1,38 @@
+"""Billing commands: an admin's credit to a project, a compensating event on
+the project's billing Account (created with its first credit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from eventsourcing.application import AggregateNotFoundError
+
+from commands.app import CloudApp
+from commands.receipt import Receipt
+from commands.retry import retrying
+from domain.billing import Account
+from domain.errors import Forbidden
+from domain.values import Actor, require_text
+
+
+@dataclass(frozen=True)
+class CreditAccount:
+    project_id: str
+    amount: Decimal
+    currency: str
+    reason: str
+
+
+@retrying
+def credit_account(cmd: CreditAccount, app: CloudApp, actor: Actor) -> Receipt:
+    """Record the credit; the next invoice shows it as a negative line."""
+    if not actor.is_admin:
+        raise Forbidden("Only admins credit a project")
+    require_text(cmd.project_id, "Project")
+    try:
+        account: Account = app.repository.get(Account.create_id(cmd.project_id))
+    except AggregateNotFoundError:
+        account = Account(cmd.project_id, actor)
+    account.credit(cmd.amount, cmd.currency, cmd.reason, actor)
+    return Receipt.of(account.id, app.save(account))
