@@ -104,7 +104,7 @@ def _usage_table(document: dict[str, Any]) -> str:
     if not document["projects"]:
         out.append("no usage")
     for p in document["projects"]:
-        out.append(f"\nproject {p['project_id']}")
+        out.append(f"\nproject {p['project_id'] or '(none)'}")
         for s in p["stretches"]:
             out.append(
                 f"  {s['kind']:<8} {s['resource_id']}  {s['product']:<12} {s['state']:<10}"
@@ -161,7 +161,7 @@ def _invoice_table(document: dict[str, Any]) -> str:
             if shown is not None:
                 out.append(f"  {'total':<58} {totals[shown]:>16}")
             shown = line["project_id"]
-            out.append(f"\nproject {shown}")
+            out.append(f"\nproject {shown or '(none)'}")
         out.append(
             f"  {line['kind']:<8} {line['item'][:30]:<30} {line['quantity']:>14} {line['unit']:<9}"
             f" x {line['rate']:>10} = {line['amount']:>12}"
