@@ -22,11 +22,13 @@ class CreditAccount:
     amount: Decimal
     currency: str
     reason: str
+    reference: str = ""  # the same reference twice credits once
 
 
 @retrying
 def credit_account(cmd: CreditAccount, app: CloudApp, actor: Actor) -> Receipt:
-    """Record the credit; the next invoice shows it as a negative line."""
+    """Record the credit; the next invoice shows it as a negative line. A
+    reference already credited appends nothing (the receipt has no events)."""
     if not actor.is_admin:
         raise Forbidden("Only admins credit a project")
     require_text(cmd.project_id, "Project")
@@ -34,5 +36,6 @@ def credit_account(cmd: CreditAccount, app: CloudApp, actor: Actor) -> Receipt:
         account: Account = app.repository.get(Account.create_id(cmd.project_id))
     except AggregateNotFoundError:
         account = Account(cmd.project_id, actor)
-    account.credit(cmd.amount, cmd.currency, cmd.reason, actor)
+    if not account.credit(cmd.amount, cmd.currency, cmd.reason, actor, cmd.reference):
+        return Receipt(account.id)
     return Receipt.of(account.id, app.save(account))

@@ -53,24 +53,43 @@ class Account(Aggregate):
     def __init__(self, project_id: str, actor: Actor) -> None:
         self.project_id = project_id
         self.credited: dict[str, Decimal] = {}
+        self.references: set[str] = set()
 
-    def credit(self, amount: Decimal, currency: str, reason: str, actor: Actor) -> None:
-        """Credit the project; the amount is checked by ``parse_amount``'s rules."""
+    def credit(
+        self, amount: Decimal, currency: str, reason: str, actor: Actor, reference: str = ""
+    ) -> bool:
+        """Credit the project; the amount is checked by ``parse_amount``'s
+        rules. A credit naming a reference already credited changes nothing
+        (False), so an operator may safely run the same correction again."""
         if not amount.is_finite() or amount <= 0 or amount > MAX_CREDIT:
             raise InvalidInput(f"Amount must be above 0 and at most {MAX_CREDIT}")
         require_currency(currency)
         require_text(reason, "Reason")
-        self._credited(self.project_id, amount, currency, reason, actor)
+        if reference:
+            require_text(reference, "Reference")
+            if reference in self.references:
+                return False
+        self._credited(self.project_id, amount, currency, reason, reference, actor)
+        return True
 
     class Credited(Aggregate.Event):
         project_id: str
         amount: Decimal
         currency: str
         reason: str
+        reference: str  # the operator's id for this correction, "" for none
         actor: Actor
 
     @event(Credited)
     def _credited(
-        self, project_id: str, amount: Decimal, currency: str, reason: str, actor: Actor
+        self,
+        project_id: str,
+        amount: Decimal,
+        currency: str,
+        reason: str,
+        reference: str,
+        actor: Actor,
     ) -> None:
         self.credited[currency] = self.credited.get(currency, Decimal(0)) + amount
+        if reference:
+            self.references.add(reference)

@@ -47,6 +47,7 @@ def add_parser(sub: Any) -> None:
     credit.add_argument("--amount", required=True, help="a positive decimal, e.g. 10.00")
     credit.add_argument("--currency", required=True, help="e.g. EUR")
     credit.add_argument("--reason", required=True)
+    credit.add_argument("--reference", default="", help="credit once, however often it is run")
 
 
 def parse_time(text: str, what: str) -> datetime:
@@ -116,8 +117,11 @@ def _usage(app: CloudApp, args: argparse.Namespace, card: RateCard | None) -> st
 
 
 def _credit(app: CloudApp, args: argparse.Namespace) -> str:
-    cmd = CreditAccount(args.project, parse_amount(args.amount), args.currency, args.reason)
+    amount = parse_amount(args.amount)
+    cmd = CreditAccount(args.project, amount, args.currency, args.reason, args.reference)
     receipt = credit_account(cmd, app, SYSTEM)
+    if not receipt.events:
+        return f"already credited: {cmd.reference} (account {receipt.id}); nothing appended\n"
     return f"credited {cmd.amount} {cmd.currency} to {cmd.project_id} (account {receipt.id})\n"
 
 

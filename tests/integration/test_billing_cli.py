@@ -82,11 +82,16 @@ def test_two_replays_print_the_same_bytes_and_append_nothing(rig: Hosts) -> None
 def test_a_credit_is_a_new_event_and_the_next_invoice_shows_it_negative(rig: Hosts) -> None:
     booted(rig)
     project = rig.cloud.project_id
-    credited = _billing(
-        rig, "credit", "--project", project, "--amount", "10.00", "--currency", "EUR",
-        "--reason", "outage on compute-1",
+    credit = (
+        "credit", "--project", project, "--amount", "10.00", "--currency", "EUR",
+        "--reason", "outage on compute-1", "--reference", "INC-1",
     )  # fmt: skip
+    credited = _billing(rig, *credit)
     assert credited.returncode == 0, credited.stderr
+    head = rig.cloud.last_notification_id()
+    again = _billing(rig, *credit)  # run twice by mistake: credited once
+    assert again.returncode == 0 and "already credited: INC-1" in again.stdout
+    assert rig.cloud.last_notification_id() == head
     invoice = _billing(
         rig, "invoice", *_period(), "--rates", str(EXAMPLE_RATES), "--format", "json"
     )

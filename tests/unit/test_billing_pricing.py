@@ -159,3 +159,11 @@ def test_a_credit_is_a_new_event_on_the_projects_account() -> None:
         account.credit(Decimal("1"), "EUR", "\x00", SYSTEM)
     with pytest.raises(InvalidInput):
         account.credit(Decimal("1"), "eur", "lowercase", SYSTEM)
+
+
+def test_a_credit_naming_a_reference_already_credited_changes_nothing() -> None:
+    account = Account("p1", SYSTEM)
+    assert account.credit(Decimal("5"), "EUR", "outage", SYSTEM, reference="INC-7")
+    assert not account.credit(Decimal("5"), "EUR", "outage", SYSTEM, reference="INC-7")
+    assert [type(e).__name__ for e in account.collect_events()] == ["Opened", "Credited"]
+    assert account.credited == {"EUR": Decimal("5")}
