@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from domain.meters import (
     METERS,
@@ -25,11 +26,11 @@ from domain.usage import Interval, overlap
 MICROS_PER_SECOND = 1_000_000
 
 
-@dataclass(frozen=True)
-class Stretch:
-    """One stretch of a resource's life with one description and one state."""
+class Stretch(NamedTuple):
+    """One stretch of a resource's life with one description and one state
+    (a tuple: a replay makes one per change, and tuples are cheap to make)."""
 
-    resource_id: str
+    resource_id: UUID
     kind: str
     project_id: str
     product: str
@@ -45,7 +46,7 @@ class _Resource:
     project_id: str
     name: str
     product: str
-    quantities: dict[str, int]
+    quantities: tuple[tuple[str, int], ...]  # sorted, as each stretch keeps them
     open: Stretch | None = None
     last_start: datetime | None = None
 
@@ -57,7 +58,7 @@ class Metering:
 
     def __init__(self, start: datetime, stop: datetime) -> None:
         self.start, self.stop = start, stop
-        self._resources: dict[str, _Resource] = {}
+        self._resources: dict[UUID, _Resource] = {}
         self._closed: list[Stretch] = []
 
     def apply_event(self, event: Any) -> None:
@@ -72,7 +73,7 @@ class Metering:
                     change.project_id,
                     change.name,
                     change.product,
-                    dict(change.quantities),
+                    tuple(sorted(change.quantities.items())),
                 )
             return
         resource = self._resources.get(change.resource_id)
@@ -88,13 +89,13 @@ class Metering:
     def _close(self, resource: _Resource, at: datetime) -> bool:
         if resource.open is None:
             return False
-        closed = Stretch(**{**resource.open.__dict__, "ended_at": at})
+        closed = resource.open._replace(ended_at=at)
         resource.open = None
         if closed.started_at < self.stop and at > self.start:
             self._closed.append(closed)
         return True
 
-    def _begin(self, resource_id: str, resource: _Resource, change: Began) -> None:
+    def _begin(self, resource_id: UUID, resource: _Resource, change: Began) -> None:
         if not self._close(resource, change.at) and change.only_if_open:
             return
         # A stretch is keyed by its start (the usage table's primary key):
@@ -108,7 +109,7 @@ class Metering:
             resource.project_id,
             resource.product,
             change.state,
-            tuple(sorted(resource.quantities.items())),
+            resource.quantities,
             change.at,
             None,
         )
@@ -123,7 +124,7 @@ class Metering:
             key=lambda s: (s.project_id, s.kind, s.resource_id, s.started_at),
         )
 
-    def name_of(self, resource_id: str) -> str:
+    def name_of(self, resource_id: UUID) -> str:
         """The resource's latest name (what the usage API shows)."""
         return self._resources[resource_id].name
 
@@ -136,14 +137,13 @@ def _redescribe(resource: _Resource, change: Redescribed) -> None:
     if change.product is not None:
         resource.product = change.product
     if change.quantities is not None:
-        resource.quantities = dict(change.quantities)
+        resource.quantities = tuple(sorted(change.quantities.items()))
 
 
 # -- measuring ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UsageLine:
+class UsageLine(NamedTuple):
     """One stretch's part of the period: microseconds, and each meter's
     quantity times microseconds (exact integers; divide to get units)."""
 
@@ -168,21 +168,22 @@ def usage_lines(metering: Metering, now: datetime) -> list[UsageLine]:
     ``now`` (the replay's moment), as os-simple-tenant-usage counts it."""
     lines = []
     start, stop = metering.start, metering.stop
+    metered: dict[tuple[tuple[str, int], ...], list[tuple[str, int]]] = {}
     for s in metering.stretches():
         span = overlap(s.started_at, s.ended_at or now, start, stop)
         if span <= timedelta(0):
             continue
         micros = _micros(span)
-        quantities = dict(s.quantities)
-        meters = tuple(
-            (m.name, quantities[m.quantity] * micros) for m in METERS if m.quantity in quantities
-        )
+        per_second = metered.get(s.quantities)
+        if per_second is None:
+            per_second = metered[s.quantities] = _per_second(s.quantities)
+        meters = tuple((name, quantity * micros) for name, quantity in per_second)
         begin = max(s.started_at, start)
         lines.append(
             UsageLine(
                 s.project_id,
                 s.kind,
-                s.resource_id,
+                str(s.resource_id),
                 metering.name_of(s.resource_id),
                 s.product,
                 s.state,
@@ -193,6 +194,12 @@ def usage_lines(metering: Metering, now: datetime) -> list[UsageLine]:
             )
         )
     return lines
+
+
+def _per_second(quantities: tuple[tuple[str, int], ...]) -> list[tuple[str, int]]:
+    """Each meter's quantity for a stretch of these quantities."""
+    held = dict(quantities)
+    return [(m.name, held[m.quantity]) for m in METERS if m.quantity in held]
 
 
 @dataclass
@@ -226,7 +233,7 @@ def as_intervals(metering: Metering) -> list[Interval]:
         q: Mapping[str, int] = dict(s.quantities)
         found.append(
             Interval(
-                s.resource_id,
+                str(s.resource_id),
                 s.project_id,
                 metering.name_of(s.resource_id),
                 s.state,

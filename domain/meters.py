@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
@@ -53,7 +54,7 @@ class Opened:
     """A resource exists: who pays for it and what its stretches will meter.
     A second Opened for the same resource changes nothing."""
 
-    resource_id: str
+    resource_id: UUID
     kind: str  # "instance", "image", ...
     project_id: str
     name: str
@@ -65,7 +66,7 @@ class Opened:
 class Redescribed:
     """Later stretches of the resource meter this (None: unchanged)."""
 
-    resource_id: str
+    resource_id: UUID
     project_id: str | None = None
     name: str | None = None
     product: str | None = None
@@ -78,7 +79,7 @@ class Began:
     ``only_if_open``, nothing begins unless a stretch was open (a failed
     build never ran, so it uses nothing)."""
 
-    resource_id: str
+    resource_id: UUID
     state: str
     at: datetime
     only_if_open: bool = False
@@ -88,7 +89,7 @@ class Began:
 class Ended:
     """The resource is gone: its open stretch ends at ``at``."""
 
-    resource_id: str
+    resource_id: UUID
     at: datetime
 
 
@@ -130,8 +131,9 @@ def flavor_quantities(flavor: FlavorSnapshot) -> dict[str, int]:
     }
 
 
-def _id(event: Any) -> str:
-    return str(event.originator_id)
+def _id(event: Any) -> UUID:
+    resource_id: UUID = event.originator_id
+    return resource_id
 
 
 @rule(Instance.Requested)

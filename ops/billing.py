@@ -24,7 +24,7 @@ from domain.metering import totals_by_project, usage_lines
 from domain.pricing import RateCard, RateCardError, parse_rate_card, price
 from domain.values import SYSTEM
 from ops import billing_format
-from ops.billing_replay import Replay, replay
+from ops.billing_replay import Replay, replay, without_cyclic_gc
 from projections.bootstrap import postgres_recorder
 
 BAD_INPUT = 2
@@ -48,6 +48,9 @@ def add_parser(sub: Any) -> None:
     credit.add_argument("--currency", required=True, help="e.g. EUR")
     credit.add_argument("--reason", required=True)
     credit.add_argument("--reference", default="", help="credit once, however often it is run")
+    bench = actions.add_parser("bench", help="time the replay over the whole ledger")
+    bench.add_argument("--generate", type=int, default=0, help="first append ~N synthetic events")
+    bench.add_argument("--apply", action="store_true", help="really append them")
 
 
 def parse_time(text: str, what: str) -> datetime:
@@ -103,7 +106,8 @@ def _usage(app: CloudApp, args: argparse.Namespace, card: RateCard | None) -> st
     start, stop = _period(args)
     done = _replay(app, start, stop)
     # Running resources count up to now, or to the end of a period already over.
-    lines = usage_lines(done.metering, min(stop, datetime.now(UTC)))
+    with without_cyclic_gc():
+        lines = usage_lines(done.metering, min(stop, datetime.now(UTC)))
     credits = done.credits
     if args.project:
         lines = [line for line in lines if line.project_id == args.project]
@@ -125,6 +129,16 @@ def _credit(app: CloudApp, args: argparse.Namespace) -> str:
     return f"credited {cmd.amount} {cmd.currency} to {cmd.project_id} (account {receipt.id})\n"
 
 
+def _run(app: CloudApp, args: argparse.Namespace, card: RateCard | None) -> str:
+    if args.billing == "credit":
+        return _credit(app, args)
+    if args.billing == "bench":
+        from ops.billing_bench import main_bench
+
+        return main_bench(app, args.generate, args.apply)
+    return _usage(app, args, card)
+
+
 def main_billing(settings: Settings, args: argparse.Namespace) -> int:
     try:
         card = load_rate_card(args.rates) if args.billing == "invoice" else None
@@ -132,7 +146,7 @@ def main_billing(settings: Settings, args: argparse.Namespace) -> int:
             _period(args)  # refuse bad input before connecting
         app = build_app(settings.database_url, pool_size=1, limits=settings.database_limits)
         try:
-            out = _credit(app, args) if args.billing == "credit" else _usage(app, args, card)
+            out = _run(app, args, card)
         finally:
             app.close()
     except DomainError as exc:

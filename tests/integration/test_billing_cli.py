@@ -149,3 +149,27 @@ def test_bad_input_is_a_clear_message_and_a_non_zero_status(rig: Hosts, tmp_path
         assert shown.returncode == 2, (args, shown.stdout, shown.stderr)
         assert message in shown.stderr, (args, shown.stderr)
         assert "Traceback" not in shown.stderr
+
+
+def test_the_bench_appends_only_when_told_and_times_the_replay(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "CLOUDLEDGER_DATABASE_URL": database_url,
+        "CLOUDLEDGER_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    def bench(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ops.cli", "billing", "bench", *args],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    dry = bench("--generate", "500")
+    assert dry.returncode == 0 and "add --apply" in dry.stdout, dry.stderr
+    done = bench("--generate", "500", "--apply")
+    assert done.returncode == 0, done.stderr
+    generated = int(done.stdout.split("generated ")[1].split()[0])
+    assert generated >= 500
+    assert f"billing replay: {generated} events in the ledger" in done.stdout
