@@ -1,9 +1,10 @@
 """What each billable resource meters, declared once: the meters (what a
 unit is and which of a resource's quantities it counts), and a registry from
 event topics to the changes those events make to a resource's metered
-stretches. The billing replay (domain/metering.py) follows only this
-registry, so a resource added later (volumes, floating IPs) declares its
-rules here and the replay needs no change."""
+stretches. The billing replay (domain/metering.py) and the
+os-simple-tenant-usage projection (projections/usage.py, the instances'
+rules) follow only this registry, so a resource added later (volumes,
+floating IPs) declares its rules here and neither needs a change."""
 
 from __future__ import annotations
 
@@ -96,27 +97,37 @@ class Ended:
 MeterChange = Opened | Redescribed | Began | Ended
 Rule = Callable[[Any], Sequence[MeterChange]]
 RULES: dict[str, Rule] = {}
+KINDS: dict[str, str] = {}  # topic -> the kind of resource its rule changes
 
 R = TypeVar("R", bound=Rule)
 
 
-def rule(*event_classes: type) -> Callable[[R], R]:
-    """Register what events of these classes change."""
+def rule(kind: str, *event_classes: type) -> Callable[[R], R]:
+    """Register what events of these classes change (resources of ``kind``)."""
 
     def register(fn: R) -> R:
         for cls in event_classes:
             topic = get_topic(cls)
             assert topic not in RULES, f"two rules for {topic}"
-            RULES[topic] = fn
+            RULES[topic], KINDS[topic] = fn, kind
         return fn
 
     return register
 
 
-def changes_of(event: Any) -> Sequence[MeterChange]:
-    """The meter changes an event makes (none for events no rule names)."""
-    found = RULES.get(get_topic(type(event)))
-    return found(event) if found is not None else ()
+def topics_for(kind: str) -> tuple[str, ...]:
+    """The topics whose rules change resources of this kind."""
+    return tuple(topic for topic, k in KINDS.items() if k == kind)
+
+
+def changes_of(event: Any, kind: str | None = None) -> Sequence[MeterChange]:
+    """The meter changes an event makes (none for events no rule names),
+    or only those to resources of ``kind``."""
+    topic = get_topic(type(event))
+    found = RULES.get(topic)
+    if found is None or (kind is not None and KINDS[topic] != kind):
+        return ()
+    return found(event)
 
 
 # -- instances: as os-simple-tenant-usage splits them (projections/usage.py) ---
@@ -136,43 +147,43 @@ def _id(event: Any) -> UUID:
     return resource_id
 
 
-@rule(Instance.Requested)
+@rule("instance", Instance.Requested)
 def _requested(e: Instance.Requested) -> Sequence[MeterChange]:
     quantities = flavor_quantities(e.flavor)
     return (Opened(_id(e), "instance", e.project_id, e.name, e.flavor.name, quantities),)
 
 
-@rule(Instance.Updated)
+@rule("instance", Instance.Updated)
 def _renamed(e: Instance.Updated) -> Sequence[MeterChange]:
     return (Redescribed(_id(e), name=e.name),)
 
 
-@rule(Instance.Spawned)
+@rule("instance", Instance.Spawned)
 def _spawned(e: Instance.Spawned) -> Sequence[MeterChange]:
     return (Began(_id(e), "active", e.launched_at),)
 
 
-@rule(Instance.Stopped)
+@rule("instance", Instance.Stopped)
 def _stopped(e: Instance.Stopped) -> Sequence[MeterChange]:
     return (Began(_id(e), "stopped", e.timestamp),)
 
 
-@rule(Instance.Started)
+@rule("instance", Instance.Started)
 def _started(e: Instance.Started) -> Sequence[MeterChange]:
     return (Began(_id(e), "active", e.timestamp),)
 
 
-@rule(Instance.PowerActionDone)
+@rule("instance", Instance.PowerActionDone)
 def _powered(e: Instance.PowerActionDone) -> Sequence[MeterChange]:
     return (Began(_id(e), POWER_ACTIONS[e.action].ends_in.value, e.timestamp),)
 
 
-@rule(Instance.Failed)
+@rule("instance", Instance.Failed)
 def _failed(e: Instance.Failed) -> Sequence[MeterChange]:
     return (Began(_id(e), "error", e.timestamp, only_if_open=True),)
 
 
-@rule(Instance.Deleted)
+@rule("instance", Instance.Deleted)
 def _deleted(e: Instance.Deleted) -> Sequence[MeterChange]:
     return (Ended(_id(e), e.timestamp),)
 
@@ -181,18 +192,18 @@ def _deleted(e: Instance.Deleted) -> Sequence[MeterChange]:
 # and a revert the old one again from its end.
 
 
-@rule(Resizing.ResizeFinished)
+@rule("instance", Resizing.ResizeFinished)
 def _resized(e: Resizing.ResizeFinished) -> Sequence[MeterChange]:
     new = Redescribed(_id(e), product=e.flavor.name, quantities=flavor_quantities(e.flavor))
     return (new, Began(_id(e), "resized", e.timestamp))
 
 
-@rule(Resizing.ResizeConfirmed)
+@rule("instance", Resizing.ResizeConfirmed)
 def _confirmed(e: Resizing.ResizeConfirmed) -> Sequence[MeterChange]:
     return (Began(_id(e), "active" if e.running else "stopped", e.timestamp),)
 
 
-@rule(Resizing.ResizeReverted)
+@rule("instance", Resizing.ResizeReverted)
 def _reverted(e: Resizing.ResizeReverted) -> Sequence[MeterChange]:
     old = Redescribed(_id(e), product=e.flavor.name, quantities=flavor_quantities(e.flavor))
     return (old, Began(_id(e), "active" if e.running else "stopped", e.timestamp))
@@ -201,18 +212,18 @@ def _reverted(e: Resizing.ResizeReverted) -> Sequence[MeterChange]:
 # -- images: stored bytes, billed to the owner from upload to deletion ---------
 
 
-@rule(Image.Created)
+@rule("image", Image.Created)
 def _image_created(e: Image.Created) -> Sequence[MeterChange]:
     return (Opened(_id(e), "image", e.owner, e.name, "image", {"image_bytes": 0}),)
 
 
-@rule(Image.Uploaded)
+@rule("image", Image.Uploaded)
 def _image_uploaded(e: Image.Uploaded) -> Sequence[MeterChange]:
     stored = Redescribed(_id(e), quantities={"image_bytes": e.size})
     return (stored, Began(_id(e), "active", e.timestamp))
 
 
-@rule(Image.Updated)
+@rule("image", Image.Updated)
 def _image_updated(e: Image.Updated) -> Sequence[MeterChange]:
     """A new owner pays from the change on; a new name is only shown."""
     changes: list[MeterChange] = []
@@ -223,6 +234,6 @@ def _image_updated(e: Image.Updated) -> Sequence[MeterChange]:
     return changes
 
 
-@rule(Image.Deleted)
+@rule("image", Image.Deleted)
 def _image_deleted(e: Image.Deleted) -> Sequence[MeterChange]:
     return (Ended(_id(e), e.timestamp),)
