@@ -143,6 +143,9 @@ def test_bad_input_is_a_clear_message_and_a_non_zero_status(rig: Hosts, tmp_path
         ("credit", "--project", "p", "--amount", "3", "--currency", "euro", "--reason", "x"): (
             "Invalid currency"
         ),
+        ("credit", "--project", "0" * 32, "--amount", "3", "--currency", "EUR", "--reason", "x"): (
+            f"Project {'0' * 32} could not be found."
+        ),
     }
     for args, message in cases.items():
         shown = _billing(rig, *args)
