@@ -110,11 +110,13 @@ def _usage_table(document: dict[str, Any]) -> str:
                 f"  {s['kind']:<8} {s['resource_id']}  {s['product']:<12} {s['state']:<10}"
                 f" {s['started_at']} .. {s['ended_at']}  {s['seconds']:>16} s"
             )
+        out.append("  seconds by kind, product and state:")
         for total in p["seconds"]:
             label = f"{total['kind']} {total['product']} {total['state']}"
-            out.append(f"  {label:<40} {total['seconds']:>20} s")
+            out.append(f"    {label:<40} {total['seconds']:>20} s")
+        out.append("  meters:")
         for name, value in p["meters"].items():
-            out.append(f"  {name:<40} {value:>20}")
+            out.append(f"    {name:<40} {value:>20}")
     return "\n".join(out) + "\n"
 
 
