@@ -1,14 +1,14 @@
 """Usage arithmetic: hours of an instance's intervals within a period,
 priced by the flavor each interval had. The ledger gives the intervals
 exactly (a stop or, later, a resize starts a new one), so nothing is
-smeared over the whole period. os-simple-tenant-usage uses this, and the
-billing replay will too."""
+smeared over the whole period. os-simple-tenant-usage and the billing
+replay (domain/metering.py) both use this."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,21 @@ class Interval:
     ended_at: datetime | None  # None: still going
 
 
+def overlap(
+    started_at: datetime, ended_at: datetime | None, start: datetime, stop: datetime
+) -> timedelta:
+    """The part of [started_at, ended_at) inside [start, stop), exactly (to
+    the microsecond): billing counts in it, the API in hours of it."""
+    begin = max(started_at, start)
+    end = min(ended_at or stop, stop)
+    return max(end - begin, timedelta(0))
+
+
 def overlap_hours(
     started_at: datetime, ended_at: datetime | None, start: datetime, stop: datetime
 ) -> float:
     """Hours of [started_at, ended_at) inside [start, stop) (Nova's formula)."""
-    begin = max(started_at, start)
-    end = min(ended_at or stop, stop)
-    return max((end - begin).total_seconds(), 0.0) / 3600.0
+    return overlap(started_at, ended_at, start, stop).total_seconds() / 3600.0
 
 
 @dataclass

@@ -86,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--keep", action="store_true", help="boot: delete only at the end")
     bench.add_argument("--rate", type=float, default=90.0, help="overload: boots offered per s")
     bench.add_argument("--seconds", type=float, default=60.0, help="overload: for how long")
+    from ops.billing import add_parser as add_billing
+
+    add_billing(sub)
     return p
 
 
@@ -129,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops.audit import main_audit
 
         code = main_audit(settings, args)
+    elif args.command == "billing":
+        from ops.billing import main_billing
+
+        code = main_billing(settings, args)
     return code
 
 

@@ -1,10 +1,9 @@
 """Usage intervals (os-simple-tenant-usage): each stretch of an instance's
-life from launch to deletion, split where its state changes."""
+life from launch to deletion, split where its state or flavor changes."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
@@ -12,29 +11,18 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from domain.instance import Instance
-from domain.power import POWER_ACTIONS
-from domain.resize import Resizing
+from domain.meters import Began, Opened, Redescribed, changes_of, topics_for
 from domain.usage import Interval
 from projections.reader import Query
-from projections.view import ProjectionView, topics_of
+from projections.view import ProjectionView
 
 
 class UsageView(ProjectionView):
+    """The instances' stretches, split where domain/meters.py's rules say
+    (the billing replay follows the same rules, so the two agree)."""
+
     name = "usage"
-    topics = topics_of(
-        Instance.Requested,
-        Instance.Spawned,
-        Instance.Stopped,
-        Instance.Started,
-        Instance.PowerActionDone,
-        Instance.Failed,
-        Instance.Deleted,
-        Instance.Updated,
-        Resizing.ResizeFinished,
-        Resizing.ResizeConfirmed,
-        Resizing.ResizeReverted,
-    )
+    topics = topics_for("instance")
     ddl = (
         # What a later interval needs of the instance (its name and flavor).
         """CREATE TABLE IF NOT EXISTS usage_instances (
@@ -47,71 +35,49 @@ class UsageView(ProjectionView):
         "CREATE INDEX IF NOT EXISTS usage_intervals_by_time ON usage_intervals (started_at)",
     )
 
-    @singledispatchmethod
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
-        """Other events only move the tracking position."""
+        # The projector feeds every view every event of the group's topics.
+        for change in changes_of(event, "instance"):
+            if isinstance(change, Opened):
+                cur.execute(
+                    "INSERT INTO usage_instances VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (change.resource_id, change.project_id, change.name, _flavor(change)),
+                )
+            elif isinstance(change, Redescribed):
+                _redescribe(cur, change)
+            elif isinstance(change, Began):
+                _begin(cur, change.resource_id, change.state, change.at, change.only_if_open)
+            else:
+                _end(cur, change.resource_id, change.at)
 
-    @apply.register
-    def _(self, e: Instance.Requested, cur: Cursor[DictRow]) -> None:
-        cur.execute(
-            "INSERT INTO usage_instances VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (e.originator_id, e.project_id, e.name, Jsonb(e.flavor.__dict__)),
-        )
 
-    @apply.register
-    def _(self, e: Instance.Updated, cur: Cursor[DictRow]) -> None:
+def _flavor(change: Opened | Redescribed) -> Jsonb:
+    """The sizes an interval keeps, under the names FlavorSnapshot gives them
+    (rows written before the rules moved to domain/meters.py hold the whole
+    snapshot; these keys are the ones read)."""
+    q = change.quantities or {}
+    return Jsonb(
+        {
+            "name": change.product,
+            "vcpus": q["vcpus"],
+            "ram_mb": q["ram_mb"],
+            "disk_gb": q["root_gb"],
+            "ephemeral_gb": q["ephemeral_gb"],
+        }
+    )
+
+
+def _redescribe(cur: Cursor[DictRow], change: Redescribed) -> None:
+    if change.name is not None:
         cur.execute(
             "UPDATE usage_instances SET name = %s WHERE instance_id = %s",
-            (e.name, e.originator_id),
+            (change.name, change.resource_id),
         )
-
-    @apply.register
-    def _(self, e: Instance.Spawned, cur: Cursor[DictRow]) -> None:
-        _begin(cur, e.originator_id, "active", e.launched_at)
-
-    @apply.register
-    def _(self, e: Instance.Stopped, cur: Cursor[DictRow]) -> None:
-        _begin(cur, e.originator_id, "stopped", e.timestamp)
-
-    @apply.register
-    def _(self, e: Instance.Started, cur: Cursor[DictRow]) -> None:
-        _begin(cur, e.originator_id, "active", e.timestamp)
-
-    @apply.register
-    def _(self, e: Instance.PowerActionDone, cur: Cursor[DictRow]) -> None:
-        _begin(cur, e.originator_id, POWER_ACTIONS[e.action].ends_in.value, e.timestamp)
-
-    @apply.register
-    def _(self, e: Instance.Failed, cur: Cursor[DictRow]) -> None:
-        _begin(cur, e.originator_id, "error", e.timestamp, only_if_running=True)
-
-    @apply.register
-    def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
-        _end(cur, e.originator_id, e.timestamp)
-
-    # A resize prices the instance at the new flavor from the moment the
-    # destination runs it, and a revert at the old one again from its end.
-
-    @apply.register
-    def _(self, e: Resizing.ResizeFinished, cur: Cursor[DictRow]) -> None:
-        _set_flavor(cur, e.originator_id, e.flavor)
-        _begin(cur, e.originator_id, "resized", e.timestamp)
-
-    @apply.register
-    def _(self, e: Resizing.ResizeConfirmed, cur: Cursor[DictRow]) -> None:
-        _begin(cur, e.originator_id, "active" if e.running else "stopped", e.timestamp)
-
-    @apply.register
-    def _(self, e: Resizing.ResizeReverted, cur: Cursor[DictRow]) -> None:
-        _set_flavor(cur, e.originator_id, e.flavor)
-        _begin(cur, e.originator_id, "active" if e.running else "stopped", e.timestamp)
-
-
-def _set_flavor(cur: Cursor[DictRow], instance_id: Any, flavor: Any) -> None:
-    cur.execute(
-        "UPDATE usage_instances SET flavor = %s WHERE instance_id = %s",
-        (Jsonb(flavor.__dict__), instance_id),
-    )
+    if change.quantities is not None:
+        cur.execute(
+            "UPDATE usage_instances SET flavor = %s WHERE instance_id = %s",
+            (_flavor(change), change.resource_id),
+        )
 
 
 def _end(cur: Cursor[DictRow], instance_id: Any, at: datetime) -> int:
@@ -123,11 +89,11 @@ def _end(cur: Cursor[DictRow], instance_id: Any, at: datetime) -> int:
 
 
 def _begin(
-    cur: Cursor[DictRow], instance_id: Any, state: str, at: datetime, only_if_running: bool = False
+    cur: Cursor[DictRow], instance_id: Any, state: str, at: datetime, only_if_open: bool = False
 ) -> None:
     """Close the open interval and open one in the new state. An instance
     that never launched uses nothing, so a failed build opens none."""
-    if _end(cur, instance_id, at) == 0 and only_if_running:
+    if _end(cur, instance_id, at) == 0 and only_if_open:
         return
     cur.execute(
         "INSERT INTO usage_intervals SELECT instance_id, %s, flavor, %s, NULL"
