@@ -26,7 +26,11 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
 def is_upload(method: str, path: str) -> bool:
     """Image data uploads stream to disk under their own size limit, not the JSON one."""
-    return method == "PUT" and path.startswith("/image/v2/images/") and path.endswith("/file")
+    return (
+        method == "PUT"
+        and path.startswith("/image/v2/images/")
+        and path.endswith(("/file", "/stage"))
+    )
 
 
 async def _next_piece(stream: AsyncIterator[bytes]) -> bytes:
@@ -41,14 +45,14 @@ async def _next_piece(stream: AsyncIterator[bytes]) -> bytes:
     return bytes(piece)
 
 
-def _pieces(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
+def request_pieces(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
     """The request body, read from the event loop as the store (in a worker
     thread) asks for it: the body is never held whole, in memory or on disk."""
     while piece := anyio.from_thread.run(_next_piece, stream):
         yield piece
 
 
-def _declared_size(request: Request, cap: int) -> None:
+def refuse_declared_over(request: Request, cap: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise TooLarge(f"Image exceeds the storage quota: the size cap is {cap} bytes")
@@ -57,8 +61,8 @@ def _declared_size(request: Request, cap: int) -> None:
 async def upload(request: Request) -> Response:
     actor = authorize(request, "image:upload_image")
     svc = state(request).services
-    _declared_size(request, svc.image_size_cap)  # refused before anything is appended
-    chunks = _pieces(request.stream().__aiter__())
+    refuse_declared_over(request, svc.image_size_cap)  # refused before anything is appended
+    chunks = request_pieces(request.stream().__aiter__())
     aborted: list[Receipt] = []
     try:
         receipt = await run_in_threadpool(

@@ -24,6 +24,7 @@ from api.context import (
 from api.responses import JSONResponse
 from commands.images import CreateImage
 from domain.errors import NotFound
+from domain.image_import import IMPORT_METHODS
 from domain.values import INT32_MAX, Actor
 from projections.image_listing import image_list
 from projections.images import image_by_id
@@ -137,7 +138,9 @@ async def create(request: Request) -> JSONResponse:
     receipt = await run_in_threadpool(state(request).services.create_image, cmd, actor, guard)
     await read_your_writes(request, receipt)
     row = await _visible(request, actor, str(receipt.id))
-    return JSONResponse(render(request, row, actor), 201)
+    # Glance names its import methods here; the sdk imports only if it sees them.
+    methods = {"OpenStack-image-import-methods": ",".join(IMPORT_METHODS)}
+    return JSONResponse(render(request, row, actor), 201, headers=methods)
 
 
 async def index(request: Request) -> JSONResponse:

@@ -17,7 +17,8 @@ from api.responses import JSONResponse
 # Routes that answer without a token: version discovery and logging in.
 PUBLIC = re.compile(r"^/(identity|compute|image)(/v3|/v2\.1|/versions)?/?$")
 LOGIN = ("POST", "/identity/v3/auth/tokens")
-STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file")}  # image data, not JSON
+# Image data, not JSON.
+STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file"), ("PUT", "/image/v2/images/{id}/stage")}
 DOWNLOADS = {("GET", "/image/v2/images/{id}/file")}
 # Nova answers these 200 with an empty body.
 EMPTY_OK = {

@@ -154,6 +154,7 @@ ACTIONS: dict[str, str] = {
     "image:add_image": MEMBER,
     "image:publicize_image": ADMIN,
     "image:upload_image": f"{MEMBER} or rule:service_api",  # hosts upload snapshots
+    "image:import_image": MEMBER,
     "image:download_image": f"{READER} or rule:service_api",  # compute hosts fetch images
     "image:download_image:any_project": "rule:admin_api or rule:service_api",
     "image:get_images": READER,

@@ -279,6 +279,7 @@ def build_services(settings: Settings, *, pool_size: int = 10) -> Services:
         DirectoryImageStore(settings.image_dir),
         lockout,
         image_size_cap=settings.image_size_cap,
+        staging_store=DirectoryImageStore(settings.state_dir / "image-staging"),
     )
 
 

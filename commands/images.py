@@ -76,7 +76,7 @@ def create_image(
     return Receipt.of(image.id, app.save(image))
 
 
-def _owned_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
+def owned_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
     label = f"Image {image_id}"
     image = load(app, Image, parse_uuid(image_id, label), label)
     if not image.visible_to(actor.project_id, actor.is_admin):
@@ -115,13 +115,13 @@ def upload_image(
     try:
         blob = store.put(str(uid), chunks, max_size)
     except BaseException as exc:
-        _abort_upload(app, uid, upload_id, exc, actor, on_abort)
+        abort_upload(app, uid, upload_id, exc, actor, on_abort)
         raise
     try:
         return retry_on_conflict(lambda: _finish_upload(app, uid, upload_id, blob, actor))
     except BaseException as exc:
         store.delete(str(uid))  # the ledger never saw these bytes
-        _abort_upload(app, uid, upload_id, exc, actor, on_abort)
+        abort_upload(app, uid, upload_id, exc, actor, on_abort)
         raise
 
 
@@ -143,10 +143,10 @@ def _finish_upload(
 def _uploadable(app: CloudApp, image_id: str, actor: Actor) -> Image:
     if "service" in actor.roles:
         return _snapshot_image(app, image_id)
-    return _owned_image(app, image_id, actor)
+    return owned_image(app, image_id, actor)
 
 
-def _abort_upload(
+def abort_upload(
     app: CloudApp,
     image_id: UUID,
     upload_id: str,
@@ -172,7 +172,7 @@ def _abort_upload(
 
 
 def delete_image(image_id: str, app: CloudApp, store: ImageStore, actor: Actor) -> Receipt:
-    image = _owned_image(app, image_id, actor)
+    image = owned_image(app, image_id, actor)
     image.delete(actor)
     receipt = Receipt.of(image.id, app.save(image))
     store.delete(str(image.id))

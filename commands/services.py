@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
@@ -10,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 from commands import (
     catalog,
     host_aggregates,
+    image_import,
     images,
     keypairs,
     server_details,
@@ -20,6 +23,7 @@ from commands import (
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.identity_services import IdentityCommands, creating
+from commands.image_files import DirectoryImageStore
 from commands.image_metadata import ImageMetadataCommands
 from commands.lockout import Lockout, MemoryLoginAttempts
 from commands.ports import ImageStore, PasswordHasher
@@ -57,8 +61,13 @@ class Services(IdentityCommands, ImageMetadataCommands):
         image_store: ImageStore,
         lockout: Lockout | None = None,
         image_size_cap: int = images.MAX_IMAGE_BYTES,
+        staging_store: ImageStore | None = None,
     ):
         self.app, self.hasher, self.image_store = app, hasher, image_store
+        # Where image imports stage their bytes (Glance's default: /tmp/staging).
+        self.staging_store = staging_store or DirectoryImageStore(
+            Path(tempfile.gettempdir()) / "cloudledger-image-staging"
+        )
         self.image_size_cap = image_size_cap  # Glance's image_size_cap: larger uploads get 413
         # Processes that log users in pass the PostgreSQL-backed one (bootstrap).
         self.lockout = lockout or Lockout(MemoryLoginAttempts())
@@ -214,6 +223,28 @@ class Services(IdentityCommands, ImageMetadataCommands):
         protections: PropertyProtections | None = None,
     ) -> Receipt:
         return images.create_image(cmd, self.app, actor, protections)
+
+    def stage_image(
+        self,
+        image_id: str,
+        chunks: Iterable[bytes],
+        actor: Actor,
+        on_abort: Callable[[Receipt], None] | None = None,
+    ) -> Receipt:
+        return image_import.stage_image(
+            image_id, chunks, self.app, self.staging_store, actor, self.image_size_cap, on_abort
+        )
+
+    def import_image(self, image_id: str, method: str, actor: Actor) -> Receipt:
+        return image_import.import_image(
+            image_id,
+            method,
+            self.app,
+            self.image_store,
+            self.staging_store,
+            actor,
+            self.image_size_cap,
+        )
 
     def upload_image(
         self,

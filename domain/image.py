@@ -14,6 +14,7 @@ from domain.errors import (
     NotFound,
     TooLarge,
 )
+from domain.image_import import ImageImport
 from domain.image_members import can_see, require_member_status
 from domain.values import Actor, require_int32, require_text
 
@@ -53,7 +54,7 @@ MUTABLE_CORE = (
 )
 
 
-class Image(Aggregate):
+class Image(ImageImport):
     """An image: created 'queued', 'saving' while its bytes stream in, 'active' once stored."""
 
     class Created(Aggregate.Created):
@@ -145,11 +146,12 @@ class Image(Aggregate):
 
     def _saving(self) -> str | None:
         # getattr: images stored before uploads streamed never set upload_id.
-        return getattr(self, "upload_id", None) if self.status == "saving" else None
+        streaming = self.status in ("saving", "uploading")  # an upload, or a staging
+        return getattr(self, "upload_id", None) if streaming else None
 
     def abort_upload(self, upload_id: str, reason: str, actor: Actor) -> bool:
         """Back to 'queued' if this upload is still the one saving; whether it was."""
-        if self.status != "saving" or self._saving() != upload_id:
+        if self.status not in ("saving", "uploading") or self._saving() != upload_id:
             return False
         self._upload_aborted(upload_id, reason, actor)
         return True
@@ -173,8 +175,9 @@ class Image(Aggregate):
         upload_id: str | None = None,
     ) -> None:
         """The bytes are stored. ``upload_id`` names the upload that stored them:
-        only the one saving now may finish (None: a one-step upload from queued)."""
-        if self.status not in ("queued", "saving") or self._saving() != upload_id:
+        only the one saving now may finish (None: a one-step upload from
+        queued, or an import of the staged bytes)."""
+        if self.status not in ("queued", "saving", "importing") or self._saving() != upload_id:
             raise InvalidTransition("image", self.status, "upload")
         self._uploaded(checksum, hash_algo, hash_value, size, actor)
 

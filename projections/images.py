@@ -6,11 +6,13 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.image import MUTABLE_CORE, Image
+from domain.image_import import ImageImport
 from projections.image_listing import ImageListing, image_list
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
@@ -24,6 +26,9 @@ class ImagesView(ProjectionView):
         Image.Created,
         Image.UploadStarted,
         Image.UploadAborted,
+        ImageImport.StagingStarted,
+        ImageImport.ImportStarted,
+        ImageImport.ImportFailed,
         Image.Uploaded,
         Image.Deleted,
         Image.Updated,
@@ -132,8 +137,21 @@ class ImagesView(ProjectionView):
     def _(self, e: Image.Reactivated, cur: Cursor[DictRow]) -> None:
         self._set_status(cur, e, "active")
 
+    # Stored as ImageImport.<Event> (domain/image_import.py), not Image.<Event>.
+    @apply.register
+    def _(self, e: ImageImport.StagingStarted, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "uploading")
+
+    @apply.register
+    def _(self, e: ImageImport.ImportStarted, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "importing")
+
+    @apply.register
+    def _(self, e: ImageImport.ImportFailed, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "uploading")
+
     @staticmethod
-    def _set_status(cur: Cursor[DictRow], e: Image.Event, status: str) -> None:
+    def _set_status(cur: Cursor[DictRow], e: Aggregate.Event, status: str) -> None:
         cur.execute(
             "UPDATE images SET status=%s, updated_at=%s WHERE id=%s",
             (status, e.timestamp, e.originator_id),

@@ -188,7 +188,7 @@ def protected_stack(
         "CLOUDLEDGER_PROPERTY_PROTECTION_FILE": str(rules),
         "CLOUDLEDGER_PROPERTY_PROTECTION_RULE_FORMAT": "policies",
     }
-    redis_url = redis_server.url().rsplit("/", 1)[0] + "/6"
+    redis_url = redis_server.url().rsplit("/", 1)[0] + "/9"
     with running_stack(pg_cluster, template_database, redis_url, "db", settings) as stack:
         yield stack
 
