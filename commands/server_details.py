@@ -5,8 +5,10 @@ which a job of its host finishes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from uuid import UUID
 
 from commands.app import CloudApp
+from commands.loading import load_many
 from commands.receipt import Receipt
 from commands.servers import owned_instance
 from domain.errors import NotFound
@@ -56,6 +58,7 @@ def snapshot_server(
     instance = owned_instance(app, server_id, actor)
     instance.require_unlocked(actor)
     properties = {
+        **_boot_properties(app, instance.image_id),
         **metadata,
         "instance_uuid": str(instance.id),
         "image_type": "snapshot",
@@ -75,6 +78,26 @@ def snapshot_server(
     )
     instance.request_snapshot(str(image.id), actor)
     return Receipt.of(image.id, app.save(image, instance))
+
+
+# What a snapshot keeps of the image it was booted from, as Nova's does: a
+# kernel-booted guest's snapshot must boot the same kernel.
+INHERITED_PROPERTIES = (
+    "kernel_id",
+    "ramdisk_id",
+    "os_command_line",
+    "hw_architecture",
+    "hypervisor_type",
+    "img_hv_type",
+    "os_distro",
+)
+
+
+def _boot_properties(app: CloudApp, image_id: str) -> dict[str, str]:
+    base = load_many(app, Image, [UUID(image_id)]).get(UUID(image_id))
+    if base is None:
+        return {}
+    return {k: base.properties[k] for k in INHERITED_PROPERTIES if k in base.properties}
 
 
 def change_tags(

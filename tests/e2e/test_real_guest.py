@@ -98,6 +98,34 @@ def test_a_real_guest_boots_prints_its_disks_and_goes_without_a_trace(qemu_stack
     wait_for(lambda: _status(stack, name) == "ACTIVE", 60, "the server to start")
     assert domain in _qemu_guests()
 
+    # A snapshot of the guest keeps its kernel and boots as a new server.
+    snap = f"{name}-snap"
+    ok(openstack(stack, "server", "image", "create", "--name", snap, "--wait", name))
+    kept = as_json(openstack(stack, "image", "show", snap, "-f", "json"))["properties"]
+    for key in ("kernel_id", "ramdisk_id", "os_command_line"):
+        assert kept[key] == image["properties"][key]
+    assert _status(stack, name) == "ACTIVE" and domain in _qemu_guests()  # running again
+    second = as_json(
+        openstack(
+            stack,
+            *boot[:3],
+            flavor,
+            "--image",
+            snap,
+            "--nic",
+            "none",
+            "--wait",
+            "-f",
+            "json",
+            f"{name}-2",
+        )
+    )
+    wait_for(
+        lambda: MARKER in _console(stack, f"{name}-2"), BOOT_TIMEOUT, "the snapshot's guest to boot"
+    )
+    ok(openstack(stack, "server", "delete", "--wait", second["id"]))
+    ok(openstack(stack, "image", "delete", snap))
+
     # Power-state sync: the guest's QEMU killed by its pid shows SHUTOFF.
     os.kill(_qemu_guests()[domain], signal.SIGKILL)
     wait_for(lambda: _status(stack, name) == "SHUTOFF", 30, "the sync to see the guest gone")

@@ -283,7 +283,8 @@ class QemuImgDiskStore:
         root = self._root / validate_id(instance_id) / ROOT_DISK
         if not root.is_file():
             raise PermanentDriverError(f"instance {instance_id} has no root disk")
-        self._run(["qemu-img", "convert", "-q", "-O", "qcow2", str(root), str(dest)])
+        # -U: a paused QEMU guest still holds its disk's write lock.
+        self._run(["qemu-img", "convert", "-q", "-U", "-O", "qcow2", str(root), str(dest)])
 
     def adopt_root(
         self, instance_id: str, root_image: Path, root_gb: int, ephemeral_gb: int

@@ -289,9 +289,19 @@ def snapshot_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
 
 def _snapshot(host: ComputeContext, instance: Instance) -> None:
     image_id = instance.snapshot_image_id
+    running = host.hypervisor.state_of(domain_name(instance.id)) == "running"
     with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
         data = Path(tmp) / f"{image_id}.qcow2"
-        host.disks.export_root(str(instance.id), data)
+        # A running guest is paused while its disk is read: what is saved is
+        # one moment of the disk, not a mix of before and after its writes.
+        spec = spec_for(instance, host) if running else None
+        if spec is not None:
+            host.hypervisor.ensure_paused(spec)
+        try:
+            host.disks.export_root(str(instance.id), data)
+        finally:
+            if spec is not None:
+                host.hypervisor.ensure_running(spec)
         host.upload_image(image_id, data)
     host.console.write(str(instance.id), f"cloudledger: root disk saved as image {image_id}")
 
