@@ -34,6 +34,7 @@ DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
 DEFAULT_MAX_IN_FLIGHT = 1000  # instance operations accepted but unfinished (boots: 429)
 DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
 DEFAULT_POWER_SYNC_INTERVAL = 600.0  # Nova's sync_power_state_interval
+DEFAULT_SHUTDOWN_TIMEOUT = 60.0  # Nova's shutdown_timeout
 # Nova's defaults: remove_unused_original_minimum_age_seconds, image_cache_manager_interval.
 DEFAULT_IMAGE_CACHE_MAX_AGE, DEFAULT_IMAGE_CACHE_INTERVAL = 86400.0, 2400.0
 
@@ -107,6 +108,8 @@ class Settings:
     # How often each compute host checks its guests against the ledger
     # (Nova's sync_power_state_interval).
     power_sync_interval_s: float = DEFAULT_POWER_SYNC_INTERVAL
+    # How long a soft reboot waits for a real guest to shut down (Nova's shutdown_timeout).
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT
     # Largest image upload, in bytes (Glance's image_size_cap): 413 above.
     image_size_cap: int = MAX_IMAGE_BYTES
     # A compute host's cached image that no instance there used for this long
@@ -162,6 +165,9 @@ class Settings:
             hypervisor=_hypervisor(environ),
             power_sync_interval_s=float(
                 environ.get("CLOUDLEDGER_POWER_SYNC_INTERVAL") or DEFAULT_POWER_SYNC_INTERVAL
+            ),
+            shutdown_timeout_s=float(
+                environ.get("CLOUDLEDGER_SHUTDOWN_TIMEOUT") or DEFAULT_SHUTDOWN_TIMEOUT
             ),
             image_size_cap=int(environ.get("CLOUDLEDGER_IMAGE_SIZE_CAP") or MAX_IMAGE_BYTES),
             image_cache_max_age_s=float(

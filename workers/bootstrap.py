@@ -141,7 +141,7 @@ def run_compute(
     context = runtime.ComputeContext(
         app=app,
         name=host_name,
-        hypervisor=LibvirtHypervisor(conn, domain_type),
+        hypervisor=LibvirtHypervisor(conn, domain_type, settings.shutdown_timeout_s),
         disks=QemuImgDiskStore(disks),
         fetch_image=HttpImageFetcher(settings.api_url, token),
         images=DirectoryImageCache(disks),

@@ -34,7 +34,11 @@ def qemu_stack(
     pg_cluster: PrivateCluster, redis_server: PrivateRedis, template_database: str
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/7"
-    real = {"CLOUDLEDGER_HYPERVISOR": "qemu", "CLOUDLEDGER_POWER_SYNC_INTERVAL": "2"}
+    real = {
+        "CLOUDLEDGER_HYPERVISOR": "qemu",
+        "CLOUDLEDGER_POWER_SYNC_INTERVAL": "2",
+        "CLOUDLEDGER_SHUTDOWN_TIMEOUT": "1",  # the busybox init ignores the ACPI button
+    }
     with running_stack(pg_cluster, template_database, redis_url, "db", real) as stack:
         yield stack
 
@@ -97,6 +101,13 @@ def test_a_real_guest_boots_prints_its_disks_and_goes_without_a_trace(qemu_stack
     ok(openstack(stack, "server", "start", name))
     wait_for(lambda: _status(stack, name) == "ACTIVE", 60, "the server to start")
     assert domain in _qemu_guests()
+
+    # A soft reboot: the guest is asked to shut down, powered off when it
+    # does not, and boots again (its console shows a second boot).
+    boots = _console(stack, name).count(MARKER)
+    ok(openstack(stack, "server", "reboot", "--wait", name))
+    wait_for(lambda: _console(stack, name).count(MARKER) > boots, BOOT_TIMEOUT, "a second boot")
+    assert _status(stack, name) == "ACTIVE"
 
     # A snapshot of the guest keeps its kernel and boots as a new server.
     snap = f"{name}-snap"

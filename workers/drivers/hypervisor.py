@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any, Protocol
 
 import libvirt
 
-from workers.drivers.domain_xml import domain_xml
+from workers.drivers.domain_xml import REAL_DOMAIN_TYPES, domain_xml
 from workers.drivers.errors import (
     DriverError,
     PermanentDriverError,
@@ -19,6 +20,8 @@ from workers.drivers.errors import (
 )
 
 DISK_FORMATS = frozenset({"qcow2", "raw"})
+# How long a soft reboot waits for a real guest to shut down (Nova's shutdown_timeout).
+CLEAN_SHUTDOWN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,9 @@ class Hypervisor(Protocol):
         ...
 
     def reboot(self, spec: DomainSpec) -> None:
-        """Reboot a running domain through the guest (a soft reboot); one
-        that is not running is started."""
+        """Reboot a running domain through the guest (a soft reboot: a real
+        guest is asked to shut down, powered off if it does not in time,
+        and started again); one that is not running is started."""
         ...
 
     def state_of(self, name: str) -> str | None:
@@ -203,9 +207,15 @@ def _tolerate(action: Callable[[], Any], reached: Callable[[], bool]) -> None:
 class LibvirtHypervisor:
     """Hypervisor backed by an open libvirt connection."""
 
-    def __init__(self, conn: libvirt.virConnect, domain_type: str) -> None:
+    def __init__(
+        self,
+        conn: libvirt.virConnect,
+        domain_type: str,
+        clean_shutdown_s: float = CLEAN_SHUTDOWN_S,
+    ) -> None:
         self._conn = conn
         self._domain_type = domain_type
+        self._clean_shutdown_s = clean_shutdown_s
 
     def ensure_running(self, spec: DomainSpec) -> None:
         validate_spec(spec)
@@ -246,9 +256,22 @@ class LibvirtHypervisor:
         with self._mapped_errors():
             dom = self._ensure_defined(spec)
             if dom.isActive() and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
-                dom.reboot(0)
-                return
+                if self._domain_type not in REAL_DOMAIN_TYPES:
+                    dom.reboot(0)
+                    return
+                self._shut_down_cleanly(dom)
         self.ensure_running(spec)
+
+    def _shut_down_cleanly(self, dom: Any) -> None:
+        """Nova's soft reboot of a real guest: ask it to shut down (ACPI), wait,
+        and power it off if it has not in time (a guest that ignores the
+        button, as the busybox init does); the caller starts it again."""
+        _tolerate(dom.shutdown, lambda: not dom.isActive())
+        deadline = time.monotonic() + self._clean_shutdown_s
+        while dom.isActive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if dom.isActive():
+            _tolerate(dom.destroy, lambda: not dom.isActive())
 
     def state_of(self, name: str) -> str | None:
         with self._mapped_errors():
