@@ -76,6 +76,11 @@ class ComputeHost(Aggregate):
         self.claims: dict[str, list[int]] = {}  # instance id -> [vcpus, ram, disk]
         self.claimed_totals = [0, 0, 0]  # running sums of the claims
 
+    def instances_claimed(self) -> set[UUID]:
+        """The instances with a claim here: a resize's second claim is keyed
+        ``<id>/resize`` (domain/resize.py), so one instance may hold two."""
+        return {UUID(key.partition("/")[0]) for key in self.claims}
+
     @property
     def limits(self) -> Resources:
         return Resources(

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from uuid import UUID
 
 import libvirt
 from redis import Redis
@@ -151,9 +150,7 @@ def run_compute(
     )
     runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
-    # A resize's second claim is keyed "<id>/resize" (domain/resize.py).
-    instance_ids = {UUID(key.partition("/")[0]) for key in host.claims}
-    restored = restore_host(context, sorted(instance_ids))
+    restored = restore_host(context, sorted(host.instances_claimed()))
     log.info("compute %s: restored %d domains from the ledger", host_name, restored)
     # Cache upkeep goes through this host's own queue, in turn with its spawns.
     prune = image_cache.prune_periodically(

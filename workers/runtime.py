@@ -102,3 +102,10 @@ def current() -> Context:
     if _context is None:
         raise RuntimeError("worker context not installed; start via workers.bootstrap")
     return _context
+
+
+def current_host() -> ComputeContext:
+    """The context of a job on a compute host's queue."""
+    host = current()
+    assert isinstance(host, ComputeContext), "not a compute worker"
+    return host

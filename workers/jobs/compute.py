@@ -169,8 +169,7 @@ def _log(host: ComputeContext, instance: Instance, task: TaskState) -> None:
 
 def console_output(instance_id: str, length: int | None) -> str:
     """The tail of an instance's console (asked by the API, os-getConsoleOutput)."""
-    host = runtime.current()
-    assert isinstance(host, ComputeContext), "not a compute worker"
+    host = runtime.current_host()
     return host.console.tail(instance_id, length)
 
 
@@ -324,8 +323,7 @@ def _one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
 
 def list_domains() -> list[dict[str, object]]:
     """What this host's hypervisor holds (used by ops tools and tests)."""
-    host = runtime.current()
-    assert isinstance(host, ComputeContext), "not a compute worker"
+    host = runtime.current_host()
     return [d.__dict__ for d in host.hypervisor.list_domains()]
 
 

@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from uuid import UUID
 
 from commands.loading import load, load_many
 from domain.host import ComputeHost
@@ -30,9 +29,8 @@ def images_in_use(host: ComputeContext) -> set[str]:
     claims room here from scheduling until its delete is done, so its disks
     (and the base image they back onto) exist only while the claim does."""
     record = load(host.app, ComputeHost, ComputeHost.create_id(host.name), f"Host {host.name}")
-    # A resize's second claim is keyed "<id>/resize" (domain/resize.py).
-    ids = {UUID(key.partition("/")[0]) for key in record.claims}
-    return {i.image_id for i in load_many(host.app, Instance, ids).values()}
+    claimed = load_many(host.app, Instance, record.instances_claimed())
+    return {i.image_id for i in claimed.values()}
 
 
 def prune_image_cache(host: ComputeContext, now: float, max_age: float) -> dict[str, str]:
@@ -53,15 +51,9 @@ def prune_image_cache(host: ComputeContext, now: float, max_age: float) -> dict[
     return outcomes
 
 
-def _context() -> ComputeContext:
-    host = runtime.current()
-    assert isinstance(host, ComputeContext), "not a compute worker"
-    return host
-
-
 def prune_job(max_age: float) -> dict[str, str]:
     """RQ's entry point (enqueued by the host's own worker, periodically)."""
-    outcomes = prune_image_cache(_context(), time.time(), max_age)
+    outcomes = prune_image_cache(runtime.current_host(), time.time(), max_age)
     if "removed" in outcomes.values():
         log.info(
             "image cache: removed %s", sorted(k for k, v in outcomes.items() if v == "removed")
@@ -71,7 +63,7 @@ def prune_job(max_age: float) -> dict[str, str]:
 
 def list_job() -> list[dict[str, object]]:
     """What the cache holds, each image with its size, last use and whether in use."""
-    host = _context()
+    host = runtime.current_host()
     in_use = images_in_use(host)
     return [
         {**entry.__dict__, "in_use": entry.image_id in in_use} for entry in host.images.entries()

@@ -32,9 +32,7 @@ SYNC_FUNC = "workers.jobs.power_sync.sync_job"
 def sync_power_states(host: ComputeContext) -> list[UUID]:
     """Record as stopped each instance here whose guest is not running."""
     found = load(host.app, ComputeHost, ComputeHost.create_id(host.name), f"Host {host.name}")
-    # A resize's second claim ("<id>/resize") is its instance's too.
-    ids = {UUID(key.partition("/")[0]) for key in found.claims}
-    instances = load_many(host.app, Instance, ids)
+    instances = load_many(host.app, Instance, found.instances_claimed())
     silent = [
         i.id
         for i in instances.values()
@@ -54,8 +52,7 @@ def sync_power_states(host: ComputeContext) -> list[UUID]:
 
 def sync_job() -> list[str]:
     """RQ's entry point (enqueued by the host's own worker, periodically)."""
-    host = runtime.current()
-    assert isinstance(host, ComputeContext), "not a compute worker"
+    host = runtime.current_host()
     return [str(i) for i in sync_power_states(host)]
 
 
