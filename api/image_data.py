@@ -4,7 +4,7 @@ with Range requests)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +17,7 @@ from api.errors import error_response
 from api.images import _visible
 from commands.receipt import Receipt
 from domain.errors import Forbidden, InvalidInput, TooLarge
+from domain.values import Actor
 
 # What the store is handed at a time: one event-loop hop per piece, not per
 # socket read, and never more than this held per upload.
@@ -58,15 +59,19 @@ def refuse_declared_over(request: Request, cap: int) -> None:
         raise TooLarge(f"Image exceeds the storage quota: the size cap is {cap} bytes")
 
 
-async def upload(request: Request) -> Response:
+Streamed = Callable[[str, Iterator[bytes], Actor, Callable[[Receipt], None]], Receipt]
+
+
+async def stream_body(request: Request, command: Streamed) -> None:
+    """The request body streamed to ``command`` (an upload or a staging),
+    answered once reads show what it appended."""
     actor = authorize(request, "image:upload_image")
-    svc = state(request).services
-    refuse_declared_over(request, svc.image_size_cap)  # refused before anything is appended
+    refuse_declared_over(request, state(request).services.image_size_cap)  # before any append
     chunks = request_pieces(request.stream().__aiter__())
     aborted: list[Receipt] = []
     try:
         receipt = await run_in_threadpool(
-            svc.upload_image, request.path_params["id"], chunks, actor, aborted.append
+            command, request.path_params["id"], chunks, actor, aborted.append
         )
     finally:
         # A failed upload appended its way back to 'queued': the error answer,
@@ -74,6 +79,10 @@ async def upload(request: Request) -> Response:
         for abort in aborted:
             await read_your_writes(request, abort)
     await read_your_writes(request, receipt)
+
+
+async def upload(request: Request) -> Response:
+    await stream_body(request, state(request).services.upload_image)
     return Response(status_code=204)
 
 

@@ -13,27 +13,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.context import accepts, authorize, parse_body, read_your_writes, state
-from api.image_data import refuse_declared_over, request_pieces
+from api.image_data import stream_body
 from api.responses import JSONResponse
-from commands.receipt import Receipt
 from domain.image_import import IMPORT_METHODS
 
 
 async def stage(request: Request) -> Response:
     """Stage an image's data for a later import ('uploading')."""
-    actor = authorize(request, "image:upload_image")
-    svc = state(request).services
-    refuse_declared_over(request, svc.image_size_cap)
-    chunks = request_pieces(request.stream().__aiter__())
-    aborted: list[Receipt] = []
-    try:
-        receipt = await run_in_threadpool(
-            svc.stage_image, request.path_params["id"], chunks, actor, aborted.append
-        )
-    finally:
-        for abort in aborted:  # back to 'queued': answer once reads show it
-            await read_your_writes(request, abort)
-    await read_your_writes(request, receipt)
+    await stream_body(request, state(request).services.stage_image)
     return Response(status_code=204)
 
 

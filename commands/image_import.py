@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from uuid import UUID
 
 from commands.app import CloudApp
-from commands.images import MAX_IMAGE_BYTES, abort_upload, owned_image
+from commands.images import MAX_IMAGE_BYTES, owned_image, stream_into
 from commands.loading import load
 from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
@@ -37,17 +37,11 @@ def stage_image(
     upload_id = uuid.uuid4().hex
     uid = retry_on_conflict(lambda: _start_staging(app, image_id, upload_id, actor))
     staging.delete(str(uid))  # staging again replaces what was staged
-    try:
-        blob = staging.put(str(uid), chunks, max_size)
-    except BaseException as exc:
-        abort_upload(app, uid, upload_id, exc, actor, on_abort)
-        raise
-    try:
-        return retry_on_conflict(lambda: _finish_staging(app, uid, upload_id, blob, actor))
-    except BaseException as exc:
-        staging.delete(str(uid))
-        abort_upload(app, uid, upload_id, exc, actor, on_abort)
-        raise
+
+    def finish(blob: StoredBlob) -> Receipt:
+        return _finish_staging(app, uid, upload_id, blob, actor)
+
+    return stream_into(staging, chunks, max_size, finish, app, uid, upload_id, actor, on_abort)
 
 
 def _start_staging(app: CloudApp, image_id: str, upload_id: str, actor: Actor) -> UUID:

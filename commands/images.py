@@ -112,16 +112,37 @@ def upload_image(
     upload_id = uuid.uuid4().hex
     # Each step reloads and retries on a concurrent write (another upload, a delete).
     uid = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))
+
+    def finish(blob: StoredBlob) -> Receipt:
+        return _finish_upload(app, uid, upload_id, blob, actor)
+
+    return stream_into(store, chunks, max_size, finish, app, uid, upload_id, actor, on_abort)
+
+
+def stream_into(
+    store: ImageStore,
+    chunks: Iterable[bytes],
+    max_size: int,
+    finish: Callable[[StoredBlob], Receipt],
+    app: CloudApp,
+    image_id: UUID,
+    upload_id: str,
+    actor: Actor,
+    on_abort: Callable[[Receipt], None] | None,
+) -> Receipt:
+    """The bytes into ``store``, then recorded by ``finish`` (retried on a
+    concurrent write). On any failure the image goes back to 'queued', no
+    bytes stay stored, and what failed is raised (an upload, or a staging)."""
     try:
-        blob = store.put(str(uid), chunks, max_size)
+        blob = store.put(str(image_id), chunks, max_size)
     except BaseException as exc:
-        abort_upload(app, uid, upload_id, exc, actor, on_abort)
+        abort_upload(app, image_id, upload_id, exc, actor, on_abort)
         raise
     try:
-        return retry_on_conflict(lambda: _finish_upload(app, uid, upload_id, blob, actor))
+        return retry_on_conflict(lambda: finish(blob))
     except BaseException as exc:
-        store.delete(str(uid))  # the ledger never saw these bytes
-        abort_upload(app, uid, upload_id, exc, actor, on_abort)
+        store.delete(str(image_id))  # the ledger never saw these bytes
+        abort_upload(app, image_id, upload_id, exc, actor, on_abort)
         raise
 
 
