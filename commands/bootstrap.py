@@ -34,6 +34,7 @@ DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 5433, 6390
 DEFAULT_MAX_IN_FLIGHT = 1000  # instance operations accepted but unfinished (boots: 429)
 DEFAULT_SERVICE_DOWN_TIME = 60.0  # Nova's service_down_time
 DEFAULT_POWER_SYNC_INTERVAL = 600.0  # Nova's sync_power_state_interval
+UNKNOWN_DOMAIN_ACTIONS = ("log", "reap")
 DEFAULT_SHUTDOWN_TIMEOUT = 60.0  # Nova's shutdown_timeout
 # Nova's defaults: remove_unused_original_minimum_age_seconds, image_cache_manager_interval.
 DEFAULT_IMAGE_CACHE_MAX_AGE, DEFAULT_IMAGE_CACHE_INTERVAL = 86400.0, 2400.0
@@ -108,6 +109,10 @@ class Settings:
     # How often each compute host checks its guests against the ledger
     # (Nova's sync_power_state_interval).
     power_sync_interval_s: float = DEFAULT_POWER_SYNC_INTERVAL
+    # What that check does with a domain the ledger does not place on its
+    # host: "log" it (the default), or "reap" it (Nova's
+    # running_deleted_instance_action).
+    unknown_domain_action: str = "log"
     # How long a soft reboot waits for a real guest to shut down (Nova's shutdown_timeout).
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT
     # Largest image upload, in bytes (Glance's image_size_cap): 413 above.
@@ -165,6 +170,9 @@ class Settings:
             hypervisor=_hypervisor(environ),
             power_sync_interval_s=float(
                 environ.get("CLOUDLEDGER_POWER_SYNC_INTERVAL") or DEFAULT_POWER_SYNC_INTERVAL
+            ),
+            unknown_domain_action=_one_of(
+                environ, "CLOUDLEDGER_UNKNOWN_DOMAIN_ACTION", UNKNOWN_DOMAIN_ACTIONS
             ),
             shutdown_timeout_s=float(
                 environ.get("CLOUDLEDGER_SHUTDOWN_TIMEOUT") or DEFAULT_SHUTDOWN_TIMEOUT
@@ -303,7 +311,12 @@ HYPERVISORS = ("test", "qemu")
 
 
 def _hypervisor(environ: Mapping[str, str]) -> str:
-    chosen = environ.get("CLOUDLEDGER_HYPERVISOR") or "test"
-    if chosen not in HYPERVISORS:
-        raise SystemExit(f"CLOUDLEDGER_HYPERVISOR={chosen!r}: one of {', '.join(HYPERVISORS)}")
+    return _one_of(environ, "CLOUDLEDGER_HYPERVISOR", HYPERVISORS)
+
+
+def _one_of(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The setting, or the first choice (the default) when unset."""
+    chosen = environ.get(name) or choices[0]
+    if chosen not in choices:
+        raise SystemExit(f"{name}={chosen!r}: one of {', '.join(choices)}")
     return chosen

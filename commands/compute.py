@@ -185,12 +185,9 @@ def record_found_off(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]
     power sync stops it, a "stop" by the compute service under a request of
     its own, in one save. Returns those recorded; an instance that has moved
     on meanwhile (a task started, another host) is left alone."""
-    found = load_many(app, Instance, instance_ids)
     stopped = []
-    for instance in found.values():
-        if instance.host != host_name or not _runs_untouched(instance):
-            continue
-        actor = Actor("service:compute", instance.project_id, ("service",), f"req-{uuid4()}")
+    for instance in _running_untouched(app, host_name, instance_ids):
+        actor = _sync_actor(instance)
         instance.request_stop(actor)
         instance.mark_stopped(actor)
         stopped.append(instance)
@@ -199,8 +196,37 @@ def record_found_off(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]
     return [instance.id for instance in stopped]
 
 
-def _runs_untouched(instance: Instance) -> bool:
-    return instance.vm_state == VmState.ACTIVE and instance.task_state is None
+def record_found_gone(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -> list[UUID]:
+    """Guests whose domain the host no longer has at all while the ledger
+    says they run: ERROR with a fault, by the compute service (there is
+    nothing left to start). Returns those recorded."""
+    batch = BatchAggregates(app)
+    failed = []
+    for instance in _running_untouched(app, host_name, instance_ids):
+        message = f"the guest's domain vanished from host {host_name}"
+        _fail(batch, instance, message, 500, _sync_actor(instance))
+        failed.append(instance)
+    if failed:
+        app.save(*failed, *batch.loaded.values())
+    return [instance.id for instance in failed]
+
+
+def _running_untouched(
+    app: CloudApp, host_name: str, instance_ids: Sequence[UUID]
+) -> list[Instance]:
+    """Those still ACTIVE here with no task: an instance that has moved on
+    since the host looked (a task started, another host) is left alone."""
+    found = load_many(app, Instance, instance_ids).values()
+    return [
+        i
+        for i in found
+        if i.host == host_name and i.vm_state == VmState.ACTIVE and i.task_state is None
+    ]
+
+
+def _sync_actor(instance: Instance) -> Actor:
+    """The compute service, under a request of its own (no user asked)."""
+    return Actor("service:compute", instance.project_id, ("service",), f"req-{uuid4()}")
 
 
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:

@@ -5,9 +5,12 @@ cd "$(dirname "$0")/.."
 
 PG_BIN=/usr/lib/postgresql/15/bin
 # qemu-system-x86 and the libvirt QEMU driver run real guests (embedded, no
-# daemon); busybox-static and cpio build their initramfs (ops/guest_images.py).
+# daemon), ovmf is their UEFI firmware; busybox-static and cpio build their
+# initramfs (ops/guest_images.py); dosfstools, mtools and syslinux their
+# whole-disk image (ops/guest_disk.py).
 DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils qemu-system-x86 qemu-block-extra
-    libvirt-daemon libvirt-daemon-driver-qemu busybox-static cpio)
+    libvirt-daemon libvirt-daemon-driver-qemu ovmf busybox-static cpio
+    dosfstools mtools syslinux syslinux-common syslinux-efi)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

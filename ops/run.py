@@ -13,12 +13,13 @@ import httpx
 
 from commands.bootstrap import Settings, build_services
 from commands.catalog import RegisterHost
+from ops.guest_disk import ensure_whole_disk
 from ops.guest_images import ensure_guest_images
 from ops.ports import port_is_free
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 from ops.schema import create_schema
-from ops.seed import seed, seed_guest_images
+from ops.seed import seed, seed_disk_images, seed_guest_images
 from ops.service_users import ensure_service_users
 from ops.stack import Child, Restartable, Supervisor, child_env, python_child
 from workers import routes
@@ -120,6 +121,8 @@ def prepare_ledger(settings: Settings, names: list[str], shape: HostShape) -> No
     if settings.hypervisor == "qemu":
         images = ensure_guest_images(settings.guest_image_dir)
         created += seed_guest_images(services, images, settings.guest_image_dir / "seeded")
+        disk = ensure_whole_disk(settings.guest_image_dir, images)
+        created += seed_disk_images(services, disk, settings.guest_image_dir / "seeded-disks")
     services.app.close()
     print(f"cloudledger: seeded {', '.join(created) or 'nothing (state reused)'}")
 

@@ -28,6 +28,9 @@ DEFAULT_FLAVORS = [
 ]
 SEED_IMAGE_NAME = "tiny-qcow2"
 GUEST_IMAGE_NAME = "cloudledger-guest"
+# The same guest as one whole disk with a bootloader: from BIOS, and from UEFI.
+DISK_IMAGE_NAME = "cloudledger-disk"
+UEFI_IMAGE_NAME = "cloudledger-disk-uefi"
 
 
 def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> list[str]:
@@ -77,6 +80,20 @@ def seed_guest_images(services: Services, images: GuestImages, marker: Path) -> 
         guest = _upload(services, machine, root)
     marker.write_text(f"{guest}\n{kernel}\n{ramdisk}\n")
     return [f"image {GUEST_IMAGE_NAME} (kernel {images.version})"]
+
+
+def seed_disk_images(services: Services, disk: Path, marker: Path) -> list[str]:
+    """The whole-disk guest, public, twice, once (``marker`` keeps their ids):
+    as a BIOS image, and as a UEFI one (``hw_firmware_type=uefi``)."""
+    if marker.exists():
+        return []
+    bios = _upload(services, CreateImage(DISK_IMAGE_NAME, "qcow2", "bare", "public"), disk)
+    uefi_image = CreateImage(
+        UEFI_IMAGE_NAME, "qcow2", "bare", "public", properties={"hw_firmware_type": "uefi"}
+    )
+    uefi = _upload(services, uefi_image, disk)
+    marker.write_text(f"{bios}\n{uefi}\n")
+    return [f"images {DISK_IMAGE_NAME} and {UEFI_IMAGE_NAME}"]
 
 
 def _upload(services: Services, cmd: CreateImage, data: Path) -> str:

@@ -9,13 +9,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import libvirt
 import pytest
 import redis
 
+from ops.guest_disk import ensure_whole_disk
 from ops.guest_images import GuestImages, ensure_guest_images
 from ops.ports import free_port
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
+from workers.drivers.embedded_qemu import open_embedded_qemu
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +92,17 @@ def database_url(pg_cluster: PrivateCluster, template_database: str) -> Iterator
 def guest_images(services_dir: Path) -> GuestImages:
     """The kernel and initramfs real guests boot (built once per session)."""
     return ensure_guest_images(services_dir / "guest-images")
+
+
+@pytest.fixture(scope="session")
+def whole_disk(services_dir: Path, guest_images: GuestImages) -> Path:
+    """The same guest as one bootable disk (BIOS and UEFI), built once."""
+    return ensure_whole_disk(services_dir / "guest-images", guest_images)
+
+
+@pytest.fixture(scope="session")
+def qemu_conn(services_dir: Path) -> Iterator[libvirt.virConnect]:
+    """One per process: the embedded driver serves a single root per process."""
+    conn = open_embedded_qemu(services_dir / "qemu")
+    yield conn
+    conn.close()

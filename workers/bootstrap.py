@@ -147,6 +147,7 @@ def run_compute(
         console=FileConsole(settings.state_dir / "hosts" / host_name / "console"),
         upload_image=HttpImageUploader(settings.api_url, token),
         transfers=settings.state_dir / "transfers",
+        remove_unknown_domains=settings.unknown_domain_action == "reap",
     )
     runtime.install(context)
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")

@@ -42,6 +42,7 @@ class ImageFacts:
     kernel_id: str | None = None
     ramdisk_id: str | None = None
     cmdline: str = ""
+    firmware: str = "bios"  # hw_firmware_type: "bios" or "uefi"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class ComputeContext:
     transfers: Path = field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "cloudledger-transfers"
     )
+    # What the power sync does with a domain of ours the ledger does not
+    # place here: report it (the default), or also remove it with its disks.
+    remove_unknown_domains: bool = False
 
     def transfer_path(self, instance_id: object) -> Path:
         return self.transfers / f"{instance_id}.qcow2"

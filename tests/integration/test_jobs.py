@@ -9,9 +9,9 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import libvirt
 import pytest
@@ -37,7 +37,7 @@ from commands import compute
 from commands.app import CloudApp
 from commands.bootstrap import build_app
 from domain.host import ComputeHost
-from domain.instance import NO_VALID_HOST
+from domain.instance import NO_VALID_HOST, Instance
 from domain.values import PowerState, TaskState, VmState
 from projections.bootstrap import Projector, build_view, postgres_recorder
 from projections.hosts import HostsView
@@ -51,6 +51,7 @@ from workers.drivers.image_cache import DirectoryImageCache, ImageCache
 from workers.drivers.test_node import write_test_node
 from workers.jobs import power_sync
 from workers.jobs.compute import restore_host
+from workers.jobs.domain_spec import spec_for
 from workers.jobs.entry import BATCH_JOB_FUNC, execute
 from workers.jobs.scheduler import schedule_instances
 from workers.routes import COMPUTE, SCHEDULER
@@ -598,18 +599,20 @@ def test_two_schedulers_racing_over_one_batch_never_overcommit_or_place_twice(
     assert sorted(placed) == sorted(claims)  # each placed by exactly one of the two
 
 
-def test_power_sync_records_a_guest_gone_behind_the_ledgers_back_as_stopped(
+def test_power_sync_records_a_guest_off_behind_the_ledgers_back_as_stopped(
     plant: Plant,
 ) -> None:
-    gone, running, stopping = plant.booted("gone"), plant.booted("up"), plant.booted("busy")
-    plant.hypervisor.ensure_absent(f"instance-{gone}")  # its QEMU process was killed
+    off, running, stopping = plant.booted("off"), plant.booted("up"), plant.booted("busy")
+    spec = _spec_of(plant, off)
+    plant.hypervisor.ensure_stopped(spec)  # its QEMU process was killed
     plant.cloud.action("stop", stopping)  # a task under way: not the sync's business
     plant.hypervisor.ensure_absent(f"instance-{stopping}")
     before = plant.cloud.last_notification_id()
 
-    assert power_sync.sync_power_states(plant.compute) == [gone]
+    drift = power_sync.sync_power_states(plant.compute)
 
-    found = plant.cloud.instance(gone)
+    assert (drift.stopped, drift.failed, drift.unknown) == ([off], [], [])
+    found = plant.cloud.instance(off)
     assert (found.vm_state, found.power_state, found.task_state) == (
         VmState.STOPPED,
         PowerState.SHUTDOWN,
@@ -618,13 +621,62 @@ def test_power_sync_records_a_guest_gone_behind_the_ledgers_back_as_stopped(
     assert found.last_request.user_id == "service:compute"  # a stop of its own
     assert plant.cloud.instance(running).vm_state == VmState.ACTIVE
     assert plant.cloud.instance(stopping).task_state == TaskState.POWERING_OFF
-    assert "found not running" in plant.compute.console.tail(str(gone), None)
+    assert "found not running" in plant.compute.console.tail(str(off), None)
     plant.pump()
-    assert power_sync.sync_power_states(plant.compute) == []  # once only
+    assert power_sync.sync_power_states(plant.compute).stopped == []  # once only
     assert plant.relay.relay.pending() == []  # the stop it recorded owes no job
     assert plant.cloud.last_notification_id() > before
 
-    plant.cloud.action("start", gone)  # the owner boots it again
+    plant.cloud.action("start", off)  # the owner boots it again
     plant.pump()
-    assert plant.cloud.instance(gone).vm_state == VmState.ACTIVE
-    assert plant.hypervisor.get(f"instance-{gone}").running is True  # type: ignore[union-attr]
+    assert plant.cloud.instance(off).vm_state == VmState.ACTIVE
+    assert plant.hypervisor.get(f"instance-{off}").running is True  # type: ignore[union-attr]
+
+
+def _spec_of(plant: Plant, iid: UUID) -> DomainSpec:
+    return spec_for(plant.cloud.instance(iid), plant.compute)
+
+
+def test_power_sync_puts_a_guest_whose_domain_vanished_in_error_with_a_fault(
+    plant: Plant,
+) -> None:
+    gone, running = plant.booted("gone"), plant.booted("up")
+    plant.hypervisor.ensure_absent(f"instance-{gone}")  # undefined behind our back
+
+    drift = power_sync.sync_power_states(plant.compute)
+
+    assert (drift.stopped, drift.failed) == ([], [gone])
+    found = plant.cloud.instance(gone)
+    assert found.vm_state == VmState.ERROR and found.task_state is None
+    assert found.fault is not None
+    assert found.fault["message"] == f"the guest's domain vanished from host {found.host}"
+    *_, failed = plant.cloud.app.repository.event_store.get(gone)
+    assert isinstance(failed, Instance.Failed) and failed.actor.user_id == "service:compute"
+    assert plant.cloud.instance(running).vm_state == VmState.ACTIVE
+    assert power_sync.sync_power_states(plant.compute).failed == []  # once only
+
+
+def test_power_sync_reports_a_domain_the_ledger_does_not_know_and_reaps_only_if_told(
+    plant: Plant,
+) -> None:
+    known = plant.booted("known")
+    stray_id = uuid4()
+    stray = replace(_spec_of(plant, known), name=f"instance-{stray_id}", uuid=str(stray_id))
+    plant.hypervisor.ensure_running(stray)
+    plant.hypervisor.ensure_running(replace(stray, name="operators-own", uuid=str(uuid4())))
+    before = plant.cloud.last_notification_id()
+
+    drift = power_sync.sync_power_states(plant.compute)
+
+    assert drift.unknown == ["instance-" + str(stray_id), "operators-own"]
+    assert drift.removed == [] and plant.hypervisor.get(stray.name) is not None
+    assert plant.cloud.last_notification_id() == before  # a report, not an event
+
+    reaping = replace(plant.compute, remove_unknown_domains=True)
+    drift = power_sync.sync_power_states(reaping)
+
+    assert drift.removed == [stray.name]  # ours only: never the operator's own domain
+    assert [d.name for d in plant.hypervisor.list_domains()] == sorted(
+        [f"instance-{known}", "operators-own"]
+    )
+    assert plant.cloud.instance(known).vm_state == VmState.ACTIVE

@@ -14,21 +14,21 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from ops.guest_disk import BOOTLOADER_BANNER
 from ops.guest_images import CMDLINE, MARKER, GuestImages
-from workers.drivers.embedded_qemu import open_embedded_qemu
 from workers.drivers.errors import PermanentDriverError
-from workers.drivers.hypervisor import DiskSpec, DomainInfo, DomainSpec, LibvirtHypervisor
+from workers.drivers.hypervisor import (
+    OVMF_CODE,
+    OVMF_VARS,
+    DiskSpec,
+    DomainInfo,
+    DomainSpec,
+    LibvirtHypervisor,
+    UefiBoot,
+)
 
 GUEST_UUID = "6d0c9a52-8f1e-4a36-9b0d-2c7e5f4a1b3d"
 BOOT_TIMEOUT = 120.0  # TCG on a loaded 2-core machine
-
-
-@pytest.fixture(scope="session")
-def qemu_conn(services_dir: Path) -> Iterator[libvirt.virConnect]:
-    """One per process: the embedded driver serves a single root per process."""
-    conn = open_embedded_qemu(services_dir / "qemu")
-    yield conn
-    conn.close()
 
 
 @pytest.fixture
@@ -127,3 +127,71 @@ def test_a_missing_kernel_is_a_permanent_error(qemu: LibvirtHypervisor, tmp_path
         qemu.ensure_running(spec)
     assert qemu.state_of(spec.name) in (None, "shutoff")  # nothing runs
     assert _qemu_processes(spec.name) == []
+
+
+def _overlay(base: Path, path: Path) -> DiskSpec:
+    argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(path)]
+    subprocess.run(argv, check=True)
+    return DiskSpec(str(path), "vda")
+
+
+def test_a_whole_disk_image_boots_through_its_bootloader_under_bios(
+    qemu: LibvirtHypervisor, whole_disk: Path, tmp_path: Path
+) -> None:
+    console = tmp_path / "console.log"
+    spec = DomainSpec(
+        "instance-disk",
+        "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        1,
+        256,
+        (_overlay(whole_disk, tmp_path / "root.qcow2"),),
+        console_path=str(console),
+    )
+
+    qemu.ensure_running(spec)
+
+    seen = _console_until(console, "cloudledger-guest: end of partitions")
+    assert BOOTLOADER_BANNER in seen and "Linux version" in seen
+    assert "efi: EFI v" not in seen  # BIOS, not UEFI
+
+
+def test_a_uefi_guest_boots_with_ovmf_and_its_nvram_goes_with_the_domain(
+    qemu: LibvirtHypervisor, whole_disk: Path, tmp_path: Path
+) -> None:
+    console, nvram = tmp_path / "console.log", tmp_path / "uefi-vars.fd"
+    spec = DomainSpec(
+        "instance-uefi",
+        "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+        1,
+        256,
+        (_overlay(whole_disk, tmp_path / "root.qcow2"),),
+        console_path=str(console),
+        uefi=UefiBoot(OVMF_CODE, OVMF_VARS, str(nvram)),
+    )
+
+    qemu.ensure_running(spec)
+
+    seen = _console_until(console, "cloudledger-guest: end of partitions")
+    assert "efi: EFI v" in seen and MARKER in seen  # the kernel found UEFI firmware
+    assert nvram.is_file()  # the guest's own copy of the variable store
+    qemu.ensure_absent(spec.name)
+    assert not nvram.exists() and _qemu_processes(spec.name) == []
+
+
+def test_uefi_without_ovmf_on_the_host_is_a_clear_permanent_error(
+    qemu: LibvirtHypervisor, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-ovmf" / "OVMF_CODE_4M.fd")
+    spec = DomainSpec(
+        "instance-noovmf",
+        "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b",
+        1,
+        128,
+        (_disk(tmp_path / "root.qcow2", "1G"),),
+        uefi=UefiBoot(missing, OVMF_VARS, str(tmp_path / "vars.fd")),
+    )
+
+    with pytest.raises(PermanentDriverError, match="UEFI firmware is not installed"):
+        qemu.ensure_running(spec)
+
+    assert qemu.state_of(spec.name) is None and _qemu_processes(spec.name) == []

@@ -1,9 +1,10 @@
 """Unit tests for rendering a DomainSpec as libvirt domain XML."""
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from workers.drivers.domain_xml import domain_xml
-from workers.drivers.hypervisor import DiskSpec, DomainSpec
+from workers.drivers.hypervisor import DiskSpec, DomainSpec, UefiBoot
 
 UUID = "0b0c6f4e-5d4b-4a8e-9c3a-1f2e3d4c5b6a"
 
@@ -78,3 +79,34 @@ def test_domain_xml_escapes_markup_in_names_and_paths() -> None:
     assert root.findtext("name") == "x</name><vcpu>64"
     assert [vcpu.text for vcpu in root.iter("vcpu")] == ["2"]
     assert _disks(root)[0]["source"] == {"file": "/srv/a'<b>&c"}
+
+
+def test_a_real_guest_without_a_kernel_boots_from_its_disk_under_bios() -> None:
+    os_ = _render(_spec(DiskSpec("/srv/i/disk", "vda")), "qemu").find("os")
+
+    assert os_ is not None
+    assert os_.find("type").attrib == {"arch": "x86_64", "machine": "pc"}  # type: ignore[union-attr]
+    assert [child.tag for child in os_] == ["type", "boot"]
+    assert os_.find("boot").attrib == {"dev": "hd"}  # type: ignore[union-attr]
+
+
+def test_a_uefi_guest_gets_ovmf_as_pflash_and_its_own_nvram_from_the_template() -> None:
+    uefi = UefiBoot("/fw/CODE.fd", "/fw/VARS.fd", "/srv/i/uefi-vars.fd")
+    spec = replace(_spec(DiskSpec("/srv/i/disk", "vda")), uefi=uefi)
+
+    os_ = _render(spec, "qemu").find("os")
+
+    assert os_ is not None
+    assert os_.find("type").attrib["machine"] == "q35"  # type: ignore[union-attr]
+    loader, nvram = os_.find("loader"), os_.find("nvram")
+    assert loader is not None and nvram is not None
+    assert (loader.text, loader.attrib) == ("/fw/CODE.fd", {"readonly": "yes", "type": "pflash"})
+    assert (nvram.text, nvram.attrib) == ("/srv/i/uefi-vars.fd", {"template": "/fw/VARS.fd"})
+
+
+def test_the_test_driver_gets_no_firmware_it_cannot_run() -> None:
+    uefi = UefiBoot("/fw/CODE.fd", "/fw/VARS.fd", "/srv/i/uefi-vars.fd")
+
+    os_ = _render(replace(_spec(), uefi=uefi), "test").find("os")
+
+    assert os_ is not None and [child.tag for child in os_] == ["type"]

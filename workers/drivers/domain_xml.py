@@ -23,14 +23,22 @@ def domain_xml(spec: DomainSpec, domain_type: str) -> str:
     ET.SubElement(root, "vcpu").text = str(spec.vcpus)
     os_ = ET.SubElement(root, "os")
     if real:
-        ET.SubElement(os_, "type", arch="x86_64", machine="pc").text = "hvm"
+        # UEFI guests get q35, the machine OVMF is built and tested for.
+        machine = "q35" if spec.uefi else "pc"
+        ET.SubElement(os_, "type", arch="x86_64", machine=machine).text = "hvm"
     else:
         ET.SubElement(os_, "type").text = "hvm"
+    if real and spec.uefi:
+        loader = ET.SubElement(os_, "loader", readonly="yes", type="pflash")
+        loader.text = spec.uefi.code
+        ET.SubElement(os_, "nvram", template=spec.uefi.vars_template).text = spec.uefi.nvram
     if spec.kernel:
         ET.SubElement(os_, "kernel").text = spec.kernel
         if spec.initrd:
             ET.SubElement(os_, "initrd").text = spec.initrd
         ET.SubElement(os_, "cmdline").text = spec.cmdline
+    elif real:
+        ET.SubElement(os_, "boot", dev="hd")  # a whole-disk image's bootloader
     if real:
         # ACPI lets the guest hear a reboot or a power button (and hot-plug).
         ET.SubElement(ET.SubElement(root, "features"), "acpi")

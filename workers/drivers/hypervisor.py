@@ -34,6 +34,22 @@ class DiskSpec:
 
 
 @dataclass(frozen=True)
+class UefiBoot:
+    """UEFI firmware for one domain: OVMF's read-only code, and the domain's
+    own NVRAM (its boot variables), which libvirt copies from the template
+    when it does not exist yet."""
+
+    code: str
+    vars_template: str
+    nvram: str
+
+
+# Debian's ovmf package (the 4 MiB builds, which libvirt's descriptors prefer).
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """Everything needed to define a domain on a compute host."""
 
@@ -48,6 +64,8 @@ class DomainSpec:
     cmdline: str = ""
     # Where a real guest's serial console goes (the test driver has none).
     console_path: str | None = None
+    # UEFI firmware (an image with hw_firmware_type=uefi); None boots BIOS.
+    uefi: UefiBoot | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,14 @@ def validate_spec(spec: DomainSpec) -> None:
         # A missing kernel stays missing: no retry will boot it.
         if boot_file and not os.path.isfile(boot_file):
             raise PermanentDriverError(f"{spec.name}: no kernel or initrd at {boot_file}")
+    if spec.uefi is not None:
+        for firmware in (spec.uefi.code, spec.uefi.vars_template):
+            # Without it QEMU would boot nothing and sit there: fail clearly.
+            if not os.path.isfile(firmware):
+                raise PermanentDriverError(
+                    f"{spec.name}: UEFI firmware is not installed on this host"
+                    f" (no {firmware}; Debian's ovmf package has it)"
+                )
 
 
 # Errors where the same call may succeed later. NO_DOMAIN and
@@ -180,11 +206,12 @@ _TRANSIENT_CODES = frozenset(
 )
 
 # Without these flags qemu refuses to undefine a domain that has a managed
-# save image or snapshots. NVRAM is left out: the test driver rejects it and
-# we never define UEFI loaders.
+# save image or snapshots; real hypervisors also drop a UEFI guest's NVRAM
+# (the test driver rejects that flag, and keeps no NVRAM).
 _UNDEFINE_FLAGS = (
     libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
 )
+_UNDEFINE_REAL_FLAGS = _UNDEFINE_FLAGS | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
 
 
 def _is_absent(error: libvirt.libvirtError) -> bool:
@@ -292,7 +319,8 @@ class LibvirtHypervisor:
                     _tolerate(dom.destroy, lambda: not dom.isActive())
                 # A transient domain disappears as soon as it is destroyed.
                 if dom.isPersistent():
-                    dom.undefineFlags(_UNDEFINE_FLAGS)
+                    real = self._domain_type in REAL_DOMAIN_TYPES
+                    dom.undefineFlags(_UNDEFINE_REAL_FLAGS if real else _UNDEFINE_FLAGS)
             except libvirt.libvirtError as error:
                 if not _is_absent(error):
                     raise

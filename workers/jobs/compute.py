@@ -135,7 +135,7 @@ def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive:
     if task == TaskState.DELETING:
         drive(host, instance)  # a delete is retried until the host is clean, never ERROR
         return True
-    cleanup = (lambda: _remove_guest(host, instance.id)) if task == TaskState.SPAWNING else None
+    cleanup = (lambda: remove_guest(host, instance.id)) if task == TaskState.SPAWNING else None
     what = {TaskState.SPAWNING: "Build", TaskState.POWERING_OFF: "Stop"}.get(task, "Start")
     if task in BY_TASK:
         what = BY_TASK[task].name.replace("_", " ").capitalize()
@@ -173,7 +173,7 @@ def console_output(instance_id: str, length: int | None) -> str:
     return host.console.tail(instance_id, length)
 
 
-def _remove_guest(host: ComputeContext, instance_id: UUID) -> None:
+def remove_guest(host: ComputeContext, instance_id: UUID) -> None:
     """Everything of the instance on this host, a resize's leftovers too."""
     host.hypervisor.ensure_absent(domain_name(instance_id))
     host.disks.purge_instance_disks(str(instance_id))
@@ -191,7 +191,7 @@ def _stop(host: ComputeContext, instance: Instance) -> None:
 
 
 def _delete(host: ComputeContext, instance: Instance) -> None:
-    _remove_guest(host, instance.id)
+    remove_guest(host, instance.id)
 
 
 def spawn_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:

@@ -13,12 +13,14 @@ from domain.image import Image
 from domain.instance import Instance
 from domain.values import FlavorSnapshot
 from workers.drivers.errors import PermanentDriverError
-from workers.drivers.hypervisor import DiskSpec, DomainSpec
+from workers.drivers.hypervisor import OVMF_CODE, OVMF_VARS, DiskSpec, DomainSpec, UefiBoot
 from workers.drivers.image_cache import ImageDigest
 from workers.runtime import ComputeContext, ImageFacts
 
 # Nova's default kernel command line when the image gives none (os_command_line).
 DEFAULT_CMDLINE = "root=/dev/vda console=tty0 console=ttyS0"
+FIRMWARE_TYPES = ("bios", "uefi")  # Glance's hw_firmware_type values
+NVRAM_FILE = "uefi-vars.fd"  # beside the root disk, so it goes with the disks
 
 
 def domain_name(instance_id: UUID) -> str:
@@ -61,7 +63,19 @@ def describe(
         initrd=initrd,
         cmdline=facts.cmdline if kernel else "",
         console_path=None if console is None else str(console),
+        uefi=_uefi(facts.firmware, disks),
     )
+
+
+def _uefi(firmware: str, disks: tuple[DiskSpec, ...]) -> UefiBoot | None:
+    if firmware not in FIRMWARE_TYPES:
+        raise PermanentDriverError(
+            f"hw_firmware_type {firmware!r} is not one of {', '.join(FIRMWARE_TYPES)}"
+        )
+    if firmware == "bios":
+        return None
+    nvram = Path(disks[0].path).with_name(NVRAM_FILE)
+    return UefiBoot(OVMF_CODE, OVMF_VARS, str(nvram))
 
 
 def _cached(host: ComputeContext, image_id: str, facts: ImageFacts) -> Path:
@@ -84,5 +98,6 @@ def image_facts(host: ComputeContext, image_id: str) -> ImageFacts:
             kernel_id=props.get("kernel_id") or None,
             ramdisk_id=props.get("ramdisk_id") or None,
             cmdline=props.get("os_command_line") or DEFAULT_CMDLINE,
+            firmware=props.get("hw_firmware_type") or "bios",
         )
     return host.image_facts[image_id]
