@@ -1,5 +1,7 @@
-"""Contract tests every Hypervisor must pass: the fake and libvirt's test driver."""
+"""Contract tests every Hypervisor must pass: the fake, libvirt's test driver,
+and libvirt's QEMU driver running real (TCG) machines."""
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,9 +21,9 @@ from workers.drivers.hypervisor import (
 from workers.drivers.test_node import write_test_node
 
 WEB_UUID = "3f0e1c2d-4b5a-4978-8e6f-0a1b2c3d4e5f"
-WEB = DomainSpec("web", WEB_UUID, 2, 1024, (DiskSpec("/srv/web/disk", "vda"),))
+WEB = DomainSpec("web", WEB_UUID, 2, 256, (DiskSpec("/srv/web/disk", "vda"),))
 DB_DISKS = (DiskSpec("/srv/db/disk", "vda"), DiskSpec("/srv/db/disk.eph0", "vdb"))
-DB = DomainSpec("db", "9a8b7c6d-5e4f-4321-8765-43210fedcba9", 4, 4096, DB_DISKS)
+DB = DomainSpec("db", "9a8b7c6d-5e4f-4321-8765-43210fedcba9", 2, 384, DB_DISKS)
 
 
 def _running(spec: DomainSpec, running: bool = True) -> DomainInfo:
@@ -35,12 +37,47 @@ def libvirt_conn(tmp_path: Path) -> Iterator[libvirt.virConnect]:
     conn.close()
 
 
-@pytest.fixture(params=["fake", "libvirt"])
-def hypervisor(request: pytest.FixtureRequest) -> Hypervisor:
+# The QEMU half boots real (empty) machines: seconds per test, so marked slow,
+# and run in CI all the same.
+HYPERVISORS = ["fake", "libvirt", pytest.param("qemu", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=HYPERVISORS)
+def hypervisor(request: pytest.FixtureRequest) -> Iterator[Hypervisor]:
     if request.param == "fake":
-        return FakeHypervisor()
-    # Each open() of a node-file URI is a separate, empty host.
-    return LibvirtHypervisor(request.getfixturevalue("libvirt_conn"), "test")
+        yield FakeHypervisor()
+    elif request.param == "libvirt":
+        # Each open() of a node-file URI is a separate, empty host.
+        yield LibvirtHypervisor(request.getfixturevalue("libvirt_conn"), "test")
+    else:
+        # One embedded QEMU driver per process, so emptied after each test. A
+        # domain with no bootable disk just waits in its BIOS; no guest answers
+        # a soft reboot, so a short wait before the power-off.
+        qemu = LibvirtHypervisor(request.getfixturevalue("qemu_conn"), "qemu", 1.0)
+        yield qemu
+        for domain in qemu.list_domains():
+            qemu.ensure_absent(domain.name)
+
+
+def _with_disks(spec: DomainSpec, folder: Path) -> DomainSpec:
+    """``spec`` on real (empty) disk files, which QEMU opens when it starts."""
+    folder.mkdir()
+    disks = []
+    for disk in spec.disks:
+        path = folder / Path(disk.path).name
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+        disks.append(replace(disk, path=str(path)))
+    return replace(spec, disks=tuple(disks))
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> DomainSpec:
+    return _with_disks(WEB, tmp_path / "web")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> DomainSpec:
+    return _with_disks(DB, tmp_path / "db")
 
 
 def test_a_new_host_has_no_domains(hypervisor: Hypervisor) -> None:
@@ -51,55 +88,59 @@ def test_get_of_an_unknown_name_is_none(hypervisor: Hypervisor) -> None:
     assert hypervisor.get("nope") is None
 
 
-def test_ensure_running_defines_and_starts_a_missing_domain(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_ensure_running_defines_and_starts_a_missing_domain(
+    hypervisor: Hypervisor, web: DomainSpec
+) -> None:
+    hypervisor.ensure_running(web)
 
-    assert hypervisor.get("web") == _running(WEB)
-
-
-def test_second_ensure_running_of_a_running_domain_is_a_no_op(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
-
-    hypervisor.ensure_running(WEB)
-
-    assert hypervisor.list_domains() == [_running(WEB)]
+    assert hypervisor.get("web") == _running(web)
 
 
-def test_ensure_running_starts_a_stopped_domain(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_stopped(WEB)
+def test_second_ensure_running_of_a_running_domain_is_a_no_op(
+    hypervisor: Hypervisor, web: DomainSpec
+) -> None:
+    hypervisor.ensure_running(web)
 
-    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_running(web)
 
-    assert hypervisor.get("web") == _running(WEB)
+    assert hypervisor.list_domains() == [_running(web)]
+
+
+def test_ensure_running_starts_a_stopped_domain(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_stopped(web)
+
+    hypervisor.ensure_running(web)
+
+    assert hypervisor.get("web") == _running(web)
 
 
 def test_ensure_stopped_defines_a_missing_domain_without_starting_it(
-    hypervisor: Hypervisor,
+    hypervisor: Hypervisor, web: DomainSpec
 ) -> None:
-    hypervisor.ensure_stopped(WEB)
+    hypervisor.ensure_stopped(web)
 
-    assert hypervisor.get("web") == _running(WEB, running=False)
-
-
-def test_ensure_stopped_stops_a_running_domain(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
-
-    hypervisor.ensure_stopped(WEB)
-
-    assert hypervisor.get("web") == _running(WEB, running=False)
+    assert hypervisor.get("web") == _running(web, running=False)
 
 
-def test_second_ensure_stopped_is_a_no_op(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
-    hypervisor.ensure_stopped(WEB)
+def test_ensure_stopped_stops_a_running_domain(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
 
-    hypervisor.ensure_stopped(WEB)
+    hypervisor.ensure_stopped(web)
 
-    assert hypervisor.list_domains() == [_running(WEB, running=False)]
+    assert hypervisor.get("web") == _running(web, running=False)
 
 
-def test_ensure_absent_removes_a_running_domain(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_second_ensure_stopped_is_a_no_op(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
+    hypervisor.ensure_stopped(web)
+
+    hypervisor.ensure_stopped(web)
+
+    assert hypervisor.list_domains() == [_running(web, running=False)]
+
+
+def test_ensure_absent_removes_a_running_domain(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
 
     hypervisor.ensure_absent("web")
 
@@ -107,16 +148,16 @@ def test_ensure_absent_removes_a_running_domain(hypervisor: Hypervisor) -> None:
     assert hypervisor.list_domains() == []
 
 
-def test_ensure_absent_removes_a_stopped_domain(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_stopped(WEB)
+def test_ensure_absent_removes_a_stopped_domain(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_stopped(web)
 
     hypervisor.ensure_absent("web")
 
     assert hypervisor.get("web") is None
 
 
-def test_second_ensure_absent_is_a_no_op(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_second_ensure_absent_is_a_no_op(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
     hypervisor.ensure_absent("web")
 
     hypervisor.ensure_absent("web")
@@ -124,60 +165,68 @@ def test_second_ensure_absent_is_a_no_op(hypervisor: Hypervisor) -> None:
     assert hypervisor.list_domains() == []
 
 
-def test_ensure_absent_of_an_unknown_name_is_fine(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_ensure_absent_of_an_unknown_name_is_fine(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
 
     hypervisor.ensure_absent("never-defined")
 
-    assert hypervisor.list_domains() == [_running(WEB)]
+    assert hypervisor.list_domains() == [_running(web)]
 
 
-def test_a_removed_domain_can_be_defined_again(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_a_removed_domain_can_be_defined_again(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
     hypervisor.ensure_absent("web")
 
-    hypervisor.ensure_running(WEB)
+    hypervisor.ensure_running(web)
 
-    assert hypervisor.get("web") == _running(WEB)
-
-
-def test_list_domains_reports_each_domain_sorted_by_name(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
-    hypervisor.ensure_stopped(DB)
-
-    assert hypervisor.list_domains() == [_running(DB, running=False), _running(WEB)]
+    assert hypervisor.get("web") == _running(web)
 
 
-def test_get_and_list_report_the_uuid_in_lower_case(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(replace(WEB, uuid=WEB.uuid.upper()))
+def test_list_domains_reports_each_domain_sorted_by_name(
+    hypervisor: Hypervisor, web: DomainSpec, db: DomainSpec
+) -> None:
+    hypervisor.ensure_running(web)
+    hypervisor.ensure_stopped(db)
 
-    assert hypervisor.get("web") == _running(WEB)
-
-
-def test_an_existing_definition_is_not_replaced(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
-
-    hypervisor.ensure_stopped(replace(WEB, vcpus=6, memory_mb=2048))
-
-    assert hypervisor.get("web") == _running(WEB, running=False)
+    assert hypervisor.list_domains() == [_running(db, running=False), _running(web)]
 
 
-def test_a_name_defined_with_another_uuid_is_a_permanent_error(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_get_and_list_report_the_uuid_in_lower_case(
+    hypervisor: Hypervisor, web: DomainSpec
+) -> None:
+    hypervisor.ensure_running(replace(web, uuid=web.uuid.upper()))
 
-    with pytest.raises(PermanentDriverError):
-        hypervisor.ensure_running(replace(WEB, uuid=DB.uuid))
-
-    assert hypervisor.list_domains() == [_running(WEB)]
+    assert hypervisor.get("web") == _running(web)
 
 
-def test_a_uuid_used_by_another_name_is_a_permanent_error(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
+def test_an_existing_definition_is_not_replaced(hypervisor: Hypervisor, web: DomainSpec) -> None:
+    hypervisor.ensure_running(web)
+
+    hypervisor.ensure_stopped(replace(web, vcpus=6, memory_mb=2048))
+
+    assert hypervisor.get("web") == _running(web, running=False)
+
+
+def test_a_name_defined_with_another_uuid_is_a_permanent_error(
+    hypervisor: Hypervisor, web: DomainSpec, db: DomainSpec
+) -> None:
+    hypervisor.ensure_running(web)
 
     with pytest.raises(PermanentDriverError):
-        hypervisor.ensure_stopped(replace(DB, uuid=WEB.uuid))
+        hypervisor.ensure_running(replace(web, uuid=db.uuid))
 
-    assert hypervisor.list_domains() == [_running(WEB)]
+    assert hypervisor.list_domains() == [_running(web)]
+
+
+def test_a_uuid_used_by_another_name_is_a_permanent_error(
+    hypervisor: Hypervisor, web: DomainSpec, db: DomainSpec
+) -> None:
+    hypervisor.ensure_running(web)
+
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_stopped(replace(db, uuid=web.uuid))
+
+    assert hypervisor.list_domains() == [_running(web)]
 
 
 @pytest.mark.parametrize(
@@ -283,40 +332,42 @@ def test_libvirt_on_a_closed_connection_is_a_transient_error(tmp_path: Path) -> 
         hypervisor.ensure_running(WEB)
 
 
-def test_pause_suspend_and_running_again_keep_one_domain(hypervisor: Hypervisor) -> None:
-    hypervisor.ensure_running(WEB)
-    hypervisor.ensure_paused(WEB)
-    hypervisor.ensure_paused(WEB)  # again: no change
+def test_pause_suspend_and_running_again_keep_one_domain(
+    hypervisor: Hypervisor, web: DomainSpec
+) -> None:
+    hypervisor.ensure_running(web)
+    hypervisor.ensure_paused(web)
+    hypervisor.ensure_paused(web)  # again: no change
     assert hypervisor.state_of("web") == "paused"
-    assert hypervisor.get("web") == _running(WEB, running=False)
-    hypervisor.ensure_running(WEB)
+    assert hypervisor.get("web") == _running(web, running=False)
+    hypervisor.ensure_running(web)
     assert hypervisor.state_of("web") == "running"
-    hypervisor.ensure_suspended(WEB)
-    hypervisor.ensure_suspended(WEB)
+    hypervisor.ensure_suspended(web)
+    hypervisor.ensure_suspended(web)
     assert hypervisor.state_of("web") == "suspended"
-    hypervisor.ensure_running(WEB)  # restores the saved domain
+    hypervisor.ensure_running(web)  # restores the saved domain
     assert hypervisor.state_of("web") == "running"
     assert [d.name for d in hypervisor.list_domains()] == ["web"]
 
 
 def test_pausing_or_suspending_a_domain_that_is_off_starts_it_first(
-    hypervisor: Hypervisor,
+    hypervisor: Hypervisor, web: DomainSpec, db: DomainSpec
 ) -> None:
-    hypervisor.ensure_stopped(WEB)
-    hypervisor.ensure_paused(WEB)
+    hypervisor.ensure_stopped(web)
+    hypervisor.ensure_paused(web)
     assert hypervisor.state_of("web") == "paused"
-    hypervisor.ensure_stopped(DB)
-    hypervisor.ensure_suspended(DB)
+    hypervisor.ensure_stopped(db)
+    hypervisor.ensure_suspended(db)
     assert hypervisor.state_of("db") == "suspended"
 
 
 def test_a_reboot_leaves_a_domain_running_and_starts_one_that_is_off(
-    hypervisor: Hypervisor,
+    hypervisor: Hypervisor, web: DomainSpec, db: DomainSpec
 ) -> None:
-    hypervisor.ensure_running(WEB)
-    hypervisor.reboot(WEB)
+    hypervisor.ensure_running(web)
+    hypervisor.reboot(web)
     assert hypervisor.state_of("web") == "running"
-    hypervisor.ensure_stopped(DB)
-    hypervisor.reboot(DB)
+    hypervisor.ensure_stopped(db)
+    hypervisor.reboot(db)
     assert hypervisor.state_of("db") == "running"
     assert hypervisor.state_of("nope") is None
