@@ -24,8 +24,9 @@ LABEL = "CLGUEST"
 # Debian's syslinux-efi has the EFI loader; syslinux-common, its modules.
 EFI_LOADER = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
 EFI_MODULE = Path("/usr/lib/syslinux/modules/efi64/ldlinux.e64")
-# What SYSLINUX prints when it starts, on the serial console too.
-BOOTLOADER_BANNER = "SYSLINUX"
+# What SYSLINUX (BIOS and EFI builds alike) puts first on the kernel's
+# command line, which the kernel prints: a direct kernel boot has none.
+BOOTLOADER_MARK = "BOOT_IMAGE=vmlinuz"
 
 SYSLINUX_CFG = f"""SERIAL 0 115200
 PROMPT 0

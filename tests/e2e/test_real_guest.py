@@ -14,15 +14,27 @@ import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from e2e.helpers import Stack, running_stack, wait_for
+from e2e.helpers import (
+    COMPUTE,
+    Session,
+    Stack,
+    boot_body,
+    children,
+    login,
+    running_stack,
+    wait_for,
+    wait_until_gone,
+)
 from e2e.test_openstack_cli import as_json, ok, openstack
+from ops.guest_disk import BOOTLOADER_MARK
 from ops.guest_images import MARKER
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
-from ops.seed import GUEST_IMAGE_NAME
+from ops.seed import DISK_IMAGE_NAME, GUEST_IMAGE_NAME, UEFI_IMAGE_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +57,15 @@ def qemu_stack(
 
 def _qemu_guests() -> dict[str, int]:
     """The QEMU processes on this machine: instance name -> pid."""
-    found = {}
+    return {name: pids[-1] for name, pids in _qemu_processes().items()}
+
+
+def _qemu_pids(domain: str) -> list[int]:
+    return _qemu_processes().get(domain, [])
+
+
+def _qemu_processes() -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().decode(errors="replace").split("\0")
@@ -54,7 +74,7 @@ def _qemu_guests() -> dict[str, int]:
         if args and args[0].endswith("qemu-system-x86_64"):
             for arg in args:
                 if named := re.match(r"guest=([^,]+)", arg):
-                    found[named.group(1)] = int(cmdline.parent.name)
+                    found.setdefault(named.group(1), []).append(int(cmdline.parent.name))
     return found
 
 
@@ -150,3 +170,92 @@ def test_a_real_guest_boots_prints_its_disks_and_goes_without_a_trace(qemu_stack
     assert leftovers == []  # no overlay, ephemeral disk or console file
     after = hashlib.md5(stored.read_bytes(), usedforsecurity=False).hexdigest()
     assert after == before == image["checksum"]  # the image in the store is untouched
+
+
+def _host_of(stack: Stack, server: str) -> str:
+    shown = as_json(openstack(stack, "server", "show", server, "-f", "json"))
+    return str(shown["OS-EXT-SRV-ATTR:host"])
+
+
+def _kill_worker(stack: Stack, host: str) -> int:
+    (pid,) = children(stack.process.pid, f"--host {host}".encode())
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _restarted_worker(stack: Stack, host: str, old_pid: int) -> None:
+    wait_for(
+        lambda: [p for p in children(stack.process.pid, f"--host {host}".encode()) if p != old_pid],
+        30,
+        f"a new compute worker for {host}",
+    )
+
+
+def test_a_uefi_whole_disk_guest_keeps_running_while_its_worker_restarts(
+    qemu_stack: Stack,
+) -> None:
+    stack = qemu_stack
+    name = f"uefi-{uuid.uuid4().hex[:8]}"
+    boot = ["server", "create", "--flavor", "m1.tiny", "--image", UEFI_IMAGE_NAME]
+    server = as_json(openstack(stack, *boot, "--nic", "none", "--wait", "-f", "json", name))
+    domain = f"instance-{server['id']}"
+    console = wait_for(
+        lambda: (text := _console(stack, name)) and "end of partitions" in text and text,
+        BOOT_TIMEOUT,
+        "the UEFI guest to boot from its disk",
+    )
+    # OVMF ran SYSLINUX's EFI loader from the disk, which started the kernel.
+    assert BOOTLOADER_MARK in console and "efi: EFI v" in console and MARKER in console
+    guest_pid = _qemu_guests()[domain]
+
+    # The host's worker dies; its guest does not, and the new worker takes
+    # it over: the same QEMU process, still ACTIVE, still controlled.
+    host = _host_of(stack, name)
+    _restarted_worker(stack, host, _kill_worker(stack, host))
+    assert _qemu_guests()[domain] == guest_pid
+    assert _status(stack, name) == "ACTIVE"
+    assert MARKER in _console(stack, name)  # read by the new worker
+    ok(openstack(stack, "server", "stop", name))
+    wait_for(lambda: _status(stack, name) == "SHUTOFF", 60, "the server to stop")
+    assert domain not in _qemu_guests()
+
+    ok(openstack(stack, "server", "delete", "--wait", name))
+    leftovers = list((stack.state_dir / "hosts").rglob(f"*{server['id']}*"))
+    assert leftovers == []  # the NVRAM went with the disks
+
+
+def test_a_worker_killed_as_its_guest_starts_leaves_one_running_guest(qemu_stack: Stack) -> None:
+    stack = qemu_stack
+    admin = login(stack, "admin", stack.admin_password, "admin")
+    images = admin.client.get("/image/v2/images", params={"name": DISK_IMAGE_NAME}).json()
+    body = boot_body(f"midway-{uuid.uuid4().hex[:8]}", images["images"][0]["id"])
+    response = admin.client.post(f"{COMPUTE}/servers", json=body)
+    assert response.status_code == 202, response.text
+    server_id = response.json()["server"]["id"]
+    domain = f"instance-{server_id}"
+    host = wait_for(lambda: _shown(admin, server_id)["OS-EXT-SRV-ATTR:host"], 30, "a host")
+    # The moment QEMU exists, the spawn is between the domain's start and the
+    # ledger's record of ACTIVE: kill the host's worker there.
+    guest_pid = wait_for(lambda: _qemu_guests().get(domain), BOOT_TIMEOUT, "QEMU", interval=0.01)
+    killed = _kill_worker(stack, host)
+    status_at_kill = _shown(admin, server_id)["status"]
+    _restarted_worker(stack, host, killed)
+
+    wait_for(lambda: _shown(admin, server_id)["status"] == "ACTIVE", 60, "the spawn to converge")
+    assert status_at_kill == "BUILD"  # the kill did land in the middle of the spawn
+    # One guest. Whether libvirt kept the half-started QEMU or the restarted
+    # spawn started a new one after it, never two, and no orphan.
+    (pid,) = _qemu_pids(domain)
+    assert pid == guest_pid or not Path(f"/proc/{guest_pid}").exists()
+    wait_for(lambda: MARKER in _console(stack, server_id), BOOT_TIMEOUT, "the guest to boot")
+
+    assert admin.client.delete(f"{COMPUTE}/servers/{server_id}").status_code == 204
+    wait_until_gone(admin.client, server_id, 60)
+    assert domain not in _qemu_guests()
+    assert list((stack.state_dir / "hosts").rglob(f"*{server_id}*")) == []
+    admin.client.close()
+
+
+def _shown(admin: Session, server_id: str) -> dict[str, Any]:
+    shown: dict[str, Any] = admin.client.get(f"{COMPUTE}/servers/{server_id}").json()["server"]
+    return shown

@@ -14,7 +14,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from ops.guest_disk import BOOTLOADER_BANNER
+from ops.guest_disk import BOOTLOADER_MARK
 from ops.guest_images import CMDLINE, MARKER, GuestImages
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import (
@@ -151,7 +151,7 @@ def test_a_whole_disk_image_boots_through_its_bootloader_under_bios(
     qemu.ensure_running(spec)
 
     seen = _console_until(console, "cloudledger-guest: end of partitions")
-    assert BOOTLOADER_BANNER in seen and "Linux version" in seen
+    assert BOOTLOADER_MARK in seen and "Linux version" in seen
     assert "efi: EFI v" not in seen  # BIOS, not UEFI
 
 
