@@ -204,7 +204,7 @@ class Mode:
     keep: bool = False
 
 
-def _ledger_boot_seconds(database_url: str, server_ids: list[str]) -> list[float]:
+def ledger_boot_seconds(database_url: str, server_ids: list[str]) -> list[float]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT extract(epoch FROM launched_at - created_at) FROM servers "
@@ -234,7 +234,7 @@ def main_bench(settings: Settings, servers: int, concurrency: int, mode: Mode) -
     print(f"servers: {done} {what} of {servers}, concurrency {concurrency}")
     print(_summary("boot request answered (client)", results.request_seconds))
     print(_summary("boot-to-ACTIVE (client, polled)", results.boot_seconds))
-    ledger = _ledger_boot_seconds(settings.database_url, results.server_ids)
+    ledger = ledger_boot_seconds(settings.database_url, results.server_ids)
     print(_summary("boot-to-ACTIVE (ledger events)", ledger))
     rate = "boot/s (then deleted)" if mode.keep else "boot+delete/s"
     print(f"throughput: {done / elapsed:.1f} {rate} over {elapsed:.1f} s")

@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_audit(sub)
     bench = sub.add_parser("bench", help="benchmarks against a running stack")
-    bench.add_argument("what", choices=["boot", "overload"])
+    bench.add_argument("what", choices=["boot", "overload", "guest"])
     bench.add_argument("--servers", type=int, default=100)
     bench.add_argument("--concurrency", type=int, default=10)
     bench.add_argument("--flavor", default="m1.tiny")
@@ -171,6 +171,10 @@ def _bench(settings: Settings, args: argparse.Namespace) -> int:
     from ops.bench import Mode, main_bench
 
     mode = Mode(args.flavor, args.image, keep=args.keep)
+    if args.what == "guest":  # real guests, one at a time (a stack run with qemu)
+        from ops.bench_guest import main_guest_bench
+
+        return main_guest_bench(settings, args.servers, args.flavor)
     if args.what == "overload":
         from ops.bench_overload import main_overload
 

@@ -52,7 +52,23 @@ def qemu_stack(
         "CLOUDLEDGER_SHUTDOWN_TIMEOUT": "1",  # the busybox init ignores the ACPI button
     }
     with running_stack(pg_cluster, template_database, redis_url, "db", real) as stack:
-        yield stack
+        try:
+            yield stack
+        finally:
+            _end_guests_of(stack)
+
+
+def _end_guests_of(stack: Stack) -> None:
+    """Guests outlive their workers by design (the embedded driver daemonizes
+    QEMU), so a test that failed half-way could leave one running: end those
+    whose disks are in this stack's state directory, by their pid."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if args[0].endswith("qemu-system-x86_64") and str(stack.state_dir) in " ".join(args):
+            os.kill(int(cmdline.parent.name), signal.SIGKILL)
 
 
 def _qemu_guests() -> dict[str, int]:
