@@ -204,14 +204,15 @@ class Mode:
     keep: bool = False
 
 
-def ledger_boot_seconds(database_url: str, server_ids: list[str]) -> list[float]:
+def ledger_boot_seconds(database_url: str, server_ids: list[str]) -> dict[str, float]:
+    """Each server's Requested -> Spawned time, from the event timestamps."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT extract(epoch FROM launched_at - created_at) FROM servers "
+            "SELECT id::text, extract(epoch FROM launched_at - created_at) FROM servers "
             "WHERE id = ANY(%s::uuid[]) AND launched_at IS NOT NULL",
             (server_ids,),
         ).fetchall()
-    return [float(r[0]) for r in rows]
+    return {str(r[0]): float(r[1]) for r in rows}
 
 
 def _summary(label: str, values: list[float]) -> str:
@@ -235,7 +236,7 @@ def main_bench(settings: Settings, servers: int, concurrency: int, mode: Mode) -
     print(_summary("boot request answered (client)", results.request_seconds))
     print(_summary("boot-to-ACTIVE (client, polled)", results.boot_seconds))
     ledger = ledger_boot_seconds(settings.database_url, results.server_ids)
-    print(_summary("boot-to-ACTIVE (ledger events)", ledger))
+    print(_summary("boot-to-ACTIVE (ledger events)", list(ledger.values())))
     rate = "boot/s (then deleted)" if mode.keep else "boot+delete/s"
     print(f"throughput: {done / elapsed:.1f} {rate} over {elapsed:.1f} s")
     cpu_at = results.cpu_at
