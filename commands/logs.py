@@ -36,6 +36,13 @@ def request_context(request_ids: Iterable[str]) -> Iterator[None]:
         REQUEST_IDS.reset(token)
 
 
+def sole_request_id() -> str | None:
+    """The request this code works for, if it is exactly one: a worker passes
+    it on when it calls the API for that request (an image download)."""
+    ids = REQUEST_IDS.get()
+    return ids[0] if len(ids) == 1 else None
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the process role and the current request ids on each record."""
 
