@@ -10,12 +10,13 @@ our code or a library's, carries them."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
+
+import orjson
 
 LOG_FORMATS = ("json", "text")
 
@@ -79,7 +80,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -108,6 +109,10 @@ def configure_logging(role: str, log_format: str = "json", level: str = "INFO") 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # No line shows the thread or process names: do not look them up for each
+    # record (the API logs every request; see the logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # nor the caller's file and line, a walk up the stack
     # A line per HTTP call a worker or a benchmark makes would drown the rest;
     # the API logs each request it answers anyway.
     for chatty in ("httpx", "httpcore"):
