@@ -13,7 +13,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from commands.logs import request_context
+from commands.logs import REQUEST_IDS
 
 HEADER = b"x-openstack-request-id"
 # Nova's own name for it, which compute answers carry as well (microversion
@@ -50,5 +50,9 @@ class RequestIdMiddleware:
                 message["headers"] = [*headers, *ours]
             await send(message)
 
-        with request_context((scope[SCOPE_KEY],)):  # on every line logged meanwhile
-            await self.app(scope, receive, send_with_id)
+        # On every line logged meanwhile. Not reset if the app raises: the
+        # server logs the traceback in this same task (one per request), after
+        # Starlette's 500, and that line should name the request too.
+        token = REQUEST_IDS.set((scope[SCOPE_KEY],))
+        await self.app(scope, receive, send_with_id)
+        REQUEST_IDS.reset(token)
