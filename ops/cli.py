@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings.from_env()
     configure_logging(_log_role(args), settings.log_format, settings.log_level)
-    if args.command in ("run", "api") and not _policy_loads(settings):
+    if args.command in ("run", "api") and not (_policy_loads(settings) and _token_loads(settings)):
         return 2
     code = 0
     if args.command == "run":
@@ -161,6 +161,18 @@ def _policy_loads(settings: Settings) -> bool:
         return False
     except ProtectionFileError as exc:
         print(f"cloudledger: property protections refused: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _token_loads(settings: Settings) -> bool:
+    """Check the metrics scrape token's file before anything starts."""
+    from api.metrics import read_scrape_token
+
+    try:
+        read_scrape_token(settings.metrics_token_file)
+    except SystemExit as exc:
+        print(f"cloudledger: {exc}", file=sys.stderr)
         return False
     return True
 

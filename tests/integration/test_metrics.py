@@ -8,6 +8,9 @@ import asyncio
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -224,3 +227,21 @@ def test_queue_depths_and_jobs_run_and_failed_per_role_come_from_redis(
     assert {line["request_id"] for line in logged} == {"req-fine", "req-broken"}
     assert all(line["role"] == "compute@h1" for line in logged)
     connection.close()
+
+
+def test_an_unreadable_scrape_token_file_stops_the_api_before_it_starts(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.token"
+    empty.write_text("\n")
+    for path, says in ((tmp_path / "missing.token", "No such file"), (empty, "is empty")):
+        env = {**os.environ, "CLOUDLEDGER_METRICS_TOKEN_FILE": str(path)}
+        env["CLOUDLEDGER_STATE_DIR"] = str(tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-m", "ops.cli", "api"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert says in done.stderr and str(path) in done.stderr
