@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from domain.errors import DomainError
@@ -33,6 +33,8 @@ class Admission:
     reads: AsyncReader
     max_in_flight: int
     max_project_in_flight: int
+    # Told "cloud" or "project" at each refusal (GET /metrics counts them).
+    on_refused: Callable[[str], None] = field(default=lambda scope: None)
     _counts: dict[str, tuple[float, int, int]] = field(default_factory=dict)
     # Boots this process admitted that the read model may not count yet.
     _admitted: dict[str, int] = field(default_factory=dict)
@@ -54,11 +56,13 @@ class Admission:
         total = in_flight[0] + sum(self._admitted.values())
         project = in_flight[1] + self._admitted.get(project_id, 0)
         if total >= self.max_in_flight:
+            self.on_refused("cloud")
             raise Overloaded(
                 f"The cloud has {total} server operations in progress (at most "
                 f"{self.max_in_flight}); retry the boot shortly."
             )
         if project >= self.max_project_in_flight:
+            self.on_refused("project")
             raise Overloaded(
                 f"This project has {project} server operations in progress (at most "
                 f"{self.max_project_in_flight}); retry the boot shortly."

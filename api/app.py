@@ -4,7 +4,6 @@ environment-driven factory uvicorn starts (``api.app:app_from_env``)."""
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -24,6 +23,7 @@ from api import (
     images,
     instance_actions,
     keypairs,
+    metrics,
     microversion,
     openapi,
     operators,
@@ -45,11 +45,14 @@ from api.errors import EXCEPTION_HANDLERS, domain_error
 from api.heartbeats import Heartbeats
 from api.host_calls import HostCalls
 from api.limits import BodyLimitMiddleware
+from api.metrics import ApiMetrics, read_scrape_token
+from api.metrics_collectors import PipelineCollector
 from api.policy import Policy
 from api.progress import ProjectionProgress
 from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
+from commands.logs import configure_logging
 from commands.rejections import PostgresRejections
 from commands.tokens import TokenCodec
 from domain.errors import DomainError
@@ -99,9 +102,11 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *image_patch.routes,
             *image_members.routes,
             *audit.routes,
+            *metrics.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(metrics.MetricsMiddleware, metrics=api_state.metrics),
             Middleware(
                 BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=image_data.is_upload
             ),
@@ -120,6 +125,15 @@ def build_state(settings: Settings) -> ApiState:
     services = build_services(settings)
     revoked = RevocationList(reads, settings.token_lifetime_s)
     policy = Policy(settings.policy_file)
+    api_metrics = ApiMetrics(read_scrape_token(settings.metrics_token_file))
+    api_metrics.registry.register(
+        PipelineCollector(
+            settings.database_url,
+            settings.redis_url,
+            services.app.mapper.to_domain_event,
+            settings.database_limits.libpq_options(),
+        )
+    )
     return ApiState(
         services=services,
         tokens=TokenCodec(settings.token_key(), settings.token_lifetime_s),
@@ -133,11 +147,17 @@ def build_state(settings: Settings) -> ApiState:
         reads=reads,
         heartbeats=Heartbeats(settings.redis_url, settings.service_down_time_s),
         host_calls=HostCalls(settings.redis_url),
-        admission=Admission(reads, settings.max_in_flight, settings.max_project_in_flight),
+        admission=Admission(
+            reads,
+            settings.max_in_flight,
+            settings.max_project_in_flight,
+            on_refused=api_metrics.count_refusal,
+        ),
         boots=AsyncBatcher(services.boot_servers),
         actions=AsyncBatcher(services.server_actions),
         image_protections=load_protections(settings, policy),
         rejections=PostgresRejections(postgres_recorder(services.app).datastore),
+        metrics=api_metrics,
     )
 
 
@@ -163,6 +183,6 @@ def load_protections(settings: Settings, policy: Policy) -> PropertyProtections 
 
 
 def app_from_env() -> Starlette:
-    logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
+    configure_logging("api", settings.log_format, settings.log_level)
     return create_app(build_state(settings), settings.max_json_body_bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from contextvars import Context
 from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,9 @@ class AsyncBatcher(Generic[Req, Res]):
         future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append((request, future))
         if key not in self._drainers:
-            self._drainers[key] = asyncio.create_task(self._drain(key))
+            # A context of its own: the batch runs for many requests, and its
+            # log lines must not carry only the first one's id (commands/logs.py).
+            self._drainers[key] = asyncio.create_task(self._drain(key), context=Context())
         return await future
 
     async def _drain(self, key: str) -> None:

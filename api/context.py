@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -29,6 +29,9 @@ from domain.property_protections import PropertyProtections
 from domain.values import Actor
 from projections.reader import AsyncReader
 from projections.registry import positions_to_wait_for
+
+if TYPE_CHECKING:  # api/metrics.py imports this module
+    from api.metrics import ApiMetrics
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,6 +61,7 @@ class ApiState:
     boots: AsyncBatcher[BootRequest, Receipt]
     actions: AsyncBatcher[ActionRequest, Receipt]
     rejections: PostgresRejections  # refused requests, kept for audit (api/audit.py)
+    metrics: ApiMetrics  # GET /metrics (api/metrics.py)
     # Glance's property protections, if the operator set a file.
     image_protections: PropertyProtections | None = None
 

@@ -20,6 +20,8 @@ LOGIN = ("POST", "/identity/v3/auth/tokens")
 # Image data, not JSON.
 STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file"), ("PUT", "/image/v2/images/{id}/stage")}
 DOWNLOADS = {("GET", "/image/v2/images/{id}/file")}
+# Prometheus's text format (api/metrics.py).
+TEXT_ANSWERS = {("GET", "/metrics")}
 # Nova answers these 200 with an empty body.
 EMPTY_OK = {
     ("DELETE", "/compute/v2.1/os-aggregates/{id}"),
@@ -84,6 +86,11 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
         operation["parameters"].append(
             {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}}
         )
+    if (method, route.path) in TEXT_ANSWERS:
+        operation["responses"]["200"] = {
+            "description": "Prometheus's text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
     if PUBLIC.match(route.path) or (method, route.path) == LOGIN:
         operation["security"] = []
     models = getattr(endpoint, "body_models", ())

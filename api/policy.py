@@ -171,6 +171,8 @@ ACTIONS: dict[str, str] = {
     "image:delete_member": MEMBER,
     # The audit trail spans every project: admins only.
     "audit:list": ADMIN,
+    # GET /metrics: admins, or a user given the metrics_reader role (Prometheus).
+    "cloudledger:metrics": "rule:admin_api or role:metrics_reader",
 }
 
 # Keystone puts the roles a granted role implies in the token; so do we here.

@@ -3,7 +3,8 @@ ones ``X-Compute-Request-Id`` too), and the
 events a request appends carry the same id (``Actor.request_id``), so a user's
 report and the ledger meet. A client may send its own id in the OpenStack
 format (``req-`` and a UUID); anything else is replaced, so ids stay
-well-formed wherever they are logged or stored."""
+well-formed wherever they are logged or stored. Every line the API logs
+while it handles a request carries the id (commands/logs.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import re
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commands.logs import REQUEST_IDS
 
 HEADER = b"x-openstack-request-id"
 # Nova's own name for it, which compute answers carry as well (microversion
@@ -47,4 +50,9 @@ class RequestIdMiddleware:
                 message["headers"] = [*headers, *ours]
             await send(message)
 
+        # On every line logged meanwhile. Not reset if the app raises: the
+        # server logs the traceback in this same task (one per request), after
+        # Starlette's 500, and that line should name the request too.
+        token = REQUEST_IDS.set((scope[SCOPE_KEY],))
         await self.app(scope, receive, send_with_id)
+        REQUEST_IDS.reset(token)

@@ -22,6 +22,7 @@ from commands.lockout import (
     Lockout,
     PostgresLoginAttempts,
 )
+from commands.logs import LOG_FORMATS
 from commands.passwords import Argon2Hasher
 from commands.services import Services
 from commands.tokens import TOKEN_LIFETIME_SECONDS
@@ -121,6 +122,11 @@ class Settings:
     # goes (Nova's remove_unused_original_minimum_age_seconds), checked this often.
     image_cache_max_age_s: float = DEFAULT_IMAGE_CACHE_MAX_AGE
     image_cache_interval_s: float = DEFAULT_IMAGE_CACHE_INTERVAL
+    # Log lines: JSON objects (the default) or text, from this level up (commands/logs.py).
+    log_format: str = "json"
+    log_level: str = "INFO"
+    # A file holding the secret Prometheus sends to GET /metrics (api/metrics.py).
+    metrics_token_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -184,6 +190,11 @@ class Settings:
             image_cache_interval_s=float(
                 environ.get("CLOUDLEDGER_IMAGE_CACHE_INTERVAL") or DEFAULT_IMAGE_CACHE_INTERVAL
             ),
+            log_format=_log_format(environ),
+            log_level=environ.get("CLOUDLEDGER_LOG_LEVEL") or "INFO",
+            metrics_token_file=Path(environ["CLOUDLEDGER_METRICS_TOKEN_FILE"])
+            if environ.get("CLOUDLEDGER_METRICS_TOKEN_FILE")
+            else None,
         )
 
     @property
@@ -319,4 +330,11 @@ def _one_of(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> 
     chosen = environ.get(name) or choices[0]
     if chosen not in choices:
         raise SystemExit(f"{name}={chosen!r}: one of {', '.join(choices)}")
+    return chosen
+
+
+def _log_format(environ: Mapping[str, str]) -> str:
+    chosen = environ.get("CLOUDLEDGER_LOG_FORMAT") or "json"
+    if chosen not in LOG_FORMATS:
+        raise SystemExit(f"CLOUDLEDGER_LOG_FORMAT={chosen!r}: one of {', '.join(LOG_FORMATS)}")
     return chosen

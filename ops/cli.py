@@ -10,6 +10,7 @@ import sys
 import threading
 
 from commands.bootstrap import Settings
+from commands.logs import configure_logging
 from workers import routes
 
 
@@ -42,7 +43,8 @@ def _api(settings: Settings) -> None:
         host="127.0.0.1",
         port=settings.api_port,
         log_level="warning",
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through ours (commands/logs.py)
+        access_log=False,  # api/metrics.py logs each request, with its id
         # On SIGTERM, give requests this long, then cancel them.
         timeout_graceful_shutdown=API_STOP_GRACE_SECONDS,
     )
@@ -94,9 +96,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
-    if args.command in ("run", "api") and not _policy_loads(settings):
+    configure_logging(_log_role(args), settings.log_format, settings.log_level)
+    if args.command in ("run", "api") and not (_policy_loads(settings) and _token_loads(settings)):
         return 2
     code = 0
     if args.command == "run":
@@ -139,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _log_role(args: argparse.Namespace) -> str:
+    """The process's name on its log lines, as `cloudledger run` names its children."""
+    if args.command == "worker":
+        return f"{args.role}@{args.host}" if args.host else str(args.role)
+    return {"run": "supervisor"}.get(args.command, str(args.command))
+
+
 def _policy_loads(settings: Settings) -> bool:
     """Check the operator's policy file before anything starts."""
     from api.app import load_protections
@@ -152,6 +161,18 @@ def _policy_loads(settings: Settings) -> bool:
         return False
     except ProtectionFileError as exc:
         print(f"cloudledger: property protections refused: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _token_loads(settings: Settings) -> bool:
+    """Check the metrics scrape token's file before anything starts."""
+    from api.metrics import read_scrape_token
+
+    try:
+        read_scrape_token(settings.metrics_token_file)
+    except SystemExit as exc:
+        print(f"cloudledger: {exc}", file=sys.stderr)
         return False
     return True
 

@@ -7,28 +7,20 @@ operations in flight against the admission bounds."""
 from __future__ import annotations
 
 import psycopg
-from psycopg.sql import SQL, Identifier
 from redis import Redis, RedisError
 from rq import Queue
 
 from commands.bootstrap import Settings
-from projections.registry import VIEW_CLASSES
-from projections.view import APPLICATION_NAME
+from projections.lag import read_lags
 
 
 def report(settings: Settings) -> str:
     lines = []
     with psycopg.connect(settings.database_url) as conn:
-        head = conn.execute("SELECT max(notification_id) FROM cloudledger_events").fetchone()
-        last = int(head[0] or 0) if head else 0
-        lines.append(f"ledger: {last} events")
-        for name in [v.name for v in VIEW_CLASSES] + ["relay"]:
-            query = SQL("SELECT notification_id FROM {} WHERE application_name=%s").format(
-                Identifier(f"{name}_tracking")
-            )
-            row = conn.execute(query, (APPLICATION_NAME,)).fetchone()
-            position = int(row[0]) if row else 0
-            lines.append(f"  {name:<10} at {position:>10}  behind by {last - position}")
+        lags = read_lags(conn)
+        lines.append(f"ledger: {lags[0].position + lags[0].events} events")
+        for lag in lags:
+            lines.append(f"  {lag.name:<10} at {lag.position:>10}  behind by {lag.events}")
         owed = conn.execute(
             "SELECT kind, queue, count(*) FROM relay_pending GROUP BY kind, queue ORDER BY 2, 1"
         ).fetchall()

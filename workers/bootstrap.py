@@ -107,7 +107,7 @@ def run_scheduler(settings: Settings, host_name: str | None = None) -> None:
             hosts_up=_every(1.0, beats.compute_hosts_up),
         )
     )
-    _work(settings, [routes.SCHEDULER.queue()], "scheduler")
+    _work(settings, [routes.SCHEDULER.queue()], "scheduler", routes.SCHEDULER.name)
 
 
 def _every(seconds: float, read: Callable[[], set[str] | None]) -> Callable[[], set[str] | None]:
@@ -166,7 +166,7 @@ def run_compute(
         settings.redis_url, host_name, settings.power_sync_interval_s, threading.Event()
     )
     threading.Thread(target=sync, name="power-sync", daemon=True).start()
-    _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}")
+    _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}", routes.COMPUTE.name)
 
 
 @dataclass(frozen=True)
@@ -227,8 +227,8 @@ def default_libvirt_uri(settings: Settings, host_name: str) -> str:
     return f"test://{path}"
 
 
-def _work(settings: Settings, queues: list[str], name: str) -> None:
+def _work(settings: Settings, queues: list[str], name: str, family: str) -> None:
     # Jobs run in this process: the libvirt connection (and the test driver's
     # in-memory domains) and the aggregate cache live across jobs.
     beat_every_s = beat_interval(settings.service_down_time_s)
-    rq_worker.work(settings.redis_url, queues, name, beat_every_s)
+    rq_worker.work(settings.redis_url, queues, name, beat_every_s, family)

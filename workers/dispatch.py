@@ -31,6 +31,7 @@ from projections.view import ProjectionView, topics_of
 from workers import retries, routes
 from workers.coalesce import Coalescer, one_batch_id
 from workers.relay_writes import OwedItem, RelayWrites
+from workers.rq_worker import REQUEST_IDS_META
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Relay(ProjectionView):
             ON CONFLICT DO NOTHING;
             DROP TABLE relay_instance_hosts;
         END IF; END $$""",
+        # The owing event's request id, which the job's log lines carry.
+        "ALTER TABLE relay_pending ADD COLUMN IF NOT EXISTS request_id text",
     )
 
     redis: Redis | None = None
@@ -151,6 +154,7 @@ class Relay(ProjectionView):
             str(e.originator_id),
             queue,
             batch_id,
+            _request_id(e),
         )
         self._writes.owe(item, e.originator_version)
 
@@ -159,8 +163,11 @@ class Relay(ProjectionView):
         how many jobs were pushed."""
         assert self.redis is not None, "Relay.redis must be set before relaying"
         batches: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
+        request_ids: dict[str, list[str]] = defaultdict(list)
         for item in items:
             batches[item.batch_id, item.queue].append([item.kind, item.aggregate_id])
+            if item.request_id:
+                request_ids[item.batch_id].append(item.request_id)
         pushed = 0
         for (batch_id, queue), work in batches.items():
             try:
@@ -168,6 +175,7 @@ class Relay(ProjectionView):
                     func=BATCH_JOB,
                     args=(queue, work),
                     job_id=batch_id,
+                    meta={REQUEST_IDS_META: list(dict.fromkeys(request_ids[batch_id]))},
                     unique=True,  # a failure is retried by reconcile (workers/retries.py)
                     result_ttl=3600,
                     failure_ttl=7 * 86400,
@@ -180,7 +188,7 @@ class Relay(ProjectionView):
     def pending(self, older_than_seconds: float = 0) -> list[OwedItem]:
         rows = self.fetch_all(
             Query(
-                "SELECT job_id, kind, aggregate_id, queue, batch_id FROM relay_pending "
+                "SELECT job_id, kind, aggregate_id, queue, batch_id, request_id FROM relay_pending "
                 "WHERE created_at < now() - make_interval(secs => %s) "
                 "ORDER BY created_at, job_id",
                 (older_than_seconds,),
@@ -194,6 +202,7 @@ class Relay(ProjectionView):
                 str(r["aggregate_id"]),
                 r["queue"],
                 r["batch_id"] or f"batch_legacy_{r['job_id']}",
+                r["request_id"] or "",
             )
             for r in rows
         ]
@@ -228,3 +237,9 @@ class Relay(ProjectionView):
                 retries.run_again(job)
                 retried += 1
         return retried
+
+
+def _request_id(event: Any) -> str:
+    """The id of the request that caused ``event`` ("" for an event without an actor)."""
+    actor = getattr(event, "actor", None)
+    return str(getattr(actor, "request_id", "") or "")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 
+from commands.logs import sole_request_id
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.image_cache import Sink
 from workers.service_auth import ServiceToken
@@ -29,7 +30,7 @@ class HttpImageFetcher:
 
     def _fetch(self, image_id: str, out: Sink) -> int:
         url = f"{self.api_url}/image/v2/images/{image_id}/file"
-        headers = {"X-Auth-Token": self.token.get()}
+        headers = {"X-Auth-Token": self.token.get(), **_passed_on_request_id()}
         try:
             with httpx.stream("GET", url, headers=headers, timeout=60) as resp:
                 if resp.status_code in (404, 410):
@@ -63,6 +64,7 @@ class HttpImageUploader:
         headers = {
             "X-Auth-Token": self.token.get(),
             "Content-Type": "application/octet-stream",
+            **_passed_on_request_id(),
         }
         try:
             with source.open("rb") as data:
@@ -76,3 +78,9 @@ class HttpImageUploader:
         if resp.status_code not in (204, 401):
             raise TransientDriverError(f"snapshot upload answered {resp.status_code}")
         return resp.status_code
+
+
+def _passed_on_request_id() -> dict[str, str]:
+    """The job's request id, so the API's lines (and events) for this call carry it."""
+    request_id = sole_request_id()
+    return {"X-OpenStack-Request-Id": request_id} if request_id else {}

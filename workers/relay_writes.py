@@ -22,6 +22,8 @@ class OwedItem:
     aggregate_id: str
     queue: str
     batch_id: str
+    # Of the event that owes it, for the worker's log lines; not part of its identity.
+    request_id: str = field(default="", compare=False)
 
 
 @dataclass
@@ -79,13 +81,22 @@ class RelayWrites:
             )
         if self.owed:
             rows = [
-                (item.item_id, item.aggregate_id, v, item.queue, item.kind, item.batch_id)
+                (
+                    item.item_id,
+                    item.aggregate_id,
+                    v,
+                    item.queue,
+                    item.kind,
+                    item.batch_id,
+                    item.request_id,
+                )
                 for item, v in self.owed.values()
             ]
             cur.execute(
-                "INSERT INTO relay_pending (job_id, aggregate_id, version, queue, kind, batch_id)"
+                "INSERT INTO relay_pending"
+                " (job_id, aggregate_id, version, queue, kind, batch_id, request_id)"
                 " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::int[], %s::text[],"
-                " %s::text[], %s::text[]) ON CONFLICT (job_id) DO NOTHING",
+                " %s::text[], %s::text[], %s::text[]) ON CONFLICT (job_id) DO NOTHING",
                 [list(column) for column in zip(*rows, strict=True)],
             )
         placed = [(a, h) for a, h in self.placed.items() if h is not None]

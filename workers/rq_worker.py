@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
+from commands.logs import request_context
+from workers import job_counts
 from workers.heartbeats import BEAT_EVERY_S, HeartbeatThread
 
 log = logging.getLogger(__name__)
@@ -33,18 +36,37 @@ REDIS_RETRY_SECONDS = 1.0
 # RQ's own registration: an idle worker refreshes it every WORKER_TTL - 15 s.
 # Liveness for os-services and the scheduler is workers/heartbeats.py.
 WORKER_TTL = 45
+# Where the relay puts the ids of the requests a job works for (workers/dispatch.py).
+REQUEST_IDS_META = "request_ids"
 
 
 class CloudWorker(SimpleWorker):
     """SimpleWorker (jobs run in this process, next to its libvirt connection)
-    that retries a lost Redis every couple of seconds and reports a stop."""
+    that retries a lost Redis every couple of seconds and reports a stop.
+    Each job is counted for its role (workers/job_counts.py), and the lines
+    logged while it runs carry the request ids the relay put in its meta."""
 
     max_connection_wait_time = 2.0  # RQ's default backoff grows to 60 s
 
-    def __init__(self, *args: Any, stopping: threading.Event, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, stopping: threading.Event, family: str = "", **kwargs: Any
+    ) -> None:
         kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(*args, **kwargs)
         self.stopping = stopping
+        self.family = family or "worker"
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        started = time.perf_counter()
+        with request_context(job.meta.get(REQUEST_IDS_META, ())):
+            succeeded: bool = super().perform_job(job, queue, execution)
+            ms = (time.perf_counter() - started) * 1000
+            log.info("job %s %s in %.1f ms", job.id, "done" if succeeded else "failed", ms)
+        try:
+            job_counts.record(self.connection, self.family, succeeded)
+        except redis.RedisError as exc:  # a count lost, not the job
+            log.warning("job %s not counted: %s", job.id, exc)
+        return succeeded
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stopping.set()
@@ -52,9 +74,14 @@ class CloudWorker(SimpleWorker):
 
 
 def work(
-    redis_url: str, queues: Sequence[str], role: str, beat_every_s: float = BEAT_EVERY_S
+    redis_url: str,
+    queues: Sequence[str],
+    role: str,
+    beat_every_s: float = BEAT_EVERY_S,
+    family: str = "",
 ) -> None:
-    """Take jobs from ``queues`` until SIGTERM, surviving Redis outages."""
+    """Take jobs from ``queues`` until SIGTERM, surviving Redis outages;
+    ``family`` is the role its jobs are counted for (scheduler, compute)."""
     stopping = threading.Event()
     HeartbeatThread(redis_url, role, stopping, beat_every_s).start()
     connection = Redis.from_url(redis_url)
@@ -66,7 +93,9 @@ def work(
             connection.ping()
             for job_id in requeue_orphans(connection, queues, name):
                 log.warning("%s: re-queued %s, left started by a worker that is gone", name, job_id)
-            worker = CloudWorker(list(queues), connection=connection, name=name, stopping=stopping)
+            worker = CloudWorker(
+                list(queues), connection=connection, name=name, stopping=stopping, family=family
+            )
             # No RQ scheduler process: retries are paced by the relay.
             worker.work(logging_level="WARNING")
         except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -6,6 +6,7 @@ a completion shows it has run."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -14,6 +15,7 @@ import pytest
 import redis
 from eventsourcing.persistence import IntegrityError
 from helpers import (
+    TINY,
     Cloud,
     RelayRig,
     build_cloud,
@@ -28,12 +30,14 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from commands import compute
+from commands.servers import BootServer
 from domain.instance import NO_VALID_HOST, Instance
 from domain.values import SYSTEM
 from ops.ports import free_port
 from projections.reader import Query
 from workers import routes
 from workers.dispatch import BATCH_JOB, OwedItem
+from workers.rq_worker import REQUEST_IDS_META
 
 HOST_QUEUE = "compute.compute-1"
 
@@ -344,3 +348,25 @@ def test_items_owed_while_the_last_batch_waits_go_out_together_once_it_is_taken(
         Query("SELECT batch_id FROM relay_pending WHERE aggregate_id = ANY(%s)", (later,))
     )
     assert {row["batch_id"] for row in rows} == {second_batch}  # as reconcile must know them
+
+
+def _request_ids_of_jobs(redis_url: str, queue: str) -> list[list[str]]:
+    connection = redis.Redis.from_url(redis_url)
+    jobs = [
+        Job.fetch(i, connection=connection) for i in Queue(queue, connection=connection).job_ids
+    ]
+    return [sorted(job.meta[REQUEST_IDS_META]) for job in jobs]
+
+
+def test_a_job_carries_the_request_ids_of_its_events_even_after_redis_lost_it(
+    cloud: Cloud, rig: RelayRig, redis_url: str
+) -> None:
+    for n in (1, 2):
+        boot = BootServer(f"vm-{n}", TINY, cloud.image_id, "none")
+        cloud.services.boot_server(boot, replace(cloud.member, request_id=f"req-{n}"))
+    rig.catch_up()  # one batch: one job for both boots
+
+    assert _request_ids_of_jobs(redis_url, "scheduler") == [["req-1", "req-2"]]
+    _flushall(redis_url)
+    assert rig.relay.reconcile() == 1
+    assert _request_ids_of_jobs(redis_url, "scheduler") == [["req-1", "req-2"]]

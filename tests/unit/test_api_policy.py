@@ -43,6 +43,7 @@ def test_the_rules_that_are_not_persona_rules_are_known() -> None:
         "compute:keypairs:show",
         "compute:keypairs:create",
         "compute:keypairs:delete",
+        "cloudledger:metrics",
     }
 
 
@@ -185,3 +186,10 @@ def test_keypairs_are_their_users_and_readers_only_read_them(defaults: Policy) -
     assert defaults.allowed(MEMBER_ACTOR, "compute:keypairs:create", own)
     assert not defaults.allowed(MEMBER_ACTOR, "compute:keypairs:show", other)
     assert defaults.allowed(ADMIN_ACTOR, "compute:keypairs:delete", other)
+
+
+def test_metrics_are_for_admins_and_the_metrics_reader_role_only(defaults: Policy) -> None:
+    assert defaults.allowed(ADMIN_ACTOR, "cloudledger:metrics")
+    assert defaults.allowed(_actor("metrics_reader"), "cloudledger:metrics")
+    assert not defaults.allowed(MEMBER_ACTOR, "cloudledger:metrics")
+    assert not defaults.allowed(READER_ACTOR, "cloudledger:metrics")
