@@ -89,10 +89,13 @@ def parser() -> argparse.ArgumentParser:
     from ops.billing import add_parser as add_billing
 
     add_billing(sub)
+    from ops.projections import add_parser as add_projections
+
+    add_projections(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 (one branch per command)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
@@ -136,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops.billing import main_billing
 
         code = main_billing(settings, args)
+    elif args.command == "projections":
+        from ops.projections import main_projections
+
+        code = main_projections(settings, args)
     return code
 
 

@@ -6,6 +6,8 @@ operations in flight against the admission bounds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.sql import SQL, Identifier
 from redis import Redis, RedisError
@@ -15,19 +17,32 @@ from commands.bootstrap import Settings
 from projections.registry import VIEW_CLASSES
 from projections.view import APPLICATION_NAME
 
+FOLLOWERS = (*(v.name for v in VIEW_CLASSES), "relay")
+
+
+def ledger_head(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT max(notification_id) FROM cloudledger_events").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def follower_positions(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Each read model's (and the relay's) tracked position, 0 if none yet."""
+    positions = {}
+    for name in FOLLOWERS:
+        query = SQL("SELECT notification_id FROM {} WHERE application_name=%s").format(
+            Identifier(f"{name}_tracking")
+        )
+        row = conn.execute(query, (APPLICATION_NAME,)).fetchone()
+        positions[name] = int(row[0]) if row else 0
+    return positions
+
 
 def report(settings: Settings) -> str:
     lines = []
     with psycopg.connect(settings.database_url) as conn:
-        head = conn.execute("SELECT max(notification_id) FROM cloudledger_events").fetchone()
-        last = int(head[0] or 0) if head else 0
+        last = ledger_head(conn)
         lines.append(f"ledger: {last} events")
-        for name in [v.name for v in VIEW_CLASSES] + ["relay"]:
-            query = SQL("SELECT notification_id FROM {} WHERE application_name=%s").format(
-                Identifier(f"{name}_tracking")
-            )
-            row = conn.execute(query, (APPLICATION_NAME,)).fetchone()
-            position = int(row[0]) if row else 0
+        for name, position in follower_positions(conn).items():
             lines.append(f"  {name:<10} at {position:>10}  behind by {last - position}")
         owed = conn.execute(
             "SELECT kind, queue, count(*) FROM relay_pending GROUP BY kind, queue ORDER BY 2, 1"
