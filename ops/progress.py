@@ -15,9 +15,10 @@ BAR_WIDTH = 30
 class ProgressBar:
     """Log positions done out of the way to the target, events/s, time left."""
 
-    def __init__(self, label: str, start: int, stream: TextIO = sys.stderr) -> None:
-        self.label, self.start, self.stream = label, start, stream
-        self.tty = stream.isatty()
+    def __init__(self, label: str, start: int, stream: TextIO | None = None) -> None:
+        self.label, self.start = label, start
+        self.stream = stream or sys.stderr  # looked up now: tests swap sys.stderr
+        self.tty = self.stream.isatty()
         self.began = self.shown = time.monotonic()
         self.events = 0
         self.position = self.target = start

@@ -86,6 +86,7 @@ class ShadowBuild:
         self.shadow = Shadow(view, database_url, schema)
         self.log = LogPages(recorder, mapper, view.topics)
         self.progress = progress
+        self.pages_per_commit = PAGES_PER_COMMIT
         self.events = 0
 
     def claim(self, conn: psycopg.Connection[DictRow]) -> None:
@@ -115,11 +116,11 @@ class ShadowBuild:
 
     def load(self, conn: psycopg.Connection[DictRow], after: int, target: int) -> int:
         """Apply the events after ``after`` up to ``target``, committing every
-        PAGES_PER_COMMIT pages with the tracking row; returns ``target``."""
+        ``pages_per_commit`` pages with the tracking row; returns ``target``."""
         pages = self._reported(self.log.pages(after, target), target)
         while True:
             with conn.transaction():
-                last = self.shadow.apply(conn, itertools.islice(pages, PAGES_PER_COMMIT))
+                last = self.shadow.apply(conn, itertools.islice(pages, self.pages_per_commit))
                 self.shadow.record(conn, target if last is None else last)
             if last is None:
                 return target
