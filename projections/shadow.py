@@ -70,21 +70,21 @@ class Shadow:
         return row is not None
 
     def create(self, conn: psycopg.Connection[DictRow]) -> int:
-        """Make the schema, tables and tracking row if missing; returns the
-        position to resume from (0 for a new shadow)."""
+        """Make the schema, its tables (secondary indexes deferred) and its
+        tracking table, in one transaction, unless an earlier run left them;
+        returns the position to resume from (0 for a new shadow)."""
         with conn.transaction():
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
-            self._run_ddl(conn)
-            conn.execute(
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (application_name text PRIMARY KEY,"
-                    " notification_id bigint NOT NULL)"
-                ).format(Identifier(self.tracking))
-            )
-            position = self.position(conn)
-            if position == 0:
+            if not self.exists(conn):
+                conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(self.schema)))
+                self._run_ddl(conn)
+                conn.execute(
+                    SQL(
+                        "CREATE TABLE {} (application_name text PRIMARY KEY,"
+                        " notification_id bigint NOT NULL)"
+                    ).format(Identifier(self.tracking))
+                )
                 self._defer_indexes(conn)
-        return position
+            return self.position(conn)
 
     def position(self, conn: psycopg.Connection[DictRow]) -> int:
         row = conn.execute(
