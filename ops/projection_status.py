@@ -73,13 +73,16 @@ def main_status(app: CloudApp, database_url: str, window: float, watch: float) -
     """Print the table once (the rate over ``window`` seconds), or every
     ``watch`` seconds until interrupted (the rate since the last one)."""
     time_at = event_times(app)
-    before = take_sample(database_url)
-    time.sleep(watch or window)
-    while True:
-        after = take_sample(database_url)
-        print(render(before, after, time_at), flush=True)
-        if not watch:
-            return 0
-        before = after
-        time.sleep(watch)
-        print()
+    try:
+        before = take_sample(database_url)
+        time.sleep(watch or window)
+        while True:
+            after = take_sample(database_url)
+            print(render(before, after, time_at), flush=True)
+            if not watch:
+                return 0
+            before = after
+            time.sleep(watch)
+            print()
+    except KeyboardInterrupt:  # how --watch ends
+        return 0
