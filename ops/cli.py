@@ -91,10 +91,13 @@ def parser() -> argparse.ArgumentParser:
     from ops.billing import add_parser as add_billing
 
     add_billing(sub)
+    from ops.projections import add_parser as add_projections
+
+    add_projections(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 (one branch per command)
     args = parser().parse_args(argv)
     settings = Settings.from_env()
     configure_logging(_log_role(args), settings.log_format, settings.log_level)
@@ -138,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops.billing import main_billing
 
         code = main_billing(settings, args)
+    elif args.command == "projections":
+        from ops.projections import main_projections
+
+        code = main_projections(settings, args)
     return code
 
 
