@@ -89,6 +89,9 @@ def parser() -> argparse.ArgumentParser:
     from ops.billing import add_parser as add_billing
 
     add_billing(sub)
+    from ops.generate import add_parser as add_ops
+
+    add_ops(sub)
     return p
 
 
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command in ("run", "api") and not _policy_loads(settings):
         return 2
-    code = 0
+    # A tool that names its own entry point (ops/generate.py) runs it; none below matches it.
+    code = int(args.main(settings, args)) if "main" in args else 0
     if args.command == "run":
         from ops.run import HostShape, main_run
 
