@@ -22,7 +22,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 from commands.ledger_store import RenderedSelects
 from domain.host import ComputeHost
 from domain.quota import Quota
-from domain.values import Actor, FlavorSnapshot
+from domain.values import Actor, FlavorSnapshot, NetworkRequest
 
 
 class ActorAsDict(Transcoding):
@@ -51,6 +51,17 @@ class FlavorSnapshotAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> FlavorSnapshot:
         return FlavorSnapshot(**data)
+
+
+class NetworkRequestAsDict(Transcoding):
+    type = NetworkRequest
+    name = "network_request"
+
+    def encode(self, obj: NetworkRequest) -> dict[str, Any]:
+        return asdict(obj)
+
+    def decode(self, data: dict[str, Any]) -> NetworkRequest:
+        return NetworkRequest(**data)
 
 
 class ThreadSafeRepository(Repository[UUID]):
@@ -159,3 +170,4 @@ class CloudApp(Application):  # type: ignore[type-arg]
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
         transcoder.register(FlavorSnapshotAsDict())
+        transcoder.register(NetworkRequestAsDict())

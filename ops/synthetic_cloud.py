@@ -26,7 +26,7 @@ from domain.image import Image
 from domain.instance import Instance
 from domain.quota import Quota
 from domain.resize import resize_claim_key
-from domain.values import Actor, FlavorSnapshot, VmState
+from domain.values import Actor, FlavorSnapshot, VmState, network_requests
 
 FLAVORS = (  # by root disk, so a resize never shrinks it
     FlavorSnapshot("1", "m1.tiny", 1, 512, 1, 0, 0),
@@ -196,7 +196,7 @@ class SyntheticCloud:
         vm: Instance = Instance._create(
             Instance.Requested, id=self._id(), project_id=project, user_id=user.user_id,
             name=f"vm-{self.requests}", flavor=flavor, image_id=str(image.id),
-            networks="auto", actor=user, key_name="", key_data="", metadata={},
+            networks=network_requests("auto"), actor=user, key_name="", key_data="", metadata={},
             description="", server_group="", availability_zone="", forced_host="",
         )  # fmt: skip
         quota.reserve(str(vm.id), amounts, user)
