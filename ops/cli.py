@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     from ops.generate import add_parser as add_ops
 
     add_ops(sub)
+    from ops.ledger_stats import add_parser as add_ledger
+
+    add_ledger(sub)
     return p
 
 
@@ -101,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command in ("run", "api") and not _policy_loads(settings):
         return 2
-    # A tool that names its own entry point (ops/generate.py) runs it; none below matches it.
+    # A tool that names its own entry point (ops generate, ledger stats) runs it;
+    # none below matches it.
     code = int(args.main(settings, args)) if "main" in args else 0
     if args.command == "run":
         from ops.run import HostShape, main_run
