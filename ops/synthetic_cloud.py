@@ -158,9 +158,10 @@ class SyntheticCloud:
             self._reboot(self._pick())
         else:
             self._image_turnover()
-        # The pause is in proportion to what happened: events spread evenly.
+        # The pause is in proportion to what happened, so events spread
+        # evenly; each event's STEP already took part of its gap.
         made = len(self.timeline) - before
-        self.now += self.gap * (made * 2 * self.rng.random())
+        self.now += max(self.gap - STEP, timedelta(0)) * (made * 2 * self.rng.random())
 
     def _pick(self) -> Instance:
         return self.live[self.rng.randrange(len(self.live))]
