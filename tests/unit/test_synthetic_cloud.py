@@ -4,6 +4,9 @@ contiguous (no aggregate skips or repeats a version)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,3 +77,38 @@ def test_dense_events_still_span_the_period() -> None:
     """Steps within an operation take seconds of the period, not more of it."""
     times = [e.timestamp for e in _timeline(9, events=4000, days=0.1)]
     assert timedelta(days=0.09) < times[-1] - START < timedelta(days=0.11)
+
+
+# Stored bytes of a seeded history, printed as one hash, in a fresh process.
+_HASH_OF_HISTORY = """
+import hashlib
+from datetime import UTC, datetime, timedelta
+from commands.app import CloudApp
+from ops.synthetic_cloud import SyntheticCloud
+mapper = CloudApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+start = datetime(2026, 1, 1, tzinfo=UTC)
+cloud = SyntheticCloud(3, projects=10, hosts=3, start=start, gap=timedelta(minutes=5))
+while len(cloud.timeline) < 3000:
+    cloud.step()
+h = hashlib.sha256()
+for event in cloud.timeline:
+    stored = mapper.to_stored_event(event)
+    h.update(stored.topic.encode() + stored.state)
+print(h.hexdigest())
+"""
+
+
+def test_the_same_seed_stores_the_same_bytes_in_any_process() -> None:
+    """Byte for byte, also where string hashing (and so set order) differs."""
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _HASH_OF_HISTORY],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1, digests
