@@ -74,6 +74,8 @@ class SyntheticCloud:
     # Time and ids -----------------------------------------------------------
 
     def _id(self) -> UUID:
+        """A seeded id, passed to the library's ``_create`` (the aggregates'
+        constructors would draw a random uuid4)."""
         return UUID(int=self.rng.getrandbits(128), version=4)
 
     def _stamp(self, aggregate: Aggregate) -> None:
