@@ -5,20 +5,25 @@ servers projection, billing and `audit verify`, as the events after it."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from eventsourcing.persistence import StoredEvent
 from helpers import TINY, Cloud, build_cloud, es_env
+from starlette.applications import Starlette
 
+from api.context import ApiState
 from commands.servers import BootServer
 from domain.metering import usage_lines
 from domain.values import Actor, NetworkRequest
 from ops.billing_replay import replay
 from ops.cli import main
-from projections.bootstrap import Projector, build_view, postgres_recorder
+from projections.bootstrap import Projector, build_group, build_view, postgres_recorder
 from projections.group import ViewGroup
 from projections.servers import ServersView
 
@@ -94,3 +99,50 @@ def test_a_boot_stores_its_networks_as_requests(
     )
     vm = cloud.app.repository.get(receipt.id)
     assert vm.networks == [NetworkRequest(**request) for request in stored]
+
+
+def test_the_api_boots_with_none_or_auto_and_refuses_a_list_for_now(
+    cloud: Cloud, api: tuple[Starlette, ApiState]
+) -> None:
+    app, api_state = api
+    token, _ = api_state.tokens.issue("user-demo", "alice", cloud.project_id, "demo", ("member",))
+
+    def server(networks: object) -> dict[str, object]:
+        return {"name": "vm", "imageRef": cloud.image_id, "flavorRef": TINY, "networks": networks}
+
+    async def boot_each(*asked: object) -> list[httpx.Response]:
+        # httpx's ASGI transport runs no lifespan: open what it would.
+        await api_state.reads.open()
+        await api_state.progress.start(wait_ready=5.0)
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                return [
+                    await client.post(
+                        "/compute/v2.1/servers",
+                        json={"server": server(networks)},
+                        headers={"X-Auth-Token": token},
+                    )
+                    for networks in asked
+                ]
+        finally:
+            await api_state.progress.stop()
+            await api_state.reads.close()
+
+    # The API answers once the read models show the boot: a projector runs meanwhile.
+    group, stop = build_group(es_env(cloud.database_url)), threading.Event()
+    projector = Projector(api_state.services.app, group, cloud.database_url)
+    projecting = threading.Thread(target=projector.run, args=(stop,), name="projector")
+    projecting.start()
+    try:
+        none, auto, listed = asyncio.run(
+            boot_each("none", "auto", [{"uuid": "0b5c2b5e-7f4e-4d2b-9c7a-3e2f8f1d6a09"}])
+        )
+    finally:
+        stop.set()
+        projecting.join()
+        group.datastore.close()
+    for answer, stored in ((none, []), (auto, [NetworkRequest(auto_allocate=True)])):
+        assert answer.status_code == 202, answer.text
+        assert cloud.app.repository.get(answer.json()["server"]["id"]).networks == stored
+    assert listed.status_code == 400, listed.text
