@@ -22,7 +22,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 from commands.ledger_store import RenderedSelects
 from domain.host import ComputeHost
 from domain.quota import Quota
-from domain.values import Actor, FlavorSnapshot
+from domain.values import Actor, FlavorSnapshot, NetworkRequest
 
 
 class ActorAsDict(Transcoding):
@@ -30,7 +30,13 @@ class ActorAsDict(Transcoding):
     name = "actor"
 
     def encode(self, obj: Actor) -> dict[str, Any]:
-        return {**asdict(obj), "roles": list(obj.roles)}
+        # Field by field: dataclasses.asdict deep-copies, a tenth of an append's time.
+        return {
+            "user_id": obj.user_id,
+            "project_id": obj.project_id,
+            "roles": list(obj.roles),
+            "request_id": obj.request_id,
+        }
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor(**{**data, "roles": tuple(data["roles"])})
@@ -45,6 +51,17 @@ class FlavorSnapshotAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> FlavorSnapshot:
         return FlavorSnapshot(**data)
+
+
+class NetworkRequestAsDict(Transcoding):
+    type = NetworkRequest
+    name = "network_request"
+
+    def encode(self, obj: NetworkRequest) -> dict[str, Any]:
+        return asdict(obj)
+
+    def decode(self, data: dict[str, Any]) -> NetworkRequest:
+        return NetworkRequest(**data)
 
 
 class ThreadSafeRepository(Repository[UUID]):
@@ -153,3 +170,4 @@ class CloudApp(Application):  # type: ignore[type-arg]
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
         transcoder.register(FlavorSnapshotAsDict())
+        transcoder.register(NetworkRequestAsDict())

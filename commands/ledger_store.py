@@ -224,7 +224,7 @@ class LedgerRecorder(RenderedSelects, PostgresApplicationRecorder):
         self._append = (
             SQL(
                 "SELECT n FROM {schema}.{function}"
-                "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) AS n"
+                "(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[]) AS n"
             )
             .format(**names)
             .as_bytes(None)

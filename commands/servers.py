@@ -21,7 +21,14 @@ from domain.power import POWER_ACTIONS
 from domain.quota import Quota
 from domain.server_group import ServerGroup
 from domain.tags import require_tags
-from domain.values import Actor, VmState, natural_id, require_metadata, require_text
+from domain.values import (
+    Actor,
+    VmState,
+    natural_id,
+    network_requests,
+    require_metadata,
+    require_text,
+)
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
             name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{n}",
             flavor=flavor.snapshot(),
             image_id=str(image.id),
-            networks=cmd.networks,
+            networks=network_requests(cmd.networks),
             actor=actor,
             key_name=cmd.key_name,
             key_data=key_data,

@@ -14,9 +14,11 @@ from domain.tags import Tagging
 from domain.values import (
     Actor,
     FlavorSnapshot,
+    NetworkRequest,
     PowerState,
     TaskState,
     VmState,
+    network_requests,
     require_metadata,
     require_text,
 )
@@ -34,7 +36,7 @@ class Instance(Resizing, Tagging):
         name: str
         flavor: FlavorSnapshot
         image_id: str
-        networks: str
+        networks: list[NetworkRequest]  # version 3 and before: "none" or "auto"
         actor: Actor
         key_name: str  # the booting user's keypair, "" for none
         key_data: str  # its public key, as the guest will get it
@@ -44,7 +46,7 @@ class Instance(Resizing, Tagging):
         availability_zone: str  # asked for at boot, "" for any
         forced_host: str  # an admin's AZ:HOST, which skips the filters; "" for none
 
-        class_version = 3
+        class_version = 4
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -56,6 +58,11 @@ class Instance(Resizing, Tagging):
             """Version 2 had no availability zone."""
             state.update(availability_zone="", forced_host="")
 
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """Version 3 kept the API's "none" or "auto" as a string."""
+            state["networks"] = network_requests(state["networks"])
+
     @event(Requested)
     def __init__(
         self,
@@ -64,7 +71,7 @@ class Instance(Resizing, Tagging):
         name: str,
         flavor: FlavorSnapshot,
         image_id: str,
-        networks: str,
+        networks: list[NetworkRequest],
         actor: Actor,
         key_name: str = "",
         key_data: str = "",
@@ -75,7 +82,8 @@ class Instance(Resizing, Tagging):
         forced_host: str = "",
     ) -> None:
         self.project_id, self.user_id, self.name = project_id, user_id, name
-        self.flavor, self.image_id, self.networks = flavor, image_id, networks
+        self.flavor, self.image_id = flavor, image_id
+        self.networks = list(networks)
         self.key_name, self.key_data = key_name, key_data
         self.metadata = dict(metadata or {})
         self.description, self.server_group = description, server_group

@@ -119,9 +119,11 @@ class Metering:
         still_open = [
             r.open for r in self._resources.values() if r.open and r.open.started_at < self.stop
         ]
+        # By the id's integer: the same order as by the UUID, whose Python-level
+        # comparisons took half of this sort's time over a million events.
         return sorted(
             [*self._closed, *still_open],
-            key=lambda s: (s.project_id, s.kind, s.resource_id, s.started_at),
+            key=lambda s: (s.project_id, s.kind, s.resource_id.int, s.started_at),
         )
 
     def name_of(self, resource_id: UUID) -> str:

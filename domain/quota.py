@@ -121,7 +121,9 @@ class Quota(Aggregate):
             limit = self.limits.get(resource, UNLIMITED)
             if growth > 0 and limit != UNLIMITED and used.get(resource, 0) + growth > limit:
                 raise QuotaExceeded(resource, growth, used.get(resource, 0), limit)
-        change = {r: amounts.get(r, 0) - held.get(r, 0) for r in {*amounts, *held}}
+        # Sorted: a set's order changes from process to process, and stored
+        # bytes should not.
+        change = {r: amounts.get(r, 0) - held.get(r, 0) for r in sorted({*amounts, *held})}
         if any(change.values()):
             self._adjusted(consumer_id, dict(amounts), change, actor)
 

@@ -94,6 +94,29 @@ class FlavorSnapshot:
     extra_specs: dict[str, str] = field(default_factory=dict, hash=False)
 
 
+@dataclass(frozen=True)
+class NetworkRequest:
+    """One network a server asks for at boot, as Nova's ``networks`` list
+    names them: a network (its ``uuid``), a port, a fixed IP, a device tag;
+    or ``auto_allocate``, a network made for the project (the API's "auto")."""
+
+    network_id: str = ""
+    port_id: str = ""
+    fixed_ip: str = ""
+    tag: str = ""
+    auto_allocate: bool = False
+
+
+def network_requests(spec: str) -> list[NetworkRequest]:
+    """The API's "none" (no network) or "auto" as the requests they stand for.
+    A list of networks waits for networking to land (the API refuses it)."""
+    if spec == "none":
+        return []
+    if spec == "auto":
+        return [NetworkRequest(auto_allocate=True)]
+    raise InvalidInput(f"Invalid networks {spec[:40]!r}: 'none' or 'auto'")
+
+
 class VmState(StrEnum):
     BUILDING = "building"
     ACTIVE = "active"

@@ -41,8 +41,12 @@ def add_parser(sub: Any) -> None:
     verify.add_argument("--max-breaks", type=int, default=10, help="stop after this many")
     verify.add_argument("--head", help="ID:LINK printed by an earlier verify; must still hold")
     verify.add_argument(
-        "--bytes-only", action="store_true", help="hash only; skip decoding each event (faster)"
+        "--decode",
+        action="store_true",
+        help="also decode every event, to find bytes a writer's bug made unreadable (slower)",
     )
+    # Hashing only is the default now; the flag stays for scripts that pass it.
+    verify.add_argument("--bytes-only", action="store_true", help=argparse.SUPPRESS)
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -74,7 +78,7 @@ def _run(app: CloudApp, args: argparse.Namespace, out: TextIO) -> int:
     command = args.audit_command
     if command == "verify":
         head = _head(args.head) if args.head else None
-        return _verify(app, args.max_breaks, not args.bytes_only, head, out)
+        return _verify(app, args.max_breaks, args.decode, head, out)
     if command == "history":
         return _history(app, args.resource_id, args.json, out)
     if command == "as-of":

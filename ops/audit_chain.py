@@ -3,18 +3,20 @@ it breaks; and backfill the chain once for a ledger older than it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from psycopg import Connection
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
 from commands import chain
+from ops import chain_pages
+from ops.chain_pages import Row, Summary, Tables
 
-PAGE = 10_000
+__all__ = ["Break", "Report", "Tables", "backfill", "verify"]
+
+PAGE = 50_000  # notification ids per page (the backfill's rows per page)
 
 
 @dataclass(frozen=True)
@@ -24,24 +26,6 @@ class Break:
     notification_id: int
     kind: str  # altered | reordered | deleted | inserted | relinked | undecodable | duplicated
     detail: str
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The events table and its chain, schema-qualified."""
-
-    schema: str
-    events: str
-
-    def sql(self, template: str) -> bytes:
-        return (
-            SQL(template)
-            .format(
-                events=Identifier(self.schema, self.events),
-                chain=Identifier(self.schema, f"{self.events}_chain"),
-            )
-            .as_bytes(None)
-        )
 
 
 @dataclass
@@ -54,48 +38,6 @@ class Report:
     breaks: list[Break] = field(default_factory=list)
 
 
-def _pages(conn: Connection[Any], statement: bytes) -> Iterator[tuple[Any, ...]]:
-    after = 0
-    while True:
-        # Tuples, not the pool's dict rows: a third of the walk's time otherwise.
-        with conn.cursor(row_factory=tuple_row) as cur:
-            rows = cur.execute(statement, (after, PAGE), prepare=True, binary=True).fetchall()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1][0]
-
-
-def _merged(
-    conn: Connection[Any], tables: Tables
-) -> Iterator[tuple[int, tuple[Any, ...] | None, tuple[Any, ...] | None]]:
-    """(notification id, event row or None, link row or None), in order."""
-    events = _pages(
-        conn,
-        tables.sql(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM {events} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        ),
-    )
-    links = _pages(
-        conn,
-        tables.sql(
-            "SELECT notification_id, previous_id, digest, link"
-            " FROM {chain} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        ),
-    )
-    ev, ln = next(events, None), next(links, None)
-    while ev is not None or ln is not None:
-        nid = min(r[0] for r in (ev, ln) if r is not None)
-        here_ev = ev if ev is not None and ev[0] == nid else None
-        here_ln = ln if ln is not None and ln[0] == nid else None
-        yield nid, here_ev, here_ln
-        if here_ev is not None:
-            ev = next(events, None)
-        if here_ln is not None:
-            ln = next(links, None)
-
-
 Decoder = Callable[[StoredEvent], object] | None  # None: check the bytes only
 
 
@@ -105,13 +47,43 @@ class Walk:
     def __init__(self, conn: Connection[Any], tables: Tables, decode: Decoder, limit: int):
         self.conn, self.tables, self.decode, self.limit = conn, tables, decode, limit
         self.report = Report()
+        self.last = 0  # the last notification id seen, to tell a repeated one
+        self.head_at: tuple[int, bytes | None] | None = None  # (--head's id, its link once seen)
+
+    def passes(self, page: Summary) -> bool:
+        """Whether a page holds as a whole (then it is counted, and the head
+        moves on, without looking at a row); if not, its rows say what broke."""
+        if page.rows == 0:
+            return True
+        if page.odd or page.first_previous != self.report.head_id or page.last_id is None:
+            return False
+        link = chain_pages.last_link(self.report.head_link, page.digests, page.links)
+        if link is None:
+            return False
+        self.report.checked += page.rows
+        self.report.head_id, self.report.head_link, self.last = page.last_id, link, page.last_id
+        return True
+
+    def walk_rows(self, rows: Iterable[tuple[int, Row | None, Row | None]]) -> bool:
+        """Check each row; whether to go on looking."""
+        for nid, ev, ln in rows:
+            if nid == self.last:
+                go_on = self.found(nid, "duplicated", "two rows carry this notification id")
+            else:
+                go_on = self.check(nid, ev, ln)
+            self.last = nid
+            if self.head_at is not None and nid == self.head_at[0] and ln is not None:
+                self.head_at = (nid, bytes(ln[3]))
+            if not go_on:
+                return False
+        return True
 
     def found(self, nid: int, kind: str, detail: str) -> bool:
         """Record a break; whether to go on looking."""
         self.report.breaks.append(Break(nid, kind, detail))
         return len(self.report.breaks) < self.limit
 
-    def check(self, nid: int, ev: tuple[Any, ...] | None, ln: tuple[Any, ...] | None) -> bool:
+    def check(self, nid: int, ev: Row | None, ln: Row | None) -> bool:
         if ev is not None:
             self.report.checked += 1
         if ln is None:
@@ -123,7 +95,7 @@ class Walk:
         self.report.head_id, self.report.head_link = nid, bytes(ln[3])
         return go_on
 
-    def _check_link(self, nid: int, ln: tuple[Any, ...]) -> bool:
+    def _check_link(self, nid: int, ln: Row) -> bool:
         previous_id, event_digest, stored_link = ln[1], bytes(ln[2]), bytes(ln[3])
         last_id = self.report.head_id
         if previous_id != last_id:
@@ -135,8 +107,8 @@ class Walk:
             return self.found(nid, "relinked", "the link does not follow from the one before")
         return True
 
-    def _check_event(self, nid: int, ev: tuple[Any, ...], appended: bytes) -> bool:
-        actual = chain.digest(ev[1], ev[2], ev[3], ev[4])
+    def _check_event(self, nid: int, ev: Row, appended: bytes) -> bool:
+        actual = bytes(ev[5])
         if actual != appended:
             other = self._appended_as(actual)
             if other is not None:
@@ -171,22 +143,20 @@ def verify(
     ``head``: a (notification id, link) printed by an earlier walk and kept
     elsewhere; the chain must still pass through it, which a rewrite of every
     link after an edit, or a cut tail, cannot fake."""
-    walk, last = Walk(conn, tables, decode, limit), 0
-    seen: bytes | None = None  # the link at head's id, once passed
+    walk = Walk(conn, tables, decode, limit)
+    walk.head_at = None if head is None else (head[0], None)
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        for nid, ev, ln in _merged(conn, tables):
-            if nid == last:
-                go_on = walk.found(nid, "duplicated", "two rows carry this notification id")
-            else:
-                go_on = walk.check(nid, ev, ln)
-            last = nid
-            if head is not None and nid == head[0] and ln is not None:
-                seen = bytes(ln[3])
-            if not go_on:
+        # Pages hold as a whole unless something broke (or each event is to
+        # be decoded); only then, or at --head's id, are their rows read.
+        for page in chain_pages.pages(conn, tables, PAGE, summaries=decode is None):
+            at_head = head is not None and page.after < head[0] <= page.upto
+            if page.summary is not None and not at_head and walk.passes(page.summary):
+                continue
+            if not walk.walk_rows(chain_pages.rows(conn, tables, page, decode is not None)):
                 return walk.report
     if head is not None:
-        _check_head(walk, head, seen)
+        _check_head(walk, head, walk.head_at[1] if walk.head_at else None)
     return walk.report
 
 

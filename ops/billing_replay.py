@@ -22,7 +22,7 @@ from domain.metering import Metering
 from domain.meters import RULES
 from domain.pricing import Credit
 
-PAGE_SIZE = 2000
+PAGE_SIZE = 10_000
 CREDIT_TOPIC = get_topic(Account.Credited)
 
 

@@ -94,6 +94,12 @@ def parser() -> argparse.ArgumentParser:
     from ops.projections import add_parser as add_projections
 
     add_projections(sub)
+    from ops.generate import add_parser as add_ops
+
+    add_ops(sub)
+    from ops.ledger_stats import add_parser as add_ledger
+
+    add_ledger(sub)
     return p
 
 
@@ -103,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 (one branch per
     configure_logging(_log_role(args), settings.log_format, settings.log_level)
     if args.command in ("run", "api") and not (_policy_loads(settings) and _token_loads(settings)):
         return 2
-    code = 0
+    # A tool that names its own entry point (ops generate, ledger stats) runs it;
+    # none below matches it.
+    code = int(args.main(settings, args)) if "main" in args else 0
     if args.command == "run":
         from ops.run import HostShape, main_run
 

@@ -56,7 +56,7 @@ def _new_instance(cloud: Cloud, name: str) -> Instance:
         name=name,
         flavor=flavor.snapshot(),
         image_id=cloud.image_id,
-        networks="none",
+        networks=[],
         actor=cloud.member,
     )
 

@@ -46,7 +46,7 @@ def test_an_instances_events_become_stretches_split_at_the_stop() -> None:
     flavor = FlavorSnapshot("1", "m1.tiny", 1, 512, 1, 0, 0)
     vm = Instance(
         project_id="p1", user_id="u1", name="vm", flavor=flavor, image_id=IMG,
-        networks="none", actor=USER,
+        networks=[], actor=USER,
     )  # fmt: skip
     vm.schedule_on("compute-1", WORKER)
     vm.mark_spawned(WORKER)

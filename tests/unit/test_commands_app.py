@@ -26,7 +26,7 @@ def test_actor_and_flavor_snapshot_round_trip_through_the_store() -> None:
         name="vm",
         flavor=flavor,
         image_id="img",
-        networks="none",
+        networks=[],
         actor=USER,
     )
     app.save(instance)

@@ -7,11 +7,19 @@ import pytest
 
 from domain.errors import Conflict, InvalidTransition
 from domain.instance import NO_VALID_HOST, Instance
-from domain.values import Actor, FlavorSnapshot, PowerState, TaskState, VmState
+from domain.values import (
+    Actor,
+    FlavorSnapshot,
+    NetworkRequest,
+    PowerState,
+    TaskState,
+    VmState,
+)
 
 USER = Actor("u1", "p1", ("member",), "req-boot")
 WORKER = USER.as_service("compute")
 FLAVOR = FlavorSnapshot("1", "m1.tiny", 1, 512, 1, 0, 0)
+AUTO = NetworkRequest(auto_allocate=True)
 
 
 def _requested() -> Instance:
@@ -21,7 +29,7 @@ def _requested() -> Instance:
         name="vm",
         flavor=FLAVOR,
         image_id="img",
-        networks="none",
+        networks=[],
         actor=USER,
     )
     instance.collect_events()
@@ -79,14 +87,14 @@ def test_requested_event_carries_what_billing_and_audit_need() -> None:
         name="vm",
         flavor=FLAVOR,
         image_id="img",
-        networks="auto",
+        networks=[AUTO],
         actor=USER,
     )
     (event,) = instance.collect_events()
     assert isinstance(event, Instance.Requested)
     assert (event.project_id, event.user_id, event.name) == ("p1", "u1", "vm")
     assert event.flavor == FLAVOR
-    assert (event.image_id, event.networks, event.actor) == ("img", "auto", USER)
+    assert (event.image_id, event.networks, event.actor) == ("img", [AUTO], USER)
 
 
 # --- schedule -------------------------------------------------------------
@@ -389,7 +397,7 @@ def test_replaying_the_events_rebuilds_the_same_state() -> None:
         name="vm",
         flavor=FLAVOR,
         image_id="img",
-        networks="none",
+        networks=[],
         actor=USER,
     )
     instance.schedule_on("compute-1", WORKER)
@@ -417,12 +425,13 @@ def test_requested_events_stored_before_zones_read_back_with_no_zone() -> None:
     actor = StoredActor("u", "p", ("member",), "r")
     booted = Instance(
         project_id="p", user_id="u", name="old", flavor=StoredFlavor("1", "t", 1, 512, 1, 0, 0),
-        image_id="img", networks="none", actor=actor,
+        image_id="img", networks=[], actor=actor,
     )  # fmt: skip
     stored = app.mapper.to_stored_event(booted.collect_events()[0])
     transcoder = app.mapper.transcoder
     for version, dropped in ((2, ("availability_zone", "forced_host")), (1, ("key_name",))):
         state = transcoder.decode(stored.state)
+        state["networks"] = "none"  # a string before version 4
         for name in ("availability_zone", "forced_host", *dropped):
             state.pop(name, None)
         if version == 1:

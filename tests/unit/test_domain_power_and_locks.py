@@ -15,7 +15,7 @@ def _active() -> Instance:
     flavor = FlavorSnapshot("1", "m1.tiny", 1, 512, 1, 0, 0)
     instance = Instance(
         project_id="p1", user_id="u1", name="vm", flavor=flavor, image_id="img",
-        networks="none", actor=USER,
+        networks=[], actor=USER,
     )  # fmt: skip
     instance.schedule_on("compute-1", WORKER)
     instance.mark_spawned(WORKER)

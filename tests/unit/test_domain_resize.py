@@ -21,7 +21,7 @@ TINY_DISKLESS = FlavorSnapshot("3", "m1.nano", 1, 256, 0, 0, 0)
 def _active(flavor: FlavorSnapshot = TINY) -> Instance:
     instance = Instance(
         project_id="p1", user_id="u1", name="vm", flavor=flavor, image_id="img",
-        networks="none", actor=USER,
+        networks=[], actor=USER,
     )  # fmt: skip
     instance.schedule_on("compute-1", WORKER)
     instance.mark_spawned(WORKER)

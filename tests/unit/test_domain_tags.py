@@ -14,7 +14,7 @@ def _instance() -> Instance:
     instance = Instance(
         project_id="p1", user_id="u1", name="vm",
         flavor=FlavorSnapshot("1", "m1.tiny", 1, 512, 1, 0, 0), image_id="img",
-        networks="none", actor=USER,
+        networks=[], actor=USER,
     )  # fmt: skip
     instance.collect_events()
     return instance
