@@ -143,7 +143,8 @@ def test_console_log_show_tells_what_the_driver_did(stack: Stack) -> None:
     ok(openstack(stack, "server", "reboot", "--wait", name))
     log = ok(openstack(stack, "console", "log", "show", name))
     lines = log.strip().splitlines()
-    assert f"instance-{server['id']} started" in lines[0]
+    assert f"the hypervisor defined and started instance-{server['id']} in" in lines[0]
+    assert f"instance-{server['id']} started" in lines[1]
     assert "rebooted" in lines[-1]
     last = ok(openstack(stack, "console", "log", "show", "--lines", "1", name)).strip()
     assert last.splitlines() == lines[-1:]
