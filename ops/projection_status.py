@@ -37,13 +37,13 @@ def render(before: Sample, after: Sample) -> str:
     earlier = {lag.name: lag.position for lag in before.lags}
     lines = [
         f"log head: {after.head}",
-        f"{'projection':<18}{'position':>10}{'lag events':>12}{'lag s':>10}{'events/s':>12}",
+        f"{'projection':<18} {'position':>10} {'lag events':>10} {'lag s':>12} {'events/s':>10}",
     ]
     for lag in after.lags:
         rate = (lag.position - earlier.get(lag.name, lag.position)) / seconds
         lines.append(
-            f"{lag.name:<18}{lag.position:>10}{lag.events:>12}{lag.seconds or 0.0:>10.1f}"
-            f"{rate:>12.0f}"
+            f"{lag.name:<18} {lag.position:>10} {lag.events:>10} {lag.seconds or 0.0:>12.1f}"
+            f" {rate:>10.0f}"
         )
     return "\n".join(lines)
 
