@@ -60,6 +60,10 @@ def main_projections(settings: Settings, args: argparse.Namespace) -> int:
     except (RebuildError, psycopg.Error) as exc:
         print(f"cloudledger projections {args.projections}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # What was built is committed with its position: the next run resumes.
+        print(f"\ncloudledger projections {args.projections}: interrupted", file=sys.stderr)
+        return 130
     finally:
         app.close()
 
