@@ -28,18 +28,8 @@ from projections.group import ViewGroup
 from projections.servers import ServersView
 
 INSTANCE_ID = "0b5c2b5e-7f4e-4d2b-9c7a-3e2f8f1d6a01"
-# As version 3 stored it (tests/unit/test_event_upcasting.py keeps the same bytes).
-STORED_V3 = (
-    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-03-01T12:00:00+00:00"},'
-    b'"originator_topic":"domain.instance:Instance","project_id":"project-1",'
-    b'"user_id":"user-1","name":"web","flavor":{"_type_":"flavor_snapshot","_data_":'
-    b'{"flavor_id":"1","name":"m1.tiny","vcpus":1,"ram_mb":512,"disk_gb":1,'
-    b'"ephemeral_gb":0,"swap_mb":0,"extra_specs":{}}},"image_id":"img-1",'
-    b'"networks":"auto","actor":{"_type_":"actor","_data_":{"user_id":"user-1",'
-    b'"project_id":"project-1","roles":["member"],"request_id":"req-boot"}},'
-    b'"key_name":"","key_data":"","metadata":{},"description":"","server_group":"",'
-    b'"availability_zone":"","forced_host":"","class_version":3}'
-)
+# As version 3 stored it (captured before version 4; never regenerate it).
+STORED_V3 = (Path(__file__).parent.parent / "data" / "instance_requested_v3.json").read_bytes()
 USER = Actor("user-1", "project-1", ("member",), "req-boot")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -22,17 +23,7 @@ INSTANCE_ID = UUID("0b5c2b5e-7f4e-4d2b-9c7a-3e2f8f1d6a01")
 TOPIC = "domain.instance:Instance.Requested"
 # Byte for byte as the ledger stored an Instance.Requested of version 3
 # (captured from the code before version 4; never regenerate it).
-STORED_V3 = (
-    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-03-01T12:00:00+00:00"},'
-    b'"originator_topic":"domain.instance:Instance","project_id":"project-1",'
-    b'"user_id":"user-1","name":"web","flavor":{"_type_":"flavor_snapshot","_data_":'
-    b'{"flavor_id":"1","name":"m1.tiny","vcpus":1,"ram_mb":512,"disk_gb":1,'
-    b'"ephemeral_gb":0,"swap_mb":0,"extra_specs":{}}},"image_id":"img-1",'
-    b'"networks":"auto","actor":{"_type_":"actor","_data_":{"user_id":"user-1",'
-    b'"project_id":"project-1","roles":["member"],"request_id":"req-boot"}},'
-    b'"key_name":"","key_data":"","metadata":{},"description":"","server_group":"",'
-    b'"availability_zone":"","forced_host":"","class_version":3}'
-)
+STORED_V3 = (Path(__file__).parent.parent / "data" / "instance_requested_v3.json").read_bytes()
 USER = Actor("user-1", "project-1", ("member",), "req-boot")
 AUTO = NetworkRequest(auto_allocate=True)
 
