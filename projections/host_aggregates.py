@@ -25,9 +25,10 @@ class HostAggregatesView(ProjectionView):
         HostAggregate.Deleted,
     )
     ddl = (
-        # number: Nova shows aggregates with an integer id
+        # number: Nova shows aggregates with an integer id; it is the creation
+        # event's notification id, so a rebuild keeps every aggregate's id.
         """CREATE TABLE IF NOT EXISTS host_aggregates (
-            aggregate_id uuid PRIMARY KEY, number bigserial UNIQUE, name text NOT NULL,
+            aggregate_id uuid PRIMARY KEY, number bigint UNIQUE NOT NULL, name text NOT NULL,
             metadata jsonb NOT NULL, hosts text[] NOT NULL DEFAULT '{}',
             created_at timestamptz NOT NULL, updated_at timestamptz)""",
     )
@@ -36,12 +37,20 @@ class HostAggregatesView(ProjectionView):
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
         """Other events only move the tracking position."""
 
-    @apply.register
-    def _(self, e: HostAggregate.Created, cur: Cursor[DictRow]) -> None:
+    def apply_at(self, event: Any, notification_id: int, cur: Cursor[DictRow]) -> None:
+        if not isinstance(event, HostAggregate.Created):
+            self.apply(event, cur)
+            return
         cur.execute(
-            "INSERT INTO host_aggregates (aggregate_id, name, metadata, created_at)"
-            " VALUES (%s, %s, %s, %s)",
-            (e.originator_id, e.name, Jsonb(e.metadata), e.timestamp),
+            "INSERT INTO host_aggregates (aggregate_id, number, name, metadata, created_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (
+                event.originator_id,
+                notification_id,
+                event.name,
+                Jsonb(event.metadata),
+                event.timestamp,
+            ),
         )
 
     @apply.register

@@ -17,9 +17,10 @@ class KeypairsView(ProjectionView):
     name = "keypairs"
     topics = topics_of(Keypair.Created, Keypair.Deleted)
     ddl = (
-        # number: Nova shows keypairs with an integer id
+        # number: Nova shows keypairs with an integer id; the creation event's
+        # notification id, so a rebuild keeps it (as host_aggregates does).
         """CREATE TABLE IF NOT EXISTS keypairs (
-            aggregate_id uuid PRIMARY KEY, number bigserial, user_id text NOT NULL,
+            aggregate_id uuid PRIMARY KEY, number bigint NOT NULL, user_id text NOT NULL,
             name text NOT NULL, key_type text NOT NULL, public_key text NOT NULL,
             fingerprint text NOT NULL, created_at timestamptz NOT NULL)""",
         "CREATE UNIQUE INDEX IF NOT EXISTS keypairs_by_user ON keypairs (user_id, name)",
@@ -29,19 +30,22 @@ class KeypairsView(ProjectionView):
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
         """Other events only move the tracking position."""
 
-    @apply.register
-    def _(self, e: Keypair.Created, cur: Cursor[DictRow]) -> None:
+    def apply_at(self, event: Any, notification_id: int, cur: Cursor[DictRow]) -> None:
+        if not isinstance(event, Keypair.Created):
+            self.apply(event, cur)
+            return
         cur.execute(
-            "INSERT INTO keypairs (aggregate_id, user_id, name, key_type, public_key,"
-            " fingerprint, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO keypairs (aggregate_id, number, user_id, name, key_type, public_key,"
+            " fingerprint, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (
-                e.originator_id,
-                e.user_id,
-                e.name,
-                e.key_type,
-                e.public_key,
-                e.fingerprint,
-                e.timestamp,
+                event.originator_id,
+                notification_id,
+                event.user_id,
+                event.name,
+                event.key_type,
+                event.public_key,
+                event.fingerprint,
+                event.timestamp,
             ),
         )
 

@@ -105,8 +105,8 @@ class Shadow:
         last = None
         with conn.pipeline(), conn.cursor() as cur:
             for page in pages:
-                for event, _ in page:
-                    self.view.apply(event, cur)
+                for event, notification_id in page:
+                    self.view.apply_at(event, notification_id, cur)
                 if page:
                     last = page[-1][1]
         return last

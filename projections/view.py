@@ -89,8 +89,15 @@ class ProjectionView(PostgresTrackingRecorder):
         caller records the position returned (``record_positions``)."""
         for event, notification_id in events:
             if notification_id > after:
-                self.apply(event, cur)
+                self.apply_at(event, notification_id, cur)
         return int(events[-1][1])
+
+    def apply_at(self, event: Any, notification_id: int, cur: Cursor[DictRow]) -> None:
+        """Apply one event, found at ``notification_id`` in the log. A view
+        that numbers its rows overrides this to number a row by its creation
+        event's notification id: a rebuild gives the same number again, where
+        a sequence would renumber (and a rolled-back batch would skip some)."""
+        self.apply(event, cur)
 
     def position(self) -> int:
         return self.max_tracking_id(APPLICATION_NAME) or 0

@@ -16,12 +16,18 @@ from typing import Any
 
 import psycopg
 import pytest
+from eventsourcing.utils import get_topic
 from helpers import Cloud, build_cloud, es_env, execute, follower_for, rows, tracked_position
 
 from commands import compute
+from commands.host_aggregates import CreateHostAggregate, create_aggregate
+from commands.keypairs import CreateKeypair, create_keypair
+from domain.host_aggregate import HostAggregate
 from domain.instance import NO_VALID_HOST
-from ops.billing_bench import generate
+from domain.keypair import Keypair
+from domain.values import Actor
 from ops.cli import main
+from ops.generate import Plan, generate
 from projections.bootstrap import Projector, build_group, build_view, postgres_recorder
 from projections.rebuild import ShadowBuild, rebuild
 from projections.registry import VIEW_CLASSES
@@ -167,7 +173,7 @@ def _schemas(cloud: Cloud) -> set[str]:
 def test_a_rebuild_under_writes_and_reads_ends_as_a_fresh_replay(
     cloud: Cloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    generate(cloud.app, HISTORY_EVENTS)
+    generate(cloud.app, Plan(HISTORY_EVENTS))
     with running_projector(cloud):
         _wait_for(lambda: _servers_position(cloud) > 0, 30)
         with commands_arriving(cloud) as booted, reading_live_tables(cloud) as problems:
@@ -225,7 +231,7 @@ rebuild(build)
 
 
 def test_a_rebuild_killed_by_sigkill_resumes_from_its_shadow(cloud: Cloud) -> None:
-    generate(cloud.app, HISTORY_EVENTS)
+    generate(cloud.app, Plan(HISTORY_EVENTS))
     with running_projector(cloud):
         pass
     before = _servers(cloud)
@@ -318,3 +324,33 @@ def test_status_shows_each_projection_behind_the_head_in_events_and_seconds(
     _, position, lag, lag_seconds, rate = line.split()
     assert int(position) + int(lag) == head and int(lag) > 0
     assert float(lag_seconds) >= 1.0 and float(rate) == 0
+
+
+def test_a_rebuild_keeps_the_integer_ids_the_api_shows(cloud: Cloud) -> None:
+    """Aggregates and keypairs are shown with integer ids: each is its creation
+    event's notification id, so a rebuild numbers them as the live view did."""
+    admin = Actor("admin", "admin", ("admin",), "req-ids")
+    for name in ("az-1", "az-2"):
+        create_aggregate(CreateHostAggregate(name, name), cloud.app, admin)
+    cloud.boot("between")  # ids with a gap between them
+    create_keypair(CreateKeypair(cloud.member.user_id, "key-1"), cloud.app, cloud.member)
+    with running_projector(cloud):
+        pass
+    _wait_for(lambda: tracked_position(cloud.database_url, "keypairs") is not None, 30)
+    created = {
+        str(r["originator_id"]): r["notification_id"]
+        for r in rows(
+            cloud.database_url,
+            "SELECT originator_id, notification_id FROM cloudledger_events WHERE topic = ANY(%s)",
+            ([get_topic(HostAggregate.Created), get_topic(Keypair.Created)],),
+        )
+    }
+    query = "SELECT aggregate_id::text AS id, number FROM {} ORDER BY number"
+    before = {t: rows(cloud.database_url, query.format(t)) for t in ("host_aggregates", "keypairs")}
+
+    assert main(["projections", "rebuild", "host_aggregates"]) == 0
+    assert main(["projections", "rebuild", "keypairs"]) == 0
+
+    for table, live in before.items():
+        assert rows(cloud.database_url, query.format(table)) == live
+        assert {r["id"]: r["number"] for r in live} == {r["id"]: created[r["id"]] for r in live}
