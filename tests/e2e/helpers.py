@@ -29,6 +29,7 @@ from commands.identity import CreateProject, CreateUser
 from domain.values import SYSTEM
 from ops.ports import free_port
 from ops.postgres import PrivateCluster
+from workers.drivers.embedded_qemu import embedded_root
 
 REPO = Path(__file__).resolve().parents[2]
 COMPUTE = "/compute/v2.1"
@@ -108,8 +109,16 @@ def running_stack(
     finally:
         leftovers = stop_process(process)
         pg_cluster.drop_database(name)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        remove_state(state_dir)
     assert not leftovers, f"processes outlived `cloudledger run` after SIGTERM: {leftovers}"
+
+
+def remove_state(state_dir: Path) -> None:
+    """The stack's state, and the short folders its hosts' embedded QEMU
+    drivers were given instead of a path too long for their sockets."""
+    for host in HOSTS:
+        shutil.rmtree(embedded_root(state_dir / "hosts" / host / "qemu"), ignore_errors=True)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def servers_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -164,7 +173,7 @@ def stack_with_own_servers() -> Iterator[Stack]:
         yield stack
     finally:
         leftovers = stop_process(process)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        remove_state(state_dir)
     assert not leftovers, f"processes outlived `cloudledger run` after SIGTERM: {leftovers}"
 
 
