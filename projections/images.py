@@ -27,6 +27,9 @@ class ImagesView(ProjectionView):
         Image.UploadStarted,
         Image.UploadAborted,
         ImageImport.StagingStarted,
+        # Nothing to show, but tracked: a staging's answer waits for its
+        # position, and with it for the StagingStarted before it ('uploading').
+        ImageImport.Staged,
         ImageImport.ImportStarted,
         ImageImport.ImportFailed,
         Image.Uploaded,
