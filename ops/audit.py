@@ -26,6 +26,7 @@ from projections.audit_trail import AuditTrail
 def add_parser(sub: Any) -> None:
     """The `audit` subcommand and its own subcommands."""
     p = sub.add_parser("audit", help="the ledger as an audit trail (see `audit -h`)")
+    p.set_defaults(main=main_audit)
     _filters(p)
     p.add_argument("--json", action="store_true", help="CADF events as JSON lines")
     p.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")

@@ -33,6 +33,7 @@ BAD_INPUT = 2
 def add_parser(sub: Any) -> None:
     """The `billing` subcommands, on the CLI's subparsers."""
     billing = sub.add_parser("billing", help="usage and invoices replayed from the ledger")
+    billing.set_defaults(main=main_billing)
     actions = billing.add_subparsers(dest="billing", required=True)
     for name, text in (("usage", "what each project used"), ("invoice", "usage priced")):
         action = actions.add_parser(name, help=text)

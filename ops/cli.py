@@ -103,14 +103,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 (one branch per command)
+def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings.from_env()
     configure_logging(_log_role(args), settings.log_format, settings.log_level)
     if args.command in ("run", "api") and not (_policy_loads(settings) and _token_loads(settings)):
         return 2
-    # A tool that names its own entry point (ops generate, ledger stats) runs it;
-    # none below matches it.
+    # A tool that names its own entry point (audit, billing, projections, ops
+    # generate, ledger stats) runs it; none below matches it.
     code = int(args.main(settings, args)) if "main" in args else 0
     if args.command == "run":
         from ops.run import HostShape, main_run
@@ -141,18 +141,6 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 (one branch per
         code = main_status(settings)
     elif args.command == "bench":
         code = _bench(settings, args)
-    elif args.command == "audit":
-        from ops.audit import main_audit
-
-        code = main_audit(settings, args)
-    elif args.command == "billing":
-        from ops.billing import main_billing
-
-        code = main_billing(settings, args)
-    elif args.command == "projections":
-        from ops.projections import main_projections
-
-        code = main_projections(settings, args)
     return code
 
 

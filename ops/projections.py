@@ -25,6 +25,7 @@ MAX_DIFFERENCES_SHOWN = 20
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("projections", help="read models: status, rebuild, verify, bench")
+    p.set_defaults(main=main_projections)
     actions = p.add_subparsers(dest="projections", required=True)
     status = actions.add_parser("status", help="positions, lag in events and seconds, rates")
     status.add_argument("--window", type=float, default=1.0, help="seconds the rate is taken over")

@@ -165,5 +165,4 @@ def _announce(settings: Settings, clouds: Path) -> None:
 
 
 def main_run(hosts: int, shape: HostShape) -> int:
-    logging.basicConfig(level=logging.WARNING)
     return run(hosts, dict(os.environ), shape)
