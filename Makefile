@@ -1,6 +1,6 @@
 # Everything installs and starts itself: `make run` and `make test` need nothing else.
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test run
+.PHONY: help install lint format check test run
 
 VENV := .venv/bin
 
@@ -19,6 +19,9 @@ lint: install  ## ruff check, ruff format --check, mypy --strict
 format: install  ## reformat, then apply ruff's safe fixes
 	$(VENV)/ruff format .
 	$(VENV)/ruff check --fix .
+
+check: install lint  ## the fast loop: lint and the unit tests (under a minute)
+	$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
 test: install lint  ## lint, then the whole test suite (it starts its own servers)
 	$(VENV)/pytest -q -p no:cacheprovider tests
