@@ -18,6 +18,9 @@ from workers.drivers.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from workers.drivers.volume_attach import DETACH_TIMEOUT_S, LibvirtVolumes
+from workers.drivers.volume_connector import QsdConnector, VolumeDisk
+from workers.drivers.volume_xml import AttachedVolume
 
 DISK_FORMATS = frozenset({"qcow2", "raw"})
 # How long a soft reboot waits for a real guest to shut down (Nova's shutdown_timeout).
@@ -66,6 +69,8 @@ class DomainSpec:
     console_path: str | None = None
     # UEFI firmware (an image with hw_firmware_type=uefi); None boots BIOS.
     uefi: UefiBoot | None = None
+    # Volumes attached from the first boot (a volume as vda: boot from volume).
+    volumes: tuple[VolumeDisk, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,35 @@ class Hypervisor(Protocol):
         """Return every domain defined on the host, sorted by name."""
         ...
 
+    def ensure_volume_attached(self, name: str, disk: VolumeDisk) -> None:
+        """Give the domain the volume as disk `disk.target`: hot-plugged into
+        a running guest (the test driver, which cannot hot-plug, and a domain
+        that is off get it at their next start) and kept in its definition.
+
+        The host logs in to the volume's target as the attachment's own
+        initiator with the volume's CHAP secret, which appears in no argv,
+        log or domain XML. A disk already attached is left as it is.
+        Raises PermanentDriverError if the domain is not defined, the target
+        device is taken by another disk, `disk` is invalid, or the target
+        refuses the login (a wrong secret, no ACL entry); TransientDriverError
+        if the target cannot be reached.
+        """
+        ...
+
+    def ensure_volume_detached(self, name: str, attachment_id: str) -> None:
+        """Take the attachment's disk out of the domain and its definition,
+        then drop the host's login. A running guest must let go first (ACPI
+        hot-unplug, so its kernel sees the disk go): if it does not in time,
+        raises DetachTimeout (a TransientDriverError) and the disk stays.
+        An unknown domain or attachment is fine.
+        """
+        ...
+
+    def attached_volumes(self, name: str) -> list[AttachedVolume]:
+        """The domain's volume disks (a running guest's own; else those of its
+        definition), sorted by device; [] for an unknown domain."""
+        ...
+
 
 def canonical_uuid(value: str) -> str:
     """Return `value` in libvirt's lower-case hyphenated form.
@@ -170,7 +204,9 @@ def validate_spec(spec: DomainSpec) -> None:
         raise PermanentDriverError(f"invalid domain name: {spec.name!r}")
     if spec.vcpus < 1 or spec.memory_mb < 1:
         raise PermanentDriverError(f"{spec.name}: vcpus and memory must be >= 1")
-    targets = [disk.target for disk in spec.disks]
+    targets = [disk.target for disk in spec.disks] + [v.target for v in spec.volumes]
+    for volume in spec.volumes:
+        volume.validate()
     if len(set(targets)) != len(targets):
         raise PermanentDriverError(f"{spec.name}: duplicate disk target in {targets}")
     for disk in spec.disks:
@@ -239,10 +275,14 @@ class LibvirtHypervisor:
         conn: libvirt.virConnect,
         domain_type: str,
         clean_shutdown_s: float = CLEAN_SHUTDOWN_S,
+        connector: QsdConnector | None = None,
+        detach_timeout_s: float = DETACH_TIMEOUT_S,
     ) -> None:
         self._conn = conn
         self._domain_type = domain_type
         self._clean_shutdown_s = clean_shutdown_s
+        # How this host reaches volumes (real guests only; see volume_connector).
+        self._volumes = LibvirtVolumes(domain_type, connector, detach_timeout_s)
 
     def ensure_running(self, spec: DomainSpec) -> None:
         validate_spec(spec)
@@ -314,6 +354,7 @@ class LibvirtHypervisor:
             dom = self._lookup(name)
             if dom is None:
                 return
+            volumes = self._volumes.attached(dom)
             try:
                 if dom.isActive():
                     _tolerate(dom.destroy, lambda: not dom.isActive())
@@ -324,6 +365,28 @@ class LibvirtHypervisor:
             except libvirt.libvirtError as error:
                 if not _is_absent(error):
                     raise
+            self._volumes.disconnect_all(volumes)
+
+    def ensure_volume_attached(self, name: str, disk: VolumeDisk) -> None:
+        with self._mapped_errors():
+            self._volumes.attach(self._defined(name), disk)
+
+    def ensure_volume_detached(self, name: str, attachment_id: str) -> None:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            if dom is not None:
+                self._volumes.detach(dom, attachment_id)
+
+    def attached_volumes(self, name: str) -> list[AttachedVolume]:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            return [] if dom is None else self._volumes.attached(dom)
+
+    def _defined(self, name: str) -> Any:
+        dom = self._lookup(name)
+        if dom is None:
+            raise PermanentDriverError(f"no domain {name} on this host")
+        return dom
 
     def get(self, name: str) -> DomainInfo | None:
         with self._mapped_errors():
@@ -336,9 +399,11 @@ class LibvirtHypervisor:
         return sorted((i for i in infos if i is not None), key=lambda i: i.name)
 
     def _ensure_defined(self, spec: DomainSpec) -> Any:
+        # A real guest's volumes must be reachable before QEMU starts.
+        sockets = self._volumes.sockets_for(spec.volumes)
         dom = self._lookup(spec.name)
         if dom is None:
-            return self._conn.defineXML(domain_xml(spec, self._domain_type))
+            return self._conn.defineXML(domain_xml(spec, self._domain_type, sockets))
         if dom.UUIDString() != canonical_uuid(spec.uuid):
             raise PermanentDriverError(f"domain {spec.name} exists with uuid {dom.UUIDString()}")
         return dom
