@@ -67,6 +67,22 @@ def control_port_is_free(port: int) -> bool:
         os.close(fd)
 
 
+def holds_control_port(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the lock of control port `port` (read from
+    /proc/locks): only then is the daemon on that socket the one we started."""
+    try:
+        inode = (CONTROL_DIR / f"socket.{port}.lock").stat().st_ino
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    for line in locks.splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "POSIX" and fields[4] == str(pid):
+            if fields[5].rsplit(":", 1)[-1] == str(inode):
+                return True
+    return False
+
+
 def free_control_port() -> int:
     """A control port no tgtd on this machine uses now (another could take
     it before ours starts: start() then fails clearly and can be retried)."""
@@ -119,6 +135,10 @@ class Tgtd:
         back its exports. Raises RuntimeError if it cannot."""
         if self.pid is not None:
             return
+        if not control_port_is_free(self.config.control_port):
+            raise RuntimeError(
+                f"another tgtd uses control port {self.config.control_port} on this machine"
+            )
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         portal = self.config.portal
         argv = ["tgtd", "-f", "-C", str(self.config.control_port)]
@@ -149,6 +169,9 @@ class Tgtd:
             if self._process.poll() is not None:
                 why = f"exited with code {self._process.returncode}"
                 break
+            if not holds_control_port(self._process.pid, self.config.control_port):
+                time.sleep(0.01)  # not up yet (or another tgtd's port: never talk to it)
+                continue
             shown = self._tgtadm("--op", "show", "--mode", "portal")
             if shown is not None:
                 portals = [line.strip() for line in shown.splitlines() if line.strip()]
@@ -171,18 +194,23 @@ class Tgtd:
         if process is None:
             return
         if process.poll() is None:
-            with contextlib.suppress(DriverError):
-                self.target.delete_every_target()
-            self._tgtadm("--op", "delete", "--mode", "system")
+            # Only a tgtd holding our control port's lock is asked: the socket
+            # may belong to another one (a failed start on a taken port).
+            owner = holds_control_port(process.pid, self.config.control_port)
+            if owner:
+                with contextlib.suppress(DriverError):
+                    self.target.delete_every_target()
+                self._tgtadm("--op", "delete", "--mode", "system")
             try:
-                process.wait(timeout=STOP_TIMEOUT_S)
+                process.wait(timeout=STOP_TIMEOUT_S if owner else 0.1)
             except subprocess.TimeoutExpired:
-                log.warning("tgtd (pid %d) did not exit; killing it", process.pid)
+                if owner:
+                    log.warning("tgtd (pid %d) did not exit; killing it", process.pid)
                 process.send_signal(signal.SIGKILL)
                 process.wait()
-        for leftover in (CONTROL_DIR / f"socket.{self.config.control_port}",):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+            if owner:
+                with contextlib.suppress(OSError):
+                    (CONTROL_DIR / f"socket.{self.config.control_port}").unlink()
 
     def _tgtadm(self, *args: str) -> str | None:
         """stdout of one tgtadm call on our control port, None if it failed."""
