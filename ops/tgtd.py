@@ -75,11 +75,12 @@ def holds_control_port(pid: int, port: int) -> bool:
         locks = Path("/proc/locks").read_text()
     except OSError:
         return False
+    # "1: POSIX  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 0"
     for line in locks.splitlines():
         fields = line.split()
-        if len(fields) > 5 and fields[1] == "POSIX" and fields[4] == str(pid):
-            if fields[5].rsplit(":", 1)[-1] == str(inode):
-                return True
+        mine = len(fields) > 5 and fields[1] == "POSIX" and fields[4] == str(pid)
+        if mine and fields[5].rsplit(":", 1)[-1] == str(inode):
+            return True
     return False
 
 
