@@ -49,7 +49,8 @@ class TgtIscsiTarget:
         validate_chap(chap_user, chap_secret)
         if not os.path.isabs(backing_file) or not os.path.isfile(backing_file):
             raise PermanentDriverError(f"no backing file {backing_file} for volume {key}")
-        shown = self._find(key) or self._new_target(key)
+        # Five tgtadm calls for a new export: show, target, LUN, account, bind.
+        shown = self._new_target(key)
         backing = shown.luns.get(VOLUME_LUN)
         if VOLUME_LUN not in shown.luns:
             self._adm(
@@ -147,8 +148,9 @@ class TgtIscsiTarget:
         return parse_targets(self._adm("--op", "show", "--mode", "target").stdout)
 
     def _new_target(self, volume_id: str) -> ShownTarget:
-        """Create the target under the next free tid; another worker taking
-        that tid at the same moment only costs a retry."""
+        """The volume's target as shown, created under the next free tid if
+        missing; another worker taking that tid at the same moment only
+        costs a retry."""
         iqn = target_iqn(volume_id)
         for _ in range(_NEW_TARGET_TRIES):
             shown = self._show()
@@ -161,14 +163,13 @@ class TgtIscsiTarget:
         raise TransientDriverError(f"could not create the target of volume {volume_id}")
 
     def _ensure_account(self, tid: int, user: str, secret: str) -> None:
-        accounts = parse_accounts(self._adm("--op", "show", "--mode", "account").stdout)
-        if user not in accounts:
-            self._tolerant(
-                ("--op", "new", "--mode", "account"),
-                ("--user", user, "--password", secret),
-                "already exists",
-                secrets=(secret,),
-            )
+        # An account that exists (a re-run after a crash) keeps its secret.
+        self._tolerant(
+            ("--op", "new", "--mode", "account"),
+            ("--user", user, "--password", secret),
+            "already exists",
+            secrets=(secret,),
+        )
         self._tolerant(
             ("--op", "bind", "--mode", "account", "--tid", str(tid)),
             ("--user", user),
