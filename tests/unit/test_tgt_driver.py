@@ -120,9 +120,7 @@ def test_a_new_export_is_five_tgtadm_calls_and_the_secret_is_masked(tmp_path: Pa
 
     address = _driver(runner).ensure_export(VOLUME, str(backing), "vol-0e9d4c1a", SECRET)
 
-    assert [c[5:] for c in runner.calls if "show" in c] == [
-        ("--op", "show", "--mode", "target")
-    ]
+    assert [c[5:] for c in runner.calls if "show" in c] == [("--op", "show", "--mode", "target")]
     changes = [c[5:] for c in runner.calls if "show" not in c]
     assert changes == [
         ("--op", "new", "--mode", "target", "--tid", "1", "--targetname", IQN),
