@@ -185,3 +185,43 @@ def test_the_chap_secret_is_in_no_log(
     assert "--password" in caplog.text and MASK in caplog.text  # the call was logged, masked
     assert SECRET not in caplog.text
     assert SECRET not in tgtd.log_file.read_text()
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A network namespace of this test's own, with only its loopback up."""
+    name = f"cl-voltest-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+def test_tgtd_in_a_namespace_serves_there_and_is_controlled_from_outside(
+    tmp_path: Path, backing: str, namespace: str
+) -> None:
+    runner = SubprocessRunner()
+    config = TgtdConfig(
+        tmp_path / "tgtd", free_control_port(), Portal("127.0.0.1", free_port()), namespace
+    )
+    tgtd = Tgtd(config, runner=runner)
+    tgtd.start()
+    # The daemon in the namespace logs in; one in the root namespace cannot
+    # (loopback is per namespace), and both are driven from here.
+    inside = QsdConnector(tmp_path / "in", runner, netns=namespace)
+    outside = QsdConnector(tmp_path / "out", runner)
+    try:
+        tgtd.target.ensure_export(VOLUME, backing, USER, SECRET)
+        tgtd.target.ensure_acl(VOLUME, attachment_initiator_iqn(ATTACHMENT))
+
+        with pytest.raises(Exception, match="cannot connect"):
+            outside.ensure_connected(_disk(config.portal))
+        inside.ensure_connected(_disk(config.portal))
+
+        assert tgtd.target.list_exports()[0].sessions == (attachment_initiator_iqn(ATTACHMENT),)
+    finally:
+        inside.ensure_disconnected(ATTACHMENT)
+        tgtd.stop()
+    assert tgtd.pid is None
