@@ -18,7 +18,7 @@ from workers.drivers.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
-from workers.drivers.volume_attach import DETACH_TIMEOUT_S, LibvirtVolumes
+from workers.drivers.volume_attach import DETACH_TIMEOUT_S, LibvirtVolumes, VolumeAttachments
 from workers.drivers.volume_connector import QsdConnector, VolumeDisk
 from workers.drivers.volume_xml import AttachedVolume
 
@@ -84,8 +84,9 @@ class DomainInfo:
     memory_mb: int
 
 
-class Hypervisor(Protocol):
-    """Defines, starts, stops and removes domains on one compute host.
+class Hypervisor(VolumeAttachments, Protocol):
+    """Defines, starts, stops and removes domains on one compute host, and
+    attaches volumes to them (VolumeAttachments).
 
     Every method is idempotent: calling it again after it returned, or after
     a crash part-way through it, converges on the same end state. Domains are
@@ -150,35 +151,6 @@ class Hypervisor(Protocol):
 
     def list_domains(self) -> list[DomainInfo]:
         """Return every domain defined on the host, sorted by name."""
-        ...
-
-    def ensure_volume_attached(self, name: str, disk: VolumeDisk) -> None:
-        """Give the domain the volume as disk `disk.target`: hot-plugged into
-        a running guest (the test driver, which cannot hot-plug, and a domain
-        that is off get it at their next start) and kept in its definition.
-
-        The host logs in to the volume's target as the attachment's own
-        initiator with the volume's CHAP secret, which appears in no argv,
-        log or domain XML. A disk already attached is left as it is.
-        Raises PermanentDriverError if the domain is not defined, the target
-        device is taken by another disk, `disk` is invalid, or the target
-        refuses the login (a wrong secret, no ACL entry); TransientDriverError
-        if the target cannot be reached.
-        """
-        ...
-
-    def ensure_volume_detached(self, name: str, attachment_id: str) -> None:
-        """Take the attachment's disk out of the domain and its definition,
-        then drop the host's login. A running guest must let go first (ACPI
-        hot-unplug, so its kernel sees the disk go): if it does not in time,
-        raises DetachTimeout (a TransientDriverError) and the disk stays.
-        An unknown domain or attachment is fine.
-        """
-        ...
-
-    def attached_volumes(self, name: str) -> list[AttachedVolume]:
-        """The domain's volume disks (a running guest's own; else those of its
-        definition), sorted by device; [] for an unknown domain."""
         ...
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import libvirt
 
@@ -35,6 +35,40 @@ class DetachTimeout(TransientDriverError):
     """The guest did not release the disk in time (it must answer ACPI
     hot-unplug: no OS yet, no acpiphp, or it hangs). The disk stays attached
     and in the definition; the request stays pending in QEMU."""
+
+
+class VolumeAttachments(Protocol):
+    """The volume half of the Hypervisor port (workers/drivers/hypervisor.py),
+    with the same idempotence and error rules."""
+
+    def ensure_volume_attached(self, name: str, disk: VolumeDisk) -> None:
+        """Give the domain the volume as disk `disk.target`: hot-plugged into
+        a running guest (the test driver, which cannot hot-plug, and a domain
+        that is off get it at their next start) and kept in its definition.
+
+        The host logs in to the volume's target as the attachment's own
+        initiator with the volume's CHAP secret, which appears in no argv,
+        log or domain XML. A disk already attached is left as it is.
+        Raises PermanentDriverError if the domain is not defined, the target
+        device is taken by another disk, `disk` is invalid, or the target
+        refuses the login (a wrong secret, no ACL entry); TransientDriverError
+        if the target cannot be reached.
+        """
+        ...
+
+    def ensure_volume_detached(self, name: str, attachment_id: str) -> None:
+        """Take the attachment's disk out of the domain and its definition,
+        then drop the host's login. A running guest must let go first (ACPI
+        hot-unplug, so its kernel sees the disk go): if it does not in time,
+        raises DetachTimeout (a TransientDriverError) and the disk stays.
+        An unknown domain or attachment is fine.
+        """
+        ...
+
+    def attached_volumes(self, name: str) -> list[AttachedVolume]:
+        """The domain's volume disks (a running guest's own; else those of its
+        definition), sorted by device; [] for an unknown domain."""
+        ...
 
 
 class LibvirtVolumes:
