@@ -61,7 +61,7 @@ def control_port_is_free(port: int) -> bool:
     except OSError:
         return False
     else:
-        fcntl.lockf(fd, fcntl.LOCK_UN)
+        lock.unlink()  # under our lock: the probe leaves no file behind
         return True
     finally:
         os.close(fd)
@@ -82,6 +82,24 @@ def holds_control_port(pid: int, port: int) -> bool:
         if mine and fields[5].rsplit(":", 1)[-1] == str(inode):
             return True
     return False
+
+
+def remove_unheld_lock(port: int) -> None:
+    """Remove the lock file of control port `port` if no tgtd holds it (taken
+    while we remove it, so none can start on it meanwhile); tgtd leaves one
+    per port it ever used."""
+    lock = CONTROL_DIR / f"socket.{port}.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.unlink()
+    except OSError:
+        pass  # held: a tgtd uses it
+    finally:
+        os.close(fd)
 
 
 def free_control_port() -> int:
@@ -212,6 +230,7 @@ class Tgtd:
             if owner:
                 with contextlib.suppress(OSError):
                     (CONTROL_DIR / f"socket.{self.config.control_port}").unlink()
+                remove_unheld_lock(self.config.control_port)
 
     def _tgtadm(self, *args: str) -> str | None:
         """stdout of one tgtadm call on our control port, None if it failed."""

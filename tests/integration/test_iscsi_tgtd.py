@@ -131,6 +131,7 @@ def test_stop_ends_tgtd_with_targets_and_sessions_without_a_kill(
     assert time.monotonic() - began < 2
     assert "killing" not in caplog.text
     assert not (CONTROL_DIR / f"socket.{tgtd.config.control_port}").exists()
+    assert not (CONTROL_DIR / f"socket.{tgtd.config.control_port}.lock").exists()
 
 
 def test_a_sigkilled_tgtd_is_restarted_with_its_exports(
