@@ -25,17 +25,60 @@ CMDLINE = "console=ttyS0 panic=-1"
 # The guest needs these (and what they depend on) to see its virtio disks.
 WANTED_MODULES = ("virtio_pci", "virtio_blk")
 
+# Block devices (a shell fragment of its own): print each disk present at boot
+# and each one hot-plugged or unplugged later, with its size in 1 KiB blocks
+# and serial; a hot-plugged disk whose first sector is blank gets a marker
+# written to it, and a marker found on any disk is printed, so a test can show
+# data outliving the guest that wrote it.
+DISK_EVENT = "cloudledger-guest: disk"
+DISK_WATCH = r"""
+disk_names() {
+    while read -r _ _ _ name; do
+        case "$name" in vd[a-z] | vd[a-z][a-z]) echo "$name" ;; esac
+    done < /proc/partitions
+}
+disk_seen() {
+    blocks=$(while read -r _ _ b n; do [ "$n" = "$1" ] && echo "$b"; done < /proc/partitions)
+    serial=$(cat /sys/block/$1/serial 2>/dev/null)
+    echo "cloudledger-guest: disk $1 $2 ($blocks blocks, serial ${serial:-none})"
+    head=$(dd if=/dev/$1 bs=512 count=1 2>/dev/null | tr -d '\000')
+    case "$head" in
+    cloudledger-marker:*) echo "cloudledger-guest: disk $1 marker ${head#cloudledger-marker:}" ;;
+    "") if [ "$2" = added ]; then
+            marker=$(cat /proc/sys/kernel/random/uuid)
+            printf 'cloudledger-marker:%s\n' "$marker" | dd of=/dev/$1 conv=fsync 2>/dev/null
+            echo "cloudledger-guest: disk $1 wrote marker $marker"
+        fi ;;
+    esac
+}
+watch_disks() {
+    known=" $(disk_names | tr '\n' ' ')"
+    for d in $known; do disk_seen "$d" present; done
+    while true; do
+        usleep 200000
+        now=" $(disk_names | tr '\n' ' ')"
+        for d in $now; do case "$known" in *" $d "*) ;; *) disk_seen "$d" added ;; esac; done
+        for d in $known; do
+            case "$now" in *" $d "*) ;; *) echo "cloudledger-guest: disk $d removed" ;; esac
+        done
+        known="$now"
+    done
+}
+"""
+
 INIT = f"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+{DISK_WATCH}
 for module in $(cat /lib/modules/order); do insmod /lib/modules/$module.ko; done
 sleep 1
 echo "{MARKER}"
 cat /proc/partitions
 echo "cloudledger-guest: end of partitions"
+watch_disks &
 while true; do sleep 3600; done
 """
 

@@ -7,10 +7,13 @@ PG_BIN=/usr/lib/postgresql/15/bin
 # qemu-system-x86 and the libvirt QEMU driver run real guests (embedded, no
 # daemon), ovmf is their UEFI firmware; busybox-static and cpio build their
 # initramfs (ops/guest_images.py); dosfstools, mtools and syslinux their
-# whole-disk image (ops/guest_disk.py).
+# whole-disk image (ops/guest_disk.py). tgt is the userspace iSCSI target that
+# serves volumes (ops/tgtd.py; its package starts no service here), and
+# qemu-block-extra holds QEMU's iSCSI initiator (libiscsi). No open-iscsi: the
+# kernel initiator does not work on these machines (docs/block-storage.md).
 DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils qemu-system-x86 qemu-block-extra
     libvirt-daemon libvirt-daemon-driver-qemu ovmf busybox-static cpio
-    dosfstools mtools syslinux syslinux-common syslinux-efi)
+    dosfstools mtools syslinux syslinux-common syslinux-efi tgt)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -2,13 +2,16 @@
 and libvirt's QEMU driver running real (TCG) machines."""
 
 import subprocess
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import libvirt
 import pytest
 
+from ops.ports import free_port
+from ops.tgtd import Tgtd, TgtdConfig, free_control_port
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.hypervisor import (
@@ -18,7 +21,13 @@ from workers.drivers.hypervisor import (
     Hypervisor,
     LibvirtHypervisor,
 )
+from workers.drivers.iscsi import Portal, TargetAddress, target_iqn
+from workers.drivers.runner import SubprocessRunner
 from workers.drivers.test_node import write_test_node
+from workers.drivers.volume_attach import DetachTimeout
+from workers.drivers.volume_connector import QsdConnector, VolumeDisk
+from workers.drivers.volume_files import VolumeFiles
+from workers.drivers.volume_xml import AttachedVolume, volume_alias
 
 WEB_UUID = "3f0e1c2d-4b5a-4978-8e6f-0a1b2c3d4e5f"
 WEB = DomainSpec("web", WEB_UUID, 2, 256, (DiskSpec("/srv/web/disk", "vda"),))
@@ -52,11 +61,19 @@ def hypervisor(request: pytest.FixtureRequest) -> Iterator[Hypervisor]:
     else:
         # One embedded QEMU driver per process, so emptied after each test. A
         # domain with no bootable disk just waits in its BIOS; no guest answers
-        # a soft reboot, so a short wait before the power-off.
-        qemu = LibvirtHypervisor(request.getfixturevalue("qemu_conn"), "qemu", 1.0)
-        yield qemu
-        for domain in qemu.list_domains():
-            qemu.ensure_absent(domain.name)
+        # a soft reboot (or a hot-unplug), so a short wait before giving up.
+        tmp_path = request.getfixturevalue("tmp_path")
+        connector = QsdConnector(tmp_path / "conn", SubprocessRunner())
+        qemu = LibvirtHypervisor(
+            request.getfixturevalue("qemu_conn"), "qemu", 1.0, connector, detach_timeout_s=2.0
+        )
+        try:
+            yield qemu
+        finally:
+            for domain in qemu.list_domains():
+                qemu.ensure_absent(domain.name)
+            for attachment in connector.connected():
+                connector.ensure_disconnected(attachment)
 
 
 def _with_disks(spec: DomainSpec, folder: Path) -> DomainSpec:
@@ -371,3 +388,231 @@ def test_a_reboot_leaves_a_domain_running_and_starts_one_that_is_off(
     hypervisor.reboot(db)
     assert hypervisor.state_of("db") == "running"
     assert hypervisor.state_of("nope") is None
+
+
+# Volumes: every hypervisor attaches and detaches them alike. Real (QEMU)
+# domains reach real exports on a private tgtd; the others connect nothing.
+
+VOLUME_PORTAL = Portal("192.0.2.10", 3260)  # TEST-NET: never contacted
+ATTACH_C = "5b7e0c1d-2a3f-4e5d-8c9b-0a1b2c3d4e5f"
+ATTACH_D = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+CHAP_SECRET = "contract-chap-secret-0123"
+
+
+@pytest.fixture
+def volume_disk(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[str, str], VolumeDisk]]:
+    """Makes the VolumeDisk of a new volume (exported for real on QEMU)."""
+    callspec = getattr(request.node, "callspec", None)
+    real = callspec is not None and callspec.params.get("hypervisor") == "qemu"
+    tgtd = None
+    if real:
+        portal = Portal("127.0.0.1", free_port())
+        tgtd = Tgtd(TgtdConfig(tmp_path / "tgtd", free_control_port(), portal))
+        tgtd.start()
+    files = VolumeFiles(tmp_path / "volumes", SubprocessRunner())
+
+    def make(attachment_id: str, target: str) -> VolumeDisk:
+        volume_id = str(uuid.uuid4())
+        user = f"vol-{volume_id[:8]}"
+        address = TargetAddress(VOLUME_PORTAL, target_iqn(volume_id))
+        disk = VolumeDisk(attachment_id, volume_id, target, address, user, CHAP_SECRET)
+        if tgtd is not None:
+            backing = files.ensure_blank(volume_id, 64 << 20)
+            address = tgtd.target.ensure_export(volume_id, str(backing), user, CHAP_SECRET)
+            tgtd.target.ensure_acl(volume_id, disk.initiator_iqn)
+            disk = replace(disk, address=address)
+        return disk
+
+    try:
+        yield make
+    finally:
+        if tgtd is not None:
+            tgtd.stop()
+
+
+def test_a_volume_attached_to_a_running_domain_is_listed_once(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor.ensure_running(web)
+    disk = volume_disk(ATTACH_C, "vdc")
+
+    hypervisor.ensure_volume_attached("web", disk)
+    hypervisor.ensure_volume_attached("web", disk)
+
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_C, "vdc")]
+    assert hypervisor.state_of("web") == "running"
+
+
+def test_a_volume_attached_while_off_is_there_after_start(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor.ensure_stopped(web)
+
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_C, "vdc"))
+    hypervisor.ensure_running(web)
+
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_C, "vdc")]
+
+
+def test_each_volume_gets_its_own_device(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor.ensure_running(web)
+
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_D, "vdd"))
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_C, "vdc"))
+
+    assert hypervisor.attached_volumes("web") == [
+        AttachedVolume(ATTACH_C, "vdc"),
+        AttachedVolume(ATTACH_D, "vdd"),
+    ]
+
+
+def test_a_device_taken_by_another_disk_is_a_permanent_error(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor.ensure_running(web)
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_C, "vdc"))
+
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_D, "vda"))  # the root disk
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_D, "vdc"))
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_C, "vde"))  # moved
+
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_C, "vdc")]
+
+
+def test_attaching_to_an_unknown_domain_is_a_permanent_error(
+    hypervisor: Hypervisor, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_volume_attached("nope", volume_disk(ATTACH_C, "vdc"))
+
+    assert hypervisor.attached_volumes("nope") == []
+
+
+def test_an_invalid_volume_disk_is_refused_and_attaches_nothing(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor.ensure_running(web)
+    disk = volume_disk(ATTACH_C, "vdc")
+
+    for bad in (replace(disk, chap_secret="a,b"), replace(disk, attachment_id="../x")):
+        with pytest.raises(PermanentDriverError):
+            hypervisor.ensure_volume_attached("web", bad)
+
+    assert hypervisor.attached_volumes("web") == []
+
+
+def test_a_stopped_domains_volume_is_detached_and_twice_is_fine(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor.ensure_stopped(web)
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_C, "vdc"))
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_D, "vdd"))
+
+    hypervisor.ensure_volume_detached("web", ATTACH_C)
+    hypervisor.ensure_volume_detached("web", ATTACH_C)
+
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_D, "vdd")]
+    hypervisor.ensure_running(web)
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_D, "vdd")]
+
+
+def test_detaching_from_an_unknown_domain_or_attachment_is_fine(
+    hypervisor: Hypervisor, web: DomainSpec
+) -> None:
+    hypervisor.ensure_stopped(web)
+
+    hypervisor.ensure_volume_detached("web", ATTACH_C)
+    hypervisor.ensure_volume_detached("nope", ATTACH_C)
+
+    assert hypervisor.attached_volumes("web") == []
+
+
+def test_a_domain_defined_with_volumes_has_them_from_the_first_boot(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    spec = replace(web, volumes=(volume_disk(ATTACH_C, "vdc"),))
+
+    hypervisor.ensure_running(spec)
+
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_C, "vdc")]
+    hypervisor.ensure_absent("web")
+    assert hypervisor.attached_volumes("web") == []
+
+
+def test_a_volume_may_not_share_a_device_with_a_disk_of_the_spec(
+    hypervisor: Hypervisor, web: DomainSpec, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_running(replace(web, volumes=(volume_disk(ATTACH_C, "vda"),)))
+
+    assert hypervisor.list_domains() == []
+
+
+def test_fake_and_test_driver_detach_from_a_running_domain(
+    request: pytest.FixtureRequest, libvirt_conn: libvirt.virConnect
+) -> None:
+    make = request.getfixturevalue("volume_disk")
+    for hypervisor in (FakeHypervisor(), LibvirtHypervisor(libvirt_conn, "test")):
+        hypervisor.ensure_running(WEB)
+        hypervisor.ensure_volume_attached("web", make(ATTACH_C, "vdc"))
+
+        hypervisor.ensure_volume_detached("web", ATTACH_C)
+
+        assert hypervisor.attached_volumes("web") == []
+
+
+def test_fake_guests_that_ignore_unplug_keep_the_disk(
+    volume_disk: Callable[[str, str], VolumeDisk],
+) -> None:
+    fake = FakeHypervisor()
+    fake.ensure_running(WEB)
+    fake.ensure_volume_attached("web", volume_disk(ATTACH_C, "vdc"))
+    fake.guests_release_disks = False
+
+    with pytest.raises(DetachTimeout):
+        fake.ensure_volume_detached("web", ATTACH_C)
+
+    assert fake.attached_volumes("web") == [AttachedVolume(ATTACH_C, "vdc")]
+
+
+def test_test_driver_keeps_the_iscsi_source_in_the_definition_without_the_secret(
+    libvirt_conn: libvirt.virConnect, volume_disk: Callable[[str, str], VolumeDisk]
+) -> None:
+    hypervisor = LibvirtHypervisor(libvirt_conn, "test")
+    hypervisor.ensure_running(WEB)
+    disk = volume_disk(ATTACH_C, "vdc")
+
+    hypervisor.ensure_volume_attached("web", disk)
+
+    xml = libvirt_conn.lookupByName("web").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert f"name='{disk.address.iqn}/1'" in xml
+    assert disk.initiator_iqn in xml
+    assert CHAP_SECRET not in xml
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hypervisor", ["qemu"], indirect=True)
+def test_qemu_a_guest_that_does_not_answer_unplug_keeps_the_disk(
+    hypervisor: Hypervisor,
+    web: DomainSpec,
+    volume_disk: Callable[[str, str], VolumeDisk],
+    qemu_conn: libvirt.virConnect,
+) -> None:
+    # No OS in this machine (it waits in its BIOS): nobody answers ACPI.
+    hypervisor.ensure_running(web)
+    hypervisor.ensure_volume_attached("web", volume_disk(ATTACH_C, "vdc"))
+
+    with pytest.raises(DetachTimeout, match="did not release vdc within 2 s"):
+        hypervisor.ensure_volume_detached("web", ATTACH_C)
+
+    assert hypervisor.attached_volumes("web") == [AttachedVolume(ATTACH_C, "vdc")]
+    inactive = qemu_conn.lookupByName("web").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert volume_alias(ATTACH_C) in inactive  # still in the definition too
+    assert CHAP_SECRET not in qemu_conn.lookupByName("web").XMLDesc(0)

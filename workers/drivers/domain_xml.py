@@ -4,7 +4,10 @@ real QEMU guests (direct kernel boot, a serial console written to a file)."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from workers.drivers.volume_xml import volume_disk_element
 
 if TYPE_CHECKING:
     from workers.drivers.hypervisor import DomainSpec
@@ -13,8 +16,12 @@ if TYPE_CHECKING:
 REAL_DOMAIN_TYPES = frozenset({"qemu", "kvm"})
 
 
-def domain_xml(spec: DomainSpec, domain_type: str) -> str:
-    """Render `spec` as libvirt domain XML for a `domain_type` hypervisor."""
+def domain_xml(
+    spec: DomainSpec, domain_type: str, volume_sockets: Mapping[str, str] | None = None
+) -> str:
+    """Render `spec` as libvirt domain XML for a `domain_type` hypervisor;
+    a real one's volumes on their connector's NBD sockets (attachment id ->
+    socket path), the test driver's as their iSCSI sources."""
     real = domain_type in REAL_DOMAIN_TYPES
     root = ET.Element("domain", type=domain_type)
     ET.SubElement(root, "name").text = spec.name
@@ -53,6 +60,9 @@ def domain_xml(spec: DomainSpec, domain_type: str) -> str:
         ET.SubElement(element, "driver", name="qemu", type=disk.format)
         ET.SubElement(element, "source", file=disk.path)
         ET.SubElement(element, "target", dev=disk.target, bus="virtio")
+    for volume in spec.volumes:
+        socket = None if volume_sockets is None else volume_sockets[volume.attachment_id]
+        devices.append(volume_disk_element(volume, socket))
     if real and spec.console_path:
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=spec.console_path, append="on")

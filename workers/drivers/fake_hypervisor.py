@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workers.drivers.errors import DriverError, PermanentDriverError
 from workers.drivers.hypervisor import (
@@ -11,6 +11,9 @@ from workers.drivers.hypervisor import (
     canonical_uuid,
     validate_spec,
 )
+from workers.drivers.volume_attach import DetachTimeout
+from workers.drivers.volume_connector import VolumeDisk
+from workers.drivers.volume_xml import AttachedVolume
 
 
 @dataclass
@@ -19,6 +22,7 @@ class _Domain:
     uuid: str
     state: str  # "running", "paused", "suspended" or "shutoff"
     reboots: int = 0
+    volumes: dict[str, VolumeDisk] = field(default_factory=dict)  # by attachment id
 
     @property
     def running(self) -> bool:
@@ -31,6 +35,8 @@ class FakeHypervisor:
     def __init__(self) -> None:
         self._domains: dict[str, _Domain] = {}
         self._next_error: DriverError | None = None
+        # False: guests ignore ACPI hot-unplug, as one with no OS yet does.
+        self.guests_release_disks = True
 
     def fail_next(self, error: DriverError) -> None:
         """Make the next call of any Hypervisor method raise `error`, once."""
@@ -86,6 +92,39 @@ class FakeHypervisor:
         self._raise_if_told()
         return [_info(self._domains[name]) for name in sorted(self._domains)]
 
+    def ensure_volume_attached(self, name: str, disk: VolumeDisk) -> None:
+        self._raise_if_told()
+        disk.validate()
+        domain = self._domains.get(name)
+        if domain is None:
+            raise PermanentDriverError(f"no domain {name} on this host")
+        holders = {d.target: d.attachment_id for d in domain.volumes.values()}
+        holders.update({d.target: "" for d in domain.spec.disks})
+        if holders.get(disk.target, disk.attachment_id) != disk.attachment_id:
+            raise PermanentDriverError(f"{disk.target} is taken by another disk")
+        known = domain.volumes.get(disk.attachment_id)
+        if known is not None and known.target != disk.target:
+            raise PermanentDriverError(f"attachment {disk.attachment_id} is {known.target} already")
+        domain.volumes[disk.attachment_id] = disk
+
+    def ensure_volume_detached(self, name: str, attachment_id: str) -> None:
+        self._raise_if_told()
+        domain = self._domains.get(name)
+        if domain is None or attachment_id not in domain.volumes:
+            return
+        if domain.running and not self.guests_release_disks:
+            target = domain.volumes[attachment_id].target
+            raise DetachTimeout(f"the guest of {name} did not release {target}")
+        del domain.volumes[attachment_id]
+
+    def attached_volumes(self, name: str) -> list[AttachedVolume]:
+        self._raise_if_told()
+        domain = self._domains.get(name)
+        if domain is None:
+            return []
+        found = [AttachedVolume(a, d.target) for a, d in domain.volumes.items()]
+        return sorted(found, key=lambda a: (len(a.target), a.target))
+
     def _ensure_defined(self, spec: DomainSpec) -> _Domain:
         validate_spec(spec)
         wanted = canonical_uuid(spec.uuid)
@@ -97,6 +136,7 @@ class FakeHypervisor:
         if any(other.uuid == wanted for other in self._domains.values()):
             raise PermanentDriverError(f"uuid {wanted} is used by another domain")
         domain = self._domains[spec.name] = _Domain(spec, wanted, state="shutoff")
+        domain.volumes = {v.attachment_id: v for v in spec.volumes}
         return domain
 
     def _raise_if_told(self) -> None:

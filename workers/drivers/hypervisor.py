@@ -18,6 +18,9 @@ from workers.drivers.errors import (
     PermanentDriverError,
     TransientDriverError,
 )
+from workers.drivers.volume_attach import DETACH_TIMEOUT_S, LibvirtVolumes, VolumeAttachments
+from workers.drivers.volume_connector import QsdConnector, VolumeDisk
+from workers.drivers.volume_xml import AttachedVolume
 
 DISK_FORMATS = frozenset({"qcow2", "raw"})
 # How long a soft reboot waits for a real guest to shut down (Nova's shutdown_timeout).
@@ -66,6 +69,8 @@ class DomainSpec:
     console_path: str | None = None
     # UEFI firmware (an image with hw_firmware_type=uefi); None boots BIOS.
     uefi: UefiBoot | None = None
+    # Volumes attached from the first boot (a volume as vda: boot from volume).
+    volumes: tuple[VolumeDisk, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,9 @@ class DomainInfo:
     memory_mb: int
 
 
-class Hypervisor(Protocol):
-    """Defines, starts, stops and removes domains on one compute host.
+class Hypervisor(VolumeAttachments, Protocol):
+    """Defines, starts, stops and removes domains on one compute host, and
+    attaches volumes to them (VolumeAttachments).
 
     Every method is idempotent: calling it again after it returned, or after
     a crash part-way through it, converges on the same end state. Domains are
@@ -170,7 +176,9 @@ def validate_spec(spec: DomainSpec) -> None:
         raise PermanentDriverError(f"invalid domain name: {spec.name!r}")
     if spec.vcpus < 1 or spec.memory_mb < 1:
         raise PermanentDriverError(f"{spec.name}: vcpus and memory must be >= 1")
-    targets = [disk.target for disk in spec.disks]
+    targets = [disk.target for disk in spec.disks] + [v.target for v in spec.volumes]
+    for volume in spec.volumes:
+        volume.validate()
     if len(set(targets)) != len(targets):
         raise PermanentDriverError(f"{spec.name}: duplicate disk target in {targets}")
     for disk in spec.disks:
@@ -239,10 +247,14 @@ class LibvirtHypervisor:
         conn: libvirt.virConnect,
         domain_type: str,
         clean_shutdown_s: float = CLEAN_SHUTDOWN_S,
+        connector: QsdConnector | None = None,
+        detach_timeout_s: float = DETACH_TIMEOUT_S,
     ) -> None:
         self._conn = conn
         self._domain_type = domain_type
         self._clean_shutdown_s = clean_shutdown_s
+        # How this host reaches volumes (real guests only; see volume_connector).
+        self._volumes = LibvirtVolumes(domain_type, connector, detach_timeout_s)
 
     def ensure_running(self, spec: DomainSpec) -> None:
         validate_spec(spec)
@@ -314,6 +326,7 @@ class LibvirtHypervisor:
             dom = self._lookup(name)
             if dom is None:
                 return
+            volumes = self._volumes.attached(dom)
             try:
                 if dom.isActive():
                     _tolerate(dom.destroy, lambda: not dom.isActive())
@@ -324,6 +337,28 @@ class LibvirtHypervisor:
             except libvirt.libvirtError as error:
                 if not _is_absent(error):
                     raise
+            self._volumes.disconnect_all(volumes)
+
+    def ensure_volume_attached(self, name: str, disk: VolumeDisk) -> None:
+        with self._mapped_errors():
+            self._volumes.attach(self._defined(name), disk)
+
+    def ensure_volume_detached(self, name: str, attachment_id: str) -> None:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            if dom is not None:
+                self._volumes.detach(dom, attachment_id)
+
+    def attached_volumes(self, name: str) -> list[AttachedVolume]:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            return [] if dom is None else self._volumes.attached(dom)
+
+    def _defined(self, name: str) -> Any:
+        dom = self._lookup(name)
+        if dom is None:
+            raise PermanentDriverError(f"no domain {name} on this host")
+        return dom
 
     def get(self, name: str) -> DomainInfo | None:
         with self._mapped_errors():
@@ -336,9 +371,11 @@ class LibvirtHypervisor:
         return sorted((i for i in infos if i is not None), key=lambda i: i.name)
 
     def _ensure_defined(self, spec: DomainSpec) -> Any:
+        # A real guest's volumes must be reachable before QEMU starts.
+        sockets = self._volumes.sockets_for(spec.volumes)
         dom = self._lookup(spec.name)
         if dom is None:
-            return self._conn.defineXML(domain_xml(spec, self._domain_type))
+            return self._conn.defineXML(domain_xml(spec, self._domain_type, sockets))
         if dom.UUIDString() != canonical_uuid(spec.uuid):
             raise PermanentDriverError(f"domain {spec.name} exists with uuid {dom.UUIDString()}")
         return dom
