@@ -26,7 +26,7 @@ from api.context import (
 from api.responses import JSONResponse
 from commands.authentication import Login
 from commands.identity import RevokeToken
-from commands.tokens import TokenClaims, TokenDomains
+from commands.tokens import TokenClaims, TokenScope
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from domain.values import Actor
 
@@ -181,6 +181,7 @@ def token_body(request: Request, claims: TokenClaims, with_catalog: bool) -> dic
             "domain": {"id": claims.project_domain_id, "name": claims.project_domain_name},
         }
         token["is_domain"] = False
+        token["is_admin_project"] = claims.is_admin_project  # Keystone's, for policy
     elif claims.domain_id:
         token["domain"] = {"id": claims.domain_id, "name": claims.domain_name}
     if with_catalog and (claims.project_id or claims.domain_id):
@@ -198,16 +199,17 @@ async def issue_token(request: Request) -> JSONResponse:
     note_login(request, named, login.project_id or login.project_name)
     svc = state(request).services
     who = await run_in_threadpool(svc.login, login, request_id(request))
-    domains = TokenDomains(
+    scope = TokenScope(
         who.user_domain_id,
         who.user_domain_name,
         who.project_domain_id,
         who.project_domain_name,
         who.domain_id,
         who.domain_name,
+        is_admin_project=who.is_admin_project,
     )
     token, claims = state(request).tokens.issue(
-        who.user_id, who.user_name, who.project_id, who.project_name, who.roles, domains=domains
+        who.user_id, who.user_name, who.project_id, who.project_name, who.roles, scope=scope
     )
     return JSONResponse(
         token_body(request, claims, with_catalog=True), 201, headers={"X-Subject-Token": token}

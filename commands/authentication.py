@@ -38,18 +38,6 @@ class Login:
     domain_name: str = ""
     unscoped: bool = False  # Keystone's "scope": "unscoped": not even the default project
 
-    @property
-    def lockout_key(self) -> str:
-        """Failures are counted per user name (or id) as given."""
-        if self.user_id:
-            return f"id:{self.user_id}"
-        domain = self.user_domain_id or self.user_domain_name or DEFAULT_DOMAIN_ID
-        return (
-            self.user_name
-            if domain in (DEFAULT_DOMAIN_ID, "Default")
-            else f"{self.user_name}@{domain}"
-        )
-
 
 @dataclass(frozen=True)
 class Authenticated:
@@ -66,6 +54,7 @@ class Authenticated:
     project_domain_name: str = ""
     domain_id: str = ""  # set for a domain-scoped token
     domain_name: str = ""
+    is_admin_project: bool = False  # the project is the cloud's admin project
     roles: tuple[str, ...] = ()
 
 
@@ -85,17 +74,54 @@ class _DummyHash:
 _DUMMY_HASH = _DummyHash()
 DENIED = "The request you have made requires authentication."
 
+# The cloud's admin project (Keystone's [resource] admin_project_name and
+# admin_project_domain_name): the seeded one. The admin role on it is the
+# cloud's admin; on any other project or on a domain it holds only there
+# (api/policy.py, docs/identity-scope.md).
+ADMIN_PROJECT_NAME = "admin"
+ADMIN_PROJECT_DOMAIN_ID = DEFAULT_DOMAIN_ID
+
+
+def is_admin_project(project: Project) -> bool:
+    return project.name == ADMIN_PROJECT_NAME and project.domain_id == ADMIN_PROJECT_DOMAIN_ID
+
+
+def find_user(app: CloudApp, login: Login) -> User | None:
+    """The user a login names, by id or by name in a domain; None if none."""
+    try:
+        return _user(app, login)
+    except NotFound:
+        return None
+
+
+def lockout_key(login: Login, user: User | None) -> str:
+    """What failed logins count against: the user, however the login names
+    it (by id, or by name in a domain named by id or by name), so no
+    identifier gets guesses of its own; a login naming no one counts
+    against the identifier it gave, so a lockout tells nothing either."""
+    if user is not None:
+        return f"user:{user.id.hex}"
+    if login.user_id:
+        return f"unknown-id:{login.user_id}"
+    domain = login.user_domain_id or f"name:{login.user_domain_name or 'Default'}"
+    return f"unknown-name:{domain}/{login.user_name}"
+
 
 def authenticate(app: CloudApp, hasher: PasswordHasher, login: Login) -> Authenticated:
-    """Check a password, then the user's roles on the scope asked for; one
-    vague error for every failure, so callers cannot probe which names exist."""
-    try:
-        user = _user(app, login)
-    except NotFound:
+    return check_login(app, hasher, login, find_user(app, login))
+
+
+def check_login(
+    app: CloudApp, hasher: PasswordHasher, login: Login, user: User | None
+) -> Authenticated:
+    """Check the password of the ``user`` the login names (``find_user``),
+    then the user's roles on the scope asked for; one vague error for every
+    failure, so callers cannot probe which names exist."""
+    if user is None:
         # Spend the same hashing time as a real check, so response times do
         # not reveal which user names exist.
         hasher.verify(_DUMMY_HASH.get(hasher), login.password)
-        raise Unauthorized(DENIED) from None
+        raise Unauthorized(DENIED)
     if not hasher.verify(user.password_hash, login.password):
         raise Unauthorized(DENIED)
     if not user.enabled or not domain_enabled(app, user.domain_id):
@@ -166,6 +192,7 @@ def _on_project(
         project_name=project.name,
         project_domain_id=project.domain_id,
         project_domain_name=_domain_name(app, project.domain_id),
+        is_admin_project=is_admin_project(project),
         roles=roles,
     )
 
