@@ -168,12 +168,12 @@ async def list_projects(request: Request) -> JSONResponse:
 
 
 async def get_project(request: Request) -> JSONResponse:
-    actor = authenticate(request)
+    actor, rule = authenticate(request), "identity:get_project"
     project_id = request.path_params["id"]
-    policy, target = state(request).policy, await targets.project(request, project_id)
+    named = {targets.PROJECT: project_id}
     if project_id == actor.project_id:
-        policy.enforce(actor, "identity:get_project", target)
-    elif not policy.allowed(actor, "identity:get_project", target):
+        await targets.enforce(request, actor, rule, named)
+    elif not await targets.allowed(request, actor, rule, named):
         raise NotFound(f"Could not find project: {project_id}.")  # as if it did not exist
     return await _project_response(request, project_id)
 
@@ -195,7 +195,7 @@ async def create_project(request: Request) -> JSONResponse:
 
 async def _authorize_on_project(request: Request, rule: str) -> tuple[Actor, str]:
     actor, project_id = authenticate(request), request.path_params["id"]
-    state(request).policy.enforce(actor, rule, await targets.project(request, project_id))
+    await targets.enforce(request, actor, rule, {targets.PROJECT: project_id})
     return actor, project_id
 
 

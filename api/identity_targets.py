@@ -1,10 +1,15 @@
-"""The targets identity policy is checked against, in Keystone's names: the
-domain of the user, project or domain a request names, read from the
+"""Identity policy checked against what a request names, in Keystone's
+target names: the domain of each user or project it names, read from the
 directory read model (a user's or project's domain never changes, so the
-read model's answer cannot go stale). A thing the read model does not know
-gets a target naming no domain: only a rule that needs none (the cloud's
-admin) passes it, so a domain's admin is refused alike for what does not
-exist and for what is another domain's, and learns nothing from the answer."""
+read model's answer cannot go stale).
+
+The rule is asked twice: first before anything is read, with the caller's
+own domain standing in for the domains to be found, so a caller no domain
+could help is refused before the read model is asked anything; then with
+what was found. A user or project the read model does not know gets no
+domain: only a rule that needs none (the cloud's admin) passes it, so a
+domain's admin is refused alike for what does not exist and for what is
+another domain's, and learns nothing from the answer."""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from domain.values import Actor
 from projections import identity as views
 
 Target = dict[str, str]
+USER, PROJECT = "user", "project"
+_DOMAIN_KEY = {USER: "target.user.domain_id", PROJECT: "target.project.domain_id"}
 
 
 def own_domain(actor: Actor, key: str) -> Target:
@@ -23,20 +30,50 @@ def own_domain(actor: Actor, key: str) -> Target:
     return {key: actor.domain_id} if actor.domain_id else {}
 
 
-async def user(request: Request, user_id: str) -> Target:
-    row = await state(request).reads.one(views.user_by_id(user_id))
-    target = {"user_id": user_id, "target.user.id": user_id}  # user_id: rule:owner's
-    if row is not None:
-        target["target.user.domain_id"] = row["domain_id"]
-    return target
+async def allowed(
+    request: Request,
+    actor: Actor,
+    rule: str,
+    named: dict[str, str],
+    known: Target | None = None,
+) -> bool:
+    """The rule on the users and projects ``named`` (kind -> id) and on
+    what else is ``known`` of the target."""
+    policy = state(request).policy
+    target = dict(known or {})
+    for kind, thing_id in named.items():
+        target.update(_ids(kind, thing_id))
+    standing_in = {_DOMAIN_KEY[kind]: actor.domain_id for kind in named if actor.domain_id}
+    if not policy.allowed(actor, rule, {**target, **standing_in}):
+        return False
+    for kind, thing_id in named.items():
+        domain_id = await _domain_of(request, kind, thing_id)
+        if domain_id is not None:
+            target[_DOMAIN_KEY[kind]] = domain_id
+    return policy.allowed(actor, rule, target)
 
 
-async def project(request: Request, project_id: str) -> Target:
-    row = await state(request).reads.one(views.project_by_id(project_id))
-    target = {"project_id": project_id, "target.project.id": project_id}
-    if row is not None:
-        target["target.project.domain_id"] = row["domain_id"]
-    return target
+async def enforce(
+    request: Request,
+    actor: Actor,
+    rule: str,
+    named: dict[str, str],
+    known: Target | None = None,
+) -> None:
+    """The same, or PolicyDenied (403)."""
+    if not await allowed(request, actor, rule, named, known):
+        state(request).policy.refuse(actor, rule)
+
+
+def _ids(kind: str, thing_id: str) -> Target:
+    # user_id and project_id: the keys rule:owner and rule:project_reader read.
+    return {f"{kind}_id": thing_id, f"target.{kind}.id": thing_id}
+
+
+async def _domain_of(request: Request, kind: str, thing_id: str) -> str | None:
+    query = views.user_by_id(thing_id) if kind == USER else views.project_by_id(thing_id)
+    row = await state(request).reads.one(query)
+    return None if row is None else str(row["domain_id"])
 
 
 def domain(domain_id: str) -> Target:

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from oslo_config import cfg
@@ -286,14 +286,18 @@ class Policy:
 
     def enforce(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> None:
         if not self.allowed(actor, rule, target):
-            access_log.warning(
-                "denied %s to user %s of project %s (request %s)",
-                rule,
-                actor.user_id,
-                actor.project_id or f"(domain {actor.domain_id})",
-                actor.request_id,
-            )
-            raise PolicyDenied(rule, actor)
+            self.refuse(actor, rule)
+
+    def refuse(self, actor: Actor, rule: str) -> NoReturn:
+        """The 403 of a denial, logged for audit."""
+        access_log.warning(
+            "denied %s to user %s of project %s (request %s)",
+            rule,
+            actor.user_id,
+            actor.project_id or f"(domain {actor.domain_id})",
+            actor.request_id,
+        )
+        raise PolicyDenied(rule, actor)
 
     def _decide_uncached(
         self, rule: str, target: tuple[tuple[str, str], ...], creds: Credentials

@@ -119,14 +119,13 @@ async def _authorize_grant(request: Request, rule: str) -> tuple[Actor, GrantRol
     domain, and this role (a domain's admin: its own users, on its own
     domain or projects)."""
     actor, grant = authenticate(request), _grant(request)
-    target = await targets.user(request, grant.user_id)
+    named = {targets.USER: grant.user_id}
+    known = {"target.role.name": grant.role} if grant.role else {}
     if grant.domain_id:
-        target.update(targets.domain(grant.domain_id))
+        known.update(targets.domain(grant.domain_id))
     else:
-        target.update(await targets.project(request, grant.project_id))
-    if grant.role:
-        target["target.role.name"] = grant.role
-    state(request).policy.enforce(actor, rule, target)
+        named[targets.PROJECT] = grant.project_id
+    await targets.enforce(request, actor, rule, named, known)
     return actor, grant
 
 

@@ -83,7 +83,7 @@ async def list_users(request: Request) -> JSONResponse:
 async def _authorize_on_user(request: Request, rule: str) -> tuple[Actor, str]:
     """The caller, once the rule allows it on the user the path names."""
     actor, user_id = authenticate(request), request.path_params["id"]
-    state(request).policy.enforce(actor, rule, await targets.user(request, user_id))
+    await targets.enforce(request, actor, rule, {targets.USER: user_id})
     return actor, user_id
 
 
@@ -91,8 +91,7 @@ async def _require_visible(request: Request, actor: Actor, project_id: str | Non
     """A default project must be one the caller may see: a domain's admin
     names one of its own domain's, and learns nothing of others'."""
     if project_id:
-        target = await targets.project(request, project_id)
-        state(request).policy.enforce(actor, "identity:get_project", target)
+        await targets.enforce(request, actor, "identity:get_project", {targets.PROJECT: project_id})
 
 
 async def get_user(request: Request) -> JSONResponse:
