@@ -24,7 +24,6 @@ from domain.host import ComputeHost
 from domain.quota import Quota
 from domain.values import Actor, FlavorSnapshot, NetworkRequest
 
-
 _ACTOR_SCOPE = {  # Actor's scope fields and their defaults
     "project_domain_id": "",
     "domain_id": "",
