@@ -173,7 +173,7 @@ async def get_project(request: Request) -> JSONResponse:
     named = {targets.PROJECT: project_id}
     if project_id == actor.project_id:
         await targets.enforce(request, actor, rule, named)
-    elif not await targets.allowed(request, actor, rule, named):
+    elif await targets.verdict(request, actor, rule, named) is not targets.Verdict.ALLOWED:
         raise NotFound(f"Could not find project: {project_id}.")  # as if it did not exist
     return await _project_response(request, project_id)
 

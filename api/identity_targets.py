@@ -13,6 +13,8 @@ another domain's, and learns nothing from the answer."""
 
 from __future__ import annotations
 
+from enum import Enum
+
 from starlette.requests import Request
 
 from api.context import state
@@ -30,13 +32,19 @@ def own_domain(actor: Actor, key: str) -> Target:
     return {key: actor.domain_id} if actor.domain_id else {}
 
 
-async def allowed(
+class Verdict(Enum):
+    ALLOWED = "allowed"
+    REFUSED = "refused"  # whatever it named: no domain of the caller's would do
+    HIDDEN = "hidden"  # the caller may, in its own domain, but not on what it named
+
+
+async def verdict(
     request: Request,
     actor: Actor,
     rule: str,
     named: dict[str, str],
     known: Target | None = None,
-) -> bool:
+) -> Verdict:
     """The rule on the users and projects ``named`` (kind -> id) and on
     what else is ``known`` of the target."""
     policy = state(request).policy
@@ -45,12 +53,12 @@ async def allowed(
         target.update(_ids(kind, thing_id))
     standing_in = {_DOMAIN_KEY[kind]: actor.domain_id for kind in named if actor.domain_id}
     if not policy.allowed(actor, rule, {**target, **standing_in}):
-        return False
+        return Verdict.REFUSED
     for kind, thing_id in named.items():
         domain_id = await _domain_of(request, kind, thing_id)
         if domain_id is not None:
             target[_DOMAIN_KEY[kind]] = domain_id
-    return policy.allowed(actor, rule, target)
+    return Verdict.ALLOWED if policy.allowed(actor, rule, target) else Verdict.HIDDEN
 
 
 async def enforce(
@@ -59,9 +67,15 @@ async def enforce(
     rule: str,
     named: dict[str, str],
     known: Target | None = None,
+    *,
+    hidden_as: Exception | None = None,
 ) -> None:
-    """The same, or PolicyDenied (403)."""
-    if not await allowed(request, actor, rule, named, known):
+    """PolicyDenied (403) unless allowed; or ``hidden_as`` when hidden (a
+    read answers as if what it named did not exist)."""
+    found = await verdict(request, actor, rule, named, known)
+    if found is Verdict.HIDDEN and hidden_as is not None:
+        raise hidden_as
+    if found is not Verdict.ALLOWED:
         state(request).policy.refuse(actor, rule)
 
 

@@ -95,7 +95,12 @@ async def _require_visible(request: Request, actor: Actor, project_id: str | Non
 
 
 async def get_user(request: Request) -> JSONResponse:
-    _, user_id = await _authorize_on_user(request, "identity:get_user")
+    """Another domain's user is not found, as one that does not exist (and
+    so the CLI's lookup by name goes on to search the caller's own)."""
+    actor, user_id = authenticate(request), request.path_params["id"]
+    hidden = NotFound(f"Could not find user: {user_id}.")
+    named = {targets.USER: user_id}
+    await targets.enforce(request, actor, "identity:get_user", named, hidden_as=hidden)
     return await _user_response(request, user_id)
 
 
