@@ -39,7 +39,7 @@ _TEXT = Field(default=None, max_length=255)
 class _NewDomain(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = _NAME
-    description: str = Field(default="", max_length=255)
+    description: str | None = _TEXT  # `domain create` without one sends null
     enabled: bool = True
 
 
@@ -82,7 +82,7 @@ async def get_domain(request: Request) -> JSONResponse:
 async def create_domain(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:create_domain")
     spec = (await parse_body(request, CreateDomainBody)).domain
-    cmd = CreateDomain(spec.name, spec.description, spec.enabled)
+    cmd = CreateDomain(spec.name, spec.description or "", spec.enabled)
     receipt = await run_in_threadpool(state(request).services.create_domain, cmd, actor)
     await read_your_writes(request, receipt)
     row = await state(request).reads.one(views.domains(name=spec.name))
