@@ -82,12 +82,14 @@ def authenticate(request: Request) -> Actor:
     The actor says where its roles were granted, and whether that makes it
     the cloud's admin (api/policy.py): every ``actor.is_admin`` reads that."""
     claims = token_claims(request, request.headers.get("x-auth-token", ""))
+    # A system token's project is only where its roles come from.
+    project_id = "" if claims.system_scope else claims.project_id
     actor = Actor(
         claims.user_id,
-        claims.project_id,
+        project_id,
         claims.roles,
         request_id(request),
-        project_domain_id=claims.project_domain_id if claims.project_id else "",
+        project_domain_id=claims.project_domain_id if project_id else "",
         domain_id=claims.domain_id,
         system_scope=claims.system_scope,
         is_admin_project=claims.is_admin_project,

@@ -23,7 +23,8 @@ from domain.identity import Project, User
 class Login:
     """Who logs in, by user id or by name in a domain (by id or by name),
     and what the token is for: a project (by id, or name in a domain), a
-    domain, or nothing in particular (the default project, if any)."""
+    domain, the whole cloud (the system), or nothing in particular (the
+    default project, if any)."""
 
     password: str
     user_id: str = ""
@@ -37,12 +38,15 @@ class Login:
     domain_id: str = ""
     domain_name: str = ""
     unscoped: bool = False  # Keystone's "scope": "unscoped": not even the default project
+    system: bool = False  # Keystone's "scope": {"system": {"all": true}}
 
 
 @dataclass(frozen=True)
 class Authenticated:
     """A successful password check and the scope granted: a project, a
-    domain, or neither (an unscoped token, with no roles)."""
+    domain, the system, or none (an unscoped token, with no roles). A
+    system scope keeps the admin project it takes its roles from in the
+    project fields, so that what revokes those roles revokes it too."""
 
     user_id: str
     user_name: str
@@ -54,6 +58,7 @@ class Authenticated:
     project_domain_name: str = ""
     domain_id: str = ""  # set for a domain-scoped token
     domain_name: str = ""
+    system_scope: str = ""  # "all" for a system-scoped token
     is_admin_project: bool = False  # the project is the cloud's admin project
     roles: tuple[str, ...] = ()
 
@@ -75,9 +80,9 @@ _DUMMY_HASH = _DummyHash()
 DENIED = "The request you have made requires authentication."
 
 # The cloud's admin project (Keystone's [resource] admin_project_name and
-# admin_project_domain_name): the seeded one. The admin role on it is the
-# cloud's admin; on any other project or on a domain it holds only there
-# (api/policy.py, docs/identity-scope.md).
+# admin_project_domain_name): the seeded one. The admin role on it, or on
+# the system, is the cloud's admin; on any other project or on a domain it
+# holds only there (api/policy.py, docs/identity-scope.md).
 ADMIN_PROJECT_NAME = "admin"
 ADMIN_PROJECT_DOMAIN_ID = DEFAULT_DOMAIN_ID
 
@@ -148,6 +153,10 @@ def _user(app: CloudApp, login: Login) -> User:
 
 
 def _scoped(app: CloudApp, user: User, login: Login, who: Authenticated) -> Authenticated:
+    if login.system:
+        admin = project_named(app, ADMIN_PROJECT_NAME, ADMIN_PROJECT_DOMAIN_ID)
+        scoped = _on_project(app, user, admin, who, strict=True)
+        return _with(scoped, system_scope="all", is_admin_project=False)
     if login.domain_id or login.domain_name:
         domain_id = login.domain_id or domain_id_named(app, login.domain_name)
         domain = load_domain(app, domain_id, create_default=True)

@@ -39,10 +39,11 @@ class TokenScope:
 @dataclass(frozen=True)
 class TokenClaims:
     """Who a token speaks for, on which project (or domain, or the system,
-    or nothing: unscoped), with which roles, until when. The scope fields
-    have defaults so that tokens issued before them still verify; such a
-    token is on no admin project, so its admin role holds only where it was
-    granted."""
+    or nothing: unscoped), with which roles, until when. A system token's
+    project is the admin project its roles come from (so what revokes them
+    revokes it), not a scope. The scope fields have defaults so that tokens
+    issued before them still verify; such a token is on no admin project,
+    so its admin role holds only where it was granted."""
 
     user_id: str
     user_name: str

@@ -183,3 +183,22 @@ def test_the_admin_role_on_its_own_project_reaches_no_other_tenant(
         image = f"/image/v2/images/{scene.private_image}/file"
         assert client.get(image, headers=headers).status_code == 404
     assert last_notification_id(stack) == before
+
+
+def test_the_system_scope_is_the_admin_projects_and_not_a_domain_admins(
+    stack: Stack, scene: Scene, tmp_path: Path
+) -> None:
+    admin = _cli_as(
+        stack,
+        tmp_path / "admin",
+        username="admin",
+        password=stack.admin_password,
+        user_domain_name="Default",
+        system_scope="all",
+    )
+    users = {u["Name"] for u in as_json(openstack(admin, "user", "list", "-f", "json"))}
+    assert {"admin", scene.victim.user} <= users
+    domains = as_json(openstack(admin, "domain", "list", "-f", "json"))
+    assert scene.east in {d["ID"] for d in domains}
+    eve = _cli_as(stack, tmp_path / "eve", user_id=scene.eve, password="pw", system_scope="all")
+    _refused(openstack(eve, "token", "issue"))

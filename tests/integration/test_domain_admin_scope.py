@@ -364,3 +364,43 @@ def test_only_a_token_of_the_admin_project_says_so(cloud: Cloud) -> None:
     assert cloud.token("dora", "dora", _project("demo"))["is_admin_project"] is False
     assert cloud.token("eve@east-p", "eve", _project("east-p"))["is_admin_project"] is False
     assert "is_admin_project" not in cloud.token("eve", "eve", {"domain": {"id": "{east}"}})
+
+
+# --- the system scope: the roles held on the admin project, cloud-wide ---------------
+
+SYSTEM_SCOPE = {"system": {"all": True}}
+
+
+def test_a_system_token_carries_the_admin_projects_roles_and_manages_identity(
+    cloud: Cloud,
+) -> None:
+    token = cloud.token("root@system", "root", SYSTEM_SCOPE)
+    assert token["system"] == {"all": True} and "project" not in token
+    assert token["roles"] == [{"id": "admin", "name": "admin"}]
+    assert token["catalog"]
+    users = {u["name"] for u in cloud.ok("root@system", "GET", f"{V3}/users")["users"]}
+    assert {"root", "dora", "eve", "ed", "wes"} <= users
+    assert cloud.call("root@system", "GET", f"{V3}/users/{{wes}}").status_code == 200
+    # Compute and images need a project, as Nova's and Glance's APIs do.
+    assert cloud.call("root@system", "GET", "/compute/v2.1/os-hypervisors").status_code == 403
+
+
+@pytest.mark.parametrize("user", ["dora", "eve", "ed"])
+def test_only_a_user_with_a_role_on_the_admin_project_gets_a_system_token(
+    cloud: Cloud, user: str
+) -> None:
+    assert cloud.login(cloud.ids[user], SYSTEM_SCOPE).status_code == 401
+    wrong = {"system": {"all": False}}
+    assert cloud.login(cloud.ids[user], wrong).status_code == 400
+
+
+def test_removing_the_role_on_the_admin_project_revokes_the_system_token(cloud: Cloud) -> None:
+    body = {"user": {"name": "sue", "password": "pw"}}
+    cloud.ids["sue"] = cloud.ok("root", "POST", f"{V3}/users", json=body)["user"]["id"]
+    grant = f"{V3}/projects/{{admin}}/users/{{sue}}/roles/admin"
+    assert cloud.call("root", "PUT", grant).status_code == 204
+    cloud.token("sue@system", "sue", SYSTEM_SCOPE)
+    assert cloud.call("sue@system", "GET", f"{V3}/domains").status_code == 200
+    assert cloud.call("root", "DELETE", grant).status_code == 204
+    assert cloud.call("sue@system", "GET", f"{V3}/domains").status_code == 401
+    assert cloud.login(cloud.ids["sue"], SYSTEM_SCOPE).status_code == 401

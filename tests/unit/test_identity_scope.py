@@ -181,3 +181,16 @@ def test_an_actor_is_stored_with_its_scope_and_old_actors_keep_their_bytes(
     data, back = _round_trip(SYSTEM)
     assert set(data) == {"user_id", "project_id", "roles", "request_id"}
     assert back == SYSTEM
+
+
+def test_a_system_token_with_the_admin_role_is_the_clouds_admin_for_identity_only(
+    policy: Policy,
+) -> None:
+    system_admin = _token_actor(policy, Actor("root", "", ("admin",), "r", system_scope="all"))
+    assert system_admin.is_admin
+    assert policy.allowed(system_admin, "identity:create_domain")
+    assert policy.allowed(system_admin, "identity:update_user", {"target.user.domain_id": WEST})
+    assert not policy.allowed(system_admin, "compute:hypervisors:list")  # needs a project
+    system_reader = _token_actor(policy, Actor("r", "", ("reader",), "r", system_scope="all"))
+    assert not system_reader.is_admin
+    assert not policy.allowed(system_reader, "identity:list_users")
