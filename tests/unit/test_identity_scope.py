@@ -164,7 +164,7 @@ def test_the_clouds_own_actors_keep_their_admin_role_cloud_wide(policy: Policy) 
 
 def _round_trip(actor: Actor) -> tuple[dict[str, object], Actor]:
     """What the ledger stores for an actor, and what it reads back."""
-    transcoder = CloudApp().mapper.transcoder  # type: ignore[attr-defined]
+    transcoder = CloudApp().mapper.transcoder
     stored = transcoder.encode({"actor": actor})
     data: dict[str, object] = json.loads(stored)["actor"]["_data_"]
     return data, transcoder.decode(stored)["actor"]
