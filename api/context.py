@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -78,9 +78,24 @@ def request_id(request: Request) -> str:
 
 
 def authenticate(request: Request) -> Actor:
-    """Validate the token (no database round trip); no policy check yet."""
+    """Validate the token (no database round trip); no policy check yet.
+    The actor says where its roles were granted, and whether that makes it
+    the cloud's admin (api/policy.py): every ``actor.is_admin`` reads that."""
     claims = token_claims(request, request.headers.get("x-auth-token", ""))
-    return Actor(claims.user_id, claims.project_id, claims.roles, request_id(request))
+    # A system token's project is only where its roles come from.
+    project_id = "" if claims.system_scope else claims.project_id
+    actor = Actor(
+        claims.user_id,
+        project_id,
+        claims.roles,
+        request_id(request),
+        project_domain_id=claims.project_domain_id if project_id else "",
+        domain_id=claims.domain_id,
+        system_scope=claims.system_scope,
+        is_admin_project=claims.is_admin_project,
+        cloud_admin=False,
+    )
+    return replace(actor, cloud_admin=state(request).policy.is_cloud_admin(actor))
 
 
 def token_claims(request: Request, token: str) -> TokenClaims:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import identity_shapes as shapes
+from api import identity_targets as targets
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -24,6 +25,7 @@ from commands.domains import CreateDomain, UpdateDomain
 from commands.identity import CreateProject, UpdateProject
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import Conflict, Forbidden, NotFound
+from domain.values import Actor
 from projections import identity as views
 from projections.images import images_owned
 
@@ -37,7 +39,7 @@ _TEXT = Field(default=None, max_length=255)
 class _NewDomain(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = _NAME
-    description: str = Field(default="", max_length=255)
+    description: str | None = _TEXT  # `domain create` without one sends null
     enabled: bool = True
 
 
@@ -71,15 +73,16 @@ async def list_domains(request: Request) -> JSONResponse:
 
 
 async def get_domain(request: Request) -> JSONResponse:
-    authorize(request, "identity:get_domain")
-    return await _domain_response(request, request.path_params["id"])
+    actor, domain_id = authenticate(request), request.path_params["id"]
+    state(request).policy.enforce(actor, "identity:get_domain", targets.domain(domain_id))
+    return await _domain_response(request, domain_id)
 
 
 @accepts(CreateDomainBody)
 async def create_domain(request: Request) -> JSONResponse:
     actor = authorize(request, "identity:create_domain")
     spec = (await parse_body(request, CreateDomainBody)).domain
-    cmd = CreateDomain(spec.name, spec.description, spec.enabled)
+    cmd = CreateDomain(spec.name, spec.description or "", spec.enabled)
     receipt = await run_in_threadpool(state(request).services.create_domain, cmd, actor)
     await read_your_writes(request, receipt)
     row = await state(request).reads.one(views.domains(name=spec.name))
@@ -122,7 +125,8 @@ async def delete_domain(request: Request) -> Response:
 class _NewProject(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = _NAME
-    domain_id: str = Field(default=DEFAULT_DOMAIN_ID, max_length=64)
+    # Unset: the domain of a domain-scoped token, else Default (Keystone's).
+    domain_id: str | None = Field(default=None, max_length=64)
     description: str = Field(default="", max_length=255)
     enabled: bool = True
     tags: list[str] = Field(default=[], max_length=80)
@@ -152,41 +156,53 @@ async def _project_response(request: Request, project_id: str, status: int = 200
 
 
 async def list_projects(request: Request) -> JSONResponse:
-    authorize(request, "identity:list_projects")
+    """A domain-scoped token lists its own domain's projects only."""
+    actor = authenticate(request)
+    target = targets.own_domain(actor, "target.domain_id")
+    state(request).policy.enforce(actor, "identity:list_projects", target)
     params = request.query_params
-    query = views.projects(
-        params.get("name"), params.get("domain_id"), shapes.enabled_filter(request)
-    )
-    rows = await state(request).reads.all(query)
+    domain_id, any_match = targets.listed_domain(actor, params.get("domain_id"))
+    query = views.projects(params.get("name"), domain_id, shapes.enabled_filter(request))
+    rows = await state(request).reads.all(query) if any_match else []
     return shapes.collection(request, "projects", [shapes.project(request, r) for r in rows])
 
 
 async def get_project(request: Request) -> JSONResponse:
-    actor = authenticate(request)
+    actor, rule = authenticate(request), "identity:get_project"
     project_id = request.path_params["id"]
-    policy, target = state(request).policy, {"project_id": project_id}
+    named = {targets.PROJECT: project_id}
     if project_id == actor.project_id:
-        policy.enforce(actor, "identity:get_project", target)
-    elif not policy.allowed(actor, "identity:get_project", target):
+        await targets.enforce(request, actor, rule, named)
+    elif await targets.verdict(request, actor, rule, named) is not targets.Verdict.ALLOWED:
         raise NotFound(f"Could not find project: {project_id}.")  # as if it did not exist
     return await _project_response(request, project_id)
 
 
 @accepts(CreateProjectBody)
 async def create_project(request: Request) -> JSONResponse:
-    actor = authorize(request, "identity:create_project")
+    """A domain's admin creates projects in its own domain only."""
+    actor, rule = authenticate(request), "identity:create_project"
+    policy = state(request).policy
+    policy.enforce(actor, rule, targets.own_domain(actor, "target.project.domain_id"))
     spec = (await parse_body(request, CreateProjectBody)).project
-    cmd = CreateProject(spec.name, spec.description, spec.domain_id, tuple(spec.tags), spec.enabled)
+    domain_id = spec.domain_id or actor.domain_id or DEFAULT_DOMAIN_ID
+    policy.enforce(actor, rule, {"target.project.domain_id": domain_id})
+    cmd = CreateProject(spec.name, spec.description, domain_id, tuple(spec.tags), spec.enabled)
     receipt = await run_in_threadpool(state(request).services.create_project, cmd, actor)
     await read_your_writes(request, receipt)
     return await _project_response(request, receipt.id.hex, 201)
 
 
+async def _authorize_on_project(request: Request, rule: str) -> tuple[Actor, str]:
+    actor, project_id = authenticate(request), request.path_params["id"]
+    await targets.enforce(request, actor, rule, {targets.PROJECT: project_id})
+    return actor, project_id
+
+
 @accepts(UpdateProjectBody)
 async def update_project(request: Request) -> JSONResponse:
-    actor = authorize(request, "identity:update_project")
+    actor, project_id = await _authorize_on_project(request, "identity:update_project")
     change = (await parse_body(request, UpdateProjectBody)).project
-    project_id = request.path_params["id"]
     tags = None if change.tags is None else tuple(change.tags)
     cmd = UpdateProject(project_id, change.name, change.description, change.enabled, tags)
     svc = state(request).services
@@ -197,8 +213,7 @@ async def update_project(request: Request) -> JSONResponse:
 async def delete_project(request: Request) -> Response:
     """Refused while the project owns servers (checked on its quota, in the
     same save) or images (checked here, on the images read model)."""
-    actor = authorize(request, "identity:delete_project")
-    project_id = request.path_params["id"]
+    actor, project_id = await _authorize_on_project(request, "identity:delete_project")
     owned = await state(request).reads.one(images_owned(project_id))
     if owned is not None and owned["images"]:
         raise Conflict(

@@ -1,5 +1,5 @@
 """Identity v3 tokens: version discovery; password tokens scoped to a project,
-a domain or nothing; validation and revocation."""
+a domain, the system or nothing; validation and revocation."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from api.context import (
 from api.responses import JSONResponse
 from commands.authentication import Login
 from commands.identity import RevokeToken
-from commands.tokens import TokenClaims, TokenDomains
+from commands.tokens import TokenClaims, TokenScope
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from domain.values import Actor
 
@@ -57,10 +57,16 @@ class _Identity(BaseModel):
     password: _Password | None = None
 
 
+class _System(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    all: bool = False
+
+
 class _Scope(BaseModel):
     model_config = ConfigDict(extra="ignore")
     project: _InDomain | None = None
     domain: _Named | None = None
+    system: _System | None = None  # `openstack --os-system-scope all`
 
 
 class _Auth(BaseModel):
@@ -87,8 +93,11 @@ def _login(body: TokenRequest) -> Login:
         raise InvalidInput("Name the project by id, or by name and domain")
     if domain is not None and not domain.id and not domain.name:
         raise InvalidInput("Name the domain by id or by name")
-    if project is not None and domain is not None:
-        raise InvalidInput("Scope a token to a project or to a domain, not both")
+    system = scope.system if isinstance(scope, _Scope) else None
+    if system is not None and not system.all:
+        raise InvalidInput('The only system scope is all: {"system": {"all": true}}')
+    if sum(s is not None for s in (project, domain, system)) > 1:
+        raise InvalidInput("Scope a token to a project, a domain or the system, only one")
     return Login(
         user.password,
         user_id=user.id or "",
@@ -102,6 +111,7 @@ def _login(body: TokenRequest) -> Login:
         domain_id=(domain and domain.id) or "",
         domain_name=(domain and domain.name) or "",
         unscoped=scope == "unscoped",
+        system=system is not None,
     )
 
 
@@ -174,16 +184,19 @@ def token_body(request: Request, claims: TokenClaims, with_catalog: bool) -> dic
         "expires_at": _iso(claims.expires_at),
         "audit_ids": [claims.audit_id],
     }
-    if claims.project_id:
+    if claims.system_scope:  # its project_id names where its roles come from: not shown
+        token["system"] = {claims.system_scope: True}
+    elif claims.project_id:
         token["project"] = {
             "id": claims.project_id,
             "name": claims.project_name,
             "domain": {"id": claims.project_domain_id, "name": claims.project_domain_name},
         }
         token["is_domain"] = False
+        token["is_admin_project"] = claims.is_admin_project  # Keystone's, for policy
     elif claims.domain_id:
         token["domain"] = {"id": claims.domain_id, "name": claims.domain_name}
-    if with_catalog and (claims.project_id or claims.domain_id):
+    if with_catalog and (claims.project_id or claims.domain_id):  # system tokens too
         token["catalog"] = catalog(request, claims.project_id)
     elif with_catalog:
         token["catalog"] = []  # an unscoped token reaches no service
@@ -198,16 +211,18 @@ async def issue_token(request: Request) -> JSONResponse:
     note_login(request, named, login.project_id or login.project_name)
     svc = state(request).services
     who = await run_in_threadpool(svc.login, login, request_id(request))
-    domains = TokenDomains(
+    scope = TokenScope(
         who.user_domain_id,
         who.user_domain_name,
         who.project_domain_id,
         who.project_domain_name,
         who.domain_id,
         who.domain_name,
+        system_scope=who.system_scope,
+        is_admin_project=who.is_admin_project,
     )
     token, claims = state(request).tokens.issue(
-        who.user_id, who.user_name, who.project_id, who.project_name, who.roles, domains=domains
+        who.user_id, who.user_name, who.project_id, who.project_name, who.roles, scope=scope
     )
     return JSONResponse(
         token_body(request, claims, with_catalog=True), 201, headers={"X-Subject-Token": token}

@@ -2,20 +2,33 @@
 
 The defaults follow OpenStack's personas: an admin; a project member, who may
 change the project's resources; a project reader, who may read them but
-never change anything. Operators override any rule in a policy file
+never change anything. A role holds where it was granted: the admin role on
+the cloud's admin project makes the cloud's admin (``context_is_admin``,
+Keystone's ``is_admin_project``); on a domain it makes that domain's admin,
+who manages its projects, users and their roles and nothing else, as in
+Keystone; on any other project it is that project's member and reader.
+docs/identity-scope.md lists every admin check and the scope it needs.
+
+Operators override any rule in a policy file
 (``CLOUDLEDGER_POLICY_FILE``) written in oslo.policy's YAML and rule language
 (``role:``, ``rule:``, ``and``/``or``/``not``, ``%(project_id)s``, ``@``,
 ``!``), the engine Nova, Glance and Keystone use, so an operator's rules read
-the same here. A file that does not parse, or names a rule that does not
-exist, stops start-up with an error naming its line."""
+the same here: the credentials carry oslo.context's names (``user_id``,
+``project_id``, ``project_domain_id``, ``domain_id``, ``system_scope``,
+``is_admin_project``, ``roles``), identity targets Keystone's
+(``target.user.domain_id``, ``target.project.domain_id``, ``target.domain.id``,
+``target.domain_id``, ``target.role.name``). A file that does not parse, or
+names a rule that does not exist, stops start-up with an error naming its
+line."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from oslo_config import cfg
@@ -33,8 +46,10 @@ READER = "rule:project_reader_api"
 
 # Rules that other rules are built from (as in Nova's base policies).
 BASE_RULES: dict[str, str] = {
-    "admin_api": "role:admin",
-    "context_is_admin": "role:admin",  # Glance's name, used by property protection files
+    # The cloud's admin: the admin role on the cloud's admin project (or on
+    # the system). Nova's and Glance's name; actor.is_admin is this verdict.
+    "context_is_admin": "role:admin and (is_admin_project:True or system_scope:all)",
+    "admin_api": "rule:context_is_admin",
     "project_member": "role:member and project_id:%(project_id)s",
     "project_reader": "role:reader and project_id:%(project_id)s",
     "project_member_api": "rule:admin_api or rule:project_member",
@@ -42,6 +57,25 @@ BASE_RULES: dict[str, str] = {
     "service_api": "role:service",
     "owner": "user_id:%(user_id)s",  # per-user resources: the target names its user
 }
+
+
+def _domain(role: str, *targets: str) -> str:
+    """The role on a domain (a domain-scoped token) that every target is in."""
+    return "(" + " and ".join([f"role:{role}"] + [f"domain_id:%({t})s" for t in targets]) + ")"
+
+
+def _grants(role: str) -> str:
+    """Keystone's: a domain's admin (or reader) grants (or reads) roles of
+    its own users, on its own domain or on its own projects."""
+    on_project = _domain(role, "target.user.domain_id", "target.project.domain_id")
+    on_domain = _domain(role, "target.user.domain_id", "target.domain.id")
+    return f"{ADMIN} or {on_project} or {on_domain}"
+
+
+_DOMAIN_LISTS = f"{ADMIN} or {_domain('reader', 'target.domain_id')}"  # filtered to it
+_PROJECT_ADMIN = f"{ADMIN} or {_domain('admin', 'target.project.domain_id')}"
+_USER_ADMIN = f"{ADMIN} or {_domain('admin', 'target.user.domain_id')}"
+_USER_READER = f"{ADMIN} or rule:owner or {_domain('reader', 'target.user.domain_id')}"
 
 # Every action a route can ask about, and who may do it by default.
 ACTIONS: dict[str, str] = {
@@ -51,30 +85,32 @@ ACTIONS: dict[str, str] = {
     "identity:get_auth_projects": "@",  # any valid token, unscoped ones too
     "identity:get_auth_domains": "@",
     "identity:list_domains": ADMIN,
-    "identity:get_domain": ADMIN,
+    "identity:get_domain": f"{ADMIN} or {_domain('reader', 'target.domain.id')}",
     "identity:create_domain": ADMIN,
     "identity:update_domain": ADMIN,
     "identity:delete_domain": ADMIN,
-    "identity:list_projects": ADMIN,
-    "identity:get_project": READER,  # target: the project asked about
-    "identity:create_project": ADMIN,
-    "identity:update_project": ADMIN,
-    "identity:delete_project": ADMIN,
-    "identity:list_user_projects": "rule:admin_api or rule:owner",
-    "identity:list_users": ADMIN,
-    "identity:get_user": "rule:admin_api or rule:owner",
-    "identity:create_user": ADMIN,
-    "identity:update_user": ADMIN,
-    "identity:delete_user": ADMIN,
+    "identity:list_projects": _DOMAIN_LISTS,
+    # target: the project asked about
+    "identity:get_project": f"{READER} or {_domain('reader', 'target.project.domain_id')}",
+    "identity:create_project": _PROJECT_ADMIN,
+    "identity:update_project": _PROJECT_ADMIN,
+    "identity:delete_project": _PROJECT_ADMIN,
+    "identity:list_user_projects": _USER_READER,
+    "identity:list_users": _DOMAIN_LISTS,
+    "identity:get_user": _USER_READER,
+    "identity:create_user": _USER_ADMIN,
+    "identity:update_user": _USER_ADMIN,
+    "identity:delete_user": _USER_ADMIN,
     "identity:change_password": "rule:owner",  # only one's own
-    "identity:list_roles": ADMIN,
-    "identity:get_role": ADMIN,
+    # Role names are the cloud's; a domain's admin needs them to grant them.
+    "identity:list_roles": f"{ADMIN} or (role:admin and not domain_id:None)",
+    "identity:get_role": f"{ADMIN} or (role:admin and not domain_id:None)",
     "identity:create_role": ADMIN,
-    "identity:list_role_assignments": ADMIN,
-    "identity:list_grants": ADMIN,
-    "identity:check_grant": ADMIN,
-    "identity:create_grant": ADMIN,
-    "identity:revoke_grant": ADMIN,
+    "identity:list_role_assignments": _DOMAIN_LISTS,
+    "identity:list_grants": _grants("reader"),
+    "identity:check_grant": _grants("reader"),
+    "identity:create_grant": _grants("admin"),
+    "identity:revoke_grant": _grants("admin"),
     "compute:servers:create": MEMBER,
     "compute:servers:create:forced_host": ADMIN,
     "compute:servers:index": READER,
@@ -231,9 +267,7 @@ class Policy:
         if not actor.project_id and not rule.startswith("identity:"):
             return False  # compute and images need a project-scoped token
         scope = {"project_id": actor.project_id, **(target or {})}
-        return self._decide(
-            rule, tuple(sorted(scope.items())), actor.user_id, actor.project_id, actor.roles
-        )
+        return self._decide(rule, tuple(sorted(scope.items())), credentials(actor))
 
     def knows(self, name: str) -> bool:
         return name in ACTIONS or name in BASE_RULES
@@ -243,32 +277,64 @@ class Policy:
         format names rules such as ``context_is_admin``)."""
         if not self.knows(name):
             return False
-        return self._decide(
-            name, (("project_id", actor.project_id),), actor.user_id, actor.project_id, actor.roles
-        )
+        return self._decide(name, (("project_id", actor.project_id),), credentials(actor))
+
+    def is_cloud_admin(self, actor: Actor) -> bool:
+        """Whether the actor's token makes the cloud's admin (Nova's
+        ``context.is_admin``): ``context_is_admin``, whatever its roles say."""
+        return self.allowed_rule(replace(actor, cloud_admin=False), "context_is_admin")
 
     def enforce(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> None:
         if not self.allowed(actor, rule, target):
-            access_log.warning(
-                "denied %s to user %s of project %s (request %s)",
-                rule,
-                actor.user_id,
-                actor.project_id,
-                actor.request_id,
-            )
-            raise PolicyDenied(rule, actor)
+            self.refuse(actor, rule)
+
+    def refuse(self, actor: Actor, rule: str) -> NoReturn:
+        """The 403 of a denial, logged for audit."""
+        access_log.warning(
+            "denied %s to user %s of project %s (request %s)",
+            rule,
+            actor.user_id,
+            actor.project_id or f"(domain {actor.domain_id})",
+            actor.request_id,
+        )
+        raise PolicyDenied(rule, actor)
 
     def _decide_uncached(
-        self,
-        rule: str,
-        target: tuple[tuple[str, str], ...],
-        user_id: str,
-        project_id: str,
-        roles: tuple[str, ...],
+        self, rule: str, target: tuple[tuple[str, str], ...], creds: Credentials
     ) -> bool:
-        effective = sorted({r for role in roles for r in implied_roles(role)})
-        creds = {"user_id": user_id, "project_id": project_id, "roles": effective}
-        return bool(self._enforcer.authorize(rule, dict(target), creds))
+        return bool(self._enforcer.authorize(rule, dict(target), creds.as_dict()))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What oslo.policy's checks read, by oslo.context's names; what a token
+    leaves unset is None, as there (so ``not domain_id:None`` reads the same).
+    Hashable: decisions are cached on it."""
+
+    user_id: str
+    project_id: str | None
+    project_domain_id: str | None
+    domain_id: str | None
+    system_scope: str | None
+    is_admin_project: bool
+    roles: tuple[str, ...]  # with the roles they imply
+
+    def as_dict(self) -> dict[str, object]:
+        return {**vars(self), "roles": list(self.roles)}
+
+
+def credentials(actor: Actor) -> Credentials:
+    """An actor the cloud made itself (``cloud_admin`` None: seeding, ops
+    tools) holds its roles cloud-wide, as it always did."""
+    return Credentials(
+        user_id=actor.user_id,
+        project_id=actor.project_id or None,
+        project_domain_id=actor.project_domain_id or None,
+        domain_id=actor.domain_id or None,
+        system_scope=actor.system_scope or None,
+        is_admin_project=actor.is_admin_project or actor.cloud_admin is None,
+        roles=tuple(sorted({r for role in actor.roles for r in implied_roles(role)})),
+    )
 
 
 def _check_file(path: Path, known: set[str]) -> None:

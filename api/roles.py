@@ -12,12 +12,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import identity_shapes as shapes
-from api.context import NO_CONTROL_CHARS, accepts, authorize, parse_body, read_your_writes, state
+from api import identity_targets as targets
+from api.context import (
+    NO_CONTROL_CHARS,
+    accepts,
+    authenticate,
+    authorize,
+    parse_body,
+    read_your_writes,
+    state,
+)
 from api.policy import implied_roles
 from api.responses import JSONResponse
 from commands.identity import CreateRole, GrantRole
 from domain.domains import BUILT_IN_ROLES
 from domain.errors import NotFound
+from domain.values import Actor
 from projections import identity as views
 
 
@@ -63,7 +73,11 @@ async def create_role(request: Request) -> JSONResponse:
 
 
 async def list_role_assignments(request: Request) -> JSONResponse:
-    authorize(request, "identity:list_role_assignments")
+    """A domain-scoped token lists the assignments on its own domain and on
+    its projects only (Keystone's filter)."""
+    actor = authenticate(request)
+    target = targets.own_domain(actor, "target.domain_id")
+    state(request).policy.enforce(actor, "identity:list_role_assignments", target)
     params = request.query_params
     names = params.get("include_names", "false").lower() in ("1", "true", "")  # "" : given bare
     query = views.assignments(
@@ -71,6 +85,7 @@ async def list_role_assignments(request: Request) -> JSONResponse:
         params.get("scope.project.id"),
         params.get("scope.domain.id"),
         None if "effective" in params else params.get("role.id"),
+        within_domain=actor.domain_id or None,
     )
     rows = await state(request).reads.all(query)
     if "effective" in params:  # with the roles each one implies
@@ -92,30 +107,45 @@ def _with_implied(rows: list[DictRow], role: str | None) -> list[DictRow]:
 
 
 def _grant(request: Request) -> GrantRole:
+    """The grant the path names ("" for the role when listing them)."""
     p = request.path_params
     if "domain_id" in p:
-        return GrantRole(p["user_id"], "", p["role"], domain_id=p["domain_id"])
-    return GrantRole(p["user_id"], p["project_id"], p["role"])
+        return GrantRole(p["user_id"], "", p.get("role", ""), domain_id=p["domain_id"])
+    return GrantRole(p["user_id"], p["project_id"], p.get("role", ""))
+
+
+async def _authorize_grant(request: Request, rule: str) -> tuple[Actor, GrantRole]:
+    """The caller, once the rule allows it on this user, this project or
+    domain, and this role (a domain's admin: its own users, on its own
+    domain or projects)."""
+    actor, grant = authenticate(request), _grant(request)
+    named = {targets.USER: grant.user_id}
+    known = {"target.role.name": grant.role} if grant.role else {}
+    if grant.domain_id:
+        known.update(targets.domain(grant.domain_id))
+    else:
+        named[targets.PROJECT] = grant.project_id
+    await targets.enforce(request, actor, rule, named, known)
+    return actor, grant
 
 
 async def create_grant(request: Request) -> Response:
-    actor = authorize(request, "identity:create_grant")
-    receipt = await run_in_threadpool(state(request).services.grant_role, _grant(request), actor)
+    actor, grant = await _authorize_grant(request, "identity:create_grant")
+    receipt = await run_in_threadpool(state(request).services.grant_role, grant, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=204)
 
 
 async def revoke_grant(request: Request) -> Response:
     """The user's tokens on that project or domain stop working."""
-    actor = authorize(request, "identity:revoke_grant")
-    receipt = await run_in_threadpool(state(request).services.revoke_role, _grant(request), actor)
+    actor, grant = await _authorize_grant(request, "identity:revoke_grant")
+    receipt = await run_in_threadpool(state(request).services.revoke_role, grant, actor)
     await read_your_writes(request, receipt)
     return Response(status_code=204)
 
 
 async def check_grant(request: Request) -> Response:
-    authorize(request, "identity:check_grant")
-    grant = _grant(request)
+    _, grant = await _authorize_grant(request, "identity:check_grant")
     query = views.assignments(
         grant.user_id, grant.project_id or None, grant.domain_id or None, grant.role
     )
@@ -126,10 +156,9 @@ async def check_grant(request: Request) -> Response:
 
 async def list_grants(request: Request) -> JSONResponse:
     """The roles a user holds directly on one project or domain."""
-    authorize(request, "identity:list_grants")
-    p = request.path_params
-    project, domain = p.get("project_id"), p.get("domain_id")
-    rows = await state(request).reads.all(views.assignments(p["user_id"], project, domain))
+    _, grant = await _authorize_grant(request, "identity:list_grants")
+    project, domain = grant.project_id or None, grant.domain_id or None
+    rows = await state(request).reads.all(views.assignments(grant.user_id, project, domain))
     return shapes.collection(request, "roles", [shapes.role(request, r["role"]) for r in rows])
 
 

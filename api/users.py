@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import identity_shapes as shapes
+from api import identity_targets as targets
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -22,6 +23,7 @@ from api.responses import JSONResponse
 from commands.identity import ChangePassword, CreateUser, UpdateUser
 from domain.domains import DEFAULT_DOMAIN_ID
 from domain.errors import NotFound
+from domain.values import Actor
 from projections import identity as views
 
 _NAME = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
@@ -33,7 +35,8 @@ class _NewUser(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = _NAME
     password: str = _PASSWORD
-    domain_id: str = Field(default=DEFAULT_DOMAIN_ID, max_length=64)
+    # Unset: the domain of a domain-scoped token, else Default (Keystone's).
+    domain_id: str | None = Field(default=None, max_length=64)
     default_project_id: str | None = Field(default=None, max_length=64)
     enabled: bool = True
     email: str | None = _TEXT
@@ -66,30 +69,57 @@ async def _user_response(request: Request, user_id: str, status: int = 200) -> J
 
 
 async def list_users(request: Request) -> JSONResponse:
-    authorize(request, "identity:list_users")
+    """A domain-scoped token lists its own domain's users only."""
+    actor = authenticate(request)
+    target = targets.own_domain(actor, "target.domain_id")
+    state(request).policy.enforce(actor, "identity:list_users", target)
     params = request.query_params
-    query = views.users(params.get("name"), params.get("domain_id"), shapes.enabled_filter(request))
-    rows = await state(request).reads.all(query)
+    domain_id, any_match = targets.listed_domain(actor, params.get("domain_id"))
+    query = views.users(params.get("name"), domain_id, shapes.enabled_filter(request))
+    rows = await state(request).reads.all(query) if any_match else []
     return shapes.collection(request, "users", [shapes.user(request, r) for r in rows])
 
 
+async def _authorize_on_user(request: Request, rule: str) -> tuple[Actor, str]:
+    """The caller, once the rule allows it on the user the path names."""
+    actor, user_id = authenticate(request), request.path_params["id"]
+    await targets.enforce(request, actor, rule, {targets.USER: user_id})
+    return actor, user_id
+
+
+async def _require_visible(request: Request, actor: Actor, project_id: str | None) -> None:
+    """A default project must be one the caller may see: a domain's admin
+    names one of its own domain's, and learns nothing of others'."""
+    if project_id:
+        await targets.enforce(request, actor, "identity:get_project", {targets.PROJECT: project_id})
+
+
 async def get_user(request: Request) -> JSONResponse:
-    actor = authenticate(request)
-    user_id = request.path_params["id"]
-    state(request).policy.enforce(actor, "identity:get_user", {"user_id": user_id})
+    """Another domain's user is not found, as one that does not exist (and
+    so the CLI's lookup by name goes on to search the caller's own)."""
+    actor, user_id = authenticate(request), request.path_params["id"]
+    hidden = NotFound(f"Could not find user: {user_id}.")
+    named = {targets.USER: user_id}
+    await targets.enforce(request, actor, "identity:get_user", named, hidden_as=hidden)
     return await _user_response(request, user_id)
 
 
 @accepts(CreateUserBody)
 async def create_user(request: Request) -> JSONResponse:
-    actor = authorize(request, "identity:create_user")
+    """A domain's admin creates users in its own domain only."""
+    actor, rule = authenticate(request), "identity:create_user"
+    policy = state(request).policy
+    policy.enforce(actor, rule, targets.own_domain(actor, "target.user.domain_id"))
     spec = (await parse_body(request, CreateUserBody)).user
+    domain_id = spec.domain_id or actor.domain_id or DEFAULT_DOMAIN_ID
+    policy.enforce(actor, rule, {"target.user.domain_id": domain_id})
+    await _require_visible(request, actor, spec.default_project_id)
     cmd = CreateUser(
         spec.name,
         spec.password,
         roles=(),
         default_project_id=spec.default_project_id or "",
-        domain_id=spec.domain_id,
+        domain_id=domain_id,
         email=spec.email or "",
         description=spec.description or "",
         enabled=spec.enabled,
@@ -102,9 +132,9 @@ async def create_user(request: Request) -> JSONResponse:
 @accepts(UpdateUserBody)
 async def update_user(request: Request) -> JSONResponse:
     """``user set``: disabling a user revokes their tokens everywhere."""
-    actor = authorize(request, "identity:update_user")
+    actor, user_id = await _authorize_on_user(request, "identity:update_user")
     change = (await parse_body(request, UpdateUserBody)).user
-    user_id = request.path_params["id"]
+    await _require_visible(request, actor, change.default_project_id)
     cmd = UpdateUser(
         user_id,
         change.name,
@@ -120,8 +150,7 @@ async def update_user(request: Request) -> JSONResponse:
 
 
 async def delete_user(request: Request) -> Response:
-    actor = authorize(request, "identity:delete_user")
-    user_id = request.path_params["id"]
+    actor, user_id = await _authorize_on_user(request, "identity:delete_user")
     svc = state(request).services
     await read_your_writes(request, await run_in_threadpool(svc.delete_user, user_id, actor))
     return Response(status_code=204)
@@ -150,9 +179,7 @@ async def change_password(request: Request) -> Response:
 
 
 async def user_projects(request: Request) -> JSONResponse:
-    actor = authenticate(request)
-    user_id = request.path_params["id"]
-    state(request).policy.enforce(actor, "identity:list_user_projects", {"user_id": user_id})
+    _, user_id = await _authorize_on_user(request, "identity:list_user_projects")
     rows = await state(request).reads.all(views.projects_of_user(user_id))
     return shapes.collection(request, "projects", [shapes.project(request, r) for r in rows])
 

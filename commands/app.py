@@ -24,6 +24,14 @@ from domain.host import ComputeHost
 from domain.quota import Quota
 from domain.values import Actor, FlavorSnapshot, NetworkRequest
 
+_ACTOR_SCOPE = {  # Actor's scope fields and their defaults
+    "project_domain_id": "",
+    "domain_id": "",
+    "system_scope": "",
+    "is_admin_project": False,
+    "cloud_admin": None,
+}
+
 
 class ActorAsDict(Transcoding):
     type = Actor
@@ -31,12 +39,19 @@ class ActorAsDict(Transcoding):
 
     def encode(self, obj: Actor) -> dict[str, Any]:
         # Field by field: dataclasses.asdict deep-copies, a tenth of an append's time.
-        return {
+        data: dict[str, Any] = {
             "user_id": obj.user_id,
             "project_id": obj.project_id,
             "roles": list(obj.roles),
             "request_id": obj.request_id,
         }
+        # The token's scope only where it says something: the actors stored
+        # before scopes, and the cloud's own, keep their bytes.
+        for name, default in _ACTOR_SCOPE.items():
+            value = getattr(obj, name)
+            if value != default:
+                data[name] = value
+        return data
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor(**{**data, "roles": tuple(data["roles"])})

@@ -23,7 +23,8 @@ from domain.identity import Project, User
 class Login:
     """Who logs in, by user id or by name in a domain (by id or by name),
     and what the token is for: a project (by id, or name in a domain), a
-    domain, or nothing in particular (the default project, if any)."""
+    domain, the whole cloud (the system), or nothing in particular (the
+    default project, if any)."""
 
     password: str
     user_id: str = ""
@@ -37,24 +38,15 @@ class Login:
     domain_id: str = ""
     domain_name: str = ""
     unscoped: bool = False  # Keystone's "scope": "unscoped": not even the default project
-
-    @property
-    def lockout_key(self) -> str:
-        """Failures are counted per user name (or id) as given."""
-        if self.user_id:
-            return f"id:{self.user_id}"
-        domain = self.user_domain_id or self.user_domain_name or DEFAULT_DOMAIN_ID
-        return (
-            self.user_name
-            if domain in (DEFAULT_DOMAIN_ID, "Default")
-            else f"{self.user_name}@{domain}"
-        )
+    system: bool = False  # Keystone's "scope": {"system": {"all": true}}
 
 
 @dataclass(frozen=True)
 class Authenticated:
     """A successful password check and the scope granted: a project, a
-    domain, or neither (an unscoped token, with no roles)."""
+    domain, the system, or none (an unscoped token, with no roles). A
+    system scope keeps the admin project it takes its roles from in the
+    project fields, so that what revokes those roles revokes it too."""
 
     user_id: str
     user_name: str
@@ -66,6 +58,8 @@ class Authenticated:
     project_domain_name: str = ""
     domain_id: str = ""  # set for a domain-scoped token
     domain_name: str = ""
+    system_scope: str = ""  # "all" for a system-scoped token
+    is_admin_project: bool = False  # the project is the cloud's admin project
     roles: tuple[str, ...] = ()
 
 
@@ -85,17 +79,54 @@ class _DummyHash:
 _DUMMY_HASH = _DummyHash()
 DENIED = "The request you have made requires authentication."
 
+# The cloud's admin project (Keystone's [resource] admin_project_name and
+# admin_project_domain_name): the seeded one. The admin role on it, or on
+# the system, is the cloud's admin; on any other project or on a domain it
+# holds only there (api/policy.py, docs/identity-scope.md).
+ADMIN_PROJECT_NAME = "admin"
+ADMIN_PROJECT_DOMAIN_ID = DEFAULT_DOMAIN_ID
+
+
+def is_admin_project(project: Project) -> bool:
+    return project.name == ADMIN_PROJECT_NAME and project.domain_id == ADMIN_PROJECT_DOMAIN_ID
+
+
+def find_user(app: CloudApp, login: Login) -> User | None:
+    """The user a login names, by id or by name in a domain; None if none."""
+    try:
+        return _user(app, login)
+    except NotFound:
+        return None
+
+
+def lockout_key(login: Login, user: User | None) -> str:
+    """What failed logins count against: the user, however the login names
+    it (by id, or by name in a domain named by id or by name), so no
+    identifier gets guesses of its own; a login naming no one counts
+    against the identifier it gave, so a lockout tells nothing either."""
+    if user is not None:
+        return f"user:{user.id.hex}"
+    if login.user_id:
+        return f"unknown-id:{login.user_id}"
+    domain = login.user_domain_id or f"name:{login.user_domain_name or 'Default'}"
+    return f"unknown-name:{domain}/{login.user_name}"
+
 
 def authenticate(app: CloudApp, hasher: PasswordHasher, login: Login) -> Authenticated:
-    """Check a password, then the user's roles on the scope asked for; one
-    vague error for every failure, so callers cannot probe which names exist."""
-    try:
-        user = _user(app, login)
-    except NotFound:
+    return check_login(app, hasher, login, find_user(app, login))
+
+
+def check_login(
+    app: CloudApp, hasher: PasswordHasher, login: Login, user: User | None
+) -> Authenticated:
+    """Check the password of the ``user`` the login names (``find_user``),
+    then the user's roles on the scope asked for; one vague error for every
+    failure, so callers cannot probe which names exist."""
+    if user is None:
         # Spend the same hashing time as a real check, so response times do
         # not reveal which user names exist.
         hasher.verify(_DUMMY_HASH.get(hasher), login.password)
-        raise Unauthorized(DENIED) from None
+        raise Unauthorized(DENIED)
     if not hasher.verify(user.password_hash, login.password):
         raise Unauthorized(DENIED)
     if not user.enabled or not domain_enabled(app, user.domain_id):
@@ -122,6 +153,10 @@ def _user(app: CloudApp, login: Login) -> User:
 
 
 def _scoped(app: CloudApp, user: User, login: Login, who: Authenticated) -> Authenticated:
+    if login.system:
+        admin = project_named(app, ADMIN_PROJECT_NAME, ADMIN_PROJECT_DOMAIN_ID)
+        scoped = _on_project(app, user, admin, who, strict=True)
+        return _with(scoped, system_scope="all", is_admin_project=False)
     if login.domain_id or login.domain_name:
         domain_id = login.domain_id or domain_id_named(app, login.domain_name)
         domain = load_domain(app, domain_id, create_default=True)
@@ -166,6 +201,7 @@ def _on_project(
         project_name=project.name,
         project_domain_id=project.domain_id,
         project_domain_name=_domain_name(app, project.domain_id),
+        is_admin_project=is_admin_project(project),
         roles=roles,
     )
 

@@ -8,7 +8,13 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import domains, identity
 from commands.app import CloudApp
-from commands.authentication import Authenticated, Login, authenticate
+from commands.authentication import (
+    Authenticated,
+    Login,
+    check_login,
+    find_user,
+    lockout_key,
+)
 from commands.lockout import Lockout
 from commands.ports import PasswordHasher
 from commands.receipt import Receipt
@@ -31,11 +37,13 @@ class IdentityCommands:
     lockout: Lockout
 
     def login(self, login: Login, request_id: str = "") -> Authenticated:
-        """A password login, refused while the user name is locked out."""
+        """A password login, refused while the user it names is locked out
+        (by whichever identifier the failures named it)."""
+        user = find_user(self.app, login)
         return self.lockout.authenticate(
-            login.lockout_key,
+            lockout_key(login, user),
             request_id,
-            lambda: authenticate(self.app, self.hasher, login),
+            lambda: check_login(self.app, self.hasher, login, user),
         )
 
     def authenticate(
@@ -74,10 +82,8 @@ class IdentityCommands:
         receipt = retry_on_conflict(lambda: identity.update_user(cmd, self.app, self.hasher, actor))
         if cmd.enabled:  # an admin re-enabling a user also ends a lockout
             user = identity.load_user(self.app, cmd.user_id)
-            by_id = Login("", user_id=user.id.hex)
-            by_name = Login("", user_name=user.name, user_domain_id=user.domain_id)
-            for login in (by_id, by_name):  # the keys failures are counted under
-                self.lockout.attempts.record(login.lockout_key, True, actor.request_id)
+            key = lockout_key(Login("", user_id=user.id.hex), user)
+            self.lockout.attempts.record(key, True, actor.request_id)
         return receipt
 
     def delete_user(self, user_id: str, actor: Actor) -> Receipt:

@@ -19,9 +19,12 @@ MAX_CLOCK_SKEW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
-class TokenDomains:
-    """The domains a token names: the user's, the project's (when scoped to
-    a project) and the scope's (when scoped to a domain)."""
+class TokenScope:
+    """Where a token's roles hold, besides its project: the user's domain,
+    the project's (when scoped to a project), the scope's (when scoped to a
+    domain), the whole cloud (``system_scope`` "all", Keystone's system
+    scope), and whether the project is the cloud's admin project (Keystone's
+    ``is_admin_project``)."""
 
     user_domain_id: str = "default"
     user_domain_name: str = "Default"
@@ -29,13 +32,18 @@ class TokenDomains:
     project_domain_name: str = "Default"
     domain_id: str = ""  # set only in a domain-scoped token
     domain_name: str = ""
+    system_scope: str = ""  # "all" only in a system-scoped token
+    is_admin_project: bool = False
 
 
 @dataclass(frozen=True)
 class TokenClaims:
-    """Who a token speaks for, on which project (or domain, or neither:
-    unscoped), with which roles, until when. The domain fields have
-    defaults so that tokens issued before domains existed still verify."""
+    """Who a token speaks for, on which project (or domain, or the system,
+    or nothing: unscoped), with which roles, until when. A system token's
+    project is the admin project its roles come from (so what revokes them
+    revokes it), not a scope. The scope fields have defaults so that tokens
+    issued before them still verify; such a token is on no admin project,
+    so its admin role holds only where it was granted."""
 
     user_id: str
     user_name: str
@@ -51,6 +59,8 @@ class TokenClaims:
     project_domain_name: str = "Default"
     domain_id: str = ""
     domain_name: str = ""
+    system_scope: str = ""
+    is_admin_project: bool = False
 
 
 def _b64(data: bytes) -> str:
@@ -79,7 +89,7 @@ class TokenCodec:
         project_name: str,
         roles: tuple[str, ...],
         now: float | None = None,
-        domains: TokenDomains = TokenDomains(),
+        scope: TokenScope = TokenScope(),
     ) -> tuple[str, TokenClaims]:
         issued = time.time() if now is None else now
         claims = TokenClaims(
@@ -91,7 +101,7 @@ class TokenCodec:
             issued,
             issued + self.lifetime_seconds,
             _b64(secrets.token_bytes(16)),
-            **vars(domains),
+            **vars(scope),
         )
         payload = _b64(json.dumps(claims.__dict__, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", claims

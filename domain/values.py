@@ -59,16 +59,33 @@ def require_int32(value: int, what: str, minimum: int = 0) -> None:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who caused an event: stored on every event, so the ledger is the audit."""
+    """Who caused an event: stored on every event, so the ledger is the audit.
+
+    An actor that a token speaks for also says where its roles were granted
+    (api/context.py): on its project (of ``project_domain_id``, perhaps the
+    cloud's admin project), on a domain (``domain_id``, no project), or on
+    the whole cloud (``system_scope`` "all"). ``cloud_admin`` is policy's
+    verdict on that (the rule ``context_is_admin``), so a domain's or a
+    project's admin is not the cloud's. Actors the cloud makes itself
+    (seeding, ops tools) and those stored before scopes leave it None: then
+    the admin role alone decides, as it always did for them."""
 
     user_id: str
     project_id: str
     roles: tuple[str, ...]
     request_id: str
+    project_domain_id: str = ""
+    domain_id: str = ""
+    system_scope: str = ""
+    is_admin_project: bool = False
+    cloud_admin: bool | None = None
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        """May act on the whole cloud, beyond its own project (Nova's is_admin)."""
+        if self.cloud_admin is None:
+            return "admin" in self.roles
+        return self.cloud_admin
 
     def as_service(self, service: str) -> Actor:
         """The same request, now carried on by a worker on the user's behalf."""

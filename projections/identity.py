@@ -252,8 +252,10 @@ def assignments(
     project_id: str | None = None,
     domain_id: str | None = None,
     role: str | None = None,
+    within_domain: str | None = None,
 ) -> Query:
-    """Role assignments with the names of their user and project or domain."""
+    """Role assignments with the names of their user and project or domain;
+    ``within_domain``: only those on that domain or on its projects."""
     where, params = ["true"], list[Any]()
     for column, value in (("a.user_id", user_id), ("a.role", role)):
         if value is not None:
@@ -263,6 +265,9 @@ def assignments(
         if target is not None:
             where.append("a.scope = %s AND a.target_id = %s")
             params.extend((scope, target))
+    if within_domain is not None:
+        where.append("(a.scope = 'domain' AND a.target_id = %s OR p.domain_id = %s)")
+        params.extend((within_domain, within_domain))
     return Query(
         "SELECT a.user_id, a.scope, a.target_id, a.role, u.name AS user_name,"
         " u.domain_id AS user_domain_id, ud.name AS user_domain_name,"

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from test_resize import SOURCE, Hosts, booted
 
 from api.context import ApiState
+from commands.tokens import TokenScope
 from domain.metering import MICROS_PER_SECOND, as_intervals, totals_by_project, usage_lines
 from domain.usage import ProjectUsage, usage_by_project
 from ops.billing_replay import replay
@@ -62,7 +63,10 @@ def _os_simple_tenant_usage(
 ) -> list[list[dict[str, Any]]]:
     """GET /os-simple-tenant-usage?detailed=1 as an admin, for each period."""
     app, state = api
-    token, _ = state.tokens.issue("admin-id", "admin", "admin-p", "admin", ("admin",))
+    admin_project = TokenScope(is_admin_project=True)  # the cloud's admin
+    token, _ = state.tokens.issue(
+        "admin-id", "admin", "admin-p", "admin", ("admin",), scope=admin_project
+    )
     fmt = "%Y-%m-%dT%H:%M:%S.%f"
 
     async def get() -> list[list[dict[str, Any]]]:

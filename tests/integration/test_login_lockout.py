@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from helpers import Cloud, build_cloud
@@ -107,17 +108,69 @@ def test_an_admin_re_enabling_the_user_ends_the_lock(cloud: Cloud, attempts: Log
     assert services.authenticate("mallory", "right", "lock", "req-test").user_name == "mallory"
 
 
-def test_a_lock_counts_the_login_by_id_apart_and_the_re_enable_ends_both(
+def _mallory_id(services: Services) -> str:
+    holder = holder_of(services.app, "user", DEFAULT_DOMAIN_ID, "mallory")
+    assert holder is not None
+    return holder.hex
+
+
+def _ways_to_name_mallory(user_id: str) -> dict[str, Login]:
+    """Every identifier of one user a login may give (issue 19, part 4)."""
+    dashed = str(UUID(user_id)).upper()
+    return {
+        "name": Login("wrong", user_name="mallory", project_name="lock"),
+        "name in the domain by id": Login(
+            "wrong", user_name="mallory", user_domain_id="default", project_name="lock"
+        ),
+        "name in the domain by name": Login(
+            "wrong", user_name="mallory", user_domain_name="Default", project_name="lock"
+        ),
+        "id": Login("wrong", user_id=user_id, project_name="lock"),
+        "id spelt otherwise": Login("wrong", user_id=dashed, project_name="lock"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("failing", "then"),
+    [
+        ("name", "id"),
+        ("id", "name"),
+        ("name in the domain by name", "id spelt otherwise"),
+        ("id spelt otherwise", "name in the domain by id"),
+    ],
+)
+def test_failures_by_one_identifier_lock_the_user_by_every_other(
+    cloud: Cloud, attempts: LoginAttempts, failing: str, then: str
+) -> None:
+    services = _services(cloud, attempts)
+    ways = _ways_to_name_mallory(_mallory_id(services))
+    for _ in range(3):
+        with pytest.raises(Unauthorized, match="requires authentication"):
+            services.login(ways[failing], "req-test")
+    for way in ways.values():  # the right password, by any identifier: still locked
+        with pytest.raises(Unauthorized, match="locked"):
+            services.login(replace(way, password="right"), "req-test")
+
+
+def test_failures_spread_over_identifiers_add_up(cloud: Cloud, attempts: LoginAttempts) -> None:
+    services = _services(cloud, attempts)
+    ways = list(_ways_to_name_mallory(_mallory_id(services)).values())
+    for way in ways[:3]:  # one guess each, three in all: the limit
+        with pytest.raises(Unauthorized, match="requires authentication"):
+            services.login(way, "req-test")
+    with pytest.raises(Unauthorized, match="locked"):
+        services.login(replace(ways[3], password="right"), "req-test")
+
+
+def test_the_re_enable_ends_the_lock_by_whichever_identifier(
     cloud: Cloud, attempts: LoginAttempts
 ) -> None:
     services = _services(cloud, attempts)
-    holder = holder_of(services.app, "user", DEFAULT_DOMAIN_ID, "mallory")
-    assert holder is not None
-    by_id = Login("wrong", user_id=holder.hex, project_name="lock")
+    user_id = _mallory_id(services)
+    ways = _ways_to_name_mallory(user_id)
     for _ in range(3):
         with pytest.raises(Unauthorized):
-            services.login(by_id, "req-test")
-    with pytest.raises(Unauthorized, match="locked"):
-        services.login(replace(by_id, password="right"), "req-test")
-    services.update_user(UpdateUser(holder.hex, enabled=True), SYSTEM)
-    assert services.login(replace(by_id, password="right"), "req-test").user_name == "mallory"
+            services.login(ways["id"], "req-test")
+    services.update_user(UpdateUser(user_id, enabled=True), SYSTEM)
+    for way in ways.values():
+        assert services.login(replace(way, password="right"), "req-test").user_name == "mallory"

@@ -29,8 +29,11 @@ from api.context import ApiState
 from commands.bootstrap import Settings
 from commands.identity import CreateProject
 from commands.logs import JsonFormatter, RequestIdFilter
+from commands.tokens import TokenScope
 from domain.values import SYSTEM
 from workers.rq_worker import REQUEST_IDS_META, CloudWorker
+
+ADMIN = TokenScope(is_admin_project=True)  # a token of the cloud's admin
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 FLAVOR = "/compute/v2.1/flavors/{id}"
@@ -86,7 +89,7 @@ async def _scrape(client: httpx.AsyncClient, token: str) -> httpx.Response:
 
 async def _requests_then_scrapes(app: Starlette, api_state: ApiState) -> dict[str, object]:
     await api_state.reads.open()
-    admin, _ = api_state.tokens.issue("u0", "admin", "p0", "admin", ("admin",))
+    admin, _ = api_state.tokens.issue("u0", "admin", "p0", "admin", ("admin",), scope=ADMIN)
     member, _ = api_state.tokens.issue("u1", "alice", "p1", "demo", ("member",))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
@@ -136,7 +139,7 @@ def test_requests_are_counted_and_timed_by_route_template_and_status_for_admins_
 
 def _scrape_now(app: Starlette, api_state: ApiState) -> Samples:
     async def scrape() -> str:
-        admin, _ = api_state.tokens.issue("u0", "admin", "p0", "admin", ("admin",))
+        admin, _ = api_state.tokens.issue("u0", "admin", "p0", "admin", ("admin",), scope=ADMIN)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             response = await _scrape(client, admin)
