@@ -151,7 +151,11 @@ class LinuxPorts:
         device = devices.device_name(segment) or "-"
         alias = BRIDGE_ALIAS.format(network=segment.network_id, device=device)
         ip.link("set", index=index, ifalias=alias, mtu=segment.mtu, state="up")
-        devices.ensure(ip, segment, index)
+        try:
+            devices.ensure(ip, segment, index)
+        except PermanentDriverError:
+            self._remove_network_if_unused(ip, index)  # no half-made network
+            raise
         return index
 
     def _enslave(self, ip: IPRoute, index: int, port: PortBinding, bridge: int) -> None:
