@@ -140,10 +140,11 @@ class FakeDhcp(_Failing):
     def remove_host(self, network_id: str, port_id: str) -> None:
         self._raise_if_told()
         current = self._services.get(canonical_id(network_id))
-        if current is not None and current.hosts.pop(canonical_id(port_id), None):
-            current.reloads += 1
-            if not current.hosts:
-                del self._services[current.spec.network_id]
+        if current is None or current.hosts.pop(canonical_id(port_id), None) is None:
+            return
+        current.reloads += 1
+        if not current.hosts:
+            del self._services[current.spec.network_id]
 
     def ensure_service(self, service: DhcpService, hosts: frozenset[DhcpHost]) -> None:
         self._raise_if_told()
