@@ -161,7 +161,7 @@ class FakeDhcp(_Failing):
     def list_services(self) -> list[DhcpState]:
         self._raise_if_told()
         return [
-            DhcpState(n, s.running, frozenset(s.hosts.values()), {})
+            DhcpState(n, s.running, frozenset(s.hosts.values()), {}, s.spec.metadata)
             for n, s in sorted(self._services.items())
         ]
 

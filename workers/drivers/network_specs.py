@@ -81,12 +81,14 @@ class DhcpHost:
 @dataclass(frozen=True)
 class DhcpState:
     """A DHCP service as a host reports it. ``leases`` maps MAC to address
-    for clients that took their lease."""
+    for clients that took their lease; ``metadata`` is whether its metadata
+    proxy is serving."""
 
     network_id: str
     running: bool
     hosts: frozenset[DhcpHost]
     leases: dict[str, str]
+    metadata: bool = False
 
 
 @dataclass(frozen=True)
