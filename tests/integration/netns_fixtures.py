@@ -1,24 +1,18 @@
-"""Fixtures for network tests: a stack's hosts as namespaces of the test's
-own, removed afterwards whatever happens (processes in them ended by PID)."""
+"""Fixtures for network tests (loaded with ``pytest_plugins``): a stack's
+hosts as namespaces of the test's own, removed afterwards whatever happens
+(processes in them ended by PID), a metadata stand-in and a state folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from netns_helpers import StandIn
 
-from ops.guest_network import UDHCPC_SCRIPT, udhcpc_argv
 from ops.netns_hosts import NetnsTopology, stack_prefix
-from workers.drivers.linux_ports import LinuxPorts
-from workers.drivers.netns import ensure_namespace
-from workers.drivers.network_types import PortBinding
 
 
 @pytest.fixture
@@ -31,55 +25,6 @@ def topology(tmp_path: Path) -> Iterator[NetnsTopology]:
     finally:
         topo.remove()
     assert topo.namespaces() == []
-
-
-def run_in(namespace: str, *argv: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
-    """Run a command inside one of the test's namespaces."""
-    return subprocess.run(
-        ["ip", "netns", "exec", namespace, *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def pings(namespace: str, address: str, count: int = 1, wait_s: int = 1) -> bool:
-    """Whether ``address`` answers a ping sent from ``namespace``."""
-    done = run_in(namespace, "busybox", "ping", "-c", str(count), "-W", str(wait_s), address)
-    return done.returncode == 0
-
-
-class StandIn:
-    """A tiny HTTP server on 127.0.0.1 standing in for the API's metadata
-    side: it answers every GET with the path and the proxy's headers."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, str]] = []
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen = {"path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
-                standin.requests.append(seen)
-                body = json.dumps(seen).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metadata"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -96,20 +41,3 @@ def state_dir() -> Iterator[Path]:
     folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def attach_client(ports: LinuxPorts, port: PortBinding, namespace: str) -> str:
-    """A namespace standing in for a guest: ``eth0`` on ``port``."""
-    ensure_namespace(namespace)
-    ports.ensure_veth_port(port, namespace, "eth0")
-    return namespace
-
-
-def udhcpc(namespace: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    """Run the guest's own DHCP client and script in ``namespace``."""
-    script = folder / "udhcpc.script"
-    if not script.exists():
-        script.write_text(UDHCPC_SCRIPT)
-        script.chmod(0o755)
-    argv = ["busybox", *udhcpc_argv("eth0", str(script))]
-    return run_in(namespace, *argv, timeout=30)

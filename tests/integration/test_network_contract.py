@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from netns_fixtures import topology  # noqa: F401  (a fixture)
 
 from ops.netns_hosts import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
@@ -31,6 +30,7 @@ PORT_2 = "9d8c7b6a-5f4e-4d3c-8b2a-0f1e2d3c4b5a"
 H1_VTEP, H2_VTEP, NODE_VTEP = "100.64.0.10", "100.64.0.11", "100.64.0.2"
 SEG_A = Segment(NET_A, "vxlan", 1001, vteps=frozenset({H1_VTEP, H2_VTEP}))
 SEG_B = Segment(NET_B, "vxlan", 1002, vteps=frozenset({H1_VTEP}))
+pytest_plugins = ["netns_fixtures"]
 
 
 def _port(port_id: str, segment: Segment, mac: str = "fa:16:3e:00:00:01") -> PortBinding:

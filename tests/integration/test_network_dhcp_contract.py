@@ -15,15 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from netns_fixtures import (  # noqa: F401  (fixtures)
-    StandIn,
-    attach_client,
-    run_in,
-    standin,
-    state_dir,
-    topology,
-    udhcpc,
-)
+from netns_helpers import StandIn, attach_client, run_in, udhcpc
 
 from ops.netns_hosts import NetnsTopology
 from workers.drivers.dnsmasq import LinuxDhcp, MetadataUpstream
@@ -42,6 +34,7 @@ DHCP_PORT = "d0d0d0d0-1111-4222-8333-444455556666"
 VM_1 = "3c2b1a09-8f7e-4d6c-9b5a-1f2e3d4c5b6a"
 VM_2 = "9d8c7b6a-5f4e-4d3c-8b2a-0f1e2d3c4b5a"
 SECRET = b"metadata-proxy-secret"
+pytest_plugins = ["netns_fixtures"]
 SEG = Segment(NET, "vxlan", 2001, vteps=frozenset({"100.64.0.2", "100.64.0.10"}))
 SERVICE = DhcpService(
     PortBinding(DHCP_PORT, SEG, "fa:16:3e:dd:00:01"),
@@ -62,9 +55,9 @@ def dhcp(request: pytest.FixtureRequest) -> Iterator[DhcpDriver]:
 
 @pytest.fixture
 def linux_dhcp(
-    topology: NetnsTopology,  # noqa: F811
-    state_dir: Path,  # noqa: F811
-    standin: StandIn,  # noqa: F811
+    topology: NetnsTopology,
+    state_dir: Path,
+    standin: StandIn,
 ) -> Iterator[LinuxDhcp]:
     ports = LinuxPorts(topology.network_namespace, vxlan=topology.vxlan(None))
     driver = LinuxDhcp(
@@ -187,7 +180,7 @@ def test_a_service_without_metadata_runs_no_proxy(dhcp: DhcpDriver) -> None:
 def test_linux_leaves_no_namespace_process_port_or_file_behind(
     linux_dhcp: LinuxDhcp,
     topology: NetnsTopology,
-    state_dir: Path,  # noqa: F811
+    state_dir: Path,
 ) -> None:
     linux_dhcp.ensure_host(SERVICE, HOST_1)
     namespace = linux_dhcp.namespace(NET)
@@ -205,7 +198,7 @@ def test_linux_leaves_no_namespace_process_port_or_file_behind(
 def test_linux_a_client_across_vxlan_gets_its_static_lease_and_loses_it_on_removal(
     linux_dhcp: LinuxDhcp,
     topology: NetnsTopology,
-    state_dir: Path,  # noqa: F811
+    state_dir: Path,
 ) -> None:
     linux_dhcp.ensure_host(SERVICE, HOST_1)
     server_pid = namespace_pids(linux_dhcp.namespace(NET))
@@ -234,7 +227,7 @@ def test_linux_a_client_across_vxlan_gets_its_static_lease_and_loses_it_on_remov
 def test_linux_a_client_of_an_unknown_mac_gets_nothing(
     linux_dhcp: LinuxDhcp,
     topology: NetnsTopology,
-    state_dir: Path,  # noqa: F811
+    state_dir: Path,
 ) -> None:
     linux_dhcp.ensure_host(SERVICE, HOST_1)
     node = LinuxPorts(topology.network_namespace, vxlan=topology.vxlan(None))
@@ -248,9 +241,9 @@ def test_linux_a_client_of_an_unknown_mac_gets_nothing(
 
 def test_linux_the_metadata_proxy_names_the_network_and_the_guest_and_signs_both(
     linux_dhcp: LinuxDhcp,
-    topology: NetnsTopology,  # noqa: F811
-    state_dir: Path,  # noqa: F811
-    standin: StandIn,  # noqa: F811
+    topology: NetnsTopology,
+    state_dir: Path,
+    standin: StandIn,
 ) -> None:
     linux_dhcp.ensure_host(SERVICE, HOST_1)
     node = LinuxPorts(topology.network_namespace, vxlan=topology.vxlan(None))
@@ -273,9 +266,9 @@ def test_linux_the_metadata_proxy_names_the_network_and_the_guest_and_signs_both
 
 def test_linux_without_the_api_the_proxy_answers_502(
     linux_dhcp: LinuxDhcp,
-    topology: NetnsTopology,  # noqa: F811
-    state_dir: Path,  # noqa: F811
-    standin: StandIn,  # noqa: F811
+    topology: NetnsTopology,
+    state_dir: Path,
+    standin: StandIn,
 ) -> None:
     linux_dhcp.ensure_host(SERVICE, HOST_1)
     node = LinuxPorts(topology.network_namespace, vxlan=topology.vxlan(None))
@@ -291,7 +284,7 @@ def test_linux_without_the_api_the_proxy_answers_502(
 
 def test_linux_the_dhcp_port_is_a_veth_on_the_network_nodes_bridge(
     linux_dhcp: LinuxDhcp,
-    topology: NetnsTopology,  # noqa: F811
+    topology: NetnsTopology,
 ) -> None:
     linux_dhcp.ensure_host(SERVICE, HOST_1)
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import random
 import shutil
 import signal
 import socket
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -56,6 +58,8 @@ from workers.drivers.processes import alive, cmdline, end_processes
 from workers.drivers.runner import CommandRunner
 
 START_TIMEOUT_S = 15.0
+RELEASE_WAIT_S = 2.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,10 @@ class LinuxDhcp:
             self._start(files, argv, namespace)
         elif changed:
             os.kill(pid, signal.SIGHUP)  # reread hosts and options: no restart
-        for dropped in before - hosts:
-            self._release(namespace, interface, service.address, dropped)
+        dropped = before - hosts
+        for host in dropped:
+            self._release(namespace, interface, service.address, host)
+        _await_released(files, {h.mac for h in dropped})
         self._ensure_proxy(service, namespace)
 
     def _start(self, files: DhcpFiles, argv: list[str], namespace: str) -> None:
@@ -231,6 +237,20 @@ class LinuxDhcp:
     def _lock(self, network_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(canonical_id(network_id), threading.Lock())
+
+
+def _await_released(files: DhcpFiles, macs: set[str]) -> None:
+    """Wait (briefly) until dnsmasq has written its leases without ``macs``:
+    a removal returns with its lease gone. One that stays is logged, and
+    reported by list_services for a reconcile to see."""
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while macs and time.monotonic() < deadline:
+        leases = read_leases(files.leases.read_text()) if files.leases.exists() else {}
+        if not macs & leases.keys():
+            return
+        time.sleep(0.02)
+    if macs:
+        log.warning("dnsmasq kept a lease of %s after its release", sorted(macs))
 
 
 def _interface(port: PortBinding) -> str:
