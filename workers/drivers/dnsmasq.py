@@ -23,8 +23,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
 from workers.drivers.dnsmasq_config import (
     DhcpFiles,
     dnsmasq_argv,
@@ -40,11 +38,10 @@ from workers.drivers.netns import (
     ensure_namespace,
     in_namespace,
     ipr,
-    link_index,
     namespace_exists,
     namespace_pids,
     remove_namespace,
-    tolerate_exists,
+    replace_addresses,
 )
 from workers.drivers.network_specs import (
     METADATA_ADDRESS,
@@ -145,7 +142,7 @@ class LinuxDhcp:
         interface = _interface(service.port)
         self._ports.ensure_veth_port(service.port, namespace, interface)
         with ipr(namespace) as ip:
-            _ensure_addresses(ip, interface, _addresses(service))
+            replace_addresses(ip, interface, _addresses(service))
         files.folder.mkdir(parents=True, exist_ok=True)
         files.folder.chmod(0o755)  # dnsmasq rereads its files as nobody
         changed = _write(files.opts, opts_file(service)) | _write(files.hosts, hosts_file(hosts))
@@ -264,22 +261,6 @@ def _addresses(service: DhcpService) -> set[tuple[str, int]]:
     if service.metadata:
         wanted.add((METADATA_ADDRESS, 32))
     return wanted
-
-
-def _ensure_addresses(ip: IPRoute, ifname: str, wanted: set[tuple[str, int]]) -> None:
-    index = link_index(ip, ifname)
-    if index is None:
-        raise TransientDriverError(f"{ifname} vanished")
-    present = {(str(a.get("IFA_ADDRESS")), int(a["prefixlen"])) for a in ip.get_addr(index=index)}
-    for address, prefixlen in present - wanted:
-        if ipaddress.ip_address(address).version == 4:
-            ip.addr("del", index=index, address=address, prefixlen=prefixlen)
-    for address, prefixlen in sorted(wanted - present):
-        _add_address(ip, index, address, prefixlen)
-
-
-def _add_address(ip: IPRoute, index: int, address: str, prefixlen: int) -> None:
-    tolerate_exists(lambda: ip.addr("add", index=index, address=address, prefixlen=prefixlen))
 
 
 def _write(path: Path, text: str) -> bool:

@@ -9,6 +9,7 @@ PostgreSQL, Redis and API, which a namespace cannot reach.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import threading
@@ -140,6 +141,24 @@ def tolerate_exists(action: Callable[[], object]) -> None:
     except NetlinkError as error:
         if error.code != 17:
             raise
+
+
+def replace_addresses(ip: IPRoute, ifname: str, wanted: set[tuple[str, int]]) -> None:
+    """Make ``ifname``'s IPv4 addresses exactly ``wanted`` (address, prefix
+    length); its IPv6 link-local address is left alone."""
+    index = link_index(ip, ifname)
+    if index is None:
+        raise TransientDriverError(f"{ifname} vanished")
+    present = {(str(a.get("IFA_ADDRESS")), int(a["prefixlen"])) for a in ip.get_addr(index=index)}
+    for address, prefixlen in present - wanted:
+        if ipaddress.ip_address(address).version == 4:
+            ip.addr("del", index=index, address=address, prefixlen=prefixlen)
+    for address, prefixlen in sorted(wanted - present):
+        _add_address(ip, index, address, prefixlen)
+
+
+def _add_address(ip: IPRoute, index: int, address: str, prefixlen: int) -> None:
+    tolerate_exists(lambda: ip.addr("add", index=index, address=address, prefixlen=prefixlen))
 
 
 def namespace_pids(name: str) -> list[int]:
