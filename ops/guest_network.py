@@ -59,11 +59,18 @@ def udhcpc_argv(interface: str, script: str = UDHCPC_SCRIPT_PATH) -> list[str]:
 
 
 # After DHCP: the EC2-style keys are plain text, easy for a shell to print.
+# HTTP by hand over nc: the static busybox's wget crashes in an initramfs
+# without glibc's NSS files (it looks the "http" service up).
 METADATA_FETCH = f"""
-metadata=http://169.254.169.254/latest/meta-data
-if name=$(wget -q -T 5 -O - "$metadata/hostname" 2>/dev/null); then
+fetch() {{
+    answer=$(printf 'GET /latest/meta-data/%s HTTP/1.0\\r\\nHost: 169.254.169.254\\r\\n\\r\\n' \\
+        "$1" | nc -w 5 169.254.169.254 80 2>/dev/null | tr -d '\\r')
+    case "$answer" in "HTTP/1."[01]" 200 "*) ;; *) return 1 ;; esac
+    echo "$answer" | sed '1,/^$/d'
+}}
+if name=$(fetch hostname); then
     echo "cloudledger-guest: hostname $name"
-    key=$(wget -q -T 5 -O - "$metadata/public-keys/0/openssh-key" 2>/dev/null)
+    key=$(fetch public-keys/0/openssh-key)
     echo "cloudledger-guest: public key ${{key:-none}}"
 else
     echo "{NO_METADATA_LINE}"
@@ -72,9 +79,10 @@ fi
 
 
 def network_init() -> str:
-    """The init's lines that bring eth0 up, when the guest has one. Pings of
-    ``cloudledger.ping=ADDRESS`` (from the kernel command line) report on
-    the console when reachability changes, which tests read."""
+    """The init's lines that bring eth0 up, when the guest has one. Each
+    address of ``cloudledger.ping=A,B`` (on the kernel command line) is
+    pinged every second, and the console told when its answer changes
+    ("ping A ok" / "ping A fails"): how tests see what a guest reaches."""
     dhcp = " ".join(udhcpc_argv("eth0"))
     return f"""
 ip link set lo up
@@ -82,9 +90,9 @@ if [ -e /sys/class/net/eth0 ]; then
     {dhcp}
     {METADATA_FETCH.strip().replace(chr(10), chr(10) + "    ")}
     for word in $(cat /proc/cmdline); do
-        case "$word" in cloudledger.ping=*) target="${{word#cloudledger.ping=}}" ;; esac
+        case "$word" in cloudledger.ping=*) targets="${{word#cloudledger.ping=}}" ;; esac
     done
-    if [ -n "$target" ]; then
+    for target in $(echo "$targets" | tr , " "); do
         (
             last=""
             while true; do
@@ -94,7 +102,7 @@ if [ -e /sys/class/net/eth0 ]; then
                 sleep 1
             done
         ) &
-    fi
+    done
 else
     echo "cloudledger-guest: no network interface"
 fi

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,11 +33,19 @@ def pings(namespace: str, address: str, count: int = 1, wait_s: int = 1) -> bool
     return done.returncode == 0
 
 
+Answer = Callable[[dict[str, str]], tuple[int, bytes]]
+
+
+def echo(seen: dict[str, str]) -> tuple[int, bytes]:
+    return 200, json.dumps(seen).encode()
+
+
 class StandIn:
     """A tiny HTTP server on 127.0.0.1 standing in for the API's metadata
-    side: it answers every GET with the path and the proxy's headers."""
+    side: it answers each GET from what it saw (the path and the proxy's
+    headers), by default by echoing them."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: Answer = echo) -> None:
         self.requests: list[dict[str, str]] = []
         standin = self
 
@@ -44,8 +53,8 @@ class StandIn:
             def do_GET(self) -> None:
                 seen = {"path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
                 standin.requests.append(seen)
-                body = json.dumps(seen).encode()
-                self.send_response(200)
+                status, body = answer(seen)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
