@@ -20,9 +20,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyroute2 import IPRoute
 
+from workers.drivers.dnsmasq import LinuxDhcp, MetadataUpstream
+from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.netns import (
     delete_link,
     ensure_namespace,
@@ -34,8 +37,12 @@ from workers.drivers.netns import (
     set_sysctl,
     tolerate_exists,
 )
+from workers.drivers.network import NetworkDrivers
+from workers.drivers.nft_firewall import NftFirewall
+from workers.drivers.nft_router import LinuxRouters
 from workers.drivers.processes import end_processes
-from workers.drivers.segments import VxlanDevices
+from workers.drivers.runner import CommandRunner
+from workers.drivers.segments import VlanDevices, VxlanDevices
 
 UNDERLAY_DEVICE = "underlay"
 EXTERNAL_BRIDGE = "br-ext"
@@ -92,6 +99,25 @@ class NetnsTopology:
     def vxlan(self, host: str | None) -> VxlanDevices:
         """VXLAN over the underlay, from a host (None: the network node)."""
         return VxlanDevices(self.underlay_ip(host), UNDERLAY_DEVICE)
+
+    def drivers(
+        self,
+        host: str | None,
+        runner: CommandRunner,
+        state_dir: Path,
+        metadata: MetadataUpstream | None = None,
+    ) -> NetworkDrivers:
+        """The real network drivers of a compute host (None: of the network
+        node, which also serves DHCP, metadata and routers)."""
+        namespace = self.network_namespace if host is None else self.host_namespace(host)
+        flat = {EXTERNAL_PHYSNET: EXTERNAL_BRIDGE} if host is None else None
+        ports = LinuxPorts(namespace, vxlan=self.vxlan(host), vlan=VlanDevices(), flat_bridges=flat)
+        firewall = NftFirewall(namespace, runner)
+        if host is not None:
+            return NetworkDrivers(ports, firewall)
+        prefix = self.prefix + "-"
+        dhcp = LinuxDhcp(ports, runner, state_dir, prefix, metadata)
+        return NetworkDrivers(ports, firewall, dhcp, LinuxRouters(ports, runner, prefix))
 
     def namespaces(self) -> list[str]:
         """Every namespace of this stack, the drivers' included."""

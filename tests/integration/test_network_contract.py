@@ -5,6 +5,7 @@ and removes (tests/integration/netns_fixtures.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from workers.drivers.network_types import (
     bridge_name,
     tap_name,
 )
+from workers.drivers.runner import SubprocessRunner
 from workers.drivers.segments import VlanDevices
 
 NET_A = "6a1f0c3e-1d2b-4c5a-9e8f-7a6b5c4d3e2f"
@@ -208,3 +210,17 @@ def test_fake_fail_next_raises_once_then_works() -> None:
     assert fake.list_ports() == []
     fake.ensure_port(_port(PORT_1, SEG_A))
     assert len(fake.list_ports()) == 1
+
+
+def test_a_topology_gives_hosts_ports_and_filters_and_the_node_dhcp_and_routers_too(
+    topology: NetnsTopology, tmp_path: Path
+) -> None:
+    host = topology.drivers("h2", SubprocessRunner(), tmp_path)
+    node = topology.drivers(None, SubprocessRunner(), tmp_path)
+
+    assert host.dhcp is None and host.routers is None
+    assert node.dhcp is not None and node.routers is not None
+    host.ports.ensure_port(_port(PORT_1, SEG_A))
+    [segment] = host.ports.list_segments()
+    assert segment.vteps == frozenset({H1_VTEP})  # h2 floods to h1, not to itself
+    assert node.routers.list_routers() == [] and node.dhcp.list_services() == []

@@ -17,7 +17,7 @@ from ops.netns_hosts import NetnsTopology
 from workers.drivers.errors import TransientDriverError
 from workers.drivers.fake_network import FakeFirewall, FakePorts
 from workers.drivers.linux_ports import LinuxPorts
-from workers.drivers.netns import in_namespace, ipr
+from workers.drivers.netns import in_namespace, ipr, set_sysctl
 from workers.drivers.network import FirewallDriver, PortDriver
 from workers.drivers.network_specs import FilterRule, FilterState, PortFilter
 from workers.drivers.network_types import PortBinding, Segment
@@ -266,3 +266,14 @@ def test_a_filter_with_every_kind_of_rule_loads(host: Host) -> None:
     host.firewall.ensure_filter(every_kind)
 
     assert host.firewall.list_filters() == [FilterState(A, every_kind.digest)]
+
+
+def test_a_host_that_stopped_filtering_bridged_traffic_filters_it_again(
+    guests: tuple[NftFirewall, dict[str, str]], topology: NetnsTopology
+) -> None:
+    firewall, ns = guests
+    set_sysctl(topology.host_namespace("h1"), "net/bridge/bridge-nf-call-iptables", "0")
+
+    firewall.ensure_filter(_filter(B))
+
+    assert not _reaches(ns, A, B)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
+from workers.drivers.network import NetworkDrivers
 from workers.drivers.network_specs import (
     DhcpHost,
     DhcpService,
@@ -231,3 +232,13 @@ class FakeFirewall(_Failing):
     def list_filters(self) -> list[FilterState]:
         self._raise_if_told()
         return [FilterState(p, self._filters[p].digest) for p in sorted(self._filters)]
+
+
+def fake_network_drivers(local_vtep: str, *, network_node: bool = False) -> NetworkDrivers:
+    """A host's drivers in memory (the test-driver path); the network node's
+    also serve DHCP and routers, and plug into the external network."""
+    flat = {"external": "br-ext"} if network_node else None
+    ports = FakePorts(local_vtep, flat_bridges=flat)
+    if not network_node:
+        return NetworkDrivers(ports, FakeFirewall(ports))
+    return NetworkDrivers(ports, FakeFirewall(ports), FakeDhcp(), FakeRouters())

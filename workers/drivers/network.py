@@ -15,6 +15,7 @@ Every method may raise:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from workers.drivers.network_specs import (
@@ -147,3 +148,15 @@ class FirewallDriver(Protocol):
         """Every port filter on this host with the digest of what it allows
         (``PortFilter.digest``), sorted by port id."""
         ...
+
+
+@dataclass(frozen=True)
+class NetworkDrivers:
+    """One host's network drivers, as its network worker drives them: ports
+    and filters on every host; DHCP and routers where the host serves them
+    (the network node)."""
+
+    ports: PortDriver
+    firewall: FirewallDriver
+    dhcp: DhcpDriver | None = None
+    routers: RouterDriver | None = None

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from workers.drivers.errors import TransientDriverError
-from workers.drivers.netns import ipr, link_index
+from workers.drivers.netns import ipr, link_index, set_sysctl
 from workers.drivers.network_specs import FilterState, PortFilter
 from workers.drivers.network_types import canonical_id, tap_name
 from workers.drivers.nft_firewall_rules import (
@@ -41,6 +41,7 @@ class NftFirewall:
         with self._lock:
             if self._bridge_of(tap) is None:
                 raise TransientDriverError(f"{tap} is not plugged on this host")
+            self._bridged_traffic_is_filtered()
             filtered, zones = self._read()
             filtered[tap] = (port_filter.port_id, port_filter.digest)
             # The port's chains first: the maps refilled after jump to them.
@@ -75,6 +76,12 @@ class NftFirewall:
             kept[bridge] = free
         ports = [FilteredPort(tap, index) for index, tap in enumerate(taps, start=1)]
         return dispatch(ports, kept)
+
+    def _bridged_traffic_is_filtered(self) -> None:
+        """Bridged IP must pass the inet hooks (br_netfilter): new namespaces
+        start so (PLATFORM.md), a host may have turned it off."""
+        for family in ("iptables", "ip6tables"):
+            set_sysctl(self.namespace, f"net/bridge/bridge-nf-call-{family}", "1")
 
     def _read(self) -> tuple[dict[str, tuple[str, str]], dict[str, int]]:
         """tap -> (port id, digest) for every filtered port, and the zones."""
