@@ -29,6 +29,7 @@ ADDRESS_HEADER = "X-Forwarded-For"
 SIGNATURE_HEADER = "X-Cloudledger-Metadata-Signature"
 MAX_ANSWER_BYTES = 1 << 20
 UPSTREAM_TIMEOUT_S = 10.0
+MAX_CLIENTS = 32
 
 
 def sign(secret: bytes, network_id: str, address: str) -> str:
@@ -41,12 +42,13 @@ class MetadataProxy:
     """One network's proxy, from ``start`` to ``stop``.
 
     ``upstream`` is the API's base URL on 127.0.0.1 (a path prefix kept);
-    ``address`` must be on an interface of ``namespace`` before ``start``.
+    ``address`` must be on an interface of ``namespace`` (None: this
+    process's own) before ``start``.
     """
 
     def __init__(
         self,
-        namespace: str,
+        namespace: str | None,
         network_id: str,
         upstream: str,
         secret: bytes,
@@ -73,7 +75,7 @@ class MetadataProxy:
         if self.running:
             return
         listener = in_namespace(self.namespace, self._listen)
-        server = ThreadingHTTPServer(self._bind, _handler_for(self), bind_and_activate=False)
+        server = _BoundedServer(self._bind, _handler_for(self), bind_and_activate=False)
         server.socket.close()
         server.socket = listener
         server.daemon_threads = True
@@ -120,6 +122,27 @@ class MetadataProxy:
             return 502, "text/plain", b"the metadata service is unavailable\n"
         finally:
             connection.close()
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per request, but no more than MAX_CLIENTS at once: a guest
+    opening connections by the thousand gets them closed, not threads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def _handler_for(proxy: MetadataProxy) -> type[BaseHTTPRequestHandler]:
