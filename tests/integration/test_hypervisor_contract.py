@@ -15,6 +15,7 @@ import pytest
 from ops.ports import free_port
 from ops.tgtd import Tgtd, TgtdConfig, free_control_port
 from ops.netns_hosts import stack_prefix
+from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.hypervisor import (
@@ -22,7 +23,6 @@ from workers.drivers.hypervisor import (
     DomainInfo,
     DomainSpec,
     Hypervisor,
-    InterfaceSpec,
     LibvirtHypervisor,
 )
 from workers.drivers.iscsi import Portal, TargetAddress, target_iqn

@@ -4,8 +4,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.domain_xml import domain_xml
-from workers.drivers.hypervisor import DomainSpec, InterfaceSpec
+from workers.drivers.hypervisor import DomainSpec
 
 UUID = "0b0c6f4e-5d4b-4a8e-9c3a-1f2e3d4c5b6a"
 

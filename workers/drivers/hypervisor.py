@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from typing import Any, Protocol
 
 import libvirt
 
+from workers.drivers.domain_interfaces import InterfaceSpec, validate_interfaces
 from workers.drivers.domain_xml import REAL_DOMAIN_TYPES, domain_xml
 from workers.drivers.errors import (
     DriverError,
@@ -35,16 +35,6 @@ class DiskSpec:
     path: str
     target: str
     format: str = "qcow2"
-
-
-@dataclass(frozen=True)
-class InterfaceSpec:
-    """One network interface of a domain: the guest's MAC on a tap the
-    network driver made on the host (libvirt opens it, never creates it)."""
-
-    tap: str
-    mac: str
-    model: str = "virtio"
 
 
 @dataclass(frozen=True)
@@ -201,7 +191,7 @@ def validate_spec(spec: DomainSpec) -> None:
         # A missing kernel stays missing: no retry will boot it.
         if boot_file and not os.path.isfile(boot_file):
             raise PermanentDriverError(f"{spec.name}: no kernel or initrd at {boot_file}")
-    validate_interfaces(spec)
+    validate_interfaces(spec.name, spec.interfaces)
     if spec.uefi is not None:
         for firmware in (spec.uefi.code, spec.uefi.vars_template):
             # Without it QEMU would boot nothing and sit there: fail clearly.
@@ -210,28 +200,6 @@ def validate_spec(spec: DomainSpec) -> None:
                     f"{spec.name}: UEFI firmware is not installed on this host"
                     f" (no {firmware}; Debian's ovmf package has it)"
                 )
-
-
-# A tap's name: what the network driver makes (tap_name), nothing a shell
-# or XML would read specially; IFNAMSIZ leaves 15 characters.
-_TAP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,14}$")
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-INTERFACE_MODELS = frozenset({"virtio", "e1000", "rtl8139"})
-
-
-def validate_interfaces(spec: DomainSpec) -> None:
-    """Raise PermanentDriverError for an interface no hypervisor should get."""
-    for nic in spec.interfaces:
-        if not _TAP_NAME.match(nic.tap):
-            raise PermanentDriverError(f"{spec.name}: not a tap name: {nic.tap!r}")
-        if not _MAC.match(nic.mac) or int(nic.mac[:2], 16) & 1:
-            raise PermanentDriverError(f"{spec.name}: not a unicast MAC: {nic.mac!r}")
-        if nic.model not in INTERFACE_MODELS:
-            raise PermanentDriverError(f"{spec.name}: unknown NIC model {nic.model!r}")
-    for field_name in ("tap", "mac"):
-        values = [getattr(nic, field_name) for nic in spec.interfaces]
-        if len(set(values)) != len(values):
-            raise PermanentDriverError(f"{spec.name}: an interface {field_name} is used twice")
 
 
 # Errors where the same call may succeed later. NO_DOMAIN and
