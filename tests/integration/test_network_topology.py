@@ -58,6 +58,6 @@ def test_two_stacks_live_side_by_side_and_go_separately(
 
 
 def test_nothing_of_the_machine_itself_changes(topology: NetnsTopology) -> None:
-    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-br", "link"], check=True, capture_output=True, text=True).stdout
 
     assert "ul-bridge" not in links and "underlay" not in links and "br-ext" not in links
