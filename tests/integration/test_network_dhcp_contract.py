@@ -19,6 +19,7 @@ from netns_helpers import StandIn, attach_client, run_in, udhcpc
 
 from ops.netns_hosts import NetnsTopology
 from workers.drivers.dnsmasq import LinuxDhcp, MetadataUpstream
+from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_network import FakeDhcp
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.metadata_proxy import sign
@@ -292,3 +293,18 @@ def test_linux_the_dhcp_port_is_a_veth_on_the_network_nodes_bridge(
     assert [p.tap for p in node.list_ports()] == [tap_name(DHCP_PORT)]
     [segment] = node.list_segments()
     assert segment.vteps == {"100.64.0.10"}  # floods to h1, not to itself
+
+
+def test_linux_a_state_folder_nobody_can_enter_is_refused_clearly(
+    topology: NetnsTopology, tmp_path: Path
+) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    ports = LinuxPorts(topology.network_namespace, vxlan=topology.vxlan(None))
+    dhcp = LinuxDhcp(ports, SubprocessRunner(), closed, topology.prefix + "-")
+
+    with pytest.raises(PermanentDriverError, match="closed to others"):
+        dhcp.ensure_host(SERVICE, HOST_1)
+
+    assert not namespace_exists(dhcp.namespace(NET))  # refused before making anything
+    assert ports.list_ports() == [] and ports.list_segments() == []

@@ -18,6 +18,7 @@ import random
 import shutil
 import signal
 import socket
+import stat
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -31,7 +32,7 @@ from workers.drivers.dnsmasq_config import (
     read_leases,
     release_packet,
 )
-from workers.drivers.errors import TransientDriverError
+from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.metadata_proxy import MetadataProxy
 from workers.drivers.netns import (
@@ -138,13 +139,14 @@ class LinuxDhcp:
     def _converge(self, service: DhcpService, hosts: frozenset[DhcpHost]) -> None:
         namespace, files = self.namespace(service.network_id), self._files(service.network_id)
         before = self._recorded(service.network_id)[1]
+        files.folder.mkdir(parents=True, exist_ok=True)
+        files.folder.chmod(0o755)  # dnsmasq rereads its files as nobody
+        _check_reachable_by_others(files.folder)
         ensure_namespace(namespace)
         interface = _interface(service.port)
         self._ports.ensure_veth_port(service.port, namespace, interface)
         with ipr(namespace) as ip:
             replace_addresses(ip, interface, _addresses(service))
-        files.folder.mkdir(parents=True, exist_ok=True)
-        files.folder.chmod(0o755)  # dnsmasq rereads its files as nobody
         changed = _write(files.opts, opts_file(service)) | _write(files.hosts, hosts_file(hosts))
         _write(files.record, _record_text(service, hosts))
         argv = self._argv(service)
@@ -234,6 +236,16 @@ class LinuxDhcp:
     def _lock(self, network_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(canonical_id(network_id), threading.Lock())
+
+
+def _check_reachable_by_others(folder: Path) -> None:
+    """dnsmasq rereads its hosts file as ``nobody`` on SIGHUP: a folder on
+    the way that others cannot enter would make every reload fail quietly."""
+    for step in (folder, *folder.parents):
+        if not step.stat().st_mode & stat.S_IXOTH:
+            raise PermanentDriverError(
+                f"dnsmasq (as nobody) cannot reach {folder}: {step} is closed to others"
+            )
 
 
 def _await_released(files: DhcpFiles, macs: set[str]) -> None:
