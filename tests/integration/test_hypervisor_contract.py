@@ -12,9 +12,9 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from ops.netns_hosts import stack_prefix
 from ops.ports import free_port
 from ops.tgtd import Tgtd, TgtdConfig, free_control_port
-from ops.netns_hosts import stack_prefix
 from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
@@ -26,9 +26,9 @@ from workers.drivers.hypervisor import (
     LibvirtHypervisor,
 )
 from workers.drivers.iscsi import Portal, TargetAddress, target_iqn
-from workers.drivers.runner import SubprocessRunner
 from workers.drivers.netns import ensure_namespace, ipr, namespace_pids, remove_namespace
 from workers.drivers.processes import end_processes
+from workers.drivers.runner import SubprocessRunner
 from workers.drivers.test_node import write_test_node
 from workers.drivers.volume_attach import DetachTimeout
 from workers.drivers.volume_connector import QsdConnector, VolumeDisk
@@ -557,6 +557,8 @@ def test_a_volume_may_not_share_a_device_with_a_disk_of_the_spec(
 ) -> None:
     with pytest.raises(PermanentDriverError):
         hypervisor.ensure_running(replace(web, volumes=(volume_disk(ATTACH_C, "vda"),)))
+
+
 # Network interfaces (issue 21): a guest gets the taps the network driver
 # made, as <interface type='ethernet'>, on all three hypervisors. The QEMU
 # host is a network namespace of the test's own, as with hosts as namespaces.
@@ -713,6 +715,8 @@ def test_qemu_a_guest_that_does_not_answer_unplug_keeps_the_disk(
     inactive = qemu_conn.lookupByName("web").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert volume_alias(ATTACH_C) in inactive  # still in the definition too
     assert CHAP_SECRET not in qemu_conn.lookupByName("web").XMLDesc(0)
+
+
 @pytest.mark.slow
 def test_a_real_guest_runs_in_its_hosts_namespace_on_its_tap_while_we_stay_in_ours(
     qemu_conn: libvirt.virConnect, host_netns: str, web: DomainSpec
