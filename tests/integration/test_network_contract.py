@@ -169,6 +169,7 @@ def test_a_flat_network_uses_the_existing_bridge_and_never_removes_it(
 
     node_ports.ensure_port(_port(PORT_1, external))
     assert node_ports.list_ports() == [PluggedPort(PORT_1, NET_B, tap_name(PORT_1))]
+    assert node_ports.list_segments() == []  # the bridge is the host's, not ours
     node_ports.remove_port(PORT_1)
 
     assert node_ports.list_ports() == []

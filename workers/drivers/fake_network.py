@@ -71,7 +71,7 @@ class FakePorts(_Failing):
             raise PermanentDriverError(f"{segment.kind} segments are unavailable on this host")
         previous = self._ports.get(port.port_id)
         self._ports[port.port_id] = port
-        if segment.network_id not in self._segments:
+        if segment.network_id not in self._segments and segment.kind != "flat":
             self._segments[segment.network_id] = segment
         if previous is not None:
             self._forget_if_unused(previous.segment.network_id)
@@ -103,10 +103,6 @@ class FakePorts(_Failing):
         return canonical_id(port_id) in self._ports
 
     def _state(self, segment: Segment) -> SegmentState:
-        if segment.kind == "flat":
-            return SegmentState(
-                segment.network_id, self._flat[segment.physical_network or ""], None, frozenset()
-            )
         device = f"vxlan-{segment.segmentation_id}" if segment.kind == "vxlan" else None
         vteps = segment.vteps - {self._local} if segment.kind == "vxlan" else frozenset()
         return SegmentState(segment.network_id, bridge_name(segment.network_id), device, vteps)

@@ -66,7 +66,8 @@ class PortDriver(Protocol):
         ...
 
     def list_segments(self) -> list[SegmentState]:
-        """Every network present on this host, sorted by network id."""
+        """Every network whose bridge this driver made on this host, sorted by
+        network id (a flat network's bridge is the host's, not listed)."""
         ...
 
 
