@@ -12,11 +12,14 @@ They boot by direct kernel boot (an AKI/ARI pair) with the root disk as vda."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ops.guest_network import NETWORK_MODULES, UDHCPC_SCRIPT, UDHCPC_SCRIPT_PATH, network_init
 
 KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
@@ -79,6 +82,7 @@ echo "{MARKER}"
 cat /proc/partitions
 echo "cloudledger-guest: end of partitions"
 watch_disks &
+{network_init()}
 while true; do sleep 3600; done
 """
 
@@ -93,7 +97,9 @@ class GuestImages:
 def ensure_guest_images(cache: Path) -> GuestImages:
     """The kernel and initramfs in ``cache``, built on first use."""
     kernel, initrd, version_file = cache / "vmlinuz", cache / "initrd.img", cache / "version"
-    if kernel.exists() and initrd.exists() and version_file.exists():
+    stamp = cache / "initrd.stamp"
+    fresh = stamp.exists() and stamp.read_text() == initramfs_stamp()
+    if kernel.exists() and initrd.exists() and version_file.exists() and fresh:
         return GuestImages(kernel, initrd, version_file.read_text().strip())
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
@@ -109,7 +115,15 @@ def ensure_guest_images(cache: Path) -> GuestImages:
         (work / "vmlinuz").replace(kernel)
         (work / "initrd.img").replace(initrd)
         version_file.write_text(version + "\n")
+        stamp.write_text(initramfs_stamp())
     return GuestImages(kernel, initrd, version)
+
+
+def initramfs_stamp() -> str:
+    """What the initramfs is built from: a cache built from anything else
+    (an older init, other modules) is built again."""
+    text = "\0".join((INIT, UDHCPC_SCRIPT, *WANTED_MODULES, *NETWORK_MODULES))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _kernel_package() -> str:
@@ -169,7 +183,7 @@ def module_depends(module: bytes) -> list[str]:
 
 def _write_initramfs(target: Path, modules: Path) -> None:
     found = {p.name.removesuffix(".ko").replace("-", "_"): p for p in modules.rglob("*.ko")}
-    order = module_order(found, WANTED_MODULES)
+    order = module_order(found, WANTED_MODULES + NETWORK_MODULES)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         root = Path(scratch)
         (root / "bin").mkdir()
@@ -180,6 +194,7 @@ def _write_initramfs(target: Path, modules: Path) -> None:
         (root / "lib" / "modules" / "order").write_text("\n".join(order) + "\n")
         (root / "init").write_text(INIT)
         (root / "init").chmod(0o755)
+        _add_network_files(root)
         names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
         archive = subprocess.run(
             ["cpio", "-o", "-H", "newc", "--quiet"],
@@ -189,3 +204,11 @@ def _write_initramfs(target: Path, modules: Path) -> None:
             check=True,
         ).stdout
     target.write_bytes(gzip.compress(archive, compresslevel=1))
+
+
+def _add_network_files(root: Path) -> None:
+    """The DHCP client's script (ops/guest_network.py)."""
+    script = root / UDHCPC_SCRIPT_PATH.lstrip("/")
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)

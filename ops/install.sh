@@ -14,6 +14,9 @@ PG_BIN=/usr/lib/postgresql/15/bin
 DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils qemu-system-x86 qemu-block-extra
     libvirt-daemon libvirt-daemon-driver-qemu ovmf busybox-static cpio
     dosfstools mtools syslinux syslinux-common syslinux-efi tgt)
+# The real network driver's tools (docs/networking.md): nftables for NAT and
+# security groups, dnsmasq-base for DHCP, iptables; none starts a service.
+DEB_PACKAGES+=(nftables dnsmasq-base iptables)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -1,8 +1,10 @@
 """Contract tests every Hypervisor must pass: the fake, libvirt's test driver,
 and libvirt's QEMU driver running real (TCG) machines."""
 
+import os
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,8 +12,10 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from ops.netns_hosts import stack_prefix
 from ops.ports import free_port
 from ops.tgtd import Tgtd, TgtdConfig, free_control_port
+from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.hypervisor import (
@@ -22,6 +26,8 @@ from workers.drivers.hypervisor import (
     LibvirtHypervisor,
 )
 from workers.drivers.iscsi import Portal, TargetAddress, target_iqn
+from workers.drivers.netns import ensure_namespace, ipr, namespace_pids, remove_namespace
+from workers.drivers.processes import end_processes
 from workers.drivers.runner import SubprocessRunner
 from workers.drivers.test_node import write_test_node
 from workers.drivers.volume_attach import DetachTimeout
@@ -552,6 +558,99 @@ def test_a_volume_may_not_share_a_device_with_a_disk_of_the_spec(
     with pytest.raises(PermanentDriverError):
         hypervisor.ensure_running(replace(web, volumes=(volume_disk(ATTACH_C, "vda"),)))
 
+
+# Network interfaces (issue 21): a guest gets the taps the network driver
+# made, as <interface type='ethernet'>, on all three hypervisors. The QEMU
+# host is a network namespace of the test's own, as with hosts as namespaces.
+
+NIC = InterfaceSpec("tap0a1b2c3d4e5f", "fa:16:3e:12:34:56")
+IFF_LOWER_UP = 0x10000  # the tap has carrier: a guest holds it
+NIC_2 = InterfaceSpec("tap1b2c3d4e5f60", "fa:16:3e:65:43:21", "e1000")
+Interfaces = Callable[[str], list[InterfaceSpec]]
+
+
+def _xml_interfaces(conn: libvirt.virConnect, name: str) -> list[InterfaceSpec]:
+    root = ET.fromstring(conn.lookupByName(name).XMLDesc(0))
+    return [
+        InterfaceSpec(
+            nic.find("target").get("dev"),  # type: ignore[union-attr]
+            nic.find("mac").get("address"),  # type: ignore[union-attr]
+            nic.find("model").get("type"),  # type: ignore[union-attr]
+        )
+        for nic in root.iter("interface")
+        if nic.get("type") == "ethernet"
+    ]
+
+
+@pytest.fixture
+def host_netns(tmp_path: Path) -> Iterator[str]:
+    """A namespace holding the taps NIC and NIC_2, removed afterwards."""
+    name = stack_prefix(str(tmp_path)) + "-hv"
+    ensure_namespace(name)
+    try:
+        with ipr(name) as ip:
+            for nic in (NIC, NIC_2):
+                ip.link("add", ifname=nic.tap, kind="tuntap", mode="tap")
+                ip.link("set", index=ip.link_lookup(ifname=nic.tap)[0], state="up")
+        yield name
+    finally:
+        end_processes(namespace_pids(name))
+        remove_namespace(name)
+
+
+@pytest.fixture(params=HYPERVISORS)
+def nic_host(request: pytest.FixtureRequest) -> Iterator[tuple[Hypervisor, Interfaces]]:
+    """A hypervisor, and how to read back the interfaces a domain got."""
+    if request.param == "fake":
+        fake = FakeHypervisor()
+        yield fake, lambda name: list(fake.defined_spec(name).interfaces)  # type: ignore[union-attr]
+    elif request.param == "libvirt":
+        conn = request.getfixturevalue("libvirt_conn")
+        yield LibvirtHypervisor(conn, "test"), lambda name: _xml_interfaces(conn, name)
+    else:
+        conn = request.getfixturevalue("qemu_conn")
+        netns = request.getfixturevalue("host_netns")
+        qemu = LibvirtHypervisor(conn, "qemu", 1.0, netns=netns)
+        try:
+            yield qemu, lambda name: _xml_interfaces(conn, name)
+        finally:
+            for domain in qemu.list_domains():
+                qemu.ensure_absent(domain.name)
+
+
+def test_a_domain_gets_its_network_interfaces_in_order(
+    nic_host: tuple[Hypervisor, Interfaces], web: DomainSpec
+) -> None:
+    hypervisor, interfaces_of = nic_host
+
+    hypervisor.ensure_running(replace(web, interfaces=(NIC, NIC_2)))
+
+    assert hypervisor.get("web") == _running(web)
+    assert interfaces_of("web") == [NIC, NIC_2]
+
+
+@pytest.mark.parametrize(
+    "bad_nic",
+    [
+        (InterfaceSpec("tap0a1b2c3d4e5f0", NIC.mac),),  # 16 characters
+        (InterfaceSpec("tap'/><x", NIC.mac),),
+        (InterfaceSpec("", NIC.mac),),
+        (InterfaceSpec(NIC.tap, "01:00:5e:00:00:01"),),  # multicast
+        (InterfaceSpec(NIC.tap, "FA:16:3E:12:34:56'"),),
+        (InterfaceSpec(NIC.tap, NIC.mac, "ne2k_isa"),),
+        (NIC, InterfaceSpec(NIC.tap, NIC_2.mac)),  # one tap twice
+        (NIC, InterfaceSpec(NIC_2.tap, NIC.mac)),  # one MAC twice
+    ],
+    ids=["long-tap", "xml-in-tap", "no-tap", "multicast", "bad-mac", "model", "tap2", "mac2"],
+)
+def test_an_invalid_interface_is_a_permanent_error_and_defines_nothing(
+    nic_host: tuple[Hypervisor, Interfaces], bad_nic: tuple[InterfaceSpec, ...]
+) -> None:
+    hypervisor, _ = nic_host
+
+    with pytest.raises(PermanentDriverError):
+        hypervisor.ensure_running(replace(WEB, interfaces=bad_nic))
+
     assert hypervisor.list_domains() == []
 
 
@@ -616,3 +715,24 @@ def test_qemu_a_guest_that_does_not_answer_unplug_keeps_the_disk(
     inactive = qemu_conn.lookupByName("web").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert volume_alias(ATTACH_C) in inactive  # still in the definition too
     assert CHAP_SECRET not in qemu_conn.lookupByName("web").XMLDesc(0)
+
+
+@pytest.mark.slow
+def test_a_real_guest_runs_in_its_hosts_namespace_on_its_tap_while_we_stay_in_ours(
+    qemu_conn: libvirt.virConnect, host_netns: str, web: DomainSpec
+) -> None:
+    ours = os.stat("/proc/self/ns/net").st_ino
+    qemu = LibvirtHypervisor(qemu_conn, "qemu", 1.0, netns=host_netns)
+    try:
+        qemu.ensure_running(replace(web, interfaces=(NIC,)))
+
+        [pid] = namespace_pids(host_netns)  # the guest's QEMU, and nothing else
+        assert "qemu-system" in Path(f"/proc/{pid}/cmdline").read_text()
+        assert os.stat("/proc/self/ns/net").st_ino == ours
+        with ipr(host_netns) as ip:
+            [tap] = ip.get_links(ip.link_lookup(ifname=NIC.tap)[0])
+        assert tap.get("flags") & IFF_LOWER_UP  # QEMU holds the tap: carrier
+        qemu.ensure_stopped(web)
+        assert namespace_pids(host_netns) == []
+    finally:
+        qemu.ensure_absent("web")

@@ -63,8 +63,19 @@ def domain_xml(
     for volume in spec.volumes:
         socket = None if volume_sockets is None else volume_sockets[volume.attachment_id]
         devices.append(volume_disk_element(volume, socket))
+    _add_interfaces(devices, spec)
     if real and spec.console_path:
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=spec.console_path, append="on")
         ET.SubElement(serial, "target", port="0")
     return ET.tostring(root, encoding="unicode")
+
+
+def _add_interfaces(devices: ET.Element, spec: DomainSpec) -> None:
+    """Each interface as an existing tap (``managed='no'``: libvirt neither
+    creates nor deletes it; the network driver owns it) with the guest's MAC."""
+    for nic in spec.interfaces:
+        element = ET.SubElement(devices, "interface", type="ethernet")
+        ET.SubElement(element, "mac", address=nic.mac)
+        ET.SubElement(element, "target", dev=nic.tap, managed="no")
+        ET.SubElement(element, "model", type=nic.model)

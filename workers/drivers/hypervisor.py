@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import libvirt
 
+from workers.drivers.domain_interfaces import InterfaceSpec, validate_interfaces
 from workers.drivers.domain_xml import REAL_DOMAIN_TYPES, domain_xml
 from workers.drivers.errors import (
     DriverError,
@@ -71,6 +72,8 @@ class DomainSpec:
     uefi: UefiBoot | None = None
     # Volumes attached from the first boot (a volume as vda: boot from volume).
     volumes: tuple[VolumeDisk, ...] = ()
+    # Network interfaces, in the order the guest sees them (eth0, eth1...).
+    interfaces: tuple[InterfaceSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def validate_spec(spec: DomainSpec) -> None:
         # A missing kernel stays missing: no retry will boot it.
         if boot_file and not os.path.isfile(boot_file):
             raise PermanentDriverError(f"{spec.name}: no kernel or initrd at {boot_file}")
+    validate_interfaces(spec.name, spec.interfaces)
     if spec.uefi is not None:
         for firmware in (spec.uefi.code, spec.uefi.vars_template):
             # Without it QEMU would boot nothing and sit there: fail clearly.
@@ -249,19 +253,23 @@ class LibvirtHypervisor:
         clean_shutdown_s: float = CLEAN_SHUTDOWN_S,
         connector: QsdConnector | None = None,
         detach_timeout_s: float = DETACH_TIMEOUT_S,
+        netns: str | None = None,
     ) -> None:
         self._conn = conn
         self._domain_type = domain_type
         self._clean_shutdown_s = clean_shutdown_s
         # How this host reaches volumes (real guests only; see volume_connector).
         self._volumes = LibvirtVolumes(domain_type, connector, detach_timeout_s)
+        # The host's network namespace (hosts as namespaces, one machine):
+        # guests start there, and find their taps there.
+        self._netns = netns
 
     def ensure_running(self, spec: DomainSpec) -> None:
         validate_spec(spec)
         with self._mapped_errors():
             dom = self._ensure_defined(spec)
             if not dom.isActive():
-                _tolerate(dom.create, lambda: bool(dom.isActive()))
+                _tolerate(lambda: self._start(dom), lambda: bool(dom.isActive()))
             elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
                 _tolerate(dom.resume, lambda: dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED)
 
@@ -277,7 +285,7 @@ class LibvirtHypervisor:
         with self._mapped_errors():
             dom = self._ensure_defined(spec)
             if not dom.isActive():
-                _tolerate(dom.create, lambda: bool(dom.isActive()))
+                _tolerate(lambda: self._start(dom), lambda: bool(dom.isActive()))
             if dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
                 _tolerate(dom.suspend, lambda: dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED)
 
@@ -286,7 +294,7 @@ class LibvirtHypervisor:
         with self._mapped_errors():
             dom = self._ensure_defined(spec)
             if not dom.isActive() and not dom.hasManagedSaveImage(0):
-                _tolerate(dom.create, lambda: bool(dom.isActive()))
+                _tolerate(lambda: self._start(dom), lambda: bool(dom.isActive()))
             if dom.isActive():
                 _tolerate(lambda: dom.managedSave(0), lambda: not dom.isActive())
 
@@ -300,6 +308,18 @@ class LibvirtHypervisor:
                     return
                 self._shut_down_cleanly(dom)
         self.ensure_running(spec)
+
+    def _start(self, dom: Any) -> None:
+        """Start (or restore) ``dom``. With a host namespace, from a thread
+        that entered it: libvirt forks QEMU from the calling thread, so the
+        guest runs in the host's namespace while this process stays in its
+        own (where 127.0.0.1's database and queues are)."""
+        if self._netns is None:
+            dom.create()
+            return
+        from workers.drivers.netns import in_namespace  # pyroute2: only when used
+
+        in_namespace(self._netns, dom.create)
 
     def _shut_down_cleanly(self, dom: Any) -> None:
         """Nova's soft reboot of a real guest: ask it to shut down (ACPI), wait,
