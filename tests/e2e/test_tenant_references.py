@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import COMPUTE, Member, Session, Stack, create_member, login
-from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
+from e2e.helpers import COMPUTE, Member, Session, Stack, create_member, login, wait_for
+from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack, status_of
 
 pytestmark = pytest.mark.e2e
 
@@ -202,6 +202,21 @@ def test_a_failed_build_tells_the_owner_the_step_and_only_admins_the_hosts_error
     assert "compute-1" not in told and "compute-2" not in told
     as_admin = as_json(openstack(stack, "server", "show", "-f", "json", seen["id"]))
     assert "hw_firmware_type 'bogus'" in as_admin["fault"]["details"]
+    ok(openstack(attacker, "server", "delete", "--wait", name))
+
+
+def test_a_servers_console_names_none_of_its_hosts(tenants: dict[str, Tenant]) -> None:
+    """The API shows a server's host to admins only; its console log, which
+    its owner reads, said "started on compute-1" (and so did a resize)."""
+    attacker = tenants["attacker"].cli
+    name = _name("vm")
+    ok(openstack(attacker, *BOOT, "--image", "tiny-qcow2", "--wait", name))
+    ok(openstack(attacker, "server", "resize", "--flavor", "m1.small", "--wait", name))
+    ok(openstack(attacker, "server", "resize", "revert", name))
+    wait_for(lambda: status_of(attacker, name) == "ACTIVE", timeout=30, what=f"{name} reverted")
+    log = ok(openstack(attacker, "console", "log", "show", name))
+    assert "compute-1" not in log and "compute-2" not in log
+    assert "started" in log and "left its host" in log and "reverted" in log
     ok(openstack(attacker, "server", "delete", "--wait", name))
 
 

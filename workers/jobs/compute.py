@@ -175,12 +175,13 @@ _DONE_WORDS = {
 
 def _log(host: ComputeContext, instance: Instance, task: TaskState) -> None:
     """What the driver did, on the instance's console (the test driver's
-    guests print nothing themselves)."""
+    guests print nothing themselves). Its owner reads it: no host name, as
+    the API shows the host to admins only."""
     if task in _DONE_WORDS:
         flavor = instance.flavor
         host.console.write(
             str(instance.id),
-            f"cloudledger: {domain_name(instance.id)} {_DONE_WORDS[task]} on {host.name}"
+            f"cloudledger: {domain_name(instance.id)} {_DONE_WORDS[task]}"
             f" ({flavor.vcpus} vCPU, {flavor.ram_mb} MB)",
         )
 
