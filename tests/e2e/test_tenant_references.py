@@ -289,6 +289,16 @@ def test_a_usage_marker_of_another_projects_server_is_answered_as_unknown(
     assert seen.replace(booted["id"], "<id>") == UUIDS.sub("<id>", never)
 
 
+def test_an_image_list_marker_of_another_projects_private_image_is_answered_as_unknown(
+    attacker_http: Session, tenants: dict[str, Tenant]
+) -> None:
+    hidden, unknown = _image(tenants["victim"].cli, "--private"), str(uuid.uuid4())
+    answers = [attacker_http.client.get(IMAGES, params={"marker": m}) for m in (hidden, unknown)]
+    assert [a.status_code for a in answers] == [400, 400], [a.text for a in answers]
+    seen, never = (a.json()["badRequest"]["message"] for a in answers)
+    assert seen.replace(hidden, "<id>") == never.replace(unknown, "<id>")
+
+
 def test_image_members_do_not_tell_a_tenant_which_projects_exist(
     tenants: dict[str, Tenant],
 ) -> None:
