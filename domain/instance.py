@@ -150,11 +150,9 @@ class Instance(Resizing, Tagging):
         self.launched_at = launched_at
 
     def fail(self, message: str, code: int, actor: Actor, details: str = "") -> None:
-        """Record a fault: ``message`` is what the server's owner is told (a
-        short reason), ``details`` the host's error for admins (domain/faults.py).
-        A failed build frees its claim and quota (the caller releases them in
-        the same save); a later failure keeps them, because the guest may still
-        exist on the host until the instance is deleted."""
+        """Record a fault (domain/faults.py says who sees what). A failed build
+        frees its claim and quota (the caller releases them in the same save);
+        a later failure keeps them: the guest may exist until it is deleted."""
         if self.is_deleted or self.task_state == TaskState.DELETING:
             raise InvalidTransition(f"instance {self.id}", self.vm_state, "fail")
         message, details = bounded(message, details)
@@ -171,14 +169,11 @@ class Instance(Resizing, Tagging):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """Version 1 had one message, which could name the host's paths and
-            commands: the owner now sees its short part (domain/faults.py)."""
+            """Version 1 had one message, which could name the host's paths."""
             state["message"], state["details"] = legacy_fault(state["message"])
 
     @event(Failed)
-    def _failed(
-        self, message: str, code: int, at: datetime, actor: Actor, details: str = ""
-    ) -> None:
+    def _failed(self, message: str, code: int, at: datetime, actor: Actor, details: str) -> None:
         if self.vm_state == VmState.BUILDING:
             self.holds_quota = self.holds_claim = False
         self.vm_state, self.task_state = VmState.ERROR, None
