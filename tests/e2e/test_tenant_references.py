@@ -80,8 +80,11 @@ def _image(who: Stack, *options: str) -> str:
     return str(made["id"])
 
 
-def _kernel(who: Stack, visibility: str = "--private", disk_format: str = "aki") -> str:
-    return _image(who, "--disk-format", disk_format, "--container-format", disk_format, visibility)
+def _kernel(
+    who: Stack, visibility: str = "--private", disk_format: str = "aki", *options: str
+) -> str:
+    formats = ("--disk-format", disk_format, "--container-format", disk_format)
+    return _image(who, *formats, visibility, *options)
 
 
 def _refusal(result: subprocess.CompletedProcess[str], status: str) -> str:
@@ -149,6 +152,25 @@ def test_a_boot_may_not_use_a_kernel_the_booting_project_cannot_see(
         refused = openstack(attacker, *BOOT, "--image", image, name)
         assert "could not be found" in _refusal(refused, "400")
         assert name not in _server_names(attacker)
+
+
+def test_a_boot_of_a_public_kernel_and_an_accepted_shared_ramdisk_goes_through(
+    stack: Stack, tenants: dict[str, Tenant], tmp_path: Path
+) -> None:
+    attacker, victim = tenants["attacker"].cli, tenants["victim"].cli
+    blob = tmp_path / "kernel.bin"
+    blob.write_bytes(b"\0" * 4096)
+    with_data = ("--file", str(blob))
+    kernel = _kernel(stack, "--public", "aki", *with_data)
+    ramdisk = _kernel(victim, "--shared", "ari", *with_data)
+    ok(openstack(victim, "image", "add", "project", ramdisk, tenants["attacker"].project_id))
+    ok(openstack(attacker, "image", "set", "--accept", ramdisk))
+    refs = ("--property", f"kernel_id={kernel}", "--property", f"ramdisk_id={ramdisk}")
+    machine = _image(attacker, "--file", str(_disk(tmp_path)), *refs)
+    name = _name("vm")
+    server = as_json(openstack(attacker, *BOOT, "--image", machine, "--wait", "-f", "json", name))
+    assert server["status"] == "ACTIVE"
+    ok(openstack(attacker, "server", "delete", "--wait", name))
 
 
 @pytest.fixture(scope="module")
