@@ -108,11 +108,20 @@ def _sort(params: QueryParams) -> list[tuple[str, str]]:
     return sort or [("created_at", "desc")]
 
 
-def listing(params: QueryParams, actor: Actor) -> ImageListing:
-    """400 for anything Glance would refuse; the rest becomes the query."""
+def listing(
+    params: QueryParams, actor: Actor, readable: Callable[[str], bool] = lambda _: True
+) -> ImageListing:
+    """400 for anything Glance would refuse; the rest becomes the query. A
+    filter on a property the caller may not read (property protections)
+    finds no image, whatever its value: the caller sees that property on
+    none, and the list must not tell it the value by matching."""
     for key, value in params.multi_items():
         require_text(key, "Filter name", allow_empty=True)
         require_text(value, f"Filter {key}", max_length=65535, allow_empty=True)
+    properties = {k: v for k, v in params.items() if k not in KNOWN}
+    exact = {k: _any_of(k, params[k]) for k in EXACT if k in params}
+    if not all(readable(key) for key in properties):
+        exact["id"] = []  # any of no ids: none
     visibility = params.get("visibility")
     if visibility is not None and visibility not in VISIBILITY_FILTERS:
         raise BadRequest(f"Invalid visibility value: {visibility}")
@@ -128,14 +137,14 @@ def listing(params: QueryParams, actor: Actor) -> ImageListing:
         project_id=actor.project_id,
         is_admin=actor.is_admin,
         limit=min(_int(params, "limit", MAX_LIMIT) or 0, MAX_LIMIT),
-        exact={k: _any_of(k, params[k]) for k in EXACT if k in params},
+        exact=exact,
         visibility=visibility,
         member_status=member_status,
         tags=params.getlist("tag"),
         size_min=_int(params, "size_min"),
         size_max=_int(params, "size_max"),
         times=[_time(c, v) for c in ("created_at", "updated_at") for v in params.getlist(c)],
-        properties={k: v for k, v in params.items() if k not in KNOWN},
+        properties=properties,
         protected=_bool(params, "protected"),
         os_hidden=bool(_bool(params, "os_hidden")),
         sort=_sort(params),

@@ -48,8 +48,9 @@ async def _patch_document(request: Request) -> list[dict[str, Any]]:
 
 def _check_visibility_rules(request: Request, actor: Actor, ops: list[dict[str, Any]]) -> None:
     for op in ops:
-        if op["path"] == "/visibility" and op.get("value") in VISIBILITY_RULES:
-            state(request).policy.enforce(actor, VISIBILITY_RULES[op["value"]])
+        value = op.get("value")  # any JSON: a list or an object is not a key (the domain says 400)
+        if op["path"] == "/visibility" and isinstance(value, str) and value in VISIBILITY_RULES:
+            state(request).policy.enforce(actor, VISIBILITY_RULES[value])
 
 
 @accepts(ImagePatch)

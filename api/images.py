@@ -145,7 +145,10 @@ async def create(request: Request) -> JSONResponse:
 
 async def index(request: Request) -> JSONResponse:
     actor = authorize(request, "image:get_images")
-    listing = image_filters.listing(request.query_params, actor)
+    guard = state(request).image_protections
+    listing = image_filters.listing(
+        request.query_params, actor, lambda key: guard is None or guard.allows(actor, "read", key)
+    )
     if listing.marker is not None:
         await image_filters.check_marker(request, actor, listing.marker, visible)
     rows = await state(request).reads.all(image_list(listing))

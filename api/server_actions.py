@@ -128,8 +128,9 @@ async def _create_image(request: Request, actor: Actor, asked: _CreateImage) -> 
     is queued until the host has uploaded it (``server image create``)."""
     state(request).policy.enforce(actor, "compute:servers:create_image")
     svc, server_id = state(request).services, request.path_params["id"]
+    guard = state(request).image_protections
     receipt = await run_in_threadpool(
-        svc.snapshot_server, server_id, asked.name, asked.metadata, actor
+        svc.snapshot_server, server_id, asked.name, asked.metadata, actor, guard
     )
     await read_your_writes(request, receipt)
     if microversion.requested(request) >= (2, 45):

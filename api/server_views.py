@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from api import microversion
 from api.context import base_url, state
+from domain.faults import legacy_fault
 from domain.values import Actor
 
 EMBEDDED_FLAVOR = (2, 47)  # the flavor's sizes instead of its id and links
@@ -40,4 +41,19 @@ def flavor(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
     if state(request).policy.allowed(actor, "compute:flavors:extra_specs:index"):
         # Rows projected from events stored before the field hold none.
         shown["extra_specs"] = dict(booted.get("extra_specs") or {})
+    return shown
+
+
+def fault(stored: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """A server's fault as Nova shows it: its message to everyone who sees
+    the server, its details (the host's error) to admins only. A row
+    projected before faults had details holds the one message they had:
+    its owner sees the short part (domain/faults.py)."""
+    if "details" in stored:
+        message, details = stored["message"], stored["details"]
+    else:
+        message, details = legacy_fault(stored["message"])
+    shown = {"code": stored["code"], "created": stored["created"], "message": message}
+    if details and actor.is_admin:
+        shown["details"] = details
     return shown

@@ -139,7 +139,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         server["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{sid}"
     if row["fault"]:
-        server["fault"] = row["fault"]
+        server["fault"] = server_views.fault(row["fault"], actor)
     return server
 
 

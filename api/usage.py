@@ -93,7 +93,10 @@ class _Page:
     paged: bool  # 2.40 or later: say where the next page starts
 
 
-async def _page(request: Request) -> _Page:
+async def _page(request: Request, project_id: str | None) -> _Page:
+    """The page asked for. A marker must be a server of ``project_id`` (of
+    any project if None): another project's server is answered as an
+    unknown id, so the marker tells no one whose servers exist."""
     if microversion.requested(request) < PAGING:
         return _Page(MAX_PAGE, None, False)
     params = request.query_params
@@ -103,7 +106,7 @@ async def _page(request: Request) -> _Page:
     marker, after = params.get("marker"), None
     if marker is not None:
         row = await state(request).reads.one(instance_project(_marker_id(marker)))
-        if row is None:
+        if row is None or project_id not in (None, row["project_id"]):
             raise BadRequest(f"marker [{marker[:40]}] not found")
         after = (row["project_id"], row["instance_id"])
     return _Page(min(int(raw[:7]), MAX_PAGE), after, True)
@@ -155,7 +158,7 @@ async def index(request: Request) -> JSONResponse:
     authorize(request, "compute:usage:list")
     start, stop = _period(request)
     detailed = request.query_params.get("detailed") in ("1", "true", "True")
-    page = await _page(request)
+    page = await _page(request, None)  # whoever may list sees every project's servers
     projects, servers = await _usage(request, start, stop, None, page)
     listed = [_project(p, start, stop, detailed) for _, p in sorted(projects.items())]
     body: dict[str, Any] = {"tenant_usages": listed}
@@ -170,7 +173,7 @@ async def show(request: Request) -> JSONResponse:
     project_id = request.path_params["project_id"]
     state(request).policy.enforce(actor, "compute:usage:show", {"project_id": project_id})
     start, stop = _period(request)
-    page = await _page(request)
+    page = await _page(request, project_id)
     projects, servers = await _usage(request, start, stop, project_id, page)
     body: dict[str, Any] = {"tenant_usage": {}}  # Nova: nothing used, nothing shown
     if project_id in projects:

@@ -13,6 +13,7 @@ from commands.app import CloudApp
 from commands.loading import BatchAggregates, load, load_many
 from commands.retry import retrying
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
+from domain.faults import GONE_FROM_HOST
 from domain.host import ComputeHost
 from domain.instance import NO_VALID_HOST, Instance
 from domain.quota import Quota
@@ -126,16 +127,18 @@ def fail_instance(
     message: str,
     code: int = 500,
     only_while: TaskState | None = None,
+    details: str = "",
 ) -> bool:
-    """Put the instance in ERROR with a fault, and release in the same save
-    whatever the failure freed (see Instance.fail). With ``only_while``, only
-    if the instance is still in that task (a racing worker may have moved it
-    on); returns whether it failed it."""
+    """Put the instance in ERROR with a fault (``message`` for its owner,
+    ``details`` for admins), and release in the same save whatever the
+    failure freed (see Instance.fail). With ``only_while``, only if the
+    instance is still in that task (a racing worker may have moved it on);
+    returns whether it failed it."""
     instance = _instance(app, instance_id)
     if only_while is not None and instance.task_state != only_while:
         return False
     batch = BatchAggregates(app)
-    _fail(batch, instance, message, code, instance_actor(instance, "compute"))
+    _fail(batch, instance, message, code, instance_actor(instance, "compute"), details)
     app.save(instance, *batch.loaded.values())
     return True
 
@@ -203,8 +206,8 @@ def record_found_gone(app: CloudApp, host_name: str, instance_ids: Sequence[UUID
     batch = BatchAggregates(app)
     failed = []
     for instance in _running_untouched(app, host_name, instance_ids):
-        message = f"the guest's domain vanished from host {host_name}"
-        _fail(batch, instance, message, 500, _sync_actor(instance))
+        details = f"the guest's domain vanished from host {host_name}"
+        _fail(batch, instance, GONE_FROM_HOST, 500, _sync_actor(instance), details)
         failed.append(instance)
     if failed:
         app.save(*failed, *batch.loaded.values())
@@ -306,11 +309,16 @@ def _deleted(batch: BatchAggregates, instance: Instance) -> None:
 
 
 def _fail(
-    batch: BatchAggregates, instance: Instance, message: str, code: int, actor: Actor
+    batch: BatchAggregates,
+    instance: Instance,
+    message: str,
+    code: int,
+    actor: Actor,
+    details: str = "",
 ) -> None:
     """ERROR with a fault, releasing what the failure freed (see Instance.fail)."""
     held_claims, held_quota = instance.held_claims(), instance.holds_quota
-    instance.fail(message, code, actor)
+    instance.fail(message, code, actor, details)
     _release(
         batch,
         instance,

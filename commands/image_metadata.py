@@ -36,17 +36,28 @@ def _owned(app: CloudApp, image_id: str, actor: Actor) -> Image:
     return image
 
 
-def check_image_references(app: CloudApp, properties: dict[str, str]) -> None:
-    """``kernel_id`` and ``ramdisk_id`` name existing aki / ari images."""
+def check_image_references(app: CloudApp, properties: dict[str, str], actor: Actor) -> None:
+    """``kernel_id`` and ``ramdisk_id`` name aki / ari images the caller may
+    see. An id it may not see is answered as an unknown one: the answer must
+    not tell whether another project's private image exists."""
     for key, disk_format in IMAGE_REFERENCES.items():
         if key not in properties:
             continue
-        try:
-            ref = load(app, Image, UUID(properties[key]), key)
-        except (ValueError, NotFound):
-            raise InvalidInput(f"{key} {properties[key]!r} names no image") from None
-        if ref.status == "deleted" or ref.disk_format != disk_format:
+        ref = referenced_image(app, properties[key], actor)
+        if ref is None:
+            raise InvalidInput(f"{key} {properties[key][:64]!r} names no image")
+        if ref.disk_format != disk_format:
             raise InvalidInput(f"{key} must name an image of disk_format {disk_format}")
+
+
+def referenced_image(app: CloudApp, image_id: str, actor: Actor) -> Image | None:
+    """The image ``image_id`` names if ``actor`` may see it, else None
+    (malformed, unknown, deleted and invisible alike)."""
+    try:
+        image = load(app, Image, UUID(image_id), "Image")
+    except (ValueError, TypeError, AttributeError, NotFound):
+        return None
+    return image if image.visible_to(actor.project_id, actor.is_admin) else None
 
 
 def _save(app: CloudApp, image: Image) -> Receipt:
@@ -66,7 +77,7 @@ def patch_image(
 
 
 def apply_change(image: Image, change: Change, app: CloudApp, actor: Actor) -> Receipt:
-    check_image_references(app, change.properties)
+    check_image_references(app, change.properties, actor)
     if not image.update(change.core, change.properties, change.removed, actor):
         return Receipt(image.id)
     return _save(app, image)
@@ -90,7 +101,7 @@ def set_active(image_id: str, active: bool, app: CloudApp, actor: Actor) -> Rece
 
 
 def _member_id(member_id: str) -> str:
-    """Project ids as tokens carry them (hex); the project must exist."""
+    """Project ids as tokens carry them (hex); a malformed id names none."""
     try:
         return UUID(member_id).hex
     except (ValueError, AttributeError, TypeError):
@@ -98,6 +109,9 @@ def _member_id(member_id: str) -> str:
 
 
 def add_member(image_id: str, member_id: str, app: CloudApp, actor: Actor) -> Receipt:
+    """Share the image with a project. Only an admin, who may list every
+    project, is told that none has that id; a tenant may not learn which
+    projects exist, so any well-formed id is taken, as Glance takes it."""
     image = _owned(app, image_id, actor)
     try:
         member = _member_id(member_id)
@@ -105,10 +119,11 @@ def add_member(image_id: str, member_id: str, app: CloudApp, actor: Actor) -> Re
         raise InvalidInput(exc.message) from None
     if image.visibility != "shared":
         raise Forbidden("Only shared images have members.")
-    try:
-        load_project(app, member)
-    except NotFound:
-        raise InvalidInput(f"Project {member_id} could not be found.") from None
+    if actor.is_admin:
+        try:
+            load_project(app, member)
+        except NotFound:
+            raise InvalidInput(f"Project {member_id} could not be found.") from None
     image.add_member(member, actor)
     return _save(app, image)
 

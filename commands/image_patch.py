@@ -6,6 +6,7 @@ touched, and what a patch changes. The patch itself is applied by the
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +142,21 @@ def change_of(
             _guard(protections, actor, "delete", key)
             change.removed.append(key)
     return change
+
+
+def check_new_properties(
+    properties: Iterable[str], actor: Actor, protections: PropertyProtections | None = None
+) -> None:
+    """Glance's rules for the additional properties a user gives a new image
+    (an image create, a server snapshot's metadata): 403 for a read-only or
+    reserved name, or one the operator's property protections keep from the
+    caller. One set of rules, so no way in skips them."""
+    for key in properties:
+        if key in READ_ONLY or key == "owner":
+            raise Forbidden(f"Attribute '{key}' is read-only.")
+        if key in RESERVED or key.startswith("os_glance"):
+            raise Forbidden(f"Attribute '{key}' is reserved.")
+        _guard(protections, actor, "create", key)
 
 
 def _guard(protections: PropertyProtections | None, actor: Actor, operation: str, key: str) -> None:

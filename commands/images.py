@@ -11,7 +11,7 @@ from uuid import UUID
 
 from commands.app import CloudApp
 from commands.image_metadata import check_image_references
-from commands.image_patch import READ_ONLY, RESERVED
+from commands.image_patch import check_new_properties
 from commands.loading import load, parse_uuid
 from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
@@ -52,14 +52,8 @@ def create_image(
     recorded as an ``Updated`` in the same save."""
     Image.validate(cmd.disk_format, cmd.container_format, cmd.visibility)
     Image.validate_fields(cmd.name, cmd.min_disk, cmd.min_ram, cmd.properties)
-    for key in cmd.properties:
-        if key in READ_ONLY or key == "owner":
-            raise Forbidden(f"Attribute '{key}' is read-only.")
-        if key in RESERVED or key.startswith("os_glance"):
-            raise Forbidden(f"Attribute '{key}' is reserved.")
-        if protections is not None and not protections.allows(actor, "create", key):
-            raise Forbidden(f"Property '{key}' is protected")
-    check_image_references(app, cmd.properties)
+    check_new_properties(cmd.properties, actor, protections)
+    check_image_references(app, cmd.properties, actor)
     image = Image(
         owner=actor.project_id,
         name=cmd.name,

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from uuid import UUID
 
 from commands.app import CloudApp
+from commands.image_metadata import check_image_references
+from commands.image_patch import check_new_properties
 from commands.loading import load_many
 from commands.receipt import Receipt
 from commands.servers import owned_instance
 from domain.errors import NotFound
 from domain.image import Image
+from domain.property_protections import PropertyProtections
 from domain.values import Actor
 
 
@@ -50,13 +53,22 @@ def update_server(
 
 
 def snapshot_server(
-    server_id: str, name: str, metadata: dict[str, str], app: CloudApp, actor: Actor
+    server_id: str,
+    name: str,
+    metadata: dict[str, str],
+    app: CloudApp,
+    actor: Actor,
+    protections: PropertyProtections | None = None,
 ) -> Receipt:
     """createImage: a queued, private image naming the server, and the
     server's snapshot task, in one save; its compute host uploads the data.
-    The receipt names the image."""
+    The receipt names the image. The caller's ``metadata`` becomes image
+    properties, so it passes the rules an image create's do (reserved and
+    read-only names, property protections, the images it names)."""
     instance = owned_instance(app, server_id, actor)
     instance.require_unlocked(actor)
+    check_new_properties(metadata, actor, protections)
+    check_image_references(app, metadata, actor)
     properties = {
         **_boot_properties(app, instance.image_id),
         **metadata,

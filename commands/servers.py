@@ -9,6 +9,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.app import CloudApp
+from commands.image_metadata import IMAGE_REFERENCES
 from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
@@ -219,7 +220,32 @@ def _bootable_image(reads: _Reads, image_id: str, actor: Actor) -> Image:
         raise InvalidInput(f"Image {image_id} could not be found.")
     if image.status != "active":
         raise InvalidInput(f"Image {image_id} is not active.")
+    for key, disk_format in IMAGE_REFERENCES.items():
+        if image.properties.get(key):
+            _referenced_image(reads, image, key, disk_format, actor)
     return image
+
+
+def _referenced_image(
+    reads: _Reads, image: Image, key: str, disk_format: str, actor: Actor
+) -> Image:
+    """The kernel or ramdisk a boot image names must be one the booting
+    project may use too, checked again here (it was checked against whoever
+    set it, and who may see it changes): the host fetches it with its own
+    rights, for anyone. Unknown and invisible ids are answered alike."""
+    ref_id = image.properties[key]
+    missing = InvalidInput(f"The {key} {ref_id[:64]!r} of image {image.id} could not be found.")
+    try:
+        ref = reads.get(Image, UUID(ref_id), "Image")
+    except (ValueError, NotFound):
+        raise missing from None
+    if not ref.visible_to(actor.project_id, actor.is_admin):
+        raise missing
+    if ref.status != "active":
+        raise InvalidInput(f"The {key} {ref_id} of image {image.id} is not active.")
+    if ref.disk_format != disk_format:
+        raise InvalidInput(f"The {key} of image {image.id} must name an {disk_format} image.")
+    return ref
 
 
 def owned_instance(app: CloudApp, server_id: str, actor: Actor) -> Instance:

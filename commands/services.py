@@ -154,10 +154,17 @@ class Services(IdentityCommands, ImageMetadataCommands):
         )
 
     def snapshot_server(
-        self, server_id: str, name: str, metadata: dict[str, str], actor: Actor
+        self,
+        server_id: str,
+        name: str,
+        metadata: dict[str, str],
+        actor: Actor,
+        protections: PropertyProtections | None = None,
     ) -> Receipt:
         return retry_on_conflict(
-            lambda: server_details.snapshot_server(server_id, name, metadata, self.app, actor)
+            lambda: server_details.snapshot_server(
+                server_id, name, metadata, self.app, actor, protections
+            )
         )
 
     def resize_server(self, server_id: str, flavor_id: str, actor: Actor) -> Receipt:

@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InstanceLocked, InvalidTransition
+from domain.faults import bounded, legacy_fault
 from domain.power import BY_TASK, POWER_ACTIONS
 from domain.resize import Resizing
 from domain.tags import Tagging
@@ -148,26 +149,35 @@ class Instance(Resizing, Tagging):
         self.power_state = PowerState.RUNNING
         self.launched_at = launched_at
 
-    def fail(self, message: str, code: int, actor: Actor) -> None:
-        """Record a fault. A failed build frees its claim and quota (the caller
-        releases them in the same save); a later failure keeps them, because
-        the guest may still exist on the host until the instance is deleted."""
+    def fail(self, message: str, code: int, actor: Actor, details: str = "") -> None:
+        """Record a fault (domain/faults.py says who sees what). A failed build
+        frees its claim and quota (the caller releases them in the same save);
+        a later failure keeps them: the guest may exist until it is deleted."""
         if self.is_deleted or self.task_state == TaskState.DELETING:
             raise InvalidTransition(f"instance {self.id}", self.vm_state, "fail")
-        self._failed(message, code, datetime.now(UTC), actor)
+        message, details = bounded(message, details)
+        self._failed(message, code, datetime.now(UTC), actor, details)
 
     class Failed(Aggregate.Event):
-        message: str
+        message: str  # for the server's owner: names no host, path or command
         code: int
         at: datetime
         actor: Actor
+        details: str  # for admins: the host's error; "" for none
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 had one message, which could name the host's paths."""
+            state["message"], state["details"] = legacy_fault(state["message"])
 
     @event(Failed)
-    def _failed(self, message: str, code: int, at: datetime, actor: Actor) -> None:
+    def _failed(self, message: str, code: int, at: datetime, actor: Actor, details: str) -> None:
         if self.vm_state == VmState.BUILDING:
             self.holds_quota = self.holds_claim = False
         self.vm_state, self.task_state = VmState.ERROR, None
-        self.fault = {"message": message, "code": code, "created": at}
+        self.fault = {"message": message, "code": code, "created": at, "details": details}
 
     def request_stop(self, actor: Actor) -> None:
         self._require("stop", VmState.ACTIVE, None)

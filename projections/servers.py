@@ -105,9 +105,10 @@ class ServersView(ProjectionView):
     @apply.register
     def _(self, e: Instance.Failed, cur: Cursor[DictRow]) -> None:
         fault = {
-            "message": e.message,
+            "message": e.message,  # the owner's short reason
             "code": e.code,
             "created": e.timestamp.isoformat(),
+            "details": e.details,  # for admins (api/server_views.py)
         }
         cur.execute(
             "UPDATE servers SET vm_state='error', task_state=NULL, fault=%s, updated_at=%s "

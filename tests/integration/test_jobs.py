@@ -36,6 +36,7 @@ from rq.job import Job, JobStatus
 from commands import compute
 from commands.app import CloudApp
 from commands.bootstrap import build_app
+from domain.faults import GONE_FROM_HOST
 from domain.host import ComputeHost
 from domain.instance import NO_VALID_HOST, Instance
 from domain.values import PowerState, TaskState, VmState
@@ -259,7 +260,9 @@ def test_a_permanent_driver_error_on_spawn_fails_the_build_and_frees_claim_and_q
     instance = plant.cloud.instance(iid)
     assert instance.vm_state == VmState.ERROR
     assert instance.fault is not None
-    assert instance.fault["message"] == "Build failed: bridge br-int does not exist"
+    # The owner is told the step; the host's error is for admins (its details).
+    assert instance.fault["message"] == "Build failed"
+    assert instance.fault["details"] == "bridge br-int does not exist"
     assert plant.hypervisor.get(f"instance-{iid}") is None
     _assert_released(plant, iid)
     assert plant.relay.relay.pending() == []
@@ -649,7 +652,8 @@ def test_power_sync_puts_a_guest_whose_domain_vanished_in_error_with_a_fault(
     found = plant.cloud.instance(gone)
     assert found.vm_state == VmState.ERROR and found.task_state is None
     assert found.fault is not None
-    assert found.fault["message"] == f"the guest's domain vanished from host {found.host}"
+    assert found.fault["message"] == GONE_FROM_HOST  # the host is named to admins only
+    assert found.fault["details"] == f"the guest's domain vanished from host {found.host}"
     *_, failed = plant.cloud.app.repository.event_store.get(gone)
     assert isinstance(failed, Instance.Failed) and failed.actor.user_id == "service:compute"
     assert plant.cloud.instance(running).vm_state == VmState.ACTIVE

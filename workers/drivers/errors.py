@@ -11,3 +11,10 @@ class TransientDriverError(DriverError):
 
 class PermanentDriverError(DriverError):
     """A failure that retrying will not fix (bad configuration, missing file)."""
+
+
+class ShownToOwnerError(PermanentDriverError):
+    """A permanent failure whose message names no host, path or command (an
+    image the host refuses, and why): the server's owner is told it, as Nova
+    tells a NovaException's message. Any other driver error's text goes only
+    to the fault's details (admins) and the host's log."""

@@ -27,7 +27,12 @@ from domain.instance import Instance
 from domain.power import BY_TASK
 from domain.values import PowerState, TaskState, VmState
 from workers import retries, runtime
-from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
+from workers.drivers.errors import (
+    DriverError,
+    PermanentDriverError,
+    ShownToOwnerError,
+    TransientDriverError,
+)
 from workers.jobs.domain_spec import domain_name, spec_for
 from workers.runtime import ComputeContext
 
@@ -64,33 +69,44 @@ def run_or_fail(
     retry. ``cleanup`` runs first on failure (a failed build frees its host room)."""
     try:
         work()
-    except TransientDriverError:
+    except TransientDriverError as exc:
         if not _last_attempt():
             raise
-        _fail(app, instance_id, f"{what} failed after retries", cleanup)
+        _fail(app, instance_id, f"{what} failed after retries", cleanup, str(exc))
+        return False
+    except ShownToOwnerError as exc:
+        _fail(app, instance_id, f"{what} failed: {exc}", cleanup)
         return False
     except DriverError as exc:
-        _fail(app, instance_id, f"{what} failed: {exc}", cleanup)
+        # The host's error names its paths and commands: admins only.
+        _fail(app, instance_id, f"{what} failed", cleanup, str(exc))
         return False
     except (OperationalError, InterfaceError):
         raise  # the ledger is unreachable: not the instance's fault
-    except Exception:
+    except Exception as exc:
         # A bug or an unexpected outage: record it for the user, and re-raise
         # so RQ keeps the traceback in its failed-job registry.
-        _fail(app, instance_id, f"{what} failed unexpectedly", cleanup)
+        _fail(app, instance_id, f"{what} failed unexpectedly", cleanup, repr(exc))
         raise
     return True
 
 
 def _fail(
-    app: CloudApp, instance_id: UUID, message: str, cleanup: Callable[[], None] | None
+    app: CloudApp,
+    instance_id: UUID,
+    message: str,
+    cleanup: Callable[[], None] | None,
+    details: str = "",
 ) -> None:
+    """The owner is told ``message``; ``details`` go to the log and the
+    fault's details (admins), as Nova keeps them."""
+    log.warning("instance %s: %s%s", instance_id, message, f" ({details})" if details else "")
     if cleanup is not None:
         try:
             cleanup()
         except Exception:
             log.exception("cleanup after a failed build of %s failed", instance_id)
-    record.fail_instance(app, instance_id, message)
+    record.fail_instance(app, instance_id, message, details=details)
 
 
 Drive = Callable[[ComputeContext, Instance], None]
@@ -159,12 +175,13 @@ _DONE_WORDS = {
 
 def _log(host: ComputeContext, instance: Instance, task: TaskState) -> None:
     """What the driver did, on the instance's console (the test driver's
-    guests print nothing themselves)."""
+    guests print nothing themselves). Its owner reads it: no host name, as
+    the API shows the host to admins only."""
     if task in _DONE_WORDS:
         flavor = instance.flavor
         host.console.write(
             str(instance.id),
-            f"cloudledger: {domain_name(instance.id)} {_DONE_WORDS[task]} on {host.name}"
+            f"cloudledger: {domain_name(instance.id)} {_DONE_WORDS[task]}"
             f" ({flavor.vcpus} vCPU, {flavor.ram_mb} MB)",
         )
 

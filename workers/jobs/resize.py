@@ -127,7 +127,7 @@ def _migrate(host: ComputeContext, instance: Instance) -> None:
         transfer.parent.mkdir(parents=True, exist_ok=True)
         publish_atomically(transfer, lambda tmp: host.disks.export_root(iid, tmp))
     host.disks.stash_disks(iid)
-    host.console.write(iid, f"cloudledger: {domain_name(instance.id)} left {host.name}")
+    host.console.write(iid, f"cloudledger: {domain_name(instance.id)} left its host")
 
 
 def migrate_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
@@ -154,7 +154,7 @@ def _finish(host: ComputeContext, instance: Instance) -> None:
         host.hypervisor.ensure_stopped(spec)
     host.console.write(
         str(instance.id),
-        f"cloudledger: {spec.name} resized to {flavor.name} on {host.name}"
+        f"cloudledger: {spec.name} resized to {flavor.name}"
         f" ({flavor.vcpus} vCPU, {flavor.ram_mb} MB)",
     )
 
@@ -210,7 +210,7 @@ def _restore(host: ComputeContext, instance: Instance) -> None:
         host.hypervisor.ensure_running(spec)
     else:
         host.hypervisor.ensure_stopped(spec)
-    host.console.write(str(instance.id), f"cloudledger: {spec.name} reverted on {host.name}")
+    host.console.write(str(instance.id), f"cloudledger: {spec.name} reverted")
 
 
 def revert_at_source(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
