@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, cast
 
 from oslo_utils.imageutils import format_inspector as fi
@@ -89,6 +90,11 @@ class InspectingStream:
         self._inspection: Inspection | None = None
 
     @property
+    def decided(self) -> bool:
+        """Whether what the bytes are is known (the rest need not be read)."""
+        return self._wrapper.formats is not None
+
+    @property
     def inspection(self) -> Inspection:
         if self._inspection is None:
             raise RuntimeError("the stream was not read to its end")
@@ -98,7 +104,7 @@ class InspectingStream:
         decided = False
         for chunk in self._chunks:  # the source's own errors pass through untouched
             self._eat(chunk)
-            if not decided and self._wrapper.formats is not None:
+            if not decided and self.decided:
                 decided = True
                 verdict(self._wrapper, self.disk_format)  # refuses early, or decides later
             yield chunk
@@ -175,3 +181,28 @@ def inspect_chunks(chunks: Iterable[bytes], disk_format: str) -> Inspection:
     for _ in stream:
         pass
     return stream.inspection
+
+
+FILE_CHUNK = 1 << 20
+
+
+def inspect_file(path: Path, disk_format: str) -> Inspection:
+    """A file judged as the upload of its bytes would be, reading only as far
+    as its format needs (its header, for most); a raw disk's virtual size is
+    the file's size. ImageDataRefused if it would be refused."""
+    stream: InspectingStream
+
+    def read() -> Iterator[bytes]:
+        with path.open("rb") as f:
+            while chunk := f.read(FILE_CHUNK):
+                yield chunk
+                if stream.decided:
+                    return
+
+    stream = InspectingStream(read(), disk_format)
+    for _ in stream:
+        pass
+    found = stream.inspection
+    if found.virtual_size is not None and found.detected_format in ("raw", "gpt"):
+        return Inspection(found.detected_format, path.stat().st_size)
+    return found

@@ -76,14 +76,8 @@ def made_qcow2(folder: Path, size: str = "16M", backing: str = "") -> Path:
 def qcow2_with_data_file(folder: Path, names: str) -> Path:
     """A real qcow2 whose external data file is ``names`` (a path on the host).
     qemu-img writes to the data file it is given, so it is given a scratch
-    file of the same name length in ``folder``, and the header is then
-    pointed at ``names``."""
-    scratch_dir = folder / "scratch"
-    scratch_dir.mkdir(exist_ok=True)
-    room = len(names) - len(str(scratch_dir)) - 1
-    if room < 1:
-        raise ValueError(f"{names!r} is shorter than a scratch path in {folder}")
-    scratch = scratch_dir / ("d" * room)
+    file in ``folder``; the header extension is then pointed at ``names``."""
+    scratch = folder / "scratch-data-file"
     scratch.touch()
     path = folder / "data-file.qcow2"
     subprocess.run(
@@ -91,7 +85,28 @@ def qcow2_with_data_file(folder: Path, names: str) -> Path:
          "-o", f"data_file={scratch},data_file_raw=on", str(path), "1M"],
         check=True,
     )  # fmt: skip
-    data = path.read_bytes()
-    assert data.count(str(scratch).encode()) == 1
-    path.write_bytes(data.replace(str(scratch).encode(), names.encode()))
+    path.write_bytes(_with_extension(path.read_bytes(), DATA_FILE_EXTENSION, names.encode()))
     return path
+
+
+DATA_FILE_EXTENSION = 0x44415441  # "DATA": the external data file's name
+
+
+def _with_extension(image: bytes, kind: int, value: bytes) -> bytes:
+    """The qcow2 with header extension ``kind`` set to ``value`` (the
+    extensions follow the header, each padded to 8 bytes, up to a zero type)."""
+    (header_length,) = struct.unpack(">I", image[100:104])
+    offset, extensions = header_length, []
+    while True:
+        ext_type, length = struct.unpack(">II", image[offset : offset + 8])
+        if ext_type == 0:
+            break
+        extensions.append((ext_type, image[offset + 8 : offset + 8 + length]))
+        offset += 8 + (length + 7) // 8 * 8
+    extensions = [(t, value if t == kind else v) for t, v in extensions]
+    packed = b"".join(
+        struct.pack(">II", t, len(v)) + v.ljust((len(v) + 7) // 8 * 8, b"\0") for t, v in extensions
+    ) + bytes(8)
+    end = header_length + len(packed)
+    assert end <= 1 << CLUSTER_BITS, "the extensions must fit in the header's cluster"
+    return image[:header_length] + packed + image[end:]
