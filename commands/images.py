@@ -17,7 +17,7 @@ from commands.loading import load, parse_uuid
 from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
-from domain.errors import Forbidden, NotFound
+from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.image import Image
 from domain.image_safety import ImageDataRefused
 from domain.property_protections import PropertyProtections
@@ -76,6 +76,19 @@ def create_image(
     extra = {"tags": cmd.tags, "protected": cmd.protected, "os_hidden": cmd.os_hidden}
     image.update(extra, {}, [], actor)
     return Receipt.of(image.id, app.save(image))
+
+
+def require_fits_root_disk(image: Image, root_gb: int) -> None:
+    """Nova's FlavorDiskSmallerThanImage, before anything reaches a host: the
+    image's bytes, or the disk they describe (its virtual size, once
+    inspected), must fit a flavor's root disk of ``root_gb`` GiB (0: any)."""
+    flavor_size = root_gb * 1024**3
+    image_size = max(image.size or 0, image.virtual_size or 0)
+    if flavor_size and image_size > flavor_size:
+        raise InvalidInput(
+            "Flavor's disk is too small for requested image. Flavor disk is "
+            f"{flavor_size} bytes, image is {image_size} bytes."
+        )
 
 
 def owned_image(app: CloudApp, image_id: str, actor: Actor) -> Image:

@@ -15,13 +15,11 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from helpers import Cloud, build_cloud, store_fetcher
+from helpers import Cloud, build_cloud, store_fetcher, store_uninspected
 from hostile_images import made_qcow2, qcow2_with_data_file
 
 from commands.compute import claim_host
-from commands.images import CreateImage
-from domain.image import Image
-from domain.values import SYSTEM, VmState
+from domain.values import VmState
 from workers import runtime
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.fake_hypervisor import FakeHypervisor
@@ -127,24 +125,11 @@ def cloud(database_url: str, tmp_path: Path) -> Iterator[Cloud]:
     cloud.app.close()
 
 
-def _stored_before_inspection(cloud: Cloud, data: bytes) -> str:
-    """An image whose bytes reached the store and the ledger without passing
-    the door: what an upload before this release left."""
-    receipt = cloud.services.create_image(CreateImage("old", visibility="public"), SYSTEM)
-    image = cloud.app.repository.get(receipt.id)
-    assert isinstance(image, Image)
-    blob = cloud.services.image_store.put(str(image.id), [data], len(data))
-    image.start_upload("old-upload", SYSTEM)
-    image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, SYSTEM, "old-upload")
-    cloud.app.save(image)
-    return str(image.id)
-
-
 def test_a_boot_of_an_unsafe_stored_image_goes_to_error_with_a_short_reason(
     cloud: Cloud, tmp_path: Path
 ) -> None:
     hostile = made_qcow2(tmp_path, backing=SECRET).read_bytes()
-    cloud.image_id = _stored_before_inspection(cloud, hostile)
+    cloud.image_id = store_uninspected(cloud, hostile)
     root = tmp_path / "disks"
     host = runtime.ComputeContext(
         cloud.app,
