@@ -125,7 +125,7 @@ def upload_image(
     ``on_abort``, so the caller can wait for its reads), leaves no bytes
     stored, and raises what failed; bytes that are not the image's
     ``disk_format``, or not safe to open, are refused the same way
-    (ImageDataRefused, recorded as Image.UploadRefused). A compute host (the
+    (ImageDataRefused, recorded as ImageSafety.UploadRefused). A compute host (the
     service role) uploads only snapshots, of any project."""
     upload_id = uuid.uuid4().hex
     # Each step reloads and retries on a concurrent write (another upload, a delete).

@@ -19,10 +19,10 @@ from hostile_images import qcow2, vmdk_flat_descriptor
 from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
 from commands.image_import import import_image, stage_image
-from commands.image_inspection import inspect_chunks
+from commands.image_inspection import ACCEPTED, inspect_chunks
 from commands.images import CreateImage, create_image, upload_image
 from domain.errors import Forbidden
-from domain.image import Image
+from domain.image import DISK_FORMATS, Image
 from domain.image_safety import ImageDataRefused
 from domain.values import SYSTEM, Actor
 
@@ -207,3 +207,8 @@ def test_inspecting_a_stream_in_pieces_finds_what_the_whole_says() -> None:
     whole = inspect_chunks([data], "qcow2")
     assert inspect_chunks(_pieces(data, 1000), "qcow2") == whole
     assert (whole.detected_format, whole.virtual_size) == ("qcow2", 5 * GIB)
+
+
+def test_every_disk_format_the_api_accepts_has_a_rule() -> None:
+    """An upload of any accepted disk_format is judged, never waved through."""
+    assert set(ACCEPTED) == set(DISK_FORMATS)
