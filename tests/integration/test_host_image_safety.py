@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import UUID
@@ -151,3 +152,26 @@ def test_a_boot_of_an_unsafe_stored_image_goes_to_error_with_a_short_reason(
     assert SECRET not in fault and str(tmp_path) not in fault
     assert not (root / "_base" / cloud.image_id).exists()
     assert host.hypervisor.list_domains() == []
+
+
+def test_a_raw_declared_base_holding_a_qcow2_is_read_as_raw_and_followed_nowhere(
+    tmp_path: Path,
+) -> None:
+    """The issue's observation, kept under test: the declared format is named
+    to every tool, so a raw image whose bytes are a qcow2 naming a host file is
+    only ever raw bytes, even where the inspection is bypassed (a base put in
+    place by hand, an overlay made on it)."""
+    store = QemuImgDiskStore(tmp_path / "store")
+    base = made_qcow2(tmp_path, backing=SECRET)  # its header names SECRET
+
+    (vda,) = store.ensure_instance_disks("6f1c2a7e-0d3b-4c55-8a9e-2b7d4e1f0c9a", base, "raw", 1, 0)
+
+    chain = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "-U", "--backing-chain", "--output=json", vda.path],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert [layer["format"] for layer in chain] == ["qcow2", "raw"]  # overlay, then base
+    assert SECRET not in json.dumps(chain)
+    assert vda.backing is not None and vda.backing.format == "raw"
