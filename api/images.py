@@ -67,7 +67,7 @@ def render(request: Request, row: DictRow, actor: Actor | None = None) -> dict[s
             "os_hash_algo": row["hash_algo"],
             "os_hash_value": row["hash_value"],
             "size": row["size"],
-            "virtual_size": None,
+            "virtual_size": row.get("virtual_size"),  # None until inspected
             "disk_format": row["disk_format"],
             "container_format": row["container_format"],
             "min_disk": row["min_disk"],

@@ -10,14 +10,16 @@ from typing import Any
 from uuid import UUID
 
 from commands.app import CloudApp
+from commands.image_inspection import InspectingStream, Inspection
 from commands.image_metadata import check_image_references
 from commands.image_patch import check_new_properties
 from commands.loading import load, parse_uuid
 from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
-from domain.errors import Forbidden, NotFound
+from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.image import Image
+from domain.image_safety import ImageDataRefused
 from domain.property_protections import PropertyProtections
 from domain.values import Actor
 
@@ -70,6 +72,19 @@ def create_image(
     return Receipt.of(image.id, app.save(image))
 
 
+def require_fits_root_disk(image: Image, root_gb: int) -> None:
+    """Nova's FlavorDiskSmallerThanImage, before anything reaches a host: the
+    image's bytes, or the disk they describe (its virtual size, once
+    inspected), must fit a flavor's root disk of ``root_gb`` GiB (0: any)."""
+    flavor_size = root_gb * 1024**3
+    image_size = max(image.size or 0, image.virtual_size or 0)
+    if flavor_size and image_size > flavor_size:
+        raise InvalidInput(
+            "Flavor's disk is too small for requested image. Flavor disk is "
+            f"{flavor_size} bytes, image is {image_size} bytes."
+        )
+
+
 def owned_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
     label = f"Image {image_id}"
     image = load(app, Image, parse_uuid(image_id, label), label)
@@ -97,20 +112,24 @@ def upload_image(
     max_size: int = MAX_IMAGE_BYTES,
     on_abort: Callable[[Receipt], None] | None = None,
 ) -> Receipt:
-    """Mark the image 'saving', stream the bytes into the store (hashed as they
-    pass), then record size and checksums. An upload that fails (the client
-    went away, past ``max_size``) takes the image back to 'queued' (whose
-    receipt goes to ``on_abort``, so the caller can wait for its reads),
-    leaves no bytes stored, and raises what failed. A compute host (the
+    """Mark the image 'saving', stream the bytes into the store (hashed and
+    inspected as they pass), then record what they are, their size and
+    checksums. An upload that fails (the client went away, past
+    ``max_size``) takes the image back to 'queued' (whose receipt goes to
+    ``on_abort``, so the caller can wait for its reads), leaves no bytes
+    stored, and raises what failed; bytes that are not the image's
+    ``disk_format``, or not safe to open, are refused the same way
+    (ImageDataRefused, recorded as ImageSafety.UploadRefused). A compute host (the
     service role) uploads only snapshots, of any project."""
     upload_id = uuid.uuid4().hex
     # Each step reloads and retries on a concurrent write (another upload, a delete).
-    uid = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))
+    uid, disk_format = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))
+    inspected = InspectingStream(chunks, disk_format)
 
     def finish(blob: StoredBlob) -> Receipt:
-        return _finish_upload(app, uid, upload_id, blob, actor)
+        return _finish_upload(app, uid, upload_id, blob, inspected.inspection, actor)
 
-    return stream_into(store, chunks, max_size, finish, app, uid, upload_id, actor, on_abort)
+    return stream_into(store, inspected, max_size, finish, app, uid, upload_id, actor, on_abort)
 
 
 def stream_into(
@@ -129,6 +148,9 @@ def stream_into(
     bytes stay stored, and what failed is raised (an upload, or a staging)."""
     try:
         blob = store.put(str(image_id), chunks, max_size)
+    except ImageDataRefused as exc:
+        refuse_upload(app, image_id, upload_id, exc, actor, on_abort)
+        raise
     except BaseException as exc:
         abort_upload(app, image_id, upload_id, exc, actor, on_abort)
         raise
@@ -140,17 +162,23 @@ def stream_into(
         raise
 
 
-def _start_upload(app: CloudApp, image_id: str, upload_id: str, actor: Actor) -> UUID:
+def _start_upload(app: CloudApp, image_id: str, upload_id: str, actor: Actor) -> tuple[UUID, str]:
     image = _uploadable(app, image_id, actor)
     image.start_upload(upload_id, actor)  # raises InvalidTransition (409) before a byte is read
     app.save(image)
-    return image.id
+    return image.id, image.disk_format
 
 
 def _finish_upload(
-    app: CloudApp, image_id: UUID, upload_id: str, blob: StoredBlob, actor: Actor
+    app: CloudApp,
+    image_id: UUID,
+    upload_id: str,
+    blob: StoredBlob,
+    inspection: Inspection,
+    actor: Actor,
 ) -> Receipt:
     image = load(app, Image, image_id, f"Image {image_id}")  # a later upload may have taken it
+    image.record_inspection(inspection.detected_format, inspection.virtual_size, actor)
     image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, actor, upload_id)
     return Receipt.of(image.id, app.save(image))
 
@@ -184,6 +212,31 @@ def abort_upload(
         retry_on_conflict(abort)
     except Exception:
         log.exception("could not take image %s back to queued", image_id)
+
+
+def refuse_upload(
+    app: CloudApp,
+    image_id: UUID,
+    upload_id: str | None,
+    refusal: ImageDataRefused,
+    actor: Actor,
+    on_abort: Callable[[Receipt], None] | None,
+) -> None:
+    """Record who sent what was refused, and why; the image is back to 'queued'.
+    Best effort, as abort_upload: the refusal is what the caller hears."""
+    log.warning("image %s: data refused for %s: %s", image_id, actor.user_id, refusal.reason)
+
+    def refuse() -> None:
+        image = load(app, Image, image_id, "Image")
+        if image.refuse_data(upload_id, refusal.reason, refusal.detected_format, actor):
+            receipt = Receipt.of(image.id, app.save(image))
+            if on_abort is not None:
+                on_abort(receipt)
+
+    try:
+        retry_on_conflict(refuse)
+    except Exception:
+        log.exception("could not record the refusal of image %s's data", image_id)
 
 
 def delete_image(image_id: str, app: CloudApp, store: ImageStore, actor: Actor) -> Receipt:

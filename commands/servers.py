@@ -10,6 +10,7 @@ from uuid import UUID
 
 from commands.app import CloudApp
 from commands.image_metadata import IMAGE_REFERENCES
+from commands.images import require_fits_root_disk
 from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
@@ -137,6 +138,7 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
     require_tags(cmd.tags)
     flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
     image = _bootable_image(reads, cmd.image_id, actor)
+    require_fits_root_disk(image, flavor.disk_gb)  # a size bomb: refused here, not on a host
     if flavor.disk_gb and image.min_disk > flavor.disk_gb:
         raise InvalidInput("Flavor's disk is too small for requested image.")
     if image.min_ram > flavor.ram_mb:

@@ -14,8 +14,8 @@ from domain.errors import (
     NotFound,
     TooLarge,
 )
-from domain.image_import import ImageImport
 from domain.image_members import can_see, require_member_status
+from domain.image_safety import ImageSafety
 from domain.values import Actor, require_int32, require_text
 
 DISK_FORMATS = (
@@ -54,7 +54,7 @@ MUTABLE_CORE = (
 )
 
 
-class Image(ImageImport):
+class Image(ImageSafety):
     """An image: created 'queued', 'saving' while its bytes stream in, 'active' once stored."""
 
     class Created(Aggregate.Created):
@@ -314,6 +314,7 @@ class Image(ImageImport):
             return
         if self.status != "deactivated":
             raise Forbidden(f"Not allowed to reactivate image in status '{self.status}'")
+        self.require_safe_to_reactivate()
         self._reactivated(actor)
 
     class Reactivated(Aggregate.Event):

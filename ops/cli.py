@@ -100,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     from ops.ledger_stats import add_parser as add_ledger
 
     add_ledger(sub)
+    from ops.image_scan import add_parser as add_image_scan
+
+    add_image_scan(sub)
     return p
 
 

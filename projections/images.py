@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from domain.image import MUTABLE_CORE, Image
 from domain.image_import import ImageImport
+from domain.image_safety import ImageSafety
 from projections.image_listing import ImageListing, image_list
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
@@ -40,6 +41,9 @@ class ImagesView(ProjectionView):
         Image.MemberAdded,
         Image.MemberStatusChanged,
         Image.MemberRemoved,
+        ImageSafety.Inspected,
+        ImageSafety.UploadRefused,
+        ImageSafety.FoundUnsafe,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS images (
@@ -52,6 +56,8 @@ class ImagesView(ProjectionView):
         "ALTER TABLE images ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
         "ALTER TABLE images ADD COLUMN IF NOT EXISTS protected boolean NOT NULL DEFAULT false",
         "ALTER TABLE images ADD COLUMN IF NOT EXISTS os_hidden boolean NOT NULL DEFAULT false",
+        # Glance's virtual_size: what inspecting the bytes found (NULL: unknown).
+        "ALTER TABLE images ADD COLUMN IF NOT EXISTS virtual_size bigint",
         """CREATE TABLE IF NOT EXISTS image_members (
             image_id uuid NOT NULL, member_id text NOT NULL, status text NOT NULL,
             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
@@ -152,6 +158,22 @@ class ImagesView(ProjectionView):
     @apply.register
     def _(self, e: ImageImport.ImportFailed, cur: Cursor[DictRow]) -> None:
         self._set_status(cur, e, "uploading")
+
+    # Stored as ImageSafety.<Event> (domain/image_safety.py).
+    @apply.register
+    def _(self, e: ImageSafety.Inspected, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE images SET virtual_size=%s, updated_at=%s WHERE id=%s",
+            (e.virtual_size, e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: ImageSafety.UploadRefused, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "queued")
+
+    @apply.register
+    def _(self, e: ImageSafety.FoundUnsafe, cur: Cursor[DictRow]) -> None:
+        self._set_status(cur, e, "deactivated")
 
     @staticmethod
     def _set_status(cur: Cursor[DictRow], e: Aggregate.Event, status: str) -> None:

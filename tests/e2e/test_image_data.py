@@ -161,10 +161,10 @@ def test_an_upload_to_an_active_image_is_409_and_appends_nothing(
     assert owner.client.get(f"{IMAGES}/{image_id}/file").content == DATA
 
 
-def test_the_ledger_shows_saving_then_active(owner: Session, capped: Stack) -> None:
+def test_the_ledger_shows_saving_then_inspected_and_active(owner: Session, capped: Stack) -> None:
     before = last_notification_id(capped)
     _active(owner)
-    assert _events_of(capped, before)[-2:] == ["UploadStarted", "Uploaded"]
+    assert _events_of(capped, before)[-3:] == ["UploadStarted", "Inspected", "Uploaded"]
 
 
 def test_a_download_sends_content_md5_and_length(owner: Session) -> None:

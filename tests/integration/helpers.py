@@ -104,6 +104,20 @@ def _tiny_qcow2(folder: Path) -> bytes:
     return data
 
 
+def store_uninspected(cloud: Cloud, data: bytes, disk_format: str = "qcow2") -> str:
+    """An image whose bytes reached the store and the ledger without passing
+    the door's inspection: what an upload before issue 19's fix left."""
+    receipt = cloud.services.create_image(
+        CreateImage("stored-early", disk_format=disk_format, visibility="public"), SYSTEM
+    )
+    image = cloud.app.repository.get(receipt.id)
+    blob = cloud.services.image_store.put(str(image.id), [data], len(data))
+    image.start_upload("early-upload", SYSTEM)
+    image.record_upload(blob.md5, "sha512", blob.sha512, blob.size, SYSTEM, "early-upload")
+    cloud.app.save(image)
+    return str(image.id)
+
+
 def store_fetcher(cloud: Cloud) -> Callable[[str, Sink], None]:
     """A compute host's fetch that serves the cloud's own stored bytes, as the
     Image API would, without HTTP."""

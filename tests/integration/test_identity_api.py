@@ -388,7 +388,8 @@ def test_a_service_user_downloads_any_projects_image_and_does_nothing_else(
     )
     _new_user(cloud, "image-owner", "beta")
     owner = cloud.token(identity=_password({"name": "image-owner"}), scope=_project("beta"))
-    image = cloud.call(0, "POST", "/image/v2/images", owner, json={"name": "private-one"})
+    body = {"name": "private-one", "disk_format": "raw"}
+    image = cloud.call(0, "POST", "/image/v2/images", owner, json=body)
     image_id = image.json()["id"]
     upload = f"/image/v2/images/{image_id}/file"
     assert cloud.call(0, "PUT", upload, owner, content=b"disk bytes").status_code == 204

@@ -29,7 +29,7 @@ from workers.jobs.image_cache import PRUNE_FUNC, list_job, prune_image_cache, pr
 
 IMAGE = "c0ffee00-1111-4222-8333-444455556666"
 OTHER = "c0ffee00-9999-4222-8333-444455556666"
-DATA = os.urandom(100_000)
+DATA = bytes(512) + os.urandom(100_000)  # raw: no format's header
 DIGEST = ImageDigest(len(DATA), hashlib.sha512(DATA).hexdigest())
 HOST = "cache-host"
 DAY = 86400.0
@@ -58,13 +58,13 @@ def _base_dir(tmp_path: Path) -> list[str]:
 
 def test_an_image_is_fetched_once_then_used_from_the_cache(cache: DirectoryImageCache) -> None:
     fetch = Fetcher()
-    first = cache.ensure(IMAGE, DIGEST, fetch)
-    second = cache.ensure(IMAGE, DIGEST, fetch)
+    first = cache.ensure(IMAGE, DIGEST, fetch, "raw")
+    second = cache.ensure(IMAGE, DIGEST, fetch, "raw")
     assert (fetch.calls, first, first.read_bytes()) == (1, second, DATA)
 
 
 def test_each_image_gets_its_own_file(cache: DirectoryImageCache) -> None:
-    paths = {cache.ensure(i, DIGEST, Fetcher()) for i in (IMAGE, OTHER)}
+    paths = {cache.ensure(i, DIGEST, Fetcher(), "raw") for i in (IMAGE, OTHER)}
     assert len(paths) == 2
 
 
@@ -80,18 +80,18 @@ def test_bytes_that_do_not_match_the_ledger_are_never_cached(
     cache: DirectoryImageCache, tmp_path: Path, bad: bytes
 ) -> None:
     with pytest.raises(TransientDriverError):
-        cache.ensure(IMAGE, DIGEST, Fetcher(bad))
+        cache.ensure(IMAGE, DIGEST, Fetcher(bad), "raw")
     assert _base_dir(tmp_path) == []
     good = Fetcher()
-    assert cache.ensure(IMAGE, DIGEST, good).read_bytes() == DATA
+    assert cache.ensure(IMAGE, DIGEST, good, "raw").read_bytes() == DATA
     assert good.calls == 1
 
 
 def test_md5_is_checked_when_there_is_no_sha512(cache: DirectoryImageCache) -> None:
     md5_only = ImageDigest(len(DATA), md5=hashlib.md5(DATA, usedforsecurity=False).hexdigest())
     with pytest.raises(TransientDriverError):
-        cache.ensure(IMAGE, md5_only, Fetcher(DATA[:-1] + b"?"))
-    assert cache.ensure(IMAGE, md5_only, Fetcher()).read_bytes() == DATA
+        cache.ensure(IMAGE, md5_only, Fetcher(DATA[:-1] + b"?"), "raw")
+    assert cache.ensure(IMAGE, md5_only, Fetcher(), "raw").read_bytes() == DATA
 
 
 def test_a_failed_fetch_caches_nothing_and_is_tried_again(
@@ -102,32 +102,32 @@ def test_a_failed_fetch_caches_nothing_and_is_tried_again(
         raise TransientDriverError("download interrupted")
 
     with pytest.raises(TransientDriverError, match="interrupted"):
-        cache.ensure(IMAGE, DIGEST, broken)
+        cache.ensure(IMAGE, DIGEST, broken, "raw")
     assert _base_dir(tmp_path) == []
-    assert cache.ensure(IMAGE, DIGEST, Fetcher()).read_bytes() == DATA
+    assert cache.ensure(IMAGE, DIGEST, Fetcher(), "raw").read_bytes() == DATA
 
 
 @pytest.mark.parametrize("fresh_process", [False, True])
 def test_a_corrupted_cache_file_is_fetched_again(
     cache: DirectoryImageCache, tmp_path: Path, fresh_process: bool
 ) -> None:
-    path = cache.ensure(IMAGE, DIGEST, Fetcher())
+    path = cache.ensure(IMAGE, DIGEST, Fetcher(), "raw")
     path.write_bytes(b"X" * len(DATA))  # same size, other bytes
     if fresh_process:  # a restarted worker reads the record from disk
         cache = DirectoryImageCache(tmp_path / "disks")
     fetch = Fetcher()
-    assert cache.ensure(IMAGE, DIGEST, fetch).read_bytes() == DATA
+    assert cache.ensure(IMAGE, DIGEST, fetch, "raw").read_bytes() == DATA
     assert fetch.calls == 1
 
 
 def test_a_truncated_cache_file_is_fetched_again(
     cache: DirectoryImageCache, tmp_path: Path
 ) -> None:
-    path = cache.ensure(IMAGE, DIGEST, Fetcher())
+    path = cache.ensure(IMAGE, DIGEST, Fetcher(), "raw")
     with path.open("r+b") as f:
         f.truncate(10)
     fetch = Fetcher()
-    assert cache.ensure(IMAGE, DIGEST, fetch).read_bytes() == DATA
+    assert cache.ensure(IMAGE, DIGEST, fetch, "raw").read_bytes() == DATA
     assert fetch.calls == 1
 
 
@@ -139,13 +139,13 @@ def test_a_file_the_cache_never_verified_is_never_used(
     base.mkdir(parents=True)
     (base / IMAGE).write_bytes(DATA[:5000])
     fetch = Fetcher()
-    assert cache.ensure(IMAGE, DIGEST, fetch).read_bytes() == DATA
+    assert cache.ensure(IMAGE, DIGEST, fetch, "raw").read_bytes() == DATA
     assert fetch.calls == 1
     assert cache.entries()[0].size == len(DATA)
 
 
 def test_leftovers_of_a_crashed_fetch_are_swept(cache: DirectoryImageCache, tmp_path: Path) -> None:
-    cache.ensure(IMAGE, DIGEST, Fetcher())
+    cache.ensure(IMAGE, DIGEST, Fetcher(), "raw")
     leftover = tmp_path / "disks" / "_base" / f".{OTHER}.dead.part"
     leftover.write_bytes(b"half")
     assert cache.sweep() == 1
@@ -154,7 +154,7 @@ def test_leftovers_of_a_crashed_fetch_are_swept(cache: DirectoryImageCache, tmp_
 
 
 def test_entries_report_size_and_last_use(cache: DirectoryImageCache) -> None:
-    cache.ensure(IMAGE, DIGEST, Fetcher())
+    cache.ensure(IMAGE, DIGEST, Fetcher(), "raw")
     cache.mark_used(IMAGE, 1_000_000.0)
     (entry,) = cache.entries()
     assert (entry.image_id, entry.size, entry.last_used) == (IMAGE, len(DATA), 1_000_000.0)
@@ -162,7 +162,7 @@ def test_entries_report_size_and_last_use(cache: DirectoryImageCache) -> None:
 
 def test_removing_an_image_drops_its_templates_too(tmp_path: Path) -> None:
     cache, disks = DirectoryImageCache(tmp_path / "disks"), QemuImgDiskStore(tmp_path / "disks")
-    base = cache.ensure(IMAGE, DIGEST, Fetcher())
+    base = cache.ensure(IMAGE, DIGEST, Fetcher(), "raw")
     disks.ensure_instance_disks("ab12", base, "raw", 1, 0)
     templates = tmp_path / "disks" / "_templates"
     assert any(templates.iterdir())
@@ -175,7 +175,7 @@ def test_removing_an_image_drops_its_templates_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad_id", ["../escape", "UPPER", "-rf", "", "a/b", "a.verified"])
 def test_unsafe_ids_are_refused(cache: DirectoryImageCache, bad_id: str) -> None:
     for call in (
-        lambda: cache.ensure(bad_id, DIGEST, Fetcher()),
+        lambda: cache.ensure(bad_id, DIGEST, Fetcher(), "raw"),
         lambda: cache.mark_used(bad_id, 0.0),
         lambda: cache.remove(bad_id),
     ):

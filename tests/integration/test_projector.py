@@ -112,7 +112,7 @@ def _image_metadata(cloud: Cloud) -> None:
     other = cloud.services.create_project(CreateProject("other"), admin).id.hex
     cloud.services.add_image_member(shared, other, admin)
     cloud.services.remove_image_member(shared, other, admin)
-    retired = cloud.services.create_image(CreateImage("retired"), admin).id.hex
+    retired = cloud.services.create_image(CreateImage("retired", "raw"), admin).id.hex
     cloud.services.upload_image(retired, [b"bytes"], admin)
     cloud.services.set_image_active(retired, False, admin)
 

@@ -6,6 +6,8 @@ something; slow (seconds per boot), so kept to one guest."""
 
 from __future__ import annotations
 
+import gzip
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import (
     OVMF_CODE,
     OVMF_VARS,
+    BackingFile,
     DiskSpec,
     DomainInfo,
     DomainSpec,
@@ -129,10 +132,10 @@ def test_a_missing_kernel_is_a_permanent_error(qemu: LibvirtHypervisor, tmp_path
     assert _qemu_processes(spec.name) == []
 
 
-def _overlay(base: Path, path: Path) -> DiskSpec:
+def _overlay(base: Path, path: Path, size: str = "") -> DiskSpec:
     argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(path)]
-    subprocess.run(argv, check=True)
-    return DiskSpec(str(path), "vda")
+    subprocess.run([*argv, *([size] if size else [])], check=True)
+    return DiskSpec(str(path), "vda", backing=BackingFile(str(base), "qcow2"))
 
 
 def test_a_whole_disk_image_boots_through_its_bootloader_under_bios(
@@ -195,3 +198,83 @@ def test_uefi_without_ovmf_on_the_host_is_a_clear_permanent_error(
         qemu.ensure_running(spec)
 
     assert qemu.state_of(spec.name) is None and _qemu_processes(spec.name) == []
+
+
+DUMP_INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for module in $(cat /lib/modules/order); do insmod /lib/modules/$module.ko; done
+sleep 1
+echo "vda-begins:$(head -c 24 /dev/vda | tr -c 'A-Za-z0-9-' '.')"
+while true; do sleep 3600; done
+"""
+
+
+def _dumping_initrd(guest_images: GuestImages, folder: Path) -> Path:
+    """The guest's initramfs with another /init, which prints the first bytes
+    of the guest's disk: an archive appended to the first replaces its files."""
+    root = folder / "init-root"
+    root.mkdir()
+    (root / "init").write_text(DUMP_INIT)
+    (root / "init").chmod(0o755)
+    archive = subprocess.run(
+        ["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=b"init\n",
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    initrd = folder / "initrd-dump.img"
+    initrd.write_bytes(guest_images.initrd.read_bytes() + gzip.compress(archive))
+    return initrd
+
+
+def test_a_guest_never_reads_a_host_file_its_base_image_names(
+    qemu: LibvirtHypervisor, guest_images: GuestImages, tmp_path: Path
+) -> None:
+    """Issue 19: a base image whose qcow2 header names a host file as its
+    backing file. Left to build the chain from the headers, libvirt (9.0,
+    embedded QEMU driver) honours the backing format the crafted header
+    records, and the guest reads the host file as its disk (it printed
+    HOSTSECRET in a probe). Its chain named in the domain (overlay, then
+    base, then nothing) stops there: the guest reads zeros."""
+    secret = tmp_path / "host-file"
+    secret.write_bytes(b"HOSTSECRET-do-not-leak-1" + bytes(1 << 20))
+    base = tmp_path / "base.qcow2"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(secret), "-u",
+         str(base), "1M"],
+        check=True,
+    )  # fmt: skip
+    console = tmp_path / "console.log"
+    spec = DomainSpec(
+        "instance-leak",
+        "4f5a6b7c-8d9e-4fa0-9b1c-2d3e4f5a6b7c",
+        1,
+        256,
+        (_overlay(base, tmp_path / "root.qcow2", "1G"),),
+        kernel=str(guest_images.kernel),
+        initrd=str(_dumping_initrd(guest_images, tmp_path)),
+        cmdline=CMDLINE,
+        console_path=str(console),
+    )
+
+    qemu.ensure_running(spec)
+
+    seen = _console_until(console, "vda-begins:")
+    (line,) = [x for x in seen.splitlines() if "vda-begins:" in x]
+    assert "HOSTSECRET" not in line
+    assert line.strip().endswith("vda-begins:" + "." * 24)  # zeros: the chain ends at base
+    [pid] = _qemu_processes(spec.name)
+    opened = {os.path.realpath(fd) for fd in _fds(pid)}
+    assert str(secret) not in opened and str(base) in opened
+
+
+def _fds(pid: int) -> list[str]:
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.append(os.readlink(fd))
+        except OSError:
+            continue
+    return found

@@ -134,14 +134,17 @@ def _seed(cloud: Cloud, services: Services) -> None:
     hidden = CreateFlavor(HIDDEN_FLAVOR, HIDDEN_FLAVOR, 1, 512, 1, is_public=False)
     services.create_flavor(hidden, SYSTEM)
     services.register_host(RegisterHost("compute-1", vcpus=64, ram_mb=65536, disk_gb=500), SYSTEM)
-    public = services.create_image(CreateImage("cirros", visibility="public"), SYSTEM)
+    public = services.create_image(
+        CreateImage("cirros", disk_format="raw", visibility="public"), SYSTEM
+    )
     services.upload_image(str(public.id), [b"public bytes"], SYSTEM)
     cloud.ids["public"] = str(public.id)
     for user in USERS:
         cloud.login(user)
     cloud.ids["a_project"] = cloud.projects[A]
     for user, name, data in (("alice", "a_private", A_BYTES), ("bob", "b_private", b"B's")):
-        image = cloud.ok(user, "POST", IMAGES, json={"name": name, "visibility": "private"})
+        body = {"name": name, "visibility": "private", "disk_format": "raw"}
+        image = cloud.ok(user, "POST", IMAGES, json=body)
         cloud.ok(user, "PUT", f"{IMAGES}/{image['id']}/file", content=data)
         cloud.ids[name] = image["id"]
     for user, name in [*(("alice", name) for name in A_SERVERS), ("bob", "b_vm")]:

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from hostile_images import qcow2
 
 from commands.app import CloudApp
 from commands.image_files import DirectoryImageStore
@@ -27,7 +28,7 @@ from domain.errors import (
 from domain.image import MAX_PROPERTIES, MAX_PROPERTY_VALUE, Image
 from domain.values import Actor
 
-DATA = b"QFI\xfb" + bytes(range(256)) * 40
+DATA = qcow2(tail=bytes(range(256)) * 40)  # what the image says it is: a qcow2
 
 
 @dataclass
@@ -148,8 +149,11 @@ def test_upload_is_saving_while_the_bytes_stream_then_active(world: World) -> No
 
     receipt = upload_image(image_id, chunks(), world.app, world.store, world.alice)
     assert seen == ["saving"]
-    assert [t for _, t in receipt.events] == ["domain.image:Image.Uploaded"]
-    assert _topics_since(world, before) == ["UploadStarted", "Uploaded"]
+    assert [t for _, t in receipt.events] == [
+        "domain.image_safety:ImageSafety.Inspected",
+        "domain.image:Image.Uploaded",
+    ]
+    assert _topics_since(world, before) == ["UploadStarted", "Inspected", "Uploaded"]
 
 
 def test_second_upload_is_an_invalid_transition_and_keeps_the_bytes(
@@ -380,11 +384,11 @@ def test_concurrent_uploads_keep_stored_bytes_matching_the_checksum(
     image_id = _create(world, world.alice)
 
     def winner() -> None:
-        upload_image(image_id, [b"winner"], world.app, world.store, world.alice)
+        upload_image(image_id, [qcow2(tail=b"winner")], world.app, world.store, world.alice)
 
     racing = InterleavingStore(world.store, winner)
     with contextlib.suppress(IntegrityError, DomainError):
-        upload_image(image_id, [b"loser"], world.app, racing, world.alice)
+        upload_image(image_id, [qcow2(tail=b"loser")], world.app, racing, world.alice)
     image = _image(world, image_id)
     stored = _stored(world, image_id)
     assert image.checksum == hashlib.md5(stored, usedforsecurity=False).hexdigest()

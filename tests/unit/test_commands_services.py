@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hostile_images import qcow2
 
 from commands.app import CloudApp
 from commands.catalog import CreateFlavor, RegisterHost
@@ -41,7 +42,7 @@ def _services(tmp_path: Path) -> tuple[Services, Actor, str]:
     services.create_flavor(CreateFlavor("1", "m1.tiny", 1, 512, 1), SYSTEM)
     services.register_host(RegisterHost("compute-1", 16, 65536, 1000), SYSTEM)
     image_id = str(services.create_image(CreateImage("cirros"), actor).id)
-    services.upload_image(image_id, [b"bytes"], actor)
+    services.upload_image(image_id, [qcow2()], actor)
     return services, actor, image_id
 
 

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 
 from workers.drivers.domain_xml import domain_xml
-from workers.drivers.hypervisor import DiskSpec, DomainSpec, UefiBoot
+from workers.drivers.hypervisor import BackingFile, DiskSpec, DomainSpec, UefiBoot
 
 UUID = "0b0c6f4e-5d4b-4a8e-9c3a-1f2e3d4c5b6a"
 
@@ -56,15 +56,32 @@ def test_domain_xml_has_one_virtio_file_disk_per_disk_spec_in_order() -> None:
             "disk": {"type": "file", "device": "disk"},
             "driver": {"name": "qemu", "type": "qcow2"},
             "source": {"file": "/srv/i/disk"},
+            "backingStore": {},  # no backing file: none is read from a header
             "target": {"dev": "vda", "bus": "virtio"},
         },
         {
             "disk": {"type": "file", "device": "disk"},
             "driver": {"name": "qemu", "type": "raw"},
             "source": {"file": "/srv/i/raw"},
+            "backingStore": {},
             "target": {"dev": "vdb", "bus": "virtio"},
         },
     ]
+
+
+def test_domain_xml_names_the_whole_backing_chain_with_its_formats() -> None:
+    """libvirt follows what the document names, not what a base image's
+    header says: the chain ends, explicitly, at the host's base image."""
+    base = BackingFile("/srv/_base/img", "raw")
+    root = _render(_spec(DiskSpec("/srv/i/disk", "vda", backing=base)), "qemu")
+
+    (disk,) = root.iterfind("devices/disk")
+    layer = disk.find("backingStore")
+    assert layer is not None and layer.attrib == {"type": "file"}
+    assert layer.find("format").attrib == {"type": "raw"}  # type: ignore[union-attr]
+    assert layer.find("source").attrib == {"file": "/srv/_base/img"}  # type: ignore[union-attr]
+    end = layer.find("backingStore")
+    assert end is not None and end.attrib == {} and list(end) == []
 
 
 def test_domain_xml_without_disks_has_no_disk_elements() -> None:

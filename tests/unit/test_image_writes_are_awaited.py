@@ -15,6 +15,7 @@ from eventsourcing.utils import get_topic
 
 from domain.image import Image
 from domain.image_import import ImageImport
+from domain.image_safety import ImageSafety
 from projections.registry import positions_to_wait_for
 
 
@@ -32,7 +33,11 @@ def _events_of(aggregate: type[Aggregate], base: type[Aggregate] = Aggregate) ->
 
 @pytest.mark.parametrize(
     "event_class",
-    [*_events_of(Image, base=ImageImport), *_events_of(ImageImport)],
+    [
+        *_events_of(Image, base=ImageSafety),
+        *_events_of(ImageSafety, base=ImageImport),
+        *_events_of(ImageImport),
+    ],
     ids=lambda cls: cls.__qualname__,
 )
 def test_every_image_event_is_waited_for_in_the_images_view(event_class: type) -> None:

@@ -7,15 +7,15 @@ import contextlib
 import os
 import re
 import secrets
-import shlex
 import shutil
-import subprocess
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 from workers.drivers.errors import PermanentDriverError
-from workers.drivers.hypervisor import DISK_FORMATS, DiskSpec
+from workers.drivers.hypervisor import DISK_FORMATS, BackingFile, DiskSpec
+from workers.drivers.runner import CommandRunner, SubprocessRunner
 
 IMAGE_DIR = "_base"
 TEMPLATE_DIR = "_templates"
@@ -27,6 +27,9 @@ EPHEMERAL_DISK = "disk.eph0"
 # only, never a leading hyphen, so no id can escape the root or look like
 # a command-line option.
 _ID = re.compile(r"[0-9a-f][0-9a-f-]{0,63}")
+# qemu-img creating a small file; copying a whole disk takes as long as its size.
+CREATE_TIMEOUT_S = 60.0
+COPY_TIMEOUT_S = 3600.0
 
 
 class DiskStore(Protocol):
@@ -50,8 +53,10 @@ class DiskStore(Protocol):
         """Create the instance's missing disks and return all it should have.
 
         vda: a qcow2 copy-on-write overlay on `base_image` (of `base_format`,
-        "qcow2" or "raw") with a virtual size of `root_gb` GiB, or the base's
-        size if `root_gb` is 0. vdb: an empty qcow2 of `ephemeral_gb` GiB,
+        "qcow2" or "raw", named as its ``backing``) with a virtual size of
+        `root_gb` GiB, or the base's size if `root_gb` is 0. The base must
+        have passed the host's inspection (it backs nothing else). vdb: an
+        empty qcow2 of `ephemeral_gb` GiB,
         only if `ephemeral_gb` > 0. Disks that exist already are kept as they
         are. Raises PermanentDriverError if the base image is missing, the
         format or a size is invalid, or a disk cannot be created.
@@ -154,16 +159,42 @@ def blank_argv(path: Path, size_gb: int) -> list[str]:
     return ["qemu-img", "create", "-f", "qcow2", str(path), f"{size_gb}G"]
 
 
-def run_command(argv: list[str]) -> None:
-    """Run `argv`; raise PermanentDriverError with its stderr if it fails."""
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    except OSError as error:
-        raise PermanentDriverError(f"cannot run {argv[0]}: {error}") from error
-    if result.returncode != 0:
-        raise PermanentDriverError(
-            f"{shlex.join(argv)} exited with {result.returncode}: {result.stderr.strip()}"
-        )
+def qcow2_backing_name(path: Path) -> str | None:
+    """The backing file a qcow2 of ours names in its header (None: standalone).
+    Read here rather than with qemu-img: one small read on the boot path."""
+    with os_errors(f"cannot read {path}"), path.open("rb") as f:
+        header = f.read(20)
+        if len(header) < 20 or header[:4] != b"QFI\xfb":
+            raise PermanentDriverError("an instance disk is not a qcow2")
+        offset, length = struct.unpack(">QI", header[8:20])
+        if offset == 0:
+            return None
+        f.seek(offset)
+        return f.read(min(length, 4096)).decode(errors="replace")
+
+
+def _root_backing(root: Path, base: Path, base_format: str) -> BackingFile | None:
+    """What the root disk backs onto, as the domain must name it: the base
+    image, or nothing (a resized instance's root is standalone). Any other
+    backing file is refused: the only ones we make are base images."""
+    named = qcow2_backing_name(root)
+    if named is None:
+        return None
+    if named != str(base):
+        raise PermanentDriverError("an instance's root disk backs onto another file than its image")
+    return BackingFile(str(base), base_format)
+
+
+def export_argv(root: Path, dest: Path) -> list[str]:
+    """qemu-img argv folding the root disk (a qcow2, and the base it names)
+    into one standalone qcow2. -U: a paused QEMU guest still holds its disk's
+    write lock."""
+    return ["qemu-img", "convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", str(root), str(dest)]
+
+
+def resize_argv(path: Path, size_gb: int) -> list[str]:
+    """qemu-img argv growing a standalone qcow2 (it refuses to shrink without --shrink)."""
+    return ["qemu-img", "resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G"]
 
 
 @contextlib.contextmanager
@@ -228,9 +259,13 @@ class QemuImgDiskStore:
     file once, as a template, and an instance's disk is a copy of it: a file
     copy instead of a qemu-img process per disk."""
 
-    def __init__(self, root: Path, run: Callable[[list[str]], None] = run_command) -> None:
+    def __init__(self, root: Path, runner: CommandRunner | None = None) -> None:
         self._root = root.resolve()
-        self._run = run
+        self._runner = runner or SubprocessRunner()
+
+    def _run(self, argv: list[str], timeout: float = CREATE_TIMEOUT_S) -> None:
+        """Run qemu-img; CommandFailed (a PermanentDriverError) if it fails."""
+        self._runner.run(argv, timeout=timeout)
 
     def ensure_instance_disks(
         self,
@@ -257,7 +292,8 @@ class QemuImgDiskStore:
                 f"{base.name}.{base_format}.{root_gb}G",
                 lambda tmp: self._run(overlay_argv(base, base_format, tmp, root_gb)),
             )
-        return (DiskSpec(str(root), "vda"), *self._ephemeral(directory, ephemeral_gb))
+        vda = DiskSpec(str(root), "vda", backing=_root_backing(root, base, base_format))
+        return (vda, *self._ephemeral(directory, ephemeral_gb))
 
     def _copy_template(self, path: Path, template_name: str, make: Callable[[Path], None]) -> None:
         """Publish ``path`` as a copy of the named template, made first if needed."""
@@ -283,8 +319,7 @@ class QemuImgDiskStore:
         root = self._root / validate_id(instance_id) / ROOT_DISK
         if not root.is_file():
             raise PermanentDriverError(f"instance {instance_id} has no root disk")
-        # -U: a paused QEMU guest still holds its disk's write lock.
-        self._run(["qemu-img", "convert", "-q", "-U", "-O", "qcow2", str(root), str(dest)])
+        self._run(export_argv(root, dest), COPY_TIMEOUT_S)
 
     def adopt_root(
         self, instance_id: str, root_image: Path, root_gb: int, ephemeral_gb: int
@@ -301,8 +336,8 @@ class QemuImgDiskStore:
             def copy_and_grow(tmp: Path) -> None:
                 with os_errors(f"cannot copy {root_image}"):
                     shutil.copyfile(root_image, tmp)
-                if root_gb > 0:  # without --shrink, qemu-img refuses to shrink a disk
-                    self._run(["qemu-img", "resize", "-q", str(tmp), f"{root_gb}G"])
+                if root_gb > 0:
+                    self._run(resize_argv(tmp, root_gb))
 
             publish_atomically(root, copy_and_grow)
         return (DiskSpec(str(root), "vda"), *self._ephemeral(directory, ephemeral_gb))

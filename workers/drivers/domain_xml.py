@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from workers.drivers.volume_xml import volume_disk_element
 
 if TYPE_CHECKING:
-    from workers.drivers.hypervisor import DomainSpec
+    from workers.drivers.hypervisor import DiskSpec, DomainSpec
 
 # Hypervisors that run a real guest (the test driver only keeps records).
 REAL_DOMAIN_TYPES = frozenset({"qemu", "kvm"})
@@ -59,6 +59,7 @@ def domain_xml(
         # "qemu" is the only backend name the qemu/kvm drivers accept.
         ET.SubElement(element, "driver", name="qemu", type=disk.format)
         ET.SubElement(element, "source", file=disk.path)
+        _backing_chain(element, disk)
         ET.SubElement(element, "target", dev=disk.target, bus="virtio")
     for volume in spec.volumes:
         socket = None if volume_sockets is None else volume_sockets[volume.attachment_id]
@@ -79,3 +80,17 @@ def _add_interfaces(devices: ET.Element, spec: DomainSpec) -> None:
         ET.SubElement(element, "mac", address=nic.mac)
         ET.SubElement(element, "target", dev=nic.tap, managed="no")
         ET.SubElement(element, "model", type=nic.model)
+
+
+def _backing_chain(disk: ET.Element, spec: DiskSpec) -> None:
+    """The disk's whole chain, each layer's format named, ending in an empty
+    <backingStore/>. Left out, libvirt reads the chain from the images'
+    headers, and a base image whose header names a host file (a crafted
+    qcow2's backing file) has QEMU open that file as the guest's disk."""
+    if spec.backing is None:
+        ET.SubElement(disk, "backingStore")
+        return
+    layer = ET.SubElement(disk, "backingStore", type="file")
+    ET.SubElement(layer, "format", type=spec.backing.format)
+    ET.SubElement(layer, "source", file=spec.backing.path)
+    ET.SubElement(layer, "backingStore")

@@ -17,7 +17,7 @@ from workers.drivers.disks import (
     validate_id,
 )
 from workers.drivers.errors import DriverError, PermanentDriverError
-from workers.drivers.hypervisor import DiskSpec
+from workers.drivers.hypervisor import BackingFile, DiskSpec
 
 
 class FakeDiskStore:
@@ -49,7 +49,9 @@ class FakeDiskStore:
         root = directory / ROOT_DISK
         # The content says what qemu-img would have made, for test failures.
         _write_once(root, f"overlay {base_image.resolve()} {base_format} {root_gb}G")
-        disks = [DiskSpec(str(root), "vda")]
+        overlay = root.read_text().startswith("overlay ")  # not a resize's adopted root
+        backing = BackingFile(str(base_image.resolve()), base_format) if overlay else None
+        disks = [DiskSpec(str(root), "vda", backing=backing)]
         if ephemeral_gb > 0:
             ephemeral = directory / EPHEMERAL_DISK
             _write_once(ephemeral, f"blank {ephemeral_gb}G")

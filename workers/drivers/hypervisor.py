@@ -29,12 +29,25 @@ CLEAN_SHUTDOWN_S = 60.0
 
 
 @dataclass(frozen=True)
+class BackingFile:
+    """The one file a disk is backed by: a host's own checked base image."""
+
+    path: str
+    format: str
+
+
+@dataclass(frozen=True)
 class DiskSpec:
-    """One file-backed disk of a domain, seen by the guest as /dev/<target>."""
+    """One file-backed disk of a domain, seen by the guest as /dev/<target>.
+
+    Its backing chain is named in full (``backing``, or none): libvirt then
+    builds the chain from the domain document and follows no backing file
+    that an image's header names (docs/image-safety.md)."""
 
     path: str
     target: str
     format: str = "qcow2"
+    backing: BackingFile | None = None
 
 
 @dataclass(frozen=True)
@@ -185,8 +198,9 @@ def validate_spec(spec: DomainSpec) -> None:
     if len(set(targets)) != len(targets):
         raise PermanentDriverError(f"{spec.name}: duplicate disk target in {targets}")
     for disk in spec.disks:
-        if disk.format not in DISK_FORMATS:
-            raise PermanentDriverError(f"{spec.name}: unknown format {disk.format!r}")
+        formats = [disk.format, *([disk.backing.format] if disk.backing else [])]
+        if any(f not in DISK_FORMATS for f in formats):
+            raise PermanentDriverError(f"{spec.name}: unknown format in {formats}")
     for boot_file in (spec.kernel, spec.initrd):
         # A missing kernel stays missing: no retry will boot it.
         if boot_file and not os.path.isfile(boot_file):

@@ -1,5 +1,7 @@
 """A compute host's image cache: each image fetched once, verified against the
-ledger's hash while it is written, and removed once unused for long enough."""
+ledger's hash while it is written, inspected before its first use (a crafted
+header must never be followed, workers/drivers/image_safety.py), and removed
+once unused for long enough."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from workers.drivers.disks import (
     validate_id,
 )
 from workers.drivers.errors import TransientDriverError
+from workers.drivers.image_safety import ImageInspector, QemuImgInspector, UnsafeImageError
 
 VERIFIED = ".verified"  # the sidecar's suffix; ids never contain a dot
 # A spawn refreshes an image's last use at most this often (one utime per spawn
@@ -70,13 +73,16 @@ class ImageCache(Protocol):
     failures raise PermanentDriverError.
     """
 
-    def ensure(self, image_id: str, digest: ImageDigest, fetch: Fetch) -> Path:
+    def ensure(self, image_id: str, digest: ImageDigest, fetch: Fetch, disk_format: str) -> Path:
         """Return the path of a verified copy of the image, fetching it first
         when there is none, or when the file is not the one verified (partial,
         changed, or without its record). `fetch(sink)` writes the bytes; they
         are hashed as they arrive and the copy is published only if size and
         hash match `digest`, else TransientDriverError (a transfer gone wrong
         is worth another try) and nothing is cached.
+        Before its first use by this process (fetched now or found cached),
+        the file is inspected as `disk_format`; an unsafe one is removed and
+        UnsafeImageError (a PermanentDriverError) raised.
         Errors raised by `fetch` propagate (nothing is cached)."""
         ...
 
@@ -125,6 +131,10 @@ class _VerifyingSink:
             raise TransientDriverError(f"image {image_id}: fetched bytes do not match its hash")
 
 
+def _inspected_as(stat: os.stat_result, disk_format: str) -> tuple[int, int, int, str]:
+    return stat.st_ino, stat.st_ctime_ns, stat.st_size, disk_format
+
+
 class DirectoryImageCache:
     """ImageCache in ``<root>/_base`` (beside the disk store's instance disks).
 
@@ -133,20 +143,30 @@ class DirectoryImageCache:
     so a cached image is hashed once, when fetched, never on the boot path.
     The record's own mtime is the image's last use."""
 
-    def __init__(self, root: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        root: Path,
+        clock: Callable[[], float] = time.time,
+        inspector: ImageInspector | None = None,
+    ) -> None:
         self._root = root.resolve()
         self._dir = self._root / IMAGE_DIR
         self._clock = clock
+        self._inspector = inspector or QemuImgInspector()
         self._touched: dict[str, float] = {}  # image id -> when this process last marked it
         self._records: dict[str, dict[str, object]] = {}  # verified records, read once
+        # image id -> the file (inode, ctime, size) and format this process inspected
+        self._inspected: dict[str, tuple[int, int, int, str]] = {}
 
     def _paths(self, image_id: str) -> tuple[Path, Path]:
         name = validate_id(image_id)
         return self._dir / name, self._dir / f"{name}{VERIFIED}"
 
-    def ensure(self, image_id: str, digest: ImageDigest, fetch: Fetch) -> Path:
+    def ensure(self, image_id: str, digest: ImageDigest, fetch: Fetch, disk_format: str) -> Path:
         path, record = self._paths(image_id)
-        if self._trusted(path, record, digest):
+        stat = self._trusted(path, record, digest)
+        if stat is not None:
+            self._inspect_before_first_use(image_id, path, stat, disk_format)
             now = self._clock()
             if now - self._touched.get(image_id, 0.0) >= TOUCH_EVERY_SECONDS:
                 self.mark_used(image_id, now)
@@ -160,27 +180,47 @@ class DirectoryImageCache:
                 sink = _VerifyingSink(out, digest)
                 fetch(sink)
                 sink.check(image_id)
+            self._inspector.check(image_id, tmp, disk_format)  # unsafe: never published
 
         publish_atomically(path, write)
         stat = path.stat()
+        self._inspected[image_id] = _inspected_as(stat, disk_format)
         self._write_record(record, digest, stat.st_mtime_ns)
         self._touched[image_id] = self._clock()
         return path
 
-    def _trusted(self, path: Path, record: Path, digest: ImageDigest) -> bool:
-        """One stat on the boot path (the record is read once per process)."""
+    def _inspect_before_first_use(
+        self, image_id: str, path: Path, stat: os.stat_result, disk_format: str
+    ) -> None:
+        """A cached file is inspected once per process (cached by an older
+        release, or planted): again whenever it changes. The ctime, which
+        no one can set back, says so even if the mtime was."""
+        seen = _inspected_as(stat, disk_format)
+        if self._inspected.get(image_id) == seen:
+            return
+        try:
+            self._inspector.check(image_id, path, disk_format)
+        except UnsafeImageError:
+            self._forget(image_id)  # nothing unsafe stays on the host
+            raise
+        self._inspected[image_id] = seen
+
+    def _trusted(self, path: Path, record: Path, digest: ImageDigest) -> os.stat_result | None:
+        """The file's stat if its record vouches for it: one stat on the boot
+        path (the record is read once per process)."""
         try:
             stat = path.stat()
             saved = self._records.get(path.name) or json.loads(record.read_text())
         except (OSError, ValueError):
-            return False
+            return None
         self._records[path.name] = saved
-        return bool(
+        trusted = (
             saved.get("size") == stat.st_size == digest.size
             and saved.get("mtime_ns") == stat.st_mtime_ns
             and saved.get("sha512") == digest.sha512
             and saved.get("md5") == digest.md5
         )
+        return stat if trusted else None
 
     def _write_record(self, record: Path, digest: ImageDigest, mtime_ns: int) -> None:
         content: dict[str, object] = {
@@ -228,6 +268,7 @@ class DirectoryImageCache:
         path, record = self._paths(image_id)
         self._touched.pop(image_id, None)
         self._records.pop(image_id, None)
+        self._inspected.pop(image_id, None)
         with os_errors(f"cannot remove {path}"):
             record.unlink(missing_ok=True)  # first: a file without its record is never used
             path.unlink(missing_ok=True)

@@ -79,8 +79,11 @@ def _uefi(firmware: str, disks: tuple[DiskSpec, ...]) -> UefiBoot | None:
 
 
 def _cached(host: ComputeContext, image_id: str, facts: ImageFacts) -> Path:
+    """The image in the host's cache, inspected as its disk_format before first use."""
     fetch = host.fetch_image
-    return host.images.ensure(image_id, facts.digest, lambda sink: fetch(image_id, sink))
+    return host.images.ensure(
+        image_id, facts.digest, lambda sink: fetch(image_id, sink), facts.disk_format
+    )
 
 
 def image_facts(host: ComputeContext, image_id: str) -> ImageFacts:
