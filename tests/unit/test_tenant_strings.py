@@ -5,12 +5,15 @@ tags never do; control characters are refused before anything is stored."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from uuid import UUID
 
 import pytest
+from hostile_images import made_qcow2
 
 from commands.app import CloudApp
 from commands.catalog import CreateFlavor, RegisterHost, create_flavor, register_host
@@ -36,7 +39,22 @@ HOSTILE = (
     '<source file="/etc/shadow"/><target dev="vdz"/></disk></devices><os><cmdline>'
     " & init=/bin/sh 'q' \"dq\""
 )
-DATA = b"bytes of an image"
+DATA = b"bytes of an image"  # a raw kernel or ramdisk
+_BYTES: dict[str, bytes] = {}  # image id -> what the host fetches for it
+
+
+@functools.cache
+def _qcow2() -> bytes:
+    """A real qcow2 (hosts inspect what they cache, with qemu-img too)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return made_qcow2(Path(folder), "1M").read_bytes()
+
+
+def _upload(image: Image, owner: Actor) -> None:
+    data = _qcow2() if image.disk_format == "qcow2" else DATA
+    digest = hashlib.sha512(data).hexdigest()
+    image.record_upload(hashlib.md5(data).hexdigest(), "sha512", digest, len(data), owner)
+    _BYTES[str(image.id)] = data
 
 
 def _world() -> tuple[CloudApp, Actor]:
@@ -56,15 +74,14 @@ def _active_image(
         container_format="bare", visibility="public", min_disk=0, min_ram=0,
         properties=properties or {}, actor=owner,
     )  # fmt: skip
-    digest = hashlib.sha512(DATA).hexdigest()
-    image.record_upload(hashlib.md5(DATA).hexdigest(), "sha512", digest, len(DATA), owner)
+    _upload(image, owner)
     app.save(image)
     return str(image.id)
 
 
 def _host(app: CloudApp, tmp_path: Path) -> ComputeContext:
     def fetch(image_id: str, out: Sink) -> None:
-        out.write(DATA)
+        out.write(_BYTES[image_id])
 
     root = tmp_path / "disks"
     return ComputeContext(
@@ -87,8 +104,7 @@ def test_a_kernel_command_line_is_one_text_node_of_the_domain(tmp_path: Path) ->
     props = {"kernel_id": kernel, "ramdisk_id": ramdisk, "os_command_line": HOSTILE}
     image_id = str(create_image(CreateImage("k", properties=props), app, alice).id)
     image = app.repository.get(UUID(image_id))
-    image.record_upload(hashlib.md5(DATA).hexdigest(), "sha512",
-                        hashlib.sha512(DATA).hexdigest(), len(DATA), alice)  # fmt: skip
+    _upload(image, alice)
     app.save(image)
 
     root = _domain(app, tmp_path, BootServer("vm", "1", image_id, "none"), alice)
