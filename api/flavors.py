@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from psycopg.rows import DictRow
@@ -20,11 +21,14 @@ from api.context import (
     read_your_writes,
     state,
 )
+from api.errors import BadRequest
 from api.responses import JSONResponse
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
 from domain.values import INT32_MAX, Actor
-from projections.flavors import flavor_by_id, flavor_list, visible_flavor
+from projections.flavors import FlavorPage, flavor_by_id, flavor_page, visible_flavor
+
+MAX_PAGE = 1000  # Nova's osapi_max_limit
 
 
 class FlavorSpec(BaseModel):
@@ -68,8 +72,36 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
 
 
 async def _rows(request: Request, actor: Actor) -> list[DictRow]:
-    """Public flavors, and the private ones the project was given (all for admins)."""
-    return await state(request).reads.all(flavor_list(actor.is_admin, actor.project_id))
+    """Public flavors, and the private ones the project was given (all for
+    admins); with Nova's filters (minRam, minDisk) and paging (limit, marker)."""
+    params = request.query_params
+    page = FlavorPage(
+        min_ram_mb=_integer(params, "minRam", "Invalid minRam filter [{}]"),
+        min_disk_gb=_integer(params, "minDisk", "Invalid minDisk filter [{}]"),
+        after=await _after(request, actor, params["marker"]) if "marker" in params else None,
+        limit=min(_integer(params, "limit", "limit param must be an integer"), MAX_PAGE)
+        if "limit" in params
+        else None,
+    )
+    if page.limit is not None and page.limit < 0:
+        raise BadRequest("limit param must be positive")
+    return await state(request).reads.all(flavor_page(actor.is_admin, actor.project_id, page))
+
+
+def _integer(params: Mapping[str, str], name: str, message: str) -> int:
+    try:
+        return int(params.get(name, 0))
+    except ValueError:
+        raise BadRequest(message.format(params[name][:40])) from None
+
+
+async def _after(request: Request, actor: Actor, marker: str) -> tuple[int, int, int, str]:
+    """Where a page starts: after the marker, a flavor the caller can see (400 otherwise)."""
+    try:
+        row = await visible(request, actor, marker)
+    except NotFound:
+        raise BadRequest(f"marker [{marker[:40]}] not found") from None
+    return (row["ram_mb"], row["vcpus"], row["disk_gb"], row["flavor_id"])
 
 
 async def index(request: Request) -> JSONResponse:

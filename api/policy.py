@@ -84,6 +84,7 @@ ACTIONS: dict[str, str] = {
     "identity:revoke_token": "rule:admin_api or rule:owner",
     "identity:get_auth_projects": "@",  # any valid token, unscoped ones too
     "identity:get_auth_domains": "@",
+    "identity:get_auth_catalog": "@",  # the caller's own token's catalog
     "identity:list_domains": ADMIN,
     "identity:get_domain": f"{ADMIN} or {_domain('reader', 'target.domain.id')}",
     "identity:create_domain": ADMIN,
@@ -186,6 +187,7 @@ ACTIONS: dict[str, str] = {
     "compute:quotas:show": READER,
     "compute:quotas:show:other_project": ADMIN,
     "compute:quotas:update": ADMIN,
+    "compute:quotas:defaults": READER,  # the same for every project
     "compute:limits": READER,
     "image:add_image": MEMBER,
     "image:publicize_image": ADMIN,

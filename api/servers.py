@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
+import string
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -54,6 +56,7 @@ TASK_STATUS = {
     "resize_migrated": "RESIZE",
     "resize_reverting": "REVERT_RESIZE",
 }
+_PASSWORD_SYMBOLS = string.ascii_letters + string.digits
 MAX_PAGE = 1000
 MAX_MULTI_CREATE = 100  # servers one request may boot
 
@@ -70,6 +73,11 @@ class ServerSpec(BaseModel):
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
     tags: list[str] | None = Field(default=None, max_length=1024)  # from 2.52
+    # Shown as given, checked by the domain (domain/access_addresses.py).
+    accessIPv4: str | None = Field(default=None, max_length=64)
+    accessIPv6: str | None = Field(default=None, max_length=64)
+    # Returned once in the answer, as Nova does; never stored (no guest receives it yet).
+    adminPass: str | None = Field(default=None, max_length=255)
     # "ZONE", or an admin's "ZONE:HOST", "ZONE::NODE" or "ZONE:HOST:NODE".
     availability_zone: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
@@ -115,8 +123,8 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "created": row["created"],
         "updated": row["updated"],
         "addresses": {},
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": row["access_ipv4"],
+        "accessIPv6": row["access_ipv6"],
         "links": _links(request, "servers", sid),
         "OS-DCF:diskConfig": "MANUAL",
         "progress": 0,
@@ -170,6 +178,8 @@ async def create(request: Request) -> JSONResponse:
         _group_hint(request_body),
         *await _zone_asked(request, actor, spec.availability_zone),
         tuple(_boot_tags(request, spec.tags)),
+        access_ipv4=spec.accessIPv4 or "",
+        access_ipv6=spec.accessIPv6 or "",
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -182,8 +192,14 @@ async def create(request: Request) -> JSONResponse:
         "links": _links(request, "servers", sid),
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": [{"name": "default"}],
+        "adminPass": spec.adminPass or admin_password(),
     }
     return JSONResponse({"server": body}, 202)
+
+
+def admin_password() -> str:
+    """Nova's generated adminPass: 12 random letters and digits."""
+    return "".join(secrets.choice(_PASSWORD_SYMBOLS) for _ in range(12))
 
 
 def _boot_tags(request: Request, tags: list[str] | None) -> list[str]:
@@ -318,6 +334,8 @@ class _ServerChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
+    accessIPv4: str | None = Field(default=None, max_length=64)
+    accessIPv6: str | None = Field(default=None, max_length=64)
 
 
 class UpdateServerBody(BaseModel):
@@ -331,8 +349,9 @@ async def update(request: Request) -> JSONResponse:
     change = (await parse_body(request, UpdateServerBody)).server
     server_id = request.path_params["id"]
     svc = state(request).services
+    access = (change.accessIPv4, change.accessIPv6)
     receipt = await run_in_threadpool(
-        svc.update_server, server_id, change.name, change.description, actor
+        svc.update_server, server_id, change.name, change.description, actor, access
     )
     await read_your_writes(request, receipt)
     row = await visible_server(request, actor, server_id)

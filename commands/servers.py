@@ -49,6 +49,8 @@ class BootServer:
     availability_zone: str = ""  # "" for any
     forced_host: str = ""  # an admin's AZ:HOST: the scheduler skips its filters
     tags: tuple[str, ...] = ()  # from compute 2.52
+    access_ipv4: str = ""  # what the user says the server is reached at, shown as given
+    access_ipv6: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
         )
         if cmd.tags:
             instance.set_tags(cmd.tags, actor)
+        if cmd.access_ipv4 or cmd.access_ipv6:
+            instance.set_access_addresses(cmd.access_ipv4, cmd.access_ipv6, actor)
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
         if group is not None:
             group.add_member(str(instance.id), actor)

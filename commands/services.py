@@ -140,10 +140,17 @@ class Services(IdentityCommands, ImageMetadataCommands):
         )
 
     def update_server(
-        self, server_id: str, name: str | None, description: str | None, actor: Actor
+        self,
+        server_id: str,
+        name: str | None,
+        description: str | None,
+        actor: Actor,
+        access: tuple[str | None, str | None] = (None, None),
     ) -> Receipt:
         return retry_on_conflict(
-            lambda: server_details.update_server(server_id, name, description, self.app, actor)
+            lambda: server_details.update_server(
+                server_id, name, description, self.app, actor, access
+            )
         )
 
     def change_server_tags(

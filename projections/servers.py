@@ -12,6 +12,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from domain.access_addresses import AccessAddressing
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
 from domain.power import POWER_ACTIONS
@@ -35,6 +36,7 @@ class ServersView(ProjectionView):
         Instance.Updated,
         Instance.Locked,
         Instance.Unlocked,
+        AccessAddressing.AccessAddressesSet,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS servers (
@@ -54,6 +56,8 @@ class ServersView(ProjectionView):
         # The zone asked for at boot ("" for any); shown until a host is chosen.
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS availability_zone text NOT NULL DEFAULT ''",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS access_ipv4 text NOT NULL DEFAULT ''",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS access_ipv6 text NOT NULL DEFAULT ''",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -192,6 +196,13 @@ class ServersView(ProjectionView):
             (Jsonb(e.tags), e.timestamp, e.originator_id),
         )
 
+    @apply.register
+    def _(self, e: AccessAddressing.AccessAddressesSet, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET access_ipv4=%s, access_ipv6=%s, updated_at=%s WHERE id=%s",
+            (e.access_ipv4, e.access_ipv6, e.timestamp, e.originator_id),
+        )
+
     # Resize (domain/resize.py) ----------------------------------------------
 
     @apply.register
@@ -297,6 +308,7 @@ _SERVER_COLUMNS = ", ".join(
         "id::text AS id, project_id, user_id, name, image_id",
         "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
         "key_name, metadata, description, locked, tags",
+        "access_ipv4, access_ipv6",
         _ZONE,
         _nova_time("created_at", "created"),
         _nova_time("updated_at", "updated"),
