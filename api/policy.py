@@ -131,6 +131,7 @@ ACTIONS: dict[str, str] = {
     "compute:servers:resize": MEMBER,
     "compute:servers:confirm_resize": MEMBER,
     "compute:servers:revert_resize": MEMBER,
+    "compute:servers:rebuild": MEMBER,
     "compute:servers:index:all_tenants": ADMIN,
     "compute:servers:update": MEMBER,
     "compute:instance_actions:index": READER,

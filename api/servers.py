@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import microversion, server_views
+from api import microversion, server_microversions, server_views
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -55,6 +55,7 @@ TASK_STATUS = {
     "resize_migrating": "RESIZE",
     "resize_migrated": "RESIZE",
     "resize_reverting": "REVERT_RESIZE",
+    "rebuilding": "REBUILD",
 }
 _PASSWORD_SYMBOLS = string.ascii_letters + string.digits
 MAX_PAGE = 1000
@@ -148,7 +149,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{sid}"
     if row["fault"]:
         server["fault"] = server_views.fault(row["fault"], actor)
-    return server
+    return server_microversions.shown(server, microversion.requested(request))
 
 
 def _uuid(value: str) -> UUID:
@@ -249,8 +250,9 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
     vm_states: tuple[str, ...] = ()
     task_states: tuple[str, ...] = ()
     if "status" in params:
-        vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
-        task_states = tuple(t for t, shown in TASK_STATUS.items() if shown == params["status"])
+        status = params["status"].upper()  # Nova takes "active" as well as "ACTIVE"
+        vm_states = tuple(vm for vm, shown in STATUS.items() if shown == status)
+        task_states = tuple(t for t, shown in TASK_STATUS.items() if shown == status)
         if not (vm_states or task_states) and microversion.requested(request) < (2, 38):
             return []  # Nova's answer before 2.38: nothing has that status
         if not (vm_states or task_states):
@@ -269,9 +271,16 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         _tag_list(params.get("tags-any")),
         _tag_list(params.get("not-tags")),
         _tag_list(params.get("not-tags-any")),
+        image_id=_ref_id(params.get("image")),
+        flavor_id=_ref_id(params.get("flavor")),
     )
     page = servers_page(project, limit, marker, filters=filters)
     return await state(request).reads.all(page)
+
+
+def _ref_id(ref: str | None) -> str | None:
+    """An image or flavor filter: an id, or a link ending in one (as Nova takes)."""
+    return None if ref is None else ref.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _changes_since(value: str | None) -> datetime | None:
@@ -355,7 +364,10 @@ async def update(request: Request) -> JSONResponse:
     )
     await read_your_writes(request, receipt)
     row = await visible_server(request, actor, server_id)
-    return JSONResponse({"server": render(request, row, actor)})
+    shown = server_microversions.shown(
+        render(request, row, actor), microversion.requested(request), basic=True
+    )
+    return JSONResponse({"server": shown})
 
 
 async def delete(request: Request) -> Response:

@@ -215,6 +215,11 @@ def _bootable_flavor(reads: _Reads, flavor_id: str, actor: Actor) -> Flavor:
     return flavor
 
 
+def bootable_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
+    """An active image the caller may boot (or rebuild from); 400 for any other id."""
+    return _bootable_image(_Reads(app), image_id, actor)
+
+
 def _bootable_image(reads: _Reads, image_id: str, actor: Actor) -> Image:
     try:
         image = reads.get(Image, parse_uuid(image_id, "Image"), "Image")

@@ -17,6 +17,7 @@ from commands import (
     keypairs,
     server_details,
     server_groups,
+    server_rebuild,
     server_resize,
     servers,
 )
@@ -173,6 +174,9 @@ class Services(IdentityCommands, ImageMetadataCommands):
                 server_id, name, metadata, self.app, actor, protections
             )
         )
+
+    def rebuild_server(self, cmd: server_rebuild.RebuildServer, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: server_rebuild.rebuild_server(cmd, self.app, actor))
 
     def resize_server(self, server_id: str, flavor_id: str, actor: Actor) -> Receipt:
         return retry_on_conflict(

@@ -97,13 +97,23 @@ def _report_required(
     for broken in class_teardown_failures(results):
         print(f"interop: warning: {broken.test_id} failed (clean-up after the tests)")
     for outcome in judged.unexpected:
-        reason = "\n      ".join(outcome.reason.strip().splitlines()[-REASON_LINES:])
+        reason = "\n      ".join(_headline(outcome.reason))
         print(f"interop: {outcome.status.upper()}: {outcome.test.name}\n      {reason}")
     for outcome in judged.stale:
         print(f"interop: PASSES NOW, remove it from {EXPECTED.name}: {outcome.test.name}")
     print("interop: OpenStack Powered Compute 2020.06, required tests:")
     print("\n".join(summary(found, expected)))
     return 0 if judged.ok else 1
+
+
+def _headline(reason: str) -> list[str]:
+    """The lines of a reason worth a first look: tempest's "Details:" (an
+    HTTP answer or a schema mismatch), else the last lines."""
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    for n, line in enumerate(lines):
+        if line.startswith("Details:"):
+            return [text[:300] for text in lines[n : n + 2]]
+    return lines[-REASON_LINES:]
 
 
 def _report_wide(results: list[TestResult]) -> int:

@@ -3,6 +3,7 @@ admin: the images to boot, the compute microversions it serves."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ def cloud_facts(stack: InteropStack) -> Cloud:
         image_ref = _image_id(client, SEED_IMAGE_NAME)
         image_ref_alt = _copy_image(client, image_ref, ALT_IMAGE_NAME)
         version = _json(client.get("/compute/v2.1/"))["version"]
+        enforced = _refuses_bogus_image_data(client)
     return Cloud(
         url=stack.url,
         admin_password=stack.admin_password,
@@ -29,6 +31,7 @@ def cloud_facts(stack: InteropStack) -> Cloud:
         image_ref_alt=image_ref_alt,
         min_microversion=version["min_version"],
         max_microversion=version["version"],
+        image_format_enforcement=enforced,
     )
 
 
@@ -59,6 +62,30 @@ def _json(response: httpx.Response) -> Any:
 def _image_id(client: httpx.Client, name: str) -> str:
     (image,) = _json(client.get("/image/v2/images", params={"name": name}))["images"]
     return str(image["id"])
+
+
+def _refuses_bogus_image_data(client: httpx.Client) -> bool:
+    """Whether an upload must be of the declared disk format: random bytes
+    as a qcow2, as tempest's image listing tests upload them."""
+    created = _json(
+        client.post(
+            "/image/v2/images",
+            json={
+                "name": "interop-format-probe",
+                "disk_format": "qcow2",
+                "container_format": "bare",
+            },
+        )
+    )
+    try:
+        upload = client.put(
+            f"/image/v2/images/{created['id']}/file",
+            content=os.urandom(4096),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return upload.is_client_error
+    finally:
+        client.delete(f"/image/v2/images/{created['id']}").raise_for_status()
 
 
 def _copy_image(client: httpx.Client, source_id: str, name: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import subunit  # type: ignore[import-not-found]
 import testtools  # type: ignore[import-not-found]
 
-MAX_REASON = 4000
+MAX_REASON = 20000
 
 
 def _reason(details: dict[str, Any]) -> str:

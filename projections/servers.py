@@ -16,6 +16,7 @@ from domain.access_addresses import AccessAddressing
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
 from domain.power import POWER_ACTIONS
+from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
 from projections.reader import Query
@@ -203,6 +204,18 @@ class ServersView(ProjectionView):
             (e.access_ipv4, e.access_ipv6, e.timestamp, e.originator_id),
         )
 
+    @apply.register
+    def _(self, e: Rebuilding.RebuildRequested, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET image_id=%s, task_state='rebuilding', updated_at=%s WHERE id=%s",
+            (e.image_id, e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Rebuilding.Rebuilt, cur: Cursor[DictRow]) -> None:
+        running = ("active", "running") if e.running else ("stopped", "shutdown")
+        cur.execute(_STATE_SQL, (*running[:1], None, running[1], e.timestamp, e.originator_id))
+
     # Resize (domain/resize.py) ----------------------------------------------
 
     @apply.register
@@ -340,6 +353,9 @@ class ServerFilters:
     tags_any: tuple[str, ...] = ()
     not_tags: tuple[str, ...] = ()
     not_tags_any: tuple[str, ...] = ()
+    # Booted from this image id, of this flavor id (Nova's image and flavor filters).
+    image_id: str | None = None
+    flavor_id: str | None = None
 
 
 def servers_page(
@@ -362,9 +378,11 @@ def servers_page(
     if f.changes_since is not None:
         where.append("updated_at >= %s")
         params.append(f.changes_since)
-    if f.host is not None:
-        where.append("host = %s")
-        params.append(f.host)
+    equal = (("host", f.host), ("image_id", f.image_id), ("flavor->>'flavor_id'", f.flavor_id))
+    for column, value in equal:
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
     if project_id is not None:
         where.append("project_id=%s")
         params.append(project_id)
