@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,18 +21,21 @@ from ops.interop_results import (
     ListError,
     Required,
     class_teardown_failures,
+    listed_tests,
     load_expected,
     load_guideline,
     outcomes,
     summary,
     verdict,
+    wide_summary,
 )
 from ops.interop_stack import REPO, StackError, own_stack
 from ops.interop_tempest import (
-    TestResult,
+    TempestResult,
     ensure_tempest,
     include_list,
     init_workspace,
+    list_tests,
     run_tempest,
 )
 
@@ -62,35 +65,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"interop: {exc}")
         return 2
     started = time.monotonic()
-    tempest = ensure_tempest(args.venv)
+    try:
+        tempest = ensure_tempest(args.venv)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"interop: {exc}")
+        return 1
     installed = time.monotonic()
     workspace = args.workdir / ("wide" if args.wide else "required")
+    try:
+        listed, results = _run(args, tempest, workspace, guideline)
+    except StackError as exc:
+        print(f"interop: the stack did not start: {exc}")
+        return 1
+    print(
+        f"interop: tempest ready in {installed - started:.0f} s, stack and run "
+        f"{time.monotonic() - installed:.0f} s; results in {workspace / 'results.json'}"
+    )
+    if args.wide:
+        return _report_wide(listed, results)
+    return _report_required(guideline, expected, results)
+
+
+def _run(
+    args: argparse.Namespace, tempest: Path, workspace: Path, guideline: Sequence[Required]
+) -> tuple[list[str], list[TempestResult]]:
+    """A fresh workspace, a stack of our own, the tests; what was listed and what came of it."""
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
     if args.wide:
         selection = include_list([], workspace / "include.txt", prefixes=WIDE_SUITES)
     else:
         selection = include_list([t.uuid for t in guideline], workspace / "include.txt")
-    try:
-        with own_stack() as stack:
-            init_workspace(tempest, workspace, cloud_facts(stack))
-            results = run_tempest(tempest, workspace, selection, args.concurrency)
-    except StackError as exc:
-        print(f"interop: the stack did not start: {exc}")
-        return 1
-    finished = time.monotonic()
+    listed: list[str] = []
+    began = time.monotonic()
+    with own_stack() as stack:
+        init_workspace(tempest, workspace, cloud_facts(stack))
+        print(f"interop: stack up and tempest.conf written in {time.monotonic() - began:.0f} s")
+        if args.wide:
+            listed = list_tests(tempest, workspace, selection)
+        began = time.monotonic()
+        results = run_tempest(tempest, workspace, selection, args.concurrency)
+        print(f"interop: tempest run (discovery included) in {time.monotonic() - began:.0f} s")
     (workspace / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
-    print(
-        f"interop: tempest ready in {installed - started:.0f} s, stack and run "
-        f"{finished - installed:.0f} s; results in {workspace / 'results.json'}"
-    )
-    if args.wide:
-        return _report_wide(results)
-    return _report_required(guideline, expected, results)
+    return listed, results
 
 
 def _report_required(
-    guideline: Sequence[Required], expected: dict[str, Expected], results: list[TestResult]
+    guideline: Sequence[Required], expected: dict[str, Expected], results: list[TempestResult]
 ) -> int:
     found = outcomes(guideline, results)
     judged = verdict(found, expected)
@@ -116,20 +137,12 @@ def _headline(reason: str) -> list[str]:
     return lines[-REASON_LINES:]
 
 
-def _report_wide(results: list[TestResult]) -> int:
+def _report_wide(listed: list[str], results: list[TempestResult]) -> int:
     """Counts per suite; the run does not fail on them (the next steps are chosen from them)."""
-    tests = [r for r in results if r.test_id.startswith("tempest.")]
-    for suite in WIDE_SUITES:
-        mine = Counter(r.status for r in tests if r.test_id.startswith(suite + "."))
-        print(
-            f"  {suite:<24} {mine['success']:>4} passed, {mine['fail']:>4} failed, "
-            f"{mine['skip']:>4} skipped"
-        )
-    fixtures = [r for r in results if not r.test_id.startswith("tempest.")]
-    failed_fixtures = sum(r.status == "fail" for r in fixtures)
-    print(f"  class set-up or clean-up failures: {failed_fixtures}")
-    every = Counter(r.status for r in tests)
-    print(f"{every['success']} passed, {every['fail']} failed, {every['skip']} skipped")
+    print("interop: tempest's API suites of the services served:")
+    print(
+        "\n".join(wide_summary(outcomes(listed_tests(listed, WIDE_SUITES), results), WIDE_SUITES))
+    )
     return 0
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.interop_tempest import TestResult
+from ops.interop_tempest import TempestResult
 
 # What each not-yet-built service may excuse, by the project a test belongs to.
 NEEDS = ("networking", "block-storage")
@@ -71,6 +71,18 @@ def load_guideline(path: Path) -> list[Required]:
     return tests
 
 
+def listed_tests(test_ids: Sequence[str], suites: Sequence[str]) -> list[Required]:
+    """Tests tempest listed (``module.Class.test[id-...,attrs]``), each under
+    the suite it belongs to, as Required entries so ``outcomes`` can judge them."""
+    tests = []
+    for test_id in test_ids:
+        uuid = _UUID.search(test_id)
+        suite = next((s for s in suites if test_id.startswith(s + ".")), None)
+        if uuid and suite:
+            tests.append(Required(suite, "", test_id.split("[", 1)[0], uuid[1]))
+    return tests
+
+
 def load_expected(path: Path, guideline: Sequence[Required]) -> dict[str, Expected]:
     """``TEST  NEEDS: reason`` a line, by test name. Only a required test of
     a service not built yet may be there, and only with a reason."""
@@ -98,11 +110,11 @@ def load_expected(path: Path, guideline: Sequence[Required]) -> dict[str, Expect
     return expected
 
 
-def outcomes(guideline: Sequence[Required], results: Iterable[TestResult]) -> list[Outcome]:
+def outcomes(guideline: Sequence[Required], results: Iterable[TempestResult]) -> list[Outcome]:
     """Each required test's outcome: its own result by idempotent id, else
     its class's set-up failure or skip, else 'not run'."""
-    by_uuid: dict[str, TestResult] = {}
-    by_class: dict[str, TestResult] = {}
+    by_uuid: dict[str, TempestResult] = {}
+    by_class: dict[str, TempestResult] = {}
     for result in results:
         fixture = _CLASS_FIXTURE.match(result.test_id)
         if fixture and fixture[1] == "setUpClass":
@@ -123,7 +135,7 @@ def _status(subunit_status: str) -> str:
     return {"success": PASSED, "skip": "skipped"}.get(subunit_status, "failed")
 
 
-def class_teardown_failures(results: Iterable[TestResult]) -> list[TestResult]:
+def class_teardown_failures(results: Iterable[TempestResult]) -> list[TempestResult]:
     """Classes whose clean-up failed after their tests ran (worth a look, not a verdict)."""
     return [
         r
@@ -150,6 +162,22 @@ def verdict(found: Sequence[Outcome], expected: dict[str, Expected]) -> Verdict:
     unexpected = [o for o in found if not o.passed and o.test.name not in expected]
     stale = [o for o in found if o.passed and o.test.name in expected]
     return Verdict(unexpected, stale)
+
+
+def wide_summary(found: Sequence[Outcome], suites: Sequence[str]) -> list[str]:
+    """Per suite: passed, failed, skipped (a class skipped whole counts each of its tests)."""
+    lines = []
+    for suite in suites:
+        mine = [o.status for o in found if o.test.project == suite]
+        counts = {s: mine.count(s) for s in (PASSED, "failed", "skipped", "not run")}
+        lines.append(
+            f"  {suite:<24} {len(mine):>4} tests: {counts[PASSED]:>4} passed,"
+            f" {counts['failed'] + counts['not run']:>4} failed, {counts['skipped']:>4} skipped"
+        )
+    every = [o.status for o in found]
+    failed = every.count("failed") + every.count("not run")
+    lines.append(f"{every.count(PASSED)} passed, {failed} failed, {every.count('skipped')} skipped")
+    return lines
 
 
 def summary(found: Sequence[Outcome], expected: dict[str, Expected]) -> list[str]:

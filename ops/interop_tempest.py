@@ -46,7 +46,7 @@ class Cloud:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class TempestResult:
     """One test's outcome as tempest's subunit stream told it."""
 
     test_id: str
@@ -64,7 +64,7 @@ def ensure_tempest(venv: Path) -> Path:
     print(f"interop: installing tempest {TEMPEST_VERSION} into {venv}", flush=True)
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
+    pip = subprocess.run(
         [
             str(venv / "bin" / "pip"),
             "install",
@@ -72,8 +72,12 @@ def ensure_tempest(venv: Path) -> Path:
             "--disable-pip-version-check",
             f"tempest=={TEMPEST_VERSION}",
         ],
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if pip.returncode != 0:  # pip's own words, only when they matter
+        raise RuntimeError(f"installing tempest failed:\n{pip.stdout}{pip.stderr}")
     stamp.write_text(f"{TEMPEST_VERSION}\n")
     return tempest
 
@@ -203,7 +207,7 @@ def tempest_env(workspace: Path) -> dict[str, str]:
 
 def run_tempest(
     tempest: Path, workspace: Path, include_list: Path, concurrency: int
-) -> list[TestResult]:
+) -> list[TempestResult]:
     """``tempest run`` of the tests the include list names, its progress on
     our stdout; then every test's outcome, read back from its subunit stream."""
     env = tempest_env(workspace)
@@ -231,13 +235,26 @@ def run_tempest(
     return read_results(tempest.with_name("python"), stream)
 
 
-def read_results(python: Path, stream: bytes) -> list[TestResult]:
+def list_tests(tempest: Path, workspace: Path, include_list: Path) -> list[str]:
+    """The ids of the tests the include list selects (with their attributes)."""
+    listed = subprocess.run(
+        [str(tempest), "run", "--list-tests", "--include-list", str(include_list)],
+        cwd=workspace,
+        env=tempest_env(workspace),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.strip() for line in listed.splitlines() if line.startswith("tempest.")]
+
+
+def read_results(python: Path, stream: bytes) -> list[TempestResult]:
     """Parse a subunit v2 stream with the tempest venv's own subunit library."""
     out = subprocess.run(
         [str(python), str(SUBUNIT_READER)], input=stream, capture_output=True, check=True
     ).stdout
     records = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-    return [TestResult(r["id"], r["status"], r["reason"]) for r in records]
+    return [TempestResult(r["id"], r["status"], r["reason"]) for r in records]
 
 
 def include_list(test_ids: Sequence[str], path: Path, prefixes: Sequence[str] = ()) -> Path:

@@ -51,7 +51,17 @@ _RESIZE_HOPS = [
         ),
         (
             Instance.Deleted,
-            ["schedule", "spawn", "stop", "start", "power", "snapshot", "rebuild", *_RESIZE_HOPS, "delete"],
+            [
+                "schedule",
+                "spawn",
+                "stop",
+                "start",
+                "power",
+                "snapshot",
+                "rebuild",
+                *_RESIZE_HOPS,
+                "delete",
+            ],
         ),
         # The old disks are dropped even after the instance is deleted.
         (Resizing.StashDropped, ["drop_stash"]),
