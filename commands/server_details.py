@@ -78,9 +78,9 @@ def snapshot_server(
     check_image_references(app, metadata, actor)
     properties = {
         **_boot_properties(app, instance.image_id),
-        "image_type": "snapshot",  # the user's metadata may say otherwise, as in Nova
         **metadata,
         "instance_uuid": str(instance.id),
+        "image_type": "snapshot",
         "base_image_ref": instance.image_id,
     }
     Image.validate_fields(name, instance.flavor.disk_gb, 0, properties)

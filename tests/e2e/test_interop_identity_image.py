@@ -27,7 +27,7 @@ def test_the_auth_catalog_is_the_project_scoped_token_s_own(
     assert anonymous.status_code == 401
 
 
-def test_an_unscoped_token_has_no_catalog_to_show(stack: Stack) -> None:
+def test_a_token_without_a_project_has_no_catalog_to_show(stack: Stack) -> None:
     auth = {
         "auth": {
             "identity": {
@@ -39,7 +39,8 @@ def test_an_unscoped_token_has_no_catalog_to_show(stack: Stack) -> None:
                         "password": stack.admin_password,
                     }
                 },
-            }
+            },
+            "scope": "unscoped",  # Keystone's: not even the default project
         }
     }
     issued = httpx.post(f"{stack.url}/identity/v3/auth/tokens", json=auth, timeout=10)
