@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg.rows import DictRow
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -73,16 +74,35 @@ def _detail(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
     return image
 
 
+def glance_filters(params: QueryParams) -> QueryParams:
+    """Nova's image list filters as the image list's own (Nova's proxy does
+    the same): ``server`` and ``type`` are properties, ``status`` is lower
+    case, ``changes-since`` is a time; others Nova ignores are dropped."""
+    kept: list[tuple[str, str]] = []
+    for key, value in params.multi_items():
+        if key in ("name", "limit", "marker"):
+            kept.append((key, value))
+        elif key == "status":
+            kept.append(("status", value.lower()))
+        elif key == "changes-since":
+            kept.append(("updated_at", f"gte:{value}"))
+        elif key == "server":
+            kept.append(("instance_uuid", value.rstrip("/").rsplit("/", 1)[-1]))
+        elif key == "type":
+            kept.append(("image_type", value))
+    return QueryParams(kept)
+
+
 async def _listed(request: Request, actor: Actor) -> list[DictRow]:
-    listing = image_filters.listing(request.query_params, actor)
+    listing = image_filters.listing(glance_filters(request.query_params), actor)
     if listing.marker is not None:
         await image_filters.check_marker(request, actor, listing.marker, visible)
     return await state(request).reads.all(image_list(listing))
 
 
 async def index(request: Request) -> JSONResponse:
-    _proxy_open(request)
     actor = authorize(request, "image:get_images")
+    _proxy_open(request)
     images = [
         {"id": str(r["id"]), "name": r["name"], "links": _links(request, str(r["id"]))}
         for r in await _listed(request, actor)
@@ -91,30 +111,39 @@ async def index(request: Request) -> JSONResponse:
 
 
 async def detail(request: Request) -> JSONResponse:
-    _proxy_open(request)
     actor = authorize(request, "image:get_images")
+    _proxy_open(request)
     rows = await _listed(request, actor)
     return JSONResponse({"images": [_detail(request, r, actor) for r in rows]})
 
 
 async def show(request: Request) -> JSONResponse:
-    _proxy_open(request)
     actor = authorize(request, "image:get_image")
+    _proxy_open(request)
     row = await visible(request, actor, request.path_params["id"])
     return JSONResponse({"image": _detail(request, row, actor)})
 
 
 async def delete(request: Request) -> Response:
-    _proxy_open(request)
     actor = authorize(request, "image:delete_image")
+    _proxy_open(request)
     svc = state(request).services
     receipt = await run_in_threadpool(svc.delete_image, request.path_params["id"], actor)
     await read_your_writes(request, receipt)
     return Response(status_code=204)
 
 
+async def no_image(request: Request) -> Response:
+    """``/images/`` names an image with an empty id: none (Nova's 404, not a list or 405)."""
+    rule = "image:delete_image" if request.method == "DELETE" else "image:get_image"
+    authorize(request, rule)
+    _proxy_open(request)
+    raise NotFound("Image not found.")
+
+
 routes = [
     Route("/compute/v2.1/images", index, methods=["GET"]),
+    Route("/compute/v2.1/images/", no_image, methods=["GET", "DELETE"]),
     Route("/compute/v2.1/images/detail", detail, methods=["GET"]),
     Route("/compute/v2.1/images/{id}", show, methods=["GET"]),
     Route("/compute/v2.1/images/{id}", delete, methods=["DELETE"]),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,12 +30,14 @@ from domain.values import INT32_MAX, Actor
 from projections.flavors import FlavorPage, flavor_by_id, flavor_page, visible_flavor
 
 MAX_PAGE = 1000  # Nova's osapi_max_limit
+_FLAVOR_ID = r"^[A-Za-z0-9._-]([A-Za-z0-9. _-]*[A-Za-z0-9._-])?$"  # no space at either end
 
 
 class FlavorSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
-    id: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_.\- ]+$")
+    # Nova: a string, a number, or none (then a new UUID).
+    id: Annotated[str, Field(min_length=1, max_length=255, pattern=_FLAVOR_ID)] | int | None = None
     ram: int = Field(ge=1, le=INT32_MAX)
     vcpus: int = Field(ge=1, le=INT32_MAX)
     disk: int = Field(ge=0, le=INT32_MAX)
@@ -140,7 +143,7 @@ async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:create")
     spec = (await parse_body(request, CreateFlavorBody)).flavor
     cmd = CreateFlavor(
-        flavor_id=spec.id or spec.name,
+        flavor_id=str(uuid.uuid4()) if spec.id is None else str(spec.id),
         name=spec.name,
         vcpus=spec.vcpus,
         ram_mb=spec.ram,

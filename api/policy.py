@@ -189,6 +189,7 @@ ACTIONS: dict[str, str] = {
     "compute:quotas:show:other_project": ADMIN,
     "compute:quotas:update": ADMIN,
     "compute:quotas:defaults": READER,  # the same for every project
+    "compute:quotas:delete": ADMIN,  # back to the defaults
     "compute:limits": READER,
     "image:add_image": MEMBER,
     "image:publicize_image": ADMIN,

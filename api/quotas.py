@@ -5,12 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from api import microversion, quota_resources
 from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.responses import JSONResponse
 from domain.errors import NotFound
+from domain.quota import DEFAULT_LIMITS
 from domain.values import INT32_MAX, Actor
 from projections.quotas import quota_rows, usage_by_resource
 from projections.reader import Query
@@ -102,6 +104,16 @@ async def update(request: Request) -> JSONResponse:
     return JSONResponse({"quota_set": _limits(usage, request)})  # no id, as Nova answers
 
 
+async def delete(request: Request) -> Response:
+    """Nova's quota delete: the project's limits go back to the defaults."""
+    actor = authorize(request, "compute:quotas:delete")
+    svc = state(request).services
+    project_id = request.path_params["project_id"]
+    receipt = await run_in_threadpool(svc.update_quota, project_id, dict(DEFAULT_LIMITS), actor)
+    await read_your_writes(request, receipt)
+    return Response(status_code=202)
+
+
 async def limits(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:limits")
     usage = await _usage(request, actor.project_id)
@@ -113,6 +125,7 @@ async def limits(request: Request) -> JSONResponse:
 routes = [
     Route("/compute/v2.1/os-quota-sets/{project_id}", show, methods=["GET"]),
     Route("/compute/v2.1/os-quota-sets/{project_id}", update, methods=["PUT"]),
+    Route("/compute/v2.1/os-quota-sets/{project_id}", delete, methods=["DELETE"]),
     Route("/compute/v2.1/os-quota-sets/{project_id}/detail", show_detail, methods=["GET"]),
     Route("/compute/v2.1/os-quota-sets/{project_id}/defaults", defaults, methods=["GET"]),
     Route("/compute/v2.1/limits", limits, methods=["GET"]),

@@ -237,6 +237,9 @@ def run_tempest(
 
 def list_tests(tempest: Path, workspace: Path, include_list: Path) -> list[str]:
     """The ids of the tests the include list selects (with their attributes)."""
+    if not (workspace / ".stestr").exists():  # listing needs the repository `tempest run` makes
+        stestr = str(tempest.with_name("stestr"))
+        subprocess.run([stestr, "init"], cwd=workspace, capture_output=True, check=True)
     listed = subprocess.run(
         [str(tempest), "run", "--list-tests", "--include-list", str(include_list)],
         cwd=workspace,

@@ -72,3 +72,21 @@ def test_a_draft4_patch_becomes_rfc6902_operations() -> None:
     ):
         with pytest.raises(InvalidInput):
             as_rfc6902([bad])
+
+
+def test_nova_s_image_filters_become_the_image_list_s() -> None:
+    from starlette.datastructures import QueryParams
+
+    from api.compute_images import glance_filters
+
+    asked = QueryParams(
+        "status=ACTIVE&server=http://x/servers/abc&type=snapshot&changes-since=2026-01-01T00:00:00Z"
+        "&limit=2&minRam=1"
+    )
+    assert list(glance_filters(asked).multi_items()) == [
+        ("status", "active"),
+        ("instance_uuid", "abc"),
+        ("image_type", "snapshot"),
+        ("updated_at", "gte:2026-01-01T00:00:00Z"),
+        ("limit", "2"),
+    ]
