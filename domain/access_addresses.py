@@ -20,10 +20,13 @@ def access_address(value: str, version: int) -> str:
     if value == "":
         return ""
     kind = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    refused = InvalidInput(f"{value[:64]!r} is not a valid IPv{version} address")
+    if "%" in value:  # a scope ("fe80::1%eth0") names an interface of some host, and takes any text
+        raise refused
     try:
         return str(kind(value))
     except ValueError:
-        raise InvalidInput(f"{value[:64]!r} is not a valid IPv{version} address") from None
+        raise refused from None
 
 
 class AccessAddressing(Aggregate):

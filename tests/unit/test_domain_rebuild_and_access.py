@@ -62,7 +62,15 @@ def test_access_addresses_are_kept_in_their_usual_form_and_none_keeps_one() -> N
 
 
 @pytest.mark.parametrize(
-    ("v4", "v6"), [("notvalid", None), (None, "notvalid"), ("::1", None), (None, "10.0.0.1")]
+    ("v4", "v6"),
+    [
+        ("notvalid", None),
+        (None, "notvalid"),
+        ("::1", None),
+        (None, "10.0.0.1"),
+        (None, "fe80::1%\n<x>"),  # a scope takes any text: refused
+        ("\u0661\u0669\u0662.0.2.1", None),  # Arabic-Indic digits
+    ],
 )
 def test_a_malformed_access_address_is_refused_and_nothing_changes(
     v4: str | None, v6: str | None
