@@ -1,12 +1,12 @@
 # Everything installs and starts itself: `make run` and `make test` need nothing else.
 .DEFAULT_GOAL := help
-.PHONY: help install lint format check test run
+.PHONY: help install lint format check test run interop interop-wide
 
 VENV := .venv/bin
 
 help:  ## list the targets
 	@echo "usage: make TARGET"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install:  ## install Debian packages and the venv (.venv) when missing or stale
 	@bash ops/install.sh
@@ -23,8 +23,15 @@ format: install  ## reformat, then apply ruff's safe fixes
 check: install lint  ## the fast loop: lint and the unit tests (under a minute)
 	$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
-test: install lint  ## lint, then the whole test suite (it starts its own servers)
+test: install lint interop  ## lint, the interop guideline's tempest tests, then the whole test suite
 	$(VENV)/pytest -q -p no:cacheprovider tests
+
+# docs/interop.md says what these run and what tempest is told about the cloud.
+interop: install  ## the OpenStack Powered Compute guideline's required tempest tests (own stack)
+	$(VENV)/python -m ops.interop
+
+interop-wide: install  ## tempest's API suites for identity, compute and image, counted (slow)
+	$(VENV)/python -m ops.interop --wide
 
 run: install  ## start the control plane (ARGS=... passes options)
 	exec $(VENV)/cloudledger run $(ARGS)

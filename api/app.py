@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from api import (
     audit,
+    compute_images,
     directory,
     flavor_extras,
     flavors,
@@ -20,6 +21,7 @@ from api import (
     image_import,
     image_members,
     image_patch,
+    image_schemas,
     images,
     instance_actions,
     keypairs,
@@ -92,6 +94,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *host_aggregates.routes,
             *usage.routes,
             *openapi.routes,
+            *compute_images.routes,
             *flavors.routes,
             *flavor_extras.routes,
             *keypairs.routes,
@@ -101,6 +104,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *image_import.routes,
             *image_patch.routes,
             *image_members.routes,
+            *image_schemas.routes,
             *audit.routes,
             *metrics.routes,
         ],

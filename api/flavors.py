@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from psycopg.rows import DictRow
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,17 +22,22 @@ from api.context import (
     read_your_writes,
     state,
 )
+from api.errors import BadRequest
 from api.responses import JSONResponse
 from commands.catalog import CreateFlavor
 from domain.errors import NotFound
 from domain.values import INT32_MAX, Actor
-from projections.flavors import flavor_by_id, flavor_list, visible_flavor
+from projections.flavors import FlavorPage, flavor_by_id, flavor_page, visible_flavor
+
+MAX_PAGE = 1000  # Nova's osapi_max_limit
+_FLAVOR_ID = r"^[A-Za-z0-9._-]([A-Za-z0-9. _-]*[A-Za-z0-9._-])?$"  # no space at either end
 
 
 class FlavorSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
-    id: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_.\- ]+$")
+    # Nova: a string, a number, or none (then a new UUID).
+    id: Annotated[str, Field(min_length=1, max_length=255, pattern=_FLAVOR_ID)] | int | None = None
     ram: int = Field(ge=1, le=INT32_MAX)
     vcpus: int = Field(ge=1, le=INT32_MAX)
     disk: int = Field(ge=0, le=INT32_MAX)
@@ -68,8 +75,36 @@ def render(request: Request, row: DictRow) -> dict[str, Any]:
 
 
 async def _rows(request: Request, actor: Actor) -> list[DictRow]:
-    """Public flavors, and the private ones the project was given (all for admins)."""
-    return await state(request).reads.all(flavor_list(actor.is_admin, actor.project_id))
+    """Public flavors, and the private ones the project was given (all for
+    admins); with Nova's filters (minRam, minDisk) and paging (limit, marker)."""
+    params = request.query_params
+    page = FlavorPage(
+        min_ram_mb=_integer(params, "minRam", "Invalid minRam filter [{}]"),
+        min_disk_gb=_integer(params, "minDisk", "Invalid minDisk filter [{}]"),
+        after=await _after(request, actor, params["marker"]) if "marker" in params else None,
+        limit=min(_integer(params, "limit", "limit param must be an integer"), MAX_PAGE)
+        if "limit" in params
+        else None,
+    )
+    if page.limit is not None and page.limit < 0:
+        raise BadRequest("limit param must be positive")
+    return await state(request).reads.all(flavor_page(actor.is_admin, actor.project_id, page))
+
+
+def _integer(params: Mapping[str, str], name: str, message: str) -> int:
+    try:
+        return int(params.get(name, 0))
+    except ValueError:
+        raise BadRequest(message.format(params[name][:40])) from None
+
+
+async def _after(request: Request, actor: Actor, marker: str) -> tuple[int, int, int, str]:
+    """Where a page starts: after the marker, a flavor the caller can see (400 otherwise)."""
+    try:
+        row = await visible(request, actor, marker)
+    except NotFound:
+        raise BadRequest(f"marker [{marker[:40]}] not found") from None
+    return (row["ram_mb"], row["vcpus"], row["disk_gb"], row["flavor_id"])
 
 
 async def index(request: Request) -> JSONResponse:
@@ -108,7 +143,7 @@ async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:flavors:create")
     spec = (await parse_body(request, CreateFlavorBody)).flavor
     cmd = CreateFlavor(
-        flavor_id=spec.id or spec.name,
+        flavor_id=str(uuid.uuid4()) if spec.id is None else str(spec.id),
         name=spec.name,
         vcpus=spec.vcpus,
         ram_mb=spec.ram,

@@ -16,6 +16,7 @@ from api.audit import note_login
 from api.context import (
     accepts,
     authenticate,
+    authorize,
     base_url,
     parse_body,
     read_your_writes,
@@ -27,7 +28,7 @@ from api.responses import JSONResponse
 from commands.authentication import Login
 from commands.identity import RevokeToken
 from commands.tokens import TokenClaims, TokenScope
-from domain.errors import InvalidInput, NotFound, Unauthorized
+from domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from domain.values import Actor
 
 UPDATED = "2024-01-01T00:00:00Z"
@@ -260,6 +261,16 @@ async def revoke_token(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def auth_catalog(request: Request) -> JSONResponse:
+    """GET /v3/auth/catalog: the catalog of the caller's own token; as in
+    Keystone, only a project-scoped token has one."""
+    actor = authorize(request, "identity:get_auth_catalog")
+    if not actor.project_id:
+        raise Forbidden("A project-scoped token is required to produce a service catalog.")
+    links = {"self": f"{base_url(request)}/identity/v3/auth/catalog"}
+    return JSONResponse({"catalog": catalog(request, actor.project_id), "links": links})
+
+
 routes = [
     Route("/identity", versions),
     Route("/identity/", versions),
@@ -268,4 +279,5 @@ routes = [
     Route("/identity/v3/auth/tokens", issue_token, methods=["POST"]),
     Route("/identity/v3/auth/tokens", validate_token, methods=["GET", "HEAD"]),
     Route("/identity/v3/auth/tokens", revoke_token, methods=["DELETE"]),
+    Route("/identity/v3/auth/catalog", auth_catalog, methods=["GET", "HEAD"]),
 ]

@@ -33,6 +33,7 @@ KNOWN = {
     "visibility",
     "member_status",
     "tag",
+    "size",
     "size_min",
     "size_max",
     "created_at",
@@ -64,6 +65,14 @@ def _any_of(key: str, raw: str) -> list[Any]:
         return [UUID(v) for v in values]
     except ValueError:
         raise BadRequest(f"Invalid id filter: {raw!r}") from None
+
+
+def _size_bound(params: QueryParams, key: str, tighter: Callable[[int, int], int]) -> int | None:
+    """``size_min`` or ``size_max``, narrowed by Glance's exact ``size`` filter."""
+    bound, exact = _int(params, key), _int(params, "size")
+    if exact is None:
+        return bound
+    return exact if bound is None else tighter(bound, exact)
 
 
 def _bool(params: QueryParams, key: str) -> bool | None:
@@ -141,8 +150,8 @@ def listing(
         visibility=visibility,
         member_status=member_status,
         tags=params.getlist("tag"),
-        size_min=_int(params, "size_min"),
-        size_max=_int(params, "size_max"),
+        size_min=_size_bound(params, "size_min", max),
+        size_max=_size_bound(params, "size_max", min),
         times=[_time(c, v) for c in ("created_at", "updated_at") for v in params.getlist(c)],
         properties=properties,
         protected=_bool(params, "protected"),

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from api.context import accepts, authorize, read_your_writes, state
 from api.errors import UnsupportedMediaType
 from api.images import VISIBILITY_RULES, render, visible
+from api.json_patch_draft4 import as_rfc6902
 from api.limits import parse_json
 from api.responses import JSONResponse
 from commands.image_patch import checked_document
@@ -22,6 +23,8 @@ from domain.errors import NotFound
 from domain.values import Actor, require_text
 
 PATCH_MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
+# Glance still takes the older draft-4 form too (tempest and old clients send it).
+DRAFT4_PATCH_MEDIA_TYPE = "application/openstack-images-v2.0-json-patch"
 
 
 class PatchOperation(BaseModel):
@@ -39,11 +42,14 @@ class ImagePatch(RootModel[list[PatchOperation]]):
 
 async def _patch_document(request: Request) -> list[dict[str, Any]]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != PATCH_MEDIA_TYPE:
+    if media_type not in (PATCH_MEDIA_TYPE, DRAFT4_PATCH_MEDIA_TYPE):
         raise UnsupportedMediaType(
             f"Unsupported Content-Type {media_type or 'none'!r}: send {PATCH_MEDIA_TYPE}"
         )
-    return checked_document(parse_json(await request.body(), "application/json"))
+    doc = parse_json(await request.body(), "application/json")
+    if media_type == DRAFT4_PATCH_MEDIA_TYPE:
+        doc = as_rfc6902(doc)
+    return checked_document(doc)
 
 
 def _check_visibility_rules(request: Request, actor: Actor, ops: list[dict[str, Any]]) -> None:

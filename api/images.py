@@ -176,6 +176,14 @@ async def delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def no_image(request: Request) -> Response:
+    """``/v2/images/`` names an image with an empty id: none exists (Glance's
+    404), where a redirect to the list would show, or DELETE would 405."""
+    rule = "image:delete_image" if request.method == "DELETE" else "image:get_image"
+    authorize(request, rule)
+    raise NotFound("No image found with ID ''")
+
+
 routes = [
     Route("/image", versions),
     Route("/image/", versions),
@@ -184,4 +192,5 @@ routes = [
     Route("/image/v2/images", index, methods=["GET"]),
     Route("/image/v2/images/{id}", show, methods=["GET"]),
     Route("/image/v2/images/{id}", delete, methods=["DELETE"]),
+    Route("/image/v2/images/", no_image, methods=["GET", "DELETE"]),
 ]

@@ -17,6 +17,10 @@ MIN_VERSION = (2, 1)
 # table; 2.52 (tags at boot) waits for server tags.
 MAX_VERSION = (2, 52)  # 2.52: tags at boot (server tags since 2.26)
 UPDATED = "2024-01-01T00:00:00Z"
+LEGACY_UPDATED = "2011-01-21T11:33:21Z"
+LEGACY_PREFIX = "/compute/v2/"
+CURRENT_PREFIX = "/compute/v2.1/"
+_VERSION_HEADERS = (b"openstack-api-version", b"x-openstack-nova-api-version")
 # ASCII digits only ("²" is a digit to str.isdigit), and few of them.
 _VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})", re.ASCII)
 
@@ -46,8 +50,28 @@ def _doc(request: Request) -> dict[str, object]:
     }
 
 
+def _legacy_doc(request: Request) -> dict[str, object]:
+    """Nova's v2.0: the v2.1 API at 2.1 with no microversions, under /v2."""
+    return {
+        "id": "v2.0",
+        "status": "DEPRECATED",
+        "version": "",
+        "min_version": "",
+        "updated": LEGACY_UPDATED,
+        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2/"}],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}
+        ],
+    }
+
+
 async def versions(request: Request) -> JSONResponse:
-    return JSONResponse({"versions": [_doc(request)]})
+    # v2.0 first, as Nova lists them (clients and tempest expect that order).
+    return JSONResponse({"versions": [_legacy_doc(request), _doc(request)]})
+
+
+async def version_v20(request: Request) -> JSONResponse:
+    return JSONResponse({"version": _legacy_doc(request)})
 
 
 async def version_v21(request: Request) -> JSONResponse:
@@ -80,7 +104,13 @@ class MicroversionMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/compute/v2.1/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(LEGACY_PREFIX) and scope["path"] != LEGACY_PREFIX:
+            await self.app(_as_legacy_v2(scope), receive, send)
+            return
+        if not scope["path"].startswith(CURRENT_PREFIX):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -120,9 +150,24 @@ class MicroversionMiddleware:
         await self.app(scope, receive, send_with_version)
 
 
+def _as_legacy_v2(scope: Scope) -> Scope:
+    """A /compute/v2/... request as the same v2.1 route at 2.1: Nova's
+    legacy v2 endpoint, which knows no microversions (headers are ignored)."""
+    path = CURRENT_PREFIX + scope["path"][len(LEGACY_PREFIX) :]
+    raw: bytes = scope.get("raw_path") or b""
+    if raw.startswith(LEGACY_PREFIX.encode()):
+        raw = CURRENT_PREFIX.encode() + raw[len(LEGACY_PREFIX) :]
+    else:  # the prefix itself came percent-encoded
+        raw = path.encode()
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _VERSION_HEADERS]
+    return {**scope, "path": path, "raw_path": raw, "headers": headers}
+
+
 routes = [
     Route("/compute", versions),
     Route("/compute/", versions),
+    Route("/compute/v2", version_v20),
+    Route("/compute/v2/", version_v20),
     Route("/compute/v2.1", version_v21),
     Route("/compute/v2.1/", version_v21),
 ]

@@ -84,6 +84,7 @@ ACTIONS: dict[str, str] = {
     "identity:revoke_token": "rule:admin_api or rule:owner",
     "identity:get_auth_projects": "@",  # any valid token, unscoped ones too
     "identity:get_auth_domains": "@",
+    "identity:get_auth_catalog": "@",  # the caller's own token's catalog
     "identity:list_domains": ADMIN,
     "identity:get_domain": f"{ADMIN} or {_domain('reader', 'target.domain.id')}",
     "identity:create_domain": ADMIN,
@@ -130,6 +131,7 @@ ACTIONS: dict[str, str] = {
     "compute:servers:resize": MEMBER,
     "compute:servers:confirm_resize": MEMBER,
     "compute:servers:revert_resize": MEMBER,
+    "compute:servers:rebuild": MEMBER,
     "compute:servers:index:all_tenants": ADMIN,
     "compute:servers:update": MEMBER,
     "compute:instance_actions:index": READER,
@@ -186,6 +188,8 @@ ACTIONS: dict[str, str] = {
     "compute:quotas:show": READER,
     "compute:quotas:show:other_project": ADMIN,
     "compute:quotas:update": ADMIN,
+    "compute:quotas:defaults": READER,  # the same for every project
+    "compute:quotas:delete": ADMIN,  # back to the defaults
     "compute:limits": READER,
     "image:add_image": MEMBER,
     "image:publicize_image": ADMIN,

@@ -25,6 +25,7 @@ from api.context import (
 )
 from api.errors import BadRequest
 from api.responses import JSONResponse
+from api.server_rebuild import RebuildArgs, rebuild
 from api.servers import act, visible_server
 from domain.errors import Conflict
 from domain.values import Actor
@@ -48,25 +49,36 @@ class _CreateImage(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict, max_length=128)
 
 
+class _NoArguments(BaseModel):
+    """What an action without arguments takes: Nova accepts null or {}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# null or {} (tempest and openstacksdk send {}); only the action's name counts.
+_Bare = _NoArguments | None
+
+
 class ServerActionBody(BaseModel):
     """Exactly one action; each is a transition of the Instance (409 when
     its state forbids it) and, for the power ones, a job on its host."""
 
     model_config = ConfigDict(extra="forbid")
-    os_stop: None = Field(default=None, alias="os-stop")
-    os_start: None = Field(default=None, alias="os-start")
+    os_stop: _Bare = Field(default=None, alias="os-stop")
+    os_start: _Bare = Field(default=None, alias="os-start")
     reboot: _Reboot | None = None
-    pause: None = None
-    unpause: None = None
-    suspend: None = None
-    resume: None = None
-    lock: None = None
-    unlock: None = None
+    pause: _Bare = None
+    unpause: _Bare = None
+    suspend: _Bare = None
+    resume: _Bare = None
+    lock: _Bare = None
+    unlock: _Bare = None
     console: _ConsoleOutput | None = Field(default=None, alias="os-getConsoleOutput")
     create_image: _CreateImage | None = Field(default=None, alias="createImage")
     resize: _Resize | None = None
-    confirm_resize: None = Field(default=None, alias="confirmResize")
-    revert_resize: None = Field(default=None, alias="revertResize")
+    confirm_resize: _Bare = Field(default=None, alias="confirmResize")
+    revert_resize: _Bare = Field(default=None, alias="revertResize")
+    rebuild: RebuildArgs | None = None
 
 
 # The body's key -> the verb commands/servers.py knows (and its policy rule).
@@ -81,12 +93,17 @@ async def action(request: Request) -> Response:
     if len(given) != 1:
         raise BadRequest("Give exactly one action, such as os-stop, os-start or reboot")
     (key,) = given
-    if key in ("reboot", "console", "create_image", "resize") and getattr(body, key) is None:
+    if (
+        key in ("reboot", "console", "create_image", "resize", "rebuild")
+        and getattr(body, key) is None
+    ):
         raise BadRequest(f"The {key} action needs an object (for reboot, its type)")
     if body.console is not None:
         return await _console_output(request, actor, body.console)
     if body.create_image is not None:
         return await _create_image(request, actor, body.create_image)
+    if body.rebuild is not None:
+        return await rebuild(request, actor, body.rebuild)
     if key in _RESIZE_STEPS:
         return await _resize_step(request, actor, key, body.resize)
     verb = _VERBS.get(key, key)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
+import string
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -15,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import microversion, server_views
+from api import microversion, server_microversions, server_views
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -53,7 +55,9 @@ TASK_STATUS = {
     "resize_migrating": "RESIZE",
     "resize_migrated": "RESIZE",
     "resize_reverting": "REVERT_RESIZE",
+    "rebuilding": "REBUILD",
 }
+_PASSWORD_SYMBOLS = string.ascii_letters + string.digits
 MAX_PAGE = 1000
 MAX_MULTI_CREATE = 100  # servers one request may boot
 
@@ -70,6 +74,11 @@ class ServerSpec(BaseModel):
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
     tags: list[str] | None = Field(default=None, max_length=1024)  # from 2.52
+    # Shown as given, checked by the domain (domain/access_addresses.py).
+    accessIPv4: str | None = Field(default=None, max_length=64)
+    accessIPv6: str | None = Field(default=None, max_length=64)
+    # Returned once in the answer, as Nova does; never stored (no guest receives it yet).
+    adminPass: str | None = Field(default=None, max_length=255)
     # "ZONE", or an admin's "ZONE:HOST", "ZONE::NODE" or "ZONE:HOST:NODE".
     availability_zone: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
@@ -115,8 +124,8 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "created": row["created"],
         "updated": row["updated"],
         "addresses": {},
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": row["access_ipv4"],
+        "accessIPv6": row["access_ipv6"],
         "links": _links(request, "servers", sid),
         "OS-DCF:diskConfig": "MANUAL",
         "progress": 0,
@@ -140,7 +149,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{sid}"
     if row["fault"]:
         server["fault"] = server_views.fault(row["fault"], actor)
-    return server
+    return server_microversions.shown(server, microversion.requested(request))
 
 
 def _uuid(value: str) -> UUID:
@@ -170,6 +179,8 @@ async def create(request: Request) -> JSONResponse:
         _group_hint(request_body),
         *await _zone_asked(request, actor, spec.availability_zone),
         tuple(_boot_tags(request, spec.tags)),
+        access_ipv4=spec.accessIPv4 or "",
+        access_ipv6=spec.accessIPv6 or "",
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -182,8 +193,14 @@ async def create(request: Request) -> JSONResponse:
         "links": _links(request, "servers", sid),
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": [{"name": "default"}],
+        "adminPass": spec.adminPass or admin_password(),
     }
     return JSONResponse({"server": body}, 202)
+
+
+def admin_password() -> str:
+    """Nova's generated adminPass: 12 random letters and digits."""
+    return "".join(secrets.choice(_PASSWORD_SYMBOLS) for _ in range(12))
 
 
 def _boot_tags(request: Request, tags: list[str] | None) -> list[str]:
@@ -233,8 +250,9 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
     vm_states: tuple[str, ...] = ()
     task_states: tuple[str, ...] = ()
     if "status" in params:
-        vm_states = tuple(vm for vm, shown in STATUS.items() if shown == params["status"])
-        task_states = tuple(t for t, shown in TASK_STATUS.items() if shown == params["status"])
+        status = params["status"].upper()  # Nova takes "active" as well as "ACTIVE"
+        vm_states = tuple(vm for vm, shown in STATUS.items() if shown == status)
+        task_states = tuple(t for t, shown in TASK_STATUS.items() if shown == status)
         if not (vm_states or task_states) and microversion.requested(request) < (2, 38):
             return []  # Nova's answer before 2.38: nothing has that status
         if not (vm_states or task_states):
@@ -253,9 +271,16 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         _tag_list(params.get("tags-any")),
         _tag_list(params.get("not-tags")),
         _tag_list(params.get("not-tags-any")),
+        image_id=_ref_id(params.get("image")),
+        flavor_id=_ref_id(params.get("flavor")),
     )
     page = servers_page(project, limit, marker, filters=filters)
     return await state(request).reads.all(page)
+
+
+def _ref_id(ref: str | None) -> str | None:
+    """An image or flavor filter: an id, or a link ending in one (as Nova takes)."""
+    return None if ref is None else ref.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _changes_since(value: str | None) -> datetime | None:
@@ -318,6 +343,8 @@ class _ServerChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
     description: str | None = Field(default=None, max_length=255, pattern=NO_CONTROL_CHARS)
+    accessIPv4: str | None = Field(default=None, max_length=64)
+    accessIPv6: str | None = Field(default=None, max_length=64)
 
 
 class UpdateServerBody(BaseModel):
@@ -331,12 +358,16 @@ async def update(request: Request) -> JSONResponse:
     change = (await parse_body(request, UpdateServerBody)).server
     server_id = request.path_params["id"]
     svc = state(request).services
+    access = (change.accessIPv4, change.accessIPv6)
     receipt = await run_in_threadpool(
-        svc.update_server, server_id, change.name, change.description, actor
+        svc.update_server, server_id, change.name, change.description, actor, access
     )
     await read_your_writes(request, receipt)
     row = await visible_server(request, actor, server_id)
-    return JSONResponse({"server": render(request, row, actor)})
+    shown = server_microversions.shown(
+        render(request, row, actor), microversion.requested(request), basic=True
+    )
+    return JSONResponse({"server": shown})
 
 
 async def delete(request: Request) -> Response:

@@ -179,6 +179,8 @@ finish_stop = host_step(Instance.mark_stopped)
 finish_start = host_step(Instance.mark_started)
 # The host rebooted, paused, suspended or resumed the guest.
 finish_power_action = host_step(Instance.mark_power_action_done)
+# The host built the guest again from its new image.
+finish_rebuild = host_step(Instance.mark_rebuilt)
 
 
 @retrying

@@ -4,8 +4,9 @@ lookup a boot's ``key_name`` needs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from commands import keys
+from commands import keys, x509_keys
 from commands.app import CloudApp
 from commands.loading import load
 from commands.names import claim_of, holder_of, take
@@ -29,23 +30,42 @@ class CreatedKeypair:
     private_key: str  # "" for an imported key
 
 
-def create_keypair(cmd: CreateKeypair, app: CloudApp, actor: Actor) -> CreatedKeypair:
-    Keypair.validate_name(cmd.name)
-    if cmd.key_type not in KEY_TYPES:
-        raise InvalidInput(f"Keypair type must be one of {', '.join(KEY_TYPES)}")
-    if cmd.key_type == "x509":
-        raise InvalidInput("x509 keypairs are not supported; use an ssh key")
+def _ssh_key(cmd: CreateKeypair) -> tuple[str, str, str]:
+    """(public key, private key or "" if imported, fingerprint)."""
     if cmd.public_key:
         public, private = keys.checked_public_key(cmd.public_key), ""
     else:
         generated = keys.generate()
         public, private = generated.public_key, generated.private_key
+    return public, private, keys.fingerprint(public)
+
+
+def _certificate(cmd: CreateKeypair, now: datetime) -> tuple[str, str, str]:
+    """(certificate, private key bundle or "" if imported, fingerprint)."""
+    if cmd.public_key:
+        public, private = x509_keys.checked_certificate(cmd.public_key), ""
+    else:
+        generated = x509_keys.generate(cmd.user_id, now)
+        public, private = generated.certificate, generated.private_key
+    return public, private, x509_keys.fingerprint(public)
+
+
+def create_keypair(
+    cmd: CreateKeypair, app: CloudApp, actor: Actor, now: datetime | None = None
+) -> CreatedKeypair:
+    Keypair.validate_name(cmd.name)
+    if cmd.key_type not in KEY_TYPES:
+        raise InvalidInput(f"Keypair type must be one of {', '.join(KEY_TYPES)}")
+    if cmd.key_type == "x509":
+        public, private, label = _certificate(cmd, now or datetime.now(UTC))
+    else:
+        public, private, label = _ssh_key(cmd)
     keypair = Keypair(
         user_id=cmd.user_id,
         name=cmd.name,
         key_type=cmd.key_type,
         public_key=public,
-        fingerprint=keys.fingerprint(public),
+        fingerprint=label,
         actor=actor,
     )
     claim = take(app, "keypair", cmd.user_id, cmd.name, keypair.id.hex, "Key pair", actor)

@@ -40,8 +40,14 @@ def delete_metadata_item(server_id: str, key: str, app: CloudApp, actor: Actor) 
 
 
 def update_server(
-    server_id: str, name: str | None, description: str | None, app: CloudApp, actor: Actor
+    server_id: str,
+    name: str | None,
+    description: str | None,
+    app: CloudApp,
+    actor: Actor,
+    access: tuple[str | None, str | None] = (None, None),
 ) -> Receipt:
+    """Rename, describe, or set the access addresses (IPv4, IPv6; None keeps one)."""
     instance = owned_instance(app, server_id, actor)
     instance.require_unlocked(actor)
     instance.update(
@@ -49,6 +55,7 @@ def update_server(
         instance.description if description is None else description,
         actor,
     )
+    instance.set_access_addresses(*access, actor)
     return Receipt.of(instance.id, app.save(instance))
 
 

@@ -50,6 +50,8 @@ class BootServer:
     availability_zone: str = ""  # "" for any
     forced_host: str = ""  # an admin's AZ:HOST: the scheduler skips its filters
     tags: tuple[str, ...] = ()  # from compute 2.52
+    access_ipv4: str = ""  # what the user says the server is reached at, shown as given
+    access_ipv6: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
         )
         if cmd.tags:
             instance.set_tags(cmd.tags, actor)
+        if cmd.access_ipv4 or cmd.access_ipv6:
+            instance.set_access_addresses(cmd.access_ipv4, cmd.access_ipv6, actor)
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
         if group is not None:
             group.add_member(str(instance.id), actor)
@@ -211,6 +215,11 @@ def _bootable_flavor(reads: _Reads, flavor_id: str, actor: Actor) -> Flavor:
     if not (flavor.usable_by(actor.project_id) or (flavor.active and actor.is_admin)):
         raise InvalidInput(f"Flavor {flavor_id} could not be found.")
     return flavor
+
+
+def bootable_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
+    """An active image the caller may boot (or rebuild from); 400 for any other id."""
+    return _bootable_image(_Reads(app), image_id, actor)
 
 
 def _bootable_image(reads: _Reads, image_id: str, actor: Actor) -> Image:

@@ -17,6 +17,7 @@ from commands import (
     keypairs,
     server_details,
     server_groups,
+    server_rebuild,
     server_resize,
     servers,
 )
@@ -140,10 +141,17 @@ class Services(IdentityCommands, ImageMetadataCommands):
         )
 
     def update_server(
-        self, server_id: str, name: str | None, description: str | None, actor: Actor
+        self,
+        server_id: str,
+        name: str | None,
+        description: str | None,
+        actor: Actor,
+        access: tuple[str | None, str | None] = (None, None),
     ) -> Receipt:
         return retry_on_conflict(
-            lambda: server_details.update_server(server_id, name, description, self.app, actor)
+            lambda: server_details.update_server(
+                server_id, name, description, self.app, actor, access
+            )
         )
 
     def change_server_tags(
@@ -166,6 +174,9 @@ class Services(IdentityCommands, ImageMetadataCommands):
                 server_id, name, metadata, self.app, actor, protections
             )
         )
+
+    def rebuild_server(self, cmd: server_rebuild.RebuildServer, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: server_rebuild.rebuild_server(cmd, self.app, actor))
 
     def resize_server(self, server_id: str, flavor_id: str, actor: Actor) -> Receipt:
         return retry_on_conflict(

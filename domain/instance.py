@@ -7,9 +7,11 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.access_addresses import AccessAddressing
 from domain.errors import InstanceLocked, InvalidTransition
 from domain.faults import bounded, legacy_fault
 from domain.power import BY_TASK, POWER_ACTIONS
+from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
 from domain.values import (
@@ -27,9 +29,10 @@ from domain.values import (
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
-class Instance(Resizing, Tagging):
+class Instance(Resizing, Rebuilding, Tagging, AccessAddressing):
     """A server: requested, scheduled to a host, spawned, stopped, resized
-    (domain/resize.py), tagged (domain/tags.py), deleted."""
+    (domain/resize.py), rebuilt (domain/rebuild.py), tagged (domain/tags.py),
+    given access addresses (domain/access_addresses.py), deleted."""
 
     class Requested(Aggregate.Created):
         project_id: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate
 
 from domain.instance import Instance
+from domain.rebuild import Rebuilding
 from domain.resize import RESIZE_EVENTS
 from domain.tags import Tagging
 
@@ -25,5 +26,7 @@ LIFECYCLE_EVENTS: tuple[type[Aggregate.Event], ...] = (
     Instance.DeleteRequested,
     Instance.Deleted,
     *RESIZE_EVENTS,
+    Rebuilding.RebuildRequested,
+    Rebuilding.Rebuilt,
     Tagging.TagsSet,
 )

@@ -161,6 +161,7 @@ class TaskState(StrEnum):
     RESIZE_MIGRATING = "resize_migrating"
     RESIZE_MIGRATED = "resize_migrated"
     RESIZE_REVERTING = "resize_reverting"
+    REBUILDING = "rebuilding"
     DELETING = "deleting"
 
 

@@ -26,6 +26,8 @@ _TYPES: dict[str, tuple[str, str]] = {
     "Instance": ("server", "compute/server"),
     "Resizing": ("server", "compute/server"),
     "Tagging": ("server", "compute/server"),
+    "Rebuilding": ("server", "compute/server"),
+    "AccessAddressing": ("server", "compute/server"),
     "Image": ("image", "image"),
     "Flavor": ("flavor", "compute/flavor"),
     "ComputeHost": ("host", "compute/host"),

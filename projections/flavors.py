@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import singledispatchmethod
 from typing import Any
 
@@ -127,6 +128,28 @@ def flavor_list(include_private: bool, project_id: str = "") -> Query:
         f"SELECT * FROM flavors WHERE active AND {_USABLE} "
         "ORDER BY ram_mb, vcpus, disk_gb, flavor_id",
         (include_private, project_id),
+    )
+
+
+@dataclass(frozen=True)
+class FlavorPage:
+    """Nova's flavor list filters and paging: at least this much RAM (MiB)
+    and root disk (GiB), after the marker's row in the list's order."""
+
+    min_ram_mb: int = 0
+    min_disk_gb: int = 0
+    after: tuple[int, int, int, str] | None = None  # the marker's (ram, vcpus, disk, id)
+    limit: int | None = None
+
+
+def flavor_page(include_private: bool, project_id: str, page: FlavorPage) -> Query:
+    """``flavor_list``, filtered and paged in the same order."""
+    after = page.after or (-1, -1, -1, "")
+    return Query(
+        f"SELECT * FROM flavors WHERE active AND {_USABLE} AND ram_mb >= %s AND disk_gb >= %s"
+        " AND (ram_mb, vcpus, disk_gb, flavor_id) > (%s, %s, %s, %s)"
+        " ORDER BY ram_mb, vcpus, disk_gb, flavor_id LIMIT %s",
+        (include_private, project_id, page.min_ram_mb, page.min_disk_gb, *after, page.limit),
     )
 
 

@@ -12,9 +12,11 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from domain.access_addresses import AccessAddressing
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
 from domain.power import POWER_ACTIONS
+from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
 from projections.reader import Query
@@ -35,6 +37,7 @@ class ServersView(ProjectionView):
         Instance.Updated,
         Instance.Locked,
         Instance.Unlocked,
+        AccessAddressing.AccessAddressesSet,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS servers (
@@ -54,6 +57,8 @@ class ServersView(ProjectionView):
         # The zone asked for at boot ("" for any); shown until a host is chosen.
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS availability_zone text NOT NULL DEFAULT ''",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS access_ipv4 text NOT NULL DEFAULT ''",
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS access_ipv6 text NOT NULL DEFAULT ''",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -192,6 +197,25 @@ class ServersView(ProjectionView):
             (Jsonb(e.tags), e.timestamp, e.originator_id),
         )
 
+    @apply.register
+    def _(self, e: AccessAddressing.AccessAddressesSet, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET access_ipv4=%s, access_ipv6=%s, updated_at=%s WHERE id=%s",
+            (e.access_ipv4, e.access_ipv6, e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Rebuilding.RebuildRequested, cur: Cursor[DictRow]) -> None:
+        cur.execute(
+            "UPDATE servers SET image_id=%s, task_state='rebuilding', updated_at=%s WHERE id=%s",
+            (e.image_id, e.timestamp, e.originator_id),
+        )
+
+    @apply.register
+    def _(self, e: Rebuilding.Rebuilt, cur: Cursor[DictRow]) -> None:
+        running = ("active", "running") if e.running else ("stopped", "shutdown")
+        cur.execute(_STATE_SQL, (*running[:1], None, running[1], e.timestamp, e.originator_id))
+
     # Resize (domain/resize.py) ----------------------------------------------
 
     @apply.register
@@ -297,6 +321,7 @@ _SERVER_COLUMNS = ", ".join(
         "id::text AS id, project_id, user_id, name, image_id",
         "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
         "key_name, metadata, description, locked, tags",
+        "access_ipv4, access_ipv6",
         _ZONE,
         _nova_time("created_at", "created"),
         _nova_time("updated_at", "updated"),
@@ -328,6 +353,9 @@ class ServerFilters:
     tags_any: tuple[str, ...] = ()
     not_tags: tuple[str, ...] = ()
     not_tags_any: tuple[str, ...] = ()
+    # Booted from this image id, of this flavor id (Nova's image and flavor filters).
+    image_id: str | None = None
+    flavor_id: str | None = None
 
 
 def servers_page(
@@ -350,9 +378,11 @@ def servers_page(
     if f.changes_since is not None:
         where.append("updated_at >= %s")
         params.append(f.changes_since)
-    if f.host is not None:
-        where.append("host = %s")
-        params.append(f.host)
+    equal = (("host", f.host), ("image_id", f.image_id), ("flavor->>'flavor_id'", f.flavor_id))
+    for column, value in equal:
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
     if project_id is not None:
         where.append("project_id=%s")
         params.append(project_id)

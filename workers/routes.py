@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from domain.instance import Instance
+from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 
 
@@ -78,6 +79,7 @@ ROUTES: tuple[Route, ...] = (
     # Reboots, pauses, suspends and their undoing (domain/power.py).
     Route("power", Instance.PowerActionRequested, COMPUTE, (Instance.PowerActionDone, *_ENDED)),
     Route("snapshot", Instance.SnapshotRequested, COMPUTE, (Instance.SnapshotDone, *_ENDED)),
+    Route("rebuild", Rebuilding.RebuildRequested, COMPUTE, (Rebuilding.Rebuilt, *_ENDED)),
     # Resize (domain/resize.py): the scheduler, the source, the destination;
     # a revert goes back the other way.
     Route(

@@ -25,10 +25,16 @@ PUBLIC = {
     ("GET", "/compute/"),
     ("GET", "/compute/v2.1"),
     ("GET", "/compute/v2.1/"),
+    ("GET", "/compute/v2"),  # Nova's legacy v2.0 version document
+    ("GET", "/compute/v2/"),
     ("GET", "/openapi.json"),  # the API's own description
 }
 # Any valid token may ask which projects and domains it can scope to (rule "@").
-ANY_TOKEN = {("GET", "/identity/v3/auth/projects"), ("GET", "/identity/v3/auth/domains")}
+ANY_TOKEN = {
+    ("GET", "/identity/v3/auth/projects"),
+    ("GET", "/identity/v3/auth/domains"),
+    ("GET", "/identity/v3/auth/catalog"),  # the token's own catalog, as Keystone's
+}
 SOME_ID = "00000000-0000-4000-8000-000000000001"
 BODIES = {
     "/compute/v2.1/servers/{id}/action": {"os-stop": None},
@@ -76,4 +82,8 @@ def test_every_route_but_the_public_ones_is_refused_to_a_token_without_roles(
 
 
 def test_the_routes_open_to_any_token_say_so_in_their_rule() -> None:
-    assert {ACTIONS["identity:get_auth_projects"], ACTIONS["identity:get_auth_domains"]} == {"@"}
+    assert {
+        ACTIONS["identity:get_auth_projects"],
+        ACTIONS["identity:get_auth_domains"],
+        ACTIONS["identity:get_auth_catalog"],
+    } == {"@"}

@@ -61,6 +61,7 @@ def test_the_rules_that_are_not_persona_rules_are_known() -> None:
         "identity:revoke_token",
         "identity:get_auth_projects",
         "identity:get_auth_domains",
+        "identity:get_auth_catalog",
         "image:download_image",
         "image:download_image:any_project",
         "image:upload_image",

@@ -6,6 +6,7 @@ import pytest
 
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
+from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
 from workers import routes
@@ -42,21 +43,32 @@ _RESIZE_HOPS = [
         (Instance.Spawned, ["spawn"]),
         (
             Instance.Failed,
-            ["schedule", "spawn", "stop", "start", "power", "snapshot", *_RESIZE_HOPS],
+            ["schedule", "spawn", "stop", "start", "power", "snapshot", "rebuild", *_RESIZE_HOPS],
         ),
         (
             Instance.DeleteRequested,
-            ["spawn", "stop", "start", "power", "snapshot", *_RESIZE_HOPS, "delete"],
+            ["spawn", "stop", "start", "power", "snapshot", "rebuild", *_RESIZE_HOPS, "delete"],
         ),
         (
             Instance.Deleted,
-            ["schedule", "spawn", "stop", "start", "power", "snapshot", *_RESIZE_HOPS, "delete"],
+            [
+                "schedule",
+                "spawn",
+                "stop",
+                "start",
+                "power",
+                "snapshot",
+                "rebuild",
+                *_RESIZE_HOPS,
+                "delete",
+            ],
         ),
         # The old disks are dropped even after the instance is deleted.
         (Resizing.StashDropped, ["drop_stash"]),
         (Resizing.ResizeRefused, ["resize_schedule"]),
         (Instance.SnapshotDone, ["snapshot"]),
         (Instance.PowerActionDone, ["power"]),
+        (Rebuilding.Rebuilt, ["rebuild"]),
         (Instance.StopRequested, []),
         (Instance.Requested, []),
     ],
@@ -74,6 +86,7 @@ def test_what_each_event_owes() -> None:
         "StartRequested": ["start"],
         "PowerActionRequested": ["power"],
         "SnapshotRequested": ["snapshot"],
+        "RebuildRequested": ["rebuild"],
         "DeleteRequested": ["delete"],
         "ResizeRequested": ["resize_schedule"],
         "ResizeScheduled": ["resize_migrate"],

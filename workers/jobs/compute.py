@@ -113,7 +113,7 @@ Drive = Callable[[ComputeContext, Instance], None]
 Finish = Callable[[CloudApp, Sequence[Instance]], list[UUID]]
 
 
-def _batch(
+def run_batch(
     host: ComputeContext,
     ids: Sequence[UUID],
     task: TaskState,
@@ -154,7 +154,11 @@ def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive:
         drive(host, instance)  # a delete is retried until the host is clean, never ERROR
         return True
     cleanup = (lambda: remove_guest(host, instance.id)) if task == TaskState.SPAWNING else None
-    what = {TaskState.SPAWNING: "Build", TaskState.POWERING_OFF: "Stop"}.get(task, "Start")
+    what = {
+        TaskState.SPAWNING: "Build",
+        TaskState.POWERING_OFF: "Stop",
+        TaskState.REBUILDING: "Rebuild",
+    }.get(task, "Start")
     if task in BY_TASK:
         what = BY_TASK[task].name.replace("_", " ").capitalize()
     return run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
@@ -170,6 +174,7 @@ _DONE_WORDS = {
     TaskState.UNPAUSING: "unpaused",
     TaskState.SUSPENDING: "suspended",
     TaskState.RESUMING: "resumed",
+    TaskState.REBUILDING: "rebuilt",
 }
 
 
@@ -220,25 +225,25 @@ def _delete(host: ComputeContext, instance: Instance) -> None:
 
 
 def spawn_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return _batch(host, ids, TaskState.SPAWNING, _run, record.finish_spawns, "active")
+    return run_batch(host, ids, TaskState.SPAWNING, _run, record.finish_spawns, "active")
 
 
 def stop_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return _batch(
-        host, ids, TaskState.POWERING_OFF, _stop, _one_by_one(record.finish_stop), "stopped"
+    return run_batch(
+        host, ids, TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped"
     )
 
 
 def start_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return _batch(
-        host, ids, TaskState.POWERING_ON, _run, _one_by_one(record.finish_start), "active"
+    return run_batch(
+        host, ids, TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active"
     )
 
 
 def delete_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
     """Destroy domains and purge disks, then record the deletions; a driver
     failure is retried (a delete must not leave a half-cleaned host)."""
-    return _batch(host, ids, TaskState.DELETING, _delete, record.finish_deletes, "deleted")
+    return run_batch(host, ids, TaskState.DELETING, _delete, record.finish_deletes, "deleted")
 
 
 def _hard_reboot(host: ComputeContext, instance: Instance) -> None:
@@ -269,10 +274,10 @@ def power_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
             by_task.setdefault(task, []).append(iid)
         else:
             outcomes[str(iid)] = "skipped"  # done, or superseded (a delete)
-    finish = _one_by_one(record.finish_power_action)
+    finish = one_by_one(record.finish_power_action)
     for task, task_ids in by_task.items():
         done = BY_TASK[task].ends_in.value
-        outcomes.update(_batch(host, task_ids, task, _POWER_DRIVES[task], finish, done))
+        outcomes.update(run_batch(host, task_ids, task, _POWER_DRIVES[task], finish, done))
     return outcomes
 
 
@@ -330,7 +335,7 @@ def _snapshot(host: ComputeContext, instance: Instance) -> None:
     host.console.write(str(instance.id), f"cloudledger: root disk saved as image {image_id}")
 
 
-def _one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
+def one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
     """Stops and starts are rare: record each on its own."""
 
     def finish_all(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:

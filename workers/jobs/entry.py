@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from workers import runtime
-from workers.jobs import compute, resize, scheduler
+from workers.jobs import compute, rebuild, resize, scheduler
 from workers.runtime import ComputeContext, Context, SchedulerContext
 
 BATCH_JOB_FUNC = "workers.jobs.entry.run_batch"  # what the relay enqueues
@@ -34,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
     "delete": Handler(ComputeContext, compute.delete_instances),
     "power": Handler(ComputeContext, compute.power_instances),
     "snapshot": Handler(ComputeContext, compute.snapshot_instances),
+    "rebuild": Handler(ComputeContext, rebuild.rebuild_instances),
     "resize_schedule": Handler(SchedulerContext, resize.schedule_resizes),
     "resize_migrate": Handler(ComputeContext, resize.migrate_instances),
     "resize_finish": Handler(ComputeContext, resize.finish_resizes),

@@ -1,0 +1,122 @@
+"""What tempest is told about the interop stack, asked of its API as its
+admin: the images to boot, the compute microversions it serves."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import httpx
+
+from ops.interop_stack import InteropStack
+from ops.interop_tempest import Cloud
+from ops.seed import SEED_IMAGE_NAME
+
+ALT_IMAGE_NAME = f"{SEED_IMAGE_NAME}-alt"
+
+
+def cloud_facts(stack: InteropStack) -> Cloud:
+    """The seeded image, a second image (tests that filter servers by image
+    need two), and the compute version document's range."""
+    with _admin_client(stack) as client:
+        image_ref = _image_id(client, SEED_IMAGE_NAME)
+        image_ref_alt = _copy_image(client, image_ref, ALT_IMAGE_NAME)
+        version = _json(client.get("/compute/v2.1/"))["version"]
+        enforced = _refuses_bogus_image_data(client)
+    return Cloud(
+        url=stack.url,
+        admin_password=stack.admin_password,
+        image_ref=image_ref,
+        image_ref_alt=image_ref_alt,
+        min_microversion=version["min_version"],
+        max_microversion=version["version"],
+        image_format_enforcement=enforced,
+    )
+
+
+def _admin_client(stack: InteropStack) -> httpx.Client:
+    domain = {"name": "Default"}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": "admin", "domain": domain, "password": stack.admin_password}
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": domain}},
+        }
+    }
+    response = httpx.post(f"{stack.url}/identity/v3/auth/tokens", json=body, timeout=30)
+    response.raise_for_status()
+    token = response.headers["X-Subject-Token"]
+    return httpx.Client(base_url=stack.url, headers={"X-Auth-Token": token}, timeout=60)
+
+
+def _json(response: httpx.Response) -> Any:
+    response.raise_for_status()
+    return response.json()
+
+
+def _image_id(client: httpx.Client, name: str) -> str:
+    (image,) = _json(client.get("/image/v2/images", params={"name": name}))["images"]
+    return str(image["id"])
+
+
+def _refuses_bogus_image_data(client: httpx.Client) -> bool:
+    """Whether an upload must be of the declared disk format: random bytes
+    as a qcow2, as tempest's image listing tests upload them."""
+    created = _json(
+        client.post(
+            "/image/v2/images",
+            json={
+                "name": "interop-format-probe",
+                "disk_format": "qcow2",
+                "container_format": "bare",
+            },
+        )
+    )
+    try:
+        upload = client.put(
+            f"/image/v2/images/{created['id']}/file",
+            content=os.urandom(4096),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return upload.is_client_error
+    finally:
+        client.delete(f"/image/v2/images/{created['id']}").raise_for_status()
+
+
+def _copy_image(client: httpx.Client, source_id: str, name: str) -> str:
+    """A public copy of an image's bytes under another name and id."""
+    data = client.get(f"/image/v2/images/{source_id}/file")
+    data.raise_for_status()
+    created = _json(
+        client.post(
+            "/image/v2/images",
+            json={
+                "name": name,
+                "disk_format": "qcow2",
+                "container_format": "bare",
+                "visibility": "public",
+            },
+        )
+    )
+    image_id = str(created["id"])
+    upload = client.put(
+        f"/image/v2/images/{image_id}/file",
+        content=data.content,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    upload.raise_for_status()
+    _wait_active(client, image_id)
+    return image_id
+
+
+def _wait_active(client: httpx.Client, image_id: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (status := _json(client.get(f"/image/v2/images/{image_id}"))["status"]) != "active":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"image {image_id} still {status} after {timeout:g} s")
+        time.sleep(0.1)

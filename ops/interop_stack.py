@@ -1,0 +1,121 @@
+"""A stack of its own for the interop run: `cloudledger run` with private
+PostgreSQL and Redis on free loopback ports and its state in a fresh folder,
+as the e2e tests start theirs; stopped by SIGTERM, its group killed if stuck."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ops.ports import free_port
+from workers.drivers.embedded_qemu import embedded_root
+
+REPO = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+HOSTS = 2
+
+
+class StackError(RuntimeError):
+    """The stack did not come up; the message carries the end of its logs."""
+
+
+@dataclass(frozen=True)
+class InteropStack:
+    """Where the running stack listens and keeps its state."""
+
+    url: str
+    state_dir: Path
+    admin_password: str
+
+
+@contextlib.contextmanager
+def own_stack() -> Iterator[InteropStack]:
+    """`cloudledger run --hosts 2` on servers of its own, removed afterwards."""
+    state_dir = Path(tempfile.mkdtemp(prefix="cloudledger-interop-"))
+    state_dir.chmod(0o755)  # the postgres user must reach its data dir
+    port = free_port()
+    password = f"pw-{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "CLOUDLEDGER_STATE_DIR": str(state_dir),
+        "CLOUDLEDGER_PORT": str(port),
+        "CLOUDLEDGER_PG_PORT": str(free_port()),
+        "CLOUDLEDGER_REDIS_PORT": str(free_port()),
+        "CLOUDLEDGER_ADMIN_PASSWORD": password,
+        "PYTHONUNBUFFERED": "1",
+    }
+    for inherited in ("CLOUDLEDGER_DATABASE_URL", "CLOUDLEDGER_REDIS_URL"):
+        env.pop(inherited, None)  # never a caller's servers: this stack owns its own
+    with (state_dir / "run.out").open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "run", "--hosts", str(HOSTS)],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, for a last-resort kill
+        )
+    stack = InteropStack(f"http://127.0.0.1:{port}", state_dir, password)
+    try:
+        _wait_until_up(stack, process)
+        yield stack
+    finally:
+        _stop(process)
+        for n in range(1, HOSTS + 1):
+            qemu = state_dir / "hosts" / f"compute-{n}" / "qemu"
+            shutil.rmtree(embedded_root(qemu), ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def logs_tail(state_dir: Path, lines: int = 40) -> str:
+    """The end of `cloudledger run`'s output and of every child's log."""
+    output = state_dir / "run.out"
+    text = output.read_text(errors="replace")[-3000:] if output.exists() else ""
+    parts = [f"--- run output\n{text}"]
+    for log in sorted((state_dir / "logs").glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.name}\n" + "\n".join(tail))
+    return "\n".join(parts)
+
+
+def _wait_until_up(stack: InteropStack, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(
+                f"cloudledger run exited ({process.returncode}):\n{logs_tail(stack.state_dir)}"
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            response = httpx.get(f"{stack.url}/identity/v3", timeout=1)
+            if response.status_code == 200 and (stack.state_dir / "clouds.yaml").exists():
+                return
+        time.sleep(0.1)
+    raise StackError(
+        f"the API did not answer within {START_TIMEOUT_S:g} s:\n{logs_tail(stack.state_dir)}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the supervisor stops its children), then kill the group if stuck."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(STOP_TIMEOUT_S)
+    # Started with start_new_session: the group id is the run process's PID.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(5)

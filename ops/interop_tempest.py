@@ -1,0 +1,269 @@
+"""Tempest for the interop run: its own venv, a workspace, a tempest.conf
+that tells the truth about this cloud, and a run whose results come back
+as one record per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from configparser import ConfigParser
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+# 47.0.0 (2026-09) runs on Python 3.11 and holds every test id of the
+# 2020.06 guideline (ids are stable across tempest's renames of classes).
+TEMPEST_VERSION = "47.0.0"
+SUBUNIT_READER = Path(__file__).with_name("interop_subunit.py")
+RUN_TIMEOUT_S = 3600.0
+# Only the loopback cloud: no proxy may carry a request elsewhere.
+_PROXY_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+)
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """What tempest.conf says: where the cloud is and what it offers."""
+
+    url: str
+    admin_password: str
+    image_ref: str
+    image_ref_alt: str
+    max_microversion: str
+    min_microversion: str = "2.1"
+    image_format_enforcement: bool = True
+    flavor_ref: str = "1"
+    flavor_ref_alt: str = "2"
+
+
+@dataclass(frozen=True)
+class TempestResult:
+    """One test's outcome as tempest's subunit stream told it."""
+
+    test_id: str
+    status: str  # success, fail, skip, xfail, uxsuccess
+    reason: str
+
+
+def ensure_tempest(venv: Path) -> Path:
+    """The tempest command of ``venv``, installing the pinned release into a
+    venv of its own when missing or of another version."""
+    tempest = venv / "bin" / "tempest"
+    stamp = venv / ".tempest-version"
+    if tempest.exists() and stamp.exists() and stamp.read_text().strip() == TEMPEST_VERSION:
+        return tempest
+    print(f"interop: installing tempest {TEMPEST_VERSION} into {venv}", flush=True)
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run(
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"tempest=={TEMPEST_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if pip.returncode != 0:  # pip's own words, only when they matter
+        raise RuntimeError(f"installing tempest failed:\n{pip.stdout}{pip.stderr}")
+    stamp.write_text(f"{TEMPEST_VERSION}\n")
+    return tempest
+
+
+def tempest_conf(cloud: Cloud, workspace: Path) -> str:
+    """The configuration of a tempest run against ``cloud``: each option is
+    what the cloud offers today, not what would make a test pass."""
+    conf = ConfigParser(interpolation=None)
+    sections: dict[str, dict[str, str]] = {
+        "DEFAULT": {"log_dir": str(workspace / "logs"), "log_file": "tempest.log"},
+        "oslo_concurrency": {"lock_path": str(workspace / "locks")},
+        "auth": {
+            # Tempest makes a project and users per test class and deletes them.
+            "use_dynamic_credentials": "true",
+            "create_isolated_networks": "false",  # no network service yet
+            "admin_username": "admin",
+            "admin_password": cloud.admin_password,
+            "admin_project_name": "admin",
+            "admin_domain_name": "Default",
+        },
+        "identity": {
+            "uri_v3": f"{cloud.url}/identity/v3",
+            "auth_version": "v3",
+            "region": "RegionOne",
+            "v3_endpoint_type": "public",
+        },
+        "identity-feature-enabled": {
+            "api_v2": "false",
+            "api_v3": "true",
+            "trust": "false",  # no OS-TRUST
+            "security_compliance": "false",
+        },
+        "compute": {
+            "image_ref": cloud.image_ref,
+            "image_ref_alt": cloud.image_ref_alt,
+            "flavor_ref": cloud.flavor_ref,
+            "flavor_ref_alt": cloud.flavor_ref_alt,
+            "min_microversion": cloud.min_microversion,
+            "max_microversion": cloud.max_microversion,
+            "build_interval": "1",
+            "build_timeout": "60",
+            "min_compute_nodes": "2",
+        },
+        "compute-feature-enabled": {
+            **dict.fromkeys(("resize", "snapshot", "pause", "suspend", "console_output"), "true"),
+            "enable_instance_password": "true",
+            # Not built (yet): each waits for its own work.
+            "interface_attach": "false",  # networking
+            "attach_encrypted_volume": "false",  # block storage
+            "swap_volume": "false",
+            "volume_multiattach": "false",
+            "shelve": "false",
+            "rescue": "false",
+            "change_password": "false",
+            "cold_migration": "false",
+            "live_migration": "false",
+            "metadata_service": "false",
+            "config_drive": "false",
+            "personality": "false",
+            "vnc_console": "false",
+            "spice_console": "false",
+            "serial_console": "false",
+        },
+        "image": {
+            # Never the download site of tempest's defaults: nothing leaves 127.0.0.1.
+            "http_image": f"{cloud.url}/interop-no-such-image",
+            "http_qcow2_image": f"{cloud.url}/interop-no-such-image",
+            "build_timeout": "60",
+        },
+        "image-feature-enabled": {
+            "api_v2": "true",
+            "api_v1": "false",
+            "import_image": "false",
+            # Found out by uploading random bytes as a qcow2 (ops/interop_cloud.py).
+            "image_format_enforcement": str(cloud.image_format_enforcement).lower(),
+        },
+        "validation": {"run_validation": "false"},  # no guest network to reach
+        "service_available": {
+            "nova": "true",
+            "glance": "true",
+            "neutron": "false",  # until networking lands (issue 21)
+            "cinder": "false",  # until block storage lands (issue 22)
+            "swift": "false",
+            "horizon": "false",
+        },
+    }
+    for name, options in sections.items():
+        if name != "DEFAULT":
+            conf.add_section(name)
+        for key, value in options.items():
+            conf.set(name, key, value)
+    text = StringIO()
+    conf.write(text)
+    return text.getvalue()
+
+
+def init_workspace(tempest: Path, workspace: Path, cloud: Cloud) -> Path:
+    """A tempest workspace: the .stestr.conf that `tempest init` would write
+    (without its registry in $HOME) and our tempest.conf; returns the conf."""
+    package = subprocess.run(
+        [str(tempest.with_name("python")), "-c", "import tempest; print(tempest.__path__[0])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (workspace / ".stestr.conf").write_text(
+        f"[DEFAULT]\ntest_path={package}/test_discover\ntop_dir={package}\n"
+        "group_regex=([^\\.]*\\.)*\n"
+    )
+    for folder in ("locks", "logs", "etc"):
+        (workspace / folder).mkdir(exist_ok=True)
+    conf = workspace / "etc" / "tempest.conf"
+    conf.write_text(tempest_conf(cloud, workspace))
+    conf.chmod(0o600)  # it holds the admin password
+    return conf
+
+
+def tempest_env(workspace: Path) -> dict[str, str]:
+    """Tempest's environment: our conf, $HOME in the workspace (tempest
+    makes ~/.tempest), and no proxy that could carry a request elsewhere."""
+    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
+    env["TEMPEST_CONFIG_DIR"] = str(workspace / "etc")
+    env["HOME"] = str(workspace)
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
+    return env
+
+
+def run_tempest(
+    tempest: Path, workspace: Path, include_list: Path, concurrency: int
+) -> list[TempestResult]:
+    """``tempest run`` of the tests the include list names, its progress on
+    our stdout; then every test's outcome, read back from its subunit stream."""
+    env = tempest_env(workspace)
+    subprocess.run(
+        [
+            str(tempest),
+            "run",
+            "--include-list",
+            str(include_list),
+            "--concurrency",
+            str(concurrency),
+        ],
+        cwd=workspace,
+        env=env,
+        check=False,  # failures are counted below, against the expected ones
+        timeout=RUN_TIMEOUT_S,
+    )
+    stream = subprocess.run(
+        [str(tempest.with_name("stestr")), "last", "--subunit"],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        check=False,
+    ).stdout
+    return read_results(tempest.with_name("python"), stream)
+
+
+def list_tests(tempest: Path, workspace: Path, include_list: Path) -> list[str]:
+    """The ids of the tests the include list selects (with their attributes)."""
+    if not (workspace / ".stestr").exists():  # listing needs the repository `tempest run` makes
+        stestr = str(tempest.with_name("stestr"))
+        subprocess.run([stestr, "init"], cwd=workspace, capture_output=True, check=True)
+    listed = subprocess.run(
+        [str(tempest), "run", "--list-tests", "--include-list", str(include_list)],
+        cwd=workspace,
+        env=tempest_env(workspace),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.strip() for line in listed.splitlines() if line.startswith("tempest.")]
+
+
+def read_results(python: Path, stream: bytes) -> list[TempestResult]:
+    """Parse a subunit v2 stream with the tempest venv's own subunit library."""
+    out = subprocess.run(
+        [str(python), str(SUBUNIT_READER)], input=stream, capture_output=True, check=True
+    ).stdout
+    records = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    return [TempestResult(r["id"], r["status"], r["reason"]) for r in records]
+
+
+def include_list(test_ids: Sequence[str], path: Path, prefixes: Sequence[str] = ()) -> Path:
+    """A tempest include list selecting exactly these idempotent ids, and
+    every test under these module prefixes."""
+    lines = [f"id-{uuid}\n" for uuid in test_ids]
+    lines += ["^" + prefix.replace(".", "\\.") + "\\.\n" for prefix in prefixes]
+    path.write_text("".join(lines))
+    return path

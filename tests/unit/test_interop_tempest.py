@@ -1,0 +1,47 @@
+"""What tempest is told about the cloud, and how tests are selected."""
+
+from __future__ import annotations
+
+import re
+from configparser import ConfigParser
+from pathlib import Path
+
+from ops.interop_tempest import Cloud, include_list, tempest_conf
+
+CLOUD = Cloud(
+    "http://127.0.0.1:8080", "pw", "img-1", "img-2", "2.52", image_format_enforcement=False
+)
+
+
+def _conf(tmp_path: Path) -> ConfigParser:
+    conf = ConfigParser(interpolation=None)
+    conf.read_string(tempest_conf(CLOUD, tmp_path))
+    return conf
+
+
+def test_tempest_is_told_which_services_and_features_exist(tmp_path: Path) -> None:
+    conf = _conf(tmp_path)
+    assert conf["service_available"]["neutron"] == "false"
+    assert conf["service_available"]["cinder"] == "false"
+    features = conf["compute-feature-enabled"]
+    for built in ("resize", "snapshot", "pause", "suspend", "console_output"):
+        assert features[built] == "true"
+    assert features["interface_attach"] == "false"
+    assert conf["auth"]["use_dynamic_credentials"] == "true"
+    assert (conf["auth"]["admin_username"], conf["auth"]["admin_password"]) == ("admin", "pw")
+    assert conf["compute"]["max_microversion"] == "2.52"
+    assert conf["image-feature-enabled"]["image_format_enforcement"] == "false"
+
+
+def test_every_address_tempest_is_given_is_on_the_loopback(tmp_path: Path) -> None:
+    text = tempest_conf(CLOUD, tmp_path)
+    urls = re.findall(r"https?://[^\s/]+", text)
+    assert urls and all(u.startswith("http://127.0.0.1:") for u in urls)
+
+
+def test_the_include_list_selects_by_idempotent_id_and_by_suite(tmp_path: Path) -> None:
+    path = include_list(["abc"], tmp_path / "include.txt", prefixes=["tempest.api.compute"])
+    patterns = [re.compile(line) for line in path.read_text().splitlines()]
+    assert patterns[0].search("tempest.api.x.Y.test_z[id-abc,smoke]")
+    assert patterns[1].search("tempest.api.compute.servers.T.test[id-1]")
+    assert not patterns[1].search("tempest.api.compute_x.T.test[id-1]")
