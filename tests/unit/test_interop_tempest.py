@@ -45,3 +45,10 @@ def test_the_include_list_selects_by_idempotent_id_and_by_suite(tmp_path: Path) 
     assert patterns[0].search("tempest.api.x.Y.test_z[id-abc,smoke]")
     assert patterns[1].search("tempest.api.compute.servers.T.test[id-1]")
     assert not patterns[1].search("tempest.api.compute_x.T.test[id-1]")
+
+
+def test_tempest_uploads_its_random_bytes_as_raw_the_one_format_they_are(tmp_path: Path) -> None:
+    conf = _conf(tmp_path)
+
+    assert conf["image"]["disk_formats"] == "raw"
+    assert conf["image"]["container_formats"] == "bare"
