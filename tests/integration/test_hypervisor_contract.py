@@ -26,7 +26,13 @@ from workers.drivers.hypervisor import (
     LibvirtHypervisor,
 )
 from workers.drivers.iscsi import Portal, TargetAddress, target_iqn
-from workers.drivers.netns import ensure_namespace, ipr, namespace_pids, remove_namespace
+from workers.drivers.netns import (
+    add_tap,
+    ensure_namespace,
+    ipr,
+    namespace_pids,
+    remove_namespace,
+)
 from workers.drivers.processes import end_processes
 from workers.drivers.runner import SubprocessRunner
 from workers.drivers.test_node import write_test_node
@@ -588,9 +594,10 @@ def host_netns(tmp_path: Path) -> Iterator[str]:
     name = stack_prefix(str(tmp_path)) + "-hv"
     ensure_namespace(name)
     try:
+        for nic in (NIC, NIC_2):
+            add_tap(name, nic.tap)
         with ipr(name) as ip:
             for nic in (NIC, NIC_2):
-                ip.link("add", ifname=nic.tap, kind="tuntap", mode="tap")
                 ip.link("set", index=ip.link_lookup(ifname=nic.tap)[0], state="up")
         yield name
     finally:

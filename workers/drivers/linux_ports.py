@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from pyroute2 import IPRoute
 
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
-from workers.drivers.netns import delete_link, ipr, link_index, set_sysctl, tolerate_exists
+from workers.drivers.netns import (
+    add_tap,
+    delete_link,
+    ipr,
+    link_index,
+    set_sysctl,
+    tolerate_exists,
+)
 from workers.drivers.network_types import (
     PluggedPort,
     PortBinding,
@@ -59,7 +66,7 @@ class LinuxPorts:
             bridge = self._ensure_network(ip, port.segment)
             index = link_index(ip, port.tap)
             if index is None:
-                tolerate_exists(lambda: ip.link("add", ifname=port.tap, kind="tuntap", mode="tap"))
+                add_tap(self.namespace, port.tap)
                 index = _must_exist(ip, port.tap)
                 self._no_ipv6(port.tap)
             previous = _master(ip, index)

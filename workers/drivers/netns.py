@@ -5,6 +5,15 @@ A namespace is named by a file under /run/netns (iproute2's convention, so
 is done by a short-lived thread (``setns`` moves only the calling thread):
 the worker process itself stays in its own namespace, next to 127.0.0.1's
 PostgreSQL, Redis and API, which a namespace cannot reach.
+
+pyroute2's own ways into a namespace (``IPRoute(netns=...)``,
+``netns.create``, ``Conntrack(netns=...)``) fork the calling process. A fork
+of a process with threads (a worker, the test runner) that does not reach
+its ``_exit`` (seen under load: its reply socket closed by a timeout) goes on
+as a second copy of that process, in the namespace. So nothing here lets
+pyroute2 fork: netlink sockets are opened by a thread inside the namespace
+(`netlink_socket`) and handed to pyroute2 by their descriptor, and
+namespaces are made by `ip netns add`.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,6 +35,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 
 NETNS_DIR = Path("/run/netns")
+NETLINK_ROUTE = 0
+NETLINK_NETFILTER = 12
 # Namespace names become file names and `ip netns exec` arguments.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -51,11 +64,15 @@ def list_namespaces(prefix: str) -> list[str]:
 def ensure_namespace(name: str) -> None:
     """Make the namespace if it is missing, with its loopback up."""
     if not namespace_exists(name):
-        try:
-            netns.create(name)
-        except OSError as error:
-            if not namespace_exists(name):  # not a race with another worker
-                raise PermanentDriverError(f"cannot create namespace {name}: {error}") from None
+        made = subprocess.run(
+            ["ip", "netns", "add", check_name(name)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if made.returncode != 0 and not namespace_exists(name):  # not another worker's race
+            raise PermanentDriverError(f"cannot create namespace {name}: {made.stderr.strip()}")
     with ipr(name) as ip:
         ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
 
@@ -73,11 +90,22 @@ def ipr(name: str | None) -> Iterator[IPRoute]:
     """A netlink socket in namespace ``name`` (None: this process's own)."""
     if name is not None and not namespace_exists(name):
         raise TransientDriverError(f"namespace {name} does not exist")
-    ip = IPRoute(netns=name) if name is not None else IPRoute()
+    ip = IPRoute(fileno=netlink_socket(name, NETLINK_ROUTE))
     try:
         yield ip
     finally:
         ip.close()
+
+
+def netlink_socket(name: str | None, protocol: int) -> int:
+    """A netlink socket of ``protocol`` opened in namespace ``name``, as a
+    file descriptor for pyroute2's ``fileno=``: a socket belongs to the
+    namespace it was opened in, whichever thread then uses it."""
+
+    def open_socket() -> int:
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol).detach()
+
+    return in_namespace(name, open_socket)
 
 
 def in_namespace(name: str | None, work: Callable[[], T]) -> T:
@@ -103,6 +131,19 @@ def in_namespace(name: str | None, work: Callable[[], T]) -> T:
     if failure:
         raise failure[0]
     return outcome[0]
+
+
+def add_tap(name: str | None, ifname: str) -> None:
+    """Make tap ``ifname`` in namespace ``name`` (an existing one is fine).
+    A tap is made by an ioctl on /dev/net/tun, which acts in the namespace
+    of the calling thread, not that of a netlink socket: so in a thread
+    inside the namespace, with a netlink socket of its own."""
+
+    def make() -> None:
+        with IPRoute() as ip:
+            tolerate_exists(lambda: ip.link("add", ifname=ifname, kind="tuntap", mode="tap"))
+
+    in_namespace(name, make)
 
 
 def set_sysctl(name: str | None, key: str, value: str) -> None:
@@ -164,15 +205,17 @@ def _add_address(ip: IPRoute, index: int, address: str, prefixlen: int) -> None:
 def namespace_pids(name: str) -> list[int]:
     """Processes whose network namespace is ``name`` (for leak checks)."""
     try:
-        wanted = os.stat(NETNS_DIR / check_name(name)).st_ino
+        found = os.stat(NETNS_DIR / check_name(name))
     except FileNotFoundError:
         return []
+    wanted = (found.st_dev, found.st_ino)
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.stat(entry / "ns" / "net").st_ino == wanted:
+            held = os.stat(entry / "ns" / "net")
+            if (held.st_dev, held.st_ino) == wanted:
                 pids.append(int(entry.name))
         except OSError:
             continue

@@ -19,12 +19,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.netns import (
+    NETLINK_NETFILTER,
     ensure_namespace,
     ipr,
     link_index,
     list_namespaces,
     namespace_exists,
     namespace_pids,
+    netlink_socket,
     remove_namespace,
     replace_addresses,
     set_sysctl,
@@ -195,7 +197,7 @@ def forget_flows(namespace: str, addresses: set[str]) -> None:
     """Delete the namespace's conntrack entries to or NATed to ``addresses``."""
     if not addresses:
         return
-    conntrack = Conntrack(netns=namespace)
+    conntrack = Conntrack(fileno=netlink_socket(namespace, NETLINK_NETFILTER))  # no fork
     try:
         for entry in list(conntrack.dump_entries()):
             reached = {entry.tuple_orig.daddr, entry.tuple_reply.daddr}
