@@ -19,7 +19,8 @@ def test_domains_projects_users_and_roles_as_the_cli_lists_them(stack: Stack) ->
     member = create_member(stack, "cli-id")
 
     domains = as_json(openstack(stack, "domain", "list", "-f", "json"))
-    assert [(d["ID"], d["Name"], d["Enabled"]) for d in domains] == [("default", "Default", True)]
+    # Other tests of the shared stack add domains of their own.
+    assert ("default", "Default", True) in [(d["ID"], d["Name"], d["Enabled"]) for d in domains]
 
     projects = {
         p["Name"]: p["ID"] for p in as_json(openstack(stack, "project", "list", "-f", "json"))

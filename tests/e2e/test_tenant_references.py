@@ -94,6 +94,9 @@ def _refusal(result: subprocess.CompletedProcess[str], status: str) -> str:
     return UUIDS.sub("<id>", result.stderr.replace("-", ""))
 
 
+QCOW2 = ("--disk-format", "qcow2")  # uploads are inspected against what they declare
+
+
 def _disk(tmp_path: Path) -> Path:
     disk = tmp_path / "tiny.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
@@ -141,11 +144,13 @@ def test_a_boot_may_not_use_a_kernel_the_booting_project_cannot_see(
     attacker, victim = tenants["attacker"].cli, tenants["victim"].cli
     disk = _disk(tmp_path)
     private = _kernel(stack)
-    public = _image(stack, "--public", "--file", str(disk), "--property", f"kernel_id={private}")
+    public = _image(
+        stack, "--public", *QCOW2, "--file", str(disk), "--property", f"kernel_id={private}"
+    )
     revoked = _kernel(victim, "--shared")
     ok(openstack(victim, "image", "add", "project", revoked, tenants["attacker"].project_id))
     ok(openstack(attacker, "image", "set", "--accept", revoked))
-    own = _image(attacker, "--file", str(disk), "--property", f"kernel_id={revoked}")
+    own = _image(attacker, *QCOW2, "--file", str(disk), "--property", f"kernel_id={revoked}")
     ok(openstack(victim, "image", "remove", "project", revoked, tenants["attacker"].project_id))
     for image in (public, own):
         name = _name("vm")
@@ -166,7 +171,7 @@ def test_a_boot_of_a_public_kernel_and_an_accepted_shared_ramdisk_goes_through(
     ok(openstack(victim, "image", "add", "project", ramdisk, tenants["attacker"].project_id))
     ok(openstack(attacker, "image", "set", "--accept", ramdisk))
     refs = ("--property", f"kernel_id={kernel}", "--property", f"ramdisk_id={ramdisk}")
-    machine = _image(attacker, "--file", str(_disk(tmp_path)), *refs)
+    machine = _image(attacker, *QCOW2, "--file", str(_disk(tmp_path)), *refs)
     name = _name("vm")
     server = as_json(openstack(attacker, *BOOT, "--image", machine, "--wait", "-f", "json", name))
     assert server["status"] == "ACTIVE"
@@ -222,7 +227,9 @@ def test_a_failed_build_tells_the_owner_the_step_and_only_admins_the_hosts_error
     stack: Stack, tenants: dict[str, Tenant], tmp_path: Path
 ) -> None:
     attacker = tenants["attacker"].cli
-    image = _image(attacker, "--file", str(_disk(tmp_path)), "--property", "hw_firmware_type=bogus")
+    image = _image(
+        attacker, *QCOW2, "--file", str(_disk(tmp_path)), "--property", "hw_firmware_type=bogus"
+    )
     name = _name("vm")
     failed = openstack(attacker, *BOOT, "--image", image, "--wait", name)
     assert failed.returncode != 0
