@@ -40,7 +40,9 @@ def _modules(layer: str, environ: Mapping[str, str]) -> list[ModuleType]:
     return found
 
 
-def declarations(layer: str, kind: type[T], environ: Mapping[str, str] = os.environ) -> tuple[T, ...]:
+def declarations(
+    layer: str, kind: type[T], environ: Mapping[str, str] = os.environ
+) -> tuple[T, ...]:
     """The ``RESOURCE`` of each module of ``layer``'s resources package (in
     the order of their names), then of each extra package's ``layer`` module."""
     found: list[T] = []

@@ -245,7 +245,7 @@ def test_running_schedule_and_spawn_again_changes_nothing(plant: Plant) -> None:
 
     outcomes = [Job.fetch(job_id, connection=connection).return_value() for *_, job_id in again]
     assert outcomes == [
-        {str(iid): "skipped: already scheduled or deleted"},
+        {str(iid): "skipped"},
         {str(iid): "skipped"},
     ]
     assert plant.cloud.last_notification_id() == events

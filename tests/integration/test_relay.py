@@ -303,7 +303,9 @@ def test_a_later_event_its_route_does_not_name_leaves_an_owed_job_owed(
 
     rig.relay.apply_batch([(unrelated, cloud.last_notification_id() + 1)])
 
-    assert sorted(_pending_ids(rig)) == sorted([f"instance.spawn_{iid}_2", f"instance.start_{iid}_3"])
+    assert sorted(_pending_ids(rig)) == sorted(
+        [f"instance.spawn_{iid}_2", f"instance.start_{iid}_3"]
+    )
     _flushall(redis_url)
     assert rig.relay.reconcile() == 2  # the spawn's batch and the start's
     assert sorted(_queued_items(redis_url, HOST_QUEUE)) == [

@@ -48,7 +48,7 @@ def test_a_job_says_its_context_by_its_first_parameter() -> None:
 
     assert context_type(job) is int
 
-    def unannotated(context, ids):  # type: ignore[no-untyped-def]  # noqa: ANN001
+    def unannotated(context, ids):  # type: ignore[no-untyped-def]
         ...
 
     with pytest.raises(TypeError, match="annotate"):

@@ -14,6 +14,7 @@ not done again. A snapshot that cannot be made leaves the server as it was
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -47,10 +48,8 @@ def _snapshotting_here(instance: Instance, host: ComputeContext) -> bool:
 
 def _failed(app: CloudApp, instance_id: UUID, message: str, details: str = "") -> None:
     log.warning("snapshot of %s: %s %s", instance_id, message, details)
-    try:
+    with contextlib.suppress(InvalidTransition, NotFound):  # a delete superseded it
         record.finish_snapshot(app, instance_id, succeeded=False)
-    except (InvalidTransition, NotFound):
-        pass  # a delete superseded it
 
 
 def _upload(host: ComputeContext, instance: Instance) -> None:
