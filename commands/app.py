@@ -6,7 +6,6 @@ import contextlib
 import threading
 from collections.abc import Iterable
 from copy import deepcopy
-from dataclasses import asdict
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -19,10 +18,13 @@ from eventsourcing.application import (
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from commands.declarations import CommandResource
 from commands.ledger_store import RenderedSelects
-from domain.host import ComputeHost
-from domain.quota import Quota
-from domain.values import Actor, FlavorSnapshot, NetworkRequest
+from domain.discovery import declarations
+from domain.values import Actor
+
+# Every resource's command side (commands/resources/).
+RESOURCES = declarations("commands", CommandResource)
 
 _ACTOR_SCOPE = {  # Actor's scope fields and their defaults
     "project_domain_id": "",
@@ -55,28 +57,6 @@ class ActorAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor(**{**data, "roles": tuple(data["roles"])})
-
-
-class FlavorSnapshotAsDict(Transcoding):
-    type = FlavorSnapshot
-    name = "flavor_snapshot"
-
-    def encode(self, obj: FlavorSnapshot) -> dict[str, Any]:
-        return asdict(obj)
-
-    def decode(self, data: dict[str, Any]) -> FlavorSnapshot:
-        return FlavorSnapshot(**data)
-
-
-class NetworkRequestAsDict(Transcoding):
-    type = NetworkRequest
-    name = "network_request"
-
-    def encode(self, obj: NetworkRequest) -> dict[str, Any]:
-        return asdict(obj)
-
-    def decode(self, data: dict[str, Any]) -> NetworkRequest:
-        return NetworkRequest(**data)
 
 
 class ThreadSafeRepository(Repository[UUID]):
@@ -166,11 +146,11 @@ class CloudApp(Application):  # type: ignore[type-arg]
 
     name = "cloudledger"
     repository: ThreadSafeRepository  # built by construct_repository below
-    # Hosts and quotas collect an event per boot and per delete: snapshot them
-    # so loading stays cheap however long the ledger grows.
+    # Hosts and quotas collect an event per boot and per delete: their
+    # resources ask for snapshots, so loading stays cheap however long the
+    # ledger grows.
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
-        ComputeHost: 200,
-        Quota: 200,
+        cls: every for r in RESOURCES for cls, every in r.snapshot_every.items()
     }
 
     def construct_repository(self) -> ThreadSafeRepository:
@@ -183,6 +163,7 @@ class CloudApp(Application):  # type: ignore[type-arg]
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        transcoder.register(ActorAsDict())
-        transcoder.register(FlavorSnapshotAsDict())
-        transcoder.register(NetworkRequestAsDict())
+        transcoder.register(ActorAsDict())  # every event's
+        for resource in RESOURCES:
+            for transcoding in resource.transcodings:
+                transcoder.register(transcoding)
