@@ -12,18 +12,19 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from domain.access_addresses import AccessAddressing
+from domain import server_states
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
 from domain.power import POWER_ACTIONS
 from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
+from domain.values import PowerState, TaskState, VmState
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
 _STATE_SQL = (
-    "UPDATE servers SET vm_state=%s, task_state=%s, power_state=%s, updated_at=%s WHERE id=%s"
+    "UPDATE servers SET vm_state=%s, task_state=NULL, power_state=%s, updated_at=%s{} WHERE id=%s"
 )
 
 
@@ -75,7 +76,7 @@ class ServersView(ProjectionView):
             "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
             "vm_state, task_state, power_state, created_at, updated_at, key_name, metadata, "
             "description, availability_zone) VALUES "
-            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s,%s)",
+            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
                 e.originator_id,
                 e.project_id,
@@ -83,6 +84,9 @@ class ServersView(ProjectionView):
                 e.name,
                 e.image_id,
                 Jsonb(flavor.__dict__),
+                VmState.BUILDING.value,
+                TaskState.SCHEDULING.value,
+                PowerState.NOSTATE.value,
                 e.timestamp,
                 e.timestamp,
                 e.key_name or None,
@@ -95,17 +99,13 @@ class ServersView(ProjectionView):
     @apply.register
     def _(self, e: Instance.Scheduled, cur: Cursor[DictRow]) -> None:
         cur.execute(
-            "UPDATE servers SET host=%s, task_state='spawning', updated_at=%s WHERE id=%s",
-            (e.host, e.timestamp, e.originator_id),
+            "UPDATE servers SET host=%s, task_state=%s, updated_at=%s WHERE id=%s",
+            (e.host, TaskState.SPAWNING.value, e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Instance.Spawned, cur: Cursor[DictRow]) -> None:
-        cur.execute(
-            "UPDATE servers SET vm_state='active', task_state=NULL, power_state='running', "
-            "updated_at=%s, launched_at=%s WHERE id=%s",
-            (e.timestamp, e.timestamp, e.originator_id),
-        )
+        self._state(cur, e, VmState.ACTIVE, PowerState.RUNNING, ", launched_at=%s")
 
     @apply.register
     def _(self, e: Instance.Failed, cur: Cursor[DictRow]) -> None:
@@ -116,53 +116,46 @@ class ServersView(ProjectionView):
             "details": e.details,  # for admins (api/server_views.py)
         }
         cur.execute(
-            "UPDATE servers SET vm_state='error', task_state=NULL, fault=%s, updated_at=%s "
-            "WHERE id=%s",
-            (Jsonb(fault), e.timestamp, e.originator_id),
+            "UPDATE servers SET vm_state=%s, task_state=NULL, fault=%s, updated_at=%s WHERE id=%s",
+            (VmState.ERROR.value, Jsonb(fault), e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Instance.StopRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "powering-off")
+        self._task(cur, e, TaskState.POWERING_OFF)
 
     @apply.register
     def _(self, e: Instance.Stopped, cur: Cursor[DictRow]) -> None:
-        cur.execute(_STATE_SQL, ("stopped", None, "shutdown", e.timestamp, e.originator_id))
+        self._state(cur, e, VmState.STOPPED, PowerState.SHUTDOWN)
 
     @apply.register
     def _(self, e: Instance.StartRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "powering-on")
+        self._task(cur, e, TaskState.POWERING_ON)
 
     @apply.register
     def _(self, e: Instance.Started, cur: Cursor[DictRow]) -> None:
-        cur.execute(_STATE_SQL, ("active", None, "running", e.timestamp, e.originator_id))
+        self._state(cur, e, VmState.ACTIVE, PowerState.RUNNING)
 
     @apply.register
     def _(self, e: Instance.DeleteRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "deleting")
+        self._task(cur, e, TaskState.DELETING)
 
     @apply.register
     def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
-        cur.execute(
-            "UPDATE servers SET vm_state='deleted', task_state=NULL, power_state='nostate', "
-            "deleted=true, terminated_at=%s, updated_at=%s WHERE id=%s",
-            (e.timestamp, e.timestamp, e.originator_id),
-        )
+        self._state(cur, e, VmState.DELETED, PowerState.NOSTATE, ", deleted=true, terminated_at=%s")
 
     @apply.register
     def _(self, e: Instance.PowerActionRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, POWER_ACTIONS[e.action].task.value)
+        self._task(cur, e, POWER_ACTIONS[e.action].task)
 
     @apply.register
     def _(self, e: Instance.PowerActionDone, cur: Cursor[DictRow]) -> None:
         done = POWER_ACTIONS[e.action]
-        cur.execute(
-            _STATE_SQL, (done.ends_in.value, None, done.power.value, e.timestamp, e.originator_id)
-        )
+        self._state(cur, e, done.ends_in, done.power)
 
     @apply.register
     def _(self, e: Instance.SnapshotRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "image_snapshot")
+        self._task(cur, e, TaskState.IMAGE_SNAPSHOT)
 
     @apply.register
     def _(self, e: Instance.SnapshotDone, cur: Cursor[DictRow]) -> None:
@@ -220,11 +213,11 @@ class ServersView(ProjectionView):
 
     @apply.register
     def _(self, e: Resizing.ResizeRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "resize_prep")
+        self._task(cur, e, TaskState.RESIZE_PREP)
 
     @apply.register
     def _(self, e: Resizing.ResizeScheduled, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "resize_migrating")
+        self._task(cur, e, TaskState.RESIZE_MIGRATING)
 
     @apply.register
     def _(self, e: Resizing.ResizeRefused, cur: Cursor[DictRow]) -> None:
@@ -233,40 +226,53 @@ class ServersView(ProjectionView):
     @apply.register
     def _(self, e: Resizing.ResizeMigrated, cur: Cursor[DictRow]) -> None:
         cur.execute(
-            "UPDATE servers SET task_state='resize_migrated', power_state='shutdown', "
-            "updated_at=%s WHERE id=%s",
-            (e.timestamp, e.originator_id),
+            "UPDATE servers SET task_state=%s, power_state=%s, updated_at=%s WHERE id=%s",
+            (
+                TaskState.RESIZE_MIGRATED.value,
+                PowerState.SHUTDOWN.value,
+                e.timestamp,
+                e.originator_id,
+            ),
         )
 
     @apply.register
     def _(self, e: Resizing.ResizeFinished, cur: Cursor[DictRow]) -> None:
-        self._moved(cur, e, "resized", e.running, e.host, e.flavor)
+        self._moved(cur, e, VmState.RESIZED, e.running, e.host, e.flavor)
 
     @apply.register
     def _(self, e: Resizing.ResizeConfirmed, cur: Cursor[DictRow]) -> None:
         cur.execute(
             "UPDATE servers SET vm_state=%s, updated_at=%s WHERE id=%s",
-            ("active" if e.running else "stopped", e.timestamp, e.originator_id),
+            (server_states.left(e.running).value, e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Resizing.RevertRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "resize_reverting")
+        self._task(cur, e, TaskState.RESIZE_REVERTING)
 
     @apply.register
     def _(self, e: Resizing.ResizeReverted, cur: Cursor[DictRow]) -> None:
-        self._moved(cur, e, "active" if e.running else "stopped", e.running, e.host, e.flavor)
+        self._moved(cur, e, server_states.left(e.running), e.running, e.host, e.flavor)
+
+    @staticmethod
+    def _state(
+        cur: Cursor[DictRow], e: Any, vm_state: VmState, power: PowerState, at: str = ""
+    ) -> None:
+        """A task ended: the server is in ``vm_state``, its guest in ``power``;
+        ``at`` sets one more column (``, launched_at=%s``) to the event's time."""
+        times = (e.timestamp, e.timestamp) if at else (e.timestamp,)
+        cur.execute(_STATE_SQL.format(at), (vm_state.value, power.value, *times, e.originator_id))
 
     @staticmethod
     def _moved(
-        cur: Cursor[DictRow], e: Any, vm_state: str, running: bool, host: str, flavor: Any
+        cur: Cursor[DictRow], e: Any, vm_state: VmState, running: bool, host: str, flavor: Any
     ) -> None:
         cur.execute(
             "UPDATE servers SET vm_state=%s, task_state=NULL, power_state=%s, host=%s, "
             "flavor=%s, updated_at=%s WHERE id=%s",
             (
-                vm_state,
-                "running" if running else "shutdown",
+                vm_state.value,
+                server_states.running(running).value,
                 host,
                 Jsonb(flavor.__dict__),
                 e.timestamp,
@@ -275,10 +281,10 @@ class ServersView(ProjectionView):
         )
 
     @staticmethod
-    def _task(cur: Cursor[DictRow], e: Any, task: str | None) -> None:
+    def _task(cur: Cursor[DictRow], e: Any, task: TaskState | None) -> None:
         cur.execute(
             "UPDATE servers SET task_state=%s, updated_at=%s WHERE id=%s",
-            (task, e.timestamp, e.originator_id),
+            (task.value if task else None, e.timestamp, e.originator_id),
         )
 
     def get(self, server_id: UUID) -> DictRow | None:
