@@ -26,6 +26,7 @@ from api import (
     instance_actions,
     keypairs,
     metrics,
+    metrics_route,
     microversion,
     openapi,
     operators,
@@ -106,7 +107,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *image_members.routes,
             *image_schemas.routes,
             *audit.routes,
-            *metrics.routes,
+            *metrics_route.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
