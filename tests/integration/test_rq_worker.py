@@ -22,13 +22,18 @@ from ops.redis import PrivateRedis
 from workers.rq_worker import requeue_orphans
 
 QUEUE = "compute.probe"
+LOOP_JOB_SECONDS = 1.0
 
 
 def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
     """A worker process on QUEUE: our loop (forever), or one burst of a plain
     SimpleWorker named as our workers are."""
     if loop:
-        code = f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r})"
+        # The loop hands each job its context first: here, how long it sleeps.
+        code = (
+            "from workers.rq_worker import work; "
+            f"work({redis_url!r}, [{QUEUE!r}], {role!r}, {LOOP_JOB_SECONDS!r})"
+        )
     else:
         code = (
             "from redis import Redis; from rq import SimpleWorker; "
@@ -120,8 +125,9 @@ def test_a_job_a_live_worker_is_running_is_left_alone(
         busy.wait()
 
 
-def _finishes(client: redis.Redis, job_id: str, seconds: float = 0) -> None:
-    job = Queue(QUEUE, connection=client).enqueue("time.sleep", seconds, job_id=job_id)
+def _finishes(client: redis.Redis, job_id: str) -> None:
+    """A job of the loop's: ``time.sleep(LOOP_JOB_SECONDS)``, its context."""
+    job = Queue(QUEUE, connection=client).enqueue("time.sleep", job_id=job_id)
     _wait(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 15, f"job {job_id}")
 
 
@@ -135,7 +141,7 @@ def test_the_worker_loop_waits_for_redis_and_outlives_its_restarts(tmp_path: Pat
         _finishes(client, "first")
 
         # Redis dies while a job runs: the job ends with nowhere to report.
-        Queue(QUEUE, connection=client).enqueue("time.sleep", 1.0, job_id="cut-off")
+        Queue(QUEUE, connection=client).enqueue("time.sleep", job_id="cut-off")
         _wait(lambda: _started(client) == ["cut-off"], 10, "the job to start")
         server.stop()
         time.sleep(2.0)
