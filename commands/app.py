@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any, ClassVar
 from uuid import UUID
@@ -23,8 +24,12 @@ from commands.ledger_store import RenderedSelects
 from domain.discovery import declarations
 from domain.values import Actor
 
-# Every resource's command side (commands/resources/).
-RESOURCES = declarations("commands", CommandResource)
+
+@functools.cache
+def resources() -> tuple[CommandResource, ...]:
+    """Every resource's command side (commands/resources/), read when the
+    first application is made: a resource's own commands import this module."""
+    return declarations("commands", CommandResource)
 
 _ACTOR_SCOPE = {  # Actor's scope fields and their defaults
     "project_domain_id": "",
@@ -147,11 +152,17 @@ class CloudApp(Application):  # type: ignore[type-arg]
     name = "cloudledger"
     repository: ThreadSafeRepository  # built by construct_repository below
     # Hosts and quotas collect an event per boot and per delete: their
-    # resources ask for snapshots, so loading stays cheap however long the
-    # ledger grows.
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
-        cls: every for r in RESOURCES for cls, every in r.snapshot_every.items()
-    }
+    # resources ask for snapshots (filled in at the first construction), so
+    # loading stays cheap however long the ledger grows.
+    is_snapshotting_enabled = True
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {}
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        if not CloudApp.snapshotting_intervals:
+            for resource in resources():
+                for cls, every in resource.snapshot_every.items():
+                    CloudApp.snapshotting_intervals[cls] = every
+        super().__init__(env)
 
     def construct_repository(self) -> ThreadSafeRepository:
         maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
@@ -164,6 +175,6 @@ class CloudApp(Application):  # type: ignore[type-arg]
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())  # every event's
-        for resource in RESOURCES:
+        for resource in resources():
             for transcoding in resource.transcodings:
                 transcoder.register(transcoding)
