@@ -7,7 +7,6 @@ and nothing here changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -44,12 +43,7 @@ class EventPlan:
     drops: tuple[Link, ...]  # links its aggregate stops waiting through
     needs_placement: bool  # its own jobs go to its aggregate's host
     needs_target_placement: bool  # its jobs for waiting aggregates go to their hosts
-
-    @property
-    def reaches(self) -> tuple[Link, ...]:
-        """Links whose waiting aggregates it reaches."""
-        via = {route.owed_by.link for route in self.owes_via if isinstance(route.owed_by, Via)}
-        return tuple(sorted(via | {link for link, _ in self.completes_via}, key=_name))
+    reaches: tuple[Link, ...]  # links whose waiting aggregates it reaches
 
 
 def _name(link: Link) -> str:
@@ -117,14 +111,16 @@ class Routing:
             r for r in self.routes if isinstance(r.owed_by, Via) and r.owed_by.event is event_type
         )
         places = tuple(p for p in self.placements if p.set_by is event_type)
+        completes_via = tuple(
+            (c.link, r.kind)
+            for r in self.routes
+            for c in r.completed_by
+            if isinstance(c, Via) and c.event is event_type
+        )
+        reached = {r.owed_by.link for r in owes_via if isinstance(r.owed_by, Via)}
         return EventPlan(
             completes=tuple(r.kind for r in self.routes if event_type in r.completed_by),
-            completes_via=tuple(
-                (c.link, r.kind)
-                for r in self.routes
-                for c in r.completed_by
-                if isinstance(c, Via) and c.event is event_type
-            ),
+            completes_via=completes_via,
             owes=owes,
             owes_via=owes_via,
             places=places,
@@ -134,6 +130,7 @@ class Routing:
             needs_placement=not places
             and any(r.family.per_host and not r.host_field for r in owes),
             needs_target_placement=any(r.family.per_host and not r.host_field for r in owes_via),
+            reaches=tuple(sorted(reached | {link for link, _ in completes_via}, key=_name)),
         )
 
     def route_of(self, kind: str) -> Route:
@@ -158,10 +155,8 @@ SCHEDULER = ROUTING.family("scheduler")
 COMPUTE = ROUTING.family("compute")
 
 
-def event_types(routes: Iterable[Route] | None = None) -> tuple[type, ...]:
-    if routes is None:
-        return ROUTING.event_types()
-    return Routing((WorkerResource("given", routes=tuple(routes)),)).event_types()
+def event_types() -> tuple[type, ...]:
+    return ROUTING.event_types()
 
 
 def needs_placement(event_type: type) -> bool:
