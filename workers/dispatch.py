@@ -117,8 +117,8 @@ class Relay(ProjectionView):
         writes.read_links(cur, (e.originator_id for e, _ in events if plan(type(e)).reaches))
         hosts = {e.originator_id for e, _ in events if plan(type(e)).needs_placement}
         if any(plan(type(e)).needs_target_placement for e, _ in events):
-            hosts |= writes.all_waiting()  # links made in this batch: their makers' hosts
-            hosts |= {e.originator_id for e, _ in events if plan(type(e)).makes}
+            hosts |= writes.all_waiting()  # the aggregates waiting, as the table links them
+            hosts |= {e.originator_id for e, _ in events if plan(type(e)).makes}  # and the batch
         writes.read_hosts(cur, hosts)
         position = super().apply_within(cur, events, after)
         self._writes.write(cur)
