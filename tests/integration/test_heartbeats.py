@@ -37,8 +37,9 @@ def _beat(redis_url: str, role: str) -> None:
 
 
 def test_a_worker_busy_in_a_long_job_keeps_beating(redis_url: str, connection: redis.Redis) -> None:
-    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", 30, job_id="spawn_long_1")
-    worker = _worker(redis_url, "compute-busy", loop=True)
+    # time.sleep(30): the loop hands each job its context (here 30) first.
+    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", job_id="spawn_long_1")
+    worker = _worker(redis_url, "compute-busy", loop=True, seconds=30.0)
     beats = WorkerHeartbeats(redis_url)
     try:
         _wait(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 10, "the job to start")

@@ -25,14 +25,16 @@ QUEUE = "compute.probe"
 LOOP_JOB_SECONDS = 1.0
 
 
-def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
+def _worker(
+    redis_url: str, role: str, *, loop: bool = False, seconds: float = LOOP_JOB_SECONDS
+) -> subprocess.Popen[bytes]:
     """A worker process on QUEUE: our loop (forever), or one burst of a plain
     SimpleWorker named as our workers are."""
     if loop:
         # The loop hands each job its context first: here, how long it sleeps.
         code = (
             "from workers.rq_worker import work; "
-            f"work({redis_url!r}, [{QUEUE!r}], {role!r}, {LOOP_JOB_SECONDS!r})"
+            f"work({redis_url!r}, [{QUEUE!r}], {role!r}, {seconds!r})"
         )
     else:
         code = (
