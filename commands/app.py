@@ -31,6 +31,7 @@ def resources() -> tuple[CommandResource, ...]:
     first application is made: a resource's own commands import this module."""
     return declarations("commands", CommandResource)
 
+
 _ACTOR_SCOPE = {  # Actor's scope fields and their defaults
     "project_domain_id": "",
     "domain_id": "",

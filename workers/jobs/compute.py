@@ -18,6 +18,7 @@ from commands.loading import load, load_many
 from domain.instance import Instance
 from domain.power import BY_TASK
 from domain.values import PowerState, TaskState, VmState
+from workers import harness
 from workers.drivers.errors import DriverError
 from workers.harness import Outcomes, Record, Step, in_one_save, one_by_one, run_step
 from workers.jobs.domain_spec import domain_name, spec_for
@@ -33,6 +34,22 @@ def _fail(app: CloudApp, instance_id: UUID, message: str, details: str = "") -> 
     """A permanent failure of an instance's step: ERROR, with the fault
     (``message`` for its owner, ``details`` for admins, as Nova keeps them)."""
     record.fail_instance(app, instance_id, message, details=details)
+
+
+def run_or_fail(
+    app: CloudApp,
+    instance_id: UUID,
+    what: str,
+    work: Callable[[], None],
+    cleanup: Callable[[], None] | None = None,
+) -> bool:
+    """The harness's driver work and its failure texts (workers/harness.py),
+    with the fault on the instance."""
+
+    def fault(message: str, details: str) -> None:
+        _fail(app, instance_id, message, details)
+
+    return harness.run_or_fail(fault, what, work, cleanup)
 
 
 def _on_host(task: TaskState) -> Callable[[Instance, ComputeContext], bool]:
