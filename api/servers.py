@@ -37,6 +37,7 @@ from domain.values import Actor
 from projections.hosts import all_hosts
 from projections.servers import ServerFilters, server_by_id, servers_page
 
+_PASSWORD_SYMBOLS = string.ascii_letters + string.digits
 MAX_PAGE = 1000
 MAX_MULTI_CREATE = 100  # servers one request may boot
 
@@ -229,8 +230,9 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
     vm_states: tuple[str, ...] = ()
     task_states: tuple[str, ...] = ()
     if "status" in params:
-        vm_states = server_states.vm_states_shown_as(params["status"])
-        task_states = server_states.task_states_shown_as(params["status"])
+        status = params["status"].upper()  # Nova takes "active" as well as "ACTIVE"
+        vm_states = server_states.vm_states_shown_as(status)
+        task_states = server_states.task_states_shown_as(status)
         if not (vm_states or task_states) and microversion.requested(request) < (2, 38):
             return []  # Nova's answer before 2.38: nothing has that status
         if not (vm_states or task_states):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import keys
+from commands import keys, x509_keys
 from commands.app import CloudApp
 from commands.loading import load
 from commands.names import claim_of, holder_of, take

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from commands import server_details, server_resize, servers
+from commands import server_details, server_rebuild, server_resize, servers
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.receipt import Receipt
@@ -58,10 +58,17 @@ class ServerCommands:
         )
 
     def update_server(
-        self, server_id: str, name: str | None, description: str | None, actor: Actor
+        self,
+        server_id: str,
+        name: str | None,
+        description: str | None,
+        actor: Actor,
+        access: tuple[str | None, str | None] = (None, None),
     ) -> Receipt:
         return retry_on_conflict(
-            lambda: server_details.update_server(server_id, name, description, self.app, actor)
+            lambda: server_details.update_server(
+                server_id, name, description, self.app, actor, access
+            )
         )
 
     def change_server_tags(
@@ -84,6 +91,9 @@ class ServerCommands:
                 server_id, name, metadata, self.app, actor, protections
             )
         )
+
+    def rebuild_server(self, cmd: server_rebuild.RebuildServer, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: server_rebuild.rebuild_server(cmd, self.app, actor))
 
     def resize_server(self, server_id: str, flavor_id: str, actor: Actor) -> Receipt:
         return retry_on_conflict(

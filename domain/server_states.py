@@ -44,6 +44,7 @@ TASK_STATUS: Mapping[TaskState, str | None] = MappingProxyType(
         TaskState.RESIZE_MIGRATING: "RESIZE",
         TaskState.RESIZE_MIGRATED: "RESIZE",
         TaskState.RESIZE_REVERTING: "REVERT_RESIZE",
+        TaskState.REBUILDING: "REBUILD",
         TaskState.DELETING: None,
     }
 )

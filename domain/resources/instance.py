@@ -83,7 +83,7 @@ RESOURCE = DomainResource(
         AuditType(
             "server",
             "compute/server",
-            aggregates=("Instance", "Resizing", "Tagging"),
+            aggregates=("Instance", "Resizing", "Rebuilding", "Tagging", "AccessAddressing"),
             paths=("servers",),
         ),
     ),

@@ -10,7 +10,7 @@ from domain import server_states
 from domain.values import PowerState, TaskState, VmState
 
 NOVA_STATUSES = {
-    "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "PAUSED", "REBOOT", "RESIZE",
+    "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "PAUSED", "REBOOT", "REBUILD", "RESIZE",
     "REVERT_RESIZE", "SHUTOFF", "SUSPENDED", "VERIFY_RESIZE",
 }  # fmt: skip
 

@@ -63,6 +63,7 @@ def test_a_job_says_its_context_by_its_first_parameter() -> None:
         ("delete", "instance.delete"),
         ("resize_finish", "instance.resize_finish"),
         ("drop_stash", "instance.drop_stash"),
+        ("rebuild", "instance.rebuild"),
     ],
 )
 def test_a_kind_stored_before_kinds_were_named_by_resource_still_runs_its_job(
@@ -92,6 +93,7 @@ _HOST_STEPS = [
     "instance.stop",
     "instance.start",
     "instance.power",
+    "instance.rebuild",
     "instance.snapshot",
     "instance.snapshot_done",
 ]
@@ -113,6 +115,7 @@ _HOST_STEPS = [
         (Resizing.ResizeRefused, ["instance.resize_schedule"]),
         (Instance.SnapshotDone, ["instance.snapshot", "instance.snapshot_done"]),
         (Instance.PowerActionDone, ["instance.power"]),
+        (Rebuilding.Rebuilt, ["instance.rebuild"]),
         (Instance.StopRequested, []),
         (Instance.Requested, []),
     ],
@@ -130,6 +133,7 @@ def test_what_each_event_owes() -> None:
         "StartRequested": ["instance.start"],
         "PowerActionRequested": ["instance.power"],
         "SnapshotRequested": ["instance.snapshot"],
+        "RebuildRequested": ["instance.rebuild"],
         "DeleteRequested": ["instance.delete"],
         "ResizeRequested": ["instance.resize_schedule"],
         "ResizeScheduled": ["instance.resize_migrate"],

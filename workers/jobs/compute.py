@@ -61,12 +61,16 @@ def _on_host(task: TaskState) -> Callable[[Instance, ComputeContext], bool]:
     return waiting
 
 
-def _step(
+def instance_step(
     task: TaskState, drive: Drive, finish: Record[ComputeContext, Instance], done: str
 ) -> Step[ComputeContext, Instance]:
     """A compute step on the instances of one task: a delete is retried until
     the host is clean, never ERROR; a failed build first frees its host."""
-    what = {TaskState.SPAWNING: "Build", TaskState.POWERING_OFF: "Stop"}.get(task, "Start")
+    what = {
+        TaskState.SPAWNING: "Build",
+        TaskState.POWERING_OFF: "Stop",
+        TaskState.REBUILDING: "Rebuild",
+    }.get(task, "Start")
     if task in BY_TASK:
         what = BY_TASK[task].name.replace("_", " ").capitalize()
     return Step(
@@ -141,12 +145,14 @@ def _remove_guest(host: ComputeContext, instance: Instance) -> None:
     remove_guest(host, instance.id)
 
 
-SPAWN = _step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
-STOP = _step(TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped")
-START = _step(TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active")
+SPAWN = instance_step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
+STOP = instance_step(TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped")
+START = instance_step(TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active")
 # Destroy domains and purge disks, then record the deletions; a driver
 # failure is retried (a delete must not leave a half-cleaned host).
-DELETE = _step(TaskState.DELETING, _remove_guest, in_one_save(record.finish_deletes), "deleted")
+DELETE = instance_step(
+    TaskState.DELETING, _remove_guest, in_one_save(record.finish_deletes), "deleted"
+)
 
 
 def spawn_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
@@ -183,7 +189,9 @@ _POWER_DRIVES: dict[TaskState, Drive] = {
 
 
 _POWER_STEPS = {
-    task: _step(task, drive, one_by_one(record.finish_power_action), BY_TASK[task].ends_in.value)
+    task: instance_step(
+        task, drive, one_by_one(record.finish_power_action), BY_TASK[task].ends_in.value
+    )
     for task, drive in _POWER_DRIVES.items()
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from domain.image import Image
 from domain.instance import Instance
+from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from workers.declarations import Link, Placement, QueueFamily, Role, Route, Via, WorkerResource
 
@@ -59,6 +60,13 @@ ROUTES = (
         COMPUTE,
         (Instance.PowerActionDone, *_ENDED),
         f"{_JOBS}.compute:power_instances",
+    ),
+    Route(
+        "instance.rebuild",
+        Rebuilding.RebuildRequested,
+        COMPUTE,
+        (Rebuilding.Rebuilt, *_ENDED),
+        f"{_JOBS}.rebuild:rebuild_instances",
     ),
     # The host uploads the root disk; the image's Uploaded ends that step,
     # and owes the one that records the snapshot done (any worker can).
@@ -162,6 +170,7 @@ RESOURCE = WorkerResource(
             "start",
             "power",
             "snapshot",
+            "rebuild",
             "resize_schedule",
             "resize_migrate",
             "resize_finish",
