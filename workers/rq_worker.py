@@ -11,6 +11,7 @@ will never finish, so it is queued again (jobs are idempotent)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -100,6 +101,19 @@ class CloudWorker(ContextWorker):
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stopping.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def unsubscribe(self) -> None:
+        """RQ's, with its wait bounded: redis-py's stop() now waits for the
+        control channel's thread, which can sit a minute in a read that a
+        restarted Redis never answers, so a SIGTERM took that long."""
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        with contextlib.suppress(redis.RedisError):
+            self.pubsub.unsubscribe()
+        thread.stop(timeout=1)
+        with contextlib.suppress(redis.RedisError):
+            self.pubsub.close()
 
 
 def work(

@@ -14,6 +14,7 @@ import pytest
 import redis
 from rq import Queue
 from rq.job import JobStatus
+from rq_probe_jobs import NAP
 from test_rq_worker import QUEUE, _wait, _worker
 
 from workers.heartbeats import (
@@ -37,9 +38,8 @@ def _beat(redis_url: str, role: str) -> None:
 
 
 def test_a_worker_busy_in_a_long_job_keeps_beating(redis_url: str, connection: redis.Redis) -> None:
-    # time.sleep(30): the loop hands each job its context (here 30) first.
-    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", job_id="spawn_long_1")
-    worker = _worker(redis_url, "compute-busy", loop=True, seconds=30.0)
+    job = Queue(QUEUE, connection=connection).enqueue(NAP, 30, job_id="spawn_long_1")
+    worker = _worker(redis_url, "compute-busy", loop=True)
     beats = WorkerHeartbeats(redis_url)
     try:
         _wait(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 10, "the job to start")

@@ -16,25 +16,22 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq_probe_jobs import NAP
 
 from ops.ports import free_port
 from ops.redis import PrivateRedis
 from workers.rq_worker import requeue_orphans
 
 QUEUE = "compute.probe"
-LOOP_JOB_SECONDS = 1.0
 
 
-def _worker(
-    redis_url: str, role: str, *, loop: bool = False, seconds: float = LOOP_JOB_SECONDS
-) -> subprocess.Popen[bytes]:
+def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
     """A worker process on QUEUE: our loop (forever), or one burst of a plain
     SimpleWorker named as our workers are."""
     if loop:
-        # The loop hands each job its context first: here, how long it sleeps.
+        # Its jobs take its context (here None) first: rq_probe_jobs.nap.
         code = (
-            "from workers.rq_worker import work; "
-            f"work({redis_url!r}, [{QUEUE!r}], {role!r}, {seconds!r})"
+            f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r}, None)"
         )
     else:
         code = (
@@ -127,9 +124,8 @@ def test_a_job_a_live_worker_is_running_is_left_alone(
         busy.wait()
 
 
-def _finishes(client: redis.Redis, job_id: str) -> None:
-    """A job of the loop's: ``time.sleep(LOOP_JOB_SECONDS)``, its context."""
-    job = Queue(QUEUE, connection=client).enqueue("time.sleep", job_id=job_id)
+def _finishes(client: redis.Redis, job_id: str, seconds: float = 0) -> None:
+    job = Queue(QUEUE, connection=client).enqueue(NAP, seconds, job_id=job_id)
     _wait(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 15, f"job {job_id}")
 
 
@@ -143,7 +139,7 @@ def test_the_worker_loop_waits_for_redis_and_outlives_its_restarts(tmp_path: Pat
         _finishes(client, "first")
 
         # Redis dies while a job runs: the job ends with nowhere to report.
-        Queue(QUEUE, connection=client).enqueue("time.sleep", job_id="cut-off")
+        Queue(QUEUE, connection=client).enqueue(NAP, 1.0, job_id="cut-off")
         _wait(lambda: _started(client) == ["cut-off"], 10, "the job to start")
         server.stop()
         time.sleep(2.0)
