@@ -9,40 +9,11 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import (
-    audit,
-    compute_images,
-    directory,
-    flavor_extras,
-    flavors,
-    host_aggregates,
-    identity,
-    image_data,
-    image_import,
-    image_members,
-    image_patch,
-    image_schemas,
-    images,
-    instance_actions,
-    keypairs,
-    metrics,
-    microversion,
-    openapi,
-    operators,
-    quotas,
-    roles,
-    server_actions,
-    server_groups,
-    server_metadata,
-    server_tags,
-    servers,
-    services,
-    usage,
-    users,
-)
+from api import audit, image_data, metrics, microversion
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
+from api.declarations import ApiResource
 from api.errors import EXCEPTION_HANDLERS, domain_error
 from api.heartbeats import Heartbeats
 from api.host_calls import HostCalls
@@ -57,12 +28,17 @@ from commands.bootstrap import Settings, build_services
 from commands.logs import configure_logging
 from commands.rejections import PostgresRejections
 from commands.tokens import TokenCodec
+from domain.discovery import declarations
 from domain.errors import DomainError
 from domain.property_protections import PropertyProtections, ProtectionFileError
 from projections.bootstrap import postgres_recorder
 from projections.reader import AsyncReader
 from projections.registry import VIEW_CLASSES
 from projections.revocations import RevocationsView
+
+# Every resource's routes (api/resources/), and the API's own (versions,
+# OpenAPI, audit, metrics): no list here names them.
+API_RESOURCES = declarations("api", ApiResource)
 
 
 def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
@@ -77,37 +53,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             await api_state.reads.close()
 
     app = Starlette(
-        routes=[
-            *identity.routes,
-            *directory.routes,
-            *users.routes,
-            *roles.routes,
-            *microversion.routes,
-            *servers.routes,
-            *server_actions.routes,
-            *server_groups.routes,
-            *server_metadata.routes,
-            *server_tags.routes,
-            *instance_actions.routes,
-            *operators.routes,
-            *services.routes,
-            *host_aggregates.routes,
-            *usage.routes,
-            *openapi.routes,
-            *compute_images.routes,
-            *flavors.routes,
-            *flavor_extras.routes,
-            *keypairs.routes,
-            *quotas.routes,
-            *images.routes,
-            *image_data.routes,
-            *image_import.routes,
-            *image_patch.routes,
-            *image_members.routes,
-            *image_schemas.routes,
-            *audit.routes,
-            *metrics.routes,
-        ],
+        routes=[route for resource in API_RESOURCES for route in resource.routes],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(metrics.MetricsMiddleware, metrics=api_state.metrics),

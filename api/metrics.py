@@ -16,15 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import generate_latest
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from api.context import authorize, state
 
 access_log = logging.getLogger("cloudledger.requests")
 
@@ -122,18 +115,6 @@ class MetricsMiddleware:
                 seconds * 1000,
                 extra={"route": route, "status": status},
             )
-
-
-async def show_metrics(request: Request) -> Response:
-    """Every metric of this process and of the pipeline, for Prometheus."""
-    metrics = state(request).metrics
-    if not metrics.accepts_scrape_token(request.headers.get("authorization", "")):
-        authorize(request, "cloudledger:metrics")
-    body = await run_in_threadpool(generate_latest, metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-routes = [Route("/metrics", show_metrics, methods=["GET"])]
 
 
 def read_scrape_token(path: Path | None) -> str | None:

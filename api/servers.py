@@ -31,32 +31,12 @@ from api.responses import JSONResponse
 from api.server_views import links as _links
 from commands.receipt import Receipt
 from commands.servers import BootServer
+from domain import server_states
 from domain.errors import NotFound
 from domain.values import Actor
 from projections.hosts import all_hosts
 from projections.servers import ServerFilters, server_by_id, servers_page
 
-POWER_CODES = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "suspended": 7}
-STATUS = {
-    "building": "BUILD",
-    "active": "ACTIVE",
-    "stopped": "SHUTOFF",
-    "paused": "PAUSED",
-    "suspended": "SUSPENDED",
-    "resized": "VERIFY_RESIZE",
-    "error": "ERROR",
-    "deleted": "DELETED",
-}
-# Tasks that show as their own status while they run, as in Nova.
-TASK_STATUS = {
-    "rebooting": "REBOOT",
-    "rebooting_hard": "HARD_REBOOT",
-    "resize_prep": "RESIZE",
-    "resize_migrating": "RESIZE",
-    "resize_migrated": "RESIZE",
-    "resize_reverting": "REVERT_RESIZE",
-    "rebuilding": "REBUILD",
-}
 _PASSWORD_SYMBOLS = string.ascii_letters + string.digits
 MAX_PAGE = 1000
 MAX_MULTI_CREATE = 100  # servers one request may boot
@@ -114,7 +94,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
     server: dict[str, Any] = {
         "id": sid,
         "name": row["name"],
-        "status": TASK_STATUS.get(row["task_state"] or "", STATUS[row["vm_state"]]),
+        "status": server_states.status(row["vm_state"], row["task_state"]),
         "tenant_id": row["project_id"],
         "user_id": row["user_id"],
         "metadata": row["metadata"],
@@ -131,7 +111,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "progress": 0,
         "OS-EXT-STS:vm_state": row["vm_state"],
         "OS-EXT-STS:task_state": row["task_state"],
-        "OS-EXT-STS:power_state": POWER_CODES[row["power_state"]],
+        "OS-EXT-STS:power_state": server_states.power_code(row["power_state"]),
         "OS-EXT-AZ:availability_zone": row["zone"],
         "OS-SRV-USG:launched_at": row["launched"],
         "OS-SRV-USG:terminated_at": row["terminated"],
@@ -251,8 +231,8 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
     task_states: tuple[str, ...] = ()
     if "status" in params:
         status = params["status"].upper()  # Nova takes "active" as well as "ACTIVE"
-        vm_states = tuple(vm for vm, shown in STATUS.items() if shown == status)
-        task_states = tuple(t for t, shown in TASK_STATUS.items() if shown == status)
+        vm_states = server_states.vm_states_shown_as(status)
+        task_states = server_states.task_states_shown_as(status)
         if not (vm_states or task_states) and microversion.requested(request) < (2, 38):
             return []  # Nova's answer before 2.38: nothing has that status
         if not (vm_states or task_states):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
-from dataclasses import asdict
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -19,10 +19,18 @@ from eventsourcing.application import (
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from commands.declarations import CommandResource
 from commands.ledger_store import RenderedSelects
-from domain.host import ComputeHost
-from domain.quota import Quota
-from domain.values import Actor, FlavorSnapshot, NetworkRequest
+from domain.discovery import declarations
+from domain.values import Actor
+
+
+@functools.cache
+def resources() -> tuple[CommandResource, ...]:
+    """Every resource's command side (commands/resources/), read when the
+    first application is made: a resource's own commands import this module."""
+    return declarations("commands", CommandResource)
+
 
 _ACTOR_SCOPE = {  # Actor's scope fields and their defaults
     "project_domain_id": "",
@@ -55,28 +63,6 @@ class ActorAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> Actor:
         return Actor(**{**data, "roles": tuple(data["roles"])})
-
-
-class FlavorSnapshotAsDict(Transcoding):
-    type = FlavorSnapshot
-    name = "flavor_snapshot"
-
-    def encode(self, obj: FlavorSnapshot) -> dict[str, Any]:
-        return asdict(obj)
-
-    def decode(self, data: dict[str, Any]) -> FlavorSnapshot:
-        return FlavorSnapshot(**data)
-
-
-class NetworkRequestAsDict(Transcoding):
-    type = NetworkRequest
-    name = "network_request"
-
-    def encode(self, obj: NetworkRequest) -> dict[str, Any]:
-        return asdict(obj)
-
-    def decode(self, data: dict[str, Any]) -> NetworkRequest:
-        return NetworkRequest(**data)
 
 
 class ThreadSafeRepository(Repository[UUID]):
@@ -166,12 +152,18 @@ class CloudApp(Application):  # type: ignore[type-arg]
 
     name = "cloudledger"
     repository: ThreadSafeRepository  # built by construct_repository below
-    # Hosts and quotas collect an event per boot and per delete: snapshot them
-    # so loading stays cheap however long the ledger grows.
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
-        ComputeHost: 200,
-        Quota: 200,
-    }
+    # Hosts and quotas collect an event per boot and per delete: their
+    # resources ask for snapshots (filled in at the first construction), so
+    # loading stays cheap however long the ledger grows.
+    is_snapshotting_enabled = True
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {}
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        if not CloudApp.snapshotting_intervals:
+            for resource in resources():
+                for cls, every in resource.snapshot_every.items():
+                    CloudApp.snapshotting_intervals[cls] = every
+        super().__init__(env)
 
     def construct_repository(self) -> ThreadSafeRepository:
         maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
@@ -183,6 +175,7 @@ class CloudApp(Application):  # type: ignore[type-arg]
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        transcoder.register(ActorAsDict())
-        transcoder.register(FlavorSnapshotAsDict())
-        transcoder.register(NetworkRequestAsDict())
+        transcoder.register(ActorAsDict())  # every event's
+        for resource in resources():
+            for transcoding in resource.transcodings:
+                transcoder.register(transcoding)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
@@ -174,7 +175,11 @@ def host_step(mark: Callable[[Instance, Actor], None]) -> Callable[[CloudApp, UU
     return record
 
 
-finish_spawn = host_step(Instance.mark_spawned)
+def _spawned(instance: Instance, actor: Actor) -> None:
+    instance.mark_spawned(actor, now=datetime.now(UTC))
+
+
+finish_spawn = host_step(_spawned)
 finish_stop = host_step(Instance.mark_stopped)
 finish_start = host_step(Instance.mark_started)
 # The host rebooted, paused, suspended or resumed the guest.
@@ -238,7 +243,7 @@ def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many spawns in one save; returns those recorded."""
 
     def spawned(batch: BatchAggregates, instance: Instance) -> None:
-        instance.mark_spawned(instance_actor(instance, "compute"))
+        _spawned(instance, instance_actor(instance, "compute"))
 
     return _finish_many(app, instances, spawned, finish_spawn)
 
@@ -320,7 +325,7 @@ def _fail(
 ) -> None:
     """ERROR with a fault, releasing what the failure freed (see Instance.fail)."""
     held_claims, held_quota = instance.held_claims(), instance.holds_quota
-    instance.fail(message, code, actor, details)
+    instance.fail(message, code, actor, details, now=datetime.now(UTC))
     _release(
         batch,
         instance,

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from eventsourcing.persistence import IntegrityError
+
 from commands import keys, x509_keys
 from commands.app import CloudApp
 from commands.loading import load
 from commands.names import claim_of, holder_of, take
 from commands.receipt import Receipt
-from domain.errors import InvalidInput, NotFound
+from commands.retry import retry_on_conflict
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.keypair import KEY_TYPES, Keypair
 from domain.values import Actor
 
@@ -85,3 +88,18 @@ def delete_keypair(user_id: str, name: str, app: CloudApp, actor: Actor) -> Rece
     claim = claim_of(app, "keypair", user_id, name)
     claim.release(keypair.id.hex, actor)
     return Receipt.of(keypair.id, app.save(keypair, claim))
+
+
+class KeypairCommands:
+    """The keypairs' commands of Services."""
+
+    app: CloudApp
+
+    def create_keypair(self, cmd: CreateKeypair, actor: Actor) -> CreatedKeypair:
+        try:
+            return create_keypair(cmd, self.app, actor)
+        except IntegrityError:  # a racing create of the same name
+            raise Conflict(f"Key pair '{cmd.name}' already exists.") from None
+
+    def delete_keypair(self, user_id: str, name: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: delete_keypair(user_id, name, self.app, actor))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from commands.app import CloudApp
 from commands.loading import load, parse_uuid
 from commands.receipt import Receipt
+from commands.retry import retry_on_conflict
 from domain.errors import NotFound
 from domain.server_group import ServerGroup
 from domain.values import Actor
@@ -25,3 +26,15 @@ def delete_group(group_id: str, app: CloudApp, actor: Actor) -> Receipt:
         raise NotFound(f"Instance group {group_id} could not be found.")
     group.delete(actor)
     return Receipt.of(group.id, app.save(group))
+
+
+class ServerGroupCommands:
+    """The server groups' commands of Services."""
+
+    app: CloudApp
+
+    def create_group(self, name: str, policy: str, actor: Actor) -> Receipt:
+        return create_group(name, policy, self.app, actor)
+
+    def delete_group(self, group_id: str, actor: Actor) -> Receipt:
+        return retry_on_conflict(lambda: delete_group(group_id, self.app, actor))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -138,9 +138,9 @@ class Instance(Resizing, Rebuilding, Tagging, AccessAddressing):
     def _scheduled(self, host: str, actor: Actor) -> None:
         self.host, self.task_state, self.holds_claim = host, TaskState.SPAWNING, True
 
-    def mark_spawned(self, actor: Actor) -> None:
+    def mark_spawned(self, actor: Actor, *, now: datetime) -> None:
         self._require("finish spawning", VmState.BUILDING, TaskState.SPAWNING)
-        self._spawned(datetime.now(UTC), actor)
+        self._spawned(now, actor)
 
     class Spawned(Aggregate.Event):
         launched_at: datetime
@@ -152,14 +152,17 @@ class Instance(Resizing, Rebuilding, Tagging, AccessAddressing):
         self.power_state = PowerState.RUNNING
         self.launched_at = launched_at
 
-    def fail(self, message: str, code: int, actor: Actor, details: str = "") -> None:
-        """Record a fault (domain/faults.py says who sees what). A failed build
-        frees its claim and quota (the caller releases them in the same save);
-        a later failure keeps them: the guest may exist until it is deleted."""
+    def fail(
+        self, message: str, code: int, actor: Actor, details: str = "", *, now: datetime
+    ) -> None:
+        """Record a fault, made at ``now`` (domain/faults.py says who sees what).
+        A failed build frees its claim and quota (the caller releases them in
+        the same save); a later failure keeps them: the guest may exist until
+        it is deleted."""
         if self.is_deleted or self.task_state == TaskState.DELETING:
             raise InvalidTransition(f"instance {self.id}", self.vm_state, "fail")
         message, details = bounded(message, details)
-        self._failed(message, code, datetime.now(UTC), actor, details)
+        self._failed(message, code, now, actor, details)
 
     class Failed(Aggregate.Event):
         message: str  # for the server's owner: names no host, path or command

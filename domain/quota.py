@@ -6,11 +6,24 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import resources
 from domain.errors import InvalidInput, QuotaExceeded
 from domain.values import Actor, natural_id, require_int32
 
-DEFAULT_LIMITS: dict[str, int] = {"instances": 10, "cores": 20, "ram": 51200}
 UNLIMITED = -1
+
+
+def default_limits() -> dict[str, int]:
+    """A new project's limits: every resource's quota keys (domain/resources/)."""
+    return resources.quota_defaults()
+
+
+def __getattr__(name: str) -> dict[str, int]:
+    """``DEFAULT_LIMITS``, as modules imported it before each resource
+    declared its own keys (gathered on first use, not at import)."""
+    if name == "DEFAULT_LIMITS":
+        return default_limits()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Quota(Aggregate):
@@ -145,7 +158,7 @@ class Quota(Aggregate):
     def set_limits(self, limits: dict[str, int], actor: Actor) -> None:
         """Change limits; lowering one below usage is allowed, as in Nova."""
         for resource, limit in limits.items():
-            if resource not in DEFAULT_LIMITS:
+            if resource not in default_limits():
                 raise InvalidInput(f"Unknown quota resource: {resource}")
             require_int32(limit, f"Quota limit for {resource}", UNLIMITED)
         changed = {k: v for k, v in limits.items() if self.limits.get(k) != v}

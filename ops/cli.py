@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("projector", help="keep the read models up to date")
     sub.add_parser("relay", help="turn events into RQ jobs")
     worker = sub.add_parser("worker", help="run an RQ worker")
-    worker.add_argument("role", choices=[family.name for family in routes.FAMILIES])
+    worker.add_argument("role", choices=[role.name for role in routes.ROLES])
     worker.add_argument("--host", help="the host a per-host role serves (compute)")
     domains = sub.add_parser("host-domains", help="list the domains a compute host's libvirt holds")
     domains.add_argument("host")
@@ -190,7 +190,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     if role.per_host and not args.host:
         print(f"cloudledger worker {role.name} needs --host", file=sys.stderr)
         return 2
-    role.serve(settings, args.host)
+    bootstrap.serve(role, settings, args.host)
     return 0
 
 

@@ -117,7 +117,7 @@ def prepare_ledger(settings: Settings, names: list[str], shape: HostShape) -> No
     settings.token_key()  # before any child needs it
     services = build_services(settings, pool_size=2)
     created = seed(services, settings.admin_password, prepare_hosts(settings, names, shape))
-    created += ensure_service_users(services, settings, [f.name for f in routes.FAMILIES])
+    created += ensure_service_users(services, settings, [r.name for r in routes.ROLES])
     if settings.hypervisor == "qemu":
         images = ensure_guest_images(settings.guest_image_dir)
         created += seed_guest_images(services, images, settings.guest_image_dir / "seeded")
@@ -134,14 +134,14 @@ def _children(settings: Settings, names: list[str], env: dict[str, str]) -> list
         python_child("projector", ["projector"], env, logs),
         python_child("relay", ["relay"], env, logs),
     ]
-    for family in routes.FAMILIES:  # one worker per role, or per role and host
-        if family.per_host:
+    for role in routes.ROLES:  # one worker per role, or per role and host
+        if role.per_host:
             children += [
-                python_child(f"{family.name}@{n}", ["worker", family.name, "--host", n], env, logs)
+                python_child(f"{role.name}@{n}", ["worker", role.name, "--host", n], env, logs)
                 for n in names
             ]
         else:
-            children.append(python_child(family.name, ["worker", family.name], env, logs))
+            children.append(python_child(role.name, ["worker", role.name], env, logs))
     children.append(python_child("api", ["api"], env, logs))
     return children
 

@@ -210,7 +210,7 @@ class SyntheticCloud:
         self._stamp(host)
         vm.schedule_on(host.name, worker)
         self._stamp(vm)
-        vm.mark_spawned(user.as_service("compute"))
+        vm.mark_spawned(user.as_service("compute"), now=self.now)
         self._stamp(vm)
         self.live.append(vm)
 

@@ -19,29 +19,15 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from domain.errors import InvalidInput
+from domain.resources import audit_types
 
 PAGE = 1000
-# Aggregate class (the event's outer class) -> (type name for --type, CADF typeURI).
+# Aggregate class (the event's outer class) -> (type name for --type, CADF
+# typeURI), as each resource declares it (domain/resources/).
 _TYPES: dict[str, tuple[str, str]] = {
-    "Instance": ("server", "compute/server"),
-    "Resizing": ("server", "compute/server"),
-    "Tagging": ("server", "compute/server"),
-    "Rebuilding": ("server", "compute/server"),
-    "AccessAddressing": ("server", "compute/server"),
-    "Image": ("image", "image"),
-    "Flavor": ("flavor", "compute/flavor"),
-    "ComputeHost": ("host", "compute/host"),
-    "Quota": ("quota", "compute/quota"),
-    "Keypair": ("keypair", "compute/keypair"),
-    "ServerGroup": ("server_group", "compute/server-group"),
-    "HostAggregate": ("aggregate", "compute/aggregate"),
-    "Project": ("project", "identity/project"),
-    "User": ("user", "identity/user"),
-    "Domain": ("domain", "identity/domain"),
-    "Role": ("role", "identity/role"),
-    "NameClaim": ("name", "data/name"),
+    aggregate: (t.name, t.type_uri) for t in audit_types() for aggregate in t.aggregates
 }
-TYPES = tuple(sorted({name for name, _ in _TYPES.values()}))
+TYPES = tuple(sorted({t.name for t in audit_types()}))
 OWNER_FIELDS = ("project_id", "owner", "tenant_id", "default_project_id")
 
 

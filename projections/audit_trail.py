@@ -11,24 +11,12 @@ from datetime import UTC
 from typing import Any
 
 from domain.errors import InvalidInput
+from domain.resources import audit_types
 from projections.audit import PAGE, AuditFilter, AuditReader
 
-# The first path segment after the service's version, by resource type.
-_PATH_TYPES = {
-    "servers": ("server", "compute/server"),
-    "images": ("image", "image"),
-    "flavors": ("flavor", "compute/flavor"),
-    "os-keypairs": ("keypair", "compute/keypair"),
-    "os-server-groups": ("server_group", "compute/server-group"),
-    "os-aggregates": ("aggregate", "compute/aggregate"),
-    "os-quota-sets": ("quota", "compute/quota"),
-    "os-hypervisors": ("host", "compute/host"),
-    "os-services": ("host", "compute/host"),
-    "projects": ("project", "identity/project"),
-    "users": ("user", "identity/user"),
-    "domains": ("domain", "identity/domain"),
-    "roles": ("role", "identity/role"),
-}
+# A path segment of a refused request -> (type name, CADF typeURI), as each
+# resource declares it (domain/resources/).
+_PATH_TYPES = {path: (t.name, t.type_uri) for t in audit_types() for path in t.paths}
 _SELECT = (
     "SELECT id, at, user_id, project_id, request_id, action, target, outcome, reason, status"
     " FROM audit_rejections WHERE id > %s AND at >= %s AND at <= %s ORDER BY id LIMIT %s"

@@ -1,37 +1,16 @@
-"""The list of read models, and which ones a write must wait for."""
+"""The read models, gathered from each resource's declaration
+(projections/resources/), and which ones a write must wait for."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from projections.flavors import FlavorsView
-from projections.host_aggregates import HostAggregatesView
-from projections.hosts import HostsView
-from projections.identity import IdentityView
-from projections.images import ImagesView
-from projections.instance_actions import InstanceActionsView
-from projections.keypairs import KeypairsView
-from projections.quotas import QuotasView
-from projections.revocations import RevocationsView
-from projections.server_groups import ServerGroupsView
-from projections.servers import ServersView
-from projections.usage import UsageView
+from domain.discovery import declarations
+from projections.declarations import ProjectionResource
 from projections.view import ProjectionView
 
-VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
-    ServersView,
-    QuotasView,
-    FlavorsView,
-    ImagesView,
-    HostsView,
-    IdentityView,
-    RevocationsView,
-    KeypairsView,
-    InstanceActionsView,
-    HostAggregatesView,
-    UsageView,
-    ServerGroupsView,
-)
+RESOURCES = declarations("projections", ProjectionResource)
+VIEW_CLASSES: tuple[type[ProjectionView], ...] = tuple(v for r in RESOURCES for v in r.views)
 
 
 def positions_to_wait_for(events: Iterable[tuple[int, str]]) -> dict[str, int]:

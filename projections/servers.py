@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -12,6 +10,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from domain import server_states
 from domain.access_addresses import AccessAddressing
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
@@ -19,11 +18,20 @@ from domain.power import POWER_ACTIONS
 from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
-from projections.reader import Query
+from domain.values import PowerState, TaskState, VmState
+from projections.server_queries import (
+    ServerFilters,
+    operations_in_flight,
+    server_by_id,
+    servers_page,
+)
 from projections.view import ProjectionView, topics_of
 
+# The queries live beside the view; importers find them here too.
+__all__ = ["ServerFilters", "ServersView", "operations_in_flight", "server_by_id", "servers_page"]
+
 _STATE_SQL = (
-    "UPDATE servers SET vm_state=%s, task_state=%s, power_state=%s, updated_at=%s WHERE id=%s"
+    "UPDATE servers SET vm_state=%s, task_state=NULL, power_state=%s, updated_at=%s{} WHERE id=%s"
 )
 
 
@@ -75,7 +83,7 @@ class ServersView(ProjectionView):
             "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
             "vm_state, task_state, power_state, created_at, updated_at, key_name, metadata, "
             "description, availability_zone) VALUES "
-            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s,%s)",
+            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
                 e.originator_id,
                 e.project_id,
@@ -83,6 +91,9 @@ class ServersView(ProjectionView):
                 e.name,
                 e.image_id,
                 Jsonb(flavor.__dict__),
+                VmState.BUILDING.value,
+                TaskState.SCHEDULING.value,
+                PowerState.NOSTATE.value,
                 e.timestamp,
                 e.timestamp,
                 e.key_name or None,
@@ -95,17 +106,13 @@ class ServersView(ProjectionView):
     @apply.register
     def _(self, e: Instance.Scheduled, cur: Cursor[DictRow]) -> None:
         cur.execute(
-            "UPDATE servers SET host=%s, task_state='spawning', updated_at=%s WHERE id=%s",
-            (e.host, e.timestamp, e.originator_id),
+            "UPDATE servers SET host=%s, task_state=%s, updated_at=%s WHERE id=%s",
+            (e.host, TaskState.SPAWNING.value, e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Instance.Spawned, cur: Cursor[DictRow]) -> None:
-        cur.execute(
-            "UPDATE servers SET vm_state='active', task_state=NULL, power_state='running', "
-            "updated_at=%s, launched_at=%s WHERE id=%s",
-            (e.timestamp, e.timestamp, e.originator_id),
-        )
+        self._state(cur, e, VmState.ACTIVE, PowerState.RUNNING, ", launched_at=%s")
 
     @apply.register
     def _(self, e: Instance.Failed, cur: Cursor[DictRow]) -> None:
@@ -116,53 +123,46 @@ class ServersView(ProjectionView):
             "details": e.details,  # for admins (api/server_views.py)
         }
         cur.execute(
-            "UPDATE servers SET vm_state='error', task_state=NULL, fault=%s, updated_at=%s "
-            "WHERE id=%s",
-            (Jsonb(fault), e.timestamp, e.originator_id),
+            "UPDATE servers SET vm_state=%s, task_state=NULL, fault=%s, updated_at=%s WHERE id=%s",
+            (VmState.ERROR.value, Jsonb(fault), e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Instance.StopRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "powering-off")
+        self._task(cur, e, TaskState.POWERING_OFF)
 
     @apply.register
     def _(self, e: Instance.Stopped, cur: Cursor[DictRow]) -> None:
-        cur.execute(_STATE_SQL, ("stopped", None, "shutdown", e.timestamp, e.originator_id))
+        self._state(cur, e, VmState.STOPPED, PowerState.SHUTDOWN)
 
     @apply.register
     def _(self, e: Instance.StartRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "powering-on")
+        self._task(cur, e, TaskState.POWERING_ON)
 
     @apply.register
     def _(self, e: Instance.Started, cur: Cursor[DictRow]) -> None:
-        cur.execute(_STATE_SQL, ("active", None, "running", e.timestamp, e.originator_id))
+        self._state(cur, e, VmState.ACTIVE, PowerState.RUNNING)
 
     @apply.register
     def _(self, e: Instance.DeleteRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "deleting")
+        self._task(cur, e, TaskState.DELETING)
 
     @apply.register
     def _(self, e: Instance.Deleted, cur: Cursor[DictRow]) -> None:
-        cur.execute(
-            "UPDATE servers SET vm_state='deleted', task_state=NULL, power_state='nostate', "
-            "deleted=true, terminated_at=%s, updated_at=%s WHERE id=%s",
-            (e.timestamp, e.timestamp, e.originator_id),
-        )
+        self._state(cur, e, VmState.DELETED, PowerState.NOSTATE, ", deleted=true, terminated_at=%s")
 
     @apply.register
     def _(self, e: Instance.PowerActionRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, POWER_ACTIONS[e.action].task.value)
+        self._task(cur, e, POWER_ACTIONS[e.action].task)
 
     @apply.register
     def _(self, e: Instance.PowerActionDone, cur: Cursor[DictRow]) -> None:
         done = POWER_ACTIONS[e.action]
-        cur.execute(
-            _STATE_SQL, (done.ends_in.value, None, done.power.value, e.timestamp, e.originator_id)
-        )
+        self._state(cur, e, done.ends_in, done.power)
 
     @apply.register
     def _(self, e: Instance.SnapshotRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "image_snapshot")
+        self._task(cur, e, TaskState.IMAGE_SNAPSHOT)
 
     @apply.register
     def _(self, e: Instance.SnapshotDone, cur: Cursor[DictRow]) -> None:
@@ -207,24 +207,23 @@ class ServersView(ProjectionView):
     @apply.register
     def _(self, e: Rebuilding.RebuildRequested, cur: Cursor[DictRow]) -> None:
         cur.execute(
-            "UPDATE servers SET image_id=%s, task_state='rebuilding', updated_at=%s WHERE id=%s",
-            (e.image_id, e.timestamp, e.originator_id),
+            "UPDATE servers SET image_id=%s, task_state=%s, updated_at=%s WHERE id=%s",
+            (e.image_id, TaskState.REBUILDING.value, e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Rebuilding.Rebuilt, cur: Cursor[DictRow]) -> None:
-        running = ("active", "running") if e.running else ("stopped", "shutdown")
-        cur.execute(_STATE_SQL, (*running[:1], None, running[1], e.timestamp, e.originator_id))
+        self._state(cur, e, server_states.left(e.running), server_states.running(e.running))
 
     # Resize (domain/resize.py) ----------------------------------------------
 
     @apply.register
     def _(self, e: Resizing.ResizeRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "resize_prep")
+        self._task(cur, e, TaskState.RESIZE_PREP)
 
     @apply.register
     def _(self, e: Resizing.ResizeScheduled, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "resize_migrating")
+        self._task(cur, e, TaskState.RESIZE_MIGRATING)
 
     @apply.register
     def _(self, e: Resizing.ResizeRefused, cur: Cursor[DictRow]) -> None:
@@ -233,40 +232,53 @@ class ServersView(ProjectionView):
     @apply.register
     def _(self, e: Resizing.ResizeMigrated, cur: Cursor[DictRow]) -> None:
         cur.execute(
-            "UPDATE servers SET task_state='resize_migrated', power_state='shutdown', "
-            "updated_at=%s WHERE id=%s",
-            (e.timestamp, e.originator_id),
+            "UPDATE servers SET task_state=%s, power_state=%s, updated_at=%s WHERE id=%s",
+            (
+                TaskState.RESIZE_MIGRATED.value,
+                PowerState.SHUTDOWN.value,
+                e.timestamp,
+                e.originator_id,
+            ),
         )
 
     @apply.register
     def _(self, e: Resizing.ResizeFinished, cur: Cursor[DictRow]) -> None:
-        self._moved(cur, e, "resized", e.running, e.host, e.flavor)
+        self._moved(cur, e, VmState.RESIZED, e.running, e.host, e.flavor)
 
     @apply.register
     def _(self, e: Resizing.ResizeConfirmed, cur: Cursor[DictRow]) -> None:
         cur.execute(
             "UPDATE servers SET vm_state=%s, updated_at=%s WHERE id=%s",
-            ("active" if e.running else "stopped", e.timestamp, e.originator_id),
+            (server_states.left(e.running).value, e.timestamp, e.originator_id),
         )
 
     @apply.register
     def _(self, e: Resizing.RevertRequested, cur: Cursor[DictRow]) -> None:
-        self._task(cur, e, "resize_reverting")
+        self._task(cur, e, TaskState.RESIZE_REVERTING)
 
     @apply.register
     def _(self, e: Resizing.ResizeReverted, cur: Cursor[DictRow]) -> None:
-        self._moved(cur, e, "active" if e.running else "stopped", e.running, e.host, e.flavor)
+        self._moved(cur, e, server_states.left(e.running), e.running, e.host, e.flavor)
+
+    @staticmethod
+    def _state(
+        cur: Cursor[DictRow], e: Any, vm_state: VmState, power: PowerState, at: str = ""
+    ) -> None:
+        """A task ended: the server is in ``vm_state``, its guest in ``power``;
+        ``at`` sets one more column (``, launched_at=%s``) to the event's time."""
+        times = (e.timestamp, e.timestamp) if at else (e.timestamp,)
+        cur.execute(_STATE_SQL.format(at), (vm_state.value, power.value, *times, e.originator_id))
 
     @staticmethod
     def _moved(
-        cur: Cursor[DictRow], e: Any, vm_state: str, running: bool, host: str, flavor: Any
+        cur: Cursor[DictRow], e: Any, vm_state: VmState, running: bool, host: str, flavor: Any
     ) -> None:
         cur.execute(
             "UPDATE servers SET vm_state=%s, task_state=NULL, power_state=%s, host=%s, "
             "flavor=%s, updated_at=%s WHERE id=%s",
             (
-                vm_state,
-                "running" if running else "shutdown",
+                vm_state.value,
+                server_states.running(running).value,
                 host,
                 Jsonb(flavor.__dict__),
                 e.timestamp,
@@ -275,10 +287,10 @@ class ServersView(ProjectionView):
         )
 
     @staticmethod
-    def _task(cur: Cursor[DictRow], e: Any, task: str | None) -> None:
+    def _task(cur: Cursor[DictRow], e: Any, task: TaskState | None) -> None:
         cur.execute(
             "UPDATE servers SET task_state=%s, updated_at=%s WHERE id=%s",
-            (task, e.timestamp, e.originator_id),
+            (task.value if task else None, e.timestamp, e.originator_id),
         )
 
     def get(self, server_id: UUID) -> DictRow | None:
@@ -293,131 +305,3 @@ class ServersView(ProjectionView):
         vm_states: tuple[str, ...] = (),
     ) -> list[DictRow]:
         return self.fetch_all(servers_page(project_id, limit, marker, name_contains, vm_states))
-
-
-# Queries (run by the view above, and by the API on its asyncio pool) -------
-
-
-def _nova_time(column: str, name: str) -> str:
-    """Nova's timestamp text: UTC, to the second, with a Z (NULL stays NULL).
-    Named apart from the column, which ORDER BY must still mean."""
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS {name}"""
-
-
-# A scheduled server is in its host's zone (an aggregate's, else the host's
-# own); before that, in the zone it asked for.
-_ZONE = (
-    "CASE WHEN host IS NULL THEN availability_zone ELSE coalesce("
-    "(SELECT a.metadata->>'availability_zone' FROM host_aggregates a"
-    " WHERE servers.host = ANY(a.hosts) AND a.metadata ? 'availability_zone' LIMIT 1),"
-    " (SELECT h.zone FROM hosts h WHERE h.name = servers.host), 'nova') END AS zone"
-)
-
-# What the API shows of a server, as text where the API shows text: turning
-# a thousand rows' timestamps and ids into strings in Python cost more than
-# the rest of a listing.
-_SERVER_COLUMNS = ", ".join(
-    [
-        "id::text AS id, project_id, user_id, name, image_id",
-        "flavor->>'flavor_id' AS flavor_id, vm_state, task_state, power_state, host, fault",
-        "key_name, metadata, description, locked, tags",
-        "access_ipv4, access_ipv6",
-        _ZONE,
-        _nova_time("created_at", "created"),
-        _nova_time("updated_at", "updated"),
-        _nova_time("launched_at", "launched"),
-        _nova_time("terminated_at", "terminated"),
-        "flavor",  # the whole snapshot, which microversion 2.47 embeds
-    ]
-)
-
-
-def server_by_id(server_id: UUID) -> Query:
-    return Query(f"SELECT {_SERVER_COLUMNS} FROM servers WHERE id=%s AND NOT deleted", (server_id,))
-
-
-@dataclass(frozen=True)
-class ServerFilters:
-    """Nova's list filters. ``changes_since`` includes deleted servers (as
-    Nova's does); ``deleted`` True lists only them; ``host`` is for admins."""
-
-    name_contains: str | None = None
-    vm_states: tuple[str, ...] = ()
-    changes_since: datetime | None = None
-    host: str | None = None
-    deleted: bool | None = None
-    # A status shown while a task runs (REBOOT, RESIZE, ...) is a task state.
-    task_states: tuple[str, ...] = ()
-    # Nova's tag filters: all of, any of, not all of, none of.
-    tags: tuple[str, ...] = ()
-    tags_any: tuple[str, ...] = ()
-    not_tags: tuple[str, ...] = ()
-    not_tags_any: tuple[str, ...] = ()
-    # Booted from this image id, of this flavor id (Nova's image and flavor filters).
-    image_id: str | None = None
-    flavor_id: str | None = None
-
-
-def servers_page(
-    project_id: str | None,
-    limit: int,
-    marker: UUID | None = None,
-    name_contains: str | None = None,
-    vm_states: tuple[str, ...] = (),
-    filters: ServerFilters | None = None,
-) -> Query:
-    """Newest first; project_id None lists every project (admin). Filters
-    apply before the limit, so a filtered page is never cut short."""
-    f = filters or ServerFilters(name_contains, vm_states)
-    name_contains, vm_states = f.name_contains, f.vm_states
-    where, params = list[str](), list[Any]()
-    if f.deleted is not None:
-        where.append("deleted" if f.deleted else "NOT deleted")
-    elif f.changes_since is None:
-        where.append("NOT deleted")
-    if f.changes_since is not None:
-        where.append("updated_at >= %s")
-        params.append(f.changes_since)
-    equal = (("host", f.host), ("image_id", f.image_id), ("flavor->>'flavor_id'", f.flavor_id))
-    for column, value in equal:
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
-    if project_id is not None:
-        where.append("project_id=%s")
-        params.append(project_id)
-    if name_contains is not None:
-        where.append("strpos(name, %s) > 0")
-        params.append(name_contains)
-    if vm_states:
-        where.append("vm_state = ANY(%s)")
-        params.append(list(vm_states))
-    if f.task_states:
-        where.append("task_state = ANY(%s)")
-        params.append(list(f.task_states))
-    for tags, test in (
-        (f.tags, "tags ?& %s"),
-        (f.tags_any, "tags ?| %s"),
-        (f.not_tags, "NOT tags ?& %s"),
-        (f.not_tags_any, "NOT tags ?| %s"),
-    ):
-        if tags:
-            where.append(test)
-            params.append(list(tags))
-    if marker is not None:
-        where.append("(created_at, id) < (SELECT created_at, id FROM servers WHERE id=%s)")
-        params.append(marker)
-    sql = (
-        f"SELECT {_SERVER_COLUMNS} FROM servers WHERE {' AND '.join(where) or 'true'} "
-        "ORDER BY created_at DESC, id DESC LIMIT %s"
-    )
-    return Query(sql, [*params, limit])
-
-
-def operations_in_flight(project_id: str) -> Query:
-    """Instance operations accepted but not finished: in all, and the project's."""
-    return Query(
-        "SELECT count(*) AS total, count(*) FILTER (WHERE project_id=%s) AS project "
-        "FROM servers WHERE task_state IS NOT NULL",
-        (project_id,),
-    )

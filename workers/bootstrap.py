@@ -1,37 +1,25 @@
-"""Composition root of the relay and worker processes."""
+"""Composition root of the relay and of the worker processes (each role's
+context is built by the builder its resource names: workers/roles/)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
+from typing import get_type_hints
 
-import libvirt
 from redis import Redis
 
 from commands.app import CloudApp
 from commands.bootstrap import Settings, build_app, eventsourcing_env
-from commands.loading import load
-from domain.host import ComputeHost
 from projections.bootstrap import build_view, postgres_recorder
 from projections.follower import LogRunner
-from projections.hosts import HostsView
-from workers import routes, rq_worker, runtime
+from workers import routes, rq_worker
+from workers.declarations import Role
 from workers.dispatch import Relay
-from workers.drivers.console import FileConsole
-from workers.drivers.disks import QemuImgDiskStore
-from workers.drivers.embedded_qemu import open_embedded_qemu, qemu_domain_type
-from workers.drivers.hypervisor import LibvirtHypervisor
-from workers.drivers.image_cache import DirectoryImageCache
-from workers.heartbeats import WorkerHeartbeats, beat_interval
-from workers.image_fetch import HttpImageFetcher, HttpImageUploader
-from workers.jobs import image_cache, power_sync
-from workers.jobs.compute import restore_host
-from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
+from workers.heartbeats import beat_interval
+from workers.jobs.entry import resolve
 
 log = logging.getLogger(__name__)
 
@@ -94,141 +82,31 @@ def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:
             return
 
 
-def run_scheduler(settings: Settings, host_name: str | None = None) -> None:
-    del host_name  # one scheduler serves every host
-    app = _app(settings)
-    hosts = build_view(HostsView, _es_env(settings))
-    beats = WorkerHeartbeats(settings.redis_url, settings.service_down_time_s)
-    runtime.install(
-        runtime.SchedulerContext(
-            app=app,
-            hosts=hosts,
-            config=settings.scheduler,
-            hosts_up=_every(1.0, beats.compute_hosts_up),
-        )
-    )
-    _work(settings, [routes.SCHEDULER.queue()], "scheduler", routes.SCHEDULER.name)
-
-
-def _every(seconds: float, read: Callable[[], set[str] | None]) -> Callable[[], set[str] | None]:
-    """``read``, at most once per ``seconds``: a batch need not ask Redis again."""
-    cache: list[tuple[float, set[str] | None]] = []
-
-    def cached() -> set[str] | None:
-        now = time.monotonic()
-        if not cache or now - cache[0][0] > seconds:
-            cache[:] = [(now, read())]
-        return cache[0][1]
-
-    return cached
-
-
-def run_compute(
-    settings: Settings, host_name: str | None, environ: Mapping[str, str] = os.environ
+def serve(
+    role: Role, settings: Settings, host_name: str | None, environ: Mapping[str, str] = os.environ
 ) -> None:
-    """One worker per compute host, next to its libvirt; restores the host's
-    domains from the ledger before taking jobs."""
-    if not host_name:
-        raise SystemExit("a compute worker serves one host: give --host")
-    # libvirt prints every error to stderr by default, even ones we handle
-    # (e.g. "domain not found" while making sure a domain is absent).
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    conn, domain_type = _hypervisor_connection(settings, host_name, environ)
-    app = _app(settings)
-    token = _service_token(settings, "compute")
-    disks = settings.state_dir / "hosts" / host_name / "disks"
-    context = runtime.ComputeContext(
-        app=app,
-        name=host_name,
-        hypervisor=LibvirtHypervisor(conn, domain_type, settings.shutdown_timeout_s),
-        disks=QemuImgDiskStore(disks),
-        fetch_image=HttpImageFetcher(settings.api_url, token),
-        images=DirectoryImageCache(disks),
-        console=FileConsole(settings.state_dir / "hosts" / host_name / "console"),
-        upload_image=HttpImageUploader(settings.api_url, token),
-        transfers=settings.state_dir / "transfers",
-        remove_unknown_domains=settings.unknown_domain_action == "reap",
-    )
-    runtime.install(context)
-    host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
-    restored = restore_host(context, sorted(host.instances_claimed()))
-    log.info("compute %s: restored %d domains from the ledger", host_name, restored)
-    # Cache upkeep goes through this host's own queue, in turn with its spawns.
-    prune = image_cache.prune_periodically(
+    """Run one worker of ``role`` (for ``host_name`` if it is per host): its
+    builder makes the context every job of this process runs with."""
+    if role.per_host and not host_name:
+        raise SystemExit(f"a {role.name} worker serves one host: give --host")
+    build = resolve(role.build)
+    context = build(settings, host_name, environ)
+    expected = get_type_hints(build).get("return")
+    if isinstance(expected, type) and not isinstance(context, expected):
+        raise TypeError(f"{role.build} built a {type(context).__name__}")
+    name = f"{role.name}-{host_name}" if role.per_host else role.name
+    # Jobs run in this process: the libvirt connection (and the test driver's
+    # in-memory domains) and the aggregate cache live across jobs.
+    rq_worker.work(
         settings.redis_url,
-        host_name,
-        settings.image_cache_interval_s,
-        settings.image_cache_max_age_s,
-        threading.Event(),  # never set: the thread ends with the process
+        [role.family.queue(host_name)],
+        name,
+        context,
+        beat_interval(settings.service_down_time_s),
+        role.name,
     )
-    threading.Thread(target=prune, name="image-cache", daemon=True).start()
-    sync = power_sync.sync_periodically(
-        settings.redis_url, host_name, settings.power_sync_interval_s, threading.Event()
-    )
-    threading.Thread(target=sync, name="power-sync", daemon=True).start()
-    _work(settings, [routes.COMPUTE.queue(host_name)], f"compute-{host_name}", routes.COMPUTE.name)
-
-
-@dataclass(frozen=True)
-class Role:
-    """A kind of worker process: the queues it serves and how it starts."""
-
-    family: routes.QueueFamily
-    serve: Callable[[Settings, str | None], None]
-
-    @property
-    def name(self) -> str:
-        return self.family.name
-
-    @property
-    def per_host(self) -> bool:
-        return self.family.per_host
-
-
-# Every worker role, once: `cloudledger worker` and `cloudledger run` use this.
-ROLES: tuple[Role, ...] = (
-    Role(routes.SCHEDULER, run_scheduler),
-    Role(routes.COMPUTE, run_compute),
-)
 
 
 def role(name: str) -> Role:
-    return next(r for r in ROLES if r.name == name)
-
-
-def _service_token(settings: Settings, role: str) -> ServiceToken:
-    """The role's own service user: workers never hold the token-signing key."""
-    password = settings.service_password(role)
-    return ServiceToken(ServiceCredentials(settings.api_url, service_user_name(role), password))
-
-
-def _hypervisor_connection(
-    settings: Settings, host_name: str, environ: Mapping[str, str]
-) -> tuple[libvirt.virConnect, str]:
-    """The host's libvirt connection and the domain type it runs: a URI
-    given outright, the embedded QEMU driver, or the test driver."""
-    uri = environ.get("CLOUDLEDGER_LIBVIRT_URI")
-    asked = environ.get("CLOUDLEDGER_DOMAIN_TYPE")
-    if uri is None and settings.hypervisor == "qemu":
-        domain_type = qemu_domain_type(asked)
-        how = "KVM" if domain_type == "kvm" else "software emulation (TCG)"
-        log.warning("compute %s: real QEMU guests, %s", host_name, how)
-        root = settings.state_dir / "hosts" / host_name / "qemu"
-        return open_embedded_qemu(root), domain_type
-    uri = uri or default_libvirt_uri(settings, host_name)
-    domain_type = "test" if uri.startswith("test:") else qemu_domain_type(asked or "qemu")
-    return libvirt.open(uri), domain_type
-
-
-def default_libvirt_uri(settings: Settings, host_name: str) -> str:
-    path: Path = settings.state_dir / "hosts" / host_name / "node.xml"
-    if not path.exists():
-        raise SystemExit(f"no libvirt URI for {host_name}: set CLOUDLEDGER_LIBVIRT_URI")
-    return f"test://{path}"
-
-
-def _work(settings: Settings, queues: list[str], name: str, family: str) -> None:
-    # Jobs run in this process: the libvirt connection (and the test driver's
-    # in-memory domains) and the aggregate cache live across jobs.
-    beat_every_s = beat_interval(settings.service_down_time_s)
-    rq_worker.work(settings.redis_url, queues, name, beat_every_s, family)
+    """A worker role by name (every resource's roles: workers/routes.py)."""
+    return routes.ROUTING.role(name)

@@ -6,9 +6,12 @@ transaction as its tracking position, and only then enqueued. All items a
 batch of events owes on one queue go out as ONE RQ job (``batch_<n>_<queue>``,
 n the batch's last notification id), whose id the rows keep. An item leaves
 the table when a later event of its aggregate that its route names as a
-completion arrives. So neither a relay crash between append and enqueue nor
-a flushed Redis loses a command: ``reconcile`` re-enqueues whatever is owed
-but missing from Redis, and runs failed batches again with backoff."""
+completion arrives, or an event of an aggregate it waits on (a link, kept
+in ``relay_links`` in the same transactions). So neither a relay crash
+between append and enqueue nor a flushed Redis loses a command, nor a crash
+between two steps of a flow across aggregates: ``reconcile`` re-enqueues
+whatever is owed but missing from Redis, and runs failed batches again with
+backoff."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
+from uuid import UUID
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -28,21 +32,43 @@ from rq.job import Job
 
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
-from workers import retries, routes
+from workers import retries
 from workers.coalesce import Coalescer, one_batch_id
+from workers.declarations import Route
 from workers.relay_writes import OwedItem, RelayWrites
+from workers.routes import ROUTING, Routing
 from workers.rq_worker import REQUEST_IDS_META
 
 log = logging.getLogger(__name__)
 
 BATCH_JOB = "workers.jobs.entry.run_batch"  # kept as text: the relay imports no job code
+# Items owed to an aggregate by another's event: any later event of the
+# aggregate that completes the kind completes them.
+VIA_VERSION = 0
+# A completion by another aggregate's event: it comes after every item owed so far.
+ANY_VERSION = 2**31 - 1
+
+
+def _renaming(renamed: dict[str, str]) -> str:
+    """Rows owed before job kinds were named by resource take their names now."""
+    if not renamed:
+        return "SELECT 1"
+    pairs = ", ".join(
+        "('{}', '{}')".format(old.replace("'", "''"), new.replace("'", "''"))
+        for old, new in sorted(renamed.items())
+    )
+    return (
+        f"UPDATE relay_pending p SET kind = r.new FROM (VALUES {pairs}) AS r(old, new)"
+        " WHERE p.kind = r.old"
+    )
 
 
 class Relay(ProjectionView):
     """Event log -> RQ batch jobs, at least once, items idempotent."""
 
     name = "relay"
-    topics = topics_of(*routes.event_types())
+    routing: ClassVar[Routing] = ROUTING
+    topics = topics_of(*ROUTING.event_types())
     ddl: ClassVar[tuple[str, ...]] = (
         """CREATE TABLE IF NOT EXISTS relay_pending (
             job_id text PRIMARY KEY, aggregate_id uuid NOT NULL, version int NOT NULL,
@@ -63,6 +89,12 @@ class Relay(ProjectionView):
         END IF; END $$""",
         # The owing event's request id, which the job's log lines carry.
         "ALTER TABLE relay_pending ADD COLUMN IF NOT EXISTS request_id text",
+        # Which aggregates wait on which others' events (workers/declarations.py).
+        """CREATE TABLE IF NOT EXISTS relay_links (
+            link text NOT NULL, source_id uuid NOT NULL, target_id uuid NOT NULL,
+            PRIMARY KEY (link, source_id, target_id))""",
+        "CREATE INDEX IF NOT EXISTS relay_links_by_target ON relay_links (link, target_id)",
+        _renaming(ROUTING.renamed),
     )
 
     redis: Redis | None = None
@@ -81,9 +113,13 @@ class Relay(ProjectionView):
         self, cur: Cursor[DictRow], events: Sequence[tuple[Any, int]], after: int
     ) -> int:
         """Apply the events to ``self._writes``, then write it (see RelayWrites)."""
-        self._writes.read_hosts(
-            cur, (e.originator_id for e, _ in events if routes.needs_placement(type(e)))
-        )
+        plan, writes = self.routing.plan, self._writes
+        writes.read_links(cur, (e.originator_id for e, _ in events if plan(type(e)).reaches))
+        hosts = {e.originator_id for e, _ in events if plan(type(e)).needs_placement}
+        if any(plan(type(e)).needs_target_placement for e, _ in events):
+            hosts |= writes.all_waiting()  # the aggregates waiting, as the table links them
+            hosts |= {e.originator_id for e, _ in events if plan(type(e)).makes}  # and the batch
+        writes.read_hosts(cur, hosts)
         position = super().apply_within(cur, events, after)
         self._writes.write(cur)
         return position
@@ -122,41 +158,64 @@ class Relay(ProjectionView):
             )
 
     def apply(self, event: Any, cur: Cursor[DictRow]) -> None:
-        event_type, writes = type(event), self._writes
-        completed = routes.kinds_completed_by(event_type)
-        if completed:  # only the kinds this event's type completes, never an unrelated job
-            writes.complete(event.originator_id, event.originator_version, completed)
-        for placement in routes.PLACEMENTS:
-            if event_type is placement.set_by:
-                writes.placed[event.originator_id] = getattr(event, placement.field)
-        for route in routes.owed_by(event_type):
-            queue = self._queue(route, event)
+        plan, writes, aggregate = self.routing.plan(type(event)), self._writes, event.originator_id
+        if plan.completes:  # only the kinds this event's type completes, never an unrelated job
+            writes.complete(aggregate, event.originator_version, list(plan.completes))
+        for link, kind in plan.completes_via:  # jobs of the aggregates waiting on this one
+            for waiting in writes.waiting_on(link.name, aggregate):
+                writes.complete(waiting, ANY_VERSION, [kind])
+        for placement in plan.places:
+            writes.placed[aggregate] = getattr(event, placement.field)
+        for route in plan.owes:
+            queue = self._queue(route, event, aggregate)
             if queue is not None:  # no host: the command handler did the work itself
                 self._owe(route.kind, event, queue)
-        for placement in routes.PLACEMENTS:
-            if event_type in placement.cleared_by:  # nothing more will be asked of its host
-                writes.placed[event.originator_id] = None
+        for route in plan.owes_via:
+            for waiting in writes.waiting_on(route.owed_by.link.name, aggregate):  # type: ignore[union-attr]
+                queue = self._queue(route, event, waiting)
+                if queue is not None:
+                    self._owe_via(route.kind, event, waiting, queue)
+        for link in plan.drops:  # before makes: an event may end one wait and begin another
+            writes.unlink(link.name, aggregate)
+        for link in plan.makes:
+            writes.link(link.name, UUID(str(getattr(event, link.field))), aggregate)
+        if plan.clears:  # nothing more will be asked of its host
+            writes.placed[aggregate] = None
 
-    def _queue(self, route: routes.Route, event: Any) -> str | None:
+    def _queue(self, route: Route, event: Any, aggregate: UUID) -> str | None:
         if not route.family.per_host:
             return route.family.queue()
         if route.host_field:
             host = getattr(event, route.host_field)
         else:
-            host = self._writes.host_of(event.originator_id)
+            host = self._writes.host_of(aggregate)
         return route.family.queue(host) if host else None
 
+    def _batch_id(self, queue: str) -> str:
+        return f"batch_{self._batch}_{queue.replace('.', '-')}"
+
     def _owe(self, kind: str, e: Any, queue: str) -> None:
-        batch_id = f"batch_{self._batch}_{queue.replace('.', '-')}"
         item = OwedItem(
             f"{kind}_{e.originator_id}_{e.originator_version}",
             kind,
             str(e.originator_id),
             queue,
-            batch_id,
+            self._batch_id(queue),
             _request_id(e),
         )
         self._writes.owe(item, e.originator_version)
+
+    def _owe_via(self, kind: str, e: Any, waiting: UUID, queue: str) -> None:
+        """A job of ``waiting`` that ``e``, an event of an aggregate it waits on, owes."""
+        item = OwedItem(
+            f"{kind}_{waiting}_via_{e.originator_id}_{e.originator_version}",
+            kind,
+            str(waiting),
+            queue,
+            self._batch_id(queue),
+            _request_id(e),
+        )
+        self._writes.owe(item, VIA_VERSION)
 
     def enqueue(self, items: Sequence[OwedItem]) -> int:
         """Push one job per batch id (its items), unless Redis has it; returns

@@ -1,7 +1,9 @@
 """What one relay batch changes in its tables, gathered while its events are
 applied and written at the end in a few statements in the batch's
 transaction: one per table and kind of change, not one per event (those
-were most of the relay's round trips)."""
+were most of the relay's round trips). Owed items, placements and the links
+between aggregates (workers/declarations.py) all commit with the batch's
+tracking position, so a crash between two steps of a flow loses none."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from psycopg.rows import DictRow
 class OwedItem:
     """One piece of work the relay owes: a route's job for one aggregate event."""
 
-    item_id: str  # <kind>_<aggregate id>_<version>
+    item_id: str  # <kind>_<aggregate id>_<version>, or _via_<other id>_<its version>
     kind: str
     aggregate_id: str
     queue: str
@@ -38,6 +40,13 @@ class RelayWrites:
     placed: dict[UUID, str | None] = field(default_factory=dict)
     # hosts of the batch's aggregates as the table had them before the batch
     known: dict[UUID, str] = field(default_factory=dict)
+    # link -> aggregate waited on -> aggregates waiting, as this batch leaves them
+    # (read from the table for the aggregates the batch's events come from)
+    links: dict[str, dict[UUID, set[UUID]]] = field(default_factory=dict)
+    # (link, waited on, waiting) -> whether it holds now, for those the batch made
+    linked: dict[tuple[str, UUID, UUID], bool] = field(default_factory=dict)
+    # (link, waiting): every link of that aggregate through that link is gone
+    unlinked: list[tuple[str, UUID]] = field(default_factory=list)
 
     def read_hosts(self, cur: Cursor[DictRow], aggregate_ids: Iterable[UUID]) -> None:
         ids = list(set(aggregate_ids))
@@ -47,6 +56,36 @@ class RelayWrites:
                 (ids,),
             )
             self.known.update({row["aggregate_id"]: row["host"] for row in cur.fetchall()})
+
+    def read_links(self, cur: Cursor[DictRow], sources: Iterable[UUID]) -> None:
+        ids = list(set(sources))
+        if ids:
+            cur.execute(
+                "SELECT link, source_id, target_id FROM relay_links WHERE source_id = ANY(%s)",
+                (ids,),
+            )
+            for row in cur.fetchall():
+                waiting = self.links.setdefault(row["link"], {})
+                waiting.setdefault(row["source_id"], set()).add(row["target_id"])
+
+    def waiting_on(self, link: str, source: UUID) -> list[UUID]:
+        """The aggregates waiting through ``link`` on ``source``, in a stable order."""
+        return sorted(self.links.get(link, {}).get(source, ()), key=str)
+
+    def all_waiting(self) -> set[UUID]:
+        return {t for waiting in self.links.values() for ts in waiting.values() for t in ts}
+
+    def link(self, link: str, source: UUID, target: UUID) -> None:
+        self.links.setdefault(link, {}).setdefault(source, set()).add(target)
+        self.linked[link, source, target] = True
+
+    def unlink(self, link: str, target: UUID) -> None:
+        for targets in self.links.get(link, {}).values():
+            targets.discard(target)
+        for key in self.linked:
+            if key[0] == link and key[2] == target:
+                self.linked[key] = False
+        self.unlinked.append((link, target))
 
     def host_of(self, aggregate_id: UUID) -> str | None:
         if aggregate_id in self.placed:
@@ -109,3 +148,21 @@ class RelayWrites:
         forgotten = [a for a, h in self.placed.items() if h is None]
         if forgotten:
             cur.execute("DELETE FROM relay_placements WHERE aggregate_id = ANY(%s)", (forgotten,))
+        self._write_links(cur)
+
+    def _write_links(self, cur: Cursor[DictRow]) -> None:
+        # Drops first: a link made later in the batch than a drop is kept.
+        if self.unlinked:
+            links, targets = zip(*self.unlinked, strict=True)
+            cur.execute(
+                "DELETE FROM relay_links l USING unnest(%s::text[], %s::uuid[]) AS d(link, target)"
+                " WHERE l.link = d.link AND l.target_id = d.target",
+                (list(links), list(targets)),
+            )
+        made = [key for key, holds in self.linked.items() if holds]
+        if made:
+            cur.execute(
+                "INSERT INTO relay_links SELECT * FROM unnest(%s::text[], %s::uuid[], %s::uuid[])"
+                " ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*made, strict=True)],
+            )

@@ -1,160 +1,175 @@
-"""What each event means to the pipeline, said once.
-
-A route says which event owes which job, on which queue, and which later
-events of the same aggregate complete it (the work is done, or superseded).
-A placement says which event tells the relay where an aggregate lives (its
-host) and which event makes it forget. The relay, its reconcile, the worker
-roles and `cloudledger run` are all derived from these declarations: a new
-resource declares its routes and writes its jobs, and nothing else changes."""
+"""What each event means to the pipeline, derived from the resources'
+declarations (workers/resources/, workers/declarations.py): the queue
+families, the routes, the placements, the links between aggregates and the
+worker roles. The relay, its reconcile, the job entry point and
+`cloudledger run` read only these, so a new resource adds its own module
+and nothing here changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
-from domain.instance import Instance
-from domain.rebuild import Rebuilding
-from domain.resize import Resizing
-
-
-@dataclass(frozen=True)
-class QueueFamily:
-    """Queues of one kind of worker: one queue, or one per compute host."""
-
-    name: str
-    per_host: bool = False
-
-    def queue(self, host: str | None = None) -> str:
-        if self.per_host:
-            if not host:
-                raise ValueError(f"the {self.name} queues are per host: name the host")
-            return f"{self.name}.{host}"
-        return self.name
-
-    def family_of(self, queue: str) -> bool:
-        return queue == self.name or queue.startswith(f"{self.name}.")
-
-
-SCHEDULER = QueueFamily("scheduler")
-COMPUTE = QueueFamily("compute", per_host=True)
-FAMILIES = (SCHEDULER, COMPUTE)
-
-
-@dataclass(frozen=True)
-class Route:
-    """``owed_by`` owes a ``kind`` job on ``family``'s queue until one of
-    ``completed_by`` comes. For a per-host family the queue is that of the
-    aggregate's host, or of the host the event names in ``host_field`` (a
-    resize works on two hosts); an event that names none owes nothing."""
-
-    kind: str
-    owed_by: type
-    family: QueueFamily
-    completed_by: tuple[type, ...]
-    host_field: str = ""
-
-
-@dataclass(frozen=True)
-class Placement:
-    """``set_by`` (its ``field``) says where an aggregate lives; ``cleared_by`` forgets it."""
-
-    set_by: type
-    field: str
-    cleared_by: tuple[type, ...]
-
-
-# A delete supersedes whatever the host was doing; a failure ends it.
-_ENDED = (Instance.Failed, Instance.DeleteRequested, Instance.Deleted)
-
-ROUTES: tuple[Route, ...] = (
-    Route(
-        "schedule",
-        Instance.Requested,
-        SCHEDULER,
-        (Instance.Scheduled, Instance.Failed, Instance.Deleted),
-    ),
-    Route("spawn", Instance.Scheduled, COMPUTE, (Instance.Spawned, *_ENDED)),
-    Route("stop", Instance.StopRequested, COMPUTE, (Instance.Stopped, *_ENDED)),
-    Route("start", Instance.StartRequested, COMPUTE, (Instance.Started, *_ENDED)),
-    # Reboots, pauses, suspends and their undoing (domain/power.py).
-    Route("power", Instance.PowerActionRequested, COMPUTE, (Instance.PowerActionDone, *_ENDED)),
-    Route("snapshot", Instance.SnapshotRequested, COMPUTE, (Instance.SnapshotDone, *_ENDED)),
-    Route("rebuild", Rebuilding.RebuildRequested, COMPUTE, (Rebuilding.Rebuilt, *_ENDED)),
-    # Resize (domain/resize.py): the scheduler, the source, the destination;
-    # a revert goes back the other way.
-    Route(
-        "resize_schedule",
-        Resizing.ResizeRequested,
-        SCHEDULER,
-        (Resizing.ResizeScheduled, Resizing.ResizeRefused, *_ENDED),
-    ),
-    Route("resize_migrate", Resizing.ResizeScheduled, COMPUTE, (Resizing.ResizeMigrated, *_ENDED)),
-    Route(
-        "resize_finish",
-        Resizing.ResizeMigrated,
-        COMPUTE,
-        (Resizing.ResizeFinished, *_ENDED),
-        host_field="dest_host",
-    ),
-    Route("revert_dest", Resizing.RevertRequested, COMPUTE, (Resizing.RevertDestCleaned, *_ENDED)),
-    Route(
-        "revert_source",
-        Resizing.RevertDestCleaned,
-        COMPUTE,
-        (Resizing.ResizeReverted, *_ENDED),
-        host_field="source_host",
-    ),
-    # The old disks go even if the instance is deleted meanwhile.
-    Route(
-        "drop_stash",
-        Resizing.StashDropRequested,
-        COMPUTE,
-        (Resizing.StashDropped,),
-        host_field="host",
-    ),
-    # A delete asked again owes a fresh delete job, which replaces the first.
-    Route(
-        "delete", Instance.DeleteRequested, COMPUTE, (Instance.DeleteRequested, Instance.Deleted)
-    ),
+from domain.discovery import declarations
+from workers.declarations import (
+    Link,
+    Placement,
+    QueueFamily,
+    Role,
+    Route,
+    Trigger,
+    Via,
+    WorkerResource,
 )
 
-PLACEMENTS: tuple[Placement, ...] = (
-    Placement(Instance.Scheduled, "host", (Instance.Deleted,)),
-    # A resize moves the guest to its destination, a revert back to its source.
-    Placement(Resizing.ResizeFinished, "host", ()),
-    Placement(Resizing.RevertDestCleaned, "source_host", ()),
-    Placement(Resizing.ResizeReverted, "host", ()),
-)
+__all__ = ["Link", "Placement", "QueueFamily", "Role", "Route", "Via", "WorkerResource"]
 
 
-def event_types(routes: Iterable[Route] = ROUTES) -> tuple[type, ...]:
-    """Every event the relay must follow, in a stable order."""
-    seen: dict[type, None] = {}
-    for route in routes:
-        seen.setdefault(route.owed_by)
-        for completion in route.completed_by:
-            seen.setdefault(completion)
-    for placement in PLACEMENTS:
-        seen.setdefault(placement.set_by)
-        for cleared in placement.cleared_by:
-            seen.setdefault(cleared)
-    return tuple(seen)
+def _event_of(trigger: Trigger) -> type:
+    return trigger.event if isinstance(trigger, Via) else trigger
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    """What one type of event does in the relay, worked out once."""
+
+    completes: tuple[str, ...]  # kinds of its own aggregate's jobs it completes
+    completes_via: tuple[tuple[Link, str], ...]  # (link, kind) of waiting aggregates' jobs
+    owes: tuple[Route, ...]  # jobs it owes its own aggregate
+    owes_via: tuple[Route, ...]  # jobs it owes each aggregate waiting on it
+    places: tuple[Placement, ...]  # placements it sets
+    clears: bool  # whether it forgets its aggregate's placement
+    makes: tuple[Link, ...]  # links its aggregate starts waiting through
+    drops: tuple[Link, ...]  # links its aggregate stops waiting through
+    needs_placement: bool  # its own jobs go to its aggregate's host
+    needs_target_placement: bool  # its jobs for waiting aggregates go to their hosts
+    reaches: tuple[Link, ...]  # links whose waiting aggregates it reaches
+
+
+def _name(link: Link) -> str:
+    return link.name
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The routes, placements, links and roles of a set of resources."""
+
+    resources: tuple[WorkerResource, ...]
+    _plans: dict[type, EventPlan] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def families(self) -> tuple[QueueFamily, ...]:
+        return tuple(f for r in self.resources for f in r.families)
+
+    @cached_property
+    def routes(self) -> tuple[Route, ...]:
+        return tuple(route for r in self.resources for route in r.routes)
+
+    @cached_property
+    def placements(self) -> tuple[Placement, ...]:
+        return tuple(p for r in self.resources for p in r.placements)
+
+    @cached_property
+    def links(self) -> tuple[Link, ...]:
+        return tuple(link for r in self.resources for link in r.links)
+
+    @cached_property
+    def roles(self) -> tuple[Role, ...]:
+        return tuple(role for r in self.resources for role in r.roles)
+
+    @cached_property
+    def renamed(self) -> dict[str, str]:
+        """Job kinds stored under an older name, to their names now."""
+        return {old: new for r in self.resources for old, new in r.renamed.items()}
+
+    def event_types(self) -> tuple[type, ...]:
+        """Every event the relay must follow, in a stable order."""
+        seen: dict[type, None] = {}
+        for route in self.routes:
+            seen.setdefault(_event_of(route.owed_by))
+            for completion in route.completed_by:
+                seen.setdefault(_event_of(completion))
+        for placement in self.placements:
+            seen.setdefault(placement.set_by)
+            for cleared in placement.cleared_by:
+                seen.setdefault(cleared)
+        for link in self.links:
+            seen.setdefault(link.made_by)
+            for dropped in link.dropped_by:
+                seen.setdefault(dropped)
+        return tuple(seen)
+
+    def plan(self, event_type: type) -> EventPlan:
+        found = self._plans.get(event_type)
+        if found is None:
+            found = self._plans[event_type] = self._plan(event_type)
+        return found
+
+    def _plan(self, event_type: type) -> EventPlan:
+        owes = tuple(r for r in self.routes if r.owed_by is event_type)
+        owes_via = tuple(
+            r for r in self.routes if isinstance(r.owed_by, Via) and r.owed_by.event is event_type
+        )
+        places = tuple(p for p in self.placements if p.set_by is event_type)
+        completes_via = tuple(
+            (c.link, r.kind)
+            for r in self.routes
+            for c in r.completed_by
+            if isinstance(c, Via) and c.event is event_type
+        )
+        reached = {r.owed_by.link for r in owes_via if isinstance(r.owed_by, Via)}
+        return EventPlan(
+            completes=tuple(r.kind for r in self.routes if event_type in r.completed_by),
+            completes_via=completes_via,
+            owes=owes,
+            owes_via=owes_via,
+            places=places,
+            clears=any(event_type in p.cleared_by for p in self.placements),
+            makes=tuple(link for link in self.links if link.made_by is event_type),
+            drops=tuple(link for link in self.links if event_type in link.dropped_by),
+            needs_placement=not places
+            and any(r.family.per_host and not r.host_field for r in owes),
+            needs_target_placement=any(r.family.per_host and not r.host_field for r in owes_via),
+            reaches=tuple(sorted(reached | {link for link, _ in completes_via}, key=_name)),
+        )
+
+    def route_of(self, kind: str) -> Route:
+        """The route of a kind, by its name now or the one it was stored under."""
+        return next(r for r in self.routes if r.kind == self.renamed.get(kind, kind))
+
+    def role(self, name: str) -> Role:
+        return next(r for r in self.roles if r.name == name)
+
+    def family(self, name: str) -> QueueFamily:
+        return next(f for f in self.families if f.name == name)
+
+
+ROUTING = Routing(declarations("workers", WorkerResource))
+
+FAMILIES = ROUTING.families
+ROUTES = ROUTING.routes
+PLACEMENTS = ROUTING.placements
+ROLES = ROUTING.roles
+# The Instance's queues, which ops tools and tests name (workers/resources/instance.py).
+SCHEDULER = ROUTING.family("scheduler")
+COMPUTE = ROUTING.family("compute")
+
+
+def event_types() -> tuple[type, ...]:
+    return ROUTING.event_types()
 
 
 def needs_placement(event_type: type) -> bool:
-    """Whether the relay must know the aggregate's host to route this event."""
-    return any(r.family.per_host and not r.host_field for r in owed_by(event_type)) and not any(
-        event_type is p.set_by for p in PLACEMENTS
-    )
+    return ROUTING.plan(event_type).needs_placement
 
 
 def owed_by(event_type: type) -> list[Route]:
-    return [r for r in ROUTES if r.owed_by is event_type]
+    return list(ROUTING.plan(event_type).owes)
 
 
 def kinds_completed_by(event_type: type) -> list[str]:
-    return [r.kind for r in ROUTES if event_type in r.completed_by]
+    return list(ROUTING.plan(event_type).completes)
 
 
 def route_of(kind: str) -> Route:
-    return next(r for r in ROUTES if r.kind == kind)
+    return ROUTING.route_of(kind)

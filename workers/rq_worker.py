@@ -1,5 +1,7 @@
 """The RQ loop of every worker process: it waits out a lost Redis instead of
-exiting, and first takes back the jobs a killed predecessor left half-done.
+exiting, first takes back the jobs a killed predecessor left half-done, and
+hands every job the context its role built at start (workers/runtime.py):
+a job function takes that context first, then the arguments it was queued with.
 
 RQ only notices a job whose worker died once the job's timeout has passed
 (minutes); until then it sits "started" in the queue's registry, and the
@@ -9,6 +11,7 @@ will never finish, so it is queued again (jobs are idempotent)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -40,7 +43,34 @@ WORKER_TTL = 45
 REQUEST_IDS_META = "request_ids"
 
 
-class CloudWorker(SimpleWorker):
+class ContextJob(Job):
+    """A job run with its worker's context before its queued arguments."""
+
+    context: object = None
+
+    def _execute(self) -> Any:
+        if not self.func:
+            raise ValueError("Cannot execute job: function is None")
+        return self.func(self.context, *self.args, **self.kwargs)
+
+
+class ContextWorker(SimpleWorker):
+    """SimpleWorker (jobs run in this process) that passes ``context`` to each job."""
+
+    job_class = ContextJob
+
+    def __init__(self, *args: Any, context: object, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        if isinstance(job, ContextJob):  # always: RQ loads jobs as job_class
+            job.context = self.context
+        succeeded: bool = super().perform_job(job, queue, execution)
+        return succeeded
+
+
+class CloudWorker(ContextWorker):
     """SimpleWorker (jobs run in this process, next to its libvirt connection)
     that retries a lost Redis every couple of seconds and reports a stop.
     Each job is counted for its role (workers/job_counts.py), and the lines
@@ -72,16 +102,30 @@ class CloudWorker(SimpleWorker):
         self.stopping.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
+    def unsubscribe(self) -> None:
+        """RQ's, with its wait bounded: redis-py's stop() now waits for the
+        control channel's thread, which can sit a minute in a read that a
+        restarted Redis never answers, so a SIGTERM took that long."""
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        with contextlib.suppress(redis.RedisError):
+            self.pubsub.unsubscribe()
+        thread.stop(timeout=1)
+        with contextlib.suppress(redis.RedisError):
+            self.pubsub.close()
+
 
 def work(
     redis_url: str,
     queues: Sequence[str],
     role: str,
+    context: object,
     beat_every_s: float = BEAT_EVERY_S,
     family: str = "",
 ) -> None:
-    """Take jobs from ``queues`` until SIGTERM, surviving Redis outages;
-    ``family`` is the role its jobs are counted for (scheduler, compute)."""
+    """Take jobs from ``queues`` until SIGTERM, surviving Redis outages, each
+    run with ``context``; ``family`` is the role its jobs are counted for."""
     stopping = threading.Event()
     HeartbeatThread(redis_url, role, stopping, beat_every_s).start()
     connection = Redis.from_url(redis_url)
@@ -94,7 +138,12 @@ def work(
             for job_id in requeue_orphans(connection, queues, name):
                 log.warning("%s: re-queued %s, left started by a worker that is gone", name, job_id)
             worker = CloudWorker(
-                list(queues), connection=connection, name=name, stopping=stopping, family=family
+                list(queues),
+                connection=connection,
+                name=name,
+                stopping=stopping,
+                family=family,
+                context=context,
             )
             # No RQ scheduler process: retries are paced by the relay.
             worker.work(logging_level="WARNING")

@@ -1,8 +1,10 @@
 """What a worker role's jobs run against: one typed context per role.
 
-Job code takes its context as an argument. RQ calls the one entry point
-(`workers.jobs.entry.run_batch`) with strings only, so that entry point is
-the single place that looks up the context this process installed at start."""
+A role's builder (workers/roles/) makes its context once, at the start of
+the process, and the process's RQ worker passes it to every job it runs
+(workers/rq_worker.py): each job function takes it first, annotated with the
+type it needs. ``LedgerContext`` is what every role has: a job that only
+records in the ledger runs on any of them."""
 
 from __future__ import annotations
 
@@ -46,12 +48,18 @@ class ImageFacts:
 
 
 @dataclass(frozen=True)
-class SchedulerContext:
+class LedgerContext:
+    """The ledger: every role's context is one."""
+
+    app: CloudApp
+
+
+@dataclass(frozen=True)
+class SchedulerContext(LedgerContext):
     """The scheduler: the ledger, the hosts read model to rank hosts, its
     filters and weighers, and which hosts' workers beat (None: cannot be
     told yet, so ComputeFilter counts every host as up)."""
 
-    app: CloudApp
     hosts: HostsView
     config: SchedulerConfig = field(default_factory=SchedulerConfig)
     hosts_up: Callable[[], set[str] | None] = _liveness_unknown
@@ -64,11 +72,10 @@ class SchedulerContext:
 
 
 @dataclass(frozen=True)
-class ComputeContext:
+class ComputeContext(LedgerContext):
     """One compute host: the ledger, and the drivers of its hypervisor, disks
     and image cache."""
 
-    app: CloudApp
     name: str
     hypervisor: Hypervisor
     disks: DiskStore
@@ -90,26 +97,3 @@ class ComputeContext:
 
     def transfer_path(self, instance_id: object) -> Path:
         return self.transfers / f"{instance_id}.qcow2"
-
-
-Context = SchedulerContext | ComputeContext
-
-_context: Context | None = None
-
-
-def install(context: Context) -> None:
-    global _context  # noqa: PLW0603 - one per process, set by the composition root
-    _context = context
-
-
-def current() -> Context:
-    if _context is None:
-        raise RuntimeError("worker context not installed; start via workers.bootstrap")
-    return _context
-
-
-def current_host() -> ComputeContext:
-    """The context of a job on a compute host's queue."""
-    host = current()
-    assert isinstance(host, ComputeContext), "not a compute worker"
-    return host

@@ -7,6 +7,7 @@ deleted, no domain or disk is left behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -14,8 +15,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 import pytest
 import redis
+from psycopg.rows import dict_row
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
@@ -214,7 +217,7 @@ def _spawn_started(stack: Stack, host: str, server_id: str) -> bool:
     try:
         started = StartedJobRegistry(COMPUTE_QUEUES.queue(host), connection=client)
         jobs = [Job.fetch(job_id, connection=client) for job_id in started.get_job_ids()]
-        return any(["spawn", server_id] in job.args[1] for job in jobs)
+        return any(["instance.spawn", server_id] in job.args[1] for job in jobs)
     finally:
         client.close()
 
@@ -258,4 +261,73 @@ def test_a_compute_worker_killed_mid_spawn_converges_after_its_restart(
     assert time.monotonic() - restarted_at < CONVERGE_SECONDS
     assert server["status"] == "ACTIVE", server.get("fault")
     assert list(domains_on(own, name)) == [f"instance-{server_id}"]
+    _delete_all_and_check_hosts(own, admin)
+
+
+def _events(stack: Stack, topic_end: str, originator: str) -> list[dict[str, object]]:
+    with psycopg.connect(stack.database_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT originator_version, state FROM cloudledger_events"
+            " WHERE originator_id = %s AND topic LIKE %s ORDER BY notification_id",
+            (originator, f"%:{topic_end}"),
+        ).fetchall()
+
+
+def _task_state(admin: Session, server_id: str) -> object:
+    return admin.client.get(f"{COMPUTE}/servers/{server_id}").json()["server"][
+        "OS-EXT-STS:task_state"
+    ]
+
+
+def test_a_snapshot_whose_processes_are_killed_between_its_two_steps_ends_once(
+    own: Stack, admin: Session, image_id: str
+) -> None:
+    """createImage is two steps across two aggregates: the host uploads the
+    root disk (the image's Uploaded), then a worker ends the instance's task.
+    Between them the relay, the worker owed the second step and the host's
+    worker are SIGKILLed and Redis is flushed: after their restarts the
+    snapshot ends, once, and the disk is not uploaded again."""
+    response = admin.client.post(f"{COMPUTE}/servers", json=boot_body("snapped", image_id))
+    assert response.status_code == 202, response.text
+    server_id = response.json()["server"]["id"]
+    server = wait_for_status(admin.client, server_id, {"ACTIVE"}, 30)
+    host = server["OS-EXT-SRV-ATTR:host"]
+    # The second step runs on the scheduler's queue: its worker is frozen, so
+    # nothing takes that step until the kill.
+    (scheduler,) = children(own.process.pid, b"worker scheduler")
+    os.kill(scheduler, signal.SIGSTOP)
+    try:
+        asked = admin.client.post(
+            f"{COMPUTE}/servers/{server_id}/action",
+            json={"createImage": {"name": "between"}},
+            headers={"OpenStack-API-Version": "compute 2.45"},
+        )
+        assert asked.status_code == 202, asked.text
+        snapshot = asked.json()["image_id"]
+
+        def uploaded() -> bool:
+            shown = admin.client.get(f"/image/v2/images/{snapshot}").json()
+            return shown["status"] == "active"
+
+        wait_for(uploaded, 30, "the host to upload the snapshot")  # step 1 is done
+        time.sleep(0.5)  # the relay has seen the upload and owes step 2
+        assert _task_state(admin, server_id) == "image_snapshot"  # step 2 is not
+        relay = _kill(own, b"ops.cli relay")
+        compute = _kill(own, f"--host {host}".encode())
+        redis.Redis.from_url(own.redis_url).flushall()  # what was queued is lost
+    finally:
+        os.kill(scheduler, signal.SIGKILL)
+    for marker, old in ((b"ops.cli relay", relay), (b"worker scheduler", scheduler)):
+        restarted_at = _restarted(own, marker, old)
+    _restarted(own, f"--host {host}".encode(), compute)
+
+    wait_for(lambda: _task_state(admin, server_id) is None, CONVERGE_SECONDS + 10, "the end")
+
+    assert time.monotonic() - restarted_at < CONVERGE_SECONDS
+    assert len(_events(own, "Image.Uploaded", snapshot)) == 1  # uploaded once
+    (done,) = _events(own, "Instance.SnapshotDone", server_id)  # ended once
+    assert json.loads(bytes(done["state"]))["succeeded"] is True  # type: ignore[arg-type]
+    shown = admin.client.get(f"{COMPUTE}/servers/{server_id}").json()["server"]
+    assert shown["status"] == "ACTIVE"
+    assert admin.client.get(f"/image/v2/images/{snapshot}").json()["status"] == "active"
     _delete_all_and_check_hosts(own, admin)

@@ -74,7 +74,7 @@ def test_a_boot_survives_a_flushed_redis(own_stack: Stack) -> None:
         response = admin.client.post(f"{COMPUTE}/servers", json=boot_body("survivor", image_id))
         assert response.status_code == 202, response.text
         server_id = response.json()["server"]["id"]
-        item = f"schedule_{server_id}_1"
+        item = f"instance.schedule_{server_id}_1"
         wait_for(lambda: item in _owed(own_stack), timeout=10, what="the owed job")
         job_id = _owed(own_stack)[item]
         client = redis.Redis.from_url(own_stack.redis_url)

@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from commands.app import CloudApp
 from commands.bootstrap import build_app, eventsourcing_env
@@ -36,6 +36,7 @@ from projections.hosts import HostsView
 from projections.view import APPLICATION_NAME, ProjectionView
 from workers.dispatch import Relay
 from workers.drivers.image_cache import Sink
+from workers.rq_worker import ContextWorker
 
 # Nova's classic m1.tiny and m1.small, plus one no host can take.
 TINY, SMALL, HUGE = "1", "2", "99"
@@ -213,18 +214,18 @@ def queued_ids(redis_url: str, queue: str) -> list[str]:
     return list(Queue(queue, connection=Redis.from_url(redis_url)).get_job_ids())
 
 
-class BurstWorker(SimpleWorker):  # type: ignore[misc]
-    """RQ's SimpleWorker without the pub/sub control channel (kill/stop-job
-    commands), which no test sends: joining its thread at the end of every
-    burst can cost up to a second."""
+class BurstWorker(ContextWorker):  # type: ignore[misc]
+    """Our workers' RQ loop (each job run with the worker's context) without
+    the pub/sub control channel (kill/stop-job commands), which no test
+    sends: joining its thread at the end of every burst can cost up to a second."""
 
     def subscribe(self) -> None:
         pass
 
 
-def run_burst(redis_url: str, queues: Iterable[str]) -> bool:
-    """Run every queued job in this process; True if any ran."""
-    worker = BurstWorker(list(queues), connection=Redis.from_url(redis_url))
+def run_burst(redis_url: str, queues: Iterable[str], context: object) -> bool:
+    """Run every queued job in this process with ``context``; True if any ran."""
+    worker = BurstWorker(list(queues), connection=Redis.from_url(redis_url), context=context)
     return bool(worker.work(burst=True, logging_level="WARNING"))
 
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 from rq import Queue
 from rq.job import JobStatus
+from rq_probe_jobs import NAP
 from test_rq_worker import QUEUE, _wait, _worker
 
 from workers.heartbeats import (
@@ -37,7 +38,7 @@ def _beat(redis_url: str, role: str) -> None:
 
 
 def test_a_worker_busy_in_a_long_job_keeps_beating(redis_url: str, connection: redis.Redis) -> None:
-    job = Queue(QUEUE, connection=connection).enqueue("time.sleep", 30, job_id="spawn_long_1")
+    job = Queue(QUEUE, connection=connection).enqueue(NAP, 30, job_id="spawn_long_1")
     worker = _worker(redis_url, "compute-busy", loop=True)
     beats = WorkerHeartbeats(redis_url)
     try:

@@ -253,8 +253,7 @@ def test_an_unused_image_goes_after_the_age_limit_and_not_before(
 
 def test_the_cache_listing_says_what_is_in_use(cloud: Cloud, host: runtime.ComputeContext) -> None:
     _spawned(cloud, host)
-    runtime.install(host)
-    (entry,) = list_job()
+    (entry,) = list_job(host)
     assert (entry["image_id"], entry["in_use"]) == (cloud.image_id, True)
 
 

@@ -83,8 +83,7 @@ class Plant:
     def work(self, queue: str) -> bool:
         """Run the queue's jobs here, as its worker process would; True if any ran."""
         context = self.scheduler if SCHEDULER.family_of(queue) else self.compute
-        runtime.install(context)
-        return run_burst(self.redis_url, [queue])
+        return run_burst(self.redis_url, [queue], context)
 
     def pump(self) -> None:
         """Relay events and run jobs until the pipeline is quiet."""
@@ -170,7 +169,7 @@ def test_schedule_picks_the_host_with_most_free_ram_and_claims_it(plant: Plant) 
 
     plant.work(SCHEDULER.queue())
 
-    assert plant.outcome("schedule", iid) == "scheduled on compute-2"
+    assert plant.outcome("instance.schedule", iid) == "scheduled on compute-2"
     instance = plant.cloud.instance(iid)
     assert (instance.host, instance.task_state) == ("compute-2", TaskState.SPAWNING)
     assert plant.cloud.host("compute-2").claims == {str(iid): [1, 512, 1]}
@@ -216,7 +215,7 @@ def test_a_batch_no_host_can_fit_fails_in_one_save_that_frees_every_quota(
 def test_spawn_makes_the_instance_active_with_a_running_domain_and_disks(plant: Plant) -> None:
     iid = plant.booted()
 
-    assert plant.outcome("spawn", iid) == "active"
+    assert plant.outcome("instance.spawn", iid) == "active"
     instance = plant.cloud.instance(iid)
     assert (instance.vm_state, instance.task_state) == (VmState.ACTIVE, None)
     assert instance.power_state == PowerState.RUNNING
@@ -234,7 +233,10 @@ def test_running_schedule_and_spawn_again_changes_nothing(plant: Plant) -> None:
     events, domains = plant.cloud.last_notification_id(), plant.hypervisor.list_domains()
 
     connection = Redis.from_url(plant.redis_url)
-    again = [("scheduler", "schedule", "schedule-again"), (HOST_QUEUE, "spawn", "spawn-again")]
+    again = [
+        ("scheduler", "instance.schedule", "schedule-again"),
+        (HOST_QUEUE, "instance.spawn", "spawn-again"),
+    ]
     for queue, kind, job_id in again:
         Queue(queue, connection=connection).enqueue(
             BATCH_JOB_FUNC, queue, [[kind, str(iid)]], job_id=job_id
@@ -243,7 +245,7 @@ def test_running_schedule_and_spawn_again_changes_nothing(plant: Plant) -> None:
 
     outcomes = [Job.fetch(job_id, connection=connection).return_value() for *_, job_id in again]
     assert outcomes == [
-        {str(iid): "skipped: already scheduled or deleted"},
+        {str(iid): "skipped"},
         {str(iid): "skipped"},
     ]
     assert plant.cloud.last_notification_id() == events
@@ -292,20 +294,20 @@ def test_a_transient_driver_error_on_spawn_is_retried_by_the_relay(
 
     iid = plant.booted()
 
-    job = plant.batch("spawn", iid)
+    job = plant.batch("instance.spawn", iid)
     assert job.get_status() == JobStatus.FAILED
     assert plant.cloud.instance(iid).task_state == TaskState.SPAWNING
     assert plant.relay.relay.reconcile() == 1  # still owed: run it again
     plant.pump()
     assert plant.cloud.instance(iid).vm_state == VmState.ACTIVE
-    assert plant.outcome("spawn", iid) == "active"
-    assert retries.retries_so_far(plant.batch("spawn", iid)) == 1
+    assert plant.outcome("instance.spawn", iid) == "active"
+    assert retries.retries_so_far(plant.batch("instance.spawn", iid)) == 1
 
 
 def test_a_failed_job_waits_longer_after_each_failure(plant: Plant) -> None:
     _fake(plant).fail_next(TransientDriverError("libvirt connection reset"))
     iid = plant.booted()
-    job = plant.batch("spawn", iid)
+    job = plant.batch("instance.spawn", iid)
     assert job.ended_at is not None
     failed_at = job.ended_at.timestamp()
 
@@ -334,7 +336,7 @@ def test_transient_errors_on_every_attempt_end_in_error_after_the_last_retry(
     instance = plant.cloud.instance(iid)
     assert instance.vm_state == VmState.ERROR
     assert instance.fault is not None and instance.fault["message"] == "Build failed after retries"
-    assert plant.outcome("spawn", iid) == "error"
+    assert plant.outcome("instance.spawn", iid) == "error"
     _assert_released(plant, iid)
     plant.relay.catch_up()
     assert plant.relay.relay.reconcile() == 0  # nothing is owed any more
@@ -396,7 +398,7 @@ def test_delete_run_again_changes_nothing(plant: Plant) -> None:
 
     connection = Redis.from_url(plant.redis_url)
     Queue(HOST_QUEUE, connection=connection).enqueue(
-        BATCH_JOB_FUNC, HOST_QUEUE, [["delete", str(iid)]], job_id="delete-again"
+        BATCH_JOB_FUNC, HOST_QUEUE, [["instance.delete", str(iid)]], job_id="delete-again"
     )
     plant.work(HOST_QUEUE)
 
@@ -516,7 +518,7 @@ def _scheduled(plant: Plant, count: int) -> list[UUID]:
 
 def test_a_spawn_batch_killed_half_way_and_run_again_converges(plant: Plant) -> None:
     iids = _scheduled(plant, 4)
-    items = [["spawn", str(i)] for i in iids]
+    items = [["instance.spawn", str(i)] for i in iids]
     dying = _compute(
         plant.cloud, DyingHypervisor(die_on=3), plant.compute.disks, plant.compute.images
     )

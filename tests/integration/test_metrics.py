@@ -203,7 +203,8 @@ def test_queue_depths_and_jobs_run_and_failed_per_role_come_from_redis(
         Queue("compute.h1", connection=connection),
         Queue("scheduler", connection=connection),
     )
-    worked.enqueue("os.getpid", meta={REQUEST_IDS_META: ["req-fine"]})
+    # Each job gets the worker's context first: str(context) runs, int(context, ...) fails.
+    worked.enqueue("builtins.str", meta={REQUEST_IDS_META: ["req-fine"]})
     worked.enqueue("builtins.int", "not a number", meta={REQUEST_IDS_META: ["req-broken"]})
     waiting.enqueue("os.getpid")
     lines = io.StringIO()
@@ -215,7 +216,11 @@ def test_queue_depths_and_jobs_run_and_failed_per_role_come_from_redis(
     worker_log.setLevel(logging.INFO)
     try:
         worker = CloudWorker(
-            ["compute.h1"], connection=connection, stopping=threading.Event(), family="compute"
+            ["compute.h1"],
+            connection=connection,
+            stopping=threading.Event(),
+            family="compute",
+            context="the worker's context",
         )
         worker.work(burst=True)
     finally:

@@ -45,7 +45,7 @@ def cloud(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     )
     vm = cloud.app.repository.get(INSTANCE_ID)
     vm.schedule_on("compute-1", USER.as_service("scheduler"))
-    vm.mark_spawned(USER.as_service("compute"))
+    vm.mark_spawned(USER.as_service("compute"), now=datetime.now(UTC))
     cloud.app.save(vm)
     yield cloud
     cloud.app.close()

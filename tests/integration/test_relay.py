@@ -103,10 +103,10 @@ def test_a_boot_owes_a_schedule_job_on_the_scheduler_queue(
     rig.catch_up()
 
     batch = f"batch_{cloud.last_notification_id()}_scheduler"
-    owed = OwedItem(f"schedule_{iid}_1", "schedule", str(iid), "scheduler", batch)
+    owed = OwedItem(f"instance.schedule_{iid}_1", "instance.schedule", str(iid), "scheduler", batch)
     assert rig.relay.pending() == [owed]
     assert queued_ids(redis_url, "scheduler") == [batch]
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(iid)]]
     assert rig.relay.position() == cloud.last_notification_id()
 
 
@@ -118,7 +118,7 @@ def test_many_boots_in_one_batch_go_out_as_one_job_per_queue(
     rig.catch_up()  # one batch of events
 
     assert len(queued_ids(redis_url, "scheduler")) == 1
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(i)] for i in iids]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(i)] for i in iids]
 
 
 def test_a_follower_behind_the_tracked_position_cannot_relay_the_batch_again(
@@ -131,7 +131,7 @@ def test_a_follower_behind_the_tracked_position_cannot_relay_the_batch_again(
     with pytest.raises(IntegrityError):
         stale.step()
 
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(iid)]]
 
 
 def test_relaying_again_from_position_zero_enqueues_no_second_copy(
@@ -146,9 +146,9 @@ def test_relaying_again_from_position_zero_enqueues_no_second_copy(
     rebuilt.catch_up()
     rebuilt.relay.datastore.close()
 
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(iid)]]
     assert Queue("scheduler", connection=rig.relay.redis).count == 1
-    assert _pending_ids(rig) == [f"schedule_{iid}_1"]
+    assert _pending_ids(rig) == [f"instance.schedule_{iid}_1"]
 
 
 def test_reconcile_re_enqueues_an_owed_job_after_redis_was_flushed(
@@ -161,13 +161,14 @@ def test_reconcile_re_enqueues_an_owed_job_after_redis_was_flushed(
 
     assert rig.relay.reconcile() == 1
 
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(iid)]]
     assert rig.relay.reconcile() == 0  # present in Redis again: nothing to do
 
 
 def test_redis_failing_between_tracking_commit_and_enqueue_loses_no_job(
     cloud: Cloud, rig: RelayRig, redis_url: str
 ) -> None:
+    rig.catch_up()  # the image the cloud was made with
     iid = cloud.boot()
     real_redis = rig.relay.redis
     rig.relay.redis = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
@@ -176,14 +177,14 @@ def test_redis_failing_between_tracking_commit_and_enqueue_loses_no_job(
     assert rig.follower.step() == 1
 
     assert rig.relay.position() == cloud.last_notification_id()
-    assert _pending_ids(rig) == [f"schedule_{iid}_1"]
+    assert _pending_ids(rig) == [f"instance.schedule_{iid}_1"]
     assert queued_ids(redis_url, "scheduler") == []
     rig.relay.redis = real_redis
     restarted = build_relay(cloud.app, cloud.database_url, redis_url)
     assert restarted.follower.step() == 0  # the log has nothing new for it
     assert restarted.relay.reconcile() == 1
     restarted.relay.datastore.close()
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(iid)]]
 
 
 def test_a_relayed_failure_completes_the_job_and_reconcile_owes_nothing(
@@ -211,13 +212,13 @@ def test_scheduled_completes_the_schedule_job_and_owes_a_spawn_on_the_host_queue
     rig.catch_up()
 
     batch = f"batch_{cloud.last_notification_id()}_compute-compute-1"
-    spawn = OwedItem(f"spawn_{iid}_2", "spawn", str(iid), HOST_QUEUE, batch)
+    spawn = OwedItem(f"instance.spawn_{iid}_2", "instance.spawn", str(iid), HOST_QUEUE, batch)
     assert rig.relay.pending() == [spawn]
     assert queued_ids(redis_url, HOST_QUEUE) == [batch]
     _flushall(redis_url)
     assert rig.relay.reconcile() == 1
     assert queued_ids(redis_url, "scheduler") == []
-    assert _queued_items(redis_url, HOST_QUEUE) == [["spawn", str(iid)]]
+    assert _queued_items(redis_url, HOST_QUEUE) == [["instance.spawn", str(iid)]]
 
 
 def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
@@ -234,7 +235,7 @@ def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
         cloud.action(action, iid)
         rig.catch_up()
 
-        assert _pending_ids(rig) == [f"{action}_{iid}_{version}"]
+        assert _pending_ids(rig) == [f"instance.{action}_{iid}_{version}"]
         sent += _queued_items(redis_url, HOST_QUEUE)
         _worker_takes_all(redis_url, HOST_QUEUE)
         if finish is not None:
@@ -242,7 +243,7 @@ def test_stop_start_and_delete_requests_go_to_the_instances_host_queue(
     # The build was relayed in one batch, its results with it: no schedule or
     # spawn job was ever enqueued, only the three host jobs.
     assert queued_ids(redis_url, "scheduler") == []
-    assert sent == [[a, str(iid)] for a, _, _ in steps]
+    assert sent == [[f"instance.{a}", str(iid)] for a, _, _ in steps]
 
 
 def test_deleting_an_unscheduled_instance_owes_no_host_job(
@@ -257,7 +258,7 @@ def test_deleting_an_unscheduled_instance_owes_no_host_job(
     assert rig.relay.pending() == []
     names = {q.name for q in Queue.all(connection=rig.relay.redis)}
     assert names == {"scheduler"}
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(iid)]]  # will skip
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(iid)]]  # will skip
 
 
 def test_a_boot_deleted_before_it_was_relayed_enqueues_nothing(
@@ -294,20 +295,22 @@ def test_a_later_event_its_route_does_not_name_leaves_an_owed_job_owed(
     iid = cloud.boot()
     assert compute.claim_host(cloud.app, iid, "compute-1")
     rig.catch_up()
-    assert _pending_ids(rig) == [f"spawn_{iid}_2"]
+    assert _pending_ids(rig) == [f"instance.spawn_{iid}_2"]
     unrelated = Instance.StartRequested(
         originator_id=iid, originator_version=3, timestamp=datetime.now(UTC), actor=SYSTEM
     )
-    assert "spawn" not in routes.kinds_completed_by(type(unrelated))
+    assert "instance.spawn" not in routes.kinds_completed_by(type(unrelated))
 
     rig.relay.apply_batch([(unrelated, cloud.last_notification_id() + 1)])
 
-    assert sorted(_pending_ids(rig)) == sorted([f"spawn_{iid}_2", f"start_{iid}_3"])
+    assert sorted(_pending_ids(rig)) == sorted(
+        [f"instance.spawn_{iid}_2", f"instance.start_{iid}_3"]
+    )
     _flushall(redis_url)
     assert rig.relay.reconcile() == 2  # the spawn's batch and the start's
     assert sorted(_queued_items(redis_url, HOST_QUEUE)) == [
-        ["spawn", str(iid)],
-        ["start", str(iid)],
+        ["instance.spawn", str(iid)],
+        ["instance.start", str(iid)],
     ]
 
 
@@ -322,7 +325,7 @@ def test_reconcile_re_enqueues_exactly_what_is_owed(
 
     assert rig.relay.reconcile() == 1
 
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(owed)]]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(owed)]]
 
 
 def test_items_owed_while_the_last_batch_waits_go_out_together_once_it_is_taken(
@@ -342,7 +345,7 @@ def test_items_owed_while_the_last_batch_waits_go_out_together_once_it_is_taken(
 
     rig.relay.flush()
 
-    assert _queued_items(redis_url, "scheduler") == [["schedule", str(i)] for i in later]
+    assert _queued_items(redis_url, "scheduler") == [["instance.schedule", str(i)] for i in later]
     (second_batch,) = queued_ids(redis_url, "scheduler")
     rows = rig.relay.fetch_all(
         Query("SELECT batch_id FROM relay_pending WHERE aggregate_id = ANY(%s)", (later,))

@@ -78,11 +78,10 @@ class Hosts:
         for _ in range(30):
             self.projector.catch_up()
             self.relay.catch_up()
-            runtime.install(runtime.SchedulerContext(self.cloud.app, self.view))
-            ran = run_burst(self.redis_url, [SCHEDULER.queue()])
+            scheduler = runtime.SchedulerContext(self.cloud.app, self.view)
+            ran = run_burst(self.redis_url, [SCHEDULER.queue()], scheduler)
             for name, context in self.computes.items():
-                runtime.install(context)
-                ran = run_burst(self.redis_url, [COMPUTE.queue(name)]) or ran
+                ran = run_burst(self.redis_url, [COMPUTE.queue(name)], context) or ran
             if not ran:
                 return
         pytest.fail("jobs kept coming")

@@ -16,6 +16,7 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq_probe_jobs import NAP
 
 from ops.ports import free_port
 from ops.redis import PrivateRedis
@@ -28,7 +29,10 @@ def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Pope
     """A worker process on QUEUE: our loop (forever), or one burst of a plain
     SimpleWorker named as our workers are."""
     if loop:
-        code = f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r})"
+        # Its jobs take its context (here None) first: rq_probe_jobs.nap.
+        code = (
+            f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r}, None)"
+        )
     else:
         code = (
             "from redis import Redis; from rq import SimpleWorker; "
@@ -121,7 +125,7 @@ def test_a_job_a_live_worker_is_running_is_left_alone(
 
 
 def _finishes(client: redis.Redis, job_id: str, seconds: float = 0) -> None:
-    job = Queue(QUEUE, connection=client).enqueue("time.sleep", seconds, job_id=job_id)
+    job = Queue(QUEUE, connection=client).enqueue(NAP, seconds, job_id=job_id)
     _wait(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 15, f"job {job_id}")
 
 
@@ -135,7 +139,7 @@ def test_the_worker_loop_waits_for_redis_and_outlives_its_restarts(tmp_path: Pat
         _finishes(client, "first")
 
         # Redis dies while a job runs: the job ends with nowhere to report.
-        Queue(QUEUE, connection=client).enqueue("time.sleep", 1.0, job_id="cut-off")
+        Queue(QUEUE, connection=client).enqueue(NAP, 1.0, job_id="cut-off")
         _wait(lambda: _started(client) == ["cut-off"], 10, "the job to start")
         server.stop()
         time.sleep(2.0)

@@ -49,7 +49,7 @@ def test_an_instances_events_become_stretches_split_at_the_stop() -> None:
         networks=[], actor=USER,
     )  # fmt: skip
     vm.schedule_on("compute-1", WORKER)
-    vm.mark_spawned(WORKER)
+    vm.mark_spawned(WORKER, now=datetime.now(UTC))
     vm.request_stop(USER)
     vm.mark_stopped(WORKER)
     metering = Metering(_at(-1), datetime.now(UTC) + timedelta(hours=1))

@@ -1,5 +1,7 @@
 """Power actions (domain/power.py) and locks on the Instance aggregate."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from domain.errors import InstanceLocked, InvalidTransition
@@ -18,7 +20,7 @@ def _active() -> Instance:
         networks=[], actor=USER,
     )  # fmt: skip
     instance.schedule_on("compute-1", WORKER)
-    instance.mark_spawned(WORKER)
+    instance.mark_spawned(WORKER, now=datetime(2026, 12, 1, tzinfo=UTC))
     instance.collect_events()
     return instance
 

@@ -1,6 +1,8 @@
 """Rebuild (domain/rebuild.py) and access addresses (domain/access_addresses.py)
 on the Instance aggregate."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from domain.errors import InvalidInput, InvalidTransition
@@ -18,7 +20,7 @@ def _running() -> Instance:
         networks=[], actor=USER,
     )  # fmt: skip
     instance.schedule_on("h1", USER)
-    instance.mark_spawned(USER)
+    instance.mark_spawned(USER, now=datetime(2026, 12, 1, tzinfo=UTC))
     instance.collect_events()
     return instance
 

@@ -2,6 +2,8 @@
 hosts and quota: two claims until it is confirmed or reverted, quota by the
 difference."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from domain.errors import InvalidInput, InvalidTransition, QuotaExceeded
@@ -24,7 +26,7 @@ def _active(flavor: FlavorSnapshot = TINY) -> Instance:
         networks=[], actor=USER,
     )  # fmt: skip
     instance.schedule_on("compute-1", WORKER)
-    instance.mark_spawned(WORKER)
+    instance.mark_spawned(WORKER, now=datetime(2026, 12, 1, tzinfo=UTC))
     instance.collect_events()
     return instance
 

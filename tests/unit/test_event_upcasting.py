@@ -107,7 +107,7 @@ def test_an_old_history_replays_to_the_state_a_new_one_makes() -> None:
     new, old = _app(), _app()
     vm = _new_instance()
     vm.schedule_on("compute-1", USER.as_service("scheduler"))
-    vm.mark_spawned(USER.as_service("compute"))
+    vm.mark_spawned(USER.as_service("compute"), now=datetime.now(UTC))
     new.save(vm)
     # The same history, its first event as version 3 stored it.
     later = new.recorder.select_events(INSTANCE_ID, gt=1)

@@ -28,6 +28,7 @@ from workers.drivers.errors import PermanentDriverError, ShownToOwnerError, Tran
 from workers.jobs.compute import run_or_fail
 
 INSTANCE_ID = UUID("0b5c2b5e-7f4e-4d2b-9c7a-3e2f8f1d6a01")
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the handler's time, passed in
 TOPIC = "domain.instance:Instance.Failed"
 # Byte for byte as the ledger stored an Instance.Failed of version 1 (made
 # with the code before faults had details; never regenerate it).
@@ -62,7 +63,7 @@ def _new_instance() -> Instance:
 
 def test_a_fault_keeps_the_owners_message_and_the_admins_details_apart() -> None:
     vm = _new_instance()
-    vm.fail("Build failed", 500, COMPUTE, details=HOST_ERROR)
+    vm.fail("Build failed", 500, COMPUTE, details=HOST_ERROR, now=NOW)
     assert vm.fault is not None
     assert (vm.fault["message"], vm.fault["details"]) == ("Build failed", HOST_ERROR)
     state = json.loads(_app().mapper.to_stored_event(vm.collect_events()[-1]).state)
@@ -72,7 +73,7 @@ def test_a_fault_keeps_the_owners_message_and_the_admins_details_apart() -> None
 
 def test_a_fault_is_bounded() -> None:
     vm = _new_instance()
-    vm.fail("m" * 1000, 500, COMPUTE, details="d" * 100_000)
+    vm.fail("m" * 1000, 500, COMPUTE, details="d" * 100_000, now=NOW)
     assert vm.fault is not None
     assert len(vm.fault["message"]) == MAX_MESSAGE  # type: ignore[arg-type]
     assert len(vm.fault["details"]) == MAX_DETAILS  # type: ignore[arg-type]

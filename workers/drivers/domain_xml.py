@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+from workers.drivers.specs import DiskSpec, DomainSpec
 from workers.drivers.volume_xml import volume_disk_element
-
-if TYPE_CHECKING:
-    from workers.drivers.hypervisor import DiskSpec, DomainSpec
 
 # Hypervisors that run a real guest (the test driver only keeps records).
 REAL_DOMAIN_TYPES = frozenset({"qemu", "kvm"})

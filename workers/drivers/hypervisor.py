@@ -2,102 +2,55 @@
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import libvirt
 
-from workers.drivers.domain_interfaces import InterfaceSpec, validate_interfaces
 from workers.drivers.domain_xml import REAL_DOMAIN_TYPES, domain_xml
 from workers.drivers.errors import (
     DriverError,
     PermanentDriverError,
     TransientDriverError,
 )
+from workers.drivers.specs import (
+    DISK_FORMATS,
+    OVMF_CODE,
+    OVMF_VARS,
+    BackingFile,
+    DiskSpec,
+    DomainInfo,
+    DomainSpec,
+    UefiBoot,
+    canonical_uuid,
+    validate_spec,
+)
 from workers.drivers.volume_attach import DETACH_TIMEOUT_S, LibvirtVolumes, VolumeAttachments
 from workers.drivers.volume_connector import QsdConnector, VolumeDisk
 from workers.drivers.volume_xml import AttachedVolume
 
-DISK_FORMATS = frozenset({"qcow2", "raw"})
+# The values a domain is made of live in workers/drivers/specs.py; they are
+# named here too, where the jobs and tests have always found them.
+__all__ = [
+    "CLEAN_SHUTDOWN_S",
+    "DISK_FORMATS",
+    "OVMF_CODE",
+    "OVMF_VARS",
+    "BackingFile",
+    "DiskSpec",
+    "DomainInfo",
+    "DomainSpec",
+    "Hypervisor",
+    "LibvirtHypervisor",
+    "UefiBoot",
+    "canonical_uuid",
+    "validate_spec",
+]
+
 # How long a soft reboot waits for a real guest to shut down (Nova's shutdown_timeout).
 CLEAN_SHUTDOWN_S = 60.0
-
-
-@dataclass(frozen=True)
-class BackingFile:
-    """The one file a disk is backed by: a host's own checked base image."""
-
-    path: str
-    format: str
-
-
-@dataclass(frozen=True)
-class DiskSpec:
-    """One file-backed disk of a domain, seen by the guest as /dev/<target>.
-
-    Its backing chain is named in full (``backing``, or none): libvirt then
-    builds the chain from the domain document and follows no backing file
-    that an image's header names (docs/image-safety.md)."""
-
-    path: str
-    target: str
-    format: str = "qcow2"
-    backing: BackingFile | None = None
-
-
-@dataclass(frozen=True)
-class UefiBoot:
-    """UEFI firmware for one domain: OVMF's read-only code, and the domain's
-    own NVRAM (its boot variables), which libvirt copies from the template
-    when it does not exist yet."""
-
-    code: str
-    vars_template: str
-    nvram: str
-
-
-# Debian's ovmf package (the 4 MiB builds, which libvirt's descriptors prefer).
-OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-
-
-@dataclass(frozen=True)
-class DomainSpec:
-    """Everything needed to define a domain on a compute host."""
-
-    name: str
-    uuid: str
-    vcpus: int
-    memory_mb: int
-    disks: tuple[DiskSpec, ...]
-    # Direct kernel boot (an AKI/ARI pair), for an image that names one.
-    kernel: str | None = None
-    initrd: str | None = None
-    cmdline: str = ""
-    # Where a real guest's serial console goes (the test driver has none).
-    console_path: str | None = None
-    # UEFI firmware (an image with hw_firmware_type=uefi); None boots BIOS.
-    uefi: UefiBoot | None = None
-    # Volumes attached from the first boot (a volume as vda: boot from volume).
-    volumes: tuple[VolumeDisk, ...] = ()
-    # Network interfaces, in the order the guest sees them (eth0, eth1...).
-    interfaces: tuple[InterfaceSpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class DomainInfo:
-    """What the hypervisor reports about one defined domain."""
-
-    name: str
-    uuid: str
-    running: bool
-    vcpus: int
-    memory_mb: int
 
 
 class Hypervisor(VolumeAttachments, Protocol):
@@ -168,52 +121,6 @@ class Hypervisor(VolumeAttachments, Protocol):
     def list_domains(self) -> list[DomainInfo]:
         """Return every domain defined on the host, sorted by name."""
         ...
-
-
-def canonical_uuid(value: str) -> str:
-    """Return `value` in libvirt's lower-case hyphenated form.
-
-    Raises PermanentDriverError if it is not a uuid.
-    """
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise PermanentDriverError(f"not a uuid: {value!r}") from None
-
-
-def validate_spec(spec: DomainSpec) -> None:
-    """Raise PermanentDriverError if any hypervisor would reject `spec`.
-
-    Both the fake and the libvirt driver call this first, so they reject the
-    same specs with the same error type.
-    """
-    canonical_uuid(spec.uuid)
-    if not spec.name or "/" in spec.name:
-        raise PermanentDriverError(f"invalid domain name: {spec.name!r}")
-    if spec.vcpus < 1 or spec.memory_mb < 1:
-        raise PermanentDriverError(f"{spec.name}: vcpus and memory must be >= 1")
-    targets = [disk.target for disk in spec.disks] + [v.target for v in spec.volumes]
-    for volume in spec.volumes:
-        volume.validate()
-    if len(set(targets)) != len(targets):
-        raise PermanentDriverError(f"{spec.name}: duplicate disk target in {targets}")
-    for disk in spec.disks:
-        formats = [disk.format, *([disk.backing.format] if disk.backing else [])]
-        if any(f not in DISK_FORMATS for f in formats):
-            raise PermanentDriverError(f"{spec.name}: unknown format in {formats}")
-    for boot_file in (spec.kernel, spec.initrd):
-        # A missing kernel stays missing: no retry will boot it.
-        if boot_file and not os.path.isfile(boot_file):
-            raise PermanentDriverError(f"{spec.name}: no kernel or initrd at {boot_file}")
-    validate_interfaces(spec.name, spec.interfaces)
-    if spec.uefi is not None:
-        for firmware in (spec.uefi.code, spec.uefi.vars_template):
-            # Without it QEMU would boot nothing and sit there: fail clearly.
-            if not os.path.isfile(firmware):
-                raise PermanentDriverError(
-                    f"{spec.name}: UEFI firmware is not installed on this host"
-                    f" (no {firmware}; Debian's ovmf package has it)"
-                )
 
 
 # Errors where the same call may succeed later. NO_DOMAIN and

@@ -1,60 +1,39 @@
-"""Compute jobs on one host's queue: spawn, stop, start and delete batches of
-instances, and restore the host's domains after a restart.
-
-Each item is idempotent: one whose instance has moved on is skipped. The
-hypervisor work is done per instance; the outcomes of a batch are recorded in
-one save. An item that must be retried (a transient driver error, the ledger
-unreachable) fails the batch job after the other items have run; the relay
-runs it again, and the items already done are skipped."""
+"""Compute jobs on one host's queue: spawn, stop, start, power and delete
+batches of instances, and restore the host's domains after a restart. Each
+is a step of the job harness (workers/harness.py): items whose instance has
+moved on are skipped, the hypervisor works per instance, the batch's
+outcomes are recorded in one save, and a permanent failure puts the
+instance in ERROR with a fault."""
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from uuid import UUID
-
-from eventsourcing.persistence import InterfaceError, OperationalError
-from rq import get_current_job
 
 from commands import compute as record
 from commands.app import CloudApp
 from commands.loading import load, load_many
-from domain.errors import InvalidTransition, NotFound
 from domain.instance import Instance
 from domain.power import BY_TASK
 from domain.values import PowerState, TaskState, VmState
-from workers import retries, runtime
-from workers.drivers.errors import (
-    DriverError,
-    PermanentDriverError,
-    ShownToOwnerError,
-    TransientDriverError,
-)
+from workers import harness
+from workers.drivers.errors import DriverError
+from workers.harness import Outcomes, Record, Step, in_one_save, one_by_one, run_step
 from workers.jobs.domain_spec import domain_name, spec_for
 from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
 
-MAX_TRANSIENT_RETRIES = 3
 HYPERVISOR_TIMING = "cloudledger: the hypervisor defined and started"
-Outcomes = dict[str, str]
+Drive = Callable[[ComputeContext, Instance], None]
 
 
-def _mine(instance: Instance, host: ComputeContext, task: TaskState) -> bool:
-    """Whether this item still has work: state moved on means it was done."""
-    return instance.task_state == task and instance.host == host.name
-
-
-def _last_attempt() -> bool:
-    job = get_current_job()
-    return job is None or retries.retries_so_far(job) >= MAX_TRANSIENT_RETRIES
-
-
-class RetryLater(Exception):
-    """Some items of the batch must run again; the others are done."""
+def _fail(app: CloudApp, instance_id: UUID, message: str, details: str = "") -> None:
+    """A permanent failure of an instance's step: ERROR, with the fault
+    (``message`` for its owner, ``details`` for admins, as Nova keeps them)."""
+    record.fail_instance(app, instance_id, message, details=details)
 
 
 def run_or_fail(
@@ -64,96 +43,29 @@ def run_or_fail(
     work: Callable[[], None],
     cleanup: Callable[[], None] | None = None,
 ) -> bool:
-    """Do driver work; a permanent failure (or the last transient one) puts the
-    instance in ERROR with a fault, an earlier transient one is raised for a
-    retry. ``cleanup`` runs first on failure (a failed build frees its host room)."""
-    try:
-        work()
-    except TransientDriverError as exc:
-        if not _last_attempt():
-            raise
-        _fail(app, instance_id, f"{what} failed after retries", cleanup, str(exc))
-        return False
-    except ShownToOwnerError as exc:
-        _fail(app, instance_id, f"{what} failed: {exc}", cleanup)
-        return False
-    except DriverError as exc:
-        # The host's error names its paths and commands: admins only.
-        _fail(app, instance_id, f"{what} failed", cleanup, str(exc))
-        return False
-    except (OperationalError, InterfaceError):
-        raise  # the ledger is unreachable: not the instance's fault
-    except Exception as exc:
-        # A bug or an unexpected outage: record it for the user, and re-raise
-        # so RQ keeps the traceback in its failed-job registry.
-        _fail(app, instance_id, f"{what} failed unexpectedly", cleanup, repr(exc))
-        raise
-    return True
+    """The harness's driver work and its failure texts (workers/harness.py),
+    with the fault on the instance."""
+
+    def fault(message: str, details: str) -> None:
+        _fail(app, instance_id, message, details)
+
+    return harness.run_or_fail(fault, what, work, cleanup)
 
 
-def _fail(
-    app: CloudApp,
-    instance_id: UUID,
-    message: str,
-    cleanup: Callable[[], None] | None,
-    details: str = "",
-) -> None:
-    """The owner is told ``message``; ``details`` go to the log and the
-    fault's details (admins), as Nova keeps them."""
-    log.warning("instance %s: %s%s", instance_id, message, f" ({details})" if details else "")
-    if cleanup is not None:
-        try:
-            cleanup()
-        except Exception:
-            log.exception("cleanup after a failed build of %s failed", instance_id)
-    record.fail_instance(app, instance_id, message, details=details)
+def _on_host(task: TaskState) -> Callable[[Instance, ComputeContext], bool]:
+    """Whether an item still has work here: state moved on means it was done."""
+
+    def waiting(instance: Instance, host: ComputeContext) -> bool:
+        return instance.task_state == task and instance.host == host.name
+
+    return waiting
 
 
-Drive = Callable[[ComputeContext, Instance], None]
-Finish = Callable[[CloudApp, Sequence[Instance]], list[UUID]]
-
-
-def run_batch(
-    host: ComputeContext,
-    ids: Sequence[UUID],
-    task: TaskState,
-    drive: Drive,
-    finish: Finish,
-    done: str,
-) -> Outcomes:
-    """The shape of every compute job: skip items whose state moved on, drive
-    the hypervisor for each of the others, then record the outcomes at once."""
-    outcomes: Outcomes = {}
-    finished: list[Instance] = []
-    retry: list[BaseException] = []
-    instances = load_many(host.app, Instance, ids)
-    for iid in ids:
-        instance = instances.get(iid)
-        if instance is None or not _mine(instance, host, task):
-            outcomes[str(iid)] = "skipped"
-            continue
-        try:
-            if _drive_one(host, instance, task, drive):
-                finished.append(instance)
-                _log(host, instance, task)
-            else:
-                outcomes[str(iid)] = "error"
-        except Exception as exc:
-            retry.append(exc)
-            outcomes[str(iid)] = "retry"
-    recorded = set(finish(host.app, finished)) if finished else set()
-    for instance in finished:
-        outcomes[str(instance.id)] = done if instance.id in recorded else "skipped"
-    if retry:
-        raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
-    return outcomes
-
-
-def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive: Drive) -> bool:
-    if task == TaskState.DELETING:
-        drive(host, instance)  # a delete is retried until the host is clean, never ERROR
-        return True
-    cleanup = (lambda: remove_guest(host, instance.id)) if task == TaskState.SPAWNING else None
+def instance_step(
+    task: TaskState, drive: Drive, finish: Record[ComputeContext, Instance], done: str
+) -> Step[ComputeContext, Instance]:
+    """A compute step on the instances of one task: a delete is retried until
+    the host is clean, never ERROR; a failed build first frees its host."""
     what = {
         TaskState.SPAWNING: "Build",
         TaskState.POWERING_OFF: "Stop",
@@ -161,7 +73,17 @@ def _drive_one(host: ComputeContext, instance: Instance, task: TaskState, drive:
     }.get(task, "Start")
     if task in BY_TASK:
         what = BY_TASK[task].name.replace("_", " ").capitalize()
-    return run_or_fail(host.app, instance.id, what, lambda: drive(host, instance), cleanup)
+    return Step(
+        Instance,
+        _on_host(task),
+        drive,
+        finish,
+        done,
+        what=what,
+        fault=None if task == TaskState.DELETING else _fail,
+        undo=_remove_guest if task == TaskState.SPAWNING else None,
+        after=lambda host, instance: _log(host, instance, task),
+    )
 
 
 _DONE_WORDS = {
@@ -191,9 +113,8 @@ def _log(host: ComputeContext, instance: Instance, task: TaskState) -> None:
         )
 
 
-def console_output(instance_id: str, length: int | None) -> str:
+def console_output(host: ComputeContext, instance_id: str, length: int | None) -> str:
     """The tail of an instance's console (asked by the API, os-getConsoleOutput)."""
-    host = runtime.current_host()
     return host.console.tail(instance_id, length)
 
 
@@ -220,30 +141,34 @@ def _stop(host: ComputeContext, instance: Instance) -> None:
     host.hypervisor.ensure_stopped(spec_for(instance, host))
 
 
-def _delete(host: ComputeContext, instance: Instance) -> None:
+def _remove_guest(host: ComputeContext, instance: Instance) -> None:
     remove_guest(host, instance.id)
 
 
+SPAWN = instance_step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
+STOP = instance_step(TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped")
+START = instance_step(TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active")
+# Destroy domains and purge disks, then record the deletions; a driver
+# failure is retried (a delete must not leave a half-cleaned host).
+DELETE = instance_step(
+    TaskState.DELETING, _remove_guest, in_one_save(record.finish_deletes), "deleted"
+)
+
+
 def spawn_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return run_batch(host, ids, TaskState.SPAWNING, _run, record.finish_spawns, "active")
+    return run_step(SPAWN, host, ids)
 
 
 def stop_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return run_batch(
-        host, ids, TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped"
-    )
+    return run_step(STOP, host, ids)
 
 
 def start_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return run_batch(
-        host, ids, TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active"
-    )
+    return run_step(START, host, ids)
 
 
 def delete_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    """Destroy domains and purge disks, then record the deletions; a driver
-    failure is retried (a delete must not leave a half-cleaned host)."""
-    return run_batch(host, ids, TaskState.DELETING, _delete, record.finish_deletes, "deleted")
+    return run_step(DELETE, host, ids)
 
 
 def _hard_reboot(host: ComputeContext, instance: Instance) -> None:
@@ -263,6 +188,14 @@ _POWER_DRIVES: dict[TaskState, Drive] = {
 }
 
 
+_POWER_STEPS = {
+    task: instance_step(
+        task, drive, one_by_one(record.finish_power_action), BY_TASK[task].ends_in.value
+    )
+    for task, drive in _POWER_DRIVES.items()
+}
+
+
 def power_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
     """Reboots, pauses, suspends and their undoing: each task's items together."""
     instances = load_many(host.app, Instance, ids)
@@ -270,90 +203,17 @@ def power_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
     outcomes: Outcomes = {}
     for iid in ids:
         task = instances[iid].task_state if iid in instances else None
-        if task in _POWER_DRIVES:
+        if task in _POWER_STEPS:
             by_task.setdefault(task, []).append(iid)
         else:
             outcomes[str(iid)] = "skipped"  # done, or superseded (a delete)
-    finish = one_by_one(record.finish_power_action)
     for task, task_ids in by_task.items():
-        done = BY_TASK[task].ends_in.value
-        outcomes.update(run_batch(host, task_ids, task, _POWER_DRIVES[task], finish, done))
+        outcomes.update(run_step(_POWER_STEPS[task], host, task_ids))
     return outcomes
 
 
-def snapshot_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    """createImage: export each root disk and upload it as its image's data.
-    A snapshot that cannot be made leaves the server as it was (and its image
-    queued), not in ERROR; a transient failure is retried like any job."""
-    outcomes: Outcomes = {}
-    retry: list[BaseException] = []
-    instances = load_many(host.app, Instance, ids)
-    for iid in ids:
-        instance = instances.get(iid)
-        if instance is None or not _mine(instance, host, TaskState.IMAGE_SNAPSHOT):
-            outcomes[str(iid)] = "skipped"
-            continue
-        try:
-            _snapshot(host, instance)
-            succeeded = True
-        except PermanentDriverError as exc:
-            log.warning("snapshot of %s failed: %s", iid, exc)
-            succeeded = False
-        except Exception as exc:
-            if not _last_attempt():
-                retry.append(exc)
-                outcomes[str(iid)] = "retry"
-                continue
-            log.warning("snapshot of %s failed for good: %s", iid, exc)
-            succeeded = False
-        try:
-            record.finish_snapshot(host.app, iid, succeeded)
-            outcomes[str(iid)] = "snapshotted" if succeeded else "snapshot failed"
-        except (InvalidTransition, NotFound):
-            outcomes[str(iid)] = "skipped"  # a delete superseded it
-    if retry:
-        raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
-    return outcomes
-
-
-def _snapshot(host: ComputeContext, instance: Instance) -> None:
-    image_id = instance.snapshot_image_id
-    running = host.hypervisor.state_of(domain_name(instance.id)) == "running"
-    with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
-        data = Path(tmp) / f"{image_id}.qcow2"
-        # A running guest is paused while its disk is read: what is saved is
-        # one moment of the disk, not a mix of before and after its writes.
-        spec = spec_for(instance, host) if running else None
-        if spec is not None:
-            host.hypervisor.ensure_paused(spec)
-        try:
-            host.disks.export_root(str(instance.id), data)
-        finally:
-            if spec is not None:
-                host.hypervisor.ensure_running(spec)
-        host.upload_image(image_id, data)
-    host.console.write(str(instance.id), f"cloudledger: root disk saved as image {image_id}")
-
-
-def one_by_one(finish: Callable[[CloudApp, UUID], None]) -> Finish:
-    """Stops and starts are rare: record each on its own."""
-
-    def finish_all(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
-        recorded = []
-        for instance in instances:
-            try:
-                finish(app, instance.id)
-                recorded.append(instance.id)
-            except (InvalidTransition, NotFound):
-                pass  # its state moved on (a delete superseded it)
-        return recorded
-
-    return finish_all
-
-
-def list_domains() -> list[dict[str, object]]:
+def list_domains(host: ComputeContext) -> list[dict[str, object]]:
     """What this host's hypervisor holds (used by ops tools and tests)."""
-    host = runtime.current_host()
     return [d.__dict__ for d in host.hypervisor.list_domains()]
 
 

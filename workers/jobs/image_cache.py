@@ -14,7 +14,7 @@ from collections.abc import Callable
 from commands.loading import load, load_many
 from domain.host import ComputeHost
 from domain.instance import Instance
-from workers import routes, runtime
+from workers import routes
 from workers.periodic import enqueue_every
 from workers.runtime import ComputeContext
 
@@ -51,9 +51,9 @@ def prune_image_cache(host: ComputeContext, now: float, max_age: float) -> dict[
     return outcomes
 
 
-def prune_job(max_age: float) -> dict[str, str]:
+def prune_job(host: ComputeContext, max_age: float) -> dict[str, str]:
     """RQ's entry point (enqueued by the host's own worker, periodically)."""
-    outcomes = prune_image_cache(runtime.current_host(), time.time(), max_age)
+    outcomes = prune_image_cache(host, time.time(), max_age)
     if "removed" in outcomes.values():
         log.info(
             "image cache: removed %s", sorted(k for k, v in outcomes.items() if v == "removed")
@@ -61,9 +61,8 @@ def prune_job(max_age: float) -> dict[str, str]:
     return outcomes
 
 
-def list_job() -> list[dict[str, object]]:
+def list_job(host: ComputeContext) -> list[dict[str, object]]:
     """What the cache holds, each image with its size, last use and whether in use."""
-    host = runtime.current_host()
     in_use = images_in_use(host)
     return [
         {**entry.__dict__, "in_use": entry.image_id in in_use} for entry in host.images.entries()

@@ -27,7 +27,7 @@ from commands.loading import load, load_many
 from domain.host import ComputeHost
 from domain.instance import Instance
 from domain.values import VmState
-from workers import routes, runtime
+from workers import routes
 from workers.drivers.hypervisor import DomainInfo
 from workers.jobs.compute import remove_guest
 from workers.jobs.domain_spec import domain_name
@@ -97,9 +97,9 @@ def _is_ours(domain: DomainInfo) -> bool:
         return False
 
 
-def sync_job() -> dict[str, list[str]]:
+def sync_job(host: ComputeContext) -> dict[str, list[str]]:
     """RQ's entry point (enqueued by the host's own worker, periodically)."""
-    drift = sync_power_states(runtime.current_host())
+    drift = sync_power_states(host)
     return {name: [str(v) for v in values] for name, values in vars(drift).items()}
 
 

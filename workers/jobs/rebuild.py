@@ -10,7 +10,8 @@ from uuid import UUID
 from commands import compute as record
 from domain.instance import Instance
 from domain.values import TaskState
-from workers.jobs.compute import Outcomes, one_by_one, run_batch
+from workers.harness import Outcomes, one_by_one, run_step
+from workers.jobs.compute import instance_step
 from workers.jobs.domain_spec import domain_name, spec_for
 from workers.runtime import ComputeContext
 
@@ -26,7 +27,10 @@ def _rebuild(host: ComputeContext, instance: Instance) -> None:
         host.hypervisor.ensure_stopped(spec)
 
 
+REBUILD = instance_step(
+    TaskState.REBUILDING, _rebuild, one_by_one(record.finish_rebuild), "rebuilt"
+)
+
+
 def rebuild_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return run_batch(
-        host, ids, TaskState.REBUILDING, _rebuild, one_by_one(record.finish_rebuild), "rebuilt"
-    )
+    return run_step(REBUILD, host, ids)

@@ -10,21 +10,18 @@ its host (the delete's job cleans the host the instance was on)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-from commands import resize_steps as record
+from commands import compute, resize_steps
 from commands.app import CloudApp
 from commands.compute import group_placements
-from commands.loading import load_many
-from domain.errors import InvalidTransition, NotFound
 from domain.instance import NO_VALID_HOST, Instance
 from domain.values import TaskState
 from workers.drivers.disks import publish_atomically
 from workers.drivers.errors import DriverError
-from workers.jobs.compute import Outcomes, RetryLater, run_or_fail
+from workers.harness import Outcomes, Step, load_waiting, one_by_one, run_step
 from workers.jobs.domain_spec import describe, domain_name, spec_for
 from workers.jobs.scheduler import image_properties, request_spec
 from workers.runtime import ComputeContext, SchedulerContext
@@ -36,17 +33,14 @@ def schedule_resizes(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes
     """The best host that can take the new flavor, the source included (its
     room for the new flavor comes on top of the old claim, as in Nova), and
     that the server's group allows."""
-    outcomes: Outcomes = {}
-    instances = load_many(context.app, Instance, ids)
+    waiting, outcomes = load_waiting(
+        context.app, Instance, ids, lambda i: i.task_state == TaskState.RESIZE_PREP
+    )
     candidates = context.candidates()
-    waiting = [i for i in instances.values() if i.task_state == TaskState.RESIZE_PREP]
     images = image_properties(context, waiting)
     groups = group_placements(context.app, waiting)
-    for iid in ids:
-        instance = instances.get(iid)
-        if instance is None or instance.task_state != TaskState.RESIZE_PREP:
-            outcomes[str(iid)] = "skipped"
-            continue
+    for instance in waiting:
+        iid = instance.id
         assert instance.resize_to is not None
         # The zone asked for at boot, and the group, hold for the resize too
         # (as Nova's request spec); the group is seen without this member.
@@ -55,10 +49,10 @@ def schedule_resizes(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes
         ranked = context.config.rank(
             candidates, request_spec(instance, instance.resize_to, others, images)
         )
-        chosen = next((h for h in ranked if record.claim_resize(context.app, iid, h)), None)
+        chosen = next((h for h in ranked if resize_steps.claim_resize(context.app, iid, h)), None)
         if chosen is not None:
             outcomes[str(iid)] = f"resize scheduled on {chosen}"
-        elif record.refuse_resize(context.app, iid, NO_VALID_HOST):
+        elif resize_steps.refuse_resize(context.app, iid, NO_VALID_HOST):
             outcomes[str(iid)] = "no valid host"
         else:
             outcomes[str(iid)] = "skipped: instance changed while scheduling"
@@ -69,45 +63,34 @@ Waiting = Callable[[Instance, ComputeContext], bool]
 Drive = Callable[[ComputeContext, Instance], None]
 
 
+def _fail(app: CloudApp, instance_id: UUID, message: str, details: str = "") -> None:
+    compute.fail_instance(app, instance_id, message, details=details)
+
+
 def _hop(
-    host: ComputeContext,
-    ids: Sequence[UUID],
     waiting: Waiting,
     what: str,
     drive: Drive,
     finish: Callable[[CloudApp, UUID], None],
     undo: Drive | None = None,
-) -> Outcomes:
+    after: Drive | None = None,
+) -> Step[ComputeContext, Instance]:
     """One step on this host for each instance still waiting for it; a
-    driver failure puts the instance in ERROR (undoing the step first)."""
-    outcomes: Outcomes = {}
-    retry: list[BaseException] = []
-    instances = load_many(host.app, Instance, ids)
-    for iid in ids:
-        instance = instances.get(iid)
-        if instance is None or not waiting(instance, host):
-            outcomes[str(iid)] = "skipped"
-            continue
-        cleanup = functools.partial(undo, host, instance) if undo else None
-        try:
-            work = functools.partial(drive, host, instance)
-            if not run_or_fail(host.app, iid, what, work, cleanup):
-                outcomes[str(iid)] = "error"
-                continue
-        except Exception as exc:
-            retry.append(exc)
-            outcomes[str(iid)] = "retry"
-            continue
-        try:
-            finish(host.app, iid)
-            outcomes[str(iid)] = "done"
-        except (InvalidTransition, NotFound):
-            outcomes[str(iid)] = "skipped: superseded"  # a delete came meanwhile
-            if undo is not None:
-                undo(host, instance)
-    if retry:
-        raise RetryLater(f"{len(retry)} of {len(ids)} to retry: {retry[0]!r}") from retry[0]
-    return outcomes
+    driver failure puts the instance in ERROR (undoing the step first), and
+    a step a delete superseded meanwhile is undone here."""
+    return Step(
+        Instance,
+        waiting,
+        drive,
+        one_by_one(finish),
+        "done",
+        what=what,
+        fault=_fail,
+        undo=undo,
+        undo_superseded=True,
+        superseded="skipped: superseded",
+        after=after,
+    )
 
 
 # The source -----------------------------------------------------------------
@@ -130,8 +113,11 @@ def _migrate(host: ComputeContext, instance: Instance) -> None:
     host.console.write(iid, f"cloudledger: {domain_name(instance.id)} left its host")
 
 
+MIGRATE = _hop(_leaving_source, "Resize", _migrate, resize_steps.finish_migrate)
+
+
 def migrate_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return _hop(host, ids, _leaving_source, "Resize", _migrate, record.finish_migrate)
+    return run_step(MIGRATE, host, ids)
 
 
 # The destination ------------------------------------------------------------
@@ -168,14 +154,18 @@ def _remove_new_guest(host: ComputeContext, instance: Instance) -> None:
         log.exception("could not remove the resized guest of %s", instance.id)
 
 
+def _drop_copy(host: ComputeContext, instance: Instance) -> None:
+    """The copy is adopted: it served its purpose."""
+    host.transfer_path(instance.id).unlink(missing_ok=True)
+
+
+FINISH = _hop(
+    _arriving, "Resize", _finish, resize_steps.finish_resize, _remove_new_guest, _drop_copy
+)
+
+
 def finish_resizes(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    outcomes = _hop(
-        host, ids, _arriving, "Resize", _finish, record.finish_resize, _remove_new_guest
-    )
-    for iid, outcome in outcomes.items():
-        if outcome == "done":  # the copy is adopted: it served its purpose
-            host.transfer_path(iid).unlink(missing_ok=True)
-    return outcomes
+    return run_step(FINISH, host, ids)
 
 
 # Reverting ------------------------------------------------------------------
@@ -192,15 +182,16 @@ def _reverting_here(at_source: bool) -> Waiting:
     return waiting
 
 
+REVERT_DEST = _hop(
+    _reverting_here(at_source=False),
+    "Revert resize",
+    _remove_new_guest,
+    resize_steps.finish_dest_cleanup,
+)
+
+
 def revert_at_dest(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return _hop(
-        host,
-        ids,
-        _reverting_here(at_source=False),
-        "Revert resize",
-        _remove_new_guest,
-        record.finish_dest_cleanup,
-    )
+    return run_step(REVERT_DEST, host, ids)
 
 
 def _restore(host: ComputeContext, instance: Instance) -> None:
@@ -213,10 +204,13 @@ def _restore(host: ComputeContext, instance: Instance) -> None:
     host.console.write(str(instance.id), f"cloudledger: {spec.name} reverted")
 
 
+REVERT_SOURCE = _hop(
+    _reverting_here(at_source=True), "Revert resize", _restore, resize_steps.finish_revert
+)
+
+
 def revert_at_source(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return _hop(
-        host, ids, _reverting_here(at_source=True), "Revert resize", _restore, record.finish_revert
-    )
+    return run_step(REVERT_SOURCE, host, ids)
 
 
 # The old disks --------------------------------------------------------------
@@ -225,12 +219,23 @@ def revert_at_source(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
 def drop_stashes(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
     """Delete the disks kept for a revert that will not come; a failure is
     retried, and never puts the server in ERROR (it runs elsewhere)."""
-    outcomes: Outcomes = {}
-    for iid, instance in load_many(host.app, Instance, ids).items():
-        # A stash here is the one asked about: this queue ran the drop
-        # before any later resize's step on this host.
-        if instance.stash_host in (None, host.name):
-            host.disks.drop_stashed_disks(str(iid))
-        record.finish_stash_drop(host.app, iid, host.name)  # the request is done either way
-        outcomes[str(iid)] = "dropped"
-    return outcomes
+    return run_step(DROP_STASH, host, ids)
+
+
+def _drop_stash(host: ComputeContext, instance: Instance) -> None:
+    # A stash here is the one asked about: this queue ran the drop before
+    # any later resize's step on this host.
+    if instance.stash_host in (None, host.name):
+        host.disks.drop_stashed_disks(str(instance.id))
+
+
+def _record_drop(host: ComputeContext, instances: Sequence[Instance]) -> list[UUID]:
+    """The request is done either way."""
+    for instance in instances:
+        resize_steps.finish_stash_drop(host.app, instance.id, host.name)
+    return [instance.id for instance in instances]
+
+
+# Every item is dropped (there is nothing to skip: the instance may run
+# anywhere now); a failure is retried, never a fault.
+DROP_STASH = Step(Instance, lambda _i, _h: True, _drop_stash, _record_drop, "dropped")

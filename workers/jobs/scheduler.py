@@ -22,24 +22,24 @@ from domain.image import Image
 from domain.instance import Instance
 from domain.scheduling import HostCandidate, RequestSpec, SchedulerConfig, disk_needed
 from domain.values import FlavorSnapshot, TaskState
+from workers.harness import Outcomes, load_waiting
 from workers.runtime import SchedulerContext
 
 log = logging.getLogger(__name__)
 
-Outcomes = dict[str, str]
 Props = dict[str, str]
 _CHANGED = "skipped: instance changed while scheduling"
 
 
+def _scheduling(instance: Instance) -> bool:
+    return instance.task_state == TaskState.SCHEDULING
+
+
 def schedule_instances(context: SchedulerContext, ids: Sequence[UUID]) -> Outcomes:
-    outcomes: Outcomes = {}
-    instances = load_many(context.app, Instance, ids)
-    waiting = [i for i in instances.values() if i.task_state == TaskState.SCHEDULING]
-    for iid in ids:
-        if iid not in instances:
-            outcomes[str(iid)] = "skipped"
-        elif instances[iid].task_state != TaskState.SCHEDULING:
-            outcomes[str(iid)] = "skipped: already scheduled or deleted"
+    """The job harness's first half (workers/harness.py): the batch in one
+    load, those no longer waiting skipped; its drive is a plan for the whole
+    batch, each host's placements recorded in one save."""
+    waiting, outcomes = load_waiting(context.app, Instance, ids, _scheduling)
     candidates = {h.name: h for h in context.candidates()}
     images = image_properties(context, waiting)
     while waiting:

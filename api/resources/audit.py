@@ -1,0 +1,11 @@
+"""The audit trail."""
+
+from __future__ import annotations
+
+from api import audit
+from api.declarations import ApiResource
+
+RESOURCE = ApiResource(
+    "audit",
+    [*audit.routes],
+)

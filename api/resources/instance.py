@@ -1,0 +1,18 @@
+"""Compute's servers: the servers, their actions, metadata, tags, instance actions and usage."""
+
+from __future__ import annotations
+
+from api import instance_actions, server_actions, server_metadata, server_tags, servers, usage
+from api.declarations import ApiResource
+
+RESOURCE = ApiResource(
+    "instance",
+    [
+        *servers.routes,
+        *server_actions.routes,
+        *server_metadata.routes,
+        *server_tags.routes,
+        *instance_actions.routes,
+        *usage.routes,
+    ],
+)

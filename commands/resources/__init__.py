@@ -1,0 +1,2 @@
+"""One module per resource: its command side (commands/declarations.py),
+found by commands/app.py (domain/discovery.py)."""

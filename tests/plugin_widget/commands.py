@@ -1,0 +1,32 @@
+"""The Widget's command side: how its Finish is stored, and its one command."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Transcoding
+
+from commands.app import CloudApp
+from commands.declarations import CommandResource
+from tests.plugin_widget.domain import Finish, Widget
+
+
+class FinishAsDict(Transcoding):
+    type = Finish
+    name = "widget_finish"
+
+    def encode(self, obj: Finish) -> dict[str, Any]:
+        return {"kind": obj.kind, "coats": obj.coats}
+
+    def decode(self, data: dict[str, Any]) -> Finish:
+        return Finish(**data)
+
+
+def request_widget(app: CloudApp, name: str, finish: Finish) -> UUID:
+    widget = Widget(name=name, finish=finish)
+    app.save(widget)
+    return widget.id
+
+
+RESOURCE = CommandResource("widget", transcodings=(FinishAsDict(),))
