@@ -20,6 +20,7 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from commands.ledger_store import RenderedSelects
+from commands.network_transcodings import NETWORK_TRANSCODINGS
 from domain.host import ComputeHost
 from domain.quota import Quota
 from domain.values import Actor, FlavorSnapshot, NetworkRequest
@@ -186,3 +187,5 @@ class CloudApp(Application):  # type: ignore[type-arg]
         transcoder.register(ActorAsDict())
         transcoder.register(FlavorSnapshotAsDict())
         transcoder.register(NetworkRequestAsDict())
+        for transcoding in NETWORK_TRANSCODINGS:
+            transcoder.register(transcoding)

@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InstanceLocked, InvalidTransition
+from domain.instance_ports import Interfacing
 from domain.power import BY_TASK, POWER_ACTIONS
 from domain.resize import Resizing
 from domain.tags import Tagging
@@ -26,9 +27,10 @@ from domain.values import (
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
-class Instance(Resizing, Tagging):
+class Instance(Resizing, Tagging, Interfacing):
     """A server: requested, scheduled to a host, spawned, stopped, resized
-    (domain/resize.py), tagged (domain/tags.py), deleted."""
+    (domain/resize.py), tagged (domain/tags.py), given ports
+    (domain/instance_ports.py), deleted."""
 
     class Requested(Aggregate.Created):
         project_id: str

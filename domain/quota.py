@@ -9,8 +9,26 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InvalidInput, QuotaExceeded
 from domain.values import Actor, natural_id, require_int32
 
-DEFAULT_LIMITS: dict[str, int] = {"instances": 10, "cores": 20, "ram": 51200}
 UNLIMITED = -1
+DEFAULT_LIMITS: dict[str, int] = {
+    "instances": 10,
+    "cores": 20,
+    "ram": 51200,
+    # Networking (Neutron's defaults and names).
+    "network": 100,
+    "subnet": 100,
+    "port": 500,
+    "router": 10,
+    "floatingip": 50,
+    "security_group": 10,
+    "security_group_rule": 100,
+}
+
+
+def default_limit(resource: str) -> int:
+    """A resource's limit where a project has none recorded (a project made
+    before the resource existed, or a per-type key never set)."""
+    return DEFAULT_LIMITS.get(resource, UNLIMITED)
 
 
 class Quota(Aggregate):
@@ -50,6 +68,9 @@ class Quota(Aggregate):
             self.reserved_totals = totals
         return self.reserved_totals
 
+    def limit_of(self, resource: str) -> int:
+        return self.limits.get(resource, default_limit(resource))
+
     def reserve(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
         """Hold amounts for a consumer, or raise QuotaExceeded and change nothing."""
         if consumer_id in self.allocations:
@@ -65,7 +86,7 @@ class Quota(Aggregate):
             raise InvalidInput("Quota reservations must not be negative")
         used = self.in_use
         for resource, requested in amounts.items():
-            limit = self.limits.get(resource, UNLIMITED)
+            limit = self.limit_of(resource)
             if limit != UNLIMITED and used.get(resource, 0) + requested > limit:
                 raise QuotaExceeded(resource, requested, used.get(resource, 0), limit)
 
@@ -74,7 +95,7 @@ class Quota(Aggregate):
         fitting = wanted
         used = self.in_use
         for resource, each in amounts.items():
-            limit = self.limits.get(resource, UNLIMITED)
+            limit = self.limit_of(resource)
             if limit != UNLIMITED and each > 0:
                 fitting = min(fitting, max(limit - used.get(resource, 0), 0) // each)
         return fitting
@@ -118,7 +139,7 @@ class Quota(Aggregate):
         used = self.in_use
         for resource, amount in amounts.items():
             growth = amount - held.get(resource, 0)
-            limit = self.limits.get(resource, UNLIMITED)
+            limit = self.limit_of(resource)
             if growth > 0 and limit != UNLIMITED and used.get(resource, 0) + growth > limit:
                 raise QuotaExceeded(resource, growth, used.get(resource, 0), limit)
         # Sorted: a set's order changes from process to process, and stored
