@@ -23,8 +23,15 @@ from api import (
     images,
     instance_actions,
     keypairs,
+    metadata,
     metrics,
     microversion,
+    neutron_meta,
+    neutron_networks,
+    neutron_ports,
+    neutron_quotas,
+    neutron_routers,
+    neutron_security,
     openapi,
     operators,
     quotas,
@@ -47,12 +54,14 @@ from api.host_calls import HostCalls
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, read_scrape_token
 from api.metrics_collectors import PipelineCollector
+from api.neutron_state import NetworkApiState
 from api.policy import Policy
 from api.progress import ProjectionProgress
 from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
 from commands.logs import configure_logging
+from commands.metadata_secret import metadata_secret
 from commands.rejections import PostgresRejections
 from commands.tokens import TokenCodec
 from domain.errors import DomainError
@@ -103,6 +112,13 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             *image_members.routes,
             *audit.routes,
             *metrics.routes,
+            *neutron_meta.routes,
+            *neutron_networks.routes,
+            *neutron_ports.routes,
+            *neutron_routers.routes,
+            *neutron_security.routes,
+            *neutron_quotas.routes,
+            *metadata.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -158,6 +174,7 @@ def build_state(settings: Settings) -> ApiState:
         image_protections=load_protections(settings, policy),
         rejections=PostgresRejections(postgres_recorder(services.app).datastore),
         metrics=api_metrics,
+        network=NetworkApiState.build(services.app, metadata_secret(settings.state_dir)),
     )
 
 

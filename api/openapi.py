@@ -15,7 +15,7 @@ from starlette.routing import Route
 from api.responses import JSONResponse
 
 # Routes that answer without a token: version discovery and logging in.
-PUBLIC = re.compile(r"^/(identity|compute|image)(/v3|/v2\.1|/versions)?/?$")
+PUBLIC = re.compile(r"^/(identity|compute|image|networking)(/v3|/v2\.1|/v2\.0|/versions)?/?$")
 LOGIN = ("POST", "/identity/v3/auth/tokens")
 # Image data, not JSON.
 STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file"), ("PUT", "/image/v2/images/{id}/stage")}

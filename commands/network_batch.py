@@ -25,8 +25,14 @@ from domain.values import Actor
 
 A = TypeVar("A", bound=Aggregate)
 
+
+class SecurityGroupRuleKind:
+    """Names a rule in a 404 (rules live inside their group's aggregate)."""
+
+
 # What each kind is called in Neutron's "could not be found" errors.
 _LABELS: dict[type, tuple[str, str]] = {
+    SecurityGroupRuleKind: ("Security group rule", "SecurityGroupRuleNotFound"),
     Network: ("Network", "NetworkNotFound"),
     Subnet: ("Subnet", "SubnetNotFound"),
     Port: ("Port", "PortNotFound"),
@@ -41,8 +47,8 @@ class NeutronNotFound(NotFound):
 
     def __init__(self, kind: type, ident: object) -> None:
         label, neutron_type = _LABELS.get(kind, (kind.__name__, f"{kind.__name__}NotFound"))
-        if kind is SecurityGroup:
-            super().__init__(f"Security group {ident} does not exist")
+        if kind in (SecurityGroup, SecurityGroupRuleKind):
+            super().__init__(f"{label} {ident} does not exist")
         else:
             super().__init__(f"{label} {ident} could not be found.")
         self.neutron_type = neutron_type

@@ -93,7 +93,7 @@ def create_network_in(batch: NetworkBatch, spec: NetworkSpec, actor: Actor) -> N
     physical = _physical_network(kind, spec.physical_network)
     pool = batch.find(SegmentPool, SegmentPool.create_id(kind, physical))
     if pool is None:
-        pool = SegmentPool(network_type=kind, physical_network=physical)
+        pool = SegmentPool(network_type=kind, physical_network=physical, actor=actor)
         batch.add(pool)
     segmentation_id = spec.segmentation_id
     if kind == "flat":

@@ -209,13 +209,14 @@ class SegmentPool(Aggregate):
     class Created(Aggregate.Created):
         network_type: str
         physical_network: str
+        actor: Actor
 
     @staticmethod
     def create_id(network_type: str, physical_network: str, **_: object) -> UUID:
         return natural_id("segment-pool", f"{network_type}/{physical_network}")
 
     @event(Created)
-    def __init__(self, network_type: str, physical_network: str) -> None:
+    def __init__(self, network_type: str, physical_network: str, actor: Actor) -> None:
         self.network_type, self.physical_network = network_type, physical_network
         self.held: dict[str, str] = {}  # segmentation id (text: JSON keys) -> network id
         self.last = 0  # where the next search starts, so a freed id is not reused at once

@@ -11,6 +11,10 @@ from projections.identity import IdentityView
 from projections.images import ImagesView
 from projections.instance_actions import InstanceActionsView
 from projections.keypairs import KeypairsView
+from projections.network_networks import NetworksView
+from projections.network_ports import PortsView
+from projections.network_routers import RoutersView
+from projections.network_security import SecurityGroupsView
 from projections.quotas import QuotasView
 from projections.revocations import RevocationsView
 from projections.server_groups import ServerGroupsView
@@ -31,6 +35,10 @@ VIEW_CLASSES: tuple[type[ProjectionView], ...] = (
     HostAggregatesView,
     UsageView,
     ServerGroupsView,
+    NetworksView,
+    PortsView,
+    RoutersView,
+    SecurityGroupsView,
 )
 
 

@@ -54,6 +54,8 @@ class ServersView(ProjectionView):
         # The zone asked for at boot ("" for any); shown until a host is chosen.
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS availability_zone text NOT NULL DEFAULT ''",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
+        # The public key the guest gets from the metadata service.
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS key_data text",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -69,8 +71,8 @@ class ServersView(ProjectionView):
         cur.execute(
             "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
             "vm_state, task_state, power_state, created_at, updated_at, key_name, metadata, "
-            "description, availability_zone) VALUES "
-            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s,%s)",
+            "description, availability_zone, key_data) VALUES "
+            "(%s,%s,%s,%s,%s,%s,'building','scheduling','nostate',%s,%s,%s,%s,%s,%s,%s)",
             (
                 e.originator_id,
                 e.project_id,
@@ -84,6 +86,7 @@ class ServersView(ProjectionView):
                 Jsonb(e.metadata or {}),
                 e.description or None,
                 e.availability_zone,
+                e.key_data or None,
             ),
         )
 
