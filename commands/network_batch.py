@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording
 
 from commands.app import CloudApp
 from domain.errors import DomainError, Forbidden, NotFound
@@ -175,7 +176,7 @@ class NetworkBatch:
         touched = [a for a in self.loaded.values() if a is not None and _pending(a)]
         return [*self.new.values(), *touched]
 
-    def save(self, actor: Actor) -> list[object]:
+    def save(self, actor: Actor) -> list[Recording[Any]]:
         self.flush(actor)
         aggregates = self.changed()
         return list(self.app.save(*aggregates)) if aggregates else []
@@ -209,7 +210,7 @@ Q = TypeVar("Q")
 
 def run_batch(
     app: CloudApp, requests: list[Q], handle: Callable[[NetworkBatch, Q], R], actor: Actor
-) -> tuple[list[R | DomainError], list[object]]:
+) -> tuple[list[R | DomainError], list[Recording[Any]]]:
     """Run each request on one shared batch and save the batch once. A
     refused request changes nothing: handlers check before they change, and
     one that fails after changing something has the batch run again

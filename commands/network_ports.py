@@ -420,9 +420,11 @@ def _readdress(
 # Deletion ----------------------------------------------------------------
 
 
-def delete_port_in(batch: NetworkBatch, port: Port, actor: Actor) -> None:
+def delete_port_in(
+    batch: NetworkBatch, port: Port, actor: Actor, forget_on_server: bool = True
+) -> None:
     """The port goes with everything it held; the server it was plugged into
-    (if any) no longer lists it."""
+    (if any, and unless that server is going too) no longer lists it."""
     holder = str(port.id)
     network = batch.find(Network, parse_id(Network, port.network_id))
     batch.preload(
@@ -446,7 +448,7 @@ def delete_port_in(batch: NetworkBatch, port: Port, actor: Actor) -> None:
             batch.member_left(group, holder)
     if port.project_id:  # a no-op for a port that held no quota
         batch.quota(port.project_id).release(holder, actor)
-    if port.on_server and port.device_id:
+    if forget_on_server and port.on_server and port.device_id:
         _forget_on_server(batch, port, actor)
     port.delete(actor)
 

@@ -32,6 +32,20 @@ class Interfacing(Aggregate):
         detached: list[str] = list(self.__dict__.get("detached_ports", []))
         return [p for p in dict.fromkeys(booted + attached) if p not in detached]
 
+    def assign_ports(self, networks: list[NetworkRequest], actor: Actor) -> None:
+        """At boot: each network request with the port made or named for it."""
+        if [r.port_id for r in networks if not r.port_id]:
+            raise ValueError("every request names its port once assigned")
+        self._ports_assigned(list(networks), actor)
+
+    class PortsAssigned(Aggregate.Event):
+        networks: list[NetworkRequest]
+        actor: Actor
+
+    @event(PortsAssigned)
+    def _ports_assigned(self, networks: list[NetworkRequest], actor: Actor) -> None:
+        self.networks = networks
+
     def attach_port(self, port_id: str, network_id: str, actor: Actor) -> None:
         if self.vm_state in (VmState.DELETED, VmState.ERROR, VmState.BUILDING):
             raise InvalidTransition(f"instance {self.id}", str(self.vm_state), "attach_interface")
