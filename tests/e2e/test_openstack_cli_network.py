@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import Stack, create_member, wait_for
+from e2e.helpers import Stack, create_member
 from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
 
 pytestmark = pytest.mark.e2e

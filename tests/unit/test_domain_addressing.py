@@ -24,7 +24,7 @@ def _int(address: str) -> int:
 
 
 def test_a_cidr_with_host_bits_is_refused_naming_the_one_meant() -> None:
-    with pytest.raises(InvalidInput, match="'10.0.0.0/24' is recommended"):
+    with pytest.raises(InvalidInput, match=r"'10\.0\.0\.0/24' is recommended"):
         parse_cidr("10.0.0.5/24")
 
 
