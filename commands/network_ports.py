@@ -234,12 +234,8 @@ def _subnet_of(
 ) -> Subnet:
     if entry.subnet_id:
         subnet = batch.get(Subnet, entry.subnet_id)
-        if subnet.network_id != str(network.id):
-            raise NeutronBadRequest(
-                f"Invalid input for operation: Failed to create port on network {network.id},"
-                f" because fixed_ips included invalid subnet {entry.subnet_id}.",
-                "InvalidInput",
-            )
+        if subnet.network_id != str(network.id):  # as unknown: another's must not show
+            raise NeutronNotFound(Subnet, subnet.id)
         return subnet
     if not entry.ip_address:
         raise NeutronBadRequest("Invalid input for fixed_ips: give a subnet_id or an ip_address")

@@ -26,6 +26,10 @@ PUBLIC = {
     ("GET", "/compute/v2.1"),
     ("GET", "/compute/v2.1/"),
     ("GET", "/openapi.json"),  # the API's own description
+    ("GET", "/networking"),
+    ("GET", "/networking/"),
+    ("GET", "/networking/v2.0"),
+    ("GET", "/networking/v2.0/"),
 }
 # Any valid token may ask which projects and domains it can scope to (rule "@").
 ANY_TOKEN = {("GET", "/identity/v3/auth/projects"), ("GET", "/identity/v3/auth/domains")}

@@ -1,0 +1,486 @@
+"""The Networking v2.0 API over HTTP, as clients see it (issue 21): Neutron's
+shapes and list parameters, admin-only attributes, tenant isolation (another
+project's resource answers exactly as an unknown one), hostile input
+refused in Neutron's error shape with nothing appended, quotas, and the
+metadata service's side."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from integration.helpers import rows
+from integration.network_rig import COMPUTE, NET, Rig, running_rig
+
+from api.metadata import signature
+from ops.postgres import PrivateCluster
+
+
+@pytest.fixture(scope="module")
+def rig(
+    pg_cluster: PrivateCluster, template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Rig]:
+    with running_rig(pg_cluster, template_database, str(tmp_path_factory.mktemp("net"))) as rig:
+        yield rig
+
+
+def _position(rig: Rig) -> int:
+    return int(rows(rig.url, "SELECT max(notification_id) AS n FROM cloudledger_events")[0]["n"])
+
+
+def _alices_network(
+    rig: Rig, name: str, cidr: str = "10.50.0.0/24"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    network = rig.ok("alice", "POST", f"{NET}/networks", json={"network": {"name": name}})[
+        "network"
+    ]
+    body = {"subnet": {"network_id": network["id"], "cidr": cidr, "ip_version": 4}}
+    subnet = rig.ok("alice", "POST", f"{NET}/subnets", json=body)["subnet"]
+    return network, subnet
+
+
+def _error(response: Any, status: int, kind: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["NeutronError"]
+    assert set(error) == {"type", "message", "detail"}
+    if kind is not None:
+        assert error["type"] == kind, error
+    return dict(error)
+
+
+# Discovery -------------------------------------------------------------------------
+
+
+def test_the_version_document_and_extensions_say_what_is_served(rig: Rig) -> None:
+    versions = rig.call(None, "GET", "/networking/").json()["versions"]
+    assert [(v["id"], v["status"]) for v in versions] == [("v2.0", "CURRENT")]
+    assert versions[0]["links"][0]["href"].endswith("/networking/v2.0/")
+    resources = {r["name"] for r in rig.call(None, "GET", f"{NET}/").json()["resources"]}
+    assert {"network", "subnet", "port"} <= resources
+    aliases = {e["alias"] for e in rig.ok("alice", "GET", f"{NET}/extensions")["extensions"]}
+    assert {"router", "security-group", "external-net", "quotas", "binding"} <= aliases
+    assert not aliases & {"dvr", "l3-ha", "allowed-address-pairs", "subnet_allocation"}
+    _error(rig.call("alice", "GET", f"{NET}/extensions/dvr"), 404)
+
+
+def test_the_catalog_names_the_network_endpoint(rig: Rig) -> None:
+    auth = {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "alice", "password": "pw", "domain": {"id": "default"}}}},
+        "scope": {"project": {"name": "proj-a", "domain": {"id": "default"}}}}  # fmt: skip
+    token = rig.call(None, "POST", "/identity/v3/auth/tokens", json={"auth": auth}).json()
+    (network,) = [s for s in token["token"]["catalog"] if s["type"] == "network"]
+    assert network["endpoints"][0]["url"].endswith("/networking")
+
+
+# Shapes and lists ---------------------------------------------------------------
+
+
+def test_a_network_shows_neutrons_attributes_and_provider_ones_only_to_admins(rig: Rig) -> None:
+    network, subnet = _alices_network(rig, "shapes")
+    for key in ("id", "name", "status", "subnets", "shared", "router:external", "mtu",
+                "admin_state_up", "tenant_id", "project_id", "created_at", "revision_number"):  # fmt: skip
+        assert key in network, key
+    assert network["subnets"] == [] and network["status"] == "ACTIVE"
+    assert not any(k.startswith("provider:") for k in network)
+    shown = rig.ok("alice", "GET", f"{NET}/networks/{network['id']}")["network"]
+    assert shown["subnets"] == [subnet["id"]]
+    as_admin = rig.ok("admin", "GET", f"{NET}/networks/{network['id']}")["network"]
+    assert as_admin["provider:network_type"] == "vxlan" and as_admin["provider:segmentation_id"]
+    fields = rig.ok("alice", "GET", f"{NET}/networks/{network['id']}?fields=id&fields=name")
+    assert fields == {"network": {"id": network["id"], "name": "shapes"}}
+
+
+def test_lists_filter_on_any_attribute_repeated_sort_and_page_with_links(rig: Rig) -> None:
+    names = [f"page-{n}" for n in range(5)]
+    for name in names:
+        rig.ok("alice", "POST", f"{NET}/networks", json={"network": {"name": name}})
+    either = rig.ok("alice", "GET", f"{NET}/networks?name=page-1&name=page-3")["networks"]
+    assert sorted(n["name"] for n in either) == ["page-1", "page-3"]
+    external = rig.ok("alice", "GET", f"{NET}/networks?router:external=true")["networks"]
+    assert [n["name"] for n in external] == ["public"]
+    query = "sort_key=name&sort_dir=desc&limit=2&name=" + "&name=".join(names)
+    first = rig.ok("alice", "GET", f"{NET}/networks?{query}")
+    assert [n["name"] for n in first["networks"]] == ["page-4", "page-3"]
+    (next_link,) = [link for link in first["networks_links"] if link["rel"] == "next"]
+    second = rig.ok("alice", "GET", next_link["href"].split("http://api", 1)[1])
+    assert [n["name"] for n in second["networks"]] == ["page-2", "page-1"]
+    assert {link["rel"] for link in second["networks_links"]} == {"next", "previous"}
+    _error(rig.call("alice", "GET", f"{NET}/networks?sort_key=provider:network_type"), 400)
+    _error(rig.call("alice", "GET", f"{NET}/networks?limit=-1"), 400)
+
+
+def test_ports_filter_by_fixed_ip_and_device(rig: Rig) -> None:
+    network, _ = _alices_network(rig, "ports", "10.51.0.0/24")
+    body = {"port": {"network_id": network["id"], "device_id": "mine"}}
+    port = rig.ok("alice", "POST", f"{NET}/ports", json=body)["port"]
+    address = port["fixed_ips"][0]["ip_address"]
+    by_ip = rig.ok("alice", "GET", f"{NET}/ports?fixed_ips=ip_address={address}")["ports"]
+    assert [p["id"] for p in by_ip] == [port["id"]]
+    by_device = rig.ok("alice", "GET", f"{NET}/ports?device_id=mine")["ports"]
+    assert [p["id"] for p in by_device] == [port["id"]]
+    assert "binding:host_id" not in port
+    assert "binding:host_id" in rig.ok("admin", "GET", f"{NET}/ports/{port['id']}")["port"]
+
+
+# Isolation ---------------------------------------------------------------------------
+
+
+def _alices_things(rig: Rig) -> dict[str, str]:
+    network, subnet = _alices_network(rig, "secret", "10.52.0.0/24")
+    port = rig.ok("alice", "POST", f"{NET}/ports", json={"port": {"network_id": network["id"]}})
+    router = rig.ok("alice", "POST", f"{NET}/routers", json={"router": {"name": "r"}})
+    public = rig.named("alice", "networks", "public")["id"]
+    fip = rig.ok(
+        "alice", "POST", f"{NET}/floatingips", json={"floatingip": {"floating_network_id": public}}
+    )
+    group = rig.ok(
+        "alice", "POST", f"{NET}/security-groups", json={"security_group": {"name": "g"}}
+    )
+    rule = {"security_group_id": group["security_group"]["id"], "direction": "ingress"}
+    made = rig.ok(
+        "alice", "POST", f"{NET}/security-group-rules", json={"security_group_rule": rule}
+    )
+    return {
+        "networks": network["id"],
+        "subnets": subnet["id"],
+        "ports": port["port"]["id"],
+        "routers": router["router"]["id"],
+        "floatingips": fip["floatingip"]["id"],
+        "security-groups": group["security_group"]["id"],
+        "security-group-rules": made["security_group_rule"]["id"],
+    }
+
+
+BODIES = {
+    "networks": {"network": {"name": "x"}},
+    "subnets": {"subnet": {"name": "x"}},
+    "ports": {"port": {"name": "x"}},
+    "routers": {"router": {"name": "x"}},
+    "floatingips": {"floatingip": {"description": "x"}},
+    "security-groups": {"security_group": {"name": "x"}},
+}
+
+
+def test_another_projects_resources_answer_as_unknown_ones_and_stay_as_they_were(rig: Rig) -> None:
+    theirs = _alices_things(rig)
+    rig.ok("bob", "GET", f"{NET}/security-groups")  # makes bob's default group, once
+    before = _position(rig)
+    for collection, ident in theirs.items():
+        listed = rig.ok("bob", "GET", f"{NET}/{collection}")[collection.replace("-", "_")]
+        assert ident not in {r["id"] for r in listed}
+        methods = ["GET", "DELETE"] + (["PUT"] if collection in BODIES else [])
+        for method in methods:
+            body = BODIES.get(collection)
+            seen = rig.call("bob", method, f"{NET}/{collection}/{ident}", json=body)
+            unknown = rig.call("bob", method, f"{NET}/{collection}/{uuid4()}", json=body)
+            assert (seen.status_code, unknown.status_code) == (404, 404), (collection, method)
+            assert seen.json()["NeutronError"]["type"] == unknown.json()["NeutronError"]["type"]
+    assert _position(rig) == before
+
+
+def test_another_projects_ids_in_every_field_that_takes_one_are_refused(rig: Rig) -> None:
+    theirs = _alices_things(rig)
+    bobs_net, _ = _bobs_network(rig)
+    before = _position(rig)
+    attempts = [
+        ("POST", f"{NET}/ports", {"port": {"network_id": theirs["networks"]}}, 404),
+        (
+            "POST",
+            f"{NET}/ports",
+            {"port": {"network_id": bobs_net, "fixed_ips": [{"subnet_id": theirs["subnets"]}]}},
+            404,
+        ),  # fmt: skip
+        (
+            "POST",
+            f"{NET}/ports",
+            {"port": {"network_id": bobs_net, "security_groups": [theirs["security-groups"]]}},
+            404,
+        ),  # fmt: skip
+        (
+            "POST",
+            f"{NET}/subnets",
+            {"subnet": {"network_id": theirs["networks"], "cidr": "10.99.0.0/24", "ip_version": 4}},
+            404,
+        ),  # fmt: skip
+        (
+            "POST",
+            f"{NET}/security-group-rules",
+            {
+                "security_group_rule": {
+                    "security_group_id": theirs["security-groups"],
+                    "direction": "ingress",
+                }
+            },
+            404,
+        ),  # fmt: skip
+        (
+            "POST",
+            f"{NET}/security-group-rules",
+            {
+                "security_group_rule": {
+                    "security_group_id": _bobs_group(rig),
+                    "direction": "ingress",
+                    "remote_group_id": theirs["security-groups"],
+                }
+            },
+            404,
+        ),  # fmt: skip
+        (
+            "POST",
+            f"{NET}/floatingips",
+            {
+                "floatingip": {
+                    "floating_network_id": rig.named("bob", "networks", "public")["id"],
+                    "port_id": theirs["ports"],
+                }
+            },
+            404,
+        ),  # fmt: skip
+        (
+            "PUT",
+            f"{NET}/routers/{_bobs_router(rig)}/add_router_interface",
+            {"subnet_id": theirs["subnets"]},
+            404,
+        ),  # fmt: skip
+        (
+            "PUT",
+            f"{NET}/routers/{_bobs_router(rig)}/add_router_interface",
+            {"port_id": theirs["ports"]},
+            404,
+        ),  # fmt: skip
+        ("POST", f"{COMPUTE}/servers", _boot_body(rig, [{"uuid": theirs["networks"]}]), 400),
+        ("POST", f"{COMPUTE}/servers", _boot_body(rig, [{"port": theirs["ports"]}]), 400),
+    ]
+    before = _position(rig)
+    for method, path, body, status in attempts:
+        answer = rig.call("bob", method, path, json=body)
+        assert answer.status_code == status, (path, body, answer.text)
+    assert _position(rig) == before
+
+
+def _bobs_network(rig: Rig) -> tuple[str, str]:
+    network = rig.ok("bob", "POST", f"{NET}/networks", json={"network": {"name": "b"}})["network"]
+    body = {"subnet": {"network_id": network["id"], "cidr": "10.60.0.0/24", "ip_version": 4}}
+    return network["id"], rig.ok("bob", "POST", f"{NET}/subnets", json=body)["subnet"]["id"]
+
+
+def _bobs_group(rig: Rig) -> str:
+    body = {"security_group": {"name": "bg"}}
+    return str(rig.ok("bob", "POST", f"{NET}/security-groups", json=body)["security_group"]["id"])
+
+
+def _bobs_router(rig: Rig) -> str:
+    return str(
+        rig.ok("bob", "POST", f"{NET}/routers", json={"router": {"name": "br"}})["router"]["id"]
+    )
+
+
+def _boot_body(rig: Rig, networks: list[dict[str, str]]) -> dict[str, Any]:
+    server = {"name": "vm", "imageRef": rig.ids["image"], "flavorRef": "1", "networks": networks}
+    return {"server": server}
+
+
+def test_a_reader_reads_but_changes_nothing_and_tenants_set_no_admin_attributes(rig: Rig) -> None:
+    rig.ok("rita", "GET", f"{NET}/networks")
+    _error(rig.call("rita", "POST", f"{NET}/networks", json={"network": {"name": "r"}}), 403)
+    for body in ({"shared": True}, {"router:external": True}, {"provider:network_type": "flat"}):
+        answer = rig.call("alice", "POST", f"{NET}/networks", json={"network": body})
+        _error(answer, 403, "PolicyNotAuthorized")
+    network, _ = _alices_network(rig, "owners", "10.53.0.0/24")
+    for body in ({"device_owner": "network:dhcp"}, {"device_owner": "compute:nova"},
+                 {"binding:host_id": "compute-1"}):  # fmt: skip
+        answer = rig.call(
+            "alice", "POST", f"{NET}/ports", json={"port": {"network_id": network["id"], **body}}
+        )
+        _error(answer, 403)
+    public = rig.named("alice", "networks", "public")["id"]
+    chosen = {"floatingip": {"floating_network_id": public, "floating_ip_address": "198.51.100.99"}}
+    _error(rig.call("alice", "POST", f"{NET}/floatingips", json=chosen), 403)
+
+
+# Hostile input ------------------------------------------------------------------------
+
+
+def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig) -> None:
+    network, subnet = _alices_network(rig, "hostile", "10.54.0.0/24")
+    net_id = network["id"]
+    before = _position(rig)
+    attempts = [
+        (f"{NET}/networks", {"network": {"name": 42}}),
+        (f"{NET}/networks", {"network": {"name": ["x"]}}),
+        (f"{NET}/networks", {"network": {"name": "x" * 300}}),
+        (f"{NET}/networks", {"network": {"name": "bad\u0000name"}}),
+        (f"{NET}/networks", {"network": {"nonsense": True}}),
+        (f"{NET}/networks", {"networks": []}),
+        (f"{NET}/subnets", {"subnet": {"network_id": net_id, "cidr": "10.55.0.1/24"}}),
+        (f"{NET}/subnets", {"subnet": {"network_id": net_id, "cidr": "999.0.0.0/24"}}),
+        (
+            f"{NET}/subnets",
+            {"subnet": {"network_id": net_id, "cidr": "10.55.0.0/24", "ip_version": 6}},
+        ),
+        (f"{NET}/subnets", {"subnet": {"network_id": net_id, "cidr": "0.0.0.0/0"}}),
+        (
+            f"{NET}/subnets",
+            {
+                "subnet": {
+                    "network_id": net_id,
+                    "cidr": "10.56.0.0/24",
+                    "allocation_pools": [{"start": "10.0.0.1", "end": "11.0.0.0"}],
+                }
+            },
+        ),  # fmt: skip
+        (
+            f"{NET}/subnets",
+            {
+                "subnet": {
+                    "network_id": net_id,
+                    "cidr": "10.56.0.0/24",
+                    "allocation_pools": [
+                        {"start": f"10.56.0.{n}", "end": f"10.56.0.{n}"} for n in range(2, 200)
+                    ],
+                }
+            },
+        ),  # fmt: skip
+        (
+            f"{NET}/subnets",
+            {"subnet": {"network_id": net_id, "cidr": "10.56.0.0/24", "gateway_ip": "10.99.0.1"}},
+        ),  # fmt: skip
+        (
+            f"{NET}/subnets",
+            {
+                "subnet": {
+                    "network_id": net_id,
+                    "cidr": "10.56.0.0/24",
+                    "dns_nameservers": ["8.8.8.8"] * 6,
+                }
+            },
+        ),  # fmt: skip
+        (
+            f"{NET}/ports",
+            {
+                "port": {
+                    "network_id": net_id,
+                    "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "10.99.0.5"}],
+                }
+            },
+        ),  # fmt: skip
+        (
+            f"{NET}/ports",
+            {
+                "port": {
+                    "network_id": net_id,
+                    "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "not-an-ip"}],
+                }
+            },
+        ),  # fmt: skip
+        (f"{NET}/ports", {"port": {"network_id": net_id, "mac_address": "01:00:5e:00:00:01"}}),
+        (f"{NET}/ports", {"port": {"network_id": "../../etc/passwd"}}),
+        (
+            f"{NET}/security-group-rules",
+            {"security_group_rule": {"security_group_id": "x", "direction": "sideways"}},
+        ),  # fmt: skip
+    ]
+    for path, body in attempts:
+        answer = rig.call("alice", "POST", path, json=body)
+        assert 400 <= answer.status_code < 500, (body, answer.text)
+        error = answer.json()["NeutronError"]
+        assert error["message"] and "Traceback" not in error["message"]
+    garbled = rig.call(
+        "alice", "POST", f"{NET}/networks", content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    _error(garbled, 400)
+    assert _position(rig) == before
+
+
+# Quotas ------------------------------------------------------------------------------
+
+
+def test_network_quotas_show_set_and_refuse_a_limit_below_use(rig: Rig) -> None:
+    project = rig.projects["proj-b"]
+    defaults = rig.ok("bob", "GET", f"{NET}/quotas/{project}/default")["quota"]
+    assert defaults == {"network": 100, "subnet": 100, "port": 500, "router": 10,
+                        "floatingip": 50, "security_group": 10, "security_group_rule": 100}  # fmt: skip
+    _error(rig.call("bob", "PUT", f"{NET}/quotas/{project}", json={"quota": {"port": 5}}), 403)
+    _error(rig.call("bob", "GET", f"{NET}/quotas/{rig.projects['proj-a']}"), 403)
+    _bobs_network(rig)
+    used = rig.ok("bob", "GET", f"{NET}/quotas/{project}/details")["quota"]["network"]["used"]
+    assert used >= 1
+    refused = rig.call(
+        "admin",
+        "PUT",
+        f"{NET}/quotas/{project}",
+        json={"quota": {"network": 0, "check_limit": True}},
+    )
+    _error(refused, 400)
+    rig.ok("admin", "PUT", f"{NET}/quotas/{project}", json={"quota": {"router": 0}})
+    over = rig.call("bob", "POST", f"{NET}/routers", json={"router": {"name": "no"}})
+    _error(over, 409, "OverQuota")
+    listed = rig.ok("admin", "GET", f"{NET}/quotas")["quotas"]
+    assert any(q["project_id"] == project and q["router"] == 0 for q in listed)
+
+
+# The metadata service -------------------------------------------------------------------
+
+
+def _metadata(rig: Rig, network: str, address: str, path: str, sign: bool = True) -> Any:
+    secret = rig.state.network.metadata_secret
+    headers = {"X-Cloudledger-Network-Id": network, "X-Forwarded-For": address}
+    if sign:
+        headers["X-Cloudledger-Metadata-Signature"] = signature(secret, network, address)
+    return rig.call(None, "GET", f"/metadata/{path}", headers=headers)
+
+
+def test_the_metadata_service_answers_the_guest_at_an_address_and_no_one_else(rig: Rig) -> None:
+    keypair = {"keypair": {"name": "k1"}}
+    public_key = rig.ok("alice", "POST", f"{COMPUTE}/os-keypairs", json=keypair)["keypair"][
+        "public_key"
+    ]
+    private = rig.named("alice", "networks", "private")["id"]
+    body = _boot_body(rig, [{"uuid": private}])
+    body["server"].update(key_name="k1", name="Web Server_1")
+    server = rig.ok("alice", "POST", f"{COMPUTE}/servers", json=body)["server"]
+    (port,) = rig.ok("alice", "GET", f"{NET}/ports?device_id={server['id']}")["ports"]
+    address = port["fixed_ips"][0]["ip_address"]
+
+    meta = _metadata(rig, private, address, "openstack/latest/meta_data.json")
+    assert meta.status_code == 200, meta.text
+    data = meta.json()
+    assert (data["uuid"], data["name"], data["hostname"]) == (
+        server["id"],
+        "Web Server_1",
+        "web-server-1",
+    )
+    assert data["public_keys"] == {"k1": public_key}
+    ec2 = _metadata(rig, private, address, "latest/meta-data/public-keys/0/openssh-key")
+    assert ec2.text == public_key
+    assert _metadata(rig, private, address, "latest/meta-data/local-ipv4").text == address
+    assert "hostname" in _metadata(rig, private, address, "latest/meta-data/").text.split("\n")
+
+    assert (
+        _metadata(rig, private, address, "openstack/latest/meta_data.json", sign=False).status_code
+        == 403
+    )
+    forged = _metadata(rig, private, "10.0.0.250", "openstack/latest/meta_data.json")
+    assert forged.status_code == 404  # signed, but no guest holds that address
+    wrong = {"X-Cloudledger-Network-Id": private, "X-Forwarded-For": address,
+             "X-Cloudledger-Metadata-Signature": "0" * 64}  # fmt: skip
+    assert rig.call(None, "GET", "/metadata/openstack", headers=wrong).status_code == 403
+
+
+def test_a_port_naming_another_projects_server_gets_no_metadata(rig: Rig) -> None:
+    private = rig.named("alice", "networks", "private")["id"]
+    server = rig.ok(
+        "alice", "POST", f"{COMPUTE}/servers", json=_boot_body(rig, [{"uuid": private}])
+    )
+    # bob's own port on bob's network, claiming alice's server as its device
+    network, _ = _bobs_network(rig)
+    body = {"port": {"network_id": network, "device_id": server["server"]["id"]}}
+    port = rig.ok("bob", "POST", f"{NET}/ports", json=body)["port"]
+    address = port["fixed_ips"][0]["ip_address"]
+    assert _metadata(rig, network, address, "openstack/latest/meta_data.json").status_code == 404
+    shown = rig.ok("alice", "GET", f"{COMPUTE}/servers/{server['server']['id']}")["server"]
+    assert address not in str(shown["addresses"])
