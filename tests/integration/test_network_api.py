@@ -7,7 +7,6 @@ metadata service's side."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -80,8 +79,9 @@ def test_the_catalog_names_the_network_endpoint(rig: Rig) -> None:
 
 def test_a_network_shows_neutrons_attributes_and_provider_ones_only_to_admins(rig: Rig) -> None:
     network, subnet = _alices_network(rig, "shapes")
-    for key in ("id", "name", "status", "subnets", "shared", "router:external", "mtu",
-                "admin_state_up", "tenant_id", "project_id", "created_at", "revision_number"):  # fmt: skip
+    expected = ["id", "name", "status", "subnets", "shared", "router:external", "mtu"]
+    expected += ["admin_state_up", "tenant_id", "project_id", "created_at", "revision_number"]
+    for key in expected:
         assert key in network, key
     assert network["subnets"] == [] and network["status"] == "ACTIVE"
     assert not any(k.startswith("provider:") for k in network)
@@ -192,19 +192,19 @@ def test_another_projects_ids_in_every_field_that_takes_one_are_refused(rig: Rig
             f"{NET}/ports",
             {"port": {"network_id": bobs_net, "fixed_ips": [{"subnet_id": theirs["subnets"]}]}},
             404,
-        ),  # fmt: skip
+        ),
         (
             "POST",
             f"{NET}/ports",
             {"port": {"network_id": bobs_net, "security_groups": [theirs["security-groups"]]}},
             404,
-        ),  # fmt: skip
+        ),
         (
             "POST",
             f"{NET}/subnets",
             {"subnet": {"network_id": theirs["networks"], "cidr": "10.99.0.0/24", "ip_version": 4}},
             404,
-        ),  # fmt: skip
+        ),
         (
             "POST",
             f"{NET}/security-group-rules",
@@ -215,7 +215,7 @@ def test_another_projects_ids_in_every_field_that_takes_one_are_refused(rig: Rig
                 }
             },
             404,
-        ),  # fmt: skip
+        ),
         (
             "POST",
             f"{NET}/security-group-rules",
@@ -227,7 +227,7 @@ def test_another_projects_ids_in_every_field_that_takes_one_are_refused(rig: Rig
                 }
             },
             404,
-        ),  # fmt: skip
+        ),
         (
             "POST",
             f"{NET}/floatingips",
@@ -238,19 +238,19 @@ def test_another_projects_ids_in_every_field_that_takes_one_are_refused(rig: Rig
                 }
             },
             404,
-        ),  # fmt: skip
+        ),
         (
             "PUT",
             f"{NET}/routers/{_bobs_router(rig)}/add_router_interface",
             {"subnet_id": theirs["subnets"]},
             404,
-        ),  # fmt: skip
+        ),
         (
             "PUT",
             f"{NET}/routers/{_bobs_router(rig)}/add_router_interface",
             {"port_id": theirs["ports"]},
             404,
-        ),  # fmt: skip
+        ),
         ("POST", f"{COMPUTE}/servers", _boot_body(rig, [{"uuid": theirs["networks"]}]), 400),
         ("POST", f"{COMPUTE}/servers", _boot_body(rig, [{"port": theirs["ports"]}]), 400),
     ]
@@ -331,7 +331,7 @@ def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig
                     "allocation_pools": [{"start": "10.0.0.1", "end": "11.0.0.0"}],
                 }
             },
-        ),  # fmt: skip
+        ),
         (
             f"{NET}/subnets",
             {
@@ -343,11 +343,11 @@ def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig
                     ],
                 }
             },
-        ),  # fmt: skip
+        ),
         (
             f"{NET}/subnets",
             {"subnet": {"network_id": net_id, "cidr": "10.56.0.0/24", "gateway_ip": "10.99.0.1"}},
-        ),  # fmt: skip
+        ),
         (
             f"{NET}/subnets",
             {
@@ -357,7 +357,7 @@ def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig
                     "dns_nameservers": ["8.8.8.8"] * 6,
                 }
             },
-        ),  # fmt: skip
+        ),
         (
             f"{NET}/ports",
             {
@@ -366,7 +366,7 @@ def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig
                     "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "10.99.0.5"}],
                 }
             },
-        ),  # fmt: skip
+        ),
         (
             f"{NET}/ports",
             {
@@ -375,13 +375,13 @@ def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig
                     "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "not-an-ip"}],
                 }
             },
-        ),  # fmt: skip
+        ),
         (f"{NET}/ports", {"port": {"network_id": net_id, "mac_address": "01:00:5e:00:00:01"}}),
         (f"{NET}/ports", {"port": {"network_id": "../../etc/passwd"}}),
         (
             f"{NET}/security-group-rules",
             {"security_group_rule": {"security_group_id": "x", "direction": "sideways"}},
-        ),  # fmt: skip
+        ),
     ]
     for path, body in attempts:
         answer = rig.call("alice", "POST", path, json=body)
@@ -402,8 +402,10 @@ def test_hostile_input_is_refused_in_neutrons_shape_and_appends_nothing(rig: Rig
 def test_network_quotas_show_set_and_refuse_a_limit_below_use(rig: Rig) -> None:
     project = rig.projects["proj-b"]
     defaults = rig.ok("bob", "GET", f"{NET}/quotas/{project}/default")["quota"]
-    assert defaults == {"network": 100, "subnet": 100, "port": 500, "router": 10,
-                        "floatingip": 50, "security_group": 10, "security_group_rule": 100}  # fmt: skip
+    assert defaults == {
+        "network": 100, "subnet": 100, "port": 500, "router": 10,
+        "floatingip": 50, "security_group": 10, "security_group_rule": 100,
+    }  # fmt: skip
     _error(rig.call("bob", "PUT", f"{NET}/quotas/{project}", json={"quota": {"port": 5}}), 403)
     _error(rig.call("bob", "GET", f"{NET}/quotas/{rig.projects['proj-a']}"), 403)
     _bobs_network(rig)
