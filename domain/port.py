@@ -165,8 +165,11 @@ class Port(Aggregate):
         actor: Actor
 
     @event(SecurityChanged)
-    def _security_changed(self, enabled: bool, group_ids: list[str], actor: Actor) -> None:
-        self.port_security_enabled, self.security_group_ids = enabled, group_ids
+    def _security_changed(
+        self, port_security_enabled: bool, security_group_ids: list[str], actor: Actor
+    ) -> None:
+        self.port_security_enabled = port_security_enabled
+        self.security_group_ids = security_group_ids
 
     # The device: a server, a router, the network's DHCP ----------------------
 
