@@ -72,7 +72,8 @@ class Rig:
         self.projects[project] = response.json()["token"]["project"]["id"]
 
     def named(self, user: str, collection: str, name: str) -> dict[str, Any]:
-        (found,) = self.ok(user, "GET", f"{NET}/{collection}?name={name}")[collection]
+        key = collection.replace("-", "_")
+        (found,) = self.ok(user, "GET", f"{NET}/{collection}?name={name}")[key]
         return dict(found)
 
 
