@@ -32,6 +32,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "router": ("Neutron L3 Router", "Routers between networks, NAT to external networks"),
     "security-group": ("security-group", "The security groups extension."),
     "sorting": ("Sorting support", "Lists sort by sort_key and sort_dir"),
+    "subnet_allocation": ("Subnet Allocation", "Subnets carved from subnet pools"),
     "standard-attr-description": ("standard-attr-description", "Descriptions of resources"),
     "standard-attr-revisions": ("Resource revision numbers", "revision_number of resources"),
     "standard-attr-timestamp": ("Resource timestamps", "created_at and updated_at of resources"),
@@ -40,6 +41,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
 RESOURCES = (
     ("network", "networks"),
     ("subnet", "subnets"),
+    ("subnetpool", "subnetpools"),
     ("port", "ports"),
     ("router", "routers"),
     ("floatingip", "floatingips"),

@@ -185,7 +185,7 @@ class RouteIn(_Body):
 
 class SubnetIn(_Body):
     network_id: str = Field(max_length=64)
-    cidr: str = Field(max_length=64)
+    cidr: str = Field(default="", max_length=64)
     ip_version: int = 4
     name: str = Field(default="", max_length=255)
     description: str = Field(default="", max_length=255)
@@ -198,7 +198,8 @@ class SubnetIn(_Body):
     ipv6_address_mode: str | None = Field(default=None, max_length=32)
     tenant_id: str | None = Field(default=None, max_length=64)
     project_id: str | None = Field(default=None, max_length=64)
-    subnetpool_id: None = None
+    subnetpool_id: str | None = Field(default=None, max_length=64)
+    prefixlen: int | None = Field(default=None, ge=0, le=128)
     service_types: list[str] = Field(default_factory=list, max_length=0)
     segment_id: None = None
 
@@ -243,6 +244,8 @@ def _subnet_spec(body: SubnetIn, actor: Actor) -> SubnetSpec:
         ipv6_ra_mode=body.ipv6_ra_mode or "",
         ipv6_address_mode=body.ipv6_address_mode or "",
         project_id=require_own_project(project_of(body), actor),
+        subnetpool_id=body.subnetpool_id or "",
+        prefixlen=body.prefixlen,
     )
 
 

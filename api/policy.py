@@ -222,6 +222,11 @@ ACTIONS: dict[str, str] = {
     "network:get_subnet": READER,
     "network:update_subnet": MEMBER,
     "network:delete_subnet": MEMBER,
+    "network:create_subnetpool": MEMBER,
+    "network:create_subnetpool:shared": ADMIN,
+    "network:get_subnetpool": READER,
+    "network:update_subnetpool": MEMBER,
+    "network:delete_subnetpool": MEMBER,
     "network:create_port": MEMBER,
     "network:create_port:device_owner": ADMIN,  # the network's and compute's own owners
     "network:create_port:binding": ADMIN,

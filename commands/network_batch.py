@@ -22,6 +22,7 @@ from domain.quota import Quota
 from domain.router import Router
 from domain.security_group import SecurityGroup
 from domain.subnet import Subnet, SubnetAllocator
+from domain.subnet_pool import SubnetPool
 from domain.values import Actor
 
 A = TypeVar("A", bound=Aggregate)
@@ -40,6 +41,7 @@ _LABELS: dict[type, tuple[str, str]] = {
     Router: ("Router", "RouterNotFound"),
     FloatingIP: ("Floating IP", "FloatingIPNotFound"),
     SecurityGroup: ("Security group", "SecurityGroupNotFound"),
+    SubnetPool: ("Subnet pool", "SubnetPoolNotFound"),
 }
 
 

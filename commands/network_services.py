@@ -21,6 +21,7 @@ from commands import (
     network_ports,
     network_routers,
     network_security,
+    network_subnet_pools,
     networks,
 )
 from commands.app import CloudApp
@@ -130,6 +131,19 @@ class NetworkCommands:
 
     def delete_subnet(self, subnet_id: str, actor: Actor) -> Made:
         return self._one(actor, lambda b: networks.delete_subnet_in(b, subnet_id, actor))
+
+    # Subnet pools --------------------------------------------------------
+
+    def create_subnet_pool(self, spec: network_subnet_pools.SubnetPoolSpec, actor: Actor) -> Made:
+        return self._one(actor, lambda b: network_subnet_pools.create_pool_in(b, spec, actor))
+
+    def update_subnet_pool(self, pool_id: str, changes: dict[str, object], actor: Actor) -> Made:
+        return self._one(
+            actor, lambda b: network_subnet_pools.update_pool_in(b, pool_id, changes, actor)
+        )
+
+    def delete_subnet_pool(self, pool_id: str, actor: Actor) -> Made:
+        return self._one(actor, lambda b: network_subnet_pools.delete_pool_in(b, pool_id, actor))
 
     # Ports ---------------------------------------------------------------
 

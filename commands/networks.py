@@ -6,7 +6,8 @@ the address its DHCP server answers from."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from uuid import UUID
 
 from commands.network_batch import NetworkBatch, NeutronForbidden, NeutronNotFound
 from commands.network_ports import (
@@ -37,6 +38,7 @@ from domain.network import (
 from domain.network_values import OWNER_DHCP, AllocationPool, FixedIp, HostRoute, Segment
 from domain.port import Port
 from domain.subnet import Subnet, checked_ipv6_modes, overlapping
+from domain.subnet_pool import SubnetPool
 from domain.values import Actor
 
 AUTO = "auto"  # a subnet's gateway when none was given: the first host
@@ -74,7 +76,8 @@ class SubnetSpec:
     ipv6_ra_mode: str = ""
     ipv6_address_mode: str = ""
     project_id: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    subnetpool_id: str = ""  # carve the CIDR (or check it) from this pool
+    prefixlen: int | None = None  # the pool's default when None
 
 
 # Networks ---------------------------------------------------------------------
@@ -187,6 +190,7 @@ def delete_network_in(batch: NetworkBatch, network_id: str, actor: Actor) -> Net
         delete_port_in(batch, port, actor)
     for subnet in subnets:
         subnet.delete({str(p.id): p.device_owner for p in own_ports}, actor)
+        release_pool_prefix(batch, subnet, actor)
         batch.quota(subnet.project_id).release(str(subnet.id), actor)
         network.remove_subnet(str(subnet.id), actor)
     network.delete(actor)
@@ -212,7 +216,8 @@ def create_subnet_in(batch: NetworkBatch, spec: SubnetSpec, actor: Actor) -> Sub
             f"Invalid input for ip_version. Reason: '{spec.ip_version}' is not in [4, 6].",
             "HTTPBadRequest",
         )
-    cidr = parse_cidr(spec.cidr)
+    pool = _pool_for(batch, spec, actor)
+    cidr = _cidr_for(pool, spec)
     if cidr.version != spec.ip_version:
         raise NeutronBadRequest(
             "Invalid input for operation: ip_version and the cidr's version differ.",
@@ -259,14 +264,50 @@ def create_subnet_in(batch: NetworkBatch, spec: SubnetSpec, actor: Actor) -> Sub
         host_routes=routes,
         ipv6_ra_mode=spec.ipv6_ra_mode,
         ipv6_address_mode=spec.ipv6_address_mode,
+        subnetpool_id=str(pool.id) if pool is not None else "",
         actor=actor,
     )
     batch.add(subnet)
+    if pool is not None:
+        pool.allocate(str(cidr), str(subnet.id), actor)
     network.add_subnet(str(subnet.id), actor)
     quota.reserve(str(subnet.id), {"subnet": 1}, actor)
     if subnet.enable_dhcp:
         serve_dhcp_on(batch, network, subnet, actor)
     return subnet
+
+
+def _pool_for(batch: NetworkBatch, spec: SubnetSpec, actor: Actor) -> SubnetPool | None:
+    if not spec.subnetpool_id:
+        if not spec.cidr:
+            raise NeutronBadRequest("Bad subnets request: a cidr or a subnetpool_id is required")
+        return None
+    pool = batch.visible(SubnetPool, spec.subnetpool_id, actor)
+    if pool.ip_version != spec.ip_version:
+        raise NeutronBadRequest(
+            f"Invalid input: ip_version {spec.ip_version} differs from the subnet pool's",
+            "InvalidInput",
+        )
+    return pool
+
+
+def _cidr_for(
+    pool: SubnetPool | None, spec: SubnetSpec
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The subnet's CIDR: as given (and free in its pool, if any), or the
+    pool's next free one of the asked (or default) length."""
+    if pool is None:
+        return parse_cidr(spec.cidr)
+    if spec.cidr:
+        return ipaddress.ip_network(pool.check_cidr(parse_cidr(spec.cidr)))
+    return ipaddress.ip_network(pool.choose(spec.prefixlen or pool.default_prefixlen))
+
+
+def release_pool_prefix(batch: NetworkBatch, subnet: Subnet, actor: Actor) -> None:
+    if subnet.subnetpool_id:
+        pool = batch.find(SubnetPool, UUID(subnet.subnetpool_id))
+        if pool is not None:
+            pool.release(subnet.cidr, str(subnet.id), actor)
 
 
 def _gateway(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network, given: str | None) -> str:
@@ -324,6 +365,7 @@ def delete_subnet_in(batch: NetworkBatch, subnet_id: str, actor: Actor) -> Subne
         subnet.delete(owners, actor)  # raises SubnetInUse, having changed nothing
     stop_dhcp_on(batch, network, subnet, actor)
     subnet.delete(owners, actor)
+    release_pool_prefix(batch, subnet, actor)
     network.remove_subnet(str(subnet.id), actor)
     batch.quota(subnet.project_id).release(str(subnet.id), actor)
     return subnet

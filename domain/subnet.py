@@ -49,6 +49,7 @@ class Subnet(Aggregate):
         host_routes: list[HostRoute]
         ipv6_ra_mode: str  # "" for none
         ipv6_address_mode: str  # "" for none
+        subnetpool_id: str  # the pool its CIDR was carved from, "" for none
         actor: Actor
 
     @event(Created)
@@ -67,9 +68,11 @@ class Subnet(Aggregate):
         host_routes: list[HostRoute],
         ipv6_ra_mode: str,
         ipv6_address_mode: str,
+        subnetpool_id: str,
         actor: Actor,
     ) -> None:
         self.project_id, self.network_id = project_id, network_id
+        self.subnetpool_id = subnetpool_id
         self.name, self.description = name, description
         self.ip_version, self.cidr, self.gateway_ip = ip_version, cidr, gateway_ip
         self.allocation_pools = list(allocation_pools)

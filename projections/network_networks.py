@@ -12,6 +12,7 @@ from psycopg.rows import DictRow
 from domain.network import Network
 from domain.network_values import AllocationPool, HostRoute
 from domain.subnet import Subnet
+from domain.subnet_pool import SubnetPool
 from projections.network_docs import (
     Listing,
     delete_doc,
@@ -68,8 +69,28 @@ def subnet_doc(e: Subnet.Created) -> dict[str, Any]:
         "host_routes": [_route(r) for r in e.host_routes],
         "ipv6_ra_mode": e.ipv6_ra_mode or None,
         "ipv6_address_mode": e.ipv6_address_mode or None,
-        "subnetpool_id": None,
+        "subnetpool_id": e.subnetpool_id or None,
         "service_types": [],
+        "tags": [],
+    }
+
+
+def subnet_pool_doc(e: SubnetPool.Created) -> dict[str, Any]:
+    return {
+        "id": str(e.originator_id),
+        "name": e.name,
+        "description": e.description,
+        "tenant_id": e.project_id,
+        "project_id": e.project_id,
+        "ip_version": e.ip_version,
+        "prefixes": list(e.prefixes),
+        "default_prefixlen": e.default_prefixlen,
+        "min_prefixlen": e.min_prefixlen,
+        "max_prefixlen": e.max_prefixlen,
+        "shared": e.shared,
+        "is_default": False,
+        "default_quota": None,
+        "address_scope_id": None,
         "tags": [],
     }
 
@@ -103,6 +124,9 @@ class NetworksView(ProjectionView):
         Subnet.Created,
         Subnet.Updated,
         Subnet.Deleted,
+        SubnetPool.Created,
+        SubnetPool.Updated,
+        SubnetPool.Deleted,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS net_networks (
@@ -114,6 +138,9 @@ class NetworksView(ProjectionView):
             created_at timestamptz NOT NULL, doc jsonb NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS net_subnets_by_network ON net_subnets (network_id)",
         "CREATE INDEX IF NOT EXISTS net_subnets_by_project ON net_subnets (project_id)",
+        """CREATE TABLE IF NOT EXISTS net_subnet_pools (
+            id uuid PRIMARY KEY, project_id text NOT NULL, shared boolean NOT NULL,
+            created_at timestamptz NOT NULL, doc jsonb NOT NULL)""",
     )
 
     @singledispatchmethod
@@ -176,6 +203,19 @@ class NetworksView(ProjectionView):
     def _(self, e: Subnet.Deleted, cur: Cursor[DictRow]) -> None:
         delete_doc(cur, "net_subnets", e.originator_id)
 
+    @apply.register
+    def _(self, e: SubnetPool.Created, cur: Cursor[DictRow]) -> None:
+        row = {"id": e.originator_id, "project_id": e.project_id, "shared": e.shared}
+        insert_doc(cur, "net_subnet_pools", row, subnet_pool_doc(e), e.timestamp)
+
+    @apply.register
+    def _(self, e: SubnetPool.Updated, cur: Cursor[DictRow]) -> None:
+        patch_doc(cur, "net_subnet_pools", e.originator_id, dict(e.changes), e.timestamp)
+
+    @apply.register
+    def _(self, e: SubnetPool.Deleted, cur: Cursor[DictRow]) -> None:
+        delete_doc(cur, "net_subnet_pools", e.originator_id)
+
 
 # Queries ---------------------------------------------------------------------
 
@@ -221,3 +261,17 @@ def network_names(network_ids: list[str]) -> Query:
         "SELECT id::text AS id, doc->>'name' AS name FROM net_networks WHERE id::text = ANY(%s)",
         (network_ids,),
     )
+
+
+def _pools_visible(project_id: str | None) -> tuple[str, list[Any]]:
+    if project_id is None:
+        return "true", []
+    return "(t.project_id = %s OR t.shared)", [project_id]
+
+
+def subnet_pools_page(project_id: str | None, listing: Listing) -> Query:
+    return list_query("net_subnet_pools", _pools_visible(project_id), listing)
+
+
+def subnet_pool_by_id(project_id: str | None, pool_id: UUID) -> Query:
+    return one_query("net_subnet_pools", _pools_visible(project_id), pool_id)

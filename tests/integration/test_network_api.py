@@ -60,8 +60,8 @@ def test_the_version_document_and_extensions_say_what_is_served(rig: Rig) -> Non
     resources = {r["name"] for r in rig.call(None, "GET", f"{NET}/").json()["resources"]}
     assert {"network", "subnet", "port"} <= resources
     aliases = {e["alias"] for e in rig.ok("alice", "GET", f"{NET}/extensions")["extensions"]}
-    assert {"router", "security-group", "external-net", "quotas", "binding"} <= aliases
-    assert not aliases & {"dvr", "l3-ha", "allowed-address-pairs", "subnet_allocation"}
+    assert {"router", "security-group", "external-net", "quotas", "subnet_allocation"} <= aliases
+    assert not aliases & {"dvr", "l3-ha", "allowed-address-pairs", "tag", "rbac-policies"}
     _error(rig.call("alice", "GET", f"{NET}/extensions/dvr"), 404)
 
 
@@ -486,3 +486,34 @@ def test_a_port_naming_another_projects_server_gets_no_metadata(rig: Rig) -> Non
     assert _metadata(rig, network, address, "openstack/latest/meta_data.json").status_code == 404
     shown = rig.ok("alice", "GET", f"{COMPUTE}/servers/{server['server']['id']}")["server"]
     assert address not in str(shown["addresses"])
+
+
+def test_subnets_are_carved_from_a_subnet_pool_and_give_their_prefix_back(rig: Rig) -> None:
+    body = {"subnetpool": {"name": "pool", "prefixes": ["10.70.0.0/16"], "default_prefixlen": 24}}
+    pool = rig.ok("alice", "POST", f"{NET}/subnetpools", json=body)["subnetpool"]
+    assert (pool["min_prefixlen"], pool["default_prefixlen"], pool["max_prefixlen"]) == (8, 24, 32)
+    network = rig.ok("alice", "POST", f"{NET}/networks", json={"network": {"name": "carved"}})
+    carve = {"network_id": network["network"]["id"], "subnetpool_id": pool["id"], "ip_version": 4}
+    first = rig.ok("alice", "POST", f"{NET}/subnets", json={"subnet": carve})["subnet"]
+    second = rig.ok("alice", "POST", f"{NET}/subnets", json={"subnet": {**carve, "prefixlen": 28}})
+    assert (first["cidr"], second["subnet"]["cidr"]) == ("10.70.0.0/24", "10.70.1.0/28")
+    assert first["subnetpool_id"] == pool["id"]
+    taken = rig.call(
+        "alice", "POST", f"{NET}/subnets", json={"subnet": {**carve, "cidr": "10.70.0.0/25"}}
+    )
+    _error(taken, 409, "SubnetAllocationError")
+    outside = rig.call(
+        "alice", "POST", f"{NET}/subnets", json={"subnet": {**carve, "cidr": "10.99.0.0/24"}}
+    )
+    _error(outside, 400)
+    _error(rig.call("alice", "DELETE", f"{NET}/subnetpools/{pool['id']}"), 409, "SubnetPoolInUse")
+    _error(rig.call("bob", "GET", f"{NET}/subnetpools/{pool['id']}"), 404)
+    rig.ok("alice", "DELETE", f"{NET}/subnets/{first['id']}")
+    again = rig.ok("alice", "POST", f"{NET}/subnets", json={"subnet": carve})["subnet"]
+    assert again["cidr"] == "10.70.0.0/24"  # given back, handed out again
+    renamed = rig.ok(
+        "alice", "PUT", f"{NET}/subnetpools/{pool['id']}", json={"subnetpool": {"name": "p2"}}
+    )
+    assert renamed["subnetpool"]["name"] == "p2"
+    rig.ok("alice", "DELETE", f"{NET}/networks/{network['network']['id']}")
+    rig.ok("alice", "DELETE", f"{NET}/subnetpools/{pool['id']}")

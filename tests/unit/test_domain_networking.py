@@ -108,7 +108,7 @@ def test_a_network_subnet_and_segment_pool_replay_the_same() -> None:
         cidr="10.0.0.0/24", gateway_ip="10.0.0.1",
         allocation_pools=[AllocationPool("10.0.0.2", "10.0.0.254")], enable_dhcp=True,
         dns_nameservers=[], host_routes=[HostRoute("10.9.0.0/16", "10.0.0.9")],
-        ipv6_ra_mode="", ipv6_address_mode="", actor=SYSTEM,
+        ipv6_ra_mode="", ipv6_address_mode="", subnetpool_id="", actor=SYSTEM,
     )  # fmt: skip
     subnet.allocate("10.0.0.2", "p1", SYSTEM)
     new_pools = [AllocationPool("10.0.0.4", "10.0.0.254")]
