@@ -33,7 +33,7 @@ class FloatingIpSpec:
 
 def create_floating_ip_in(batch: NetworkBatch, spec: FloatingIpSpec, actor: Actor) -> FloatingIP:
     require_name(spec.description, "description")
-    network = batch.get(Network, spec.floating_network_id)
+    network = batch.visible(Network, spec.floating_network_id, actor)
     if not network.external:
         raise NeutronBadRequest(
             f"Bad floatingip request: Network {network.id} is not a valid external network.",

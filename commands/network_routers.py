@@ -51,7 +51,7 @@ def create_router_in(batch: NetworkBatch, spec: RouterSpec, actor: Actor) -> Rou
     quota = batch.quota(project)
     quota.check({"router": 1})
     if spec.gateway is not None:
-        _external_network(batch, spec.gateway.network_id)
+        _external_network(batch, spec.gateway.network_id, actor)
     router = Router(
         project_id=project,
         name=spec.name,
@@ -66,8 +66,10 @@ def create_router_in(batch: NetworkBatch, spec: RouterSpec, actor: Actor) -> Rou
     return router
 
 
-def _external_network(batch: NetworkBatch, network_id: str) -> Network:
-    network = batch.get(Network, network_id)
+def _external_network(batch: NetworkBatch, network_id: str, actor: Actor) -> Network:
+    """External networks are seen by everyone; another project's other
+    network answers as an unknown one."""
+    network = batch.visible(Network, network_id, actor)
     if not network.external:
         raise NeutronBadRequest(
             f"Bad router request: Network {network.id} is not an external network.",
@@ -78,7 +80,7 @@ def _external_network(batch: NetworkBatch, network_id: str) -> Network:
 
 def set_gateway_in(batch: NetworkBatch, router: Router, spec: GatewaySpec, actor: Actor) -> None:
     """Onto an external network (a gateway port there), or a change of SNAT."""
-    network = _external_network(batch, spec.network_id)
+    network = _external_network(batch, spec.network_id, actor)
     if router.gateway_network_id == str(network.id) and spec.fixed_ips is None:
         if spec.enable_snat is not None:
             router.change_snat(spec.enable_snat, actor)
@@ -123,7 +125,7 @@ def update_router_in(
             require_name(changes[key], key)
     if gateway is not UNSET and gateway is not None:
         assert isinstance(gateway, GatewaySpec)
-        _external_network(batch, gateway.network_id)
+        _external_network(batch, gateway.network_id, actor)
     if routes is not UNSET:
         checked = checked_routes(routes or [], None, "routes")  # type: ignore[arg-type]
         router.set_routes(checked, actor)

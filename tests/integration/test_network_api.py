@@ -251,6 +251,18 @@ def test_another_projects_ids_in_every_field_that_takes_one_are_refused(rig: Rig
             {"port_id": theirs["ports"]},
             404,
         ),
+        (
+            "POST",
+            f"{NET}/floatingips",
+            {"floatingip": {"floating_network_id": theirs["networks"]}},
+            404,
+        ),
+        (
+            "POST",
+            f"{NET}/routers",
+            {"router": {"external_gateway_info": {"network_id": theirs["networks"]}}},
+            404,
+        ),
         ("POST", f"{COMPUTE}/servers", _boot_body(rig, [{"uuid": theirs["networks"]}]), 400),
         ("POST", f"{COMPUTE}/servers", _boot_body(rig, [{"port": theirs["ports"]}]), 400),
     ]
