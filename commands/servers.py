@@ -13,7 +13,13 @@ from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
 from commands.resize_claims import confirm_into
-from commands.server_networks import ServerNetworking, SpoiledBoot, release_server_ports
+from commands.server_networks import (
+    ServerNetworking,
+    SpoiledBoot,
+    finish_port_releases,
+    prepare_port_releases,
+    release_server_ports,
+)
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
@@ -273,8 +279,10 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
         with contextlib.suppress(ValueError):  # a malformed id names nothing: NotFound
             ids[server_id] = UUID(server_id)
     instances = load_many(app, Instance, ids.values())
-    changed: dict[UUID, Instance] = {}
     quotas = BatchAggregates(app)
+    if any(verb == "delete" for verb, _, _ in requests):
+        prepare_port_releases(quotas, list(instances.values()), requests[0][2])
+    changed: dict[UUID, Instance] = {}
     outcomes: list[UUID | DomainError] = []
     for verb, server_id, actor in requests:
         try:
@@ -286,6 +294,7 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
             outcomes.append(instance.id)
         except DomainError as exc:
             outcomes.append(exc)
+    finish_port_releases(quotas)
     recordings = app.save(*changed.values(), *quotas.loaded.values()) if changed else []
     return [o if isinstance(o, DomainError) else Receipt.of(o, recordings) for o in outcomes]
 
