@@ -108,3 +108,25 @@ def test_quota_set_floating_ips_is_enforced(stack: Stack, tmp_path: Path) -> Non
     # Another project's network is as good as absent.
     refused = openstack(theirs, "network", "show", "cli-none")
     assert refused.returncode != 0
+
+
+def test_a_port_is_added_to_a_running_server_and_removed(stack: Stack) -> None:
+    _json(
+        stack, "server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2",
+        "--nic", "none", "--wait", "cli-ports-vm",
+    )  # fmt: skip
+    port = _json(stack, "port", "create", "--network", "private", "cli-extra")
+    ok(openstack(stack, "server", "add", "port", "cli-ports-vm", "cli-extra"))
+    shown = _json(stack, "port", "show", "cli-extra")
+    host = _json(stack, "server", "show", "cli-ports-vm")["OS-EXT-SRV-ATTR:host"]
+    # Bound to the server's host at once: its network worker plugs it.
+    assert shown["device_owner"].startswith("compute:") and shown["binding_host_id"] == host
+    assert port["fixed_ips"][0]["ip_address"] in json.dumps(_addresses(stack, "cli-ports-vm"))
+    interfaces = _json(stack, "server", "show", "cli-ports-vm")
+    assert "private" in json.dumps(interfaces["addresses"])
+    ok(openstack(stack, "server", "remove", "port", "cli-ports-vm", "cli-extra"))
+    kept = _json(stack, "port", "show", "cli-extra")  # the user's port: detached, kept
+    assert kept["device_id"] == "" and kept["device_owner"] == ""
+    assert _addresses(stack, "cli-ports-vm") == {}
+    ok(openstack(stack, "server", "delete", "--wait", "cli-ports-vm"))
+    ok(openstack(stack, "port", "delete", "cli-extra"))
