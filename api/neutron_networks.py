@@ -25,7 +25,8 @@ from api.neutron_common import (
     shown_made,
 )
 from api.responses import JSONResponse
-from commands.networks import AUTO, NetworkSpec, SubnetSpec
+from commands.network_subnets import AUTO, SubnetSpec
+from commands.networks import NetworkSpec
 from domain.network import Network
 from domain.network_values import AllocationPool, HostRoute
 from domain.subnet import Subnet

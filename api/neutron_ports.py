@@ -27,7 +27,8 @@ from api.neutron_common import (
     wait_for,
 )
 from api.responses import JSONResponse
-from commands.network_ports import FixedIpRequest, PortSpec, PortUpdate
+from commands.network_port_changes import PortUpdate
+from commands.network_ports import FixedIpRequest, PortSpec
 from domain.network_values import COMPUTE_OWNER_PREFIX
 from domain.port import Port
 from domain.values import Actor

@@ -9,7 +9,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from commands.network_batch import NetworkBatch, NeutronNotFound, parse_id
-from commands.network_ports import disassociate_in, network_subnets
+from commands.network_port_changes import disassociate_in
+from commands.network_ports import network_subnets
 from commands.network_routers import routers_through
 from domain.addressing import NeutronBadRequest, NeutronConflict, parse_address
 from domain.floating_ip import FloatingIP

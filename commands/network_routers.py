@@ -7,12 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commands.network_batch import NetworkBatch, NeutronNotFound, parse_id
-from commands.network_ports import (
-    FixedIpRequest,
-    PortSpec,
-    create_port_in,
-    delete_port_in,
-)
+from commands.network_port_changes import delete_port_in
+from commands.network_ports import FixedIpRequest, PortSpec, create_port_in
 from domain.addressing import NeutronBadRequest, NeutronConflict, checked_routes
 from domain.network import Network, require_name
 from domain.network_values import (

@@ -18,10 +18,12 @@ from eventsourcing.domain import Aggregate
 
 from commands import (
     network_floating_ips,
+    network_port_changes,
     network_ports,
     network_routers,
     network_security,
     network_subnet_pools,
+    network_subnets,
     networks,
 )
 from commands.app import CloudApp
@@ -123,14 +125,18 @@ class NetworkCommands:
 
     # Subnets -------------------------------------------------------------
 
-    def create_subnets(self, specs: Sequence[networks.SubnetSpec], actor: Actor) -> Made:
-        return self._bulk(actor, lambda b: [networks.create_subnet_in(b, s, actor) for s in specs])
+    def create_subnets(self, specs: Sequence[network_subnets.SubnetSpec], actor: Actor) -> Made:
+        return self._bulk(
+            actor, lambda b: [network_subnets.create_subnet_in(b, s, actor) for s in specs]
+        )
 
     def update_subnet(self, subnet_id: str, changes: dict[str, object], actor: Actor) -> Made:
-        return self._one(actor, lambda b: networks.update_subnet_in(b, subnet_id, changes, actor))
+        return self._one(
+            actor, lambda b: network_subnets.update_subnet_in(b, subnet_id, changes, actor)
+        )
 
     def delete_subnet(self, subnet_id: str, actor: Actor) -> Made:
-        return self._one(actor, lambda b: networks.delete_subnet_in(b, subnet_id, actor))
+        return self._one(actor, lambda b: network_subnets.delete_subnet_in(b, subnet_id, actor))
 
     # Subnet pools --------------------------------------------------------
 
@@ -161,17 +167,17 @@ class NetworkCommands:
         self,
         port_id: str,
         changes: dict[str, object],
-        update: network_ports.PortUpdate,
+        update: network_port_changes.PortUpdate,
         actor: Actor,
     ) -> Made:
         return self._one(
-            actor, lambda b: network_ports.update_port_in(b, port_id, changes, update, actor)
+            actor, lambda b: network_port_changes.update_port_in(b, port_id, changes, update, actor)
         )
 
     def delete_port(self, port_id: str, actor: Actor) -> Made:
         def change(batch: NetworkBatch) -> Aggregate:
-            port = network_ports.deletable_port(batch, port_id, actor)
-            network_ports.delete_port_in(batch, port, actor)
+            port = network_port_changes.deletable_port(batch, port_id, actor)
+            network_port_changes.delete_port_in(batch, port, actor)
             return port
 
         return self._one(actor, change)

@@ -4,9 +4,11 @@ grow), deleted once no subnet holds a prefix of them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from commands.network_batch import NetworkBatch, NeutronForbidden
 from domain.network import require_name
+from domain.subnet import Subnet
 from domain.subnet_pool import SubnetPool, check_lengths, checked_prefixes
 from domain.values import Actor
 
@@ -70,3 +72,10 @@ def delete_pool_in(batch: NetworkBatch, pool_id: str, actor: Actor) -> SubnetPoo
     pool = owned_pool(batch, pool_id, actor)
     pool.delete(actor)
     return pool
+
+
+def release_pool_prefix(batch: NetworkBatch, subnet: Subnet, actor: Actor) -> None:
+    if subnet.subnetpool_id:
+        pool = batch.find(SubnetPool, UUID(subnet.subnetpool_id))
+        if pool is not None:
+            pool.release(subnet.cidr, str(subnet.id), actor)

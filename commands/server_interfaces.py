@@ -9,7 +9,8 @@ from uuid import UUID
 
 from commands.app import CloudApp
 from commands.network_batch import NetworkBatch, NeutronNotFound
-from commands.network_ports import FixedIpRequest, PortSpec, create_port_in, delete_port_in
+from commands.network_port_changes import delete_port_in
+from commands.network_ports import FixedIpRequest, PortSpec, create_port_in
 from commands.network_services import Made
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict

@@ -15,14 +15,9 @@ from eventsourcing.domain import Aggregate
 from commands.app import CloudApp
 from commands.loading import BatchAggregates
 from commands.network_batch import NetworkBatch, NeutronNotFound, parse_id
-from commands.network_ports import (
-    FixedIpRequest,
-    PortSpec,
-    create_port_in,
-    delete_port_in,
-    mac_claim_id,
-    network_subnets,
-)
+from commands.network_macs import mac_claim_id
+from commands.network_port_changes import delete_port_in
+from commands.network_ports import FixedIpRequest, PortSpec, create_port_in, network_subnets
 from domain.addressing import NeutronConflict, parse_address
 from domain.errors import DomainError, InvalidInput
 from domain.instance import Instance

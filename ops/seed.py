@@ -14,7 +14,8 @@ from commands.images import CreateImage
 from commands.names import holder_of
 from commands.network_routers import GatewaySpec, RouterSpec
 from commands.network_services import NetworkCommands
-from commands.networks import NetworkSpec, SubnetSpec
+from commands.network_subnets import SubnetSpec
+from commands.networks import NetworkSpec
 from commands.services import Services
 from domain.domains import DEFAULT_DOMAIN_ID, Domain
 from domain.flavor import Flavor

@@ -130,3 +130,14 @@ def running_rig(
         group.datastore.close()
         api_state.services.app.close()
         pg_cluster.drop_database(name)
+
+
+def bobs_network(rig: Rig) -> tuple[str, str]:
+    network = rig.ok("bob", "POST", f"{NET}/networks", json={"network": {"name": "b"}})["network"]
+    body = {"subnet": {"network_id": network["id"], "cidr": "10.60.0.0/24", "ip_version": 4}}
+    return network["id"], rig.ok("bob", "POST", f"{NET}/subnets", json=body)["subnet"]["id"]
+
+
+def boot_body(rig: Rig, networks: list[dict[str, str]]) -> dict[str, Any]:
+    server = {"name": "vm", "imageRef": rig.ids["image"], "flavorRef": "1", "networks": networks}
+    return {"server": server}

@@ -13,11 +13,13 @@ import pytest
 from commands.app import CloudApp
 from commands.identity import CreateProject, create_project
 from commands.network_floating_ips import FloatingIpSpec
-from commands.network_ports import FixedIpRequest, PortSpec, PortUpdate
+from commands.network_port_changes import PortUpdate
+from commands.network_ports import FixedIpRequest, PortSpec
 from commands.network_routers import GatewaySpec, RouterSpec
 from commands.network_security import RuleSpec
 from commands.network_services import Made, NetworkCommands
-from commands.networks import NetworkSpec, SubnetSpec
+from commands.network_subnets import SubnetSpec
+from commands.networks import NetworkSpec
 from domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from domain.floating_ip import FloatingIP
 from domain.names import NameClaim

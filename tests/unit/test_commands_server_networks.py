@@ -18,7 +18,8 @@ from commands.network_floating_ips import FloatingIpSpec
 from commands.network_ports import PortSpec
 from commands.network_routers import GatewaySpec, RouterSpec
 from commands.network_services import Made, NetworkCommands
-from commands.networks import NetworkSpec, SubnetSpec
+from commands.network_subnets import SubnetSpec
+from commands.networks import NetworkSpec
 from commands.server_interfaces import attach_interface, detach_interface
 from commands.servers import BootServer, ServerAction, boot_server, boot_servers, delete_server
 from domain.errors import Conflict, InvalidInput
