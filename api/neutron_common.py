@@ -17,7 +17,7 @@ from starlette.requests import Request
 from api.context import base_url, read_your_writes, state
 from api.errors import BadRequest
 from api.responses import JSONResponse
-from commands.network_batch import NeutronNotFound
+from commands.network_batch import NeutronForbidden, NeutronNotFound
 from commands.network_services import Made, NetworkCommands
 from domain.values import Actor
 from projections.network_docs import Listing
@@ -287,8 +287,6 @@ async def many_made(
 def require_own_project(body_project: str | None, actor: Actor) -> str:
     """The project a resource is made for: the caller's, or (an admin) another."""
     if body_project and body_project != actor.project_id and not actor.is_admin:
-        from commands.network_batch import NeutronForbidden
-
         raise NeutronForbidden(
             "Specifying 'project_id' or 'tenant_id' other than the authenticated project in"
             " request requires admin privileges"
