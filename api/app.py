@@ -20,12 +20,14 @@ from api.host_calls import HostCalls
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, read_scrape_token
 from api.metrics_collectors import PipelineCollector
+from api.neutron_state import NetworkApiState
 from api.policy import Policy
 from api.progress import ProjectionProgress
 from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
 from commands.logs import configure_logging
+from commands.metadata_secret import metadata_secret
 from commands.rejections import PostgresRejections
 from commands.tokens import TokenCodec
 from domain.discovery import declarations
@@ -108,6 +110,7 @@ def build_state(settings: Settings) -> ApiState:
         image_protections=load_protections(settings, policy),
         rejections=PostgresRejections(postgres_recorder(services.app).datastore),
         metrics=api_metrics,
+        network=NetworkApiState.build(services.app, metadata_secret(settings.state_dir)),
     )
 
 

@@ -32,6 +32,7 @@ from projections.registry import positions_to_wait_for
 
 if TYPE_CHECKING:  # api/metrics.py imports this module
     from api.metrics import ApiMetrics
+    from api.neutron_state import NetworkApiState
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,6 +63,7 @@ class ApiState:
     actions: AsyncBatcher[ActionRequest, Receipt]
     rejections: PostgresRejections  # refused requests, kept for audit (api/audit.py)
     metrics: ApiMetrics  # GET /metrics (api/metrics.py)
+    network: NetworkApiState  # the Networking API's commands and batchers
     # Glance's property protections, if the operator set a file.
     image_protections: PropertyProtections | None = None
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.admission import Overloaded
+from api.neutron_errors import is_networking, neutron_body, neutron_error
 from api.responses import JSONResponse
 from domain.errors import (
     Conflict,
@@ -81,6 +82,8 @@ def error_response(
     body: dict[str, Any]
     if request.url.path.startswith("/identity"):
         body = {"error": {"code": status, "message": message, "title": title}}
+    elif is_networking(request.url.path):
+        body = neutron_body(status, message)
     else:
         body = {key: {"code": status, "message": message}}
     return JSONResponse(body, status, headers=dict(headers or {}))
@@ -95,6 +98,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
             headers={"Retry-After": "1"},
         )
     for cls, status, _, _ in _STATUS:
+        if isinstance(exc, cls) and is_networking(request.url.path):
+            shown, body = neutron_error(exc, status)
+            return JSONResponse(body, shown)
         if isinstance(exc, cls):
             headers = {"WWW-Authenticate": 'Keystone uri="/identity"'} if status == 401 else None
             return error_response(request, status, exc.message, headers)

@@ -148,8 +148,9 @@ def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
         ("identity", "keystone", f"{base}/identity"),
         ("compute", "nova", f"{base}/compute/v2.1"),
         ("image", "glance", f"{base}/image"),
-        # Block storage and networking join the catalog when their APIs exist:
-        # clients probe every listed service (e.g. `limits show` asks volumev3).
+        ("network", "neutron", f"{base}/networking"),
+        # Block storage joins the catalog when its API exists: clients probe
+        # every listed service (e.g. `limits show` asks volumev3).
     ]
     return [
         {

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from api.responses import JSONResponse
 
 # Routes that answer without a token: version discovery and logging in.
-PUBLIC = re.compile(r"^/(identity|compute|image)(/v3|/v2\.1|/versions)?/?$")
+PUBLIC = re.compile(r"^/(identity|compute|image|networking)(/v3|/v2\.1|/v2\.0|/versions)?/?$")
 LOGIN = ("POST", "/identity/v3/auth/tokens")
 # Image data, not JSON.
 STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file"), ("PUT", "/image/v2/images/{id}/stage")}
@@ -115,14 +115,19 @@ def document(routes: list[Any]) -> dict[str, Any]:
     for route in routes:
         if not isinstance(route, Route) or route.path == "/openapi.json":
             continue
+        # Starlette's converters ({path:path}) are not OpenAPI's.
+        path = _PARAM.sub(lambda m: "{" + m[1] + "}", route.path)
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
-            paths.setdefault(route.path, {})[method.lower()] = _operation(route, method, components)
+            paths.setdefault(path, {})[method.lower()] = _operation(route, method, components)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "cloudledger",
             "version": "1",
-            "description": "Identity v3, Compute v2.1 and Image v2, as OpenStack clients use them.",
+            "description": (
+                "Identity v3, Compute v2.1, Image v2 and Networking v2.0, as OpenStack clients"
+                " use them."
+            ),
         },
         "paths": paths,
         "components": {

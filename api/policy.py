@@ -34,6 +34,7 @@ import yaml
 from oslo_config import cfg
 from oslo_policy import _checks, _parser, policy
 
+from api.policy_network import NETWORK_ACTIONS
 from domain.errors import Forbidden
 from domain.values import Actor
 
@@ -209,6 +210,7 @@ ACTIONS: dict[str, str] = {
     "image:get_member": READER,
     "image:modify_member": MEMBER,
     "image:delete_member": MEMBER,
+    **NETWORK_ACTIONS,
     # The audit trail spans every project: admins only.
     "audit:list": ADMIN,
     # GET /metrics: admins, or a user given the metrics_reader role (Prometheus).

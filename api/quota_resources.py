@@ -1,6 +1,7 @@
 """Nova's quota set as each microversion shows it, for os-quota-sets and limits.
 
-Three resources are enforced here (the Quota aggregate: instances, cores, ram).
+Three resources are enforced here (the Quota aggregate: instances, cores, ram,
+the Instance's own quota keys).
 The rest of Nova's set is shown with the value Nova shows by default, as the
 schema of every microversion requires them; nothing here enforces them beyond
 what the resource itself checks (128 metadata items a server), and an update
@@ -10,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.quota import DEFAULT_LIMITS
+from domain.resources import quota_of
 from domain.values import MAX_METADATA_ITEMS
 
-ENFORCED = tuple(DEFAULT_LIMITS)
 UNLIMITED = -1
 # Nova's defaults (nova/conf/quota.py; -1 for the nova-network ones it keeps
 # only so that its answers keep their shape).
@@ -39,6 +39,12 @@ _GONE_AT_2_57 = _GONE_AT_2_36 | {
 }
 
 
+def compute_defaults() -> dict[str, int]:
+    """The compute quotas enforced here, with their default limits (other
+    services' keys, such as networking's, are in their own quota APIs)."""
+    return quota_of("instance")
+
+
 def _hidden(version: tuple[int, int]) -> frozenset[str]:
     if version >= (2, 57):
         return _GONE_AT_2_57
@@ -51,7 +57,8 @@ def limits_of(enforced: dict[str, int], version: tuple[int, int]) -> dict[str, i
     """The quota set's limits at ``version``: the enforced ones as given, the
     rest Nova's defaults."""
     hidden = _hidden(version)
-    every = {**REFERENCE, **{r: enforced.get(r, DEFAULT_LIMITS[r]) for r in ENFORCED}}
+    defaults = compute_defaults()
+    every = {**REFERENCE, **{r: enforced.get(r, limit) for r, limit in defaults.items()}}
     return {r: v for r, v in sorted(every.items()) if r not in hidden}
 
 

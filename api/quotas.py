@@ -12,7 +12,6 @@ from api import microversion, quota_resources
 from api.context import accepts, authorize, parse_body, read_your_writes, state
 from api.responses import JSONResponse
 from domain.errors import NotFound
-from domain.quota import DEFAULT_LIMITS
 from domain.values import INT32_MAX, Actor
 from projections.quotas import quota_rows, usage_by_resource
 from projections.reader import Query
@@ -109,7 +108,9 @@ async def delete(request: Request) -> Response:
     actor = authorize(request, "compute:quotas:delete")
     svc = state(request).services
     project_id = request.path_params["project_id"]
-    receipt = await run_in_threadpool(svc.update_quota, project_id, dict(DEFAULT_LIMITS), actor)
+    receipt = await run_in_threadpool(
+        svc.update_quota, project_id, quota_resources.compute_defaults(), actor
+    )
     await read_your_writes(request, receipt)
     return Response(status_code=202)
 

@@ -28,6 +28,7 @@ from api.context import (
 )
 from api.errors import BadRequest
 from api.responses import JSONResponse
+from api.server_addresses import addresses_of, boot_networks
 from api.server_views import links as _links
 from commands.receipt import Receipt
 from commands.servers import BootServer
@@ -88,7 +89,9 @@ def _host_id(project_id: str, host: str) -> str:
     return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
 
 
-def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
+def render(
+    request: Request, row: DictRow, actor: Actor, addresses: dict[str, Any] | None = None
+) -> dict[str, Any]:
     sid, host = row["id"], row["host"]
     host_id = _host_id(row["project_id"], host) if host else ""
     server: dict[str, Any] = {
@@ -103,7 +106,7 @@ def render(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "flavor": server_views.flavor(request, row, actor),
         "created": row["created"],
         "updated": row["updated"],
-        "addresses": {},
+        "addresses": addresses or {},
         "accessIPv4": row["access_ipv4"],
         "accessIPv6": row["access_ipv6"],
         "links": _links(request, "servers", sid),
@@ -144,13 +147,11 @@ async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:create")
     request_body = await parse_body(request, CreateServer)
     spec = request_body.server
-    if isinstance(spec.networks, list):
-        raise BadRequest("Only 'none' and 'auto' networks are supported so far")
     cmd = BootServer(
         spec.name,
         spec.flavorRef,
         spec.imageRef,
-        spec.networks,
+        await boot_networks(request, actor, spec.networks),
         spec.metadata,
         spec.key_name or "",
         spec.description or "",
@@ -237,8 +238,6 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
             return []  # Nova's answer before 2.38: nothing has that status
         if not (vm_states or task_states):
             raise BadRequest(f"Invalid status value: {params['status']}")
-    if "ip" in params or "ip6" in params:
-        return []  # no server has an address until networking lands
     filters = ServerFilters(
         params.get("name"),
         vm_states,
@@ -255,7 +254,16 @@ async def _listing(request: Request, actor: Actor) -> list[DictRow]:
         flavor_id=_ref_id(params.get("flavor")),
     )
     page = servers_page(project, limit, marker, filters=filters)
-    return await state(request).reads.all(page)
+    rows = await state(request).reads.all(page)
+    wanted = params.get("ip") or params.get("ip6")
+    if wanted is not None:  # Nova's address filter: servers with an address starting so
+        addresses = await addresses_of(request, rows)
+        rows = [r for r in rows if _has_address(addresses.get(r["id"], {}), wanted)]
+    return rows
+
+
+def _has_address(addresses: dict[str, Any], prefix: str) -> bool:
+    return any(a["addr"].startswith(prefix) for entries in addresses.values() for a in entries)
 
 
 def _ref_id(ref: str | None) -> str | None:
@@ -303,7 +311,9 @@ async def index(request: Request) -> JSONResponse:
 async def detail(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:index")
     rows = await _listing(request, actor)
-    return JSONResponse({"servers": [render(request, r, actor) for r in rows]})
+    addresses = await addresses_of(request, rows)
+    servers = [render(request, r, actor, addresses.get(r["id"])) for r in rows]
+    return JSONResponse({"servers": servers})
 
 
 async def visible_server(request: Request, actor: Actor, server_id: str) -> DictRow:
@@ -316,7 +326,8 @@ async def visible_server(request: Request, actor: Actor, server_id: str) -> Dict
 async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:show")
     row = await visible_server(request, actor, request.path_params["id"])
-    return JSONResponse({"server": render(request, row, actor)})
+    addresses = await addresses_of(request, [row])
+    return JSONResponse({"server": render(request, row, actor, addresses.get(row["id"]))})
 
 
 class _ServerChange(BaseModel):
@@ -344,8 +355,11 @@ async def update(request: Request) -> JSONResponse:
     )
     await read_your_writes(request, receipt)
     row = await visible_server(request, actor, server_id)
+    addresses = await addresses_of(request, [row])
     shown = server_microversions.shown(
-        render(request, row, actor), microversion.requested(request), basic=True
+        render(request, row, actor, addresses.get(row["id"])),
+        microversion.requested(request),
+        basic=True,
     )
     return JSONResponse({"server": shown})
 

@@ -15,6 +15,13 @@ from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
 from commands.resize_claims import confirm_into
+from commands.server_networks import (
+    ServerNetworking,
+    SpoiledBoot,
+    finish_port_releases,
+    prepare_port_releases,
+    release_server_ports,
+)
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
@@ -22,9 +29,11 @@ from domain.instance import Instance
 from domain.power import POWER_ACTIONS
 from domain.quota import Quota
 from domain.server_group import ServerGroup
+from domain.subnet import exhausted
 from domain.tags import require_tags
 from domain.values import (
     Actor,
+    NetworkRequest,
     VmState,
     natural_id,
     network_requests,
@@ -38,7 +47,9 @@ class BootServer:
     name: str
     flavor_id: str
     image_id: str
-    networks: str  # "none" or "auto" until networking lands
+    # "none", "auto" (no network found for it), or the networks asked for
+    # (the API resolves "auto" to the project's network or the shared one).
+    networks: str | tuple[NetworkRequest, ...]
     metadata: dict[str, str] = field(default_factory=dict)  # within Nova's limits
     key_name: str = ""  # a keypair of the booting user; 400 if there is none
     description: str = ""
@@ -83,15 +94,20 @@ def boot_servers(
     # Read last, to keep short the time in which a concurrent write to the
     # quota (a worker releasing) can make this whole save lose its race.
     quota = load(app, Quota, Quota.create_id(project_id), "Quota")
+    networking = ServerNetworking(app, quota)
     outcomes: list[list[Instance] | DomainError] = []
-    for cmd, actor in requests:
+    for index, (cmd, actor) in enumerate(requests):
         try:
-            outcomes.append(_requested(cmd, reads, actor, quota))
+            outcomes.append(_requested(cmd, reads, actor, quota, networking))
+        except SpoiledBoot as exc:  # it changed the batch before failing: again without it
+            others = boot_servers([*requests[:index], *requests[index + 1 :]], app)
+            return [*others[:index], exc.cause, *others[index:]]
         except DomainError as exc:
             outcomes.append(exc)
     instances = [i for o in outcomes if not isinstance(o, DomainError) for i in o]
     groups = list(reads.joined.values())
-    recordings = app.save(quota, *groups, *instances) if instances else []
+    ports = networking.changed(quota, requests[0][1]) if instances else []
+    recordings = app.save(quota, *groups, *instances, *ports) if instances else []
     # A receipt names the first server a request booted (Nova answers with it).
     return [o if isinstance(o, DomainError) else Receipt.of(o[0].id, recordings) for o in outcomes]
 
@@ -132,7 +148,9 @@ class _Reads:
         return found
 
 
-def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> list[Instance]:
+def _requested(
+    cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota, networking: ServerNetworking
+) -> list[Instance]:
     require_text(cmd.name, "Server name")
     if not 1 <= cmd.min_count <= cmd.max_count:
         raise InvalidInput("min_count must be at least 1 and at most max_count")
@@ -149,9 +167,15 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
     key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
     group = _group(reads, cmd.group, actor) if cmd.group else None
-    count = quota.fits(amounts, cmd.max_count)
-    if count < cmd.min_count:  # all or nothing: say which limit, change nothing
-        quota.check({k: v * cmd.min_count for k, v in amounts.items()})
+    asked = list(cmd.networks) if isinstance(cmd.networks, tuple) else None
+    plan = networking.plan(asked, actor, cmd.max_count) if asked else None
+    ports = {"port": plan.new_ports} if plan and plan.new_ports else {}
+    count = quota.fits({**amounts, **ports}, cmd.max_count)
+    addressed = networking.fits(plan, count) if plan else count
+    if min(count, addressed) < cmd.min_count:  # all or nothing: say why, change nothing
+        quota.check({k: v * cmd.min_count for k, v in {**amounts, **ports}.items()})
+        raise exhausted(next(iter(plan.networks)) if plan else "")
+    count = min(count, addressed)
     instances = []
     for n in range(1, count + 1):
         instance = Instance(
@@ -160,7 +184,7 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
             name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{n}",
             flavor=flavor.snapshot(),
             image_id=str(image.id),
-            networks=network_requests(cmd.networks),
+            networks=plan.requests if plan else _no_plan(cmd.networks),
             actor=actor,
             key_name=cmd.key_name,
             key_data=key_data,
@@ -175,11 +199,17 @@ def _requested(cmd: BootServer, reads: _Reads, actor: Actor, quota: Quota) -> li
         if cmd.access_ipv4 or cmd.access_ipv6:
             instance.set_access_addresses(cmd.access_ipv4, cmd.access_ipv6, actor)
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
+        if plan is not None:
+            networking.attach(instance, plan, cmd.availability_zone, actor)
         if group is not None:
             group.add_member(str(instance.id), actor)
             reads.joined[group.id] = group
         instances.append(instance)
     return instances
+
+
+def _no_plan(networks: str | tuple[NetworkRequest, ...]) -> list[NetworkRequest]:
+    return network_requests(networks) if isinstance(networks, str) else []
 
 
 def _group(reads: _Reads, group_id: str, actor: Actor) -> ServerGroup:
@@ -286,8 +316,10 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
         with contextlib.suppress(ValueError):  # a malformed id names nothing: NotFound
             ids[server_id] = UUID(server_id)
     instances = load_many(app, Instance, ids.values())
-    changed: dict[UUID, Instance] = {}
     quotas = BatchAggregates(app)
+    if any(verb == "delete" for verb, _, _ in requests):
+        prepare_port_releases(quotas, list(instances.values()), requests[0][2])
+    changed: dict[UUID, Instance] = {}
     outcomes: list[UUID | DomainError] = []
     for verb, server_id, actor in requests:
         try:
@@ -299,6 +331,7 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
             outcomes.append(instance.id)
         except DomainError as exc:
             outcomes.append(exc)
+    finish_port_releases(quotas)
     recordings = app.save(*changed.values(), *quotas.loaded.values()) if changed else []
     return [o if isinstance(o, DomainError) else Receipt.of(o, recordings) for o in outcomes]
 
@@ -317,12 +350,14 @@ def _start(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
 def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
     """Ask the host to clean up, or finish at once if no host was ever chosen.
     A server waiting in VERIFY_RESIZE is confirmed first, as Nova does; old
-    disks another host keeps (a resize the delete interrupts) go too."""
+    disks another host keeps (a resize the delete interrupts) go too; the
+    ports made for it go, a user's port is detached."""
     if instance.vm_state == VmState.RESIZED and instance.task_state is None:
         confirm_into(quotas, instance, actor)
     elif instance.stash_host not in (None, instance.host):
         instance.request_stash_drop(actor)
     instance.request_delete(actor)
+    release_server_ports(instance, actor, quotas)  # refuses nothing
     if not instance.needs_host_cleanup:
         instance.mark_deleted(actor)
         quotas.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)

@@ -13,6 +13,12 @@ from domain.values import Actor, natural_id, require_int32
 UNLIMITED = -1
 
 
+def default_limit(resource: str) -> int:
+    """A resource's limit where a project has none recorded (a project made
+    before the resource existed, or a per-type key never set)."""
+    return default_limits().get(resource, UNLIMITED)
+
+
 def default_limits() -> dict[str, int]:
     """A new project's limits: every resource's quota keys (domain/resources/)."""
     return resources.quota_defaults()
@@ -63,6 +69,9 @@ class Quota(Aggregate):
             self.reserved_totals = totals
         return self.reserved_totals
 
+    def limit_of(self, resource: str) -> int:
+        return self.limits.get(resource, default_limit(resource))
+
     def reserve(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
         """Hold amounts for a consumer, or raise QuotaExceeded and change nothing."""
         if consumer_id in self.allocations:
@@ -78,7 +87,7 @@ class Quota(Aggregate):
             raise InvalidInput("Quota reservations must not be negative")
         used = self.in_use
         for resource, requested in amounts.items():
-            limit = self.limits.get(resource, UNLIMITED)
+            limit = self.limit_of(resource)
             if limit != UNLIMITED and used.get(resource, 0) + requested > limit:
                 raise QuotaExceeded(resource, requested, used.get(resource, 0), limit)
 
@@ -87,7 +96,7 @@ class Quota(Aggregate):
         fitting = wanted
         used = self.in_use
         for resource, each in amounts.items():
-            limit = self.limits.get(resource, UNLIMITED)
+            limit = self.limit_of(resource)
             if limit != UNLIMITED and each > 0:
                 fitting = min(fitting, max(limit - used.get(resource, 0), 0) // each)
         return fitting
@@ -131,7 +140,7 @@ class Quota(Aggregate):
         used = self.in_use
         for resource, amount in amounts.items():
             growth = amount - held.get(resource, 0)
-            limit = self.limits.get(resource, UNLIMITED)
+            limit = self.limit_of(resource)
             if growth > 0 and limit != UNLIMITED and used.get(resource, 0) + growth > limit:
                 raise QuotaExceeded(resource, growth, used.get(resource, 0), limit)
         # Sorted: a set's order changes from process to process, and stored

@@ -12,10 +12,16 @@ from commands.domains import CreateDomain
 from commands.identity import CreateProject, CreateUser
 from commands.images import CreateImage
 from commands.names import holder_of
+from commands.network_routers import GatewaySpec, RouterSpec
+from commands.network_services import NetworkCommands
+from commands.network_subnets import SubnetSpec
+from commands.networks import NetworkSpec
 from commands.services import Services
 from domain.domains import DEFAULT_DOMAIN_ID, Domain
 from domain.flavor import Flavor
-from domain.values import SYSTEM
+from domain.network import SegmentPool
+from domain.network_values import AllocationPool
+from domain.values import SYSTEM, Actor
 from ops.guest_images import CMDLINE, GuestImages
 
 # Nova's classic defaults: (id, name, vcpus, ram MiB, root disk GiB)
@@ -57,7 +63,64 @@ def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> 
     if first_start:  # later starts (say, with more --hosts) add no second image
         _seed_image(services)
         created.append(f"image {SEED_IMAGE_NAME}")
+    # A cloud made before networking gets its networks at its next start.
+    if SegmentPool.create_id("flat", "external") not in app.repository:
+        created.extend(seed_networks(services))
     return created
+
+
+# The cloud's own networks, made at first start: a shared tenant network,
+# the external network whose subnet is the floating-IP pool (the address
+# range ops/netns_hosts.py gives the external namespace), and a router
+# joining them, so a server boots with an address and takes a floating IP
+# with no set-up.
+PRIVATE_CIDR = "10.0.0.0/24"
+PUBLIC_CIDR = "198.51.100.0/24"
+PUBLIC_POOL = AllocationPool("198.51.100.10", "198.51.100.250")
+
+
+def seed_networks(services: Services) -> list[str]:
+    admin_id = holder_of(services.app, "project", DEFAULT_DOMAIN_ID, "admin")
+    assert admin_id is not None, "the admin project is seeded first"
+    admin = Actor("system", admin_id.hex, ("admin",), "bootstrap")
+    network = NetworkCommands(services.app)
+    public = network.create_networks(
+        [
+            NetworkSpec(
+                name="public",
+                external=True,
+                network_type="flat",
+                physical_network="external",
+                mtu=1500,
+            )
+        ],
+        admin,
+    ).id
+    network.create_subnets(
+        [
+            SubnetSpec(
+                str(public),
+                PUBLIC_CIDR,
+                name="public-subnet",
+                allocation_pools=(PUBLIC_POOL,),
+                enable_dhcp=False,
+            )
+        ],
+        admin,
+    )
+    private = network.create_networks([NetworkSpec(name="private", shared=True)], admin).id
+    subnet = network.create_subnets(
+        [SubnetSpec(str(private), PRIVATE_CIDR, name="private-subnet")], admin
+    ).id
+    router = network.create_router(
+        RouterSpec(name="router1", gateway=GatewaySpec(str(public))), admin
+    ).id
+    network.add_router_interface(str(router), str(subnet), "", admin)
+    return [
+        f"network public ({PUBLIC_CIDR}, floating IPs)",
+        f"network private ({PRIVATE_CIDR}, shared)",
+        "router router1",
+    ]
 
 
 def seed_guest_images(services: Services, images: GuestImages, marker: Path) -> list[str]:

@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
-from domain.quota import Quota
+from domain.quota import Quota, default_limit
 from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 
@@ -73,12 +73,23 @@ class QuotasView(ProjectionView):
 
     @staticmethod
     def _add(cur: Cursor[DictRow], quota_id: UUID, amounts: dict[str, int], sign: int) -> None:
-        """Every resource of one reservation in one statement (it is one per boot)."""
+        """Every resource of one reservation in one statement (it is one per boot).
+        A resource the project has no row for yet (a project made before
+        volumes existed, a per-type key) gets one, with its default limit."""
         cur.execute(
-            "UPDATE quotas q SET in_use = q.in_use + d.amount"
-            " FROM unnest(%s::text[], %s::bigint[]) AS d(resource, amount)"
-            " WHERE q.quota_id = %s AND q.resource = d.resource",
-            (list(amounts), [sign * a for a in amounts.values()], quota_id),
+            "INSERT INTO quotas AS q (quota_id, project_id, resource, hard_limit, in_use)"
+            " SELECT %s, p.project_id, d.resource, d.hard_limit, d.amount"
+            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[])"
+            " AS d(resource, amount, hard_limit)"
+            " CROSS JOIN (SELECT project_id FROM quotas WHERE quota_id = %s LIMIT 1) AS p"
+            " ON CONFLICT (quota_id, resource) DO UPDATE SET in_use = q.in_use + EXCLUDED.in_use",
+            (
+                quota_id,
+                list(amounts),
+                [sign * a for a in amounts.values()],
+                [default_limit(r) for r in amounts],
+                quota_id,
+            ),
         )
 
     def for_project(self, project_id: str) -> dict[str, dict[str, int]]:

@@ -14,6 +14,7 @@ from domain import server_states
 from domain.access_addresses import AccessAddressing
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
+from domain.instance_ports import Interfacing
 from domain.power import POWER_ACTIONS
 from domain.rebuild import Rebuilding
 from domain.resize import Resizing
@@ -46,6 +47,11 @@ class ServersView(ProjectionView):
         Instance.Locked,
         Instance.Unlocked,
         AccessAddressing.AccessAddressesSet,
+        # A server's ports are shown from the ports view; tracked here so a
+        # request that appends only these is answered once it is past them.
+        Interfacing.PortsAssigned,
+        Interfacing.InterfaceAttached,
+        Interfacing.InterfaceDetached,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS servers (
@@ -67,6 +73,8 @@ class ServersView(ProjectionView):
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS tags jsonb NOT NULL DEFAULT '[]'",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS access_ipv4 text NOT NULL DEFAULT ''",
         "ALTER TABLE servers ADD COLUMN IF NOT EXISTS access_ipv6 text NOT NULL DEFAULT ''",
+        # The public key the guest gets from the metadata service.
+        "ALTER TABLE servers ADD COLUMN IF NOT EXISTS key_data text",
         # Work accepted but not finished, for admission control.
         "CREATE INDEX IF NOT EXISTS servers_in_flight "
         "ON servers (project_id) WHERE task_state IS NOT NULL",
@@ -82,8 +90,8 @@ class ServersView(ProjectionView):
         cur.execute(
             "INSERT INTO servers (id, project_id, user_id, name, image_id, flavor, "
             "vm_state, task_state, power_state, created_at, updated_at, key_name, metadata, "
-            "description, availability_zone) VALUES "
-            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            "description, availability_zone, key_data) VALUES "
+            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
                 e.originator_id,
                 e.project_id,
@@ -100,6 +108,7 @@ class ServersView(ProjectionView):
                 Jsonb(e.metadata or {}),
                 e.description or None,
                 e.availability_zone,
+                e.key_data or None,
             ),
         )
 

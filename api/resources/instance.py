@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from api import instance_actions, server_actions, server_metadata, server_tags, servers, usage
+from api import (
+    instance_actions,
+    server_actions,
+    server_metadata,
+    server_networks,
+    server_tags,
+    servers,
+    usage,
+)
 from api.declarations import ApiResource
 
 RESOURCE = ApiResource(
@@ -12,6 +20,7 @@ RESOURCE = ApiResource(
         *server_actions.routes,
         *server_metadata.routes,
         *server_tags.routes,
+        *server_networks.routes,
         *instance_actions.routes,
         *usage.routes,
     ],

@@ -20,6 +20,11 @@ def quota_defaults() -> dict[str, int]:
     return {key: limit for r in declared() for key, limit in r.quota.items()}
 
 
+def quota_of(name: str) -> dict[str, int]:
+    """The quota keys the resource ``name`` declares, with their defaults."""
+    return {key: limit for r in declared() if r.name == name for key, limit in r.quota.items()}
+
+
 def meterings() -> tuple[Metering, ...]:
     return tuple(r.metering for r in declared() if r.metering is not None)
 

@@ -28,6 +28,10 @@ PUBLIC = {
     ("GET", "/compute/v2"),  # Nova's legacy v2.0 version document
     ("GET", "/compute/v2/"),
     ("GET", "/openapi.json"),  # the API's own description
+    ("GET", "/networking"),
+    ("GET", "/networking/"),
+    ("GET", "/networking/v2.0"),
+    ("GET", "/networking/v2.0/"),
 }
 # Any valid token may ask which projects and domains it can scope to (rule "@").
 ANY_TOKEN = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ def test_every_route_and_method_is_in_the_document_with_its_body(
     doc = _get(app, "/openapi.json").json()
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     served = {
-        (m, r.path)
+        (m, re.sub(r"{(\w+):\w+}", r"{\1}", r.path))  # OpenAPI has no converters
         for r in app.routes
         if isinstance(r, Route) and r.path != "/openapi.json"
         for m in (r.methods or set()) - {"HEAD"}

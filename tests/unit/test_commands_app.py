@@ -39,7 +39,7 @@ def test_actor_and_flavor_snapshot_round_trip_through_the_store() -> None:
 
 def test_quota_snapshot_reloads_the_same_allocations() -> None:
     app = _app()
-    quota = Quota(project_id="p1", limits={"instances": -1}, actor=SYSTEM)
+    quota = Quota(project_id="p1", limits={"instances": -1, "cores": -1}, actor=SYSTEM)
     app.save(quota)
     for n in range(210):
         quota.reserve(f"vm-{n}", {"instances": 1, "cores": 2}, SYSTEM)

@@ -1,0 +1,46 @@
+"""Neutron's error shape for the Networking API's answers:
+``{"NeutronError": {"type", "message", "detail"}}``, the type the name of
+Neutron's exception (``NetworkNotFound``, ``IpAddressGenerationFailure``),
+and Neutron's statuses where they differ from Nova's (a quota refusal is
+409 OverQuota)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.errors import DomainError, Forbidden, QuotaExceeded
+
+_BY_STATUS = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    406: "HTTPNotAcceptable",
+    409: "HTTPConflict",
+    413: "HTTPRequestEntityTooLarge",
+    415: "HTTPUnsupportedMediaType",
+    429: "HTTPTooManyRequests",
+    500: "HTTPInternalServerError",
+    503: "HTTPServiceUnavailable",
+}
+
+
+def is_networking(path: str) -> bool:
+    return path == "/networking" or path.startswith("/networking/")
+
+
+def neutron_body(status: int, message: str, neutron_type: str = "") -> dict[str, Any]:
+    kind = neutron_type or _BY_STATUS.get(status, "NeutronException")
+    return {"NeutronError": {"type": kind, "message": message, "detail": ""}}
+
+
+def neutron_error(exc: DomainError, status: int) -> tuple[int, dict[str, Any]]:
+    """The status and body Neutron answers a domain error with."""
+    if isinstance(exc, QuotaExceeded):
+        message = f"Quota exceeded for resources: ['{exc.resource}']."
+        return 409, neutron_body(409, message, "OverQuota")
+    kind = str(getattr(exc, "neutron_type", ""))
+    if not kind and isinstance(exc, Forbidden) and hasattr(exc, "rule"):
+        kind = "PolicyNotAuthorized"
+    return status, neutron_body(status, exc.message, kind)

@@ -1,0 +1,120 @@
+"""The compute API's view of networking: what a boot's ``networks`` asks
+for, and a server's ``addresses`` (fixed and floating, by network name)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from starlette.requests import Request
+
+from api.context import state
+from api.errors import BadRequest
+from domain.values import Actor, NetworkRequest
+from projections.network_ports import ports_of_servers
+from projections.reader import Query
+
+MAX_NETWORKS = 16
+
+# The network "auto" means: the project's own (its oldest), else the
+# cloud's shared one named "private", else any shared one.
+_AUTO = Query(
+    "SELECT id::text AS id FROM net_networks WHERE NOT external AND"
+    " (project_id = %s OR shared) ORDER BY (project_id = %s) DESC,"
+    " (doc->>'name' = 'private') DESC, created_at, id LIMIT 1",
+    (),
+)
+
+
+async def boot_networks(
+    request: Request, actor: Actor, asked: str | list[Any]
+) -> str | tuple[NetworkRequest, ...]:
+    """A boot's networks as the command takes them: "none", or the requests
+    (each id only in the right format; whether it may be used is the
+    command's to say); "auto" resolves to a network, or stays "auto" (no
+    network) in a cloud without one."""
+    if asked in ("none", []):
+        return "none"
+    if asked == "auto":
+        row = await state(request).reads.one(Query(_AUTO.sql, (actor.project_id, actor.project_id)))
+        if row is None:
+            return "auto"
+        return (NetworkRequest(network_id=row["id"], auto_allocate=True),)
+    if not isinstance(asked, list) or len(asked) > MAX_NETWORKS:
+        raise BadRequest(f"Bad networks format: at most {MAX_NETWORKS} networks")
+    return tuple(_request(entry) for entry in asked)
+
+
+def _request(entry: Any) -> NetworkRequest:
+    if not isinstance(entry, dict) or not set(entry) <= {"uuid", "port", "fixed_ip", "tag"}:
+        raise BadRequest(f"Bad networks format: {str(entry)[:60]}")
+    network = entry.get("uuid") or ""
+    port = entry.get("port") or ""
+    fixed = entry.get("fixed_ip") or ""
+    tag = entry.get("tag") or ""
+    for value in (network, port, fixed, tag):
+        if not isinstance(value, str) or len(value) > 64:
+            raise BadRequest(f"Bad networks format: {str(entry)[:60]}")
+    if network and not _is_uuid(network):
+        raise BadRequest(f"Bad networks format: network uuid is not in proper format ({network})")
+    if port and not _is_uuid(port):
+        raise BadRequest(f"Bad networks format: port uuid is not in proper format ({port})")
+    if fixed:
+        try:
+            ipaddress.ip_address(fixed)
+        except ValueError:
+            raise BadRequest(f"Invalid fixed IP address ({fixed})") from None
+    if not (network or port):
+        raise BadRequest("Bad networks format: each network needs a uuid or a port")
+    if port and fixed:
+        raise BadRequest("Bad networks format: a port and a fixed_ip cannot both be given")
+    return NetworkRequest(network_id="" if port else network, port_id=port, fixed_ip=fixed, tag=tag)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+# Addresses ---------------------------------------------------------------------
+
+
+async def addresses_of(request: Request, servers: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """Nova's ``addresses`` of each server: per network name, its fixed
+    addresses and the floating ones reaching them. Only ports of the
+    server's own project plugged in by the cloud count (a user may write
+    any device_id on a port of theirs)."""
+    owners = {str(s["id"]): s["project_id"] for s in servers}
+    if not owners:
+        return {}
+    rows = await state(request).reads.all(ports_of_servers(list(owners)))
+    shown: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        port = row["port"]
+        if port["project_id"] != owners.get(row["device_id"]):
+            continue
+        if not str(port["device_owner"]).startswith("compute:"):
+            continue
+        entries = shown.setdefault(row["device_id"], {}).setdefault(row["network_name"], [])
+        mac = port["mac_address"]
+        for fixed in port["fixed_ips"]:
+            address = fixed["ip_address"]
+            entries.append(_address(address, "fixed", mac))
+            for floating in row["floating"]:
+                if floating["fixed"] == address and floating["floating"]:
+                    entries.append(_address(floating["floating"], "floating", mac))
+    return shown
+
+
+def _address(address: str, kind: str, mac: str) -> dict[str, Any]:
+    return {
+        "version": ipaddress.ip_address(address).version,
+        "addr": address,
+        "OS-EXT-IPS:type": kind,
+        "OS-EXT-IPS-MAC:mac_addr": mac,
+    }

@@ -1,0 +1,230 @@
+"""A server's ports: made (or taken, a user's port) for it at boot in the
+same save as the instance and its quota; let go when it is deleted (the
+ports made for it deleted with their floating IPs disassociated, a user's
+port detached and kept); attached and detached later (os-interface)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from commands.app import CloudApp
+from commands.loading import BatchAggregates
+from commands.network_batch import NetworkBatch, NeutronNotFound, parse_id
+from commands.network_macs import mac_claim_id
+from commands.network_port_changes import delete_port_in
+from commands.network_ports import FixedIpRequest, PortSpec, create_port_in, network_subnets
+from domain.addressing import NeutronConflict, parse_address
+from domain.errors import DomainError, InvalidInput
+from domain.instance import Instance
+from domain.network import Network
+from domain.network_values import COMPUTE_OWNER_PREFIX
+from domain.port import Port
+from domain.quota import Quota
+from domain.values import Actor, NetworkRequest
+
+DEFAULT_ZONE = "nova"
+
+
+class SpoiledBoot(DomainError):
+    """A boot failed after it had changed the batch: the batch runs again
+    without it (``cause`` is what its caller is told)."""
+
+    def __init__(self, cause: DomainError) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+
+
+@dataclass
+class _Plan:
+    """What one boot request's networks need, checked."""
+
+    requests: list[NetworkRequest]
+    networks: dict[str, Network]  # network id -> network
+    user_ports: dict[str, Port]  # port id -> a port of the user's, free
+    new_ports: int  # ports made for each instance
+
+
+class ServerNetworking:
+    """The networking part of one batch of boots (one project)."""
+
+    def __init__(self, app: CloudApp, quota: Quota) -> None:
+        self.batch = NetworkBatch(app)
+        self.batch.loaded[quota.id] = quota  # the boots' own copy: saved once, with them
+
+    def plan(self, requests: Sequence[NetworkRequest], actor: Actor, max_count: int) -> _Plan:
+        """Every network and port a boot names, checked as the thing itself
+        (another project's is not found), before anything changes."""
+        networks: dict[str, Network] = {}
+        user_ports: dict[str, Port] = {}
+        resolved = []
+        for request in requests:
+            if request.port_id:
+                port = self._user_port(request.port_id, actor)
+                if max_count > 1:
+                    raise InvalidInput("Unable to launch multiple instances with a single port")
+                user_ports[str(port.id)] = port
+                networks.setdefault(port.network_id, self.batch.get(Network, port.network_id))
+                resolved.append(replace(request, port_id=str(port.id), network_id=port.network_id))
+                continue
+            network = self._network(request.network_id, actor)
+            networks[str(network.id)] = network
+            if request.fixed_ip:
+                if max_count > 1:
+                    raise InvalidInput("Unable to launch multiple instances with a fixed IP")
+                parse_address(request.fixed_ip, "fixed_ip")
+            resolved.append(replace(request, network_id=str(network.id)))
+        if len(user_ports) != sum(1 for r in resolved if r.port_id):
+            raise InvalidInput("A port may be named only once")
+        return _Plan(resolved, networks, user_ports, sum(1 for r in resolved if not r.port_id))
+
+    def _network(self, network_id: str, actor: Actor) -> Network:
+        try:
+            network = self.batch.visible(Network, network_id, actor)
+        except NeutronNotFound:
+            raise InvalidInput(f"Network {network_id} could not be found.") from None
+        if network.external and not network.shared and not actor.is_admin:
+            raise InvalidInput(f"Network {network_id} is external: a server cannot boot onto it")
+        return network
+
+    def _user_port(self, port_id: str, actor: Actor) -> Port:
+        try:
+            port = self.batch.visible(Port, port_id, actor)
+        except NeutronNotFound:
+            raise InvalidInput(f"Port {port_id} could not be found.") from None
+        if port.project_id != actor.project_id and not actor.is_admin:
+            raise InvalidInput(f"Port {port_id} could not be found.")
+        if port.device_id or port.device_owner:
+            raise NeutronConflict(f"Port {port.id} is still in use.", "PortInUse")
+        return port
+
+    def fits(self, plan: _Plan, wanted: int) -> int:
+        """How many servers of this plan the networks have addresses for."""
+        fitting = wanted
+        for network_id, network in plan.networks.items():
+            per_server = len(
+                [r for r in plan.requests if r.network_id == network_id and not r.port_id]
+            )
+            if not per_server:
+                continue
+            v4 = [s for s in network_subnets(self.batch, network) if s.ip_version == 4]
+            if v4:
+                free = sum(self.batch.allocator(s).free() for s in v4)
+                fitting = min(fitting, free // per_server)
+        return fitting
+
+    def attach(self, instance: Instance, plan: _Plan, zone: str, actor: Actor) -> None:
+        """The instance's ports: made, or the user's taken; recorded on it."""
+        owner = f"{COMPUTE_OWNER_PREFIX}{zone or DEFAULT_ZONE}"
+        done: list[NetworkRequest] = []
+        try:
+            for request in plan.requests:
+                if request.port_id:
+                    port = plan.user_ports[request.port_id]
+                    port.attach(str(instance.id), owner, actor)
+                    self.batch.port_added(plan.networks[port.network_id], port)
+                    done.append(request)
+                    continue
+                fixed = (FixedIpRequest(ip_address=request.fixed_ip),) if request.fixed_ip else None
+                spec = PortSpec(
+                    network_id=request.network_id,
+                    fixed_ips=fixed,
+                    device_id=str(instance.id),
+                    device_owner=owner,
+                    delete_with_device=True,
+                    project_id=instance.project_id,
+                )
+                port = create_port_in(self.batch, spec, actor)
+                done.append(replace(request, port_id=str(port.id)))
+        except DomainError as exc:
+            raise SpoiledBoot(exc) from None
+        instance.assign_ports(done, actor)
+
+    def changed(self, quota: Quota, actor: Actor) -> list[Aggregate]:
+        """What to save with the boots (their quota aside)."""
+        self.batch.flush(actor)
+        return [a for a in self.batch.changed() if a.id != quota.id]
+
+
+# A server's deletion ------------------------------------------------------------
+
+
+# The networking batch of each action batch (its BatchAggregates): the
+# deletes of one action batch share their networks, subnets and groups.
+_RELEASES: weakref.WeakKeyDictionary[BatchAggregates, tuple[NetworkBatch, Actor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def prepare_port_releases(
+    shared: BatchAggregates, instances: Sequence[Instance], actor: Actor
+) -> None:
+    """Read the ports of every server an action batch may delete, and what
+    they touch, in two round trips rather than a few per server."""
+    port_ids = [p for instance in instances for p in instance.port_ids]
+    if not port_ids:
+        return
+    batch = NetworkBatch(shared.app)
+    _RELEASES[shared] = (batch, actor)
+    batch.preload([UUID(p) for p in port_ids])
+    batch.preload(_around([batch.find(Port, UUID(p)) for p in port_ids]))
+
+
+def release_server_ports(instance: Instance, actor: Actor, shared: BatchAggregates) -> None:
+    """In the save that deletes the server: the ports made for it go (their
+    floating IPs disassociated), a user's port is detached and kept. The
+    aggregates changed join ``shared`` (the action batch's, saved with it,
+    after ``finish_port_releases``)."""
+    port_ids = instance.port_ids
+    if not port_ids:
+        return
+    if shared not in _RELEASES:
+        _RELEASES[shared] = (NetworkBatch(shared.app), actor)
+    batch = _RELEASES[shared][0]
+    batch.loaded.update(shared.loaded)
+    batch.preload([parse_id(Port, p) for p in port_ids])
+    ports = [batch.find(Port, UUID(p)) for p in port_ids]
+    batch.preload(_around(ports))
+    for port_id in port_ids:
+        port = batch.find(Port, UUID(port_id))
+        if port is None or port.deleted or port.device_id != str(instance.id):
+            continue
+        if port.delete_with_device:
+            delete_port_in(batch, port, actor, forget_on_server=False)
+        else:
+            port.detach(actor)
+            network = batch.find(Network, parse_id(Network, port.network_id))
+            if network is not None and not network.deleted:
+                batch.port_added(network, port)
+    for aggregate in batch.changed():
+        shared.loaded[aggregate.id] = aggregate
+
+
+def _around(ports: list[Port | None]) -> list[UUID]:
+    """What deleting these ports touches, to read in one query."""
+    ids: list[UUID] = []
+    for port in ports:
+        if port is None:
+            continue
+        ids.append(UUID(port.network_id))
+        ids.extend(UUID(f.subnet_id) for f in port.fixed_ips)
+        ids.extend(UUID(g) for g in port.security_group_ids)
+        ids.extend(UUID(f) for f in port.floating_ips)
+        ids.append(mac_claim_id(port.mac_address))
+    return ids
+
+
+def finish_port_releases(shared: BatchAggregates) -> None:
+    """Before the action batch saves: each network's and group's lists
+    change once for all the deletes of the batch."""
+    found = _RELEASES.pop(shared, None)
+    if found is None:
+        return
+    batch, actor = found
+    batch.flush(actor)
+    for aggregate in batch.changed():
+        shared.loaded[aggregate.id] = aggregate

@@ -1,0 +1,40 @@
+"""Networking on the domain side: its aggregates, how the audit trail names
+them, and its quota keys (Neutron's names and defaults)."""
+
+from __future__ import annotations
+
+from domain.declarations import AuditType, DomainResource
+from domain.floating_ip import FloatingIP
+from domain.network import Network, SegmentPool
+from domain.port import Port
+from domain.router import Router
+from domain.security_group import SecurityGroup
+from domain.subnet import Subnet
+from domain.subnet_pool import SubnetPool
+
+RESOURCE = DomainResource(
+    "network",
+    aggregates=(Network, SegmentPool, Subnet, SubnetPool, Port, Router, FloatingIP, SecurityGroup),
+    audit=(
+        AuditType("network", "network/network", ("Network", "SegmentPool"), ("networks",)),
+        AuditType("subnet", "network/subnet", ("Subnet", "SubnetPool"), ("subnets", "subnetpools")),
+        AuditType("port", "network/port", ("Port",), ("ports",)),
+        AuditType("router", "network/router", ("Router",), ("routers",)),
+        AuditType("floating_ip", "network/floatingip", ("FloatingIP",), ("floatingips",)),
+        AuditType(
+            "security_group",
+            "network/security-group",
+            ("SecurityGroup",),
+            ("security-groups", "security-group-rules"),
+        ),
+    ),
+    quota={
+        "network": 100,
+        "subnet": 100,
+        "port": 500,
+        "router": 10,
+        "floatingip": 50,
+        "security_group": 10,
+        "security_group_rule": 100,
+    },
+)
