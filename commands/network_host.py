@@ -62,7 +62,7 @@ def record_plugged(app: CloudApp, host: str, port_ids: Sequence[UUID]) -> list[U
     return [port.id for port in recorded]
 
 
-def _servers_ready(app: CloudApp, host: str, plugged: Iterable[Port]) -> list[Aggregate]:
+def _servers_ready(app: CloudApp, host: str, plugged: Sequence[Port]) -> list[Aggregate]:
     """Servers being built here whose every port is plugged now, told so."""
     ids = {UUID(p.device_id) for p in plugged if p.on_server and _is_uuid(p.device_id)}
     instances = load_many(app, Instance, ids)
@@ -72,6 +72,7 @@ def _servers_ready(app: CloudApp, host: str, plugged: Iterable[Port]) -> list[Ag
         if i.task_state == TaskState.SPAWNING and i.host == host and not i.ports_ready
     ]
     others = load_many(app, Port, {UUID(p) for i in waiting for p in i.port_ids})
+    others.update({p.id: p for p in plugged})  # as this save leaves them
     ready = []
     for instance in waiting:
         ports = [others.get(UUID(p)) for p in instance.port_ids]
