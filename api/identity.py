@@ -24,6 +24,7 @@ from api.context import (
     state,
     token_claims,
 )
+from api.registry import tables
 from api.responses import JSONResponse
 from commands.authentication import Login
 from commands.identity import RevokeToken
@@ -141,33 +142,28 @@ async def version_v3(request: Request) -> JSONResponse:
 
 
 def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
-    """One public endpoint per service, all on this server under path prefixes."""
-    del project_id  # the volume endpoint will carry it
+    """One public endpoint per catalog entry the services declare
+    (api/resources/), all on this server under path prefixes. An entry
+    whose path names the project is left out of a token without one."""
     base = base_url(request)
-    services = [
-        ("identity", "keystone", f"{base}/identity"),
-        ("compute", "nova", f"{base}/compute/v2.1"),
-        ("image", "glance", f"{base}/image"),
-        ("network", "neutron", f"{base}/networking"),
-        # Block storage joins the catalog when its API exists: clients probe
-        # every listed service (e.g. `limits show` asks volumev3).
-    ]
+    entries = [entry for service in tables().services for entry in service.catalog]
     return [
         {
-            "id": f"{name}-service",
-            "type": kind,
-            "name": name,
+            "id": f"{entry.name}-service",
+            "type": entry.type,
+            "name": entry.name,
             "endpoints": [
                 {
-                    "id": f"{name}-public",
+                    "id": f"{entry.name}-public",
                     "interface": "public",
                     "region": "RegionOne",
                     "region_id": "RegionOne",
-                    "url": url,
+                    "url": base + entry.path.format(project_id=project_id),
                 }
             ],
         }
-        for kind, name, url in services
+        for entry in entries
+        if project_id or "{project_id}" not in entry.path
     ]
 
 
