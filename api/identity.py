@@ -3,6 +3,7 @@ a domain, the system or nothing; validation and revocation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from api.context import (
     state,
     token_claims,
 )
+from api.declarations import Service
 from api.registry import tables
 from api.responses import JSONResponse
 from commands.authentication import Login
@@ -142,11 +144,14 @@ async def version_v3(request: Request) -> JSONResponse:
 
 
 def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
-    """One public endpoint per catalog entry the services declare
-    (api/resources/), all on this server under path prefixes. An entry
-    whose path names the project is left out of a token without one."""
-    base = base_url(request)
-    entries = [entry for service in tables().services for entry in service.catalog]
+    """The token's catalog: every service the resources declare."""
+    return catalog_of(tables().services, base_url(request), project_id)
+
+
+def catalog_of(services: Iterable[Service], base: str, project_id: str) -> list[dict[str, Any]]:
+    """One public endpoint per catalog entry of ``services``, all on this
+    server (``base``) under their path prefixes. An entry whose path names
+    the project is left out of a token without one (a domain's, the system's)."""
     return [
         {
             "id": f"{entry.name}-service",
@@ -162,7 +167,8 @@ def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
                 }
             ],
         }
-        for entry in entries
+        for service in services
+        for entry in service.catalog
         if project_id or "{project_id}" not in entry.path
     ]
 

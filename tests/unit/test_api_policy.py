@@ -90,7 +90,8 @@ def test_only_identitys_rules_take_a_token_without_a_project() -> None:
 
 
 def test_a_resource_says_which_of_its_rules_take_any_token() -> None:
-    policy = Policy(rules={"widget:list": Rule("@", project_scoped=False), "widget:make": Rule("@")})
+    rules = {"widget:list": Rule("@", project_scoped=False), "widget:make": Rule("@")}
+    policy = Policy(rules=rules)
     domain_reader = _actor("reader", project="")
     assert policy.allowed(domain_reader, "widget:list")
     assert not policy.allowed(domain_reader, "widget:make")
