@@ -39,6 +39,7 @@ UNKNOWN_DOMAIN_ACTIONS = ("log", "reap")
 DEFAULT_SHUTDOWN_TIMEOUT = 60.0  # Nova's shutdown_timeout
 # Nova's defaults: remove_unused_original_minimum_age_seconds, image_cache_manager_interval.
 DEFAULT_IMAGE_CACHE_MAX_AGE, DEFAULT_IMAGE_CACHE_INTERVAL = 86400.0, 2400.0
+DEFAULT_NETWORK_RECONCILE_INTERVAL = 60.0  # Neutron's agents resync about as often
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,13 @@ class Settings:
     log_level: str = "INFO"
     # A file holding the secret Prometheus sends to GET /metrics (api/metrics.py).
     metrics_token_file: Path | None = None
+    # What the network workers drive (docs/networking.md): in-memory fakes, or
+    # Linux bridges, VXLAN, dnsmasq and nftables, each host a namespace of
+    # this machine; the hosts in the order their underlay addresses follow;
+    # how often each host compares what it has with the ledger.
+    network_driver: str = "fake"
+    network_hosts: tuple[str, ...] = ()
+    network_reconcile_interval_s: float = DEFAULT_NETWORK_RECONCILE_INTERVAL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -195,6 +203,14 @@ class Settings:
             metrics_token_file=Path(environ["CLOUDLEDGER_METRICS_TOKEN_FILE"])
             if environ.get("CLOUDLEDGER_METRICS_TOKEN_FILE")
             else None,
+            network_driver=_one_of(environ, "CLOUDLEDGER_NETWORK_DRIVER", NETWORK_DRIVERS),
+            network_hosts=tuple(
+                h for h in (environ.get("CLOUDLEDGER_NETWORK_HOSTS") or "").split(",") if h
+            ),
+            network_reconcile_interval_s=float(
+                environ.get("CLOUDLEDGER_NETWORK_RECONCILE_INTERVAL")
+                or DEFAULT_NETWORK_RECONCILE_INTERVAL
+            ),
         )
 
     @property
@@ -319,6 +335,7 @@ def _scheduler_config(environ: Mapping[str, str]) -> SchedulerConfig:
 
 
 HYPERVISORS = ("test", "qemu")
+NETWORK_DRIVERS = ("fake", "linux")
 
 
 def _hypervisor(environ: Mapping[str, str]) -> str:

@@ -12,7 +12,9 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.app import CloudApp
 from commands.loading import BatchAggregates, load, load_many
+from commands.network_host import bind_server_ports
 from commands.retry import retrying
+from commands.server_networks import finish_port_releases, release_server_ports
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.faults import GONE_FROM_HOST
 from domain.host import ComputeHost
@@ -41,7 +43,7 @@ def claim_host(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
     except InsufficientCapacity:
         return False
     instance.schedule_on(host_name, actor)
-    app.save(host, instance)
+    app.save(host, instance, *bind_server_ports(app, [instance], host_name))
     return True
 
 
@@ -76,7 +78,9 @@ def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -
     if placed:
         # The groups are saved too: a rival placing a member meanwhile makes
         # this save conflict, and the retry decides against its placement.
-        app.save(host, *placed, *(g.group for g in groups.values()))
+        # Their ports are bound to the host: its network worker plugs them.
+        ports = bind_server_ports(app, placed, host_name)
+        app.save(host, *placed, *(g.group for g in groups.values()), *ports)
     return [instance.id for instance in placed]
 
 
@@ -251,7 +255,7 @@ def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
 def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many deletions, and give back their claims and quota, in one save."""
 
-    return _finish_many(app, instances, _deleted, finish_delete)
+    return _finish_many(app, instances, _deleted, finish_delete, finish_port_releases)
 
 
 # Saves of a whole batch tried before each instance is recorded on its own.
@@ -263,6 +267,7 @@ def _finish_many(
     instances: Sequence[Instance],
     transition: Callable[[BatchAggregates, Instance], None],
     finish_one: Callable[[CloudApp, UUID], None],
+    before_save: Callable[[BatchAggregates], None] = lambda batch: None,
 ) -> list[UUID]:
     """One save for the whole batch. If an aggregate it read changed meanwhile
     (a boot reserved on the quota, a claim on the host), read them all again
@@ -277,6 +282,7 @@ def _finish_many(
         try:
             for instance in instances:
                 transition(batch, instance)
+            before_save(batch)
             app.save(*instances, *batch.loaded.values())
             return [instance.id for instance in instances]
         except IntegrityError:
@@ -306,11 +312,16 @@ def finish_delete(app: CloudApp, instance_id: UUID) -> None:
     instance = _instance(app, instance_id)
     batch = BatchAggregates(app)
     _deleted(batch, instance)
+    finish_port_releases(batch)
     app.save(instance, *batch.loaded.values())
 
 
 def _deleted(batch: BatchAggregates, instance: Instance) -> None:
+    """The guest is gone from its host: now its ports go (the ports made for
+    it deleted, a user's detached), so none is unplugged under a running
+    guest; then its claim and quota."""
     actor = instance_actor(instance, "compute")
+    release_server_ports(instance, actor, batch)
     _release(batch, instance, actor, instance.held_claims(), instance.holds_quota)
     instance.mark_deleted(actor)
 

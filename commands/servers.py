@@ -317,8 +317,9 @@ def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Rec
             ids[server_id] = UUID(server_id)
     instances = load_many(app, Instance, ids.values())
     quotas = BatchAggregates(app)
-    if any(verb == "delete" for verb, _, _ in requests):
-        prepare_port_releases(quotas, list(instances.values()), requests[0][2])
+    if any(verb == "delete" for verb, _, _ in requests):  # ports of servers with no host go now
+        unplaced = [i for i in instances.values() if not i.needs_host_cleanup]
+        prepare_port_releases(quotas, unplaced, requests[0][2])
     changed: dict[UUID, Instance] = {}
     outcomes: list[UUID | DomainError] = []
     for verb, server_id, actor in requests:
@@ -350,15 +351,16 @@ def _start(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
 def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
     """Ask the host to clean up, or finish at once if no host was ever chosen.
     A server waiting in VERIFY_RESIZE is confirmed first, as Nova does; old
-    disks another host keeps (a resize the delete interrupts) go too; the
-    ports made for it go, a user's port is detached."""
+    disks another host keeps (a resize the delete interrupts) go too. Its
+    ports go once the guest is gone (commands/compute.py: the ports made
+    for it deleted, a user's port detached); at once if it never had a host."""
     if instance.vm_state == VmState.RESIZED and instance.task_state is None:
         confirm_into(quotas, instance, actor)
     elif instance.stash_host not in (None, instance.host):
         instance.request_stash_drop(actor)
     instance.request_delete(actor)
-    release_server_ports(instance, actor, quotas)  # refuses nothing
     if not instance.needs_host_cleanup:
+        release_server_ports(instance, actor, quotas)  # refuses nothing
         instance.mark_deleted(actor)
         quotas.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
 

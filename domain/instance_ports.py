@@ -5,7 +5,10 @@ attached and detached since (os-interface). The events live on
 ``domain.instance_ports:Interfacing.InterfaceAttached`` and ``...Detached``.
 
 What a compute host acts on: an attached port is plugged into the running
-guest, a detached one unplugged (a later job)."""
+guest, a detached one unplugged. A server booting with ports waits until
+the network worker of its host has plugged them all (``PortsPlugged``,
+recorded with the ports' own ``Port.Plugged``): then its spawn goes ahead,
+as Nova's waits for "network-vif-plugged"."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.addressing import NeutronConflict
 from domain.errors import InvalidTransition, NotFound
-from domain.values import Actor, NetworkRequest, VmState
+from domain.values import Actor, NetworkRequest, TaskState, VmState
 
 MAX_PORTS = 16  # interfaces of one server
 
@@ -23,6 +26,8 @@ class Interfacing(Aggregate):
 
     networks: list[NetworkRequest]  # kept by Instance
     vm_state: VmState
+    task_state: TaskState | None
+    host: str | None
 
     @property
     def port_ids(self) -> list[str]:
@@ -45,6 +50,27 @@ class Interfacing(Aggregate):
     @event(PortsAssigned)
     def _ports_assigned(self, networks: list[NetworkRequest], actor: Actor) -> None:
         self.networks = networks
+
+    @property
+    def ports_ready(self) -> bool:
+        """Whether its spawn may go ahead: no ports, or all plugged on its host."""
+        return not self.port_ids or self.__dict__.get("ports_plugged_on") == self.host
+
+    def mark_ports_plugged(self, host: str, actor: Actor) -> None:
+        """Every port of a server being built is plugged on its host."""
+        if self.task_state != TaskState.SPAWNING or self.host != host:
+            state = f"task_state {self.task_state} on {self.host}"
+            raise InvalidTransition(f"instance {self.id}", state, f"ports plugged on {host}")
+        if not self.ports_ready:
+            self._ports_plugged(host, actor)
+
+    class PortsPlugged(Aggregate.Event):
+        host: str
+        actor: Actor
+
+    @event(PortsPlugged)
+    def _ports_plugged(self, host: str, actor: Actor) -> None:
+        self.ports_plugged_on = host
 
     def attach_port(self, port_id: str, network_id: str, actor: Actor) -> None:
         if self.vm_state in (VmState.DELETED, VmState.ERROR, VmState.BUILDING):

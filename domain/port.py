@@ -261,7 +261,19 @@ class Port(Aggregate):
 
     @event(Plugged)
     def _plugged(self, host: str, actor: Actor) -> None:
-        self.status = "ACTIVE"
+        # A service port (DHCP, a router's leg) is plugged where its service
+        # runs without being bound first; a bound one was bound there already.
+        self.status, self.host = "ACTIVE", host
+
+    def mark_service_plugged(self, host: str, actor: Actor) -> None:
+        """The network's own port (DHCP, a router's leg or gateway) is up on
+        the host that runs its service, which binds it there: no host's
+        network worker plugs it as it plugs a server's port."""
+        self.require_live()
+        if not self.device_owner.startswith("network:"):
+            raise InvalidTransition(f"port {self.id}", self.device_owner, "service plug")
+        if (self.status, self.host) != ("ACTIVE", host):
+            self._plugged(host, actor)
 
     def mark_unplugged(self, host: str, actor: Actor) -> None:
         self.require_live()

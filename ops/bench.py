@@ -44,15 +44,19 @@ class Bench:
     client: httpx.AsyncClient
     image_id: str
     flavor_id: str
+    networks: str = "none"  # "auto": a port per server on the project's network or private
 
     def boot_spec(self, n: int) -> dict[str, object]:
         spec = {"name": f"bench-{n}", "flavorRef": self.flavor_id, "imageRef": self.image_id}
-        return {"server": {**spec, "networks": "none"}}
+        return {"server": {**spec, "networks": self.networks}}
 
 
 @contextlib.asynccontextmanager
-async def bench_client(settings: Settings, flavor: str, image: str) -> AsyncIterator[Bench]:
-    """Logged in as admin, with the admin project's quota lifted meanwhile."""
+async def bench_client(
+    settings: Settings, flavor: str, image: str, networks: str = "none"
+) -> AsyncIterator[Bench]:
+    """Logged in as admin, with the admin project's quota lifted meanwhile
+    (its ports' too when servers boot onto a network)."""
     async with httpx.AsyncClient(base_url=settings.api_url, timeout=30) as client:
         body = {
             "auth": {
@@ -74,11 +78,16 @@ async def bench_client(settings: Settings, flavor: str, image: str) -> AsyncIter
         quota_url = f"/compute/v2.1/os-quota-sets/{project}"
         before = (await client.get(quota_url)).json()["quota_set"]
         await client.put(quota_url, json={"quota_set": UNLIMITED})
+        ports_url = f"/networking/v2.0/quotas/{project}"
+        ports_before = (await client.get(ports_url)).json()["quota"]["port"]
+        if networks != "none":
+            await client.put(ports_url, json={"quota": {"port": -1}})
         try:
-            yield Bench(client, images[0]["id"], flavor_id)
+            yield Bench(client, images[0]["id"], flavor_id, networks)
         finally:
             restore = {k: before[k] for k in UNLIMITED if k in before}
             await client.put(quota_url, json={"quota_set": restore})
+            await client.put(ports_url, json={"quota": {"port": ports_before}})
 
 
 class StatusBoard:
@@ -161,7 +170,7 @@ async def _run(settings: Settings, servers: int, concurrency: int, mode: Mode) -
         if mode.keep and done in (100, servers - 100, servers):
             results.cpu_at[done] = cpu.snapshot(stack, me)
 
-    async with bench_client(settings, mode.flavor, mode.image) as bench:
+    async with bench_client(settings, mode.flavor, mode.image, mode.networks) as bench:
         todo: asyncio.Queue[int] = asyncio.Queue()
         for n in range(servers):
             todo.put_nowait(n)
@@ -206,6 +215,7 @@ class Mode:
     flavor: str
     image: str
     keep: bool = False
+    networks: str = "none"
 
 
 def ledger_boot_seconds(database_url: str, server_ids: list[str]) -> dict[str, float]:

@@ -69,7 +69,7 @@ async def _sample_peak(database_url: str, stop: asyncio.Event) -> int:
 
 
 async def _run(settings: Settings, rate: float, seconds: float, mode: Mode) -> int:
-    async with bench_client(settings, mode.flavor, mode.image) as bench:
+    async with bench_client(settings, mode.flavor, mode.image, mode.networks) as bench:
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample_peak(settings.database_url, stop))
         statuses, accepted = await _offer(bench, rate, seconds)

@@ -86,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--flavor", default="m1.tiny")
     bench.add_argument("--image", default="tiny-qcow2")
     bench.add_argument("--keep", action="store_true", help="boot: delete only at the end")
+    bench.add_argument(
+        "--networks", choices=["none", "auto"], default="none", help="boot: auto = a port each"
+    )
     bench.add_argument("--rate", type=float, default=90.0, help="overload: boots offered per s")
     bench.add_argument("--seconds", type=float, default=60.0, help="overload: for how long")
     from ops.billing import add_parser as add_billing
@@ -197,7 +200,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _bench(settings: Settings, args: argparse.Namespace) -> int:
     from ops.bench import Mode, main_bench
 
-    mode = Mode(args.flavor, args.image, keep=args.keep)
+    mode = Mode(args.flavor, args.image, keep=args.keep, networks=args.networks)
     if args.what == "guest":  # real guests, one at a time (a stack run with qemu)
         from ops.bench_guest import main_guest_bench
 

@@ -1,5 +1,6 @@
 """What tempest is told about the interop stack, asked of its API as its
-admin: the images to boot, the compute microversions it serves."""
+admin: the images to boot, the compute microversions it serves, the
+external network and the Networking extensions it serves."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def cloud_facts(stack: InteropStack) -> Cloud:
         image_ref_alt = _copy_image(client, image_ref, ALT_IMAGE_NAME)
         version = _json(client.get("/compute/v2.1/"))["version"]
         enforced = _refuses_bogus_image_data(client)
+        public_network_id = _network_id(client, "public")
+        extensions = _json(client.get("/networking/v2.0/extensions"))["extensions"]
     return Cloud(
         url=stack.url,
         admin_password=stack.admin_password,
@@ -32,6 +35,8 @@ def cloud_facts(stack: InteropStack) -> Cloud:
         min_microversion=version["min_version"],
         max_microversion=version["version"],
         image_format_enforcement=enforced,
+        public_network_id=public_network_id,
+        network_extensions=",".join(sorted(e["alias"] for e in extensions)),
     )
 
 
@@ -62,6 +67,11 @@ def _json(response: httpx.Response) -> Any:
 def _image_id(client: httpx.Client, name: str) -> str:
     (image,) = _json(client.get("/image/v2/images", params={"name": name}))["images"]
     return str(image["id"])
+
+
+def _network_id(client: httpx.Client, name: str) -> str:
+    (network,) = _json(client.get("/networking/v2.0/networks", params={"name": name}))["networks"]
+    return str(network["id"])
 
 
 def _refuses_bogus_image_data(client: httpx.Client) -> bool:

@@ -43,6 +43,9 @@ class Cloud:
     image_format_enforcement: bool = True
     flavor_ref: str = "1"
     flavor_ref_alt: str = "2"
+    # The seeded external network, and the Networking extensions served.
+    public_network_id: str = ""
+    network_extensions: str = "all"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def tempest_conf(cloud: Cloud, workspace: Path) -> str:
         "auth": {
             # Tempest makes a project and users per test class and deletes them.
             "use_dynamic_credentials": "true",
-            "create_isolated_networks": "false",  # no network service yet
+            # Each test class gets a network, subnet and router of its own.
+            "create_isolated_networks": "true",
             "admin_username": "admin",
             "admin_password": cloud.admin_password,
             "admin_project_name": "admin",
@@ -141,6 +145,21 @@ def tempest_conf(cloud: Cloud, workspace: Path) -> str:
             "spice_console": "false",
             "serial_console": "false",
         },
+        "network": {
+            "public_network_id": cloud.public_network_id,
+            "floating_network_name": "public",
+            "project_network_cidr": "10.100.0.0/16",
+            "project_network_mask_bits": "28",
+            "build_timeout": "60",
+            "build_interval": "1",
+        },
+        "network-feature-enabled": {
+            # What GET /v2.0/extensions lists (ops/interop_cloud.py), not "all".
+            "api_extensions": cloud.network_extensions,
+            "ipv6": "true",
+            "ipv6_subnet_attributes": "false",
+            "port_security": "true",
+        },
         "image": {
             # Never the download site of tempest's defaults: nothing leaves 127.0.0.1.
             "http_image": f"{cloud.url}/interop-no-such-image",
@@ -163,7 +182,7 @@ def tempest_conf(cloud: Cloud, workspace: Path) -> str:
         "service_available": {
             "nova": "true",
             "glance": "true",
-            "neutron": "false",  # until networking lands (issue 21)
+            "neutron": "true",
             "cinder": "false",  # until block storage lands (issue 22)
             "swift": "false",
             "horizon": "false",

@@ -21,9 +21,10 @@ from ops.redis import PrivateRedis
 from ops.schema import create_schema
 from ops.seed import seed, seed_disk_images, seed_guest_images
 from ops.service_users import ensure_service_users
-from ops.stack import Child, Restartable, Supervisor, child_env, python_child
+from ops.stack import Child, NetworkTopology, Restartable, Supervisor, child_env, python_child
 from workers import routes
 from workers.drivers.test_node import write_test_node
+from workers.roles.network import topology
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,12 @@ def run(hosts: int, environ: dict[str, str], shape: HostShape = HostShape()) -> 
         redis = PrivateRedis(settings.state_dir / "redis", settings.private_redis_port)
         servers.append(redis)
         extra["CLOUDLEDGER_REDIS_URL"] = redis.url()
-    settings = Settings.from_env({**environ, **extra})
     names = host_names(hosts)
+    # Every network worker learns the hosts in one order: their underlay addresses follow it.
+    extra["CLOUDLEDGER_NETWORK_HOSTS"] = ",".join(names)
+    settings = Settings.from_env({**environ, **extra})
+    if settings.network_driver == "linux":  # made first, removed last
+        servers.insert(0, NetworkTopology(topology(settings)))
     supervisor = Supervisor(_children(settings, names, child_env(extra)), servers)
     try:
         supervisor.start(supervisor.servers)

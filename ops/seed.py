@@ -71,7 +71,7 @@ def seed(services: Services, admin_password: str, hosts: list[RegisterHost]) -> 
 
 # The cloud's own networks, made at first start: a shared tenant network,
 # the external network whose subnet is the floating-IP pool (the address
-# range ops/netns_hosts.py gives the external namespace), and a router
+# range workers/drivers/netns_topology.py gives the external namespace), and a router
 # joining them, so a server boots with an address and takes a floating IP
 # with no set-up.
 PRIVATE_CIDR = "10.0.0.0/24"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from workers.drivers.netns_topology import NetnsTopology
+
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_SECONDS = 1.0
@@ -173,6 +175,27 @@ class Supervisor:
                 member.target.stop()
             except Exception as exc:
                 print(f"cloudledger: stopping {member.target.name} failed: {exc}", flush=True)
+
+
+@dataclass
+class NetworkTopology:
+    """The stack's hosts as network namespaces (the real network driver):
+    made before any worker starts, removed after every one stopped, with
+    whatever still runs in them (dnsmasq, guests) ended by its PID. Only
+    namespaces of this stack's prefix are touched, never the machine's own
+    interfaces."""
+
+    topology: NetnsTopology
+    name: str = "network-topology"
+
+    def start(self) -> None:
+        self.topology.ensure()
+
+    def exited(self) -> bool:
+        return False  # namespaces do not exit; a worker repairs what goes missing
+
+    def stop(self) -> None:
+        self.topology.remove()
 
 
 def python_child(name: str, args: list[str], env: dict[str, str], logs: Path) -> Child:

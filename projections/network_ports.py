@@ -92,6 +92,8 @@ class PortsView(ProjectionView):
         # The metadata service finds a guest by its network and address.
         "CREATE INDEX IF NOT EXISTS net_ports_fixed_ips ON net_ports"
         " USING gin ((doc->'fixed_ips') jsonb_path_ops)",
+        # A host's network worker compares the ports bound to it with its own.
+        "CREATE INDEX IF NOT EXISTS net_ports_by_host ON net_ports ((doc->>'binding:host_id'))",
     )
 
     @singledispatchmethod
@@ -148,7 +150,9 @@ class PortsView(ProjectionView):
 
     @apply.register
     def _(self, e: Port.Plugged, cur: Cursor[DictRow]) -> None:
-        patch_doc(cur, "net_ports", e.originator_id, {"status": "ACTIVE"}, e.timestamp)
+        patch_doc(
+            cur, "net_ports", e.originator_id, {"status": "ACTIVE", **_binding(e.host)}, e.timestamp
+        )
 
     @apply.register
     def _(self, e: Port.Unplugged, cur: Cursor[DictRow]) -> None:
@@ -166,6 +170,18 @@ def _visible(project_id: str | None) -> tuple[str, list[Any]]:
     if project_id is None:
         return "true", []
     return "t.project_id = %s", [project_id]
+
+
+def ports_bound_to(host: str) -> Query:
+    """The ports bound to a host (a network worker's reconcile)."""
+    return Query("SELECT id FROM net_ports WHERE doc->>'binding:host_id' = %s", (host,))
+
+
+def dhcp_networks() -> Query:
+    """The networks with a DHCP port (the network node's reconcile)."""
+    return Query(
+        "SELECT network_id AS id FROM net_ports WHERE doc->>'device_owner' = 'network:dhcp'"
+    )
 
 
 def ports_page(project_id: str | None, listing: Listing) -> Query:

@@ -183,3 +183,8 @@ def floating_ips_page(project_id: str | None, listing: Listing) -> Query:
 
 def floating_ip_by_id(project_id: str | None, floating_ip_id: UUID) -> Query:
     return one_query("net_floating_ips", _visible(project_id), floating_ip_id)
+
+
+def router_ids() -> Query:
+    """Every router (the network node's reconcile)."""
+    return Query("SELECT id FROM net_routers")

@@ -36,15 +36,20 @@ class QueueFamily:
 @dataclass(frozen=True)
 class Link:
     """An aggregate waits on another's events: ``made_by`` (an event of the
-    waiting aggregate) names the other's id in its ``field``, and the wait
-    lasts until one of ``dropped_by`` (events of the waiting aggregate).
-    The relay keeps the link in its own table, in the transaction of the
-    event that made it, so a restart forgets none."""
+    waiting aggregate, or any of several) names the other's id in its
+    ``field`` (or a list of ids: it waits on each), and the wait lasts
+    until one of ``dropped_by`` (events of the waiting aggregate). The relay
+    keeps the link in its own table, in the transaction of the event that
+    made it, so a restart forgets none."""
 
     name: str
-    made_by: type
+    made_by: type | tuple[type, ...]
     field: str
     dropped_by: tuple[type, ...]
+
+    @property
+    def made_by_events(self) -> tuple[type, ...]:
+        return self.made_by if isinstance(self.made_by, tuple) else (self.made_by,)
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,10 @@ Trigger = type | Via  # an event of the aggregate itself, or of one it waits on
 @dataclass(frozen=True)
 class Route:
     """``owed_by`` owes a ``kind`` job on ``family``'s queue until one of
-    ``completed_by`` comes; ``job`` (``module:function``) does it. For a
+    ``completed_by`` comes; ``job`` (``module:function``) does it. A route
+    that no event completes (``completed_by`` empty: the work leaves no
+    record of its own, as a filter refreshed) is done once a batch that
+    carried it has run to the end without failing. For a
     per-host family the queue is that of the aggregate's host, or of the
     host the event names in ``host_field`` (a resize works on two hosts);
     an event that names none owes nothing. Kinds are named by resource

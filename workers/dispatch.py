@@ -177,8 +177,8 @@ class Relay(ProjectionView):
                     self._owe_via(route.kind, event, waiting, queue)
         for link in plan.drops:  # before makes: an event may end one wait and begin another
             writes.unlink(link.name, aggregate)
-        for link in plan.makes:
-            writes.link(link.name, UUID(str(getattr(event, link.field))), aggregate)
+        for link in plan.makes:  # on each aggregate its field names (one, or a list)
+            writes.link_each(link.name, _ids(getattr(event, link.field)), aggregate)
         if plan.clears:  # nothing more will be asked of its host
             writes.placed[aggregate] = None
 
@@ -281,7 +281,18 @@ class Relay(ProjectionView):
         if missing:
             log.warning("re-enqueueing %d owed items missing from Redis", len(missing))
         failed = [b for b in batch_ids if statuses[b] == b"failed"]
+        self._forget_run([b for b in batch_ids if statuses[b] == b"finished"])
         return self.enqueue(missing) + self._retry_failed(failed)
+
+    def _forget_run(self, batch_ids: Sequence[str]) -> None:
+        """Items of kinds no event completes are done once their batch ran."""
+        kinds = list(self.routing.done_when_run)
+        if batch_ids and kinds:
+            with self.datastore.transaction(commit=True) as cur:
+                cur.execute(
+                    "DELETE FROM relay_pending WHERE batch_id = ANY(%s) AND kind = ANY(%s)",
+                    (list(batch_ids), kinds),
+                )
 
     def _retry_failed(self, job_ids: Sequence[str]) -> int:
         """Run failed batches again, each less often the more it has failed."""
@@ -296,6 +307,12 @@ class Relay(ProjectionView):
                 retries.run_again(job)
                 retried += 1
         return retried
+
+
+def _ids(value: Any) -> list[UUID]:
+    """The ids a link's field names: one, or a list of them."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return [UUID(str(v)) for v in values]
 
 
 def _request_id(event: Any) -> str:

@@ -79,6 +79,10 @@ class RelayWrites:
         self.links.setdefault(link, {}).setdefault(source, set()).add(target)
         self.linked[link, source, target] = True
 
+    def link_each(self, link: str, sources: list[UUID], target: UUID) -> None:
+        for source in sources:
+            self.link(link, source, target)
+
     def unlink(self, link: str, target: UUID) -> None:
         for targets in self.links.get(link, {}).values():
             targets.discard(target)

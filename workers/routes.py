@@ -94,7 +94,8 @@ class Routing:
             for cleared in placement.cleared_by:
                 seen.setdefault(cleared)
         for link in self.links:
-            seen.setdefault(link.made_by)
+            for made_by in link.made_by_events:
+                seen.setdefault(made_by)
             for dropped in link.dropped_by:
                 seen.setdefault(dropped)
         return tuple(seen)
@@ -125,13 +126,18 @@ class Routing:
             owes_via=owes_via,
             places=places,
             clears=any(event_type in p.cleared_by for p in self.placements),
-            makes=tuple(link for link in self.links if link.made_by is event_type),
+            makes=tuple(link for link in self.links if event_type in link.made_by_events),
             drops=tuple(link for link in self.links if event_type in link.dropped_by),
             needs_placement=not places
             and any(r.family.per_host and not r.host_field for r in owes),
             needs_target_placement=any(r.family.per_host and not r.host_field for r in owes_via),
             reaches=tuple(sorted(reached | {link for link, _ in completes_via}, key=_name)),
         )
+
+    @cached_property
+    def done_when_run(self) -> tuple[str, ...]:
+        """Kinds no event completes: done once a batch carrying them ran."""
+        return tuple(r.kind for r in self.routes if not r.completed_by)
 
     def route_of(self, kind: str) -> Route:
         """The route of a kind, by its name now or the one it was stored under."""

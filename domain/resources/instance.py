@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from domain.declarations import AuditType, DomainResource, Metering
 from domain.instance import Instance
+from domain.instance_ports import Interfacing
 from domain.meter_changes import (
     SECONDS_PER_HOUR,
     Began,
@@ -110,4 +111,6 @@ RESOURCE = DomainResource(
         },
     ),
     quota={"instances": 10, "cores": 20, "ram": 51200},
+    # A host's network worker telling the spawn to go ahead: no view shows it.
+    unwatched=(Interfacing.PortsPlugged,),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from domain.declarations import AuditType, DomainResource
 from domain.floating_ip import FloatingIP
 from domain.network import Network, SegmentPool
+from domain.network_host import NetworkHost
 from domain.port import Port
 from domain.router import Router
 from domain.security_group import SecurityGroup
@@ -14,7 +15,17 @@ from domain.subnet_pool import SubnetPool
 
 RESOURCE = DomainResource(
     "network",
-    aggregates=(Network, SegmentPool, Subnet, SubnetPool, Port, Router, FloatingIP, SecurityGroup),
+    aggregates=(
+        Network,
+        SegmentPool,
+        Subnet,
+        SubnetPool,
+        Port,
+        Router,
+        FloatingIP,
+        SecurityGroup,
+        NetworkHost,
+    ),
     audit=(
         AuditType("network", "network/network", ("Network", "SegmentPool"), ("networks",)),
         AuditType("subnet", "network/subnet", ("Subnet", "SubnetPool"), ("subnets", "subnetpools")),
@@ -27,7 +38,11 @@ RESOURCE = DomainResource(
             ("SecurityGroup",),
             ("security-groups", "security-group-rules"),
         ),
+        # A host's network worker: what its reconcile repaired (no API path).
+        AuditType("network_host", "network/agent", ("NetworkHost",)),
     ),
+    # No read model shows a host's repairs; the audit trail does.
+    unwatched=(NetworkHost.Created, NetworkHost.Repaired),
     quota={
         "network": 100,
         "subnet": 100,

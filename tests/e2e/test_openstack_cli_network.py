@@ -2,7 +2,9 @@
 network of one's own with a subnet, a port and a router onto the seeded
 external network; a server on the seeded `private` network with a floating
 IP added and removed; a security group rule; quotas; and the refusals a
-user meets (a network with ports, a network of another project)."""
+user meets (a network with ports, a network of another project). The
+network workers (fake drivers) plug what is bound: a server's port and a
+router's legs become ACTIVE, a floating IP is ACTIVE while associated."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import Stack, create_member
+from e2e.helpers import Stack, create_member, wait_for
 from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
 
 pytestmark = pytest.mark.e2e
@@ -20,6 +22,16 @@ pytestmark = pytest.mark.e2e
 
 def _json(stack: Stack, *args: str) -> Any:
     return as_json(openstack(stack, *args, "-f", "json"))
+
+
+def _active(stack: Stack, *args: str) -> Any:
+    """What ``show`` says once its status is ACTIVE (a network worker's report)."""
+
+    def shown() -> Any:
+        found = _json(stack, *args)
+        return found if found["status"] == "ACTIVE" else None
+
+    return wait_for(shown, 30.0, f"{' '.join(args)} ACTIVE", interval=0.5)
 
 
 def _addresses(stack: Stack, server: str) -> dict[str, Any]:
@@ -48,6 +60,8 @@ def test_a_network_of_ones_own_with_a_router_to_the_outside(stack: Stack) -> Non
     assert "198.51.100." in json.dumps(shown["external_gateway_info"])
     legs = _json(stack, "port", "list", "--router", router["id"])
     assert [leg["Fixed IP Addresses"] for leg in legs] and "192.168.50.1" in json.dumps(legs)
+    for leg in legs:  # up on the network node, which runs the router
+        assert _active(stack, "port", "show", leg["ID"])["binding_host_id"] == "network-node"
 
     refused = openstack(stack, "network", "delete", "cli-net")
     assert refused.returncode != 0
@@ -70,13 +84,17 @@ def test_a_server_on_private_takes_a_floating_ip_and_lets_it_go(stack: Stack) ->
     addresses = _addresses(stack, "cli-vm")
     (fixed,) = addresses["private"]
     assert fixed.startswith("10.0.0.") if isinstance(fixed, str) else fixed["addr"]
+    (booted,) = _json(stack, "port", "list", "--server", server["id"])
+    assert booted["Status"] == "ACTIVE"  # plugged on its host before the guest started
+    host = _json(stack, "server", "show", "cli-vm")["OS-EXT-SRV-ATTR:host"]
+    assert _json(stack, "port", "show", booted["ID"])["binding_host_id"] == host
 
     floating = _json(stack, "floating", "ip", "create", "public")
     address = floating["floating_ip_address"]
     assert address.startswith("198.51.100.")
     ok(openstack(stack, "server", "add", "floating", "ip", "cli-vm", address))
     assert address in json.dumps(_addresses(stack, "cli-vm"))
-    shown = _json(stack, "floating", "ip", "show", address)
+    shown = _active(stack, "floating", "ip", "show", address)  # its NAT is in place
     assert shown["port_id"] and shown["fixed_ip_address"].startswith("10.0.0.")
 
     ok(openstack(stack, "security", "group", "rule", "create", "--proto", "icmp", "default"))
@@ -85,6 +103,7 @@ def test_a_server_on_private_takes_a_floating_ip_and_lets_it_go(stack: Stack) ->
 
     ok(openstack(stack, "server", "remove", "floating", "ip", "cli-vm", address))
     assert address not in json.dumps(_addresses(stack, "cli-vm"))
+    assert _json(stack, "floating", "ip", "show", address)["status"] == "DOWN"
     ok(openstack(stack, "floating", "ip", "delete", address))
     assert address not in ok(openstack(stack, "floating", "ip", "list"))
 
@@ -118,7 +137,7 @@ def test_a_port_is_added_to_a_running_server_and_removed(stack: Stack) -> None:
     )  # fmt: skip
     port = _json(stack, "port", "create", "--network", "private", "cli-extra")
     ok(openstack(stack, "server", "add", "port", "cli-ports-vm", "cli-extra"))
-    shown = _json(stack, "port", "show", "cli-extra")
+    shown = _active(stack, "port", "show", "cli-extra")
     host = _json(stack, "server", "show", "cli-ports-vm")["OS-EXT-SRV-ATTR:host"]
     # Bound to the server's host at once: its network worker plugs it.
     assert shown["device_owner"].startswith("compute:") and shown["binding_host_id"] == host

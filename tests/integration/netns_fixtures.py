@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from netns_helpers import StandIn
 
-from ops.netns_hosts import NetnsTopology, stack_prefix
+from workers.drivers.netns_topology import NetnsTopology, stack_prefix
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from ops.netns_hosts import stack_prefix
 from ops.ports import free_port
 from ops.tgtd import Tgtd, TgtdConfig, free_control_port
 from workers.drivers.domain_interfaces import InterfaceSpec
@@ -33,6 +32,7 @@ from workers.drivers.netns import (
     namespace_pids,
     remove_namespace,
 )
+from workers.drivers.netns_topology import stack_prefix
 from workers.drivers.processes import end_processes
 from workers.drivers.runner import SubprocessRunner
 from workers.drivers.test_node import write_test_node

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.netns_hosts import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_network import FakePorts
 from workers.drivers.linux_ports import LinuxPorts
+from workers.drivers.netns_topology import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.network import PortDriver
 from workers.drivers.network_types import (
     PluggedPort,

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from netns_helpers import StandIn, attach_client, run_in, udhcpc
 
-from ops.netns_hosts import NetnsTopology
 from workers.drivers.dnsmasq import LinuxDhcp, MetadataUpstream
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_network import FakeDhcp
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.metadata_proxy import sign
 from workers.drivers.netns import list_namespaces, namespace_exists, namespace_pids
+from workers.drivers.netns_topology import NetnsTopology
 from workers.drivers.network import DhcpDriver
 from workers.drivers.network_specs import DhcpHost, DhcpService, DhcpState, DhcpSubnet
 from workers.drivers.network_types import PortBinding, Segment, tap_name

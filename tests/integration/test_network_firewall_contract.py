@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import pytest
 from netns_helpers import attach_client, pings, run_in
 
-from ops.netns_hosts import NetnsTopology
 from workers.drivers.errors import TransientDriverError
 from workers.drivers.fake_network import FakeFirewall, FakePorts
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.netns import in_namespace, ipr, set_sysctl
+from workers.drivers.netns_topology import NetnsTopology
 from workers.drivers.network import FirewallDriver, PortDriver
 from workers.drivers.network_specs import FilterRule, FilterState, PortFilter
 from workers.drivers.network_types import PortBinding, Segment

@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 from netns_helpers import attach_client, pings, run_in
 
-from ops.netns_hosts import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_network import FakeRouters
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.netns import in_namespace, list_namespaces
+from workers.drivers.netns_topology import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.network import RouterDriver
 from workers.drivers.network_specs import (
     FloatingIp,

@@ -1,4 +1,4 @@
-"""Hosts as namespaces (ops/netns_hosts.py): made idempotently, joined by an
+"""Hosts as namespaces (workers/drivers/netns_topology.py): made idempotently, joined by an
 underlay that exists only inside them, unique per stack, and removed whole."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from netns_helpers import pings, run_in
 
-from ops.netns_hosts import NetnsTopology, stack_prefix
 from workers.drivers.netns import list_namespaces
+from workers.drivers.netns_topology import NetnsTopology, stack_prefix
 
 pytest_plugins = ["netns_fixtures"]
 

@@ -19,12 +19,12 @@ import pytest
 from netns_helpers import StandIn, pings, run_in
 
 from ops.guest_images import CMDLINE, MARKER, GuestImages
-from ops.netns_hosts import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.dnsmasq import LinuxDhcp, MetadataUpstream
 from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.hypervisor import DiskSpec, DomainSpec, LibvirtHypervisor
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.netns import list_namespaces, namespace_pids
+from workers.drivers.netns_topology import EXTERNAL_BRIDGE, EXTERNAL_PHYSNET, NetnsTopology
 from workers.drivers.network_specs import (
     DhcpHost,
     DhcpService,

@@ -9,7 +9,14 @@ from pathlib import Path
 from ops.interop_tempest import Cloud, include_list, tempest_conf
 
 CLOUD = Cloud(
-    "http://127.0.0.1:8080", "pw", "img-1", "img-2", "2.52", image_format_enforcement=False
+    "http://127.0.0.1:8080",
+    "pw",
+    "img-1",
+    "img-2",
+    "2.52",
+    image_format_enforcement=False,
+    public_network_id="net-public",
+    network_extensions="external-net,router,security-group",
 )
 
 
@@ -21,7 +28,10 @@ def _conf(tmp_path: Path) -> ConfigParser:
 
 def test_tempest_is_told_which_services_and_features_exist(tmp_path: Path) -> None:
     conf = _conf(tmp_path)
-    assert conf["service_available"]["neutron"] == "false"
+    assert conf["service_available"]["neutron"] == "true"
+    assert conf["auth"]["create_isolated_networks"] == "true"
+    assert conf["network"]["public_network_id"] == "net-public"
+    assert conf["network-feature-enabled"]["api_extensions"] == "external-net,router,security-group"
     assert conf["service_available"]["cinder"] == "false"
     features = conf["compute-feature-enabled"]
     for built in ("resize", "snapshot", "pause", "suspend", "console_output"):

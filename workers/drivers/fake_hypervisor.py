@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
+from workers.drivers.domain_interfaces import InterfaceSpec, validate_interfaces
 from workers.drivers.errors import DriverError, PermanentDriverError
 from workers.drivers.hypervisor import (
     DomainInfo,
@@ -124,6 +126,18 @@ class FakeHypervisor:
             return []
         found = [AttachedVolume(a, d.target) for a, d in domain.volumes.items()]
         return sorted(found, key=lambda a: (len(a.target), a.target))
+
+    def ensure_interfaces(self, name: str, interfaces: Sequence[InterfaceSpec]) -> None:
+        self._raise_if_told()
+        validate_interfaces(name, interfaces)
+        domain = self._domains.get(name)
+        if domain is not None:
+            domain.spec = replace(domain.spec, interfaces=tuple(interfaces))
+
+    def interfaces(self, name: str) -> list[InterfaceSpec]:
+        self._raise_if_told()
+        domain = self._domains.get(name)
+        return [] if domain is None else list(domain.spec.interfaces)
 
     def _ensure_defined(self, spec: DomainSpec) -> _Domain:
         validate_spec(spec)

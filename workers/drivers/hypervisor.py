@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import libvirt
 
+from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.domain_xml import REAL_DOMAIN_TYPES, domain_xml
 from workers.drivers.errors import (
     DriverError,
     PermanentDriverError,
     TransientDriverError,
 )
+from workers.drivers.interface_attach import InterfaceAttachments, LibvirtInterfaces, interfaces_in
 from workers.drivers.specs import (
     DISK_FORMATS,
     OVMF_CODE,
@@ -53,9 +55,10 @@ __all__ = [
 CLEAN_SHUTDOWN_S = 60.0
 
 
-class Hypervisor(VolumeAttachments, Protocol):
+class Hypervisor(VolumeAttachments, InterfaceAttachments, Protocol):
     """Defines, starts, stops and removes domains on one compute host, and
-    attaches volumes to them (VolumeAttachments).
+    attaches volumes (VolumeAttachments) and network interfaces
+    (InterfaceAttachments) to them.
 
     Every method is idempotent: calling it again after it returned, or after
     a crash part-way through it, converges on the same end state. Domains are
@@ -184,6 +187,7 @@ class LibvirtHypervisor:
         # The host's network namespace (hosts as namespaces, one machine):
         # guests start there, and find their taps there.
         self._netns = netns
+        self._interfaces = LibvirtInterfaces(domain_type, netns)
 
     def ensure_running(self, spec: DomainSpec) -> None:
         validate_spec(spec)
@@ -294,6 +298,19 @@ class LibvirtHypervisor:
         with self._mapped_errors():
             dom = self._lookup(name)
             return [] if dom is None else self._volumes.attached(dom)
+
+    def ensure_interfaces(self, name: str, interfaces: Sequence[InterfaceSpec]) -> None:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            if dom is not None:
+                self._interfaces.ensure(dom, interfaces)
+
+    def interfaces(self, name: str) -> list[InterfaceSpec]:
+        with self._mapped_errors():
+            dom = self._lookup(name)
+            return (
+                [] if dom is None else interfaces_in(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            )
 
     def _defined(self, name: str) -> Any:
         dom = self._lookup(name)

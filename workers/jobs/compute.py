@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from uuid import UUID
 
 from commands import compute as record
@@ -145,7 +146,10 @@ def _remove_guest(host: ComputeContext, instance: Instance) -> None:
     remove_guest(host, instance.id)
 
 
-SPAWN = instance_step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
+_SPAWNING = instance_step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
+# A server booting with ports waits until its host's network worker has
+# plugged them (their PortsPlugged owes this step again: workers/resources/network.py).
+SPAWN = replace(_SPAWNING, waiting=lambda i, host: _SPAWNING.waiting(i, host) and i.ports_ready)
 STOP = instance_step(TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped")
 START = instance_step(TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active")
 # Destroy domains and purge disks, then record the deletions; a driver

@@ -1,5 +1,5 @@
 """What a compute host defines for an instance: its image in the host's
-cache, its disks, and the domain of its flavor; for an image that names a
+cache, its disks, its ports plugged there, and the domain of its flavor; for an image that names a
 kernel and a ramdisk (an AMI with its AKI and ARI), those too, for a direct
 kernel boot, as Nova's libvirt driver does."""
 
@@ -15,6 +15,7 @@ from domain.values import FlavorSnapshot
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import OVMF_CODE, OVMF_VARS, DiskSpec, DomainSpec, UefiBoot
 from workers.drivers.image_cache import ImageDigest
+from workers.jobs.network_interfaces import interfaces_of
 from workers.runtime import ComputeContext, ImageFacts
 
 # Nova's default kernel command line when the image gives none (os_command_line).
@@ -64,6 +65,7 @@ def describe(
         cmdline=facts.cmdline if kernel else "",
         console_path=None if console is None else str(console),
         uefi=_uefi(facts.firmware, disks),
+        interfaces=interfaces_of(host, instance),
     )
 
 

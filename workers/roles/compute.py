@@ -22,6 +22,7 @@ from workers.drivers.image_cache import DirectoryImageCache
 from workers.image_fetch import HttpImageFetcher, HttpImageUploader
 from workers.jobs import image_cache, power_sync
 from workers.jobs.compute import restore_host
+from workers.roles.network import host_namespace
 from workers.runtime import ComputeContext
 from workers.service_auth import ServiceCredentials, ServiceToken, service_user_name
 
@@ -44,7 +45,12 @@ def build_compute(
     context = ComputeContext(
         app=app,
         name=host_name,
-        hypervisor=LibvirtHypervisor(conn, domain_type, settings.shutdown_timeout_s),
+        hypervisor=LibvirtHypervisor(
+            conn,
+            domain_type,
+            settings.shutdown_timeout_s,
+            netns=host_namespace(settings, host_name),  # with the real network driver
+        ),
         disks=QemuImgDiskStore(disks),
         fetch_image=HttpImageFetcher(settings.api_url, token),
         images=DirectoryImageCache(disks),

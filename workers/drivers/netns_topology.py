@@ -1,5 +1,7 @@
 """Hosts as network namespaces, for a stack run on one machine with the
-real network driver (and for the tests that drive it).
+real network driver (and for the tests that drive it): `cloudledger run`
+makes the topology at start and removes it at stop, and each host's
+workers find their namespace, underlay address and drivers here.
 
 Each compute host is a namespace, and so is the network node (DHCP servers
 and routers hang off it) and the "outside world" floating IPs are reached
@@ -95,6 +97,10 @@ class NetnsTopology:
     def external_gateway(self) -> str:
         """The outside world's address on the external network."""
         return str(ipaddress.ip_network(self.external_cidr).network_address + 1)
+
+    def vteps(self) -> frozenset[str]:
+        """Every node's underlay address: where a VXLAN segment floods."""
+        return frozenset(self.underlay_ip(h) for h in (None, *self.hosts))
 
     def vxlan(self, host: str | None) -> VxlanDevices:
         """VXLAN over the underlay, from a host (None: the network node)."""

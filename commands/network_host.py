@@ -1,0 +1,140 @@
+"""What the hosts' network workers record: a server's ports bound to the
+host it is scheduled on, ports plugged there (and the server told once all
+of its ports are: its spawn goes ahead), the network's own ports up where
+their services run, floating IPs' NAT in place, and each drift a host's
+reconcile repaired."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from commands.app import CloudApp
+from commands.loading import load_many
+from commands.logs import sole_request_id
+from commands.retry import retrying
+from domain.floating_ip import FloatingIP
+from domain.instance import Instance
+from domain.network_host import NetworkHost
+from domain.port import Port
+from domain.values import Actor, TaskState
+
+SERVICE = "network"
+
+
+def network_actor(project_id: str) -> Actor:
+    """The network service, under the request the job carries on (or one of its own)."""
+    request_id = sole_request_id() or f"req-{uuid4()}"
+    return Actor(f"service:{SERVICE}", project_id, ("service",), request_id)
+
+
+def bind_server_ports(app: CloudApp, instances: Sequence[Instance], host: str) -> list[Port]:
+    """At scheduling, in the placement's save: each server's live ports
+    bound to its host (``binding:host_id``), whose network worker plugs them."""
+    wanted = {UUID(p): i for i in instances for p in i.port_ids}
+    bound = []
+    for port_id, port in load_many(app, Port, wanted).items():
+        instance = wanted[port_id]
+        if port.deleted or port.device_id != str(instance.id):
+            continue
+        port.bind(host, instance.last_request.as_service("scheduler"))
+        bound.append(port)
+    return bound
+
+
+@retrying
+def record_plugged(app: CloudApp, host: str, port_ids: Sequence[UUID]) -> list[UUID]:
+    """The ports the host plugged, ACTIVE, in one save, with their servers
+    being built here whose ports are now all plugged; returns the ports
+    recorded (one unbound or deleted meanwhile is left out)."""
+    ports = load_many(app, Port, port_ids)
+    recorded: list[Port] = []
+    for port in ports.values():
+        if not port.deleted and port.host == host:
+            port.mark_plugged(host, network_actor(port.project_id))
+            recorded.append(port)
+    servers = _servers_ready(app, host, recorded)
+    if recorded:
+        app.save(*recorded, *servers)
+    return [port.id for port in recorded]
+
+
+def _servers_ready(app: CloudApp, host: str, plugged: Sequence[Port]) -> list[Aggregate]:
+    """Servers being built here whose every port is plugged now, told so."""
+    ids = {UUID(p.device_id) for p in plugged if p.on_server and _is_uuid(p.device_id)}
+    instances = load_many(app, Instance, ids)
+    waiting = [
+        i
+        for i in instances.values()
+        if i.task_state == TaskState.SPAWNING and i.host == host and not i.ports_ready
+    ]
+    others = load_many(app, Port, {UUID(p) for i in waiting for p in i.port_ids})
+    others.update({p.id: p for p in plugged})  # as this save leaves them
+    ready = []
+    for instance in waiting:
+        ports = [others.get(UUID(p)) for p in instance.port_ids]
+        if all(p is not None and p.status == "ACTIVE" and p.host == host for p in ports):
+            instance.mark_ports_plugged(host, instance.last_request.as_service(SERVICE))
+            ready.append(instance)
+    return list(ready)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@retrying
+def record_service_plugged(app: CloudApp, host: str, port_ids: Iterable[UUID]) -> None:
+    """The network's own ports (DHCP, router legs) up on ``host``, ACTIVE."""
+    ports = [
+        p
+        for p in load_many(app, Port, set(port_ids)).values()
+        if not p.deleted and (p.status, p.host) != ("ACTIVE", host)
+    ]
+    for port in ports:
+        port.mark_service_plugged(host, network_actor(port.project_id))
+    if ports:
+        app.save(*ports)
+
+
+@retrying
+def report_floating_ips(app: CloudApp, statuses: dict[UUID, str]) -> None:
+    """What the network node's NAT does for each floating IP: ACTIVE or DOWN."""
+    changed = []
+    for floating_ip in load_many(app, FloatingIP, statuses).values():
+        wanted = statuses[floating_ip.id]
+        if not floating_ip.deleted and floating_ip.status != wanted:
+            floating_ip.report_status(wanted, network_actor(floating_ip.project_id))
+            changed.append(floating_ip)
+    if changed:
+        app.save(*changed)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One drift a host's reconcile found and repaired."""
+
+    kind: str  # domain/network_host.py: REPAIRED_KINDS
+    item: str
+    action: str
+    detail: str
+
+
+@retrying
+def record_repairs(app: CloudApp, host: str, repairs: Sequence[Repair]) -> None:
+    """Each repair an event on the host's NetworkHost, in one save."""
+    if not repairs:
+        return
+    actor = network_actor("")
+    found = load_many(app, NetworkHost, [NetworkHost.create_id(host)])
+    agent = next(iter(found.values()), None) or NetworkHost(host=host, actor=actor)
+    for repair in repairs:
+        agent.repaired(repair.kind, repair.item, repair.action, repair.detail, actor)
+    app.save(agent)

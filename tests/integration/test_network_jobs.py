@@ -1,0 +1,186 @@
+"""The network workers on the pipeline (real PostgreSQL, Redis, relay; every
+worker in this process, fake drivers): a server booted on `private` has its
+port bound to its host at scheduling, plugged by that host's network worker
+(tap, filter) with its lease on the network node, and spawns only then,
+with an interface per port; a port that cannot be plugged fails its server;
+a deleted server's guest goes first, then its ports; security group
+changes reach running ports on every host; os-interface hot-plugs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from network_plant import HOSTS, NetworkPlant, network_plant
+
+from commands.network_security import RuleSpec
+from commands.server_interfaces import attach_interface, detach_interface
+from domain.values import VmState
+from workers.drivers.errors import PermanentDriverError
+from workers.drivers.fake_hypervisor import FakeHypervisor
+from workers.drivers.fake_network import FakeDhcp, FakeFirewall, FakePorts
+from workers.drivers.network_types import tap_name
+from workers.jobs.domain_spec import domain_name
+from workers.jobs.network_context import NETWORK_NODE
+from workers.resources.network import NETWORK
+
+
+@pytest.fixture
+def plant(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[NetworkPlant]:
+    with network_plant(database_url, redis_url, tmp_path) as built:
+        yield built
+
+
+def _ports(plant: NetworkPlant, host: str) -> FakePorts:
+    found = plant.networks[host].drivers.ports
+    assert isinstance(found, FakePorts)
+    return found
+
+
+def _firewall(plant: NetworkPlant, host: str) -> FakeFirewall:
+    found = plant.networks[host].drivers.firewall
+    assert isinstance(found, FakeFirewall)
+    return found
+
+
+def _dhcp(plant: NetworkPlant) -> FakeDhcp:
+    found = plant.networks[NETWORK_NODE].drivers.dhcp
+    assert isinstance(found, FakeDhcp)
+    return found
+
+
+def _hypervisor(plant: NetworkPlant, host: str) -> FakeHypervisor:
+    found = plant.computes[host].hypervisor
+    assert isinstance(found, FakeHypervisor)
+    return found
+
+
+def _booted(plant: NetworkPlant, name: str = "vm") -> tuple[UUID, str]:
+    server = plant.boot(name)
+    plant.pump()
+    instance = plant.cloud.instance(server)
+    assert instance.vm_state == VmState.ACTIVE, instance.fault
+    assert instance.host is not None
+    return server, instance.host
+
+
+def test_a_server_on_private_spawns_once_its_port_is_plugged_on_its_host(
+    plant: NetworkPlant,
+) -> None:
+    server = plant.boot("vm")
+    host_queues = tuple(NETWORK.queue(h) for h in HOSTS)
+    plant.pump(skip=host_queues)  # no host's network worker runs yet
+    instance = plant.cloud.instance(server)
+    assert instance.host in HOSTS
+    assert (instance.vm_state, instance.task_state) == (VmState.BUILDING, "spawning")
+    (port,) = plant.ports_of(server)
+    assert (port.host, port.status) == (instance.host, "DOWN")  # bound at scheduling
+    assert _hypervisor(plant, instance.host).list_domains() == []  # the spawn waits
+
+    plant.pump()
+
+    instance = plant.cloud.instance(server)
+    assert instance.vm_state == VmState.ACTIVE
+    (port,) = plant.ports_of(server)
+    assert port.status == "ACTIVE"
+    host = instance.host
+    assert host is not None
+    assert [p.port_id for p in _ports(plant, host).list_ports()] == [str(port.id)]
+    other = next(h for h in HOSTS if h != host)
+    assert _ports(plant, other).list_ports() == []
+    assert [f.port_id for f in _firewall(plant, host).list_filters()] == [str(port.id)]
+    spec = _hypervisor(plant, host).defined_spec(domain_name(server))
+    assert spec is not None
+    assert [(i.tap, i.mac) for i in spec.interfaces] == [(tap_name(str(port.id)), port.mac_address)]
+    (service,) = _dhcp(plant).list_services()
+    leases = {h.mac: h.ip for h in service.hosts}
+    assert leases == {port.mac_address: port.fixed_ips[0].ip_address}
+    assert service.metadata  # the network's metadata proxy serves beside it
+    assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
+def test_a_port_that_cannot_be_plugged_fails_its_server_and_frees_quota_and_claim(
+    plant: NetworkPlant,
+) -> None:
+    server = plant.boot("doomed")
+    plant.pump(skip=tuple(NETWORK.queue(h) for h in HOSTS))
+    host = plant.cloud.instance(server).host
+    assert host is not None
+    _ports(plant, host).fail_next(PermanentDriverError("no such segment kind here"))
+    plant.pump()
+    instance = plant.cloud.instance(server)
+    assert instance.vm_state == VmState.ERROR
+    assert instance.fault is not None
+    assert instance.fault["message"] == "Failed to plug the server's network ports."
+    assert "no such segment kind" not in str(instance.fault["message"])  # admins only
+    assert str(server) not in plant.cloud.quota().allocations
+    assert all(str(server) not in plant.cloud.host(h).claims for h in HOSTS)
+    assert all(_ports(plant, h).list_ports() == [] for h in HOSTS)  # nothing half made
+
+
+def test_deleting_a_server_removes_its_guest_then_its_port_tap_filter_and_lease(
+    plant: NetworkPlant,
+) -> None:
+    server, host = _booted(plant)
+    (port,) = plant.ports_of(server)
+    plant.cloud.action("delete", server)
+    still = plant.cloud.app.repository.get(port.id)
+    assert not still.deleted and still.status == "ACTIVE"  # nothing unplugged under the guest
+
+    plant.pump()
+
+    assert plant.cloud.instance(server).vm_state == VmState.DELETED
+    assert plant.cloud.app.repository.get(port.id).deleted
+    assert _hypervisor(plant, host).list_domains() == []
+    assert _ports(plant, host).list_ports() == [] and _ports(plant, host).list_segments() == []
+    assert _firewall(plant, host).list_filters() == []
+    assert _dhcp(plant).list_services() == []  # the server goes with its last lease
+    assert str(port.id) not in plant.cloud.quota().allocations
+
+
+def _digest(plant: NetworkPlant, host: str, port_id: UUID) -> str:
+    (found,) = [f for f in _firewall(plant, host).list_filters() if f.port_id == str(port_id)]
+    return found.digest
+
+
+def test_a_rule_added_to_a_group_reaches_its_running_ports_on_every_host(
+    plant: NetworkPlant,
+) -> None:
+    plant.cloud.set_quota(instances=20)
+    servers = [_booted(plant, f"vm-{n}") for n in range(4)]
+    hosts = {host for _, host in servers}
+    assert hosts == set(HOSTS)  # the scheduler spread them
+    ports = {server: plant.ports_of(server)[0].id for server, _ in servers}
+    before = {s: _digest(plant, h, ports[s]) for s, h in servers}
+    group = plant.ports_of(servers[0][0])[0].security_group_ids[0]
+
+    plant.net.create_security_group_rule(
+        RuleSpec(group, "ingress", "IPv4", "icmp"), plant.cloud.member
+    )
+    plant.pump()
+
+    after = {s: _digest(plant, h, ports[s]) for s, h in servers}
+    assert all(after[s] != before[s] for s in after)
+    assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
+def test_a_port_attached_to_a_running_server_is_plugged_then_in_its_guest(
+    plant: NetworkPlant,
+) -> None:
+    server, host = _booted(plant)
+    made = attach_interface(
+        plant.cloud.app, str(server), "", plant.ids["private"], "", plant.cloud.member
+    )
+    (port_id,) = made.ids
+    plant.pump()
+    port = plant.cloud.app.repository.get(port_id)
+    assert (port.host, port.status) == (host, "ACTIVE")
+    interfaces = _hypervisor(plant, host).interfaces(domain_name(server))
+    assert [i.tap for i in interfaces][-1] == tap_name(str(port_id)) and len(interfaces) == 2
+
+    detach_interface(plant.cloud.app, str(server), str(port_id), plant.cloud.member)
+    plant.pump()
+    assert len(_hypervisor(plant, host).interfaces(domain_name(server))) == 1
+    assert str(port_id) not in {p.port_id for p in _ports(plant, host).list_ports()}
