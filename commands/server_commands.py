@@ -27,7 +27,11 @@ class ServerCommands:
 
     def boot_servers(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
         """Boots of one project in one save (retried whole on a conflict);
-        the caller makes sure no other boot of the project runs meanwhile."""
+        the caller makes sure no other boot of the project runs meanwhile.
+        A boot that maps volumes is saved on its own, so that one refused
+        part-way through (its second volume in use) leaves nothing behind."""
+        if len(requests) > 1 and any(cmd.block_devices for cmd, _ in requests):
+            return [outcome for request in requests for outcome in self.boot_servers([request])]
         return list(retry_on_conflict(lambda: servers.boot_servers(requests, self.app)))
 
     def _boot_all(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:

@@ -22,6 +22,7 @@ from commands.server_networks import (
     prepare_port_releases,
     release_server_ports,
 )
+from commands.volume_boot import BlockDevice, detach_for_deletion, map_boot_volumes
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
@@ -63,6 +64,13 @@ class BootServer:
     tags: tuple[str, ...] = ()  # from compute 2.52
     access_ipv4: str = ""  # what the user says the server is reached at, shown as given
     access_ipv6: str = ""
+    # Volumes asked for in block_device_mapping_v2; with a root one (boot
+    # index 0) the image may be "" and the server boots from that volume.
+    block_devices: tuple[BlockDevice, ...] = ()
+
+    @property
+    def boots_from_volume(self) -> bool:
+        return any(device.root for device in self.block_devices)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,8 @@ def boot_servers(
     instances = [i for o in outcomes if not isinstance(o, DomainError) for i in o]
     groups = list(reads.joined.values())
     ports = networking.changed(quota, requests[0][1]) if instances else []
-    recordings = app.save(quota, *groups, *instances, *ports) if instances else []
+    volumes = list(reads.volumes.loaded.values())
+    recordings = app.save(quota, *groups, *instances, *ports, *volumes) if instances else []
     # A receipt names the first server a request booted (Nova answers with it).
     return [o if isinstance(o, DomainError) else Receipt.of(o[0].id, recordings) for o in outcomes]
 
@@ -123,6 +132,10 @@ class _Reads:
         self.app = app
         self.seen: dict[UUID, Flavor | Image | ServerGroup | NotFound] = {}
         self.joined: dict[UUID, ServerGroup] = {}  # groups new members joined
+        # Volumes the boots map (commands/volume_boot.py): a boot that maps
+        # volumes is saved alone (Services.boot_servers), so a refused one
+        # leaves nothing here.
+        self.volumes = BatchAggregates(app)
 
     def preload(self, requests: Sequence[tuple[BootServer, Actor]]) -> None:
         """Every flavor and image the boots name, in one query."""
@@ -157,12 +170,18 @@ def _requested(
     require_metadata(cmd.metadata)
     require_tags(cmd.tags)
     flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
-    image = _bootable_image(reads, cmd.image_id, actor)
-    require_fits_root_disk(image, flavor.disk_gb)  # a size bomb: refused here, not on a host
-    if flavor.disk_gb and image.min_disk > flavor.disk_gb:
-        raise InvalidInput("Flavor's disk is too small for requested image.")
-    if image.min_ram > flavor.ram_mb:
-        raise InvalidInput("Flavor's memory is too small for requested image.")
+    if cmd.block_devices and cmd.max_count > 1:
+        raise InvalidInput("Volumes in block_device_mapping_v2 are for one server at a time")
+    image_id = ""
+    if not (cmd.boots_from_volume and not cmd.image_id):
+        image = _bootable_image(reads, cmd.image_id, actor)
+        image_id = str(image.id)
+        if not cmd.boots_from_volume:  # a volume is the root disk: the flavor's is not used
+            require_fits_root_disk(image, flavor.disk_gb)  # a size bomb: refused here
+            if flavor.disk_gb and image.min_disk > flavor.disk_gb:
+                raise InvalidInput("Flavor's disk is too small for requested image.")
+        if image.min_ram > flavor.ram_mb:
+            raise InvalidInput("Flavor's memory is too small for requested image.")
     require_text(cmd.description, "Server description", allow_empty=True)
     key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
@@ -183,7 +202,7 @@ def _requested(
             user_id=actor.user_id,
             name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{n}",
             flavor=flavor.snapshot(),
-            image_id=str(image.id),
+            image_id=image_id,
             networks=plan.requests if plan else _no_plan(cmd.networks),
             actor=actor,
             key_name=cmd.key_name,
@@ -201,6 +220,7 @@ def _requested(
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
         if plan is not None:
             networking.attach(instance, plan, cmd.availability_zone, actor)
+        map_boot_volumes(instance, cmd.block_devices, reads.volumes, quota, actor)
         if group is not None:
             group.add_member(str(instance.id), actor)
             reads.joined[group.id] = group
@@ -358,6 +378,7 @@ def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
         instance.request_stash_drop(actor)
     instance.request_delete(actor)
     release_server_ports(instance, actor, quotas)  # refuses nothing
+    detach_for_deletion(instance, quotas, actor, host_had_them=instance.needs_host_cleanup)
     if not instance.needs_host_cleanup:
         instance.mark_deleted(actor)
         quotas.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)

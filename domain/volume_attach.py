@@ -11,6 +11,7 @@ its attachments (in-use while any is attached)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -173,23 +174,32 @@ class Attaching(Aggregate):
         del self.__dict__["attachment_map"][attachment_id]
         self._settle()
 
-    def request_detach(self, attachment_id: str, actor: Actor, any_state: bool = False) -> None:
+    def request_detach(
+        self,
+        attachment_id: str,
+        actor: Actor,
+        any_state: bool = False,
+        delete_after: bool = False,
+    ) -> None:
         """Detach an attached volume. ``any_state``: its server is being
-        deleted, so an attach under way is undone too."""
+        deleted, so an attach under way is undone too; ``delete_after``: the
+        volume goes once detached (Nova's delete_on_termination)."""
         found = self.attachment(attachment_id)
         if found["status"] == AttachStatus.DETACHING:
             return
         if found["status"] != AttachStatus.ATTACHED and not any_state:
             raise self._refuse("detach")
-        self._detach_requested(attachment_id, actor)
+        self._detach_requested(attachment_id, delete_after, actor)
 
     class DetachRequested(Aggregate.Event):
         attachment_id: str
+        delete_after: bool
         actor: Actor
 
     @event(DetachRequested)
-    def _detach_requested(self, attachment_id: str, actor: Actor) -> None:
-        self.__dict__["attachment_map"][attachment_id]["status"] = AttachStatus.DETACHING.value
+    def _detach_requested(self, attachment_id: str, delete_after: bool, actor: Actor) -> None:
+        found = self.__dict__["attachment_map"][attachment_id]
+        found["status"], found["delete_after"] = AttachStatus.DETACHING.value, delete_after
         self._settle()
 
     def mark_unplugged(self, attachment_id: str, actor: Actor) -> None:
@@ -244,16 +254,23 @@ class Attaching(Aggregate):
         self._settle()
 
     def _settle(self) -> None:
-        """The volume's status from its attachments, while no other operation
-        (being made, extended, deleted, an error) owns the status."""
-        if self.status not in ATTACH_FAMILY:
-            return
-        states = {a["status"] for a in self.__dict__.get("attachment_map", {}).values()}
-        if AttachStatus.DETACHING in states:
-            self.status = VolumeStatus.DETACHING
-        elif AttachStatus.ATTACHING in states or AttachStatus.RESERVED in states:
-            self.status = VolumeStatus.ATTACHING
-        elif AttachStatus.ATTACHED in states:
-            self.status = VolumeStatus.IN_USE
-        elif self.status != VolumeStatus.RESERVED:
-            self.status = VolumeStatus.AVAILABLE
+        states = [a["status"] for a in self.__dict__.get("attachment_map", {}).values()]
+        self.status = settled_status(self.status, states)
+
+
+def settled_status(current: str, attachment_states: Iterable[str]) -> VolumeStatus:
+    """A volume's status from its attachments' (the read model decides it the
+    same way), while no other operation (being made, extended, deleted, an
+    error) owns the status."""
+    if current not in ATTACH_FAMILY:
+        return VolumeStatus(current)
+    states = set(attachment_states)
+    if AttachStatus.DETACHING in states:
+        return VolumeStatus.DETACHING
+    if AttachStatus.ATTACHING in states or AttachStatus.RESERVED in states:
+        return VolumeStatus.ATTACHING
+    if AttachStatus.ATTACHED in states:
+        return VolumeStatus.IN_USE
+    if current == VolumeStatus.RESERVED:
+        return VolumeStatus.RESERVED
+    return VolumeStatus.AVAILABLE
