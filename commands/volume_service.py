@@ -84,7 +84,9 @@ class VolumeCommands:
         self, snapshot_id: str, name: str | None, description: str | None, actor: Actor
     ) -> Receipt:
         return retry_on_conflict(
-            lambda: volume_snapshots.update_snapshot(snapshot_id, name, description, self.app, actor)
+            lambda: volume_snapshots.update_snapshot(
+                snapshot_id, name, description, self.app, actor
+            )
         )
 
     def change_snapshot_metadata(

@@ -307,4 +307,3 @@ def test_devices_are_handed_out_in_order_from_vdc() -> None:
     every = [f"/dev/vd{c}" for c in "cdefghijklmnopqrstuvwxyz"]
     with pytest.raises(InvalidInput):
         next_device(every)
-
