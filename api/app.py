@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import audit, image_data, metrics, microversion
+from api import audit, image_data, metrics, microversion, volume_microversion
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
@@ -63,6 +63,7 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
                 BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=image_data.is_upload
             ),
             Middleware(microversion.MicroversionMiddleware),
+            Middleware(volume_microversion.VolumeMicroversionMiddleware),
         ],
         # Refusals are recorded for audit on their way out (api/audit.py).
         exception_handlers={**EXCEPTION_HANDLERS, DomainError: audit.audited(domain_error)},

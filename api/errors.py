@@ -22,6 +22,7 @@ from domain.errors import (
     Forbidden,
     InsufficientCapacity,
     InvalidInput,
+    InvalidTransition,
     NotFound,
     QuotaExceeded,
     TooLarge,
@@ -74,11 +75,38 @@ _BY_HTTP_STATUS = {
 }
 
 
+# Block storage answers with Cinder's names; as in Cinder, a quota refusal
+# is 413 and a volume or snapshot in the wrong status 400.
+_CINDER_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+_CINDER_STATUS: list[tuple[type[DomainError], int]] = [
+    (QuotaExceeded, 413),
+    (InvalidTransition, 400),
+]
+
+
+def is_block_storage(request: Request) -> bool:
+    return request.url.path.startswith("/volume")
+
+
 def error_response(
     request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """Identity answers Keystone's shape, the other services Nova's."""
+    """Identity answers Keystone's shape, block storage Cinder's, the others Nova's."""
     key, title = _BY_HTTP_STATUS.get(status, ("computeFault", "Error"))
+    if is_block_storage(request):
+        key = _CINDER_NAMES.get(status, "computeFault")
     body: dict[str, Any]
     if request.url.path.startswith("/identity"):
         body = {"error": {"code": status, "message": message, "title": title}}
@@ -97,6 +125,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
             429,
             headers={"Retry-After": "1"},
         )
+    for cinder_cls, status in _CINDER_STATUS if is_block_storage(request) else []:
+        if isinstance(exc, cinder_cls):
+            return error_response(request, status, exc.message)
     for cls, status, _, _ in _STATUS:
         if isinstance(exc, cls) and is_networking(request.url.path):
             shown, body = neutron_error(exc, status)

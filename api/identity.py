@@ -142,16 +142,19 @@ async def version_v3(request: Request) -> JSONResponse:
 
 def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
     """One public endpoint per service, all on this server under path prefixes."""
-    del project_id  # the volume endpoint will carry it
     base = base_url(request)
     services = [
         ("identity", "keystone", f"{base}/identity"),
         ("compute", "nova", f"{base}/compute/v2.1"),
         ("image", "glance", f"{base}/image"),
         ("network", "neutron", f"{base}/networking"),
-        # Block storage joins the catalog when its API exists: clients probe
-        # every listed service (e.g. `limits show` asks volumev3).
     ]
+    if project_id:  # Cinder's endpoints carry the project (a domain token has none)
+        block_storage = f"{base}/volume/v3/{project_id}"
+        services += [
+            ("block-storage", "cinder", block_storage),
+            ("volumev3", "cinderv3", block_storage),
+        ]
     return [
         {
             "id": f"{name}-service",

@@ -93,8 +93,8 @@ def volumes_page(
         params.extend(after_params)
     order = ", ".join(f"{column} {direction.upper()}" for column, direction in keys)
     sql = (
-        f"SELECT {VOLUME_COLUMNS} FROM volumes WHERE {' AND '.join(where)}"
-        f" ORDER BY {order} LIMIT %s OFFSET %s"
+        f"SELECT {VOLUME_COLUMNS}, count(*) OVER () AS total FROM volumes"
+        f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s"
     )
     return Query(sql, [*params, limit, offset])
 
