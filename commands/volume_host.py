@@ -5,6 +5,7 @@ each returns quietly when the work is already recorded (jobs run again)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -54,10 +55,22 @@ def mark_downloading(app: CloudApp, volume_id: UUID, actor: Actor) -> None:
         app.save(volume)
 
 
-def mark_available(app: CloudApp, volume_id: UUID, host: str, actor: Actor) -> None:
+def mark_available(
+    app: CloudApp,
+    volume_id: UUID,
+    host: str,
+    portal: str,
+    actor: Actor,
+    granted: Sequence[str] = (),
+) -> None:
+    """Made and exported; the attachments asked for at boot (``granted``)
+    were let in on the way, so they are recorded in the same save."""
     volume = load_volume(app, volume_id)
     if volume.status in (VolumeStatus.CREATING, VolumeStatus.DOWNLOADING):
-        volume.mark_available(host, actor)
+        volume.mark_available(host, portal, actor)
+        for attachment_id in granted:
+            if attachment_id in volume.attachments:
+                volume.grant_access(attachment_id, actor)
         app.save(volume)
 
 

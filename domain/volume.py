@@ -68,6 +68,7 @@ class Volume(Attaching):
         self.bootable, self.readonly = bootable, False
         self.status = VolumeStatus.CREATING
         self.host = ""  # the volume host that serves it, once made
+        self.portal = ""  # and where (address:port)
         self.snapshot_ids: list[str] = []
         self.fault: str = ""
         self.extend_from: tuple[int, str] | None = None  # (size, status) before an extend
@@ -112,19 +113,21 @@ class Volume(Attaching):
     def _downloading(self, actor: Actor) -> None:
         self.status = VolumeStatus.DOWNLOADING
 
-    def mark_available(self, host: str, actor: Actor) -> None:
-        """Its file exists and is exported by ``host``."""
+    def mark_available(self, host: str, portal: str, actor: Actor) -> None:
+        """Its file exists and is exported by ``host`` at iSCSI ``portal``
+        (address:port), where compute hosts reach it."""
         if self.status not in (VolumeStatus.CREATING, VolumeStatus.DOWNLOADING):
             raise self._refuse("finish creating")
-        self._provisioned(host, actor)
+        self._provisioned(host, portal, actor)
 
     class Provisioned(Aggregate.Event):
         host: str
+        portal: str
         actor: Actor
 
     @event(Provisioned)
-    def _provisioned(self, host: str, actor: Actor) -> None:
-        self.host, self.status = host, VolumeStatus.AVAILABLE
+    def _provisioned(self, host: str, portal: str, actor: Actor) -> None:
+        self.host, self.portal, self.status = host, portal, VolumeStatus.AVAILABLE
         self._settle()  # an attachment asked for at boot now goes ahead
 
     def fail(self, message: str, actor: Actor) -> None:

@@ -131,7 +131,9 @@ class Cloud:
     def available(self, user: str, **volume: Any) -> str:
         """A volume its host has made (the volume worker's part, by command)."""
         volume_id = str(self.create(user, **volume)["id"])
-        volume_host.mark_available(self.services.app, UUID(volume_id), "storage-1", HOST)
+        volume_host.mark_available(
+            self.services.app, UUID(volume_id), "storage-1", "127.0.0.1:3260", HOST
+        )
         wait_for(lambda: self.show(user, volume_id)["status"] == "available")
         return volume_id
 

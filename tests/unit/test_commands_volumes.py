@@ -100,7 +100,7 @@ def _new(world: World, actor: Actor, size: int = 1, **kwargs: object) -> UUID:
 def _available(world: World, actor: Actor, size: int = 1) -> UUID:
     volume_id = _new(world, actor, size)
     volume = _volume(world, volume_id)
-    volume.mark_available("storage@tgt#tgt", SYSTEM)
+    volume.mark_available("storage", "127.0.0.1:3260", SYSTEM)
     world.app.save(volume)
     return volume_id
 

@@ -47,7 +47,7 @@ def _volume(multiattach: bool = False, source: str = "", size: int = 1) -> Volum
 
 def _available(multiattach: bool = False) -> Volume:
     volume = _volume(multiattach)
-    volume.mark_available("storage@tgt#tgt", ALICE)
+    volume.mark_available("storage", "127.0.0.1:3260", ALICE)
     return volume
 
 
@@ -62,7 +62,7 @@ def _attach(volume: Volume, server: str = "s1") -> str:
 def test_a_new_volume_is_creating_then_available() -> None:
     volume = _volume()
     assert volume.status == VolumeStatus.CREATING
-    volume.mark_available("storage@tgt#tgt", ALICE)
+    volume.mark_available("storage", "127.0.0.1:3260", ALICE)
     assert volume.status == VolumeStatus.AVAILABLE
     assert volume.host == "storage@tgt#tgt"
 
@@ -71,7 +71,7 @@ def test_a_volume_from_an_image_downloads_first() -> None:
     volume = _volume(source="image")
     volume.mark_downloading(ALICE)
     assert volume.status == VolumeStatus.DOWNLOADING
-    volume.mark_available("h", ALICE)
+    volume.mark_available("h", "127.0.0.1:3260", ALICE)
     assert volume.status == VolumeStatus.AVAILABLE
 
 
@@ -138,7 +138,7 @@ def test_a_creating_volume_takes_an_attachment_only_at_boot() -> None:
     volume.reserve_attachment(attachment_id, "s1", "", "/dev/vda", ALICE, at_boot=True)
     assert volume.status == VolumeStatus.CREATING
     assert volume.attachment(attachment_id)["status"] == AttachStatus.RESERVED
-    volume.mark_available("h", ALICE)  # made: the boot's attach goes ahead
+    volume.mark_available("h", "127.0.0.1:3260", ALICE)  # made: the boot's attach goes ahead
     assert volume.status == VolumeStatus.ATTACHING
 
 
