@@ -64,7 +64,7 @@ def test_a_new_volume_is_creating_then_available() -> None:
     assert volume.status == VolumeStatus.CREATING
     volume.mark_available("storage", "127.0.0.1:3260", ALICE)
     assert volume.status == VolumeStatus.AVAILABLE
-    assert volume.host == "storage@tgt#tgt"
+    assert (volume.host, volume.portal) == ("storage", "127.0.0.1:3260")
 
 
 def test_a_volume_from_an_image_downloads_first() -> None:
