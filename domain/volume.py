@@ -67,6 +67,9 @@ class Volume(Attaching):
         self.metadata, self.image_metadata = dict(metadata), dict(image_metadata)
         self.bootable, self.readonly = bootable, False
         self.status = VolumeStatus.CREATING
+        # Who asked for it (its sources are checked against them again when
+        # used), and the latest request a worker carries on.
+        self.requester = self.last_request = actor
         self.host = ""  # the volume host that serves it, once made
         self.portal = ""  # and where (address:port)
         self.snapshot_ids: list[str] = []
@@ -169,7 +172,7 @@ class Volume(Attaching):
 
     @event(DeleteRequested)
     def _delete_requested(self, actor: Actor) -> None:
-        self.status = VolumeStatus.DELETING
+        self.status, self.last_request = VolumeStatus.DELETING, actor
 
     def mark_deleted(self, actor: Actor) -> None:
         """Zeroed and removed; the caller releases its quota in the same save."""
@@ -226,6 +229,7 @@ class Volume(Attaching):
     def _extend_requested(self, new_size: int, actor: Actor) -> None:
         self.extend_from = (self.size, str(self.status))
         self.new_size, self.status = new_size, VolumeStatus.EXTENDING
+        self.last_request = actor
 
     def mark_extended(self, actor: Actor) -> None:
         if self.status != VolumeStatus.EXTENDING:

@@ -96,6 +96,7 @@ class Attaching(Aggregate):
     ) -> None:
         making = self.status in (VolumeStatus.CREATING, VolumeStatus.DOWNLOADING)
         progress = AttachStatus.RESERVED if making else AttachStatus.ATTACHING
+        self.__dict__["last_request"] = actor
         attachments = self.__dict__.setdefault("attachment_map", {})
         attachments[attachment_id] = {
             "server_id": server_id,
@@ -198,6 +199,7 @@ class Attaching(Aggregate):
 
     @event(DetachRequested)
     def _detach_requested(self, attachment_id: str, delete_after: bool, actor: Actor) -> None:
+        self.__dict__["last_request"] = actor
         found = self.__dict__["attachment_map"][attachment_id]
         found["status"], found["delete_after"] = AttachStatus.DETACHING.value, delete_after
         self._settle()
