@@ -166,3 +166,17 @@ def volume_of_server(server_id: str, volume_id: UUID) -> Query:
         " FROM volume_attachments WHERE server_id = %s::uuid AND volume_id = %s",
         (server_id, volume_id),
     )
+
+
+def exports_of(host: str) -> Query:
+    """What the storage host ``host`` must export: every volume it made that
+    is not deleted (nor being deleted), with the attachments let in and not
+    unplugged since: their initiators are its ACL."""
+    return Query(
+        "SELECT v.id::text AS id, coalesce(array_agg(a.attachment_id::text ORDER BY a.created_at)"
+        " FILTER (WHERE a.access AND NOT a.unplugged), '{}') AS attachments"
+        " FROM volumes v LEFT JOIN volume_attachments a ON a.volume_id = v.id"
+        " WHERE v.host = %s AND NOT v.deleted AND v.status <> 'deleting'"
+        " GROUP BY v.id ORDER BY v.id",
+        (host,),
+    )

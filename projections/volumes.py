@@ -76,7 +76,7 @@ class VolumesView(ProjectionView):
             host text NOT NULL DEFAULT '', device text NOT NULL DEFAULT '',
             status text NOT NULL DEFAULT 'attaching', access boolean NOT NULL DEFAULT false,
             attached_at timestamptz, delete_on_termination boolean NOT NULL DEFAULT false,
-            created_at timestamptz NOT NULL)""",
+            unplugged boolean NOT NULL DEFAULT false, created_at timestamptz NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS volume_attachments_by_volume ON volume_attachments (volume_id)",
         "CREATE INDEX IF NOT EXISTS volume_attachments_by_server ON volume_attachments (server_id)",
     )
@@ -285,7 +285,12 @@ class VolumesView(ProjectionView):
 
     @apply.register
     def _(self, e: Attaching.Unplugged, cur: Cursor[DictRow]) -> None:
-        """Nothing to show: the volume is still detaching until its ACL goes."""
+        # Not shown (the volume is detaching until its ACL goes); the volume
+        # host's restore and reconcile leave the attachment's ACL entry out.
+        cur.execute(
+            "UPDATE volume_attachments SET unplugged=true WHERE attachment_id=%s",
+            (e.attachment_id,),
+        )
 
     @apply.register
     def _(self, e: Attaching.Detached, cur: Cursor[DictRow]) -> None:
