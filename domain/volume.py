@@ -392,3 +392,19 @@ class Volume(Attaching):
         self.status = VolumeStatus(status)
         if self.status not in (VolumeStatus.EXTENDING,):
             self.extend_from = None
+
+    # What the volume host's reconcile found and mended -------------------------
+
+    def record_repair(self, repair: str, detail: str, actor: Actor) -> None:
+        """tgt had drifted from the ledger and was put back (an export or an
+        ACL entry restored, one removed): for the audit; nothing else changes."""
+        self._drift_repaired(repair, detail, actor)
+
+    class DriftRepaired(Aggregate.Event):
+        repair: str  # export_restored, acl_restored, acl_removed, export_removed
+        detail: str  # an initiator name or a file's name, never a secret
+        actor: Actor
+
+    @event(DriftRepaired)
+    def _drift_repaired(self, repair: str, detail: str, actor: Actor) -> None:
+        """The ledger records it; the volume itself is as it was."""

@@ -35,6 +35,7 @@ from workers.drivers.iscsi import ExportInUse, attachment_initiator_iqn
 from workers.drivers.runner import SubprocessRunner
 from workers.drivers.volume_files import VolumeFiles
 from workers.jobs import volume as jobs
+from workers.jobs import volume_reconcile as jobs_reconcile
 from workers.jobs.volume_context import VolumeContext
 
 KEY = bytes(range(32))
@@ -291,3 +292,79 @@ def test_a_snapshot_delete_removes_its_file_and_frees_its_volume(world: World) -
     assert not world.context.files.snapshot_path(str(snapshot_id)).exists()
     assert volume_host.load_volume(world.app, volume_id).snapshot_ids == []
     delete_volume(str(volume_id), world.app, world.alice)  # no dependent snapshot now
+
+
+# --- restore and reconcile ----------------------------------------------------------
+
+
+def _with_wanted(world: World, volumes: list[UUID]) -> VolumeContext:
+    """The context, its ``wanted`` read from the aggregates (the read model's query
+    is tested on PostgreSQL)."""
+
+    def wanted() -> list[tuple[str, list[str]]]:
+        rows = []
+        for volume_id in volumes:
+            volume = volume_host.load_volume(world.app, volume_id)
+            if volume.is_deleted:
+                continue
+            granted = [
+                a for a, f in volume.attachments.items() if f["access"] and not f.get("unplugged")
+            ]
+            rows.append((str(volume_id), granted))
+        return rows
+
+    return VolumeContext(**{**world.context.__dict__, "wanted": wanted})
+
+
+def _repairs(world: World) -> list[tuple[str, str]]:
+    found = []
+    for n in world.app.recorder.select_notifications(start=1, limit=10_000):
+        if n.topic.endswith("Volume.DriftRepaired"):
+            event = world.app.mapper.to_domain_event(n)
+            found.append((event.repair, event.detail))
+    return found
+
+
+def test_reconcile_restores_a_lost_export_and_acl_and_records_it(world: World) -> None:
+    server, volume_id = _server(world), _made(world)
+    attached = attach_volume(str(server), str(volume_id), False, world.app, world.alice)
+    jobs.grant_attachments(world.context, [volume_id])
+    context = _with_wanted(world, [volume_id])
+    world.target.remove_export(str(volume_id))  # tgt lost it (a restart without restore)
+    repairs = jobs_reconcile.reconcile_exports(context)
+    initiator = attachment_initiator_iqn(attached.attachment_id)
+    assert len(repairs) == 2
+    (export,) = world.target.list_exports()
+    assert export.initiators == (initiator,)
+    assert _repairs(world) == [
+        ("export_restored", f"volume-{volume_id}"),
+        ("acl_restored", initiator),
+    ]
+    assert jobs_reconcile.reconcile_exports(context) == []  # in line now
+
+
+def test_reconcile_drops_an_acl_entry_and_a_target_the_ledger_has_not(world: World) -> None:
+    kept, deleted = _made(world), _made(world)
+    stranger = attachment_initiator_iqn("9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d")
+    world.target.ensure_acl(str(kept), stranger)
+    delete_volume(str(deleted), world.app, world.alice)
+    volume = volume_host.load_volume(world.app, deleted)
+    volume.mark_deleted(world.alice)  # as if the host crashed before removing its target
+    world.app.save(volume)
+    context = _with_wanted(world, [kept, deleted])
+    jobs_reconcile.reconcile_exports(context)
+    assert [e.volume_id for e in world.target.list_exports()] == [str(kept)]
+    assert world.target.list_exports()[0].initiators == ()
+    assert ("acl_removed", stranger) in _repairs(world)
+    assert ("export_removed", f"volume-{deleted}") in _repairs(world)
+
+
+def test_a_restarted_target_is_given_every_export_with_its_acl(world: World) -> None:
+    server, volume_id = _server(world), _made(world)
+    attach_volume(str(server), str(volume_id), False, world.app, world.alice)
+    jobs.grant_attachments(world.context, [volume_id])
+    never_made = _volume(world)
+    wanted = jobs_reconcile.wanted_exports(_with_wanted(world, [volume_id, never_made]))
+    assert [w.volume_id for w in wanted] == [str(volume_id)]
+    assert len(wanted[0].initiators) == 1
+    assert wanted[0].chap_secret not in repr(wanted[0])

@@ -19,6 +19,13 @@ from workers.drivers.iscsi import IscsiTarget
 from workers.drivers.volume_files import VolumeFiles
 
 ImageFetcher = Callable[[str, Sink], None]  # image id, where its bytes go
+# What this host must export (projections/volume_queries.py exports_of):
+# (volume id, the attachments whose initiators are its ACL).
+WantedRows = Callable[[], list[tuple[str, list[str]]]]
+
+
+def _nothing_wanted() -> list[tuple[str, list[str]]]:
+    return []
 
 
 def _no_images(image_id: str, out: Sink) -> None:
@@ -42,6 +49,7 @@ class VolumeContext:
     # Where an image's bytes wait while they become a volume.
     scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     clock: Callable[[], datetime] = _now
+    wanted: WantedRows = _nothing_wanted
 
     @property
     def portal(self) -> str:
