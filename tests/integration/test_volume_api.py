@@ -8,6 +8,7 @@ id a tenant sends against the same visibility as the thing itself."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -589,3 +590,34 @@ def test_another_projects_volume_cannot_be_attached(cloud: Cloud) -> None:
         )
         assert response.status_code == 404, response.text
     assert cloud.show("bob", theirs)["attachments"] == []
+
+
+def test_a_hundred_concurrent_creates_take_exactly_the_gigabytes_quota(cloud: Cloud) -> None:
+    """100 concurrent 1 GiB creates against gigabytes=10: exactly 10 accepted
+    (202), the other 90 refused with Cinder's 413, usage exact."""
+    services = cloud.services
+    services.create_project(CreateProject("vol-race", ""), SYSTEM)
+    services.create_user(CreateUser("racer", "pw", "vol-race", ("member",)), SYSTEM)
+    USERS["racer"] = ("vol-race", ("member",))
+    cloud.login("racer")
+    project = cloud.projects["racer"]
+    services.update_quota(project, {"gigabytes": 10}, SYSTEM)
+    headers = {"X-Auth-Token": cloud.tokens["racer"]}
+    path = f"/volume/v3/{project}/volumes"
+
+    async def create_all() -> list[httpx.Response]:
+        requests = [
+            cloud.client.post(path, headers=headers, json={"volume": {"size": 1}})
+            for _ in range(100)
+        ]
+        return list(await asyncio.gather(*requests))
+
+    responses = cloud.loop.run(create_all())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(202) == 10, statuses
+    assert statuses.count(413) == 90, statuses
+    assert all("overLimit" in r.json() for r in responses if r.status_code == 413)
+    used = cloud.ok("racer", "GET", "/volume/v3/{p}/limits")["limits"]["absolute"]
+    assert (used["totalGigabytesUsed"], used["totalVolumesUsed"]) == (10, 10)
+    listed = cloud.ok("racer", "GET", "/volume/v3/{p}/volumes")["volumes"]
+    assert len(listed) == 10
