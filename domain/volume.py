@@ -350,8 +350,9 @@ class Volume(Attaching):
         self.readonly = readonly
 
     def reserve(self, actor: Actor) -> None:
-        """Cinder's os-reserve: hold an available volume for an attach."""
-        if self.status != VolumeStatus.AVAILABLE:
+        """Cinder's os-reserve: hold an available volume for an attach that is
+        coming; it shows "attaching" until attached or unreserved."""
+        if self.status != VolumeStatus.AVAILABLE or self.attachments:
             raise self._refuse("reserve")
         self._reserved(actor)
 
@@ -360,10 +361,10 @@ class Volume(Attaching):
 
     @event(Reserved)
     def _reserved(self, actor: Actor) -> None:
-        self.status = VolumeStatus.RESERVED
+        self.held, self.status = True, VolumeStatus.ATTACHING
 
     def unreserve(self, actor: Actor) -> None:
-        if self.status == VolumeStatus.RESERVED:
+        if self.__dict__.get("held"):
             self._unreserved(actor)
 
     class Unreserved(Aggregate.Event):
@@ -371,7 +372,8 @@ class Volume(Attaching):
 
     @event(Unreserved)
     def _unreserved(self, actor: Actor) -> None:
-        self.status = VolumeStatus.AVAILABLE
+        self.held = False
+        self._settle()
 
     def reset_status(self, status: str, actor: Actor) -> None:
         """An admin's os-reset_status: any of Cinder's statuses, nothing else

@@ -97,6 +97,7 @@ class Attaching(Aggregate):
         making = self.status in (VolumeStatus.CREATING, VolumeStatus.DOWNLOADING)
         progress = AttachStatus.RESERVED if making else AttachStatus.ATTACHING
         self.__dict__["last_request"] = actor
+        self.__dict__["held"] = False  # an os-reserve's hold is taken up
         attachments = self.__dict__.setdefault("attachment_map", {})
         attachments[attachment_id] = {
             "server_id": server_id,
@@ -257,13 +258,15 @@ class Attaching(Aggregate):
 
     def _settle(self) -> None:
         states = [a["status"] for a in self.__dict__.get("attachment_map", {}).values()]
-        self.status = settled_status(self.status, states)
+        self.status = settled_status(self.status, states, bool(self.__dict__.get("held")))
 
 
-def settled_status(current: str, attachment_states: Iterable[str]) -> VolumeStatus:
+def settled_status(
+    current: str, attachment_states: Iterable[str], held: bool = False
+) -> VolumeStatus:
     """A volume's status from its attachments' (the read model decides it the
     same way), while no other operation (being made, extended, deleted, an
-    error) owns the status."""
+    error) owns the status. ``held``: os-reserve holds it ("attaching")."""
     if current not in ATTACH_FAMILY:
         return VolumeStatus(current)
     states = set(attachment_states)
@@ -273,6 +276,4 @@ def settled_status(current: str, attachment_states: Iterable[str]) -> VolumeStat
         return VolumeStatus.ATTACHING
     if AttachStatus.ATTACHED in states:
         return VolumeStatus.IN_USE
-    if current == VolumeStatus.RESERVED:
-        return VolumeStatus.RESERVED
-    return VolumeStatus.AVAILABLE
+    return VolumeStatus.ATTACHING if held else VolumeStatus.AVAILABLE

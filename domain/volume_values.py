@@ -23,7 +23,7 @@ class VolumeStatus(StrEnum):
     CREATING = "creating"
     DOWNLOADING = "downloading"  # copying an image into the new volume
     AVAILABLE = "available"
-    RESERVED = "reserved"  # os-reserve: held for an attach that is coming
+    RESERVED = "reserved"  # Cinder's attachment API holds one so; reset-status may set it
     ATTACHING = "attaching"
     IN_USE = "in-use"
     DETACHING = "detaching"

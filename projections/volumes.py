@@ -62,7 +62,7 @@ class VolumesView(ProjectionView):
             status text NOT NULL, availability_zone text NOT NULL,
             volume_type_id text NOT NULL, volume_type_name text NOT NULL,
             multiattach boolean NOT NULL, bootable boolean NOT NULL,
-            readonly boolean NOT NULL DEFAULT false,
+            readonly boolean NOT NULL DEFAULT false, held boolean NOT NULL DEFAULT false,
             source_kind text NOT NULL, source_id text NOT NULL,
             metadata jsonb NOT NULL, image_metadata jsonb NOT NULL,
             host text NOT NULL DEFAULT '', fault text NOT NULL DEFAULT '',
@@ -186,11 +186,13 @@ class VolumesView(ProjectionView):
 
     @apply.register
     def _(self, e: Volume.Reserved, cur: Cursor[DictRow]) -> None:
-        cur.execute(_SET_STATUS, (VolumeStatus.RESERVED.value, e.timestamp, e.originator_id))
+        cur.execute("UPDATE volumes SET held=true WHERE id=%s", (e.originator_id,))
+        cur.execute(_SET_STATUS, (VolumeStatus.ATTACHING.value, e.timestamp, e.originator_id))
 
     @apply.register
     def _(self, e: Volume.Unreserved, cur: Cursor[DictRow]) -> None:
-        cur.execute(_SET_STATUS, (VolumeStatus.AVAILABLE.value, e.timestamp, e.originator_id))
+        cur.execute("UPDATE volumes SET held=false WHERE id=%s", (e.originator_id,))
+        self._settle(cur, e)
 
     @apply.register
     def _(self, e: Volume.StatusReset, cur: Cursor[DictRow]) -> None:
@@ -209,6 +211,7 @@ class VolumesView(ProjectionView):
     @apply.register
     def _(self, e: Attaching.AttachRequested, cur: Cursor[DictRow]) -> None:
         # The server's half (delete_on_termination) may have come first, in the same save.
+        cur.execute("UPDATE volumes SET held=false WHERE id=%s", (e.originator_id,))
         cur.execute(
             "INSERT INTO volume_attachments (attachment_id, volume_id, server_id, host, device,"
             " status, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (attachment_id)"
@@ -324,11 +327,11 @@ class VolumesView(ProjectionView):
     def _settle(cur: Cursor[DictRow], e: Any, base: VolumeStatus | None = None) -> None:
         """The volume's status from its attachments, decided as the aggregate
         decides it (``base``: the status it returns to, e.g. after being made)."""
-        cur.execute("SELECT status FROM volumes WHERE id=%s", (e.originator_id,))
+        cur.execute("SELECT status, held FROM volumes WHERE id=%s", (e.originator_id,))
         row = cur.fetchone()
         if row is None:
             return
         cur.execute("SELECT status FROM volume_attachments WHERE volume_id=%s", (e.originator_id,))
         states = [r["status"] for r in cur.fetchall()]
-        status = settled_status(base or row["status"], states)
+        status = settled_status(base or row["status"], states, row["held"])
         cur.execute(_SET_STATUS, (status.value, e.timestamp, e.originator_id))

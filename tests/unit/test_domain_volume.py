@@ -258,9 +258,12 @@ def test_reset_status_takes_only_cinder_statuses() -> None:
 def test_reserve_and_unreserve() -> None:
     volume = _available()
     volume.reserve(ALICE)
-    assert volume.status == VolumeStatus.RESERVED
+    assert volume.status == VolumeStatus.ATTACHING  # as Cinder's os-reserve shows it
     volume.unreserve(ALICE)
     assert volume.status == VolumeStatus.AVAILABLE
+    volume.reserve(ALICE)
+    _attach(volume)  # the hold is taken up by the attach
+    assert volume.status == VolumeStatus.IN_USE
 
 
 def test_a_snapshot_is_creating_available_deleting() -> None:
