@@ -228,6 +228,7 @@ ACTIONS: dict[str, str] = {
     "volume:volumes:set_bootable": MEMBER,
     "volume:volumes:update_readonly_flag": MEMBER,
     "volume:volumes:reserve": MEMBER,
+    "volume:volumes:upload_image": MEMBER,
     "volume:volumes:metadata:get": READER,
     "volume:volumes:metadata:update": MEMBER,
     "volume:volumes:metadata:delete": MEMBER,

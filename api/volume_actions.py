@@ -1,6 +1,7 @@
 """``POST /volume/v3/{project_id}/volumes/{id}/action``: os-extend,
 os-reset_status (admin), os-set_bootable, os-update_readonly_flag,
-os-reserve and os-unreserve, in Cinder's bodies and statuses."""
+os-reserve and os-unreserve, os-volume_upload_image, in Cinder's bodies
+and statuses."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.context import accepts, read_your_writes, state
+from api import volume_microversion as mv
+from api import volume_views as views
+from api.context import NO_CONTROL_CHARS, accepts, read_your_writes, state
 from api.errors import BadRequest
 from api.limits import parse_json
+from api.responses import JSONResponse
 from api.volume_state import volume_state
+from api.volume_types import find_type
 from api.volumes import V3, cinder_actor, visible_volume_row
 from commands.receipt import Receipt
+from commands.volume_upload import UploadToImage
 from domain.values import INT32_MAX, Actor
 
 _TRUE = ("true", "1", "yes", "t", "on")
@@ -75,6 +81,21 @@ class UpdateReadonly(BaseModel):
         return _flag(value, "readonly")
 
 
+class UploadImage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    image_name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
+    force: bool = False
+    disk_format: str = Field(default="raw", max_length=20)
+    container_format: str = Field(default="bare", max_length=20)
+    visibility: str = Field(default="private", max_length=20)  # from 3.1
+    protected: bool = False  # from 3.1 (not kept: images are made unprotected)
+
+    @field_validator("force", "protected", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> bool:
+        return False if value is None else _flag(value, "force")
+
+
 class VolumeAction(BaseModel):
     """Exactly one action (the others absent)."""
 
@@ -85,6 +106,7 @@ class VolumeAction(BaseModel):
     update_readonly: UpdateReadonly | None = Field(default=None, alias="os-update_readonly_flag")
     reserve: dict[str, Any] | None = Field(default=None, alias="os-reserve")
     unreserve: dict[str, Any] | None = Field(default=None, alias="os-unreserve")
+    upload_image: UploadImage | None = Field(default=None, alias="os-volume_upload_image")
 
 
 Handler = Callable[[Request, str, Actor, Any], Awaitable[Receipt]]
@@ -138,6 +160,42 @@ _ACTIONS: dict[str, tuple[Handler, int]] = {
 }
 
 
+async def _upload_image(
+    request: Request, volume_id: str, actor: Actor, body: UploadImage
+) -> JSONResponse:
+    """``volume create image`` (``image create --volume``): 202 with Cinder's answer."""
+    policy = state(request).policy
+    policy.enforce(actor, "volume:volumes:upload_image")
+    if body.visibility == "public":
+        policy.enforce(actor, "image:publicize_image")
+    cmd = UploadToImage(
+        volume_id,
+        body.image_name,
+        body.disk_format,
+        body.container_format,
+        body.visibility,
+        body.force,
+    )
+    started = await run_in_threadpool(volume_state(request).commands.upload_to_image, cmd, actor)
+    await read_your_writes(request, started.receipt)
+    row = await visible_volume_row(request, actor, volume_id)
+    shown = {
+        "id": row["id"],
+        "updated_at": row["updated"],
+        "status": row["status"],
+        "display_description": row["description"] or None,
+        "size": row["size"],
+        "volume_type": views.volume_type(await find_type(request, actor, row["volume_type_id"])),
+        "image_id": started.image_id,
+        "container_format": body.container_format,
+        "disk_format": body.disk_format,
+        "image_name": body.image_name,
+    }
+    if mv.at_least(request, (3, 1)):
+        shown.update(visibility=body.visibility, protected=False)
+    return JSONResponse({"os-volume_upload_image": shown}, 202)
+
+
 @accepts(VolumeAction)
 async def act(request: Request) -> Response:
     actor = cinder_actor(request, "volume:volumes:action")
@@ -152,9 +210,11 @@ async def act(request: Request) -> Response:
         if any(e["type"] == "extra_forbidden" and len(e["loc"]) == 1 for e in exc.errors()):
             raise BadRequest(f"There is no such action: {str(name)[:40]}") from None
         raise
+    await visible_volume_row(request, actor, volume_id)
+    if action.upload_image is not None:
+        return await _upload_image(request, volume_id, actor, action.upload_image)
     given = [key for key in _ACTIONS if key in action.model_fields_set]
     (key,) = given
-    await visible_volume_row(request, actor, volume_id)
     handler, status = _ACTIONS[key]
     receipt = await handler(request, volume_id, actor, getattr(action, key))
     await read_your_writes(request, receipt)

@@ -244,3 +244,20 @@ def finish_detach(app: CloudApp, volume_id: UUID, attachment_id: str, actor: Act
     for instance in changed:
         instance.mark_volume_detached(str(volume.id), actor)
     app.save(volume, *changed)
+
+
+# Copies into images -----------------------------------------------------------------
+
+
+def finish_upload(app: CloudApp, volume_id: UUID, actor: Actor) -> None:
+    volume = load_volume(app, volume_id)
+    if volume.status == VolumeStatus.UPLOADING:
+        volume.mark_uploaded(actor)
+        app.save(volume)
+
+
+def fail_upload(app: CloudApp, volume_id: UUID, message: str, actor: Actor) -> None:
+    volume = load_volume(app, volume_id)
+    if volume.status == VolumeStatus.UPLOADING:
+        volume.fail_upload(message, actor)
+        app.save(volume)

@@ -7,7 +7,14 @@ from collections.abc import Callable, Sequence
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import volume_actions, volume_attachments, volume_snapshots, volume_types, volumes
+from commands import (
+    volume_actions,
+    volume_attachments,
+    volume_snapshots,
+    volume_types,
+    volume_upload,
+    volumes,
+)
 from commands.app import CloudApp
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
@@ -73,6 +80,11 @@ class VolumeCommands:
         return retry_on_conflict(
             lambda: volume_actions.reset_volume_status(volume_id, status, self.app, actor)
         )
+
+    def upload_to_image(
+        self, cmd: volume_upload.UploadToImage, actor: Actor
+    ) -> volume_upload.Uploading:
+        return retry_on_conflict(lambda: volume_upload.upload_to_image(cmd, self.app, actor))
 
     def create_snapshot(self, cmd: volume_snapshots.CreateSnapshot, actor: Actor) -> Receipt:
         return retry_on_conflict(lambda: volume_snapshots.create_snapshot(cmd, self.app, actor))

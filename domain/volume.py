@@ -1,6 +1,6 @@
 """The Volume aggregate: a block device a project keeps apart from its
 servers, with Cinder's statuses (domain/volume_values.py). Its attachments
-are domain/volume_attach.py."""
+are domain/volume_attach.py, its copies into images domain/volume_upload.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InvalidInput, InvalidTransition
 from domain.values import Actor, require_metadata
 from domain.volume_attach import Attaching
+from domain.volume_upload import Uploading
 from domain.volume_values import (
     DELETABLE,
     SOURCE_KINDS,
@@ -18,7 +19,7 @@ from domain.volume_values import (
 )
 
 
-class Volume(Attaching):
+class Volume(Attaching, Uploading):
     """A volume: made (blank, or from an image, a snapshot or another
     volume), attached, extended, snapshotted, deleted (its bytes zeroed)."""
 

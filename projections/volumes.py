@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from domain.instance_volumes import InstanceVolumes
 from domain.volume import Volume
 from domain.volume_attach import Attaching, settled_status
+from domain.volume_upload import Uploading
 from domain.volume_values import AttachStatus, VolumeStatus
 from projections.view import ProjectionView, topics_of
 
@@ -52,6 +53,9 @@ class VolumesView(ProjectionView):
         Attaching.Unplugged,
         Attaching.Detached,
         Attaching.DetachFailed,
+        Uploading.UploadRequested,
+        Uploading.Uploaded,
+        Uploading.UploadFailed,
         # delete_on_termination is Nova's, kept on the server's side.
         InstanceVolumes.VolumeAttachRequested,
     )
@@ -205,6 +209,19 @@ class VolumesView(ProjectionView):
     @apply.register
     def _(self, e: Volume.SnapshotForgotten, cur: Cursor[DictRow]) -> None:
         cur.execute("UPDATE volumes SET snapshots = snapshots - 1 WHERE id=%s", (e.originator_id,))
+
+    @apply.register
+    def _(self, e: Uploading.UploadRequested, cur: Cursor[DictRow]) -> None:
+        cur.execute(_SET_STATUS, (VolumeStatus.UPLOADING.value, e.timestamp, e.originator_id))
+
+    @apply.register
+    def _(self, e: Uploading.Uploaded, cur: Cursor[DictRow]) -> None:
+        self._settle(cur, e, VolumeStatus.AVAILABLE)
+
+    @apply.register
+    def _(self, e: Uploading.UploadFailed, cur: Cursor[DictRow]) -> None:
+        cur.execute("UPDATE volumes SET fault=%s WHERE id=%s", (e.message, e.originator_id))
+        self._settle(cur, e, VolumeStatus.AVAILABLE)
 
     # Attachments ---------------------------------------------------------------
 

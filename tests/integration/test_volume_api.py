@@ -621,3 +621,28 @@ def test_a_hundred_concurrent_creates_take_exactly_the_gigabytes_quota(cloud: Cl
     assert (used["totalGigabytesUsed"], used["totalVolumesUsed"]) == (10, 10)
     listed = cloud.ok("racer", "GET", "/volume/v3/{p}/volumes")["volumes"]
     assert len(listed) == 10
+
+
+def test_upload_to_image_makes_a_queued_image_of_the_project(cloud: Cloud) -> None:
+    volume_id = cloud.available("alice")
+    action = f"/volume/v3/{{p}}/volumes/{volume_id}/action"
+    body = {"os-volume_upload_image": {"image_name": "from-volume", "disk_format": "raw"}}
+    response = cloud.call("alice", "POST", action, json=body)
+    assert response.status_code == 202, response.text
+    shown = response.json()["os-volume_upload_image"]
+    assert (shown["status"], shown["image_name"], shown["disk_format"]) == (
+        "uploading",
+        "from-volume",
+        "raw",
+    )
+    image = cloud.ok("alice", "GET", f"/image/v2/images/{shown['image_id']}")
+    assert (image["status"], image["owner"], image["visibility"]) == (
+        "queued",
+        cloud.projects["alice"],
+        "private",
+    )
+    public = {"os-volume_upload_image": {"image_name": "x", "visibility": "public"}}
+    other = cloud.available("alice")
+    refused = cloud.call("alice", "POST", f"/volume/v3/{{p}}/volumes/{other}/action", json=public)
+    assert refused.status_code == 403
+    assert cloud.show("alice", other)["status"] == "available"

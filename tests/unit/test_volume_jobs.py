@@ -368,3 +368,38 @@ def test_a_restarted_target_is_given_every_export_with_its_acl(world: World) -> 
     assert [w.volume_id for w in wanted] == [str(volume_id)]
     assert len(wanted[0].initiators) == 1
     assert wanted[0].chap_secret not in repr(wanted[0])
+
+
+def test_upload_sends_the_bytes_to_the_queued_image_in_its_format(world: World) -> None:
+    from commands.volume_upload import UploadToImage, upload_to_image
+
+    volume_id = _made(world)
+    with world.context.files.volume_path(str(volume_id)).open("r+b") as file:
+        file.write(b"marker")
+    sent: dict[str, bytes] = {}
+
+    def upload(image_id: str, source: Path) -> None:
+        sent[image_id] = source.read_bytes()[:6]
+
+    context = VolumeContext(**{**world.context.__dict__, "upload_image": upload})
+    for disk_format, first_bytes in (("raw", b"marker"), ("qcow2", b"QFI\xfb\x00\x00")):
+        started = upload_to_image(
+            UploadToImage(str(volume_id), f"img-{disk_format}", disk_format), world.app, world.alice
+        )
+        assert _status(world, volume_id) == "uploading"
+        assert jobs.upload_volumes(context, [volume_id]) == {str(volume_id): "done"}
+        assert sent[started.image_id] == first_bytes
+        assert _status(world, volume_id) == "available"
+    assert list(context.scratch.glob("*")) == []
+
+
+def test_an_upload_to_an_image_deleted_meanwhile_fails_and_frees_the_volume(world: World) -> None:
+    from commands.volume_upload import UploadToImage, upload_to_image
+
+    volume_id = _made(world)
+    started = upload_to_image(UploadToImage(str(volume_id), "img"), world.app, world.alice)
+    image = world.app.repository.get(UUID(started.image_id))
+    image.delete(world.alice)
+    world.app.save(image)
+    assert jobs.upload_volumes(world.context, [volume_id]) == {str(volume_id): "error"}
+    assert _status(world, volume_id) == "available"

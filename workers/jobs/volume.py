@@ -346,6 +346,48 @@ def delete_snapshots(context: VolumeContext, ids: Sequence[UUID]) -> Outcomes:
     )
 
 
+# Copies into images --------------------------------------------------------------
+
+
+def _upload(context: VolumeContext, volume: Volume) -> None:
+    """The volume's bytes into its image, in the format the image names."""
+    image_id = volume.upload_image_id
+    try:
+        image = load(context.app, Image, UUID(image_id), "Image")
+    except NotFound:
+        raise PermanentDriverError("the image is gone") from None
+    if image.status != "queued":
+        raise PermanentDriverError(f"the image is {image.status}, not waiting for data")
+    source = context.files.volume_path(str(volume.id))
+    if image.disk_format == "raw":
+        context.upload_image(image_id, source)
+    else:
+        context.scratch.mkdir(parents=True, exist_ok=True)
+        converted = context.scratch / f".image-for-{volume.id}"
+        try:
+            context.files.export_as(source, converted, image.disk_format)
+            context.upload_image(image_id, converted)
+        finally:
+            converted.unlink(missing_ok=True)
+    record.finish_upload(context.app, volume.id, _actor(volume))
+
+
+def _fail_upload(context: VolumeContext, volume: Volume, message: str) -> None:
+    record.fail_upload(context.app, volume.id, message, _actor(volume))
+
+
+def upload_volumes(context: VolumeContext, ids: Sequence[UUID]) -> Outcomes:
+    return _each(
+        context,
+        ids,
+        record.load_volume,
+        lambda v: v.status == VolumeStatus.UPLOADING,
+        _upload,
+        _fail_upload,
+        "uploading the volume to an image",
+    )
+
+
 def remove_scratch(context: VolumeContext) -> None:
     """Image downloads a crash left behind."""
     with contextlib.suppress(FileNotFoundError):

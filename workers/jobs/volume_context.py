@@ -32,6 +32,10 @@ def _no_images(image_id: str, out: Sink) -> None:
     raise PermanentDriverError("this volume host cannot fetch images")
 
 
+def _no_uploads(image_id: str, source: Path) -> None:
+    raise PermanentDriverError("this volume host cannot upload images")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -46,6 +50,7 @@ class VolumeContext:
     files: VolumeFiles
     chap_key: bytes = field(repr=False)
     fetch_image: ImageFetcher = _no_images
+    upload_image: Callable[[str, Path], None] = _no_uploads  # image id, file with its data
     # Where an image's bytes wait while they become a volume.
     scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     clock: Callable[[], datetime] = _now
