@@ -127,6 +127,14 @@ class Settings:
     log_level: str = "INFO"
     # A file holding the secret Prometheus sends to GET /metrics (api/metrics.py).
     metrics_token_file: Path | None = None
+    # Block storage (docs/block-storage.md): the storage host's name, its
+    # tgtd's control port and iSCSI portal (address:port), which `cloudledger
+    # run` chooses and hands its volume worker; how often that worker checks
+    # tgt against the ledger.
+    storage_host: str = "storage-1"
+    tgt_control_port: int = 0
+    iscsi_portal: str = ""
+    volume_reconcile_interval_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -195,6 +203,12 @@ class Settings:
             metrics_token_file=Path(environ["CLOUDLEDGER_METRICS_TOKEN_FILE"])
             if environ.get("CLOUDLEDGER_METRICS_TOKEN_FILE")
             else None,
+            storage_host=environ.get("CLOUDLEDGER_STORAGE_HOST") or "storage-1",
+            tgt_control_port=int(environ.get("CLOUDLEDGER_TGT_CONTROL_PORT") or 0),
+            iscsi_portal=environ.get("CLOUDLEDGER_ISCSI_PORTAL", ""),
+            volume_reconcile_interval_s=float(
+                environ.get("CLOUDLEDGER_VOLUME_RECONCILE_INTERVAL") or 60.0
+            ),
         )
 
     @property
@@ -205,6 +219,17 @@ class Settings:
     @property
     def image_dir(self) -> Path:
         return self.state_dir / "images"
+
+    @property
+    def storage_key_file(self) -> Path:
+        """The key volume CHAP secrets derive from (workers/drivers/chap.py):
+        every host that exports or attaches volumes reads it."""
+        return self.state_dir / "storage.key"
+
+    @property
+    def volume_dir(self) -> Path:
+        """The storage host's volume and snapshot files."""
+        return self.state_dir / "storage" / self.storage_host / "volumes"
 
     @property
     def api_url(self) -> str:

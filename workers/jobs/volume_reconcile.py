@@ -7,13 +7,16 @@ is only logged (it names no aggregate to record on)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from uuid import UUID
 
 from commands import volume_host
 from domain.errors import NotFound
 from domain.values import Actor
+from workers.drivers.chap import chap_for
 from workers.drivers.errors import DriverError
 from workers.drivers.iscsi import Export, WantedExport, attachment_initiator_iqn
+from workers.drivers.volume_files import VolumeFiles
 from workers.jobs.volume_context import VolumeContext
 
 log = logging.getLogger(__name__)
@@ -23,12 +26,20 @@ _RECONCILE = Actor("service:volume", "", ("service",), "volume-reconcile")
 def wanted_exports(context: VolumeContext) -> list[WantedExport]:
     """Every export the ledger says this host serves, with its ACL: what a
     restarted tgtd gets back (ops/tgtd.py's restore)."""
+    return exports_wanted(context.wanted(), context.files, context.chap_key)
+
+
+def exports_wanted(
+    rows: Iterable[tuple[str, list[str]]], files: VolumeFiles, chap_key: bytes
+) -> list[WantedExport]:
+    """``rows`` (volume id, attachments let in) as exports; a volume never
+    made (its file absent) has none."""
     wanted = []
-    for volume_id, attachments in context.wanted():
-        path = context.files.volume_path(volume_id)
-        if context.files.size_of(path) is None:
-            continue  # never made (an error): nothing to serve
-        chap = context.chap(volume_id)
+    for volume_id, attachments in rows:
+        path = files.volume_path(volume_id)
+        if files.size_of(path) is None:
+            continue
+        chap = chap_for(chap_key, volume_id)
         initiators = tuple(attachment_initiator_iqn(a) for a in attachments)
         wanted.append(WantedExport(volume_id, str(path), chap.user, chap.secret, initiators))
     return wanted
