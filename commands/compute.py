@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.app import CloudApp
 from commands.loading import BatchAggregates, load, load_many
 from commands.retry import retrying
+from commands.volume_boot import unplugged_with_deletion
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.faults import GONE_FROM_HOST
 from domain.host import ComputeHost
@@ -313,6 +314,7 @@ def _deleted(batch: BatchAggregates, instance: Instance) -> None:
     actor = instance_actor(instance, "compute")
     _release(batch, instance, actor, instance.held_claims(), instance.holds_quota)
     instance.mark_deleted(actor)
+    unplugged_with_deletion(instance, batch, actor)
 
 
 def _fail(

@@ -114,3 +114,17 @@ def detach_for_deletion(
         )
         if not host_had_them:
             volume.mark_unplugged(attachment_id, actor)
+
+
+def unplugged_with_deletion(instance: Instance, batch: BatchAggregates, actor: Actor) -> None:
+    """The compute host removed the deleted server's guest, and with it every
+    volume's disk and login: each is unplugged (the volume host takes the
+    attachment's initiator off the ACL next), in the deletion's save."""
+    for volume_id, mapped in instance.volumes.items():
+        try:
+            volume = batch.get(Volume, UUID(volume_id))
+        except NotFound:
+            continue
+        found = volume.attachments.get(mapped["attachment_id"])
+        if found is not None and found["status"] == "detaching" and not found.get("unplugged"):
+            volume.mark_unplugged(mapped["attachment_id"], actor)

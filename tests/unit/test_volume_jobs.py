@@ -403,3 +403,24 @@ def test_an_upload_to_an_image_deleted_meanwhile_fails_and_frees_the_volume(worl
     world.app.save(image)
     assert jobs.upload_volumes(world.context, [volume_id]) == {str(volume_id): "error"}
     assert _status(world, volume_id) == "available"
+
+
+def test_deleting_a_server_frees_its_volume_with_data_intact(world: World) -> None:
+    from commands.compute import finish_delete
+    from commands.servers import act_on_servers
+
+    server, volume_id = _server(world), _made(world)
+    attached = attach_volume(str(server), str(volume_id), False, world.app, world.alice)
+    jobs.grant_attachments(world.context, [volume_id])
+    volume_host.finish_attach(world.app, volume_id, attached.attachment_id, datetime.now(UTC), HOST)
+    with world.context.files.volume_path(str(volume_id)).open("r+b") as file:
+        file.write(b"keep me")
+    (outcome,) = act_on_servers([("delete", str(server), world.alice)], world.app)
+    assert not isinstance(outcome, DomainError)
+    assert _status(world, volume_id) == "detaching"
+    finish_delete(world.app, server)  # the compute host removed the guest
+    assert jobs.revoke_attachments(world.context, [volume_id]) == {str(volume_id): "done"}
+    assert _status(world, volume_id) == "available"
+    assert world.target.list_exports()[0].initiators == ()
+    with world.context.files.volume_path(str(volume_id)).open("rb") as file:
+        assert file.read(7) == b"keep me"
