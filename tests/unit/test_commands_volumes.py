@@ -450,3 +450,32 @@ def test_deleting_an_unscheduled_server_lets_its_volumes_go(world: World) -> Non
         (attachment,) = volume.attachments.values()
         assert attachment["unplugged"] is True
         assert attachment["delete_after"] is delete_after
+
+
+def test_a_root_volume_is_never_detached(world: World) -> None:
+    volume_id = _available(world, world.alice)
+    server = _boot_with(world, (BlockDevice("volume", str(volume_id), 0),))
+    assert claim_host(world.app, server, "compute-1")
+    volume = _volume(world, volume_id)
+    (attachment_id,) = volume.attachments
+    volume.grant_access(attachment_id, SYSTEM)
+    volume.mark_attached(attachment_id, datetime.now(UTC), SYSTEM)
+    instance = _get(world, Instance, server)
+    assert isinstance(instance, Instance)
+    instance.mark_volume_attached(str(volume_id), SYSTEM)
+    world.app.save(volume, instance)
+    finish_spawn(world.app, server)
+    with pytest.raises(InvalidInput, match="root"):
+        detach_volume(str(server), str(volume_id), world.app, world.alice)
+
+
+def test_attach_is_refused_while_the_server_is_building(world: World) -> None:
+    (receipt,) = boot_servers(
+        [(BootServer("vm", "1", world.image_id, "none"), world.alice)], world.app
+    )
+    assert not isinstance(receipt, DomainError)
+    volume_id = _available(world, world.alice)
+    before = _max_id(world.app)
+    with pytest.raises(InvalidTransition):
+        attach_volume(str(receipt.id), str(volume_id), False, world.app, world.alice)
+    assert _max_id(world.app) == before
