@@ -5,16 +5,18 @@ each returns quietly when the work is already recorded (jobs run again)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
 from commands.app import CloudApp
+from commands.compute import fail_instance
 from commands.loading import load
-from domain.errors import NotFound
+from domain.errors import InvalidTransition, NotFound
 from domain.instance import Instance
 from domain.quota import Quota
-from domain.values import Actor
+from domain.values import Actor, VmState
 from domain.volume import Volume
 from domain.volume_snapshot import VolumeSnapshot
 from domain.volume_values import SnapshotStatus, VolumeStatus, volume_quota
@@ -79,11 +81,17 @@ def fail_volume(app: CloudApp, volume_id: UUID, message: str, actor: Actor) -> N
     volume = load_volume(app, volume_id)
     if volume.status not in (VolumeStatus.CREATING, VolumeStatus.DOWNLOADING):
         return
-    servers = [_server(app, a["server_id"]) for a in volume.attachments.values()]
+    servers = [s for a in volume.attachments.values() if (s := _server(app, a["server_id"]))]
     volume.fail(message, actor)
-    for server in (s for s in servers if s is not None):
+    for server in servers:
         server.fail_volume_attach(str(volume.id), message, actor)
-    app.save(volume, *(s for s in servers if s is not None))
+    app.save(volume, *servers)
+    # A server that was to boot from it cannot: it fails too (its claim and
+    # quota freed as for any failed build).
+    for server in servers:
+        if server.vm_state == VmState.BUILDING:
+            with contextlib.suppress(InvalidTransition):
+                fail_instance(app, server.id, "A volume the server boots with could not be made.")
 
 
 def finish_delete(app: CloudApp, volume_id: UUID, actor: Actor) -> None:

@@ -424,3 +424,24 @@ def test_deleting_a_server_frees_its_volume_with_data_intact(world: World) -> No
     assert world.target.list_exports()[0].initiators == ()
     with world.context.files.volume_path(str(volume_id)).open("rb") as file:
         assert file.read(7) == b"keep me"
+
+
+def test_a_boot_whose_volume_cannot_be_made_fails_its_server(world: World) -> None:
+    from domain.instance import Instance
+
+    cmd = BootServer(
+        "bfv", "1", "", "none", block_devices=(BlockDevice("image", world.image_id, 0, 1),)
+    )
+    (receipt,) = boot_servers([(cmd, world.alice)], world.app)
+    assert not isinstance(receipt, DomainError)
+    server = world.app.repository.get(receipt.id)
+    (volume_id,) = server.volumes
+    # The default context fetches no image: the volume cannot be made.
+    assert jobs.create_volumes(world.context, [UUID(volume_id)]) == {volume_id: "error"}
+    failed = world.app.repository.get(receipt.id)
+    assert isinstance(failed, Instance)
+    assert failed.vm_state == "error"
+    assert failed.volumes == {}
+    quota = world.app.repository.get(Quota.create_id(world.alice.project_id))
+    assert quota.in_use["instances"] == 0  # the failed build freed it
+    assert quota.in_use["gigabytes"] == 1  # the volume in error still holds its own
