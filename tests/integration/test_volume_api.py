@@ -190,6 +190,8 @@ def cloud(
         for user, (project, roles) in USERS.items():
             services.create_user(CreateUser(user, "pw", project, roles), SYSTEM)
             cloud.login(user)
+        # The module's tests make many volumes in A: room for them all.
+        services.update_quota(cloud.projects["alice"], {"volumes": 100}, SYSTEM)
         services.create_flavor(CreateFlavor("1", "m1.tiny", 1, 512, 1), SYSTEM)
         services.register_host(RegisterHost("compute-1", 64, 65536, 500), SYSTEM)
         image = services.create_image(CreateImage("cirros", visibility="public"), SYSTEM)
