@@ -36,15 +36,11 @@ def _project(request: Request, actor: Actor) -> str:
     return project_id
 
 
-# The project's quota also holds block storage's keys (api/cinder_quotas.py).
-COMPUTE_RESOURCES = ("instances", "cores", "ram")
-
-
 async def _usage(request: Request, project_id: str) -> dict[str, dict[str, int]]:
     usage = usage_by_resource(await state(request).reads.all(quota_rows(project_id)))
     if not usage:
         raise NotFound(f"Project {project_id} could not be found.")
-    return {r: v for r, v in usage.items() if r in COMPUTE_RESOURCES}
+    return usage
 
 
 async def _counted(request: Request, project_id: str, user_id: str) -> dict[str, int]:

@@ -66,7 +66,8 @@ def _image(app: CloudApp, owner: Actor, visibility: str = "public") -> str:
 def world() -> World:
     app = CloudApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     admin = _actor(app, "admin", role="admin")
-    create_flavor(CreateFlavor("1", "m1.tiny", 1, 512, 1), app, admin)
+    # Room on its root disk for the 3 GiB image (a size bomb is refused at boot).
+    create_flavor(CreateFlavor("1", "m1.small", 1, 512, 10), app, admin)
     register_host(RegisterHost("compute-1", 16, 65536, 1000), app, admin)
     return World(app, _actor(app, "alpha"), _actor(app, "beta"), admin, _image(app, admin))
 
