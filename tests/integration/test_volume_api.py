@@ -194,7 +194,9 @@ def cloud(
         services.update_quota(cloud.projects["alice"], {"volumes": 100}, SYSTEM)
         services.create_flavor(CreateFlavor("1", "m1.tiny", 1, 512, 1), SYSTEM)
         services.register_host(RegisterHost("compute-1", 64, 65536, 500), SYSTEM)
-        image = services.create_image(CreateImage("cirros", visibility="public"), SYSTEM)
+        image = services.create_image(
+            CreateImage("cirros", disk_format="raw", visibility="public"), SYSTEM
+        )
         services.upload_image(str(image.id), [b"public bytes"], SYSTEM)
         cloud.image_id = str(image.id)
         yield cloud
