@@ -35,6 +35,7 @@ from oslo_config import cfg
 from oslo_policy import _checks, _parser, policy
 
 from api.policy_network import NETWORK_ACTIONS
+from api.volume_policy import VOLUME_ACTIONS
 from domain.errors import Forbidden
 from domain.values import Actor
 
@@ -211,45 +212,7 @@ ACTIONS: dict[str, str] = {
     "image:modify_member": MEMBER,
     "image:delete_member": MEMBER,
     **NETWORK_ACTIONS,
-    "compute:volume_attachments:index": READER,
-    "compute:volume_attachments:show": READER,
-    "compute:volume_attachments:create": MEMBER,
-    "compute:volume_attachments:delete": MEMBER,
-    # Block storage (Cinder's v3 API, api/volumes.py and its neighbours).
-    "volume:volumes:create": MEMBER,
-    "volume:volumes:get": READER,
-    "volume:volumes:get_all": READER,
-    "volume:volumes:get_all:all_tenants": ADMIN,
-    "volume:volumes:update": MEMBER,
-    "volume:volumes:delete": MEMBER,
-    "volume:volumes:action": READER,  # each action checks its own rule too
-    "volume:volumes:extend": MEMBER,
-    "volume:volumes:reset_status": ADMIN,
-    "volume:volumes:set_bootable": MEMBER,
-    "volume:volumes:update_readonly_flag": MEMBER,
-    "volume:volumes:reserve": MEMBER,
-    "volume:volumes:upload_image": MEMBER,
-    "volume:volumes:metadata:get": READER,
-    "volume:volumes:metadata:update": MEMBER,
-    "volume:volumes:metadata:delete": MEMBER,
-    "volume:snapshots:create": MEMBER,
-    "volume:snapshots:get": READER,
-    "volume:snapshots:get_all": READER,
-    "volume:snapshots:update": MEMBER,
-    "volume:snapshots:delete": MEMBER,
-    "volume:snapshots:reset_status": ADMIN,
-    "volume:snapshots:metadata:get": READER,
-    "volume:snapshots:metadata:update": MEMBER,
-    "volume:snapshots:metadata:delete": MEMBER,
-    "volume:types:get": READER,
-    "volume:types:create": ADMIN,
-    "volume:quotas:show": READER,
-    "volume:quotas:show:other_project": ADMIN,
-    "volume:quotas:update": ADMIN,
-    "volume:limits": READER,
-    "volume:services:list": ADMIN,
-    "volume:availability_zones:list": READER,
-    "volume:extensions:list": READER,
+    **VOLUME_ACTIONS,  # block storage and its attachments (api/volume_policy.py)
     # The audit trail spans every project: admins only.
     "audit:list": ADMIN,
     # GET /metrics: admins, or a user given the metrics_reader role (Prometheus).

@@ -21,7 +21,7 @@ from api.responses import JSONResponse
 from api.servers import visible_server
 from api.volume_state import volume_state
 from domain.errors import NotFound
-from projections.volume_queries import volume_of_server, volumes_of_servers
+from projections.server_volumes import volume_of_server, volumes_of_servers
 
 ATTACHMENTS = "/compute/v2.1/servers/{id}/os-volume_attachments"
 

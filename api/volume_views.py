@@ -15,7 +15,7 @@ from api import volume_microversion as mv
 from api.context import base_url, state
 from domain.values import Actor
 from domain.volume_type import DEFAULT_TYPE
-from projections.volume_queries import volumes_of_servers
+from projections.server_volumes import volumes_of_servers
 
 # A volume's host as Cinder names it (host@backend#pool).
 BACKEND = "tgt"

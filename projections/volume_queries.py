@@ -148,26 +148,6 @@ def _after(keys: Sequence[tuple[str, str]], marker: UUID) -> tuple[str, list[Any
     return "(" + " OR ".join(alternatives) + ")", params
 
 
-def volumes_of_servers(server_ids: Sequence[str]) -> Query:
-    """Every volume each server has or is being given (Nova's block device
-    mappings), in the order they were attached."""
-    return Query(
-        "SELECT server_id::text AS server_id, volume_id::text AS volume_id, device,"
-        " delete_on_termination, attachment_id::text AS attachment_id, status"
-        " FROM volume_attachments WHERE server_id = ANY(%s::uuid[]) ORDER BY created_at",
-        (list(server_ids),),
-    )
-
-
-def volume_of_server(server_id: str, volume_id: UUID) -> Query:
-    return Query(
-        "SELECT server_id::text AS server_id, volume_id::text AS volume_id, device,"
-        " delete_on_termination, attachment_id::text AS attachment_id, status"
-        " FROM volume_attachments WHERE server_id = %s::uuid AND volume_id = %s",
-        (server_id, volume_id),
-    )
-
-
 def exports_of(host: str) -> Query:
     """What the storage host ``host`` must export: every volume it made that
     is not deleted (nor being deleted), with the attachments let in and not

@@ -10,9 +10,9 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from domain.instance_volumes import InstanceVolumes
 from domain.volume import Volume
 from domain.volume_attach import Attaching, settled_status
+from domain.volume_details import VolumeDetails
 from domain.volume_upload import Uploading
 from domain.volume_values import AttachStatus, VolumeStatus
 from projections.view import ProjectionView, topics_of
@@ -35,10 +35,10 @@ class VolumesView(ProjectionView):
         Volume.ExtendRequested,
         Volume.Extended,
         Volume.ExtendFailed,
-        Volume.Updated,
-        Volume.MetadataChanged,
-        Volume.BootableSet,
-        Volume.ReadonlySet,
+        VolumeDetails.Updated,
+        VolumeDetails.MetadataChanged,
+        VolumeDetails.BootableSet,
+        VolumeDetails.ReadonlySet,
         Volume.Reserved,
         Volume.Unreserved,
         Volume.StatusReset,
@@ -56,8 +56,6 @@ class VolumesView(ProjectionView):
         Uploading.UploadRequested,
         Uploading.Uploaded,
         Uploading.UploadFailed,
-        # delete_on_termination is Nova's, kept on the server's side.
-        InstanceVolumes.VolumeAttachRequested,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS volumes (
@@ -79,7 +77,7 @@ class VolumesView(ProjectionView):
             attachment_id uuid PRIMARY KEY, volume_id uuid, server_id uuid,
             host text NOT NULL DEFAULT '', device text NOT NULL DEFAULT '',
             status text NOT NULL DEFAULT 'attaching', access boolean NOT NULL DEFAULT false,
-            attached_at timestamptz, delete_on_termination boolean NOT NULL DEFAULT false,
+            attached_at timestamptz,
             unplugged boolean NOT NULL DEFAULT false, created_at timestamptz NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS volume_attachments_by_volume ON volume_attachments (volume_id)",
         "CREATE INDEX IF NOT EXISTS volume_attachments_by_server ON volume_attachments (server_id)",
@@ -170,22 +168,22 @@ class VolumesView(ProjectionView):
         )
 
     @apply.register
-    def _(self, e: Volume.Updated, cur: Cursor[DictRow]) -> None:
+    def _(self, e: VolumeDetails.Updated, cur: Cursor[DictRow]) -> None:
         cur.execute(
             "UPDATE volumes SET name=%s, description=%s, updated_at=%s WHERE id=%s",
             (e.name, e.description, e.timestamp, e.originator_id),
         )
 
     @apply.register
-    def _(self, e: Volume.MetadataChanged, cur: Cursor[DictRow]) -> None:
+    def _(self, e: VolumeDetails.MetadataChanged, cur: Cursor[DictRow]) -> None:
         self._set(cur, e, "metadata", Jsonb(e.metadata))
 
     @apply.register
-    def _(self, e: Volume.BootableSet, cur: Cursor[DictRow]) -> None:
+    def _(self, e: VolumeDetails.BootableSet, cur: Cursor[DictRow]) -> None:
         self._set(cur, e, "bootable", e.bootable)
 
     @apply.register
-    def _(self, e: Volume.ReadonlySet, cur: Cursor[DictRow]) -> None:
+    def _(self, e: VolumeDetails.ReadonlySet, cur: Cursor[DictRow]) -> None:
         self._set(cur, e, "readonly", e.readonly)
 
     @apply.register
@@ -227,7 +225,6 @@ class VolumesView(ProjectionView):
 
     @apply.register
     def _(self, e: Attaching.AttachRequested, cur: Cursor[DictRow]) -> None:
-        # The server's half (delete_on_termination) may have come first, in the same save.
         cur.execute("UPDATE volumes SET held=false WHERE id=%s", (e.originator_id,))
         cur.execute(
             "INSERT INTO volume_attachments (attachment_id, volume_id, server_id, host, device,"
@@ -256,23 +253,6 @@ class VolumesView(ProjectionView):
             VolumeStatus.DOWNLOADING,
         )
         return (AttachStatus.RESERVED if making else AttachStatus.ATTACHING).value
-
-    @apply.register
-    def _(self, e: InstanceVolumes.VolumeAttachRequested, cur: Cursor[DictRow]) -> None:
-        cur.execute(
-            "INSERT INTO volume_attachments (attachment_id, volume_id, server_id, device,"
-            " delete_on_termination, created_at) VALUES (%s,%s,%s,%s,%s,%s)"
-            " ON CONFLICT (attachment_id) DO UPDATE"
-            " SET delete_on_termination=EXCLUDED.delete_on_termination",
-            (
-                e.attachment_id,
-                e.volume_id,
-                e.originator_id,
-                e.device,
-                e.delete_on_termination,
-                e.timestamp,
-            ),
-        )
 
     @apply.register
     def _(self, e: Attaching.AttachmentPlaced, cur: Cursor[DictRow]) -> None:
