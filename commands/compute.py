@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.app import CloudApp
 from commands.loading import BatchAggregates, load, load_many
 from commands.retry import retrying
-from commands.volume_boot import unplugged_with_deletion
+from commands.volume_boot import attached_with_spawn, unplugged_with_deletion
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.faults import GONE_FROM_HOST
 from domain.host import ComputeHost
@@ -176,11 +176,21 @@ def host_step(mark: Callable[[Instance, Actor], None]) -> Callable[[CloudApp, UU
     return record
 
 
-def _spawned(instance: Instance, actor: Actor) -> None:
-    instance.mark_spawned(actor, now=datetime.now(UTC))
+def _spawned(batch: BatchAggregates, instance: Instance) -> None:
+    """Active, and the volumes it booted with attached (in the same save)."""
+    actor, now = instance_actor(instance, "compute"), datetime.now(UTC)
+    instance.mark_spawned(actor, now=now)
+    attached_with_spawn(instance, batch, now, actor)
 
 
-finish_spawn = host_step(_spawned)
+@retrying
+def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
+    instance = _instance(app, instance_id)
+    batch = BatchAggregates(app)
+    _spawned(batch, instance)
+    app.save(instance, *batch.loaded.values())
+
+
 finish_stop = host_step(Instance.mark_stopped)
 finish_start = host_step(Instance.mark_started)
 # The host rebooted, paused, suspended or resumed the guest.
@@ -243,10 +253,7 @@ def _sync_actor(instance: Instance) -> Actor:
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many spawns in one save; returns those recorded."""
 
-    def spawned(batch: BatchAggregates, instance: Instance) -> None:
-        _spawned(instance, instance_actor(instance, "compute"))
-
-    return _finish_many(app, instances, spawned, finish_spawn)
+    return _finish_many(app, instances, _spawned, finish_spawn)
 
 
 def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID, uuid4
 
 from commands.loading import BatchAggregates, parse_uuid
@@ -128,3 +129,21 @@ def unplugged_with_deletion(instance: Instance, batch: BatchAggregates, actor: A
         found = volume.attachments.get(mapped["attachment_id"])
         if found is not None and found["status"] == "detaching" and not found.get("unplugged"):
             volume.mark_unplugged(mapped["attachment_id"], actor)
+
+
+def attached_with_spawn(
+    instance: Instance, batch: BatchAggregates, now: datetime, actor: Actor
+) -> None:
+    """The guest was defined and started with its boot volumes: each is
+    attached, on both sides, in the spawn's save."""
+    for volume_id, mapped in instance.volumes.items():
+        if mapped["status"] != "attaching":
+            continue
+        try:
+            volume = batch.get(Volume, UUID(volume_id))
+        except NotFound:
+            continue
+        found = volume.attachments.get(mapped["attachment_id"])
+        if found is not None and found["status"] == "attaching" and found["access"]:
+            volume.mark_attached(mapped["attachment_id"], now, actor)
+            instance.mark_volume_attached(volume_id, actor)

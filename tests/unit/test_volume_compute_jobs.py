@@ -28,6 +28,7 @@ from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.hypervisor import DomainSpec
 from workers.jobs import volume_compute as jobs
+from workers.jobs import volume_disks
 from workers.jobs.domain_spec import domain_name
 
 KEY = bytes(range(32))
@@ -95,7 +96,7 @@ def test_a_granted_volume_is_plugged_in_as_its_device(world: World) -> None:
 
 def test_the_disk_carries_the_secret_derived_here(world: World) -> None:
     volume_id, attachment_id = _attached_by_api(world)
-    disk = jobs.volume_disk(world.app, KEY, volume_id, attachment_id, "/dev/vdc")
+    disk = volume_disks.volume_disk(world.app, KEY, volume_id, attachment_id, "/dev/vdc")
     assert disk.chap_secret == chap_for(KEY, volume_id).secret
     assert disk.chap_secret not in repr(disk)
     assert (disk.address.portal.host, disk.address.portal.port) == ("127.0.0.1", 3260)
@@ -151,9 +152,9 @@ def test_a_servers_domain_is_given_its_attached_volumes(world: World) -> None:
     first, _ = _attached_by_api(world)
     _attached_by_api(world, granted=False)
     jobs.attach_volumes(world.context, [world.server])
-    disks = jobs.disks_of(world.app, KEY, _server(world))
+    disks = volume_disks.disks_of(world.app, KEY, _server(world))
     assert [(d.volume_id, d.target) for d in disks] == [(first, "vdc")]
-    assert not jobs.boot_volumes_ready(world.app, _server(world))  # the second waits
+    assert not volume_disks.boot_volumes_ready(world.app, _server(world))  # the second waits
 
 
 def test_another_hosts_servers_are_not_touched(world: World) -> None:

@@ -10,13 +10,16 @@ import pytest
 from domain.image import Image
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
+from domain.instance_volumes import InstanceVolumes
 from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
+from domain.volume_attach import Attaching
 from workers import routes
 from workers.declarations import Via
 from workers.jobs.entry import context_type, handler, resolve
 from workers.resources.instance import SNAPSHOT
+from workers.resources.volume import RESOURCE as VOLUME
 
 
 def test_job_kinds_are_unique_across_every_resource() -> None:
@@ -76,9 +79,19 @@ def test_a_kind_stored_before_kinds_were_named_by_resource_still_runs_its_job(
 def test_the_relay_follows_every_event_a_route_placement_or_link_names() -> None:
     # A confirm owes its job through the StashDropRequested saved with it;
     # tags need no host. The image's upload reaches its snapshot's instance.
+    # Volumes' events, and the server's that make its link to them (and end
+    # its detach), are followed too (workers/resources/volume.py).
     assert set(routes.event_types()) == (
         set(LIFECYCLE_EVENTS) - {Resizing.ResizeConfirmed, Tagging.TagsSet}
-    ) | {Image.Uploaded}
+    ) | {Image.Uploaded} | set(VOLUME_EVENTS)
+
+
+VOLUME_EVENTS = {
+    *(r.owed_by for r in VOLUME.routes if isinstance(r.owed_by, type)),
+    *(c for r in VOLUME.routes for c in r.completed_by if isinstance(c, type)),
+    Attaching.AccessGranted,  # reaches the servers waiting on it
+    InstanceVolumes.VolumeAttachRequested,  # makes the server's link
+}
 
 
 _RESIZE_HOPS = [
@@ -99,16 +112,23 @@ _HOST_STEPS = [
 ]
 
 
+# A server's volume steps on its host end with it (workers/resources/volume.py).
+_VOLUME_STEPS = ["volume.attach_to_server", "volume.boot_server", "volume.detach_from_server"]
+
+
 @pytest.mark.parametrize(
     ("event", "kinds"),
     [
         (Instance.Scheduled, ["instance.schedule"]),
-        (Instance.Spawned, ["instance.spawn"]),
-        (Instance.Failed, ["instance.schedule", *_HOST_STEPS, *_RESIZE_HOPS]),
-        (Instance.DeleteRequested, [*_HOST_STEPS, *_RESIZE_HOPS, "instance.delete"]),
+        (Instance.Spawned, ["instance.spawn", "volume.boot_server"]),
+        (Instance.Failed, ["instance.schedule", *_HOST_STEPS, *_RESIZE_HOPS, *_VOLUME_STEPS]),
+        (
+            Instance.DeleteRequested,
+            [*_HOST_STEPS, *_RESIZE_HOPS, "instance.delete", *_VOLUME_STEPS],
+        ),
         (
             Instance.Deleted,
-            ["instance.schedule", *_HOST_STEPS, *_RESIZE_HOPS, "instance.delete"],
+            ["instance.schedule", *_HOST_STEPS, *_RESIZE_HOPS, "instance.delete", *_VOLUME_STEPS],
         ),
         # The old disks are dropped even after the instance is deleted.
         (Resizing.StashDropped, ["instance.drop_stash"]),
@@ -152,8 +172,9 @@ def test_an_image_receiving_its_data_ends_the_upload_and_owes_the_snapshot_s_end
     assert plan.reaches == (SNAPSHOT,)
     # The snapshot's request makes the link; its end, or the instance's, drops it.
     assert routes.ROUTING.plan(Instance.SnapshotRequested).makes == (SNAPSHOT,)
-    for ended in (Instance.SnapshotDone, Instance.Failed, Instance.Deleted):
+    for ended in (Instance.SnapshotDone, Instance.Failed):
         assert routes.ROUTING.plan(ended).drops == (SNAPSHOT,)
+    assert SNAPSHOT in routes.ROUTING.plan(Instance.Deleted).drops
     done = routes.route_of("instance.snapshot_done")
     assert done.owed_by == Via(SNAPSHOT, Image.Uploaded)
     assert not done.family.per_host  # any worker records it, no host needed

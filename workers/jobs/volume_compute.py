@@ -18,15 +18,15 @@ from commands.app import CloudApp
 from commands.loading import load
 from domain.errors import NotFound
 from domain.instance import Instance
+from domain.instance_volumes import ATTACHABLE_STATES
 from domain.values import Actor
 from domain.volume import Volume
 from domain.volume_values import ROOT_DEVICE, AttachStatus
-from workers.drivers.chap import chap_for
-from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
-from workers.drivers.iscsi import Portal, TargetAddress, target_iqn
+from workers.drivers.errors import DriverError, TransientDriverError
 from workers.drivers.volume_attach import DetachTimeout, VolumeAttachments
-from workers.drivers.volume_connector import VolumeDisk
 from workers.jobs.domain_spec import domain_name
+from workers.jobs.volume_disks import volume_disk
+from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
 Outcomes = dict[str, str]
@@ -49,60 +49,6 @@ class ComputeVolumes:
 
 class RetryLater(Exception):
     """Some servers of the batch must run again; the others are done."""
-
-
-def parse_portal(text: str) -> Portal:
-    address, _, port = text.rpartition(":")
-    if not address or not port.isdigit():
-        raise PermanentDriverError(f"volume portal {text!r} is not address:port")
-    return Portal(address, int(port))
-
-
-def volume_disk(
-    app: CloudApp, chap_key: bytes, volume_id: str, attachment_id: str, device: str
-) -> VolumeDisk:
-    """One attachment as the guest's disk ``device`` (/dev/vdc -> vdc)."""
-    volume = load(app, Volume, UUID(volume_id), f"Volume {volume_id}")
-    if not volume.portal:
-        raise PermanentDriverError(f"volume {volume_id} is not exported yet")
-    chap = chap_for(chap_key, volume_id)
-    address = TargetAddress(parse_portal(volume.portal), target_iqn(volume_id))
-    target = device.removeprefix("/dev/")
-    return VolumeDisk(attachment_id, volume_id, target, address, chap.user, chap.secret)
-
-
-def disks_of(app: CloudApp, chap_key: bytes, instance: Instance) -> tuple[VolumeDisk, ...]:
-    """The volumes a server's domain has, or gets when it is defined: its
-    root volume (once the volume host let it in) and every attached one."""
-    disks = []
-    for volume_id, mapping in sorted(instance.volumes.items(), key=lambda v: v[1]["device"]):
-        root = mapping["device"] == ROOT_DEVICE
-        if mapping["status"] not in ("attached", "detaching") and not root:
-            continue
-        try:
-            volume = load(app, Volume, UUID(volume_id), f"Volume {volume_id}")
-        except NotFound:
-            continue
-        found = volume.attachments.get(mapping["attachment_id"])
-        if found is None or not found["access"]:
-            continue
-        disks.append(
-            volume_disk(app, chap_key, volume_id, mapping["attachment_id"], mapping["device"])
-        )
-    return tuple(disks)
-
-
-def boot_volumes_ready(app: CloudApp, instance: Instance) -> bool:
-    """Whether every volume the boot asked for has been let in (a spawn waits till then)."""
-    for volume_id, mapping in instance.volumes.items():
-        try:
-            volume = load(app, Volume, UUID(volume_id), f"Volume {volume_id}")
-        except NotFound:
-            return False
-        found = volume.attachments.get(mapping["attachment_id"])
-        if found is None or not found["access"]:
-            return False
-    return True
 
 
 def _actor(instance: Instance) -> Actor:
@@ -130,7 +76,8 @@ def _servers(
             for volume_id, mapping in instance.volumes.items()
             if mapping["status"] == status and mapping["device"] != ROOT_DEVICE
         }
-        if instance.is_deleted or instance.host != context.host or not waiting:
+        built = instance.vm_state in ATTACHABLE_STATES  # a boot's volumes are its spawn's
+        if instance.is_deleted or instance.host != context.host or not waiting or not built:
             outcomes[str(instance_id)] = "skipped"
             continue
         outcomes[str(instance_id)] = "done"
@@ -195,3 +142,17 @@ def detach_volumes(context: ComputeVolumes, ids: Sequence[UUID]) -> Outcomes:
     """Take out every volume being detached from these servers (the volume
     host then drops its initiator from the ACL)."""
     return _servers(context, ids, "detaching", _detach)
+
+
+def _of(context: ComputeContext) -> ComputeVolumes:
+    return ComputeVolumes(context.app, context.name, context.hypervisor, context.chap_key)
+
+
+def attach_instance_volumes(context: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    """The compute role's job: plug in what the volume hosts let in."""
+    return attach_volumes(_of(context), ids)
+
+
+def detach_instance_volumes(context: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
+    """The compute role's job: take out the volumes being detached."""
+    return detach_volumes(_of(context), ids)

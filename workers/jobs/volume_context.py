@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
-from commands.app import CloudApp
 from workers.drivers.chap import ChapCredentials, chap_for
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.image_cache import Sink
 from workers.drivers.iscsi import IscsiTarget
 from workers.drivers.volume_files import VolumeFiles
+from workers.runtime import LedgerContext
 
 ImageFetcher = Callable[[str, Sink], None]  # image id, where its bytes go
 # What this host must export (projections/volume_queries.py exports_of):
@@ -41,10 +41,9 @@ def _now() -> datetime:
 
 
 @dataclass(frozen=True)
-class VolumeContext:
+class VolumeContext(LedgerContext):
     """One storage host (``host``), as the volume worker serves it."""
 
-    app: CloudApp
     host: str
     target: IscsiTarget
     files: VolumeFiles

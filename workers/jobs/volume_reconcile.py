@@ -17,6 +17,7 @@ from workers.drivers.chap import chap_for
 from workers.drivers.errors import DriverError
 from workers.drivers.iscsi import Export, WantedExport, attachment_initiator_iqn
 from workers.drivers.volume_files import VolumeFiles
+from workers.jobs import volume as jobs
 from workers.jobs.volume_context import VolumeContext
 
 log = logging.getLogger(__name__)
@@ -108,3 +109,17 @@ def _record(context: VolumeContext, volume_id: str, repairs: list[tuple[str, str
         volume.record_repair(repair, detail, _RECONCILE)
     context.app.save(volume)
     return [f"{repair} {volume_id} {detail}" for repair, detail in repairs]
+
+
+def reconcile_job(context: VolumeContext) -> list[str]:
+    """RQ's entry point (enqueued by the volume worker itself, periodically):
+    tgt against the ledger, and attachments still waiting for the volume
+    host (a grant or revoke a concurrent one's completion swept along)."""
+    repairs = reconcile_exports(context)
+    stuck = [UUID(volume_id) for volume_id, _ in context.wanted()]
+    for step in (jobs.grant_attachments, jobs.revoke_attachments):
+        try:
+            step(context, stuck)
+        except jobs.RetryLater as exc:
+            log.warning("reconcile: %s", exc)
+    return repairs
