@@ -145,5 +145,6 @@ def attached_with_spawn(
             continue
         found = volume.attachments.get(mapped["attachment_id"])
         if found is not None and found["status"] == "attaching" and found["access"]:
+            volume.place_attachment(mapped["attachment_id"], instance.host or "", actor)
             volume.mark_attached(mapped["attachment_id"], now, actor)
             instance.mark_volume_attached(volume_id, actor)

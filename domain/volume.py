@@ -14,6 +14,7 @@ from domain.volume_upload import Uploading
 from domain.volume_values import (
     DELETABLE,
     SOURCE_KINDS,
+    AttachStatus,
     VolumeStatus,
     require_label,
     require_size,
@@ -133,7 +134,10 @@ class Volume(Attaching, Uploading, VolumeDetails):
     @event(Provisioned)
     def _provisioned(self, host: str, portal: str, actor: Actor) -> None:
         self.host, self.portal, self.status = host, portal, VolumeStatus.AVAILABLE
-        self._settle()  # an attachment asked for at boot now goes ahead
+        for found in self.__dict__.get("attachment_map", {}).values():
+            if found["status"] == AttachStatus.RESERVED:  # asked for at boot: it goes ahead
+                found["status"] = AttachStatus.ATTACHING.value
+        self._settle()
 
     def fail(self, message: str, actor: Actor) -> None:
         """It could not be made: error (it still holds its quota until deleted,

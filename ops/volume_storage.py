@@ -9,12 +9,13 @@ import json
 import logging
 from pathlib import Path
 
-from commands.bootstrap import Settings, eventsourcing_env
+import psycopg
+from psycopg.rows import dict_row
+
+from commands.bootstrap import Settings
 from ops.ports import free_port, port_is_free
 from ops.tgtd import Tgtd, TgtdConfig, control_port_is_free, free_control_port
-from projections.bootstrap import build_view
 from projections.volume_queries import exports_of
-from projections.volumes import VolumesView
 from workers.drivers.chap import load_or_create_key
 from workers.drivers.iscsi import Portal, WantedExport
 from workers.drivers.runner import SubprocessRunner
@@ -71,11 +72,12 @@ def supervised_tgtd(settings: Settings, config: TgtdConfig) -> Tgtd:
 
 
 def _wanted(settings: Settings) -> list[WantedExport]:
-    view = build_view(VolumesView, eventsourcing_env(settings.database_url, pool_size=1))
-    try:
-        rows = view.fetch_all(exports_of(settings.storage_host))
-    finally:
-        view.datastore.close()
+    """What the ledger's read model says this host exports. One plain
+    connection with a short timeout: at a first start the database may not
+    exist yet (nothing to restore then)."""
+    query = exports_of(settings.storage_host)
+    with psycopg.connect(settings.database_url, connect_timeout=3, row_factory=dict_row) as conn:
+        rows = conn.execute(query.sql, query.params).fetchall()
     files = VolumeFiles(settings.volume_dir, SubprocessRunner())
     key = load_or_create_key(settings.storage_key_file)
     return exports_wanted(((r["id"], list(r["attachments"])) for r in rows), files, key)

@@ -123,6 +123,10 @@ class VolumesView(ProjectionView):
     @apply.register
     def _(self, e: Volume.Provisioned, cur: Cursor[DictRow]) -> None:
         cur.execute("UPDATE volumes SET host=%s WHERE id=%s", (e.host, e.originator_id))
+        cur.execute(
+            "UPDATE volume_attachments SET status=%s WHERE volume_id=%s AND status=%s",
+            (AttachStatus.ATTACHING.value, e.originator_id, AttachStatus.RESERVED.value),
+        )
         self._settle(cur, e, VolumeStatus.AVAILABLE)
 
     @apply.register

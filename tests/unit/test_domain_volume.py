@@ -140,6 +140,7 @@ def test_a_creating_volume_takes_an_attachment_only_at_boot() -> None:
     assert volume.attachment(attachment_id)["status"] == AttachStatus.RESERVED
     volume.mark_available("h", "127.0.0.1:3260", ALICE)  # made: the boot's attach goes ahead
     assert volume.status == VolumeStatus.ATTACHING
+    assert volume.attachment(attachment_id)["status"] == AttachStatus.ATTACHING
 
 
 def test_a_volume_that_fails_to_be_made_fails_its_boot_attachment() -> None:

@@ -267,6 +267,15 @@ def test_a_volume_made_for_a_boot_lets_its_server_in_when_made(world: World) -> 
     assert volume.attachment(mapping["attachment_id"])["access"] is True
     (export,) = world.target.list_exports()
     assert export.initiators == (attachment_initiator_iqn(mapping["attachment_id"]),)
+    # The compute host starts the guest on it: attached, on both sides, with its host.
+    from commands.compute import finish_spawn
+
+    assert claim_host(world.app, receipt.id, "compute-1")
+    finish_spawn(world.app, receipt.id)
+    volume = volume_host.load_volume(world.app, volume_id)
+    assert volume.status == VolumeStatus.IN_USE
+    assert volume.attachment(mapping["attachment_id"])["host"] == "compute-1"
+    assert world.app.repository.get(receipt.id).volumes[volume_id]["status"] == "attached"
 
 
 def test_a_detached_volume_of_a_deleted_server_goes_if_asked(world: World) -> None:
