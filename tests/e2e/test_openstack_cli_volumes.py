@@ -116,8 +116,8 @@ def test_quota_set_and_limits_show_with_the_cli(stack: Stack, tenant: Tenant) ->
     assert refused.returncode != 0
     assert "413" in refused.stderr or "exceeded" in refused.stderr.lower(), refused.stderr
     limits = {r["Name"]: r["Value"] for r in tenant.json("limits", "show", "--absolute")}
-    assert limits["maxTotalVolumes"] == 3
-    assert limits["totalVolumesUsed"] == 3
+    assert limits["max_total_volumes"] == 3
+    assert limits["total_volumes_used"] == 3
     quota = {r["Resource"]: r["Limit"] for r in tenant.json("quota", "show")}
     assert quota["volumes"] == 3
 
