@@ -339,7 +339,15 @@ async def summary(request: Request) -> JSONResponse:
     return JSONResponse({"volume-summary": shown})
 
 
+async def no_volume(request: Request) -> Response:
+    """``/volumes/`` with no id names no volume: 404, as Cinder answers (not
+    a redirect to the list)."""
+    cinder_actor(request, "volume:volumes:get")
+    raise NotFound("Volume could not be found.")
+
+
 routes = [
+    Route(f"{V3}/volumes/", no_volume, methods=["GET", "PUT", "DELETE"]),
     Route(f"{V3}/volumes", create, methods=["POST"]),
     Route(f"{V3}/volumes", index, methods=["GET"]),
     Route(f"{V3}/volumes/detail", detail, methods=["GET"]),
