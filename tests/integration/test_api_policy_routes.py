@@ -32,6 +32,10 @@ PUBLIC = {
     ("GET", "/networking/"),
     ("GET", "/networking/v2.0"),
     ("GET", "/networking/v2.0/"),
+    ("GET", "/volume"),  # Block Storage's version documents
+    ("GET", "/volume/"),
+    ("GET", "/volume/v3"),
+    ("GET", "/volume/v3/"),
 }
 # Any valid token may ask which projects and domains it can scope to (rule "@").
 ANY_TOKEN = {

@@ -22,7 +22,7 @@ def _conf(tmp_path: Path) -> ConfigParser:
 def test_tempest_is_told_which_services_and_features_exist(tmp_path: Path) -> None:
     conf = _conf(tmp_path)
     assert conf["service_available"]["neutron"] == "false"
-    assert conf["service_available"]["cinder"] == "false"
+    assert conf["service_available"]["cinder"] == "true"  # block storage (issue 22)
     features = conf["compute-feature-enabled"]
     for built in ("resize", "snapshot", "pause", "suspend", "console_output"):
         assert features[built] == "true"
