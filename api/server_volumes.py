@@ -6,10 +6,26 @@ ephemeral disks) is the flavor's, as before: those entries are not volumes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
 
 from api.errors import BadRequest
+from api.server_views import links
 from commands.volume_boot import BlockDevice
+
+
+class BlockDeviceSpec(BaseModel):
+    """One entry of Nova's block_device_mapping_v2, as a boot request gives it."""
+
+    model_config = ConfigDict(extra="ignore")
+    source_type: str = Field(default="blank", max_length=20)
+    destination_type: str | None = Field(default=None, max_length=20)
+    uuid: str | None = Field(default=None, max_length=255)
+    boot_index: int | str | None = None
+    volume_size: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    delete_on_termination: bool | None = None
 
 
 class MappingEntry(Protocol):
@@ -65,3 +81,8 @@ def boot_devices(
     if image_ref and any(v.root for v in volumes):
         image_ref = ""  # the volume is the root disk; the image was its source
     return image_ref, tuple(volumes)
+
+
+def shown_image(request: Request, image_id: str) -> dict[str, Any] | str:
+    """A server's image as Nova shows it: "" for a server booted from a volume."""
+    return {"id": image_id, "links": links(request, "images", image_id)} if image_id else ""

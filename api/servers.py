@@ -30,6 +30,7 @@ from api.errors import BadRequest
 from api.responses import JSONResponse
 from api.server_addresses import addresses_of, boot_networks
 from api.server_views import links as _links
+from api.server_volumes import BlockDeviceSpec
 from api.volume_views import volumes_attached
 from commands.receipt import Receipt
 from commands.servers import BootServer
@@ -44,23 +45,10 @@ MAX_PAGE = 1000
 MAX_MULTI_CREATE = 100  # servers one request may boot
 
 
-class BlockDeviceSpec(BaseModel):
-    """One entry of Nova's block_device_mapping_v2 (api/server_volumes.py reads them)."""
-
-    model_config = ConfigDict(extra="ignore")
-    source_type: str = Field(default="blank", max_length=20)
-    destination_type: str | None = Field(default=None, max_length=20)
-    uuid: str | None = Field(default=None, max_length=255)
-    boot_index: int | str | None = None
-    volume_size: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    delete_on_termination: bool | None = None
-
-
 class ServerSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
-    # "" (or absent) only when a volume is the root disk (block_device_mapping_v2).
-    imageRef: str = ""
+    imageRef: str = ""  # "" only when a volume is the root disk (block_device_mapping_v2)
     flavorRef: str = Field(min_length=1)
     networks: Literal["none", "auto"] | list[Any] = "auto"
     min_count: int = Field(default=1, ge=1, le=MAX_MULTI_CREATE)
@@ -113,7 +101,6 @@ def render(
 ) -> dict[str, Any]:
     sid, host = row["id"], row["host"]
     host_id = _host_id(row["project_id"], host) if host else ""
-    image_id = row["image_id"]
     server: dict[str, Any] = {
         "id": sid,
         "name": row["name"],
@@ -122,8 +109,7 @@ def render(
         "user_id": row["user_id"],
         "metadata": row["metadata"],
         "hostId": host_id,
-        # Nova shows "" for a server booted from a volume.
-        "image": {"id": image_id, "links": _links(request, "images", image_id)} if image_id else "",
+        "image": server_volumes.shown_image(request, row["image_id"]),
         "flavor": server_views.flavor(request, row, actor),
         "created": row["created"],
         "updated": row["updated"],
@@ -168,13 +154,11 @@ async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:create")
     request_body = await parse_body(request, CreateServer)
     spec = request_body.server
-    image_ref, block_devices = server_volumes.boot_devices(
-        spec.imageRef, spec.block_device_mapping_v2
-    )
+    image, devices = server_volumes.boot_devices(spec.imageRef, spec.block_device_mapping_v2)
     cmd = BootServer(
         spec.name,
         spec.flavorRef,
-        image_ref,
+        image,
         await boot_networks(request, actor, spec.networks),
         spec.metadata,
         spec.key_name or "",
@@ -186,7 +170,7 @@ async def create(request: Request) -> JSONResponse:
         tuple(_boot_tags(request, spec.tags)),
         access_ipv4=spec.accessIPv4 or "",
         access_ipv6=spec.accessIPv6 or "",
-        block_devices=block_devices,
+        block_devices=devices,
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -10,7 +11,6 @@ from uuid import UUID
 
 from commands.app import CloudApp
 from commands.image_metadata import IMAGE_REFERENCES
-from commands.images import require_fits_root_disk
 from commands.keypairs import keypair_named
 from commands.loading import BatchAggregates, load, load_many, parse_uuid
 from commands.receipt import Receipt
@@ -22,7 +22,7 @@ from commands.server_networks import (
     prepare_port_releases,
     release_server_ports,
 )
-from commands.volume_boot import BlockDevice, detach_for_deletion, map_boot_volumes
+from commands.volume_boot import BlockDevice, detach_for_deletion, map_boot_volumes, root_image
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
@@ -64,13 +64,8 @@ class BootServer:
     tags: tuple[str, ...] = ()  # from compute 2.52
     access_ipv4: str = ""  # what the user says the server is reached at, shown as given
     access_ipv6: str = ""
-    # Volumes asked for in block_device_mapping_v2; with a root one (boot
-    # index 0) the image may be "" and the server boots from that volume.
+    # Volumes (block_device_mapping_v2); with a root one the image may be "".
     block_devices: tuple[BlockDevice, ...] = ()
-
-    @property
-    def boots_from_volume(self) -> bool:
-        return any(device.root for device in self.block_devices)
 
 
 @dataclass(frozen=True)
@@ -132,10 +127,7 @@ class _Reads:
         self.app = app
         self.seen: dict[UUID, Flavor | Image | ServerGroup | NotFound] = {}
         self.joined: dict[UUID, ServerGroup] = {}  # groups new members joined
-        # Volumes the boots map (commands/volume_boot.py): a boot that maps
-        # volumes is saved alone (Services.boot_servers), so a refused one
-        # leaves nothing here.
-        self.volumes = BatchAggregates(app)
+        self.volumes = BatchAggregates(app)  # those a boot maps (saved alone: volume_boot.py)
 
     def preload(self, requests: Sequence[tuple[BootServer, Actor]]) -> None:
         """Every flavor and image the boots name, in one query."""
@@ -170,18 +162,8 @@ def _requested(
     require_metadata(cmd.metadata)
     require_tags(cmd.tags)
     flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
-    if cmd.block_devices and cmd.max_count > 1:
-        raise InvalidInput("Volumes in block_device_mapping_v2 are for one server at a time")
-    image_id = ""
-    if not (cmd.boots_from_volume and not cmd.image_id):
-        image = _bootable_image(reads, cmd.image_id, actor)
-        image_id = str(image.id)
-        if not cmd.boots_from_volume:  # a volume is the root disk: the flavor's is not used
-            require_fits_root_disk(image, flavor.disk_gb)  # a size bomb: refused here
-            if flavor.disk_gb and image.min_disk > flavor.disk_gb:
-                raise InvalidInput("Flavor's disk is too small for requested image.")
-        if image.min_ram > flavor.ram_mb:
-            raise InvalidInput("Flavor's memory is too small for requested image.")
+    bootable = functools.partial(_bootable_image, reads, actor=actor)
+    image_id = root_image(cmd.image_id, cmd.block_devices, cmd.max_count, flavor, bootable)
     require_text(cmd.description, "Server description", allow_empty=True)
     key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}

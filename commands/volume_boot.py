@@ -4,14 +4,17 @@ in one save, so neither can disagree with the other."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from commands.images import require_fits_root_disk
 from commands.loading import BatchAggregates, parse_uuid
 from commands.volumes import CreateVolume, requested_volume
 from domain.errors import InvalidInput, NotFound
+from domain.flavor import Flavor
+from domain.image import Image
 from domain.instance import Instance
 from domain.quota import Quota
 from domain.values import Actor
@@ -33,6 +36,32 @@ class BlockDevice:
     @property
     def root(self) -> bool:
         return self.boot_index == 0
+
+
+def root_image(
+    image_id: str,
+    devices: Sequence[BlockDevice],
+    count: int,
+    flavor: Flavor,
+    bootable: Callable[[str], Image],
+) -> str:
+    """The image a boot's root disk is made of ("" when a volume is its root
+    disk and no image is named), checked against the flavor: its disk only
+    when the flavor's disk is the root (a size bomb is refused here, not on
+    a host), its memory always."""
+    if devices and count > 1:
+        raise InvalidInput("Volumes in block_device_mapping_v2 are for one server at a time")
+    on_volume = any(device.root for device in devices)
+    if on_volume and not image_id:
+        return ""
+    image = bootable(image_id)
+    if not on_volume:
+        require_fits_root_disk(image, flavor.disk_gb)
+        if flavor.disk_gb and image.min_disk > flavor.disk_gb:
+            raise InvalidInput("Flavor's disk is too small for requested image.")
+    if image.min_ram > flavor.ram_mb:
+        raise InvalidInput("Flavor's memory is too small for requested image.")
+    return str(image.id)
 
 
 def same_project(instance: Instance, volume: Volume) -> None:

@@ -16,12 +16,6 @@ UNLIMITED = -1
 PER_TYPE_PREFIXES = ("volumes_", "gigabytes_", "snapshots_")
 
 
-def default_limit(resource: str) -> int:
-    """A resource's limit where a project has none recorded (a project made
-    before the resource existed, or a per-type key never set)."""
-    return default_limits().get(resource, UNLIMITED)
-
-
 def known_resource(resource: str) -> bool:
     return resource in default_limits() or (
         resource.startswith(PER_TYPE_PREFIXES) and resource.partition("_")[2] != ""
