@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from e2e.helpers import Stack, children, create_member, wait_for
+from e2e.helpers import Session, Stack, children, create_member, login, wait_for
 from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
 
 pytestmark = pytest.mark.e2e
@@ -27,10 +27,13 @@ WORKER = b"worker volume"
 
 
 @pytest.fixture
-def member(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
+def member(stack: Stack, tmp_path: Path) -> Iterator[tuple[Stack, Session]]:
+    """The member's CLI (a Stack whose state_dir holds its clouds.yaml) and HTTP session."""
     user = create_member(stack, "crash")
     clouds_yaml_for(stack, tmp_path, user.user, user.password, user.project)
-    yield replace(stack, state_dir=tmp_path)
+    session = login(stack, user.user, user.password, user.project)
+    yield replace(stack, state_dir=tmp_path), session
+    session.client.close()
 
 
 def _volume(member: Stack, name: str) -> dict[str, Any]:
@@ -69,23 +72,30 @@ def _tgt_exports(stack: Stack) -> list[dict[str, Any]]:
     return [e.__dict__ for e in target.list_exports()]
 
 
-def _killed_while_downloading(stack: Stack, member: Stack) -> str:
+def _killed_while_downloading(stack: Stack, session: Session) -> str:
     """A volume from an image whose worker is SIGKILLed while it copies the
-    image in (seen in the read model, polled every few ms); a few tries, as
-    the copy of the small image takes a fraction of a second."""
+    image in: its Downloading is in the ledger, its Provisioned not yet
+    (polled every few ms). A few tries: the copy of the small image takes
+    a fraction of a second."""
+    images = session.client.get("/image/v2/images", params={"name": "tiny-qcow2"})
+    image = images.json()["images"][0]["id"]
     for _ in range(5):
         name = f"crash-{uuid.uuid4().hex[:6]}"
-        ok(openstack(member, "volume", "create", "--size", "1", "--image", "tiny-qcow2", name))
+        body = {"volume": {"size": 1, "imageRef": image, "name": name}}
+        created = session.client.post(f"/volume/v3/{session.project_id}/volumes", json=body)
+        assert created.status_code == 202, created.text
+        volume_id = created.json()["volume"]["id"]
+        topics: set[str] = set()
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
             deadline = time.monotonic() + WAIT
-            while time.monotonic() < deadline:
-                (status,) = conn.execute(
-                    "SELECT status FROM volumes WHERE name=%s", (name,)
-                ).fetchone() or ("creating",)
-                if status != "creating":
-                    break
+            while time.monotonic() < deadline and not topics & {"Downloading", "Provisioned"}:
+                rows = conn.execute(
+                    "SELECT topic FROM cloudledger_events WHERE originator_id = %s",
+                    (uuid.UUID(volume_id),),
+                ).fetchall()
+                topics = {str(topic).rsplit(".", 1)[-1] for (topic,) in rows}
                 time.sleep(0.002)
-        if status == "downloading":
+        if "Downloading" in topics and "Provisioned" not in topics:
             old = _kill_worker(stack)
             _restarted(stack, old)
             return name
@@ -93,11 +103,12 @@ def _killed_while_downloading(stack: Stack, member: Stack) -> str:
 
 
 def test_a_volume_worker_killed_mid_create_and_mid_attach_converges(
-    stack: Stack, member: Stack
+    stack: Stack, member: tuple[Stack, Session]
 ) -> None:
-    name = _killed_while_downloading(stack, member)
-    wait_for(lambda: _volume(member, name)["status"] == "available", WAIT, f"{name} available")
-    volume = _volume(member, name)
+    name = _killed_while_downloading(stack, member[1])
+    member_cli = member[0]
+    wait_for(lambda: _volume(member_cli, name)["status"] == "available", WAIT, f"{name} available")
+    volume = _volume(member_cli, name)
     exports = [e for e in _tgt_exports(stack) if e["volume_id"] == volume["id"]]
     assert len(exports) == 1 and exports[0]["initiators"] == ()
     scratch = stack.state_dir / "storage" / "storage-1" / "scratch"
@@ -105,19 +116,19 @@ def test_a_volume_worker_killed_mid_create_and_mid_attach_converges(
     volumes = stack.state_dir / "storage" / "storage-1" / "volumes"
     assert not [p for p in volumes.iterdir() if p.name.startswith(".")]  # no half file
 
-    ok(openstack(member, "server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2",
+    ok(openstack(member_cli, "server", "create", "--flavor", "m1.tiny", "--image", "tiny-qcow2",
                  "--nic", "none", "--wait", f"{name}-vm"))  # fmt: skip
-    ok(openstack(member, "server", "add", "volume", f"{name}-vm", name))
+    ok(openstack(member_cli, "server", "add", "volume", f"{name}-vm", name))
     old = _kill_worker(stack)
     _restarted(stack, old)
-    wait_for(lambda: _volume(member, name)["status"] == "in-use", WAIT, f"{name} in-use")
+    wait_for(lambda: _volume(member_cli, name)["status"] == "in-use", WAIT, f"{name} in-use")
     (export,) = [e for e in _tgt_exports(stack) if e["volume_id"] == volume["id"]]
     assert len(export["initiators"]) == 1  # the attachment's, once
-    ok(openstack(member, "server", "delete", "--wait", f"{name}-vm"))
-    wait_for(lambda: _volume(member, name)["status"] == "available", WAIT, f"{name} freed")
+    ok(openstack(member_cli, "server", "delete", "--wait", f"{name}-vm"))
+    wait_for(lambda: _volume(member_cli, name)["status"] == "available", WAIT, f"{name} freed")
     (export,) = [e for e in _tgt_exports(stack) if e["volume_id"] == volume["id"]]
     assert export["initiators"] == ()
-    ok(openstack(member, "volume", "delete", name))
+    ok(openstack(member_cli, "volume", "delete", name))
     wait_for(
         lambda: all(e["volume_id"] != volume["id"] for e in _tgt_exports(stack)),
         WAIT,
