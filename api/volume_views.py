@@ -57,6 +57,15 @@ def volume_summary(request: Request, row: DictRow) -> dict[str, Any]:
     }
 
 
+def _metadata(row: DictRow) -> dict[str, str]:
+    """The user's metadata, and the read-only flag as Cinder shows it once set
+    (its admin metadata: "True" or "False")."""
+    found = dict(row["metadata"])
+    if row["readonly_set"]:
+        found["readonly"] = str(bool(row["readonly"]))
+    return found
+
+
 def _attachment(row: dict[str, Any], volume_id: str, actor: Actor) -> dict[str, Any]:
     return {
         "id": volume_id,
@@ -86,7 +95,7 @@ def volume(request: Request, row: DictRow, actor: Actor) -> dict[str, Any]:
         "volume_type": row["volume_type_name"],
         "snapshot_id": row["source_id"] if source == "snapshot" else None,
         "source_volid": row["source_id"] if source == "volume" else None,
-        "metadata": row["metadata"],
+        "metadata": _metadata(row),
         "links": links(request, "volumes", vid),
         "user_id": row["user_id"],
         "bootable": "true" if row["bootable"] else "false",

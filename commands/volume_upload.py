@@ -53,6 +53,8 @@ def upload_to_image(cmd: UploadToImage, app: CloudApp, actor: Actor) -> Uploadin
     if cmd.disk_format not in UPLOAD_FORMATS:
         raise InvalidInput(f"Invalid disk_format {cmd.disk_format!r}: one of raw, qcow2")
     properties = {k: v for k, v in volume.image_metadata.items() if k not in _NOT_PROPERTIES}
+    # What lets the volume host (a service) send the bytes (commands/images.py).
+    properties["image_type"] = "volume"
     Image.validate_fields(cmd.image_name, 0, 0, properties)
     image = Image(
         owner=volume.project_id,

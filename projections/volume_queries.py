@@ -32,6 +32,7 @@ VOLUME_COLUMNS = ", ".join(
     [
         "id::text AS id, project_id, user_id, name, description, size, status",
         "availability_zone, volume_type_id, volume_type_name, multiattach, bootable, readonly",
+        "readonly_set",
         "source_kind, source_id, metadata, image_metadata, host, snapshots",
         cinder_time("created_at", "created"),
         cinder_time("updated_at", "updated"),

@@ -64,7 +64,8 @@ class VolumesView(ProjectionView):
             status text NOT NULL, availability_zone text NOT NULL,
             volume_type_id text NOT NULL, volume_type_name text NOT NULL,
             multiattach boolean NOT NULL, bootable boolean NOT NULL,
-            readonly boolean NOT NULL DEFAULT false, held boolean NOT NULL DEFAULT false,
+            readonly boolean NOT NULL DEFAULT false, readonly_set boolean NOT NULL DEFAULT false,
+            held boolean NOT NULL DEFAULT false,
             source_kind text NOT NULL, source_id text NOT NULL,
             metadata jsonb NOT NULL, image_metadata jsonb NOT NULL,
             host text NOT NULL DEFAULT '', fault text NOT NULL DEFAULT '',
@@ -188,6 +189,8 @@ class VolumesView(ProjectionView):
 
     @apply.register
     def _(self, e: VolumeDetails.ReadonlySet, cur: Cursor[DictRow]) -> None:
+        # Cinder shows the flag, once set, in the volume's metadata.
+        cur.execute("UPDATE volumes SET readonly_set=true WHERE id=%s", (e.originator_id,))
         self._set(cur, e, "readonly", e.readonly)
 
     @apply.register

@@ -154,3 +154,21 @@ def test_no_chap_secret_in_the_ledger_the_logs_or_the_api(tenant: Tenant, stack:
         assert not any(secret.encode() in log for log in logs), "a secret in a log"
         assert not any(secret in answer for answer in answers), "a secret in an API answer"
     ok(tenant.cli("server", "delete", "--wait", f"{name}-vm"))
+
+
+def test_a_volume_is_uploaded_to_an_image_with_the_cli(tenant: Tenant, stack: Stack) -> None:
+    name = f"up-{uuid.uuid4().hex[:6]}"
+    ok(tenant.cli("volume", "create", "--size", "1", name))
+    tenant.wait_volume(name, "available")
+    ok(tenant.cli("image", "create", "--volume", name, "--disk-format", "raw", f"{name}-image"))
+    try:
+        wait_for(
+            lambda: tenant.json("image", "show", f"{name}-image")["status"] == "active",
+            WAIT,
+            "the image active",
+        )
+    except pytest.fail.Exception:
+        raise AssertionError(stack.logs_tail(60)) from None
+    tenant.wait_volume(name, "available")
+    image = tenant.json("image", "show", f"{name}-image")
+    assert (image["disk_format"], image["size"]) == ("raw", 1 << 30)

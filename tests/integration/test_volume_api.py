@@ -650,3 +650,13 @@ def test_upload_to_image_makes_a_queued_image_of_the_project(cloud: Cloud) -> No
     refused = cloud.call("alice", "POST", f"/volume/v3/{{p}}/volumes/{other}/action", json=public)
     assert refused.status_code == 403
     assert cloud.show("alice", other)["status"] == "available"
+
+
+def test_the_read_only_flag_shows_in_the_metadata_once_set(cloud: Cloud) -> None:
+    volume_id = cloud.available("alice")
+    assert "readonly" not in cloud.show("alice", volume_id)["metadata"]
+    action = f"/volume/v3/{{p}}/volumes/{volume_id}/action"
+    for flag, shown in ((True, "True"), (False, "False")):
+        body = {"os-update_readonly_flag": {"readonly": flag}}
+        assert cloud.call("alice", "POST", action, json=body).status_code == 202
+        assert cloud.show("alice", volume_id)["metadata"]["readonly"] == shown
