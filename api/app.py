@@ -9,20 +9,21 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api import audit, image_data, metrics, microversion, volume_microversion
+from api import audit, image_data, metrics
 from api.admission import Admission
 from api.batching import AsyncBatcher
 from api.context import ApiState
-from api.declarations import ApiResource
 from api.errors import EXCEPTION_HANDLERS, domain_error
 from api.heartbeats import Heartbeats
 from api.host_calls import HostCalls
 from api.limits import BodyLimitMiddleware
 from api.metrics import ApiMetrics, read_scrape_token
 from api.metrics_collectors import PipelineCollector
+from api.negotiation import MicroversionMiddleware
 from api.neutron_state import NetworkApiState
 from api.policy import Policy
 from api.progress import ProjectionProgress
+from api.registry import tables
 from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
 from commands.bootstrap import Settings, build_services
@@ -30,17 +31,12 @@ from commands.logs import configure_logging
 from commands.metadata_secret import metadata_secret
 from commands.rejections import PostgresRejections
 from commands.tokens import TokenCodec
-from domain.discovery import declarations
 from domain.errors import DomainError
 from domain.property_protections import PropertyProtections, ProtectionFileError
 from projections.bootstrap import postgres_recorder
 from projections.reader import AsyncReader
 from projections.registry import VIEW_CLASSES
 from projections.revocations import RevocationsView
-
-# Every resource's routes (api/resources/), and the API's own (versions,
-# OpenAPI, audit, metrics): no list here names them.
-API_RESOURCES = declarations("api", ApiResource)
 
 
 def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
@@ -54,16 +50,18 @@ def create_app(api_state: ApiState, max_json_body_bytes: int) -> Starlette:
             await api_state.progress.stop()
             await api_state.reads.close()
 
+    # Every resource's routes and services (api/resources/), and the API's
+    # own (OpenAPI, audit, metrics): no list here names them.
+    declared = tables()
     app = Starlette(
-        routes=[route for resource in API_RESOURCES for route in resource.routes],
+        routes=list(declared.routes),
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(metrics.MetricsMiddleware, metrics=api_state.metrics),
             Middleware(
                 BodyLimitMiddleware, max_bytes=max_json_body_bytes, exempt=image_data.is_upload
             ),
-            Middleware(microversion.MicroversionMiddleware),
-            Middleware(volume_microversion.VolumeMicroversionMiddleware),
+            Middleware(MicroversionMiddleware, services=declared.microversions()),
         ],
         # Refusals are recorded for audit on their way out (api/audit.py).
         exception_handlers={**EXCEPTION_HANDLERS, DomainError: audit.audited(domain_error)},

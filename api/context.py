@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -15,6 +15,8 @@ from api.errors import BadRequest
 from api.heartbeats import Heartbeats
 from api.host_calls import HostCalls
 from api.limits import parse_json
+from api.metrics import ApiMetrics
+from api.neutron_state import NetworkApiState
 from api.policy import Policy
 from api.progress import ProjectionProgress
 from api.request_id import SCOPE_KEY, new_request_id
@@ -29,10 +31,6 @@ from domain.property_protections import PropertyProtections
 from domain.values import Actor
 from projections.reader import AsyncReader
 from projections.registry import positions_to_wait_for
-
-if TYPE_CHECKING:  # api/metrics.py imports this module
-    from api.metrics import ApiMetrics
-    from api.neutron_state import NetworkApiState
 
 M = TypeVar("M", bound=BaseModel)
 

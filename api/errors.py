@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import psycopg
 from eventsourcing.persistence import DataError, InterfaceError, OperationalError
@@ -13,8 +12,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api import registry
 from api.admission import Overloaded
-from api.neutron_errors import is_networking, neutron_body, neutron_error
+from api.error_shapes import NOVA, ErrorShape
 from api.responses import JSONResponse
 from domain.errors import (
     Conflict,
@@ -22,7 +22,6 @@ from domain.errors import (
     Forbidden,
     InsufficientCapacity,
     InvalidInput,
-    InvalidTransition,
     NotFound,
     QuotaExceeded,
     TooLarge,
@@ -44,77 +43,39 @@ class ProjectionBehind(DomainError):
     """A write was recorded but a read model did not catch up in time."""
 
 
-# (status, compute-style key, identity-style title)
-_STATUS: list[tuple[type[DomainError], int, str, str]] = [
-    (BadRequest, 400, "badRequest", "Bad Request"),
-    (InvalidInput, 400, "badRequest", "Bad Request"),
-    (Unauthorized, 401, "unauthorized", "Unauthorized"),
-    (QuotaExceeded, 403, "forbidden", "Forbidden"),
-    (Forbidden, 403, "forbidden", "Forbidden"),
-    (NotFound, 404, "itemNotFound", "Not Found"),
-    (Conflict, 409, "conflictingRequest", "Conflict"),
-    (TooLarge, 413, "requestEntityTooLarge", "Request Entity Too Large"),
-    (UnsupportedMediaType, 415, "unsupportedMediaType", "Unsupported Media Type"),
-    (InsufficientCapacity, 409, "conflictingRequest", "Conflict"),
-    (ProjectionBehind, 503, "serviceUnavailable", "Service Unavailable"),
+# The status the API gives each kind of domain error (a service's error
+# shape may answer some with another: api/error_shapes.py).
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (BadRequest, 400),
+    (InvalidInput, 400),
+    (Unauthorized, 401),
+    (QuotaExceeded, 403),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (InsufficientCapacity, 409),
+    (ProjectionBehind, 503),
 ]
-_BY_HTTP_STATUS = {
-    400: ("badRequest", "Bad Request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("itemNotFound", "Not Found"),
-    405: ("HTTPMethodNotAllowed", "Method Not Allowed"),
-    406: ("notAcceptable", "Not Acceptable"),
-    409: ("conflictingRequest", "Conflict"),
-    413: ("requestEntityTooLarge", "Request Entity Too Large"),
-    415: ("unsupportedMediaType", "Unsupported Media Type"),
-    416: ("requestedRangeNotSatisfiable", "Requested Range Not Satisfiable"),
-    429: ("overLimit", "Too Many Requests"),
-    500: ("computeFault", "Internal Server Error"),
-    503: ("serviceUnavailable", "Service Unavailable"),
-}
+# Keystone's challenge, on every 401 as keystonemiddleware answers them.
+_CHALLENGE = {"WWW-Authenticate": 'Keystone uri="/identity"'}
 
 
-# Block storage answers with Cinder's names; as in Cinder, a quota refusal
-# is 413 and a volume or snapshot in the wrong status 400.
-_CINDER_NAMES = {
-    400: "badRequest",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "itemNotFound",
-    405: "badMethod",
-    409: "conflictingRequest",
-    413: "overLimit",
-    415: "badMediaType",
-    429: "overLimit",
-    501: "notImplemented",
-    503: "serviceUnavailable",
-}
-_CINDER_STATUS: list[tuple[type[DomainError], int]] = [
-    (QuotaExceeded, 413),
-    (InvalidTransition, 400),
-]
-
-
-def is_block_storage(request: Request) -> bool:
-    return request.url.path.startswith("/volume")
+def shape_of(request: Request) -> ErrorShape:
+    """The error shape of the service the request's path is under (Nova's
+    for paths of no service: /metrics, /openapi.json, unknown ones)."""
+    service = registry.tables().service_for(request.url.path)
+    return service.errors if service is not None else NOVA
 
 
 def error_response(
     request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """Identity answers Keystone's shape, block storage Cinder's, the others Nova's."""
-    key, title = _BY_HTTP_STATUS.get(status, ("computeFault", "Error"))
-    if is_block_storage(request):
-        key = _CINDER_NAMES.get(status, "computeFault")
-    body: dict[str, Any]
-    if request.url.path.startswith("/identity"):
-        body = {"error": {"code": status, "message": message, "title": title}}
-    elif is_networking(request.url.path):
-        body = neutron_body(status, message)
-    else:
-        body = {key: {"code": status, "message": message}}
-    return JSONResponse(body, status, headers=dict(headers or {}))
+    """An error in the shape of the request's service."""
+    return JSONResponse(
+        shape_of(request).body(status, message), status, headers=dict(headers or {})
+    )
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
@@ -125,16 +86,10 @@ async def domain_error(request: Request, exc: Exception) -> Response:
             429,
             headers={"Retry-After": "1"},
         )
-    for cinder_cls, status in _CINDER_STATUS if is_block_storage(request) else []:
-        if isinstance(exc, cinder_cls):
-            return error_response(request, status, exc.message)
-    for cls, status, _, _ in _STATUS:
-        if isinstance(exc, cls) and is_networking(request.url.path):
-            shown, body = neutron_error(exc, status)
-            return JSONResponse(body, shown)
+    for cls, status in _STATUS:
         if isinstance(exc, cls):
-            headers = {"WWW-Authenticate": 'Keystone uri="/identity"'} if status == 401 else None
-            return error_response(request, status, exc.message, headers)
+            shown, body = shape_of(request).answer(exc, status)
+            return JSONResponse(body, shown, headers=_CHALLENGE if shown == 401 else None)
     return error_response(request, 400, exc.message)
 
 

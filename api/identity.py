@@ -3,6 +3,7 @@ a domain, the system or nothing; validation and revocation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,6 +25,8 @@ from api.context import (
     state,
     token_claims,
 )
+from api.declarations import Service
+from api.registry import tables
 from api.responses import JSONResponse
 from commands.authentication import Login
 from commands.identity import RevokeToken
@@ -141,36 +144,32 @@ async def version_v3(request: Request) -> JSONResponse:
 
 
 def catalog(request: Request, project_id: str) -> list[dict[str, Any]]:
-    """One public endpoint per service, all on this server under path prefixes."""
-    base = base_url(request)
-    services = [
-        ("identity", "keystone", f"{base}/identity"),
-        ("compute", "nova", f"{base}/compute/v2.1"),
-        ("image", "glance", f"{base}/image"),
-        ("network", "neutron", f"{base}/networking"),
-    ]
-    if project_id:  # Cinder's endpoints carry the project (a domain token has none)
-        block_storage = f"{base}/volume/v3/{project_id}"
-        services += [
-            ("block-storage", "cinder", block_storage),
-            ("volumev3", "cinderv3", block_storage),
-        ]
+    """The token's catalog: every service the resources declare."""
+    return catalog_of(tables().services, base_url(request), project_id)
+
+
+def catalog_of(services: Iterable[Service], base: str, project_id: str) -> list[dict[str, Any]]:
+    """One public endpoint per catalog entry of ``services``, all on this
+    server (``base``) under their path prefixes. An entry whose path names
+    the project is left out of a token without one (a domain's, the system's)."""
     return [
         {
-            "id": f"{name}-service",
-            "type": kind,
-            "name": name,
+            "id": f"{entry.name}-service",
+            "type": entry.type,
+            "name": entry.name,
             "endpoints": [
                 {
-                    "id": f"{name}-public",
+                    "id": f"{entry.name}-public",
                     "interface": "public",
                     "region": "RegionOne",
                     "region_id": "RegionOne",
-                    "url": url,
+                    "url": base + entry.path.format(project_id=project_id),
                 }
             ],
         }
-        for kind, name, url in services
+        for service in services
+        for entry in service.catalog
+        if project_id or "{project_id}" not in entry.path
     ]
 
 

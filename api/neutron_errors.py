@@ -2,12 +2,13 @@
 ``{"NeutronError": {"type", "message", "detail"}}``, the type the name of
 Neutron's exception (``NetworkNotFound``, ``IpAddressGenerationFailure``),
 and Neutron's statuses where they differ from Nova's (a quota refusal is
-409 OverQuota)."""
+409 OverQuota). The networking service declares it (api/resources/network.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from api.error_shapes import ErrorShape
 from domain.errors import DomainError, Forbidden, QuotaExceeded
 
 _BY_STATUS = {
@@ -26,10 +27,6 @@ _BY_STATUS = {
 }
 
 
-def is_networking(path: str) -> bool:
-    return path == "/networking" or path.startswith("/networking/")
-
-
 def neutron_body(status: int, message: str, neutron_type: str = "") -> dict[str, Any]:
     kind = neutron_type or _BY_STATUS.get(status, "NeutronException")
     return {"NeutronError": {"type": kind, "message": message, "detail": ""}}
@@ -44,3 +41,13 @@ def neutron_error(exc: DomainError, status: int) -> tuple[int, dict[str, Any]]:
     if not kind and isinstance(exc, Forbidden) and hasattr(exc, "rule"):
         kind = "PolicyNotAuthorized"
     return status, neutron_body(status, exc.message, kind)
+
+
+class NeutronErrors(ErrorShape):
+    """Neutron's shape, for the networking service's declaration."""
+
+    def body(self, status: int, message: str) -> dict[str, Any]:
+        return neutron_body(status, message)
+
+    def answer(self, exc: DomainError, status: int) -> tuple[int, dict[str, Any]]:
+        return neutron_error(exc, status)

@@ -6,17 +6,16 @@ it cannot drift from what the API does."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.routing import Route
 
+from api.registry import ApiTables, tables
 from api.responses import JSONResponse
 
-# Routes that answer without a token: version discovery and logging in.
-PUBLIC = re.compile(r"^/(identity|compute|image|networking)(/v3|/v2\.1|/v2\.0|/versions)?/?$")
-LOGIN = ("POST", "/identity/v3/auth/tokens")
 # Image data, not JSON.
 STREAMED_BODIES = {("PUT", "/image/v2/images/{id}/file"), ("PUT", "/image/v2/images/{id}/stage")}
 DOWNLOADS = {("GET", "/image/v2/images/{id}/file")}
@@ -43,7 +42,9 @@ def _body(models: tuple[type[BaseModel], ...], components: dict[str, Any]) -> di
     return {"required": True, "content": {"application/json": {"schema": chosen}}}
 
 
-def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[str, Any]:
+def _operation(
+    route: Route, method: str, components: dict[str, Any], public: frozenset[tuple[str, str]]
+) -> dict[str, Any]:
     endpoint = route.endpoint
     module = endpoint.__module__.rsplit(".", 1)[-1]
     operation: dict[str, Any] = {
@@ -91,7 +92,7 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
             "description": "Prometheus's text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         }
-    if PUBLIC.match(route.path) or (method, route.path) == LOGIN:
+    if (method, route.path) in public:  # version discovery, logging in
         operation["security"] = []
     models = getattr(endpoint, "body_models", ())
     if models:
@@ -109,7 +110,9 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
     return operation
 
 
-def document(routes: list[Any]) -> dict[str, Any]:
+def document(routes: Sequence[Any], declared: ApiTables) -> dict[str, Any]:
+    """The document of ``routes``, with the services and the routes that
+    answer without a token as the resources declare them."""
     paths: dict[str, dict[str, Any]] = {}
     components: dict[str, Any] = {}
     for route in routes:
@@ -118,16 +121,15 @@ def document(routes: list[Any]) -> dict[str, Any]:
         # Starlette's converters ({path:path}) are not OpenAPI's.
         path = _PARAM.sub(lambda m: "{" + m[1] + "}", route.path)
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(route, method, components)
+            operation = _operation(route, method, components, declared.public)
+            paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "cloudledger",
             "version": "1",
-            "description": (
-                "Identity v3, Compute v2.1, Image v2 and Networking v2.0, as OpenStack clients"
-                " use them."
-            ),
+            "description": f"{_listed([s.title for s in declared.services])}, as OpenStack"
+            " clients use them.",
         },
         "paths": paths,
         "components": {
@@ -140,10 +142,14 @@ def document(routes: list[Any]) -> dict[str, Any]:
     }
 
 
+def _listed(names: list[str]) -> str:
+    return " and ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
+
+
 async def openapi(request: Request) -> JSONResponse:
     cached: dict[str, Any] | None = getattr(request.app.state, "openapi", None)
     if cached is None:
-        cached = request.app.state.openapi = document(request.app.routes)
+        cached = request.app.state.openapi = document(request.app.routes, tables())
     return JSONResponse(cached)
 
 

@@ -9,6 +9,11 @@ who manages its projects, users and their roles and nothing else, as in
 Keystone; on any other project it is that project's member and reader.
 docs/identity-scope.md lists every admin check and the scope it needs.
 
+Each rule a route asks is declared by its resource, with its default
+(``policy`` in api/resources/<name>.py, found by api/registry.py); here
+are the base rules and personas those defaults are built from, and the
+engine that decides.
+
 Operators override any rule in a policy file
 (``CLOUDLEDGER_POLICY_FILE``) written in oslo.policy's YAML and rule language
 (``role:``, ``rule:``, ``and``/``or``/``not``, ``%(project_id)s``, ``@``,
@@ -34,14 +39,15 @@ import yaml
 from oslo_config import cfg
 from oslo_policy import _checks, _parser, policy
 
-from api.policy_network import NETWORK_ACTIONS
-from api.volume_policy import VOLUME_ACTIONS
+from api import registry
+from api.declarations import Rule
 from domain.errors import Forbidden
 from domain.values import Actor
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("cloudledger.access")  # denials, for audit
 
+# The personas the resources' defaults are spelled with.
 ADMIN = "rule:admin_api"
 MEMBER = "rule:project_member_api"
 READER = "rule:project_reader_api"
@@ -60,164 +66,6 @@ BASE_RULES: dict[str, str] = {
     "owner": "user_id:%(user_id)s",  # per-user resources: the target names its user
 }
 
-
-def _domain(role: str, *targets: str) -> str:
-    """The role on a domain (a domain-scoped token) that every target is in."""
-    return "(" + " and ".join([f"role:{role}"] + [f"domain_id:%({t})s" for t in targets]) + ")"
-
-
-def _grants(role: str) -> str:
-    """Keystone's: a domain's admin (or reader) grants (or reads) roles of
-    its own users, on its own domain or on its own projects."""
-    on_project = _domain(role, "target.user.domain_id", "target.project.domain_id")
-    on_domain = _domain(role, "target.user.domain_id", "target.domain.id")
-    return f"{ADMIN} or {on_project} or {on_domain}"
-
-
-_DOMAIN_LISTS = f"{ADMIN} or {_domain('reader', 'target.domain_id')}"  # filtered to it
-_PROJECT_ADMIN = f"{ADMIN} or {_domain('admin', 'target.project.domain_id')}"
-_USER_ADMIN = f"{ADMIN} or {_domain('admin', 'target.user.domain_id')}"
-_USER_READER = f"{ADMIN} or rule:owner or {_domain('reader', 'target.user.domain_id')}"
-
-# Every action a route can ask about, and who may do it by default.
-ACTIONS: dict[str, str] = {
-    # Tokens: target user_id is the subject token's user.
-    "identity:validate_token": "rule:admin_api or rule:service_api or rule:owner",
-    "identity:revoke_token": "rule:admin_api or rule:owner",
-    "identity:get_auth_projects": "@",  # any valid token, unscoped ones too
-    "identity:get_auth_domains": "@",
-    "identity:get_auth_catalog": "@",  # the caller's own token's catalog
-    "identity:list_domains": ADMIN,
-    "identity:get_domain": f"{ADMIN} or {_domain('reader', 'target.domain.id')}",
-    "identity:create_domain": ADMIN,
-    "identity:update_domain": ADMIN,
-    "identity:delete_domain": ADMIN,
-    "identity:list_projects": _DOMAIN_LISTS,
-    # target: the project asked about
-    "identity:get_project": f"{READER} or {_domain('reader', 'target.project.domain_id')}",
-    "identity:create_project": _PROJECT_ADMIN,
-    "identity:update_project": _PROJECT_ADMIN,
-    "identity:delete_project": _PROJECT_ADMIN,
-    "identity:list_user_projects": _USER_READER,
-    "identity:list_users": _DOMAIN_LISTS,
-    "identity:get_user": _USER_READER,
-    "identity:create_user": _USER_ADMIN,
-    "identity:update_user": _USER_ADMIN,
-    "identity:delete_user": _USER_ADMIN,
-    "identity:change_password": "rule:owner",  # only one's own
-    # Role names are the cloud's; a domain's admin needs them to grant them.
-    "identity:list_roles": f"{ADMIN} or (role:admin and not domain_id:None)",
-    "identity:get_role": f"{ADMIN} or (role:admin and not domain_id:None)",
-    "identity:create_role": ADMIN,
-    "identity:list_role_assignments": _DOMAIN_LISTS,
-    "identity:list_grants": _grants("reader"),
-    "identity:check_grant": _grants("reader"),
-    "identity:create_grant": _grants("admin"),
-    "identity:revoke_grant": _grants("admin"),
-    "compute:servers:create": MEMBER,
-    "compute:servers:create:forced_host": ADMIN,
-    "compute:servers:index": READER,
-    "compute:servers:show": READER,
-    "compute:servers:delete": MEMBER,
-    "compute:servers:stop": MEMBER,
-    "compute:servers:start": MEMBER,
-    "compute:servers:reboot": MEMBER,
-    "compute:servers:pause": MEMBER,
-    "compute:servers:unpause": MEMBER,
-    "compute:servers:suspend": MEMBER,
-    "compute:servers:resume": MEMBER,
-    "compute:servers:lock": MEMBER,
-    "compute:servers:console_output": MEMBER,
-    "compute:servers:create_image": MEMBER,
-    "compute:servers:unlock": MEMBER,
-    "compute:servers:resize": MEMBER,
-    "compute:servers:confirm_resize": MEMBER,
-    "compute:servers:revert_resize": MEMBER,
-    "compute:servers:rebuild": MEMBER,
-    "compute:servers:index:all_tenants": ADMIN,
-    "compute:servers:update": MEMBER,
-    "compute:instance_actions:index": READER,
-    "compute:instance_actions:show": READER,
-    "compute:instance_actions:events": ADMIN,
-    "compute:server_tags:index": READER,
-    "compute:server_tags:show": READER,
-    "compute:server_tags:update": MEMBER,
-    "compute:server_tags:update_all": MEMBER,
-    "compute:server_tags:delete": MEMBER,
-    "compute:server_tags:delete_all": MEMBER,
-    "compute:servers:metadata:index": READER,
-    "compute:servers:metadata:show": READER,
-    "compute:servers:metadata:create": MEMBER,
-    "compute:servers:metadata:update": MEMBER,
-    "compute:servers:metadata:update_all": MEMBER,
-    "compute:servers:metadata:delete": MEMBER,
-    # Keypairs belong to a user (the target's user_id); readers only read them.
-    "compute:keypairs:index": "rule:admin_api or (role:reader and rule:owner)",
-    "compute:keypairs:show": "rule:admin_api or (role:reader and rule:owner)",
-    "compute:keypairs:create": "rule:admin_api or (role:member and rule:owner)",
-    "compute:keypairs:delete": "rule:admin_api or (role:member and rule:owner)",
-    "compute:server_groups:index": READER,
-    "compute:server_groups:show": READER,
-    "compute:server_groups:create": MEMBER,
-    "compute:server_groups:delete": MEMBER,
-    "compute:usage:list": ADMIN,
-    "compute:usage:show": READER,  # target: the project asked about
-    "compute:aggregates:index": ADMIN,
-    "compute:aggregates:show": ADMIN,
-    "compute:aggregates:create": ADMIN,
-    "compute:aggregates:update": ADMIN,
-    "compute:aggregates:delete": ADMIN,
-    "compute:aggregates:add_host": ADMIN,
-    "compute:aggregates:remove_host": ADMIN,
-    "compute:aggregates:set_metadata": ADMIN,
-    "compute:hypervisors:list": ADMIN,
-    "compute:hypervisors:show": ADMIN,
-    "compute:services:list": ADMIN,
-    "compute:services:update": ADMIN,
-    "compute:availability_zones:list": READER,
-    "compute:availability_zones:detail": ADMIN,
-    "compute:flavors:index": READER,
-    "compute:flavors:create": ADMIN,
-    "compute:flavors:delete": ADMIN,
-    "compute:flavors:extra_specs:index": READER,
-    "compute:flavors:extra_specs:show": READER,
-    "compute:flavors:extra_specs:create": ADMIN,
-    "compute:flavors:extra_specs:update": ADMIN,
-    "compute:flavors:extra_specs:delete": ADMIN,
-    "compute:flavors:access:index": ADMIN,
-    "compute:flavors:access:add": ADMIN,
-    "compute:flavors:access:remove": ADMIN,
-    "compute:quotas:show": READER,
-    "compute:quotas:show:other_project": ADMIN,
-    "compute:quotas:update": ADMIN,
-    "compute:quotas:defaults": READER,  # the same for every project
-    "compute:quotas:delete": ADMIN,  # back to the defaults
-    "compute:limits": READER,
-    "image:add_image": MEMBER,
-    "image:publicize_image": ADMIN,
-    "image:upload_image": f"{MEMBER} or rule:service_api",  # hosts upload snapshots
-    "image:import_image": MEMBER,
-    "image:download_image": f"{READER} or rule:service_api",  # compute hosts fetch images
-    "image:download_image:any_project": "rule:admin_api or rule:service_api",
-    "image:get_images": READER,
-    "image:get_image": READER,
-    "image:delete_image": MEMBER,
-    "image:modify_image": MEMBER,
-    "image:communitize_image": MEMBER,  # Glance: the owner may
-    "image:deactivate": ADMIN,
-    "image:reactivate": ADMIN,
-    "image:add_member": MEMBER,
-    "image:get_members": READER,
-    "image:get_member": READER,
-    "image:modify_member": MEMBER,
-    "image:delete_member": MEMBER,
-    **NETWORK_ACTIONS,
-    **VOLUME_ACTIONS,  # block storage and its attachments (api/volume_policy.py)
-    # The audit trail spans every project: admins only.
-    "audit:list": ADMIN,
-    # GET /metrics: admins, or a user given the metrics_reader role (Prometheus).
-    "cloudledger:metrics": "rule:admin_api or role:metrics_reader",
-}
 
 # Keystone puts the roles a granted role implies in the token; so do we here.
 _IMPLIED = {"admin": ("admin", "member", "reader"), "member": ("member", "reader")}
@@ -241,13 +89,17 @@ class PolicyFileError(Exception):
 
 
 class Policy:
-    """The rules in force: the defaults, with the policy file's on top.
+    """The rules in force: the defaults (``rules``: every resource's, as
+    declared in api/resources/, unless given), with the policy file's on top.
 
     The file is read once, at start-up. Decisions are then pure functions of
     (rule, target, credentials), so they are cached: oslo.policy spends about
     0.2 ms on a rule of a few checks, a cached decision about 2 µs."""
 
-    def __init__(self, policy_file: Path | None = None) -> None:
+    def __init__(
+        self, policy_file: Path | None = None, rules: Mapping[str, Rule] | None = None
+    ) -> None:
+        self._rules = dict(registry.tables().policy if rules is None else rules)
         conf = cfg.ConfigOpts()
         conf([], project="cloudledger", default_config_files=[])
         self._enforcer = policy.Enforcer(
@@ -255,9 +107,9 @@ class Policy:
         )
         # Only the file named here: no policy.d or /etc/cloudledger search.
         conf.set_override("policy_dirs", [], "oslo_policy")
-        defaults = {**BASE_RULES, **ACTIONS}
+        defaults = {**{n: Rule(c) for n, c in BASE_RULES.items()}, **self._rules}
         self._enforcer.register_defaults(
-            [policy.RuleDefault(name, check) for name, check in defaults.items()]
+            [policy.RuleDefault(n, r.check, r.description) for n, r in defaults.items()]
         )
         if policy_file is not None:
             _check_file(policy_file, set(defaults))
@@ -270,15 +122,16 @@ class Policy:
         self._decide = functools.lru_cache(maxsize=8192)(self._decide_uncached)
 
     def allowed(self, actor: Actor, rule: str, target: Mapping[str, str] | None = None) -> bool:
-        if rule not in ACTIONS:
+        declared = self._rules.get(rule)
+        if declared is None:
             raise KeyError(f"no policy rule named {rule}")  # a route without a rule is a bug
-        if not actor.project_id and not rule.startswith("identity:"):
-            return False  # compute and images need a project-scoped token
+        if not actor.project_id and declared.project_scoped:
+            return False  # compute, images, networks need a project-scoped token
         scope = {"project_id": actor.project_id, **(target or {})}
         return self._decide(rule, tuple(sorted(scope.items())), credentials(actor))
 
     def knows(self, name: str) -> bool:
-        return name in ACTIONS or name in BASE_RULES
+        return name in self._rules or name in BASE_RULES
 
     def allowed_rule(self, actor: Actor, name: str) -> bool:
         """Any rule by name, base rules too (property protections' ``policies``

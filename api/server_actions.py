@@ -27,8 +27,9 @@ from api.errors import BadRequest
 from api.responses import JSONResponse
 from api.server_rebuild import RebuildArgs, rebuild
 from api.servers import act, visible_server
+from domain import server_states
 from domain.errors import Conflict
-from domain.values import Actor
+from domain.values import Actor, VmState
 
 
 class _Reboot(BaseModel):
@@ -169,7 +170,7 @@ async def _console_output(request: Request, actor: Actor, asked: _ConsoleOutput)
             raise BadRequest("length must be -1 (all) or more")
         length = None if length == -1 else length
     row = await visible_server(request, actor, request.path_params["id"])
-    if row["host"] is None or row["vm_state"] not in ("active", "stopped", "paused", "suspended"):
+    if row["host"] is None or VmState(row["vm_state"]) not in server_states.CONSOLE_READABLE:
         raise Conflict(f"Instance {row['id']} is not ready yet")
     queue = f"compute.{row['host']}"
     output = await state(request).host_calls.call(

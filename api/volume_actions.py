@@ -167,7 +167,7 @@ async def _upload_image(
     policy = state(request).policy
     policy.enforce(actor, "volume:volumes:upload_image")
     if body.visibility == "public":
-        policy.enforce(actor, "image:publicize_image")
+        policy.enforce(actor, "volume:volumes:upload_public")
     cmd = UploadToImage(
         volume_id,
         body.image_name,

@@ -37,16 +37,18 @@ class MetaBody(BaseModel):
 
 
 class _Kind:
-    """Volumes or snapshots: how to read one's metadata and change it."""
+    """Volumes or snapshots: how to read one's metadata and change it, and
+    the rules that guard reading, changing and deleting it."""
 
     def __init__(
         self,
         name: str,
-        rule: str,
+        rules: tuple[str, str, str],
         read: Callable[[Request, Actor, str], Awaitable[Any]],
         change: Callable[[Request], Callable[[str, Change, Actor], Receipt]],
     ) -> None:
-        self.name, self.rule, self.read, self.change = name, rule, read, change
+        self.name, self.read, self.change = name, read, change
+        self.get_rule, self.update_rule, self.delete_rule = rules
 
     async def current(self, request: Request, actor: Actor) -> Metadata:
         row = await self.read(request, actor, request.path_params["id"])
@@ -63,13 +65,21 @@ class _Kind:
 
 VOLUMES = _Kind(
     "Volume",
-    "volume:volumes:metadata",
+    (
+        "volume:volumes:metadata:get",
+        "volume:volumes:metadata:update",
+        "volume:volumes:metadata:delete",
+    ),
     visible_volume_row,
     lambda request: volume_state(request).commands.change_volume_metadata,
 )
 SNAPSHOTS = _Kind(
     "Snapshot",
-    "volume:snapshots:metadata",
+    (
+        "volume:snapshots:metadata:get",
+        "volume:snapshots:metadata:update",
+        "volume:snapshots:metadata:delete",
+    ),
     visible_snapshot_row,
     lambda request: volume_state(request).commands.change_snapshot_metadata,
 )
@@ -77,25 +87,25 @@ SNAPSHOTS = _Kind(
 
 def _routes(kind: _Kind, collection: str) -> list[Route]:
     async def show_all(request: Request) -> JSONResponse:
-        actor = cinder_actor(request, f"{kind.rule}:get")
+        actor = cinder_actor(request, kind.get_rule)
         return JSONResponse({"metadata": await kind.current(request, actor)})
 
     @accepts(MetadataBody)
     async def merge(request: Request) -> JSONResponse:
-        actor = cinder_actor(request, f"{kind.rule}:update")
+        actor = cinder_actor(request, kind.update_rule)
         given = (await parse_body(request, MetadataBody)).metadata
         found = await kind.apply(request, actor, lambda old: {**old, **given})
         return JSONResponse({"metadata": found})
 
     @accepts(MetadataBody)
     async def replace(request: Request) -> JSONResponse:
-        actor = cinder_actor(request, f"{kind.rule}:update")
+        actor = cinder_actor(request, kind.update_rule)
         given = (await parse_body(request, MetadataBody)).metadata
         found = await kind.apply(request, actor, lambda _: dict(given))
         return JSONResponse({"metadata": found})
 
     async def show_item(request: Request) -> JSONResponse:
-        actor = cinder_actor(request, f"{kind.rule}:get")
+        actor = cinder_actor(request, kind.get_rule)
         key = request.path_params["key"]
         found = await kind.current(request, actor)
         if key not in found:
@@ -104,7 +114,7 @@ def _routes(kind: _Kind, collection: str) -> list[Route]:
 
     @accepts(MetaBody)
     async def set_item(request: Request) -> JSONResponse:
-        actor = cinder_actor(request, f"{kind.rule}:update")
+        actor = cinder_actor(request, kind.update_rule)
         key = request.path_params["key"]
         given = (await parse_body(request, MetaBody)).meta
         if len(given) != 1:
@@ -115,7 +125,7 @@ def _routes(kind: _Kind, collection: str) -> list[Route]:
         return JSONResponse({"meta": {key: given[key]}})
 
     async def delete_item(request: Request) -> Response:
-        actor = cinder_actor(request, f"{kind.rule}:delete")
+        actor = cinder_actor(request, kind.delete_rule)
         key = request.path_params["key"]
         if key not in await kind.current(request, actor):
             raise NotFound(f"Metadata with key {key[:64]} could not be found.")

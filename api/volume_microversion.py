@@ -1,17 +1,16 @@
 """Block Storage v3: its version documents and microversions as Cinder
-negotiates them (``OpenStack-API-Version: volume 3.x``; none asked: 3.0).
-Compute's are api/microversion.py: the two services count apart."""
+negotiates them (``OpenStack-API-Version: volume 3.x``; none asked: 3.0),
+declared on block storage's service (api/resources/volume.py) and
+negotiated by api/negotiation.py apart from compute's."""
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import base_url
-from api.errors import error_response
+from api.declarations import Microversions, Version
+from api.negotiation import negotiated
 from api.responses import JSONResponse
 
 MIN_VERSION = (3, 0)
@@ -19,9 +18,13 @@ MIN_VERSION = (3, 0)
 # docs/block-storage.md; those we do not serve answer 404 as an unknown path.
 MAX_VERSION = (3, 70)
 UPDATED = "2023-03-21T00:00:00Z"
-PREFIX = "/volume/v3/"
-_VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})", re.ASCII)
-SCOPE_KEY = "cloudledger.volume_version"
+VOLUME = Microversions(
+    "volume",  # OpenStack-API-Version: volume 3.x
+    "/volume/v3/",
+    MIN_VERSION,
+    MAX_VERSION,
+    malformed="Invalid API version string {value!r}: it must be MajorNum.MinorNum.",
+)
 
 # The switches the API renders with (Cinder's names in cinder/api/microversions.py).
 VOLUME_SUMMARY = (3, 12)
@@ -40,11 +43,7 @@ SHARED_TARGETS_TRISTATE = (3, 69)
 SERVICE_CLUSTER = (3, 7)
 
 
-class MalformedVersion(ValueError):
-    """The header names a volume version that is not MAJOR.MINOR."""
-
-
-def fmt(version: tuple[int, int]) -> str:
+def fmt(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
 
 
@@ -75,79 +74,14 @@ async def version_v3(request: Request) -> JSONResponse:
     return JSONResponse({"versions": [_doc(request)]})
 
 
-def parse(header: str) -> tuple[int, int]:
-    """The volume version an OpenStack-API-Version header asks for."""
-    value = ""
-    for part in header.split(","):
-        service, _, ver = part.strip().partition(" ")
-        if service.lower() == "volume":
-            value = ver.strip()
-    if not value:
-        return MIN_VERSION
-    if value.lower() == "latest":
-        return MAX_VERSION
-    match = _VERSION.fullmatch(value)
-    if match is None:
-        raise MalformedVersion(value)
-    return int(match[1]), int(match[2])
+def requested(request: Request) -> Version:
+    """The volume version this request is served at (api/negotiation.py
+    settled it; the minimum when none is asked)."""
+    return negotiated(request, VOLUME)
 
 
-def requested(request: Request) -> tuple[int, int]:
-    """The version this request is served at (the middleware checked it)."""
-    found = request.scope.get(SCOPE_KEY)
-    if isinstance(found, tuple):
-        return found
-    return parse(request.headers.get("openstack-api-version", ""))
-
-
-def at_least(request: Request, version: tuple[int, int]) -> bool:
+def at_least(request: Request, version: Version) -> bool:
     return requested(request) >= version
-
-
-class VolumeMicroversionMiddleware:
-    """Refuses volume versions Cinder would (400 malformed, 406 outside the
-    range) and echoes the one served."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        try:
-            version = parse(request.headers.get("openstack-api-version", ""))
-        except MalformedVersion as exc:
-            response = error_response(
-                request,
-                400,
-                f"Invalid API version string {str(exc)[:20]!r}: it must be MajorNum.MinorNum.",
-            )
-            await response(scope, receive, send)
-            return
-        if not MIN_VERSION <= version <= MAX_VERSION:
-            response = error_response(
-                request,
-                406,
-                f"Version {fmt(version)} is not supported by the API. Minimum is "
-                f"{fmt(MIN_VERSION)} and maximum is {fmt(MAX_VERSION)}.",
-            )
-            await response(scope, receive, send)
-            return
-        scope[SCOPE_KEY] = version
-        header = f"volume {fmt(version)}".encode()
-
-        async def send_with_version(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] += [
-                    (b"openstack-api-version", header),
-                    (b"vary", b"OpenStack-API-Version"),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_version)
 
 
 routes = [

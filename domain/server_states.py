@@ -61,6 +61,13 @@ POWER_CODE: Mapping[PowerState, int] = MappingProxyType(
 )
 
 
+# The vm_states in which a server's guest is defined on its host, so its
+# console can be read (the others are refused, as Nova refuses them).
+CONSOLE_READABLE: frozenset[VmState] = frozenset(
+    {VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED}
+)
+
+
 def status(vm_state: str, task_state: str | None) -> str:
     """The status of a server in these states (as stored: the enums' values)."""
     shown = TASK_STATUS[TaskState(task_state)] if task_state else None

@@ -1,17 +1,29 @@
-"""CPU used by the control plane's processes, read from /proc, for benchmarks.
+"""CPU used by one stack's processes, read from /proc, for benchmarks.
 
-Each process is labelled by its role (`api`, `relay`, `compute-1`, `postgres`,
-`redis` ...); a process's figure includes its exited children (a compute
-worker's qemu-img runs, PostgreSQL's finished backends). Processes of this
-machine that are not the control plane's are left out."""
+The stack is the process tree of the `cloudledger run` serving the API
+(``stack_root``): its children and theirs, and nothing else of this machine,
+another stack's processes included. Each process is labelled by its role
+(`api`, `relay`, `compute-1`, `postgres`, `redis` ...); a process's figure
+includes its exited children (a compute worker's qemu-img runs,
+PostgreSQL's finished backends)."""
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
+_LISTEN = "0A"  # a socket's state in /proc/net/tcp
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    parent: int
+    label: str | None  # its role, None if it is none of the stack's
+    seconds: float  # user + system, exited children included
 
 
 def _label(cmdline: list[str]) -> str | None:
@@ -28,21 +40,87 @@ def _label(cmdline: list[str]) -> str | None:
     return None
 
 
-def snapshot(extra_pids: dict[int, str] | None = None) -> dict[str, float]:
-    """CPU seconds so far by role (user + system, children included)."""
-    totals: dict[str, float] = defaultdict(float)
-    named = extra_pids or {}
-    for proc in Path("/proc").glob("[0-9]*"):
+def processes(proc: Path = Path("/proc")) -> dict[int, Process]:
+    found = {}
+    for entry in proc.glob("[0-9]*"):
         try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+        pid = int(entry.name)
+        found[pid] = Process(
+            pid,
+            int(fields[1]),
+            _label([c for c in cmdline if c]),
+            (utime + stime + cutime + cstime) / TICKS,
+        )
+    return found
+
+
+def tree(root: int, found: dict[int, Process]) -> set[int]:
+    """``root`` and every process descended from it."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for process in found.values():
+        children[process.parent].append(process.pid)
+    members, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in members:
+            members.add(pid)
+            todo += children.get(pid, [])
+    return members
+
+
+def listener(port: int, proc: Path = Path("/proc")) -> int | None:
+    """The process listening on a TCP ``port`` of this network namespace."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text().splitlines()[1:]
         except OSError:
             continue
-        label = named.get(int(proc.name)) or _label([c for c in cmdline if c])
-        if label is None:
+        for line in lines:
+            fields = line.split()
+            if fields[3] == _LISTEN and int(fields[1].rpartition(":")[2], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for fd in proc.glob("[0-9]*/fd/*") if inodes else ():
+        try:
+            if os.readlink(fd) in inodes:
+                return int(fd.parent.parent.name)
+        except OSError:
             continue
-        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-        totals[label] += (utime + stime + cutime + cstime) / TICKS
+    return None
+
+
+def stack_root(api_port: int) -> int | None:
+    """The `cloudledger run` whose API listens on ``api_port`` (the API
+    process itself if no `cloudledger run` started it); None if nothing
+    listens there."""
+    api = listener(api_port)
+    if api is None:
+        return None
+    found = processes()
+    pid = api
+    while pid in found and pid > 1:
+        if found[pid].label == "run":
+            return pid
+        pid = found[pid].parent
+    return api
+
+
+def snapshot(root: int | None, extra_pids: dict[int, str] | None = None) -> dict[str, float]:
+    """CPU seconds so far by role of ``root``'s tree (user + system, children
+    included), and of ``extra_pids`` under the labels given."""
+    totals: dict[str, float] = defaultdict(float)
+    found = processes()
+    named = extra_pids or {}
+    members = tree(root, found) if root is not None else set()
+    for process in found.values():
+        label = named.get(process.pid) or (process.label if process.pid in members else None)
+        if label is not None:
+            totals[label] += process.seconds
     return dict(totals)
 
 

@@ -8,4 +8,5 @@ from api.declarations import ApiResource
 RESOURCE = ApiResource(
     "openapi",
     [*openapi.routes],
+    public=("GET /openapi.json",),  # the API's own description
 )

@@ -85,7 +85,7 @@ def seed(rig: Rig) -> None:
         services.create_user(CreateUser(user, "pw", project, roles), SYSTEM)
     services.create_flavor(CreateFlavor("1", "m1.tiny", 1, 512, 1), SYSTEM)
     services.register_host(RegisterHost("compute-1", vcpus=64, ram_mb=65536, disk_gb=500), SYSTEM)
-    image = services.create_image(CreateImage("cirros", visibility="public"), SYSTEM)
+    image = services.create_image(CreateImage("cirros", "raw", visibility="public"), SYSTEM)
     services.upload_image(str(image.id), [b"public bytes"], SYSTEM)
     rig.ids["image"] = str(image.id)
     seed_networks(services)

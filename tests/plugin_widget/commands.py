@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import Transcoding
 
 from commands.app import CloudApp
 from commands.declarations import CommandResource
+from commands.receipt import Receipt
 from tests.plugin_widget.domain import Finish, Widget
 
 
@@ -23,10 +23,9 @@ class FinishAsDict(Transcoding):
         return Finish(**data)
 
 
-def request_widget(app: CloudApp, name: str, finish: Finish) -> UUID:
-    widget = Widget(name=name, finish=finish)
-    app.save(widget)
-    return widget.id
+def request_widget(app: CloudApp, project_id: str, name: str, finish: Finish) -> Receipt:
+    widget = Widget(project_id=project_id, name=name, finish=finish)
+    return Receipt.of(widget.id, app.save(widget))
 
 
 RESOURCE = CommandResource("widget", transcodings=(FinishAsDict(),))

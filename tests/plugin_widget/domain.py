@@ -1,4 +1,4 @@
-"""The Widget: requested, then polished by a worker of its own role."""
+"""The Widget: requested (in a project), then polished by a worker of its own role."""
 
 from __future__ import annotations
 
@@ -21,12 +21,14 @@ class Finish:
 
 class Widget(Aggregate):
     class Requested(Aggregate.Created):
+        project_id: str
         name: str
         finish: Finish
 
     @event(Requested)
-    def __init__(self, name: str, finish: Finish) -> None:
-        self.name, self.finish, self.state = name, finish, "requested"
+    def __init__(self, project_id: str, name: str, finish: Finish) -> None:
+        self.project_id, self.name, self.finish = project_id, name, finish
+        self.state = "requested"
 
     def polish(self) -> None:
         if self.state != "requested":

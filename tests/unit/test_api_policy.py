@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from api.policy import ACTIONS, ADMIN, BASE_RULES, MEMBER, READER, Policy, PolicyFileError
+from api.declarations import Rule
+from api.policy import ADMIN, BASE_RULES, MEMBER, READER, Policy, PolicyFileError
+from api.registry import tables
 from domain.errors import Forbidden
 from domain.values import Actor
 
@@ -17,6 +19,7 @@ def _actor(*roles: str, project: str = "p1", user: str = "u1") -> Actor:
 
 
 ADMIN_ACTOR, MEMBER_ACTOR, READER_ACTOR = _actor("admin"), _actor("member"), _actor("reader")
+ACTIONS = tables().checks()  # every resource's rules (api/resources/)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,24 @@ def test_compute_and_images_need_a_project_scoped_token(defaults: Policy) -> Non
     domain_admin = _actor("admin", project="")
     assert not defaults.allowed(domain_admin, "compute:servers:create")
     assert not defaults.allowed(domain_admin, "image:get_images")
+    assert not defaults.allowed(domain_admin, "network:get_network")
     assert defaults.allowed(domain_admin, "identity:list_projects")
+
+
+def test_only_identitys_rules_take_a_token_without_a_project() -> None:
+    unscoped = {name for name, rule in tables().policy.items() if not rule.project_scoped}
+    assert unscoped == {name for name in ACTIONS if name.startswith("identity:")}
+
+
+def test_a_resource_says_which_of_its_rules_take_any_token() -> None:
+    rules = {"widget:list": Rule("@", project_scoped=False), "widget:make": Rule("@")}
+    policy = Policy(rules=rules)
+    domain_reader = _actor("reader", project="")
+    assert policy.allowed(domain_reader, "widget:list")
+    assert not policy.allowed(domain_reader, "widget:make")
+    assert policy.allowed(READER_ACTOR, "widget:make")
+    with pytest.raises(KeyError):
+        policy.allowed(READER_ACTOR, "compute:servers:index")  # not among the rules given
 
 
 def test_a_service_may_download_images_but_not_create_projects(defaults: Policy) -> None:

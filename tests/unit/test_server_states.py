@@ -64,3 +64,8 @@ def test_filtering_by_a_status_finds_exactly_the_states_shown_as_it(status: str)
         assert server_states.status(vm, None) == status
     for task in task_states:
         assert server_states.status(VmState.ACTIVE.value, task) == status
+
+
+def test_a_console_is_read_only_of_a_server_whose_guest_is_defined() -> None:
+    shown = {server_states.VM_STATUS[vm] for vm in server_states.CONSOLE_READABLE}
+    assert shown == {"ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"}
