@@ -99,7 +99,8 @@ def test_quota_set_floating_ips_is_enforced(stack: Stack, tmp_path: Path) -> Non
     ok(openstack(stack, "quota", "set", "--floating-ips", "1", member.project))
     quota = _json(stack, "quota", "show", member.project)
     limits = {q["Resource"]: q["Limit"] for q in quota} if isinstance(quota, list) else quota
-    assert limits["floating-ips"] == 1
+    # The client names Networking's quotas by openstacksdk's attributes.
+    assert limits["floating_ips"] == 1
     theirs = Stack(**{**vars(stack), "state_dir": tmp_path})
     clouds_yaml_for(stack, tmp_path, member.user, member.password, member.project)
     ok(openstack(theirs, "floating", "ip", "create", "public"))
