@@ -23,7 +23,7 @@ from api.request_id import SCOPE_KEY, new_request_id
 from api.revocations import RevocationList
 from commands.receipt import Receipt
 from commands.rejections import PostgresRejections
-from commands.servers import ActionRequest
+from commands.server_actions import ActionRequest
 from commands.services import BootRequest, Services
 from commands.tokens import TokenClaims, TokenCodec
 from domain.errors import Unauthorized

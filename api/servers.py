@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import microversion, server_microversions, server_views
+from api import microversion, server_microversions, server_views, server_volumes
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -30,6 +30,8 @@ from api.errors import BadRequest
 from api.responses import JSONResponse
 from api.server_addresses import addresses_of, boot_networks
 from api.server_views import links as _links
+from api.server_volumes import BlockDeviceSpec
+from api.volume_views import volumes_attached
 from commands.receipt import Receipt
 from commands.servers import BootServer
 from domain import server_states
@@ -46,7 +48,7 @@ MAX_MULTI_CREATE = 100  # servers one request may boot
 class ServerSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
-    imageRef: str = Field(min_length=1)
+    imageRef: str = ""  # "" only when a volume is the root disk (block_device_mapping_v2)
     flavorRef: str = Field(min_length=1)
     networks: Literal["none", "auto"] | list[Any] = "auto"
     min_count: int = Field(default=1, ge=1, le=MAX_MULTI_CREATE)
@@ -64,6 +66,7 @@ class ServerSpec(BaseModel):
     availability_zone: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
     )
+    block_device_mapping_v2: list[BlockDeviceSpec] | None = Field(default=None, max_length=26)
 
 
 class _SchedulerHints(BaseModel):
@@ -90,7 +93,11 @@ def _host_id(project_id: str, host: str) -> str:
 
 
 def render(
-    request: Request, row: DictRow, actor: Actor, addresses: dict[str, Any] | None = None
+    request: Request,
+    row: DictRow,
+    actor: Actor,
+    addresses: dict[str, Any] | None = None,
+    volumes: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     sid, host = row["id"], row["host"]
     host_id = _host_id(row["project_id"], host) if host else ""
@@ -102,7 +109,7 @@ def render(
         "user_id": row["user_id"],
         "metadata": row["metadata"],
         "hostId": host_id,
-        "image": {"id": row["image_id"], "links": _links(request, "images", row["image_id"])},
+        "image": server_volumes.shown_image(request, row["image_id"]),
         "flavor": server_views.flavor(request, row, actor),
         "created": row["created"],
         "updated": row["updated"],
@@ -121,7 +128,7 @@ def render(
         "key_name": row["key_name"],
         "config_drive": "",
         "security_groups": [],
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": (volumes or {}).get(sid, []),
         "locked": row["locked"],
         "description": row["description"],
         "tags": row["tags"],
@@ -147,10 +154,11 @@ async def create(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:create")
     request_body = await parse_body(request, CreateServer)
     spec = request_body.server
+    image, devices = server_volumes.boot_devices(spec.imageRef, spec.block_device_mapping_v2)
     cmd = BootServer(
         spec.name,
         spec.flavorRef,
-        spec.imageRef,
+        image,
         await boot_networks(request, actor, spec.networks),
         spec.metadata,
         spec.key_name or "",
@@ -162,6 +170,7 @@ async def create(request: Request) -> JSONResponse:
         tuple(_boot_tags(request, spec.tags)),
         access_ipv4=spec.accessIPv4 or "",
         access_ipv6=spec.accessIPv6 or "",
+        block_devices=devices,
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -312,7 +321,8 @@ async def detail(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:index")
     rows = await _listing(request, actor)
     addresses = await addresses_of(request, rows)
-    servers = [render(request, r, actor, addresses.get(r["id"])) for r in rows]
+    volumes = await volumes_attached(request, [r["id"] for r in rows])
+    servers = [render(request, r, actor, addresses.get(r["id"]), volumes) for r in rows]
     return JSONResponse({"servers": servers})
 
 
@@ -327,7 +337,9 @@ async def show(request: Request) -> JSONResponse:
     actor = authorize(request, "compute:servers:show")
     row = await visible_server(request, actor, request.path_params["id"])
     addresses = await addresses_of(request, [row])
-    return JSONResponse({"server": render(request, row, actor, addresses.get(row["id"]))})
+    volumes = await volumes_attached(request, [row["id"]])
+    shown = render(request, row, actor, addresses.get(row["id"]), volumes)
+    return JSONResponse({"server": shown})
 
 
 class _ServerChange(BaseModel):
@@ -356,8 +368,9 @@ async def update(request: Request) -> JSONResponse:
     await read_your_writes(request, receipt)
     row = await visible_server(request, actor, server_id)
     addresses = await addresses_of(request, [row])
+    volumes = await volumes_attached(request, [row["id"]])
     shown = server_microversions.shown(
-        render(request, row, actor, addresses.get(row["id"])),
+        render(request, row, actor, addresses.get(row["id"]), volumes),
         microversion.requested(request),
         basic=True,
     )

@@ -135,6 +135,14 @@ class Settings:
     network_driver: str = "fake"
     network_hosts: tuple[str, ...] = ()
     network_reconcile_interval_s: float = DEFAULT_NETWORK_RECONCILE_INTERVAL
+    # Block storage (docs/block-storage.md): the storage host's name, its
+    # tgtd's control port and iSCSI portal (address:port), which `cloudledger
+    # run` chooses and hands its volume worker; how often that worker checks
+    # tgt against the ledger.
+    storage_host: str = "storage-1"
+    tgt_control_port: int = 0
+    iscsi_portal: str = ""
+    volume_reconcile_interval_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -211,6 +219,12 @@ class Settings:
                 environ.get("CLOUDLEDGER_NETWORK_RECONCILE_INTERVAL")
                 or DEFAULT_NETWORK_RECONCILE_INTERVAL
             ),
+            storage_host=environ.get("CLOUDLEDGER_STORAGE_HOST") or "storage-1",
+            tgt_control_port=int(environ.get("CLOUDLEDGER_TGT_CONTROL_PORT") or 0),
+            iscsi_portal=environ.get("CLOUDLEDGER_ISCSI_PORTAL", ""),
+            volume_reconcile_interval_s=float(
+                environ.get("CLOUDLEDGER_VOLUME_RECONCILE_INTERVAL") or 60.0
+            ),
         )
 
     @property
@@ -221,6 +235,17 @@ class Settings:
     @property
     def image_dir(self) -> Path:
         return self.state_dir / "images"
+
+    @property
+    def storage_key_file(self) -> Path:
+        """The key volume CHAP secrets derive from (workers/drivers/chap.py):
+        every host that exports or attaches volumes reads it."""
+        return self.state_dir / "storage.key"
+
+    @property
+    def volume_dir(self) -> Path:
+        """The storage host's volume and snapshot files."""
+        return self.state_dir / "storage" / self.storage_host / "volumes"
 
     @property
     def api_url(self) -> str:

@@ -15,6 +15,7 @@ from commands.loading import BatchAggregates, load, load_many
 from commands.network_host import bind_server_ports
 from commands.retry import retrying
 from commands.server_networks import finish_port_releases, release_server_ports
+from commands.volume_boot import attached_with_spawn, unplugged_with_deletion
 from domain.errors import InsufficientCapacity, InvalidTransition, NotFound
 from domain.faults import GONE_FROM_HOST
 from domain.host import ComputeHost
@@ -179,11 +180,21 @@ def host_step(mark: Callable[[Instance, Actor], None]) -> Callable[[CloudApp, UU
     return record
 
 
-def _spawned(instance: Instance, actor: Actor) -> None:
-    instance.mark_spawned(actor, now=datetime.now(UTC))
+def _spawned(batch: BatchAggregates, instance: Instance) -> None:
+    """Active, and the volumes it booted with attached (in the same save)."""
+    actor, now = instance_actor(instance, "compute"), datetime.now(UTC)
+    instance.mark_spawned(actor, now=now)
+    attached_with_spawn(instance, batch, now, actor)
 
 
-finish_spawn = host_step(_spawned)
+@retrying
+def finish_spawn(app: CloudApp, instance_id: UUID) -> None:
+    instance = _instance(app, instance_id)
+    batch = BatchAggregates(app)
+    _spawned(batch, instance)
+    app.save(instance, *batch.loaded.values())
+
+
 finish_stop = host_step(Instance.mark_stopped)
 finish_start = host_step(Instance.mark_started)
 # The host rebooted, paused, suspended or resumed the guest.
@@ -246,10 +257,7 @@ def _sync_actor(instance: Instance) -> Actor:
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many spawns in one save; returns those recorded."""
 
-    def spawned(batch: BatchAggregates, instance: Instance) -> None:
-        _spawned(instance, instance_actor(instance, "compute"))
-
-    return _finish_many(app, instances, spawned, finish_spawn)
+    return _finish_many(app, instances, _spawned, finish_spawn)
 
 
 def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
@@ -324,6 +332,7 @@ def _deleted(batch: BatchAggregates, instance: Instance) -> None:
     release_server_ports(instance, actor, batch)
     _release(batch, instance, actor, instance.held_claims(), instance.holds_quota)
     instance.mark_deleted(actor)
+    unplugged_with_deletion(instance, batch, actor)
 
 
 def _fail(

@@ -98,7 +98,9 @@ def owned_image(app: CloudApp, image_id: str, actor: Actor) -> Image:
 def _snapshot_image(app: CloudApp, image_id: str) -> Image:
     label = f"Image {image_id}"
     image = load(app, Image, parse_uuid(image_id, label), label)
-    if image.properties.get("image_type") != "snapshot":
+    # A compute host's snapshot, or a volume host's copy of a volume
+    # (commands/volume_upload.py): the only images a service fills.
+    if image.properties.get("image_type") not in ("snapshot", "volume"):
         raise Forbidden(f"You are not permitted to modify image {image_id}")
     return image
 
@@ -120,7 +122,7 @@ def upload_image(
     stored, and raises what failed; bytes that are not the image's
     ``disk_format``, or not safe to open, are refused the same way
     (ImageDataRefused, recorded as ImageSafety.UploadRefused). A compute host (the
-    service role) uploads only snapshots, of any project."""
+    service role) uploads only snapshots and volumes' copies, of any project."""
     upload_id = uuid.uuid4().hex
     # Each step reloads and retries on a concurrent write (another upload, a delete).
     uid, disk_format = retry_on_conflict(lambda: _start_upload(app, image_id, upload_id, actor))

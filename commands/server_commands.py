@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from commands import server_details, server_rebuild, server_resize, servers
+from commands import server_actions, server_details, server_rebuild, server_resize, servers
 from commands.app import CloudApp
 from commands.combining import Combiner
 from commands.receipt import Receipt
@@ -27,7 +27,11 @@ class ServerCommands:
 
     def boot_servers(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
         """Boots of one project in one save (retried whole on a conflict);
-        the caller makes sure no other boot of the project runs meanwhile."""
+        the caller makes sure no other boot of the project runs meanwhile.
+        A boot that maps volumes is saved on its own, so that one refused
+        part-way through (its second volume in use) leaves nothing behind."""
+        if len(requests) > 1 and any(cmd.block_devices for cmd, _ in requests):
+            return [outcome for request in requests for outcome in self.boot_servers([request])]
         return list(retry_on_conflict(lambda: servers.boot_servers(requests, self.app)))
 
     def _boot_all(self, requests: Sequence[BootRequest]) -> list[Receipt | BaseException]:
@@ -40,10 +44,10 @@ class ServerCommands:
         return outcome
 
     def server_actions(
-        self, requests: Sequence[servers.ActionRequest]
+        self, requests: Sequence[server_actions.ActionRequest]
     ) -> list[Receipt | BaseException]:
         """Stops, starts and deletes in one save (retried whole on a conflict)."""
-        return list(retry_on_conflict(lambda: servers.act_on_servers(requests, self.app)))
+        return list(retry_on_conflict(lambda: server_actions.act_on_servers(requests, self.app)))
 
     def set_server_metadata(
         self, server_id: str, items: dict[str, str], replace: bool, actor: Actor

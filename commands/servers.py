@@ -1,32 +1,29 @@
-"""User commands on servers: boot, stop, start, delete."""
+"""User commands on servers: boot, and the checks that find what a boot
+names; stops, starts and deletes are in commands/server_actions.py."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
 
 from commands.app import CloudApp
 from commands.image_metadata import IMAGE_REFERENCES
-from commands.images import require_fits_root_disk
 from commands.keypairs import keypair_named
-from commands.loading import BatchAggregates, load, load_many, parse_uuid
+from commands.loading import BatchAggregates, load, parse_uuid
 from commands.receipt import Receipt
-from commands.resize_claims import confirm_into
 from commands.server_networks import (
     ServerNetworking,
     SpoiledBoot,
-    finish_port_releases,
-    prepare_port_releases,
-    release_server_ports,
 )
+from commands.volume_boot import BlockDevice, map_boot_volumes, root_image
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.flavor import Flavor
 from domain.image import Image
 from domain.instance import Instance
-from domain.power import POWER_ACTIONS
 from domain.quota import Quota
 from domain.server_group import ServerGroup
 from domain.subnet import exhausted
@@ -34,7 +31,6 @@ from domain.tags import require_tags
 from domain.values import (
     Actor,
     NetworkRequest,
-    VmState,
     natural_id,
     network_requests,
     require_metadata,
@@ -63,6 +59,8 @@ class BootServer:
     tags: tuple[str, ...] = ()  # from compute 2.52
     access_ipv4: str = ""  # what the user says the server is reached at, shown as given
     access_ipv6: str = ""
+    # Volumes (block_device_mapping_v2); with a root one the image may be "".
+    block_devices: tuple[BlockDevice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,8 @@ def boot_servers(
     instances = [i for o in outcomes if not isinstance(o, DomainError) for i in o]
     groups = list(reads.joined.values())
     ports = networking.changed(quota, requests[0][1]) if instances else []
-    recordings = app.save(quota, *groups, *instances, *ports) if instances else []
+    volumes = list(reads.volumes.loaded.values())
+    recordings = app.save(quota, *groups, *instances, *ports, *volumes) if instances else []
     # A receipt names the first server a request booted (Nova answers with it).
     return [o if isinstance(o, DomainError) else Receipt.of(o[0].id, recordings) for o in outcomes]
 
@@ -123,6 +122,7 @@ class _Reads:
         self.app = app
         self.seen: dict[UUID, Flavor | Image | ServerGroup | NotFound] = {}
         self.joined: dict[UUID, ServerGroup] = {}  # groups new members joined
+        self.volumes = BatchAggregates(app)  # those a boot maps (saved alone: volume_boot.py)
 
     def preload(self, requests: Sequence[tuple[BootServer, Actor]]) -> None:
         """Every flavor and image the boots name, in one query."""
@@ -157,12 +157,8 @@ def _requested(
     require_metadata(cmd.metadata)
     require_tags(cmd.tags)
     flavor = _bootable_flavor(reads, cmd.flavor_id, actor)
-    image = _bootable_image(reads, cmd.image_id, actor)
-    require_fits_root_disk(image, flavor.disk_gb)  # a size bomb: refused here, not on a host
-    if flavor.disk_gb and image.min_disk > flavor.disk_gb:
-        raise InvalidInput("Flavor's disk is too small for requested image.")
-    if image.min_ram > flavor.ram_mb:
-        raise InvalidInput("Flavor's memory is too small for requested image.")
+    bootable = functools.partial(_bootable_image, reads, actor=actor)
+    image_id = root_image(cmd.image_id, cmd.block_devices, cmd.max_count, flavor, bootable)
     require_text(cmd.description, "Server description", allow_empty=True)
     key_data = _public_key(reads.app, actor, cmd.key_name) if cmd.key_name else ""
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
@@ -183,7 +179,7 @@ def _requested(
             user_id=actor.user_id,
             name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{n}",
             flavor=flavor.snapshot(),
-            image_id=str(image.id),
+            image_id=image_id,
             networks=plan.requests if plan else _no_plan(cmd.networks),
             actor=actor,
             key_name=cmd.key_name,
@@ -201,6 +197,7 @@ def _requested(
         quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
         if plan is not None:
             networking.attach(instance, plan, cmd.availability_zone, actor)
+        map_boot_volumes(instance, cmd.block_devices, reads.volumes, quota, actor)
         if group is not None:
             group.add_member(str(instance.id), actor)
             reads.joined[group.id] = group
@@ -293,107 +290,10 @@ def owned_instance(app: CloudApp, server_id: str, actor: Actor) -> Instance:
     """The caller's live instance, or NotFound (other tenants' ids stay hidden)."""
     label = f"Instance {server_id}"
     instance = load(app, Instance, parse_uuid(server_id, label), label)
-    return _owned(instance, server_id, actor)
+    return owned(instance, server_id, actor)
 
 
-def _owned(instance: Instance | None, server_id: str, actor: Actor) -> Instance:
+def owned(instance: Instance | None, server_id: str, actor: Actor) -> Instance:
     if instance is None or instance.is_deleted or not instance.visible_to(actor):
         raise NotFound(f"Instance {server_id} could not be found.")
     return instance
-
-
-# verb (one of ACTIONS), server id as given, who asks
-ActionRequest = tuple[str, str, Actor]
-
-
-def act_on_servers(requests: Sequence[ActionRequest], app: CloudApp) -> list[Receipt | DomainError]:
-    """Stops, starts and deletes: every one that is allowed goes into ONE
-    atomic save, in order (a second delete of one server in a batch is
-    refused as it would be after the first). A refused one gets its error and
-    changes nothing. All instances are read in one query."""
-    ids: dict[str, UUID] = {}
-    for _, server_id, _ in requests:
-        with contextlib.suppress(ValueError):  # a malformed id names nothing: NotFound
-            ids[server_id] = UUID(server_id)
-    instances = load_many(app, Instance, ids.values())
-    quotas = BatchAggregates(app)
-    if any(verb == "delete" for verb, _, _ in requests):  # ports of servers with no host go now
-        unplaced = [i for i in instances.values() if not i.needs_host_cleanup]
-        prepare_port_releases(quotas, unplaced, requests[0][2])
-    changed: dict[UUID, Instance] = {}
-    outcomes: list[UUID | DomainError] = []
-    for verb, server_id, actor in requests:
-        try:
-            instance = _owned(instances.get(ids.get(server_id, _NO_ID)), server_id, actor)
-            if verb not in ("lock", "unlock"):
-                instance.require_unlocked(actor)
-            _ACTIONS[verb](instance, actor, quotas)
-            changed[instance.id] = instance
-            outcomes.append(instance.id)
-        except DomainError as exc:
-            outcomes.append(exc)
-    finish_port_releases(quotas)
-    recordings = app.save(*changed.values(), *quotas.loaded.values()) if changed else []
-    return [o if isinstance(o, DomainError) else Receipt.of(o, recordings) for o in outcomes]
-
-
-_NO_ID = UUID(int=0)
-
-
-def _stop(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
-    instance.request_stop(actor)
-
-
-def _start(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
-    instance.request_start(actor)
-
-
-def _delete(instance: Instance, actor: Actor, quotas: BatchAggregates) -> None:
-    """Ask the host to clean up, or finish at once if no host was ever chosen.
-    A server waiting in VERIFY_RESIZE is confirmed first, as Nova does; old
-    disks another host keeps (a resize the delete interrupts) go too. Its
-    ports go once the guest is gone (commands/compute.py: the ports made
-    for it deleted, a user's port detached); at once if it never had a host."""
-    if instance.vm_state == VmState.RESIZED and instance.task_state is None:
-        confirm_into(quotas, instance, actor)
-    elif instance.stash_host not in (None, instance.host):
-        instance.request_stash_drop(actor)
-    instance.request_delete(actor)
-    if not instance.needs_host_cleanup:
-        release_server_ports(instance, actor, quotas)  # refuses nothing
-        instance.mark_deleted(actor)
-        quotas.get(Quota, Quota.create_id(instance.project_id)).release(str(instance.id), actor)
-
-
-def _power(name: str) -> Callable[[Instance, Actor, BatchAggregates], None]:
-    return lambda instance, actor, _: instance.request_power_action(name, actor)
-
-
-_ACTIONS: dict[str, Callable[[Instance, Actor, BatchAggregates], None]] = {
-    "stop": _stop,
-    "start": _start,
-    "delete": _delete,
-    "lock": lambda instance, actor, _: instance.lock("", actor),
-    "unlock": lambda instance, actor, _: instance.unlock(actor),
-    **{name: _power(name) for name in POWER_ACTIONS},
-}
-ACTIONS = tuple(_ACTIONS)
-
-
-def _act_on_one(verb: str, cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    (outcome,) = act_on_servers([(verb, cmd.server_id, actor)], app)
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
-
-
-def stop_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    return _act_on_one("stop", cmd, app, actor)
-
-
-def start_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    return _act_on_one("start", cmd, app, actor)
-
-
-def delete_server(cmd: ServerAction, app: CloudApp, actor: Actor) -> Receipt:
-    return _act_on_one("delete", cmd, app, actor)

@@ -11,6 +11,7 @@ from domain.access_addresses import AccessAddressing
 from domain.errors import InstanceLocked, InvalidTransition
 from domain.faults import bounded, legacy_fault
 from domain.instance_ports import Interfacing
+from domain.instance_volumes import InstanceVolumes
 from domain.power import BY_TASK, POWER_ACTIONS
 from domain.rebuild import Rebuilding
 from domain.resize import Resizing
@@ -30,11 +31,11 @@ from domain.values import (
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
-class Instance(Resizing, Rebuilding, Tagging, AccessAddressing, Interfacing):
+class Instance(Resizing, Rebuilding, Tagging, AccessAddressing, Interfacing, InstanceVolumes):
     """A server: requested, scheduled to a host, spawned, stopped, resized
     (domain/resize.py), rebuilt (domain/rebuild.py), tagged (domain/tags.py),
-    given access addresses (domain/access_addresses.py) and ports
-    (domain/instance_ports.py), deleted."""
+    given access addresses (domain/access_addresses.py), ports
+    (domain/instance_ports.py) and volumes (domain/instance_volumes.py), deleted."""
 
     class Requested(Aggregate.Created):
         project_id: str

@@ -11,6 +11,15 @@ from domain.errors import InvalidInput, QuotaExceeded
 from domain.values import Actor, natural_id, require_int32
 
 UNLIMITED = -1
+# Cinder's per volume type keys: volumes_<type>, gigabytes_<type>,
+# snapshots_<type>; unlimited unless set.
+PER_TYPE_PREFIXES = ("volumes_", "gigabytes_", "snapshots_")
+
+
+def known_resource(resource: str) -> bool:
+    return resource in default_limits() or (
+        resource.startswith(PER_TYPE_PREFIXES) and resource.partition("_")[2] != ""
+    )
 
 
 def default_limit(resource: str) -> int:
@@ -167,7 +176,7 @@ class Quota(Aggregate):
     def set_limits(self, limits: dict[str, int], actor: Actor) -> None:
         """Change limits; lowering one below usage is allowed, as in Nova."""
         for resource, limit in limits.items():
-            if resource not in default_limits():
+            if not known_resource(resource):
                 raise InvalidInput(f"Unknown quota resource: {resource}")
             require_int32(limit, f"Quota limit for {resource}", UNLIMITED)
         changed = {k: v for k, v in limits.items() if self.limits.get(k) != v}

@@ -22,6 +22,7 @@ from ops.schema import create_schema
 from ops.seed import seed, seed_disk_images, seed_guest_images
 from ops.service_users import ensure_service_users
 from ops.stack import Child, NetworkTopology, Restartable, Supervisor, child_env, python_child
+from ops.volume_storage import storage_env, supervised_tgtd, tgtd_config
 from workers import routes
 from workers.drivers.test_node import write_test_node
 from workers.roles.network import topology
@@ -93,6 +94,11 @@ def run(hosts: int, environ: dict[str, str], shape: HostShape = HostShape()) -> 
         redis = PrivateRedis(settings.state_dir / "redis", settings.private_redis_port)
         servers.append(redis)
         extra["CLOUDLEDGER_REDIS_URL"] = redis.url()
+    settings = Settings.from_env({**environ, **extra})
+    # The storage host's tgtd, given back the ledger's exports at each start.
+    storage = tgtd_config(settings)
+    servers.append(supervised_tgtd(settings, storage))
+    extra.update(storage_env(storage))
     names = host_names(hosts)
     # Every network worker learns the hosts in one order: their underlay addresses follow it.
     extra["CLOUDLEDGER_NETWORK_HOSTS"] = ",".join(names)

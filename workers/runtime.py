@@ -94,6 +94,9 @@ class ComputeContext(LedgerContext):
     # What the power sync does with a domain of ours the ledger does not
     # place here: report it (the default), or also remove it with its disks.
     remove_unknown_domains: bool = False
+    # The key volumes' CHAP secrets derive from (workers/drivers/chap.py):
+    # this host logs in to the volumes attached to its guests.
+    chap_key: bytes = field(default=b"", repr=False)
 
     def transfer_path(self, instance_id: object) -> Path:
         return self.transfers / f"{instance_id}.qcow2"

@@ -154,6 +154,7 @@ def test_the_plugin_is_in_every_derived_list() -> None:
     assert found.split() == [
         "['scheduler',",
         "'compute',",
+        "'volume',",  # block storage's worker role
         "'workshop']",
         "widget.polish",
         "widgets",

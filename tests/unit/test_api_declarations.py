@@ -147,6 +147,8 @@ def test_the_catalog_is_each_services_entries_identity_first() -> None:
         ("compute", "nova", "http://api/compute/v2.1"),
         ("image", "glance", "http://api/image"),
         ("network", "neutron", "http://api/networking"),
+        ("block-storage", "cinder", "http://api/volume/v3/p1"),  # Cinder's name the project
+        ("volumev3", "cinderv3", "http://api/volume/v3/p1"),
     ]
     assert entries[1] == {
         "id": "nova-service",
@@ -162,7 +164,7 @@ def test_the_catalog_is_each_services_entries_identity_first() -> None:
             }
         ],
     }
-    assert identity.catalog_of(TABLES.services, "http://api", "") == entries
+    assert identity.catalog_of(TABLES.services, "http://api", "") == entries[:4]
 
 
 def test_an_entry_that_names_the_project_is_only_in_a_project_tokens_catalog() -> None:
@@ -252,7 +254,8 @@ def test_the_openapi_document_marks_the_declared_public_operations() -> None:
     assert ("POST", "/identity/v3/auth/tokens") in public
     assert ("GET", "/compute/v2/") in public  # Nova's legacy version document
     assert document["info"]["description"] == (
-        "Identity v3, Compute v2.1, Image v2 and Networking v2.0, as OpenStack clients use them."
+        "Identity v3, Compute v2.1, Image v2, Networking v2.0 and Block Storage v3,"
+        " as OpenStack clients use them."
     )
 
 

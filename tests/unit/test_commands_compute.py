@@ -21,14 +21,8 @@ from commands.compute import (
     finish_stop,
 )
 from commands.identity import CreateProject, create_project
-from commands.servers import (
-    BootServer,
-    ServerAction,
-    boot_server,
-    delete_server,
-    start_server,
-    stop_server,
-)
+from commands.server_actions import delete_server, start_server, stop_server
+from commands.servers import BootServer, ServerAction, boot_server
 from domain.errors import InvalidTransition, NotFound
 from domain.host import ComputeHost, Resources
 from domain.image import Image

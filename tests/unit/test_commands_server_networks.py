@@ -20,8 +20,9 @@ from commands.network_routers import GatewaySpec, RouterSpec
 from commands.network_services import Made, NetworkCommands
 from commands.network_subnets import SubnetSpec
 from commands.networks import NetworkSpec
+from commands.server_actions import delete_server
 from commands.server_interfaces import attach_interface, detach_interface
-from commands.servers import BootServer, ServerAction, boot_server, boot_servers, delete_server
+from commands.servers import BootServer, ServerAction, boot_server, boot_servers
 from domain.errors import Conflict, InvalidInput
 from domain.floating_ip import FloatingIP
 from domain.image import Image

@@ -18,17 +18,8 @@ from commands.catalog import (
 from commands.compute import claim_host, fail_instance, finish_spawn
 from commands.identity import CreateProject, create_project
 from commands.receipt import Receipt
-from commands.servers import (
-    BootServer,
-    ServerAction,
-    act_on_servers,
-    boot_server,
-    boot_servers,
-    delete_server,
-    owned_instance,
-    start_server,
-    stop_server,
-)
+from commands.server_actions import act_on_servers, delete_server, start_server, stop_server
+from commands.servers import BootServer, ServerAction, boot_server, boot_servers, owned_instance
 from domain.errors import InvalidInput, InvalidTransition, NotFound, QuotaExceeded
 from domain.host import ComputeHost
 from domain.image import Image

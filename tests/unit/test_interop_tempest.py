@@ -32,7 +32,7 @@ def test_tempest_is_told_which_services_and_features_exist(tmp_path: Path) -> No
     assert conf["auth"]["create_isolated_networks"] == "true"
     assert conf["network"]["public_network_id"] == "net-public"
     assert conf["network-feature-enabled"]["api_extensions"] == "external-net,router,security-group"
-    assert conf["service_available"]["cinder"] == "false"
+    assert conf["service_available"]["cinder"] == "true"
     features = conf["compute-feature-enabled"]
     for built in ("resize", "snapshot", "pause", "suspend", "console_output"):
         assert features[built] == "true"

@@ -10,13 +10,16 @@ import pytest
 from domain.image import Image
 from domain.instance import Instance
 from domain.instance_events import LIFECYCLE_EVENTS
+from domain.instance_volumes import InstanceVolumes
 from domain.rebuild import Rebuilding
 from domain.resize import Resizing
 from domain.tags import Tagging
+from domain.volume_attach import Attaching
 from workers import routes
 from workers.declarations import Via
 from workers.jobs.entry import context_type, handler, resolve
 from workers.resources.instance import SNAPSHOT
+from workers.resources.volume import RESOURCE as VOLUME
 
 
 def test_job_kinds_are_unique_across_every_resource() -> None:
@@ -76,12 +79,22 @@ def test_a_kind_stored_before_kinds_were_named_by_resource_still_runs_its_job(
 def test_the_relay_follows_every_event_a_route_placement_or_link_names() -> None:
     # A confirm owes its job through the StashDropRequested saved with it;
     # tags need no host. The image's upload reaches its snapshot's instance.
-    # Networking's are its own (tests/unit/test_network_routes.py).
+    # Networking's are its own (tests/unit/test_network_routes.py). Volumes'
+    # events, and the server's that make its link to them (and end its
+    # detach), are followed too (workers/resources/volume.py).
     followed = {e for e in routes.event_types() if e.__module__ != "domain.instance_ports"}
     followed = {e for e in followed if not e.__module__.startswith(_NETWORK_MODULES)}
     assert followed == (set(LIFECYCLE_EVENTS) - {Resizing.ResizeConfirmed, Tagging.TagsSet}) | {
         Image.Uploaded
-    }
+    } | set(VOLUME_EVENTS)
+
+
+VOLUME_EVENTS = {
+    *(r.owed_by for r in VOLUME.routes if isinstance(r.owed_by, type)),
+    *(c for r in VOLUME.routes for c in r.completed_by if isinstance(c, type)),
+    Attaching.AccessGranted,  # reaches the servers waiting on it
+    InstanceVolumes.VolumeAttachRequested,  # makes the server's link
+}
 
 
 _NETWORK_MODULES = ("domain.port", "domain.router", "domain.security_group", "domain.subnet")
@@ -104,24 +117,32 @@ _HOST_STEPS = [
 
 
 _ENDING_DELETE = ["instance.schedule", *_HOST_STEPS, *_RESIZE_HOPS, "instance.delete"]
+# A server's volume steps on its host end with it (workers/resources/volume.py).
+_VOLUME_STEPS = ["volume.attach_to_server", "volume.boot_server", "volume.detach_from_server"]
 
 
 @pytest.mark.parametrize(
     ("event", "kinds"),
     [
         (Instance.Scheduled, ["instance.schedule"]),
-        (Instance.Spawned, ["instance.spawn", "network.boot_server"]),
+        (Instance.Spawned, ["instance.spawn", "network.boot_server", "volume.boot_server"]),
         (
             Instance.Failed,
-            ["instance.schedule", *_HOST_STEPS, *_RESIZE_HOPS, "network.boot_server"],
+            [
+                "instance.schedule",
+                *_HOST_STEPS,
+                *_RESIZE_HOPS,
+                "network.boot_server",
+                *_VOLUME_STEPS,
+            ],
         ),
         (
             Instance.DeleteRequested,
-            [*_HOST_STEPS, *_RESIZE_HOPS, "instance.delete", "network.boot_server"],
+            [*_HOST_STEPS, *_RESIZE_HOPS, "instance.delete", "network.boot_server", *_VOLUME_STEPS],
         ),
         (
             Instance.Deleted,
-            [*_ENDING_DELETE, "network.boot_server"],
+            [*_ENDING_DELETE, "network.boot_server", *_VOLUME_STEPS],
         ),
         # The old disks are dropped even after the instance is deleted.
         (Resizing.StashDropped, ["instance.drop_stash"]),

@@ -107,6 +107,15 @@ class VolumeFiles:
 
         return self._publish(self.volume_path(volume_id), convert)
 
+    def export_as(self, source: Path, dest: Path, image_format: str) -> None:
+        """Write a file of this store (a raw volume) to ``dest`` in
+        ``image_format`` (an image's disk, uploaded from there)."""
+        source = self._own(source)
+        if image_format not in IMAGE_FORMATS:
+            raise PermanentDriverError(f"cannot write a {image_format!r} image")
+        argv = ["qemu-img", "convert", "-q", "-f", "raw", "-O", image_format]
+        self._runner.run([*argv, str(source), str(dest)], timeout=CONVERT_TIMEOUT_S)
+
     def extend(self, volume_id: str, size_bytes: int) -> None:
         """Grow the volume's file to `size_bytes` (the new bytes read as zeros);
         the same size again is fine, a smaller one raises."""

@@ -23,6 +23,7 @@ from workers import harness
 from workers.drivers.errors import DriverError
 from workers.harness import Outcomes, Record, Step, in_one_save, one_by_one, run_step
 from workers.jobs.domain_spec import domain_name, spec_for
+from workers.jobs.volume_disks import boot_volumes_ready
 from workers.runtime import ComputeContext
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,15 @@ def _remove_guest(host: ComputeContext, instance: Instance) -> None:
 
 _SPAWNING = instance_step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
 # A server booting with ports waits until its host's network worker has
-# plugged them (their PortsPlugged owes this step again: workers/resources/network.py).
-SPAWN = replace(_SPAWNING, waiting=lambda i, host: _SPAWNING.waiting(i, host) and i.ports_ready)
+# plugged them (their PortsPlugged owes this step again: workers/resources/network.py),
+# one booting with volumes until the volume hosts let it in (their
+# AccessGranted owes it again: workers/resources/volume.py).
+SPAWN = replace(
+    _SPAWNING,
+    waiting=lambda i, host: (
+        _SPAWNING.waiting(i, host) and i.ports_ready and boot_volumes_ready(host.app, i)
+    ),
+)
 STOP = instance_step(TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped")
 START = instance_step(TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active")
 # Destroy domains and purge disks, then record the deletions; a driver

@@ -15,7 +15,9 @@ from domain.values import FlavorSnapshot
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import OVMF_CODE, OVMF_VARS, DiskSpec, DomainSpec, UefiBoot
 from workers.drivers.image_cache import ImageDigest
+from workers.drivers.volume_connector import VolumeDisk
 from workers.jobs.network_interfaces import interfaces_of
+from workers.jobs.volume_disks import disks_of
 from workers.runtime import ComputeContext, ImageFacts
 
 # Nova's default kernel command line when the image gives none (os_command_line).
@@ -32,7 +34,10 @@ def spec_for(
     instance: Instance, host: ComputeContext, flavor: FlavorSnapshot | None = None
 ) -> DomainSpec:
     """Image into the host cache, disks created, and the domain description
-    (of the instance's flavor, or of ``flavor``: a revert's old one)."""
+    (of the instance's flavor, or of ``flavor``: a revert's old one). A
+    server booted from a volume has neither image nor disks of its own."""
+    if not instance.image_id:
+        return _on_volume(instance, host, flavor or instance.flavor)
     facts = image_facts(host, instance.image_id)
     base = _cached(host, instance.image_id, facts)
     flavor = flavor or instance.flavor
@@ -66,7 +71,31 @@ def describe(
         console_path=None if console is None else str(console),
         uefi=_uefi(facts.firmware, disks),
         interfaces=interfaces_of(host, instance),
+        volumes=_volumes(instance, host),
     )
+
+
+def _on_volume(instance: Instance, host: ComputeContext, flavor: FlavorSnapshot) -> DomainSpec:
+    """Its root disk is its volume (vda), from the first boot."""
+    console = host.console.path_for(str(instance.id))
+    return DomainSpec(
+        name=domain_name(instance.id),
+        uuid=str(instance.id),
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram_mb,
+        disks=(),
+        console_path=None if console is None else str(console),
+        volumes=_volumes(instance, host),
+    )
+
+
+def _volumes(instance: Instance, host: ComputeContext) -> tuple[VolumeDisk, ...]:
+    """The volumes the domain has, so a (re)start brings their logins up first."""
+    if not instance.volumes:
+        return ()
+    if not host.chap_key:
+        raise PermanentDriverError("this compute host has no storage key for volumes")
+    return disks_of(host.app, host.chap_key, instance)
 
 
 def _uefi(firmware: str, disks: tuple[DiskSpec, ...]) -> UefiBoot | None:

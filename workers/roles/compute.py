@@ -14,11 +14,14 @@ import libvirt
 from commands.bootstrap import Settings, build_app
 from commands.loading import load
 from domain.host import ComputeHost
+from workers.drivers.chap import load_or_create_key
 from workers.drivers.console import FileConsole
 from workers.drivers.disks import QemuImgDiskStore
 from workers.drivers.embedded_qemu import open_embedded_qemu, qemu_domain_type
 from workers.drivers.hypervisor import LibvirtHypervisor
 from workers.drivers.image_cache import DirectoryImageCache
+from workers.drivers.runner import SubprocessRunner
+from workers.drivers.volume_connector import QsdConnector
 from workers.image_fetch import HttpImageFetcher, HttpImageUploader
 from workers.jobs import image_cache, power_sync
 from workers.jobs.compute import restore_host
@@ -50,6 +53,9 @@ def build_compute(
             domain_type,
             settings.shutdown_timeout_s,
             netns=host_namespace(settings, host_name),  # with the real network driver
+            connector=QsdConnector(
+                settings.state_dir / "hosts" / host_name / "volumes", SubprocessRunner()
+            ),
         ),
         disks=QemuImgDiskStore(disks),
         fetch_image=HttpImageFetcher(settings.api_url, token),
@@ -58,6 +64,7 @@ def build_compute(
         upload_image=HttpImageUploader(settings.api_url, token),
         transfers=settings.state_dir / "transfers",
         remove_unknown_domains=settings.unknown_domain_action == "reap",
+        chap_key=load_or_create_key(settings.storage_key_file),
     )
     host = load(app, ComputeHost, ComputeHost.create_id(host_name), f"Host {host_name}")
     restored = restore_host(context, sorted(host.instances_claimed()))
