@@ -24,7 +24,7 @@ check: install lint  ## the fast loop: lint and the unit tests (under a minute)
 	$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
 test: install lint interop  ## lint, the interop guideline's tempest tests, then the whole test suite
-	$(VENV)/pytest -q -p no:cacheprovider --durations=30 tests
+	$(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests
 
 # docs/interop.md says what these run and what tempest is told about the cloud.
 interop: install  ## the OpenStack Powered Compute guideline's required tempest tests (own stack)
