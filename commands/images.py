@@ -13,15 +13,16 @@ from commands.app import CloudApp
 from commands.image_inspection import InspectingStream, Inspection
 from commands.image_metadata import check_image_references
 from commands.image_patch import check_new_properties
-from commands.loading import load, parse_uuid
+from commands.loading import load, load_many, parse_uuid
 from commands.ports import ImageStore, StoredBlob
 from commands.receipt import Receipt
 from commands.retry import retry_on_conflict
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.image import Image
 from domain.image_safety import ImageDataRefused
+from domain.instance import Instance
 from domain.property_protections import PropertyProtections
-from domain.values import Actor
+from domain.values import Actor, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,24 @@ def _snapshot_image(app: CloudApp, image_id: str) -> Image:
     image = load(app, Image, parse_uuid(image_id, label), label)
     # A compute host's snapshot, or a volume host's copy of a volume
     # (commands/volume_upload.py): the only images a service fills.
-    if image.properties.get("image_type") not in ("snapshot", "volume"):
+    if not (_awaits_snapshot(app, image) or image.properties.get("image_type") == "volume"):
         raise Forbidden(f"You are not permitted to modify image {image_id}")
     return image
+
+
+def _awaits_snapshot(app: CloudApp, image: Image) -> bool:
+    """The server the image names is snapshotting into it now. Not its
+    ``image_type``: createImage's metadata may set that, as Nova's does."""
+    try:
+        server_id = UUID(image.properties.get("instance_uuid", ""))
+    except ValueError:
+        return False
+    instance = load_many(app, Instance, [server_id]).get(server_id)
+    return (
+        instance is not None
+        and instance.task_state == TaskState.IMAGE_SNAPSHOT
+        and instance.snapshot_image_id == str(image.id)
+    )
 
 
 def upload_image(

@@ -76,11 +76,12 @@ def snapshot_server(
     instance.require_unlocked(actor)
     check_new_properties(metadata, actor, protections)
     check_image_references(app, metadata, actor)
+    # As Nova's: the caller's metadata may name the image_type, not the server.
     properties = {
         **_boot_properties(app, instance.image_id),
+        "image_type": "snapshot",
         **metadata,
         "instance_uuid": str(instance.id),
-        "image_type": "snapshot",
         "base_image_ref": instance.image_id,
     }
     Image.validate_fields(name, instance.flavor.disk_gb, 0, properties)

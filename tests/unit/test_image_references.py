@@ -7,16 +7,19 @@ answered as an unknown id, and a refusal appends nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+from hostile_images import qcow2
 
 from commands.app import CloudApp
 from commands.catalog import CreateFlavor, RegisterHost, create_flavor, register_host
 from commands.compute import claim_host, finish_spawn
 from commands.identity import CreateProject, create_project
+from commands.image_files import DirectoryImageStore
 from commands.image_metadata import add_member, patch_image, set_member_status
-from commands.images import CreateImage, create_image
+from commands.images import CreateImage, create_image, upload_image
 from commands.server_details import snapshot_server
 from commands.servers import BootServer, boot_server
 from domain.errors import DomainError, Forbidden, InvalidInput
@@ -265,3 +268,35 @@ def test_snapshot_metadata_obeys_the_property_protections(world: World) -> None:
     _refused(world, _snapshot(world, server, {"x_admin_only": "x"}, rules), Forbidden)
     receipt = snapshot_server(server, "snap", {"note": "x"}, world.app, world.alice, rules)
     assert world.app.repository.get(receipt.id).properties["note"] == "x"
+
+
+# --- what a service may fill ---------------------------------------------------
+
+
+def _upload_as_service(world: World, image_id: str, tmp_path: Path) -> str:
+    service = Actor("compute-service", world.admin.project_id, ("service",), "req-host")
+    receipt = upload_image(image_id, [qcow2()], world.app, DirectoryImageStore(tmp_path), service)
+    return str(world.app.repository.get(receipt.id).status)
+
+
+def test_a_snapshots_image_type_is_the_callers_as_novas_and_its_server_fills_it(
+    world: World, tmp_path: Path
+) -> None:
+    server = _server(world, world.alice)
+    receipt = snapshot_server(server, "snap", {"image_type": "test"}, world.app, world.alice)
+    image = world.app.repository.get(receipt.id)
+    assert image.properties["image_type"] == "test"
+    assert image.properties["instance_uuid"] == server
+    assert _upload_as_service(world, str(receipt.id), tmp_path) == "active"
+
+
+def test_a_service_may_not_fill_an_image_no_server_is_snapshotting_into(
+    world: World, tmp_path: Path
+) -> None:
+    """An image a tenant made to look like a snapshot (its type and server
+    named) is no snapshot: the host's service user may not write it."""
+    server = _server(world, world.alice)
+    lookalike = _create(world, world.alice, image_type="snapshot", instance_uuid=server)
+    with pytest.raises(Forbidden):
+        _upload_as_service(world, str(lookalike), tmp_path)
+    assert world.app.repository.get(lookalike).status == "queued"
