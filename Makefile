@@ -30,7 +30,7 @@ test: install lint interop  ## lint, the interop guideline's tempest tests, then
 interop: install  ## the OpenStack Powered Compute guideline's required tempest tests (own stack)
 	$(VENV)/python -m ops.interop
 
-interop-wide: install  ## tempest's API suites for identity, compute and image, counted (slow)
+interop-wide: install  ## tempest's API suites for identity, compute, image, network and volume, counted (slow)
 	$(VENV)/python -m ops.interop --wide
 
 run: install  ## start the control plane (ARGS=... passes options)

@@ -41,7 +41,13 @@ from ops.interop_tempest import (
 
 GUIDELINE = REPO / "tests" / "interop" / "2020.06-compute-required.txt"
 EXPECTED = REPO / "tests" / "interop" / "expected-failures.txt"
-WIDE_SUITES = ("tempest.api.identity.v3", "tempest.api.compute", "tempest.api.image.v2")
+WIDE_SUITES = (
+    "tempest.api.identity.v3",
+    "tempest.api.compute",
+    "tempest.api.image.v2",
+    "tempest.api.network",
+    "tempest.api.volume",
+)
 REASON_LINES = 6
 
 
