@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import instance_requested as asked
 from domain.access_addresses import AccessAddressing
 from domain.errors import InstanceLocked, InvalidTransition
 from domain.faults import bounded, legacy_fault
@@ -23,7 +24,6 @@ from domain.values import (
     PowerState,
     TaskState,
     VmState,
-    network_requests,
     require_metadata,
     require_text,
 )
@@ -31,7 +31,9 @@ from domain.values import (
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
-class Instance(Resizing, Rebuilding, Tagging, AccessAddressing, Interfacing, InstanceVolumes):
+class Instance(
+    Resizing, Rebuilding, Tagging, AccessAddressing, Interfacing, InstanceVolumes, asked.AskedAtBoot
+):
     """A server: requested, scheduled to a host, spawned, stopped, resized
     (domain/resize.py), rebuilt (domain/rebuild.py), tagged (domain/tags.py),
     given access addresses (domain/access_addresses.py), ports
@@ -54,21 +56,9 @@ class Instance(Resizing, Rebuilding, Tagging, AccessAddressing, Interfacing, Ins
         forced_host: str  # an admin's AZ:HOST, which skips the filters; "" for none
 
         class_version = 4
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """Version 1 dropped key_name, metadata and description."""
-            state.update(key_name="", key_data="", metadata={}, description="", server_group="")
-
-        @staticmethod
-        def upcast_v2_v3(state: dict[str, Any]) -> None:
-            """Version 2 had no availability zone."""
-            state.update(availability_zone="", forced_host="")
-
-        @staticmethod
-        def upcast_v3_v4(state: dict[str, Any]) -> None:
-            """Version 3 kept the API's "none" or "auto" as a string."""
-            state["networks"] = network_requests(state["networks"])
+        upcast_v1_v2 = staticmethod(asked.requested_v1_v2)
+        upcast_v2_v3 = staticmethod(asked.requested_v2_v3)
+        upcast_v3_v4 = staticmethod(asked.requested_v3_v4)
 
     @event(Requested)
     def __init__(
@@ -105,16 +95,6 @@ class Instance(Resizing, Rebuilding, Tagging, AccessAddressing, Interfacing, Ins
         self.launched_at: datetime | None = None
         # Worker events carry the request id of the user action they complete.
         self.last_request = actor
-
-    @property
-    def zone_asked(self) -> str:
-        """The availability zone asked for at boot ("" for any); snapshots
-        from before zones could be asked for lack it."""
-        return str(self.__dict__.get("availability_zone", ""))
-
-    @property
-    def host_forced(self) -> str:
-        return str(self.__dict__.get("forced_host", ""))
 
     @property
     def is_deleted(self) -> bool:
