@@ -22,7 +22,7 @@ from domain.image import Image
 from domain.image_safety import ImageDataRefused
 from domain.instance import Instance
 from domain.property_protections import PropertyProtections
-from domain.values import Actor, TaskState
+from domain.values import Actor
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +107,15 @@ def _snapshot_image(app: CloudApp, image_id: str) -> Image:
 
 
 def _awaits_snapshot(app: CloudApp, image: Image) -> bool:
-    """The server the image names is snapshotting into it now. Not its
-    ``image_type``: createImage's metadata may set that, as Nova's does."""
+    """The server the image names asked for it as its snapshot (its latest
+    createImage, which a host may still be uploading as the server goes).
+    Not its ``image_type``: createImage's metadata may set that, as Nova's."""
     try:
         server_id = UUID(image.properties.get("instance_uuid", ""))
     except ValueError:
         return False
     instance = load_many(app, Instance, [server_id]).get(server_id)
-    return (
-        instance is not None
-        and instance.task_state == TaskState.IMAGE_SNAPSHOT
-        and instance.snapshot_image_id == str(image.id)
-    )
+    return getattr(instance, "snapshot_image_id", None) == str(image.id)
 
 
 def upload_image(

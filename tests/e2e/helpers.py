@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 COMPUTE = "/compute/v2.1"
 MICROVERSION = {"OpenStack-API-Version": "compute 2.37"}
 HOSTS = ("compute-1", "compute-2")
-START_TIMEOUT = 60.0
+# A stack is ten Python processes importing at once: on 2 cores under load
+# (two xdist workers, each starting stacks) that has taken over a minute.
+START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 JOB_TIMEOUT = 10.0
 POLL = 0.05

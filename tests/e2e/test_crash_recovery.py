@@ -248,8 +248,8 @@ def test_a_compute_worker_killed_mid_spawn_converges_after_its_restart(
         name = wait_for(host, 15, "the server to be scheduled")
         wait_for(lambda: _spawn_started(own, name, server_id), 15, "the spawn to start")
         time.sleep(0.5)  # the spawn is blocked on the image data, in the worker
-        old = _kill(own, f"--host {name}".encode())
-    restarted_at = _restarted(own, f"--host {name}".encode(), old)
+        old = _kill(own, f"worker compute --host {name}".encode())
+    restarted_at = _restarted(own, f"worker compute --host {name}".encode(), old)
 
     try:
         server = wait_for_status(
@@ -313,13 +313,13 @@ def test_a_snapshot_whose_processes_are_killed_between_its_two_steps_ends_once(
         time.sleep(0.5)  # the relay has seen the upload and owes step 2
         assert _task_state(admin, server_id) == "image_snapshot"  # step 2 is not
         relay = _kill(own, b"ops.cli relay")
-        compute = _kill(own, f"--host {host}".encode())
+        compute = _kill(own, f"worker compute --host {host}".encode())
         redis.Redis.from_url(own.redis_url).flushall()  # what was queued is lost
     finally:
         os.kill(scheduler, signal.SIGKILL)
     for marker, old in ((b"ops.cli relay", relay), (b"worker scheduler", scheduler)):
         restarted_at = _restarted(own, marker, old)
-    _restarted(own, f"--host {host}".encode(), compute)
+    _restarted(own, f"worker compute --host {host}".encode(), compute)
 
     wait_for(lambda: _task_state(admin, server_id) is None, CONVERGE_SECONDS + 10, "the end")
 

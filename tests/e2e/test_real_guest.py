@@ -194,14 +194,18 @@ def _host_of(stack: Stack, server: str) -> str:
 
 
 def _kill_worker(stack: Stack, host: str) -> int:
-    (pid,) = children(stack.process.pid, f"--host {host}".encode())
+    (pid,) = children(stack.process.pid, f"worker compute --host {host}".encode())
     os.kill(pid, signal.SIGKILL)
     return pid
 
 
 def _restarted_worker(stack: Stack, host: str, old_pid: int) -> None:
     wait_for(
-        lambda: [p for p in children(stack.process.pid, f"--host {host}".encode()) if p != old_pid],
+        lambda: [
+            p
+            for p in children(stack.process.pid, f"worker compute --host {host}".encode())
+            if p != old_pid
+        ],
         30,
         f"a new compute worker for {host}",
     )

@@ -154,7 +154,9 @@ def test_the_plugin_is_in_every_derived_list() -> None:
     assert found.split() == [
         "['scheduler',",
         "'compute',",
-        "'volume',",  # block storage's worker role
+        "'network',",  # networking's roles, then block storage's
+        "'network_node',",
+        "'volume',",
         "'workshop']",
         "widget.polish",
         "widgets",
