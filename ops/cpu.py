@@ -28,7 +28,10 @@ class Process:
 
 def _label(cmdline: list[str]) -> str | None:
     joined = " ".join(cmdline)
-    if "ops.cli" in joined or joined.endswith("/cloudledger run"):
+    started_as_run = (
+        len(cmdline) > 1 and cmdline[0].endswith("/cloudledger") and cmdline[1] == "run"
+    )
+    if "ops.cli" in joined or started_as_run:
         args = cmdline[cmdline.index("ops.cli") + 1 :] if "ops.cli" in cmdline else ["run"]
         if args[:2] == ["worker", "compute"] and "--host" in args:
             return args[args.index("--host") + 1]
