@@ -28,8 +28,10 @@ class Process:
 
 def _label(cmdline: list[str]) -> str | None:
     joined = " ".join(cmdline)
-    started_as_run = (
-        len(cmdline) > 1 and cmdline[0].endswith("/cloudledger") and cmdline[1] == "run"
+    # `cloudledger run ...`, or its script run by the venv's interpreter
+    started_as_run = any(
+        word.endswith("cloudledger") and after == "run"
+        for word, after in zip(cmdline[:2], cmdline[1:3], strict=False)
     )
     if "ops.cli" in joined or started_as_run:
         args = cmdline[cmdline.index("ops.cli") + 1 :] if "ops.cli" in cmdline else ["run"]

@@ -94,6 +94,7 @@ def test_nothing_listening_is_no_stack() -> None:
     [
         ["/work/.venv/bin/cloudledger", "run"],
         ["/work/.venv/bin/cloudledger", "run", "--hosts", "2"],  # its options too
+        ["/work/.venv/bin/python3", ".venv/bin/cloudledger", "run", "--hosts", "2"],
     ],
 )
 def test_a_cloudledger_run_is_labelled_run_whatever_its_options(cmdline: list[str]) -> None:
