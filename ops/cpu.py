@@ -9,6 +9,7 @@ PostgreSQL's finished backends)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ def _label(cmdline: list[str]) -> str | None:
     # `cloudledger run ...`, or its script run by the venv's interpreter
     started_as_run = any(
         word.endswith("cloudledger") and after == "run"
-        for word, after in zip(cmdline[:2], cmdline[1:3], strict=False)
+        for word, after in itertools.pairwise(cmdline[:3])
     )
     if "ops.cli" in joined or started_as_run:
         args = cmdline[cmdline.index("ops.cli") + 1 :] if "ops.cli" in cmdline else ["run"]
