@@ -145,8 +145,9 @@ def test_a_filter_must_carry_exactly_the_sets_its_rules_name() -> None:
         PortFilter(A, MACS[A], (IPS[A],), FROM_GROUP)
     with pytest.raises(PermanentDriverError):
         PortFilter(A, MACS[A], (IPS[A],), (), (AddressSet(GROUP),))
-    with pytest.raises(PermanentDriverError):
-        AddressSet(GROUP, "IPv6", frozenset({IPS[A]}))
+    for wrong in (IPS[A], "fe80::1%eth0", "fd00::1 } accept; {"):
+        with pytest.raises(PermanentDriverError):
+            AddressSet(GROUP, "IPv6", frozenset({wrong}))
 
 
 def test_filters_of_several_ports_live_side_by_side_and_go_one_by_one(host: Host) -> None:

@@ -182,10 +182,10 @@ class AddressSet:
         if self.ethertype not in ("IPv4", "IPv6"):
             raise PermanentDriverError(f"unknown ethertype {self.ethertype!r}")
         version = 4 if self.ethertype == "IPv4" else 6
-        addresses = frozenset(check_ip(a) for a in self.addresses)
-        if any(ipaddress.ip_address(a).version != version for a in addresses):
-            raise PermanentDriverError(f"an address is not {self.ethertype}: {sorted(addresses)}")
-        object.__setattr__(self, "addresses", addresses)
+        parsed = [_address(a) for a in self.addresses]
+        if any(a.version != version for a in parsed):
+            raise PermanentDriverError(f"an address is not {self.ethertype}: {self.addresses}")
+        object.__setattr__(self, "addresses", frozenset(str(a) for a in parsed))
 
     @property
     def name(self) -> str:
@@ -277,6 +277,17 @@ class FilterState:
 
     port_id: str
     digest: str
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address parsed once; a scoped IPv6 one (``fe80::1%eth0``) is no member."""
+    try:
+        parsed = ipaddress.ip_address(value)
+    except ValueError:
+        raise PermanentDriverError(f"not an IP address: {value!r}") from None
+    if getattr(parsed, "scope_id", None):
+        raise PermanentDriverError(f"a scoped address is no member: {value!r}")
+    return parsed
 
 
 def _as_cidr(value: str) -> str:
