@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -153,11 +153,17 @@ class ServerNetworking:
 # A server's deletion ------------------------------------------------------------
 
 
-# The networking batch of each action batch (its BatchAggregates): the
-# deletes of one action batch share their networks, subnets and groups.
-_RELEASES: weakref.WeakKeyDictionary[BatchAggregates, tuple[NetworkBatch, Actor]] = (
-    weakref.WeakKeyDictionary()
-)
+# The networking of each action batch (its BatchAggregates): the deletes of
+# one action batch share their networks, subnets and groups, and their ports
+# are read and released together, just before the batch saves.
+@dataclass
+class _Releases:
+    batch: NetworkBatch
+    actor: Actor  # the first delete's: the batch's list changes are made as it
+    servers: list[tuple[str, tuple[str, ...], Actor]] = field(default_factory=list)
+
+
+_RELEASES: weakref.WeakKeyDictionary[BatchAggregates, _Releases] = weakref.WeakKeyDictionary()
 
 
 def prepare_port_releases(
@@ -168,30 +174,50 @@ def prepare_port_releases(
     port_ids = [p for instance in instances for p in instance.port_ids]
     if not port_ids:
         return
-    batch = NetworkBatch(shared.app)
-    _RELEASES[shared] = (batch, actor)
-    batch.preload([UUID(p) for p in port_ids])
-    batch.preload(_around([batch.find(Port, UUID(p)) for p in port_ids]))
+    releases = _releases(shared, actor)
+    releases.batch.preload([UUID(p) for p in port_ids])
+    releases.batch.preload(_around([releases.batch.find(Port, UUID(p)) for p in port_ids]))
+
+
+def _releases(shared: BatchAggregates, actor: Actor) -> _Releases:
+    if shared not in _RELEASES:
+        _RELEASES[shared] = _Releases(NetworkBatch(shared.app), actor)
+    return _RELEASES[shared]
 
 
 def release_server_ports(instance: Instance, actor: Actor, shared: BatchAggregates) -> None:
     """In the save that deletes the server: the ports made for it go (their
-    floating IPs disassociated), a user's port is detached and kept. The
-    aggregates changed join ``shared`` (the action batch's, saved with it,
-    after ``finish_port_releases``)."""
-    port_ids = instance.port_ids
-    if not port_ids:
+    floating IPs disassociated), a user's port is detached and kept. Done
+    for every server of the batch at once by ``finish_port_releases``, which
+    must run before ``shared`` is saved (the aggregates changed join it)."""
+    if instance.port_ids:
+        releases = _releases(shared, actor)
+        releases.servers.append((str(instance.id), tuple(instance.port_ids), actor))
+
+
+def finish_port_releases(shared: BatchAggregates) -> None:
+    """Before the action batch saves: the ports of every server it deletes,
+    and what they touch, read in two queries for all of them; then each
+    network's and group's lists change once for all the deletes."""
+    releases = _RELEASES.pop(shared, None)
+    if releases is None:
         return
-    if shared not in _RELEASES:
-        _RELEASES[shared] = (NetworkBatch(shared.app), actor)
-    batch = _RELEASES[shared][0]
-    batch.loaded.update(shared.loaded)
-    batch.preload([parse_id(Port, p) for p in port_ids])
-    ports = [batch.find(Port, UUID(p)) for p in port_ids]
-    batch.preload(_around(ports))
+    batch = releases.batch
+    batch.loaded.update(shared.loaded)  # one object per aggregate in the save
+    port_ids = [parse_id(Port, p) for _, ports, _ in releases.servers for p in ports]
+    batch.preload(port_ids)
+    batch.preload(_around([batch.find(Port, p) for p in port_ids]))
+    for server_id, ports, actor in releases.servers:
+        _release(batch, server_id, ports, actor)
+    batch.flush(releases.actor)
+    for aggregate in batch.changed():
+        shared.loaded[aggregate.id] = aggregate
+
+
+def _release(batch: NetworkBatch, server_id: str, port_ids: Sequence[str], actor: Actor) -> None:
     for port_id in port_ids:
         port = batch.find(Port, UUID(port_id))
-        if port is None or port.deleted or port.device_id != str(instance.id):
+        if port is None or port.deleted or port.device_id != server_id:
             continue
         if port.delete_with_device:
             delete_port_in(batch, port, actor, forget_on_server=False)
@@ -200,8 +226,6 @@ def release_server_ports(instance: Instance, actor: Actor, shared: BatchAggregat
             network = batch.find(Network, parse_id(Network, port.network_id))
             if network is not None and not network.deleted:
                 batch.port_added(network, port)
-    for aggregate in batch.changed():
-        shared.loaded[aggregate.id] = aggregate
 
 
 def _around(ports: list[Port | None]) -> list[UUID]:
@@ -216,15 +240,3 @@ def _around(ports: list[Port | None]) -> list[UUID]:
         ids.extend(UUID(f) for f in port.floating_ips)
         ids.append(mac_claim_id(port.mac_address))
     return ids
-
-
-def finish_port_releases(shared: BatchAggregates) -> None:
-    """Before the action batch saves: each network's and group's lists
-    change once for all the deletes of the batch."""
-    found = _RELEASES.pop(shared, None)
-    if found is None:
-        return
-    batch, actor = found
-    batch.flush(actor)
-    for aggregate in batch.changed():
-        shared.loaded[aggregate.id] = aggregate

@@ -9,6 +9,7 @@ PostgreSQL's finished backends)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,7 +29,12 @@ class Process:
 
 def _label(cmdline: list[str]) -> str | None:
     joined = " ".join(cmdline)
-    if "ops.cli" in joined or joined.endswith("/cloudledger run"):
+    # `cloudledger run ...`, or its script run by the venv's interpreter
+    started_as_run = any(
+        word.endswith("cloudledger") and after == "run"
+        for word, after in itertools.pairwise(cmdline[:3])
+    )
+    if "ops.cli" in joined or started_as_run:
         args = cmdline[cmdline.index("ops.cli") + 1 :] if "ops.cli" in cmdline else ["run"]
         if args[:2] == ["worker", "compute"] and "--host" in args:
             return args[args.index("--host") + 1]

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pytest
 from netns_helpers import attach_client, pings, run_in
 
-from workers.drivers.errors import TransientDriverError
+from workers.drivers.errors import PermanentDriverError, TransientDriverError
 from workers.drivers.fake_network import FakeFirewall, FakePorts
 from workers.drivers.linux_ports import LinuxPorts
 from workers.drivers.netns import in_namespace, ipr, set_sysctl
 from workers.drivers.netns_topology import NetnsTopology
 from workers.drivers.network import FirewallDriver, PortDriver
-from workers.drivers.network_specs import FilterRule, FilterState, PortFilter
+from workers.drivers.network_specs import AddressSet, FilterRule, FilterState, PortFilter
 from workers.drivers.network_types import PortBinding, Segment
 from workers.drivers.nft_firewall import NftFirewall
 from workers.drivers.runner import SubprocessRunner
@@ -35,6 +35,11 @@ MACS = {A: "fa:16:3e:00:00:0a", B: "fa:16:3e:00:00:0b", C: "fa:16:3e:00:00:0c"}
 IPS = {A: "10.0.0.11", B: "10.0.0.12", C: "10.0.0.13"}
 EGRESS_ALL = FilterRule("egress")
 ICMP_IN = FilterRule("ingress", protocol="icmp")
+GROUP = "d0000000-0000-4000-8000-00000000000d"
+FROM_GROUP = (
+    FilterRule("ingress", remote_group=GROUP),
+    FilterRule("ingress", "IPv6", remote_group=GROUP),
+)
 pytest_plugins = ["netns_fixtures"]
 
 
@@ -89,6 +94,60 @@ def test_a_changed_filter_replaces_the_old_one(host: Host) -> None:
 
     [state] = host.firewall.list_filters()
     assert state.digest == _filter(A, EGRESS_ALL, ICMP_IN).digest != _filter(A).digest
+
+
+def _grouped(port: str, members: tuple[str, ...], *rules: FilterRule) -> PortFilter:
+    """A filter letting in its remote group's members (both ethertypes)."""
+    sets = (AddressSet(GROUP, "IPv4", frozenset(members)), AddressSet(GROUP, "IPv6"))
+    return PortFilter(port, MACS[port], (IPS[port],), (*FROM_GROUP, *rules), sets)
+
+
+def test_a_remote_group_is_one_set_shared_by_the_filters_naming_it(host: Host) -> None:
+    for port in (A, B):
+        host.ports.ensure_port(PortBinding(port, SEG, MACS[port]))
+        host.firewall.ensure_filter(_grouped(port, (IPS[A], IPS[B])))
+
+    assert host.firewall.list_address_sets() == [
+        AddressSet(GROUP, "IPv4", frozenset({IPS[A], IPS[B]})),
+        AddressSet(GROUP, "IPv6"),
+    ]
+    digests = host.firewall.list_filters()
+
+    # A member joins: its set changes, no filter's rules do.
+    joined = AddressSet(GROUP, "IPv4", frozenset({IPS[A], IPS[B], IPS[C]}))
+    host.firewall.ensure_address_sets([joined])
+
+    assert host.firewall.list_address_sets()[0] == joined
+    assert host.firewall.list_filters() == digests
+    assert digests[0].digest == _grouped(A, ()).digest  # members are no part of it
+
+
+def test_a_set_no_filter_names_is_neither_made_nor_kept(host: Host) -> None:
+    other = AddressSet("e0000000-0000-4000-8000-00000000000e", "IPv4", frozenset({IPS[C]}))
+    host.firewall.ensure_address_sets([other])
+    assert host.firewall.list_address_sets() == []
+
+    for port in (A, B):
+        host.ports.ensure_port(PortBinding(port, SEG, MACS[port]))
+        host.firewall.ensure_filter(_grouped(port, (IPS[A],)))
+    host.firewall.remove_filter(A)
+    assert len(host.firewall.list_address_sets()) == 2  # B still names them
+
+    host.firewall.ensure_filter(_filter(B, EGRESS_ALL))  # B no longer does
+    assert host.firewall.list_address_sets() == []
+    host.firewall.ensure_filter(_grouped(B, ()))
+    host.firewall.remove_filter(B)
+    assert host.firewall.list_address_sets() == []
+
+
+def test_a_filter_must_carry_exactly_the_sets_its_rules_name() -> None:
+    with pytest.raises(PermanentDriverError):
+        PortFilter(A, MACS[A], (IPS[A],), FROM_GROUP)
+    with pytest.raises(PermanentDriverError):
+        PortFilter(A, MACS[A], (IPS[A],), (), (AddressSet(GROUP),))
+    for wrong in (IPS[A], "fe80::1%eth0", "fd00::1 } accept; {"):
+        with pytest.raises(PermanentDriverError):
+            AddressSet(GROUP, "IPv6", frozenset({wrong}))
 
 
 def test_filters_of_several_ports_live_side_by_side_and_go_one_by_one(host: Host) -> None:
@@ -195,6 +254,21 @@ def test_a_remote_cidr_lets_in_only_those_addresses(
     firewall.ensure_filter(_filter(B, FilterRule("ingress", protocol="icmp", remotes=(IPS[C],))))
 
     assert _reaches(ns, C, B) and not _reaches(ns, A, B)
+
+
+def test_a_remote_group_lets_in_its_members_as_its_set_changes(
+    guests: tuple[NftFirewall, dict[str, str]],
+) -> None:
+    firewall, ns = guests
+    firewall.ensure_filter(_grouped(B, (IPS[A],), EGRESS_ALL))
+    assert _reaches(ns, A, B) and not _reaches(ns, C, B)
+
+    # C joins and A leaves: only the set changes, on the port in use.
+    firewall.ensure_address_sets([AddressSet(GROUP, "IPv4", frozenset({IPS[C]}))])
+    assert _reaches(ns, C, B) and not _reaches(ns, A, B)
+
+    firewall.ensure_address_sets([AddressSet(GROUP, "IPv4")])
+    assert not _reaches(ns, C, B) and not _reaches(ns, A, B)
 
 
 def test_an_empty_remote_group_lets_in_nobody(guests: tuple[NftFirewall, dict[str, str]]) -> None:

@@ -166,6 +166,35 @@ def test_a_rule_added_to_a_group_reaches_its_running_ports_on_every_host(
     assert [p for p in plant.pending() if p.startswith("network.")] == []
 
 
+def _group_members(plant: NetworkPlant, host: str) -> frozenset[str]:
+    """The addresses in the host's set of the default group (IPv4)."""
+    (found,) = [s for s in _firewall(plant, host).list_address_sets() if s.ethertype == "IPv4"]
+    return found.addresses
+
+
+def test_a_member_joining_or_leaving_changes_the_group_s_set_on_every_host_not_its_rules(
+    plant: NetworkPlant,
+) -> None:
+    plant.cloud.set_quota(instances=20)
+    servers = [_booted(plant, f"vm-{n}") for n in range(3)]
+    assert {host for _, host in servers} == set(HOSTS)
+    address = {s: plant.ports_of(s)[0].fixed_ips[0].ip_address for s, _ in servers}
+    ports = {s: plant.ports_of(s)[0].id for s, _ in servers}
+    before = {s: _digest(plant, h, ports[s]) for s, h in servers}
+    assert all(_group_members(plant, h) == frozenset(address.values()) for h in HOSTS)
+
+    joined, joined_host = _booted(plant, "vm-new")
+    (gone, _), kept = servers[0], servers[1:]
+    plant.cloud.action("delete", gone)
+    plant.pump()
+
+    wanted = {address[s] for s, _ in kept} | {plant.ports_of(joined)[0].fixed_ips[0].ip_address}
+    hosts = {h for _, h in kept} | {joined_host}  # a host without members has no set
+    assert all(_group_members(plant, h) == wanted for h in hosts)
+    assert all(_digest(plant, h, ports[s]) == before[s] for s, h in kept)
+    assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
 def test_a_port_attached_to_a_running_server_is_plugged_then_in_its_guest(
     plant: NetworkPlant,
 ) -> None:

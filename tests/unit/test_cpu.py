@@ -87,3 +87,15 @@ def test_nothing_listening_is_no_stack() -> None:
         free = probe.getsockname()[1]
     assert cpu.stack_root(free) is None
     assert cpu.snapshot(None, {1: "init"}).keys() == {"init"}
+
+
+@pytest.mark.parametrize(
+    "cmdline",
+    [
+        ["/work/.venv/bin/cloudledger", "run"],
+        ["/work/.venv/bin/cloudledger", "run", "--hosts", "2"],  # its options too
+        ["/work/.venv/bin/python3", ".venv/bin/cloudledger", "run", "--hosts", "2"],
+    ],
+)
+def test_a_cloudledger_run_is_labelled_run_whatever_its_options(cmdline: list[str]) -> None:
+    assert cpu._label(cmdline) == "run"

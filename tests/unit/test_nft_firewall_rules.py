@@ -3,8 +3,13 @@
 import pytest
 
 from workers.drivers.errors import PermanentDriverError
-from workers.drivers.network_specs import FilterRule, PortFilter
-from workers.drivers.nft_firewall_rules import FilteredPort, dispatch, port_chains
+from workers.drivers.network_specs import AddressSet, FilterRule, PortFilter
+from workers.drivers.nft_firewall_rules import (
+    FilteredPort,
+    address_set_lines,
+    dispatch,
+    port_chains,
+)
 
 PORT = "b0000000-0000-4000-8000-000000000002"
 
@@ -56,7 +61,33 @@ def test_each_rule_becomes_one_accepting_match(rule: FilterRule, text: str) -> N
     assert f"{text} accept" in _rules(rule)
 
 
-def test_an_empty_remote_group_adds_no_rule() -> None:
+GROUP = "d0000000-0000-4000-8000-00000000000d"
+
+
+def test_a_remote_group_rule_matches_its_set_by_name_whatever_its_members() -> None:
+    rule = FilterRule("ingress", "IPv6", "tcp", 22, 22, remote_group=GROUP)
+    named = PortFilter(
+        PORT, "fa:16:3e:00:00:0b", ("10.0.0.12",), (rule,), (AddressSet(GROUP, "IPv6"),)
+    )
+    lines = port_chains("tapb00000000000", named)
+
+    text = "meta nfproto ipv6 ip6 saddr @sg6-d000000000004000800000000000000d meta l4proto 6"
+    assert any(line.endswith(f"{text} th dport 22 accept") for line in lines)
+
+
+def test_a_set_is_made_if_missing_and_refilled_in_one_step() -> None:
+    members = AddressSet(GROUP, "IPv4", frozenset({"10.0.0.12", "10.0.0.5"}))
+
+    assert address_set_lines(members) == [
+        "add set inet cloudledger_sg sg4-d000000000004000800000000000000d { type ipv4_addr; }",
+        "flush set inet cloudledger_sg sg4-d000000000004000800000000000000d",
+        "add element inet cloudledger_sg sg4-d000000000004000800000000000000d"
+        " { 10.0.0.12, 10.0.0.5 }",
+    ]
+    assert address_set_lines(AddressSet(GROUP))[-1].startswith("flush set")  # empty: nobody
+
+
+def test_an_empty_remote_cidr_list_adds_no_rule() -> None:
     def without_comments(rules: list[str]) -> list[str]:
         return [rule for rule in rules if "comment" not in rule]
 

@@ -4,12 +4,13 @@ same promises as the real ones. Each can be told to fail its next call."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from workers.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
 from workers.drivers.network import NetworkDrivers
 from workers.drivers.network_specs import (
+    AddressSet,
     DhcpHost,
     DhcpService,
     DhcpState,
@@ -209,25 +210,41 @@ def _router_state(spec: RouterSpec) -> RouterState:
 
 
 class FakeFirewall(_Failing):
-    """Port filters in a dict; a port must be plugged on ``ports`` first."""
+    """Port filters and address sets in dicts; a port must be plugged on ``ports`` first."""
 
     def __init__(self, ports: FakePorts) -> None:
         self._ports = ports
         self._filters: dict[str, PortFilter] = {}
+        self._sets: dict[str, AddressSet] = {}
 
     def ensure_filter(self, port_filter: PortFilter) -> None:
         self._raise_if_told()
         if not self._ports.is_plugged(port_filter.port_id):
             raise TransientDriverError(f"{tap_name(port_filter.port_id)} is not plugged here")
-        self._filters[port_filter.port_id] = replace(port_filter)
+        self._filters[port_filter.port_id] = port_filter
+        self._sets.update({s.name: s for s in port_filter.address_sets})
+        self._drop_unnamed_sets()
 
     def remove_filter(self, port_id: str) -> None:
         self._raise_if_told()
         self._filters.pop(canonical_id(port_id), None)
+        self._drop_unnamed_sets()
+
+    def ensure_address_sets(self, sets: Sequence[AddressSet]) -> None:
+        self._raise_if_told()
+        self._sets.update({s.name: s for s in sets if s.name in self._sets})
 
     def list_filters(self) -> list[FilterState]:
         self._raise_if_told()
         return [FilterState(p, self._filters[p].digest) for p in sorted(self._filters)]
+
+    def list_address_sets(self) -> list[AddressSet]:
+        self._raise_if_told()
+        return [self._sets[name] for name in sorted(self._sets)]
+
+    def _drop_unnamed_sets(self) -> None:
+        named = {r.address_set for f in self._filters.values() for r in f.rules}
+        self._sets = {name: s for name, s in self._sets.items() if name in named}
 
 
 def fake_network_drivers(local_vtep: str, *, network_node: bool = False) -> NetworkDrivers:

@@ -15,10 +15,12 @@ Every method may raise:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from workers.drivers.network_specs import (
+    AddressSet,
     DhcpHost,
     DhcpService,
     DhcpState,
@@ -136,13 +138,25 @@ class FirewallDriver(Protocol):
     (port security off). Changes apply to traffic of running guests."""
 
     def ensure_filter(self, port_filter: PortFilter) -> None:
-        """Replace the port's filter with ``port_filter`` in one step.
-        Raises TransientDriverError if the port is not plugged on this host."""
+        """Replace the port's filter with ``port_filter`` in one step, its
+        ``address_sets`` made or refilled in the same step; a set no filter
+        names any more goes. Raises TransientDriverError if the port is not
+        plugged on this host."""
         ...
 
     def remove_filter(self, port_id: str) -> None:
         """Drop the port's filter (its traffic is then unfiltered, so call it
-        as the port goes). Unknown: fine."""
+        as the port goes), and the address sets only it named. Unknown: fine."""
+        ...
+
+    def ensure_address_sets(self, sets: Sequence[AddressSet]) -> None:
+        """Refill each of ``sets`` that a filter here names, in one step (a
+        remote group's members changed); a set no filter here names is not
+        made."""
+        ...
+
+    def list_address_sets(self) -> list[AddressSet]:
+        """Every address set on this host, sorted by name."""
         ...
 
     def list_filters(self) -> list[FilterState]:

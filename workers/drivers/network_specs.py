@@ -16,6 +16,7 @@ from workers.drivers.network_types import (
     check_hostname,
     check_ip,
     check_mac,
+    hex_id,
 )
 
 METADATA_ADDRESS = "169.254.169.254"
@@ -167,9 +168,40 @@ class RouterState:
 
 
 @dataclass(frozen=True)
+class AddressSet:
+    """The addresses of a remote group's members, of one ethertype: a named
+    set on each host whose filters name the group (as Neutron's ipsets), so
+    a member joining or leaving changes one set, not every member's rules."""
+
+    group_id: str
+    ethertype: str = "IPv4"
+    addresses: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group_id", canonical_id(self.group_id))
+        if self.ethertype not in ("IPv4", "IPv6"):
+            raise PermanentDriverError(f"unknown ethertype {self.ethertype!r}")
+        version = 4 if self.ethertype == "IPv4" else 6
+        parsed = [_address(a) for a in self.addresses]
+        if any(a.version != version for a in parsed):
+            raise PermanentDriverError(f"an address is not {self.ethertype}: {self.addresses}")
+        object.__setattr__(self, "addresses", frozenset(str(a) for a in parsed))
+
+    @property
+    def name(self) -> str:
+        """``sg4-`` or ``sg6-`` and the group's 32 hex digits."""
+        return address_set_name(self.group_id, self.ethertype)
+
+
+def address_set_name(group_id: str, ethertype: str) -> str:
+    return f"sg{ethertype[-1]}-{hex_id(group_id)}"
+
+
+@dataclass(frozen=True)
 class FilterRule:
-    """One security group rule, with its remote group already expanded by
-    the caller into ``remotes`` (None: any address; (): nobody)."""
+    """One security group rule. Its remote is ``remotes`` (CIDRs; None: any
+    address, (): nobody) or ``remote_group``, a group whose members'
+    addresses the filter's ``address_sets`` hold (kept current apart)."""
 
     direction: str
     ethertype: str = "IPv4"
@@ -177,6 +209,7 @@ class FilterRule:
     port_min: int | None = None
     port_max: int | None = None
     remotes: tuple[str, ...] | None = None
+    remote_group: str | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("ingress", "egress"):
@@ -192,6 +225,17 @@ class FilterRule:
             if any(ipaddress.ip_network(r).version != version for r in remotes):
                 raise PermanentDriverError(f"a remote is not {self.ethertype}: {remotes}")
             object.__setattr__(self, "remotes", remotes)
+        if self.remote_group is not None:
+            if self.remotes is not None:
+                raise PermanentDriverError("a rule has remote CIDRs or a remote group, not both")
+            object.__setattr__(self, "remote_group", canonical_id(self.remote_group))
+
+    @property
+    def address_set(self) -> str | None:
+        """The name of the set of its remote group's addresses, if it has one."""
+        if self.remote_group is None:
+            return None
+        return address_set_name(self.remote_group, self.ethertype)
 
 
 @dataclass(frozen=True)
@@ -203,11 +247,21 @@ class PortFilter:
     mac: str
     addresses: tuple[str, ...]
     rules: tuple[FilterRule, ...]
+    # The sets its rules' remote groups name, as they are now: made or
+    # refilled with the filter, then kept current by ensure_address_sets.
+    # Not part of the digest: a member joining changes no port's rules.
+    address_sets: tuple[AddressSet, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "port_id", canonical_id(self.port_id))
         object.__setattr__(self, "mac", check_mac(self.mac.lower()))
         object.__setattr__(self, "addresses", tuple(sorted({check_ip(a) for a in self.addresses})))
+        given = {s.name for s in self.address_sets}
+        named = {r.address_set for r in self.rules if r.address_set is not None}
+        if given != named or len(given) != len(self.address_sets):
+            raise PermanentDriverError(
+                f"a filter's address sets must be those its rules name once: {sorted(named)}"
+            )
 
     @property
     def digest(self) -> str:
@@ -223,6 +277,17 @@ class FilterState:
 
     port_id: str
     digest: str
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address parsed once; a scoped IPv6 one (``fe80::1%eth0``) is no member."""
+    try:
+        parsed = ipaddress.ip_address(value)
+    except ValueError:
+        raise PermanentDriverError(f"not an IP address: {value!r}") from None
+    if getattr(parsed, "scope_id", None):
+        raise PermanentDriverError(f"a scoped address is no member: {value!r}")
+    return parsed
 
 
 def _as_cidr(value: str) -> str:

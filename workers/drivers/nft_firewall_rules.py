@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workers.drivers.network_specs import PROTOCOLS, FilterRule, PortFilter
+from workers.drivers.network_specs import PROTOCOLS, AddressSet, FilterRule, PortFilter
 
 TABLE = "cloudledger_sg"
 EGRESS_MARK = 0x10000000
@@ -114,6 +114,22 @@ def port_chains(tap: str, port_filter: PortFilter) -> list[str]:
     return lines
 
 
+def address_set_lines(address_set: AddressSet) -> list[str]:
+    """The set made if missing and refilled (a packet sees the old members
+    or the new ones: it is one transaction with the rest)."""
+    kind = "ipv4_addr" if address_set.ethertype == "IPv4" else "ipv6_addr"
+    name = address_set.name
+    lines = [f"add set inet {TABLE} {name} {{ type {kind}; }}", f"flush set inet {TABLE} {name}"]
+    if address_set.addresses:
+        lines.append(f"add element inet {TABLE} {name} {_set(list(address_set.addresses))}")
+    return lines
+
+
+def delete_sets(names: Sequence[str]) -> list[str]:
+    """Run after no chain names them."""
+    return [f"delete set inet {TABLE} {name}" for name in sorted(names)]
+
+
 def delete_port_chains(tap: str) -> list[str]:
     """Run after ``dispatch`` no longer jumps to them."""
     return [f"delete chain inet {TABLE} out-{tap}", f"delete chain inet {TABLE} in-{tap}"]
@@ -146,7 +162,7 @@ def _rule_matches(rules: Sequence[FilterRule], direction: str) -> list[str]:
     matches = []
     for rule in rules:
         if rule.direction != direction or rule.remotes == ():
-            continue  # a remote group without members matches nobody
+            continue  # no remote CIDR matches nobody
         matches.append(_match(rule))
     return sorted(set(matches))
 
@@ -154,9 +170,11 @@ def _rule_matches(rules: Sequence[FilterRule], direction: str) -> list[str]:
 def _match(rule: FilterRule) -> str:
     v6 = rule.ethertype == "IPv6"
     parts = ["meta nfproto ipv6" if v6 else "meta nfproto ipv4"]
+    side = "saddr" if rule.direction == "ingress" else "daddr"
     if rule.remotes:
-        side = "saddr" if rule.direction == "ingress" else "daddr"
         parts.append(f"{'ip6' if v6 else 'ip'} {side} {_set(list(rule.remotes))}")
+    elif rule.address_set is not None:  # an empty set matches nobody
+        parts.append(f"{'ip6' if v6 else 'ip'} {side} @{rule.address_set}")
     protocol = rule.protocol
     if protocol == "icmp" and v6:
         protocol = "icmpv6"  # what Neutron means by icmp on an IPv6 rule

@@ -1,6 +1,6 @@
 """What the network drivers are told, worked out from the ledger's
 aggregates: a port's binding on its network's segment, its security
-filter (its groups' rules, remote groups expanded into their members'
+filter (its groups' rules, remote groups as named sets of their members'
 addresses), a network's DHCP service and a port's lease, a router's whole
 spec. Every value the drivers get is checked again when made
 (workers/drivers/network_specs.py); a rule the drivers cannot express
@@ -26,6 +26,7 @@ from domain.security_group import SecurityGroup
 from domain.subnet import Subnet
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.network_specs import (
+    AddressSet,
     DhcpHost,
     DhcpService,
     DhcpSubnet,
@@ -58,11 +59,26 @@ _PROTOCOLS = {
 
 class Ledger:
     """The aggregates one batch reads, each loaded once (networks, subnets
-    and groups are shared by many of its ports)."""
+    and groups are shared by many of its ports), and what is worked out from
+    a group once per batch: its rules as filter rules, its members' address
+    sets (the same for every port of the group)."""
 
     def __init__(self, app: CloudApp) -> None:
         self.app = app
         self._found: dict[UUID, Aggregate | None] = {}
+        self._rules: dict[UUID, list[FilterRule]] = {}
+        self._sets: dict[tuple[str, str], AddressSet] = {}
+
+    def filter_rules(self, group: SecurityGroup) -> list[FilterRule]:
+        if group.id not in self._rules:
+            self._rules[group.id] = filter_rules(group)
+        return self._rules[group.id]
+
+    def address_set(self, group: SecurityGroup | None, group_id: str, ethertype: str) -> AddressSet:
+        key = (group_id, ethertype)
+        if key not in self._sets:
+            self._sets[key] = AddressSet(group_id, ethertype, members(group, ethertype))
+        return self._sets[key]
 
     def preload(self, kind: type[A], ids: Iterable[str | UUID]) -> None:
         wanted = {UUID(str(i)) for i in ids if i} - set(self._found)
@@ -103,7 +119,9 @@ def binding_of(port: Port, network: Network, vteps: frozenset[str]) -> PortBindi
 
 
 def filter_of(port: Port, ledger: Ledger) -> PortFilter | None:
-    """The port's filter, None with port security off (not filtered)."""
+    """The port's filter, None with port security off (not filtered). A
+    remote group is named, its members' addresses in the filter's address
+    sets: a member joining changes the sets, not the port's rules."""
     if not port.port_security_enabled:
         return None
     ledger.preload(SecurityGroup, port.security_group_ids)
@@ -113,15 +131,27 @@ def filter_of(port: Port, ledger: Ledger) -> PortFilter | None:
     ledger.preload(SecurityGroup, remote_ids)
     rules: list[FilterRule] = []
     for group in groups:
-        for rule in group.rules:
-            made = _filter_rule(rule, ledger)
-            if made is not None:
-                rules.append(made)
+        rules.extend(ledger.filter_rules(group))
+    sets = {r.address_set: r for r in rules if r.address_set is not None}
+    address_sets = tuple(address_set_of(r, ledger) for _, r in sorted(sets.items()))
     addresses = tuple(f.ip_address for f in port.fixed_ips)
-    return PortFilter(str(port.id), port.mac_address, addresses, tuple(rules))
+    return PortFilter(str(port.id), port.mac_address, addresses, tuple(rules), address_sets)
 
 
-def _filter_rule(rule: SecurityGroupRule, ledger: Ledger) -> FilterRule | None:
+def address_set_of(rule: FilterRule, ledger: Ledger) -> AddressSet:
+    """The members' addresses of the rule's remote group, of its ethertype."""
+    group_id = rule.remote_group or ""
+    group = ledger.find(SecurityGroup, group_id) if group_id else None
+    return ledger.address_set(group, group_id, rule.ethertype)
+
+
+def filter_rules(group: SecurityGroup) -> list[FilterRule]:
+    """The group's rules as the drivers take them (some allow nothing: left out)."""
+    made = (_filter_rule(rule) for rule in group.rules)
+    return [rule for rule in made if rule is not None]
+
+
+def _filter_rule(rule: SecurityGroupRule) -> FilterRule | None:
     protocol = _PROTOCOLS.get(rule.protocol) if rule.protocol else None
     if rule.protocol and protocol is None:
         log.info(
@@ -132,33 +162,28 @@ def _filter_rule(rule: SecurityGroupRule, ledger: Ledger) -> FilterRule | None:
         protocol = "icmpv6"  # Neutron's icmp on an IPv6 rule
     if protocol == "icmpv6" and rule.ethertype == "IPv4":
         return None  # ICMPv6 on an IPv4 rule matches nothing
-    remotes: tuple[str, ...] | None = None
-    if rule.remote_ip_prefix:
-        remotes = (rule.remote_ip_prefix,)
-    elif rule.remote_group_id:
-        remotes = _members(ledger.find(SecurityGroup, rule.remote_group_id), rule.ethertype)
+    remotes = (rule.remote_ip_prefix,) if rule.remote_ip_prefix else None
+    remote_group = rule.remote_group_id if not remotes and rule.remote_group_id else None
     low, high = rule.port_range_min, rule.port_range_max
     if protocol not in ("tcp", "udp", "icmp", "icmpv6"):
         low = high = None
     if protocol in ("icmp", "icmpv6") and low is None:
         high = None
-    return FilterRule(rule.direction, rule.ethertype, protocol, low, high, remotes)
+    return FilterRule(rule.direction, rule.ethertype, protocol, low, high, remotes, remote_group)
 
 
-def _members(group: SecurityGroup | None, ethertype: str) -> tuple[str, ...]:
+def members(group: SecurityGroup | None, ethertype: str) -> frozenset[str]:
     """The addresses of a remote group's members (none: it matches nobody)."""
     if group is None or group.deleted:
-        return ()
-    version = 6 if ethertype == "IPv6" else 4
-    return tuple(
-        sorted(
-            {
-                address
-                for addresses in group.members.values()
-                for address in addresses
-                if ipaddress.ip_address(address).version == version
-            }
-        )
+        return frozenset()
+    v6 = ethertype == "IPv6"
+    # The ledger's addresses are canonical (checked when allocated): an
+    # IPv6 one has a colon, an IPv4 one none. AddressSet checks them again.
+    return frozenset(
+        address
+        for addresses in group.members.values()
+        for address in addresses
+        if (":" in address) == v6
     )
 
 

@@ -6,8 +6,11 @@
   that cannot be plugged puts its server being built in ERROR;
 - unplug ports unbound from this host or deleted (filter, then tap; the
   network's bridge goes with its last port here);
-- refresh the filter of ports bound here when their addresses, groups,
-  their groups' rules or members change (changes reach running ports).
+- refresh the filter of ports bound here when their addresses, groups or
+  their groups' rules change (changes reach running ports);
+- refill this host's address sets when a remote group's members change
+  (one set per group and ethertype, as Neutron's ipsets: a member joining
+  changes no other port's rules).
 
 The network's own ports (DHCP, routers) are the network node's."""
 
@@ -23,7 +26,9 @@ from commands.compute import fail_instance
 from commands.loading import load_many
 from domain.network import Network
 from domain.port import Port
+from domain.security_group import SecurityGroup
 from domain.values import TaskState
+from workers.drivers.network_specs import AddressSet
 from workers.harness import Outcomes, Step, all_of, run_step
 from workers.jobs.network_bindings import Ledger, binding_of, filter_of
 from workers.jobs.network_context import NetworkContext
@@ -124,3 +129,30 @@ def refilter_ports(host: NetworkContext, ids: Sequence[UUID]) -> Outcomes:
         "filtered",
     )
     return run_step(step, host, ids)
+
+
+def refresh_address_sets(host: NetworkContext, ids: Sequence[UUID]) -> Outcomes:
+    """A group's members changed (``ids``: ports waiting on the group): every
+    address set this host has is refilled from its group as the ledger has
+    it now, in one step. No port is loaded and no port's rules change, so a
+    member joining costs each host one set, not a filter per member."""
+    refresh_sets(host, Ledger(host.app))
+    return {str(i): "filtered" for i in ids}
+
+
+def refresh_sets(host: NetworkContext, ledger: Ledger) -> list[AddressSet]:
+    """Refill the host's address sets that differ from the ledger's; returns them."""
+    firewall = host.drivers.firewall
+    present = firewall.list_address_sets()
+    ledger.preload(SecurityGroup, {s.group_id for s in present})
+    changed = [
+        wanted
+        for wanted, found in (
+            (ledger.address_set(ledger.find(SecurityGroup, s.group_id), s.group_id, s.ethertype), s)
+            for s in present
+        )
+        if wanted != found
+    ]
+    if changed:
+        firewall.ensure_address_sets(changed)
+    return changed

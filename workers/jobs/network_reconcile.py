@@ -35,7 +35,7 @@ from workers.jobs.network_bindings import (
 )
 from workers.jobs.network_context import NetworkContext
 from workers.jobs.network_node import converge_network, converge_router
-from workers.jobs.network_ports import plug, plugs_here, unplug
+from workers.jobs.network_ports import plug, plugs_here, refresh_sets, unplug
 from workers.periodic import enqueue_every
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ def _filters(context: NetworkContext, ledger: Ledger, expected: list[Port]) -> l
         if found is not None and port_id not in present:
             firewall.ensure_filter(found)
             repairs.append(Repair("filter", port_id, "made", "no filter on a filtered port"))
+    for address_set in refresh_sets(context, ledger):
+        detail = "members differ from the ledger's"
+        repairs.append(Repair("filter", address_set.name, "refreshed", detail))
     return repairs
 
 

@@ -47,8 +47,9 @@ INTERFACES = Link(
 )
 
 
-_PLUG, _UNPLUG, _REFILTER = (
-    f"{_PORTS}:{j}" for j in ("plug_ports", "unplug_ports", "refilter_ports")
+_PLUG, _UNPLUG, _REFILTER, _REFRESH_SETS = (
+    f"{_PORTS}:{j}"
+    for j in ("plug_ports", "unplug_ports", "refilter_ports", "refresh_address_sets")
 )
 
 PORT_ROUTES = (
@@ -70,8 +71,14 @@ PORT_ROUTES = (
         (),
         _REFILTER,
     ),
+    # A member joining or leaving changes the group's address set on each
+    # host, not its members' rules.
     Route(
-        "network.filter_members", Via(GROUPS, SecurityGroup.MembersChanged), NETWORK, (), _REFILTER
+        "network.filter_members",
+        Via(GROUPS, SecurityGroup.MembersChanged),
+        NETWORK,
+        (),
+        _REFRESH_SETS,
     ),
 )
 
