@@ -18,6 +18,7 @@ from domain.volume_values import (
     VolumeStatus,
     require_label,
     require_size,
+    status_asked,
 )
 
 
@@ -329,10 +330,7 @@ class Volume(Attaching, Uploading, VolumeDetails):
     def reset_status(self, status: str, actor: Actor) -> None:
         """An admin's os-reset_status: any of Cinder's statuses, nothing else
         changes (attachments stay as they are)."""
-        try:
-            wanted = VolumeStatus(status)
-        except ValueError:
-            raise InvalidInput(f"Invalid input received: Invalid status {status[:40]!r}") from None
+        wanted = status_asked(VolumeStatus, status)
         if wanted != self.status:
             self._status_reset(wanted.value, actor)
 

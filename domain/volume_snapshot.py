@@ -7,7 +7,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, InvalidTransition
 from domain.values import Actor, require_metadata
-from domain.volume_values import SnapshotStatus, require_label
+from domain.volume_values import SnapshotStatus, require_label, status_asked
 
 _DELETABLE = frozenset(
     {SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR, SnapshotStatus.ERROR_DELETING}
@@ -158,10 +158,7 @@ class VolumeSnapshot(Aggregate):
 
     def reset_status(self, status: str, actor: Actor) -> None:
         """An admin's os-reset_status."""
-        try:
-            wanted = SnapshotStatus(status)
-        except ValueError:
-            raise InvalidInput(f"Invalid input received: Invalid status {status[:40]!r}") from None
+        wanted = status_asked(SnapshotStatus, status)
         if wanted != self.status:
             self._status_reset(wanted.value, actor)
 

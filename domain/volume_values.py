@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import TypeVar
 
 from domain.errors import InvalidInput
 from domain.values import INT32_MAX, require_text
@@ -64,6 +65,18 @@ DELETABLE = frozenset(
         VolumeStatus.ERROR_EXTENDING,
     }
 )
+
+
+S = TypeVar("S", VolumeStatus, SnapshotStatus)
+
+
+def status_asked(kind: type[S], status: str) -> S:
+    """An admin's os-reset_status value: one of the kind's statuses, else
+    Cinder's 400 (the text quoted, cut short)."""
+    try:
+        return kind(status)
+    except ValueError:
+        raise InvalidInput(f"Invalid input received: Invalid status {status[:40]!r}") from None
 
 
 def require_size(size: int, what: str = "Volume size") -> None:
