@@ -2,7 +2,7 @@
 namespaced host), then real traffic between namespaces standing in for
 guests: ingress denied unless a rule allows it, replies always pass,
 remote CIDRs, port ranges, anti-spoofing, and changes applied to ports in
-use. (Guests on real QEMU: test_network_traffic.py.)"""
+use. (Real QEMU guests: tests/e2e/test_real_networking.py.)"""
 
 from __future__ import annotations
 
