@@ -13,6 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from helpers import rows
 from network_plant import HOSTS, NetworkPlant, network_plant
 
 from commands.network_security import RuleSpec
@@ -192,6 +193,28 @@ def test_a_member_joining_or_leaving_changes_the_group_s_set_on_every_host_not_i
     hosts = {h for _, h in kept} | {joined_host}  # a host without members has no set
     assert all(_group_members(plant, h) == wanted for h in hosts)
     assert all(_digest(plant, h, ports[s]) == before[s] for s, h in kept)
+    assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
+def test_a_member_joining_owes_each_host_with_members_one_refill_not_one_per_member(
+    plant: NetworkPlant,
+) -> None:
+    plant.cloud.set_quota(instances=20)
+    servers = [_booted(plant, f"vm-{n}") for n in range(4)]
+    assert {host for _, host in servers} == set(HOSTS)
+
+    plant.boot("vm-new")
+    plant.relay.catch_up()  # what the join owes, before any worker runs
+
+    owed = [
+        r["queue"]
+        for r in rows(
+            plant.cloud.database_url,
+            "SELECT queue FROM relay_pending WHERE kind = 'network.filter_members'",
+        )
+    ]
+    assert sorted(owed) == sorted(NETWORK.queue(h) for h in HOSTS)
+    plant.pump()
     assert [p for p in plant.pending() if p.startswith("network.")] == []
 
 
