@@ -18,7 +18,8 @@ from network_plant import HOSTS, NetworkPlant, network_plant
 
 from commands.network_security import RuleSpec
 from commands.server_interfaces import attach_interface, detach_interface
-from domain.values import VmState
+from commands.servers import BootServer
+from domain.values import NetworkRequest, VmState
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.fake_network import FakeDhcp, FakeFirewall, FakePorts
@@ -100,6 +101,25 @@ def test_a_server_on_private_spawns_once_its_port_is_plugged_on_its_host(
     assert leases == {port.mac_address: port.fixed_ips[0].ip_address}
     assert service.metadata  # the network's metadata proxy serves beside it
     assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
+def test_a_server_with_two_ports_spawns_once_both_are_plugged_with_both_in_its_guest(
+    plant: NetworkPlant,
+) -> None:
+    private = NetworkRequest(network_id=plant.ids["private"])
+    cmd = BootServer("vm-two", "1", plant.cloud.image_id, (private, private))
+    server = plant.cloud.services.boot_server(cmd, plant.cloud.member).id
+
+    plant.pump()
+
+    instance = plant.cloud.instance(server)
+    assert instance.vm_state == VmState.ACTIVE, instance.fault
+    ports = plant.ports_of(server)
+    assert [p.status for p in ports] == ["ACTIVE", "ACTIVE"]
+    assert instance.host is not None
+    spec = _hypervisor(plant, instance.host).defined_spec(domain_name(server))
+    assert spec is not None
+    assert [i.mac for i in spec.interfaces] == [p.mac_address for p in ports]
 
 
 def test_a_port_that_cannot_be_plugged_fails_its_server_and_frees_quota_and_claim(
