@@ -80,6 +80,7 @@ class ThreadSafeRepository(Repository[UUID]):
         self._stripes = tuple(threading.Lock() for _ in range(self.STRIPES))
 
     def get(self, aggregate_id: UUID, **kwargs: Any) -> Any:
+        kwargs.setdefault("projector_func", _projected)
         if self.cache is None or kwargs.get("version") is not None:
             return super().get(aggregate_id, **kwargs)  # no shared object involved
         with self._stripes[hash(aggregate_id) % self.STRIPES]:
