@@ -185,9 +185,9 @@ class Relay(ProjectionView):
         assert isinstance(route.owed_by, Via)
         waiting_ones = self._writes.waiting_on(route.owed_by.link.name, aggregate)
         if route.once_per_host:
-            queues = {self._queue(route, event, waiting) for waiting in waiting_ones}
-            for queue in sorted(q for q in queues if q is not None):
-                self._owe_once(route.kind, event, queue)
+            hosts = {self._queue(route, event, waiting) for waiting in waiting_ones}
+            for host_queue in sorted(q for q in hosts if q is not None):
+                self._owe_once(route.kind, event, host_queue)
             return
         for waiting in waiting_ones:
             queue = self._queue(route, event, waiting)
