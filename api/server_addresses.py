@@ -13,7 +13,7 @@ from starlette.requests import Request
 from api.context import state
 from api.errors import BadRequest
 from domain.values import Actor, NetworkRequest
-from projections.network_ports import ports_of_servers
+from projections.network_ports import addresses_of_servers
 from projections.reader import Query
 
 MAX_NETWORKS = 16
@@ -92,17 +92,16 @@ async def addresses_of(request: Request, servers: Sequence[Any]) -> dict[str, di
     owners = {str(s["id"]): s["project_id"] for s in servers}
     if not owners:
         return {}
-    rows = await state(request).reads.all(ports_of_servers(list(owners)))
+    rows = await state(request).reads.all(addresses_of_servers(list(owners)))
     shown: dict[str, dict[str, Any]] = {}
     for row in rows:
-        port = row["port"]
-        if port["project_id"] != owners.get(row["device_id"]):
+        if row["project_id"] != owners.get(row["device_id"]):
             continue
-        if not str(port["device_owner"]).startswith("compute:"):
+        if not str(row["device_owner"]).startswith("compute:"):
             continue
         entries = shown.setdefault(row["device_id"], {}).setdefault(row["network_name"], [])
-        mac = port["mac_address"]
-        for fixed in port["fixed_ips"]:
+        mac = row["mac_address"]
+        for fixed in row["fixed_ips"]:
             address = fixed["ip_address"]
             entries.append(_address(address, "fixed", mac))
             for floating in row["floating"]:
@@ -112,8 +111,10 @@ async def addresses_of(request: Request, servers: Sequence[Any]) -> dict[str, di
 
 
 def _address(address: str, kind: str, mac: str) -> dict[str, Any]:
+    # The ledger holds addresses checked and in their canonical text: no
+    # parse (most of a listing's cost when it was) to tell the two apart.
     return {
-        "version": ipaddress.ip_address(address).version,
+        "version": 6 if ":" in address else 4,
         "addr": address,
         "OS-EXT-IPS:type": kind,
         "OS-EXT-IPS-MAC:mac_addr": mac,

@@ -71,8 +71,11 @@ def _servers_ready(app: CloudApp, host: str, plugged: Sequence[Port]) -> list[Ag
         for i in instances.values()
         if i.task_state == TaskState.SPAWNING and i.host == host and not i.ports_ready
     ]
-    others = load_many(app, Port, {UUID(p) for i in waiting for p in i.port_ids})
-    others.update({p.id: p for p in plugged})  # as this save leaves them
+    # The server's other ports (most servers have none): the plugged ones as this save leaves them.
+    others: dict[UUID, Port] = {p.id: p for p in plugged}
+    others.update(
+        load_many(app, Port, {UUID(p) for i in waiting for p in i.port_ids} - set(others))
+    )
     ready = []
     for instance in waiting:
         ports = [others.get(UUID(p)) for p in instance.port_ids]

@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.addressing import NeutronBadRequest, NeutronConflict
 from domain.errors import InvalidInput, NotFound
-from domain.network_values import NETWORK_OWNED, Segment
+from domain.network_values import NETWORK_OWNED, CopiedCheaply, Segment
 from domain.values import Actor, natural_id, require_text
 
 NETWORK_TYPES = ("vxlan", "vlan", "flat")
@@ -29,7 +29,7 @@ def require_name(value: object, what: str, allow_empty: bool = True) -> str:
     return value
 
 
-class Network(Aggregate):
+class Network(CopiedCheaply, Aggregate):
     """A network: its attributes, subnets and ports."""
 
     class Created(Aggregate.Created):

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.addressing import NeutronBadRequest, NeutronConflict
 from domain.errors import InvalidInput, InvalidTransition, NotFound
-from domain.network_values import COMPUTE_OWNER_PREFIX, FixedIp
+from domain.network_values import COMPUTE_OWNER_PREFIX, CopiedCheaply, FixedIp
 from domain.values import Actor
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -44,7 +44,7 @@ def checked_host(value: str) -> str:
     return value
 
 
-class Port(Aggregate):
+class Port(CopiedCheaply, Aggregate):
     """A port and what it is plugged into."""
 
     class Created(Aggregate.Created):

@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.addressing import NeutronBadRequest, NeutronConflict, parse_address, parse_prefix
 from domain.errors import InvalidInput, NotFound
-from domain.network_values import PROTOCOL_NUMBERS, SecurityGroupRule
+from domain.network_values import PROTOCOL_NUMBERS, CopiedCheaply, SecurityGroupRule
 from domain.values import Actor, natural_id
 
 DEFAULT_NAME = "default"
@@ -32,7 +32,7 @@ def default_group_id(project_id: str) -> UUID:
     return natural_id("security-group-default", project_id)
 
 
-class SecurityGroup(Aggregate):
+class SecurityGroup(CopiedCheaply, Aggregate):
     class Created(Aggregate.Created):
         project_id: str
         name: str

@@ -24,7 +24,7 @@ from domain.addressing import (
     usable_bounds,
 )
 from domain.errors import InvalidInput, NotFound
-from domain.network_values import ROUTER_OWNERS, AllocationPool, HostRoute
+from domain.network_values import ROUTER_OWNERS, AllocationPool, CopiedCheaply, HostRoute
 from domain.values import Actor
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
@@ -32,7 +32,7 @@ IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 MAC_DERIVED = ("slaac", "dhcpv6-stateless")
 
 
-class Subnet(Aggregate):
+class Subnet(CopiedCheaply, Aggregate):
     """A subnet of a network, with the addresses held from it."""
 
     class Created(Aggregate.Created):

@@ -206,6 +206,23 @@ def ports_of_servers(server_ids: list[str]) -> Query:
     )
 
 
+def addresses_of_servers(server_ids: list[str]) -> Query:
+    """What a server's ``addresses`` show of each port plugged into it, as
+    ``ports_of_servers`` but only those fields of the port: a listing of
+    servers decodes no more of each port than it shows."""
+    return Query(
+        "SELECT p.device_id, p.doc->>'project_id' AS project_id,"
+        " p.doc->>'device_owner' AS device_owner, p.doc->>'mac_address' AS mac_address,"
+        " p.doc->'fixed_ips' AS fixed_ips, coalesce(n.doc->>'name', '') AS network_name,"
+        " coalesce((SELECT jsonb_agg(jsonb_build_object('floating', f.doc->>'floating_ip_address',"
+        " 'fixed', f.doc->>'fixed_ip_address')) FROM net_floating_ips f"
+        " WHERE f.port_id = p.id::text), '[]'::jsonb) AS floating"
+        " FROM net_ports p LEFT JOIN net_networks n ON n.id = p.network_id"
+        " WHERE p.device_id = ANY(%s) ORDER BY p.created_at, p.id",
+        (server_ids,),
+    )
+
+
 def port_by_address(network_id: UUID, address: str) -> Query:
     """The port of a network holding an address (the metadata service's guest)."""
     return Query(

@@ -74,7 +74,10 @@ class Route:
     per-host family the queue is that of the aggregate's host, or of the
     host the event names in ``host_field`` (a resize works on two hosts);
     an event that names none owes nothing. Kinds are named by resource
-    (``instance.spawn``), so two resources never share one."""
+    (``instance.spawn``), so two resources never share one. With
+    ``once_per_host``, a ``Via`` event owes one item per host of the
+    aggregates waiting on it (naming the event's own aggregate), not one per
+    waiting aggregate: for a job that needs to know only that it changed."""
 
     kind: str
     owed_by: Trigger
@@ -82,6 +85,7 @@ class Route:
     completed_by: tuple[Trigger, ...]
     job: str
     host_field: str = ""
+    once_per_host: bool = False
 
 
 @dataclass(frozen=True)

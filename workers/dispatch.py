@@ -34,7 +34,7 @@ from projections.reader import Query
 from projections.view import ProjectionView, topics_of
 from workers import retries
 from workers.coalesce import Coalescer, one_batch_id
-from workers.declarations import Route
+from workers.declarations import Route, Via
 from workers.relay_writes import OwedItem, RelayWrites
 from workers.routes import ROUTING, Routing
 from workers.rq_worker import REQUEST_IDS_META
@@ -171,16 +171,28 @@ class Relay(ProjectionView):
             if queue is not None:  # no host: the command handler did the work itself
                 self._owe(route.kind, event, queue)
         for route in plan.owes_via:
-            for waiting in writes.waiting_on(route.owed_by.link.name, aggregate):  # type: ignore[union-attr]
-                queue = self._queue(route, event, waiting)
-                if queue is not None:
-                    self._owe_via(route.kind, event, waiting, queue)
+            self._owe_waiting(route, event, aggregate)
         for link in plan.drops:  # before makes: an event may end one wait and begin another
             writes.unlink(link.name, aggregate)
         for link in plan.makes:  # on each aggregate its field names (one, or a list)
             writes.link_each(link.name, _ids(getattr(event, link.field)), aggregate)
         if plan.clears:  # nothing more will be asked of its host
             writes.placed[aggregate] = None
+
+    def _owe_waiting(self, route: Route, event: Any, aggregate: UUID) -> None:
+        """The route's job for each aggregate waiting on ``event``'s, or once
+        per host where they wait (``once_per_host``)."""
+        assert isinstance(route.owed_by, Via)
+        waiting_ones = self._writes.waiting_on(route.owed_by.link.name, aggregate)
+        if route.once_per_host:
+            hosts = {self._queue(route, event, waiting) for waiting in waiting_ones}
+            for host_queue in sorted(q for q in hosts if q is not None):
+                self._owe_once(route.kind, event, host_queue)
+            return
+        for waiting in waiting_ones:
+            queue = self._queue(route, event, waiting)
+            if queue is not None:  # no host: the command handler did the work itself
+                self._owe_via(route.kind, event, waiting, queue)
 
     def _queue(self, route: Route, event: Any, aggregate: UUID) -> str | None:
         if not route.family.per_host:
@@ -211,6 +223,18 @@ class Relay(ProjectionView):
             f"{kind}_{waiting}_via_{e.originator_id}_{e.originator_version}",
             kind,
             str(waiting),
+            queue,
+            self._batch_id(queue),
+            _request_id(e),
+        )
+        self._writes.owe(item, VIA_VERSION)
+
+    def _owe_once(self, kind: str, e: Any, queue: str) -> None:
+        """``e``'s job on one host's queue, for every aggregate waiting there."""
+        item = OwedItem(
+            f"{kind}_{e.originator_id}_{e.originator_version}_on_{queue}",
+            kind,
+            str(e.originator_id),
             queue,
             self._batch_id(queue),
             _request_id(e),

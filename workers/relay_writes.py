@@ -19,7 +19,9 @@ from psycopg.rows import DictRow
 class OwedItem:
     """One piece of work the relay owes: a route's job for one aggregate event."""
 
-    item_id: str  # <kind>_<aggregate id>_<version>, or _via_<other id>_<its version>
+    # <kind>_<aggregate id>_<version>, or _via_<other id>_<its version>, or
+    # <kind>_<aggregate id>_<version>_on_<queue> (once per host)
+    item_id: str
     kind: str
     aggregate_id: str
     queue: str

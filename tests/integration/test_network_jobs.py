@@ -13,11 +13,13 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from helpers import rows
 from network_plant import HOSTS, NetworkPlant, network_plant
 
 from commands.network_security import RuleSpec
 from commands.server_interfaces import attach_interface, detach_interface
-from domain.values import VmState
+from commands.servers import BootServer
+from domain.values import NetworkRequest, VmState
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.fake_network import FakeDhcp, FakeFirewall, FakePorts
@@ -99,6 +101,25 @@ def test_a_server_on_private_spawns_once_its_port_is_plugged_on_its_host(
     assert leases == {port.mac_address: port.fixed_ips[0].ip_address}
     assert service.metadata  # the network's metadata proxy serves beside it
     assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
+def test_a_server_with_two_ports_spawns_once_both_are_plugged_with_both_in_its_guest(
+    plant: NetworkPlant,
+) -> None:
+    private = NetworkRequest(network_id=plant.ids["private"])
+    cmd = BootServer("vm-two", "1", plant.cloud.image_id, (private, private))
+    server = plant.cloud.services.boot_server(cmd, plant.cloud.member).id
+
+    plant.pump()
+
+    instance = plant.cloud.instance(server)
+    assert instance.vm_state == VmState.ACTIVE, instance.fault
+    ports = plant.ports_of(server)
+    assert [p.status for p in ports] == ["ACTIVE", "ACTIVE"]
+    assert instance.host is not None
+    spec = _hypervisor(plant, instance.host).defined_spec(domain_name(server))
+    assert spec is not None
+    assert [i.mac for i in spec.interfaces] == [p.mac_address for p in ports]
 
 
 def test_a_port_that_cannot_be_plugged_fails_its_server_and_frees_quota_and_claim(
@@ -192,6 +213,28 @@ def test_a_member_joining_or_leaving_changes_the_group_s_set_on_every_host_not_i
     hosts = {h for _, h in kept} | {joined_host}  # a host without members has no set
     assert all(_group_members(plant, h) == wanted for h in hosts)
     assert all(_digest(plant, h, ports[s]) == before[s] for s, h in kept)
+    assert [p for p in plant.pending() if p.startswith("network.")] == []
+
+
+def test_a_member_joining_owes_each_host_with_members_one_refill_not_one_per_member(
+    plant: NetworkPlant,
+) -> None:
+    plant.cloud.set_quota(instances=20)
+    servers = [_booted(plant, f"vm-{n}") for n in range(4)]
+    assert {host for _, host in servers} == set(HOSTS)
+
+    plant.boot("vm-new")
+    plant.relay.catch_up()  # what the join owes, before any worker runs
+
+    owed = [
+        r["queue"]
+        for r in rows(
+            plant.cloud.database_url,
+            "SELECT queue FROM relay_pending WHERE kind = 'network.filter_members'",
+        )
+    ]
+    assert sorted(owed) == sorted(NETWORK.queue(h) for h in HOSTS)
+    plant.pump()
     assert [p for p in plant.pending() if p.startswith("network.")] == []
 
 

@@ -180,3 +180,28 @@ def test_a_security_group_replays_the_same_and_refuses_an_equal_rule() -> None:
     group.remove_rule("r1", SYSTEM)
     group.delete(SYSTEM)
     _replays(app, group)
+
+
+def test_a_copy_of_a_hot_aggregate_is_equal_and_changes_apart_from_it() -> None:
+    """The repository's cache hands out copies: a change to one (as a
+    command makes before its save fails) must not reach the cached one."""
+    import copy
+
+    app = _app()
+    group = SecurityGroup(
+        project_id=P, name="web", description="", is_default=False, rules=[], actor=SYSTEM
+    )
+    group.change_members({"p1": ["10.0.0.5"], "p2": ["10.0.0.6"]}, [], SYSTEM)
+    app.save(group)
+    cached = app.repository.get(group.id)
+    copied = copy.deepcopy(cached)
+    assert type(copied) is SecurityGroup and _state(copied) == _state(cached)
+
+    copy.deepcopy(cached).members["p2"].append("10.0.0.8")  # even a list inside is its own
+    copied.change_members({"p3": ["10.0.0.7"]}, ["p1"], SYSTEM)
+    copied.add_rule(checked_rule("r1", "ingress", "IPv4", "tcp", 22, 22, "", "", ""), SYSTEM)
+
+    assert cached.members == {"p1": ["10.0.0.5"], "p2": ["10.0.0.6"]}
+    assert cached.rules == [] and cached.version == 2
+    assert not cached.__dict__.get("_pending_events")
+    _replays(app, copied)  # and it saves as any loaded aggregate does

@@ -132,7 +132,7 @@ def refilter_ports(host: NetworkContext, ids: Sequence[UUID]) -> Outcomes:
 
 
 def refresh_address_sets(host: NetworkContext, ids: Sequence[UUID]) -> Outcomes:
-    """A group's members changed (``ids``: ports waiting on the group): every
+    """A group's members changed (``ids``: the groups, once per host): every
     address set this host has is refilled from its group as the ledger has
     it now, in one step. No port is loaded and no port's rules change, so a
     member joining costs each host one set, not a filter per member."""

@@ -79,6 +79,7 @@ PORT_ROUTES = (
         NETWORK,
         (),
         _REFRESH_SETS,
+        once_per_host=True,  # the job refills the host's sets, whoever waits there
     ),
 )
 
