@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import microversion, server_microversions, server_views, server_volumes
+from api import server_addresses as addressing
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -67,6 +68,7 @@ class ServerSpec(BaseModel):
         default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
     )
     block_device_mapping_v2: list[BlockDeviceSpec] | None = Field(default=None, max_length=26)
+    security_groups: list[addressing.BootGroup] | None = Field(None, max_length=16)
 
 
 class _SchedulerHints(BaseModel):
@@ -171,6 +173,7 @@ async def create(request: Request) -> JSONResponse:
         access_ipv4=spec.accessIPv4 or "",
         access_ipv6=spec.accessIPv6 or "",
         block_devices=devices,
+        security_groups=await addressing.boot_security_groups(request, actor, spec.security_groups),
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -182,7 +185,7 @@ async def create(request: Request) -> JSONResponse:
         "id": sid,
         "links": _links(request, "servers", sid),
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
+        "security_groups": [{"name": n} for n in addressing.group_names(spec.security_groups)],
         "adminPass": spec.adminPass or admin_password(),
     }
     return JSONResponse({"server": body}, 202)
