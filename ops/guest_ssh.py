@@ -63,9 +63,11 @@ def add_ssh_server(root: Path, download: Callable[[str, Path], Path]) -> None:
         shutil.copy2(tree / DROPBEAR, binary)
         own_libs = tree / "usr" / "lib" / "x86_64-linux-gnu"
         for path in shared_libraries(tree / DROPBEAR, own_libs):
-            # Under the name the loader looks for, whatever symlink led there.
-            target = root / path.relative_to("/") if path.is_relative_to("/lib64") else None
-            if target is None:
+            # The loader where the binary names it, the rest where it looks;
+            # each under the name asked for, whatever symlink led there.
+            if path.is_relative_to("/lib64"):
+                target = root / path.relative_to("/")
+            else:
                 target = root / "lib" / "x86_64-linux-gnu" / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path.resolve(), target)
