@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import secrets
 import string
 from datetime import UTC, datetime
@@ -88,12 +86,6 @@ def _group_hint(body: CreateServer) -> str:
     return (hints.group if hints else None) or ""
 
 
-@functools.lru_cache(maxsize=4096)
-def _host_id(project_id: str, host: str) -> str:
-    """Nova's opaque hostId: the same for a project's servers on one host."""
-    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
-
-
 def render(
     request: Request,
     row: DictRow,
@@ -102,7 +94,7 @@ def render(
     volumes: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     sid, host = row["id"], row["host"]
-    host_id = _host_id(row["project_id"], host) if host else ""
+    host_id = server_views.host_id(row["project_id"], host) if host else ""
     server: dict[str, Any] = {
         "id": sid,
         "name": row["name"],
