@@ -40,7 +40,8 @@ def run_guest_login(
     workspace.mkdir(parents=True)
     selection = include_list([], workspace / "include.txt", names=names)
     began = time.monotonic()
-    with own_stack(real_guests=True) as stack:
+    # Kept beside the workspace: the kernel and initramfs take ~10 s to build.
+    with own_stack(real_guests=True, image_cache=workspace.parent / "guest-images") as stack:
         init_workspace(tempest, workspace, cloud_facts(stack))
         print(
             f"interop: real-guest stack up and tempest.conf written in "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from ops.guest_images import initramfs_stamp
 from ops.ports import free_port
 from workers.drivers.embedded_qemu import embedded_root
 from workers.drivers.netns import list_namespaces, remove_namespace
@@ -35,6 +36,9 @@ START_TIMEOUT_S = 90.0
 REAL_START_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 20.0
 HOSTS = 2
+# What the first start with real guests builds (ops/guest_images.py,
+# ops/guest_disk.py), kept between runs when built from the same init.
+GUEST_IMAGE_FILES = ("vmlinuz", "initrd.img", "initrd.stamp", "version", "whole-disk.qcow2")
 REAL_GUESTS = {
     "CLOUDLEDGER_HYPERVISOR": "qemu",
     "CLOUDLEDGER_NETWORK_DRIVER": "linux",
@@ -66,11 +70,15 @@ class InteropStack:
 
 
 @contextlib.contextmanager
-def own_stack(real_guests: bool = False) -> Iterator[InteropStack]:
+def own_stack(real_guests: bool = False, image_cache: Path | None = None) -> Iterator[InteropStack]:
     """`cloudledger run --hosts 2` on servers of its own, removed afterwards;
-    ``real_guests``: `--hosts 1` with QEMU guests and the real network driver."""
+    ``real_guests``: `--hosts 1` with QEMU guests and the real network
+    driver, whose guest images are taken from ``image_cache`` and kept there."""
     state_dir = Path(tempfile.mkdtemp(prefix="cloudledger-interop-"))
     state_dir.chmod(0o755)  # the postgres user must reach its data dir
+    images = state_dir / "guest-images"  # Settings.guest_image_dir
+    if real_guests and image_cache is not None:
+        _copy_images(image_cache, images)
     port = free_port()
     password = f"pw-{uuid.uuid4().hex}"
     env = {
@@ -100,6 +108,8 @@ def own_stack(real_guests: bool = False) -> Iterator[InteropStack]:
     prefix = stack_prefix(str(state_dir.resolve()))
     try:
         _wait_until_up(stack, process, REAL_START_TIMEOUT_S if real_guests else START_TIMEOUT_S)
+        if real_guests and image_cache is not None:
+            _copy_images(images, image_cache)
         yield stack
     finally:
         _stop(process)
@@ -110,6 +120,23 @@ def own_stack(real_guests: bool = False) -> Iterator[InteropStack]:
             qemu = state_dir / "hosts" / f"compute-{n}" / "qemu"
             shutil.rmtree(embedded_root(qemu), ignore_errors=True)
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _copy_images(source: Path, target: Path) -> None:
+    """The guest images from ``source``, if it has them all, built from
+    today's init, and ``target`` does not."""
+    if not _fresh_images(source) or _fresh_images(target):
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for name in GUEST_IMAGE_FILES:
+        shutil.copy2(source / name, target / name)
+
+
+def _fresh_images(folder: Path) -> bool:
+    stamp = folder / "initrd.stamp"
+    if not all((folder / name).exists() for name in GUEST_IMAGE_FILES):
+        return False
+    return stamp.read_text() == initramfs_stamp()
 
 
 def logs_tail(state_dir: Path, lines: int = 40) -> str:
