@@ -93,8 +93,7 @@ def test_os_interface_shows_nova_s_attachment_fields_only(rig: Rig) -> None:
         "mac_addr": port["mac_address"],
         "port_state": port["status"],
         "fixed_ips": [
-            {"subnet_id": f["subnet_id"], "ip_address": f["ip_address"]}
-            for f in port["fixed_ips"]
+            {"subnet_id": f["subnet_id"], "ip_address": f["ip_address"]} for f in port["fixed_ips"]
         ],
     }
     assert listed == {"interfaceAttachments": [expected]}
