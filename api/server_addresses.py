@@ -67,7 +67,7 @@ async def boot_security_groups(
 ) -> tuple[str, ...]:
     """The groups a boot's new ports go in, each named by name or id within
     the project, as ids ("" for the project's default group, which may not
-    exist yet); () when none are asked for (the default, as in Nova)."""
+    exist yet); () when none are asked for, or "default" alone."""
     found: list[str] = []
     for name in group_names(asked) if asked else ():
         if name == DEFAULT_GROUP:
@@ -83,7 +83,10 @@ async def boot_security_groups(
             raise BadRequest(f"Multiple security groups are named {name}: use its id")
         else:
             raise BadRequest(f"Security group {name} not found.")
-    return tuple(dict.fromkeys(found))
+    groups = tuple(dict.fromkeys(found))
+    # "default" alone is what no groups means (a port without port security
+    # then takes none, rather than refusing the group).
+    return () if groups == ("",) else groups
 
 
 _GROUPS = Query(
