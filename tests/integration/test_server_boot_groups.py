@@ -58,6 +58,9 @@ def test_a_boot_s_groups_by_name_or_id_are_its_port_s_and_the_answer_names_them(
     ]
     assert plain["security_groups"] == [{"name": "default"}]
     assert _port_groups(rig, plain["id"]) == {default["id"]}
+    named = _boot(rig, ["default"]).json()["server"]  # the same as none
+    assert named["security_groups"] == [{"name": "default"}]
+    assert _port_groups(rig, named["id"]) == {default["id"]}
     both = _boot(rig, ["default", "ssh-in"]).json()["server"]
     assert _port_groups(rig, both["id"]) == {default["id"], ssh["id"]}
 
