@@ -19,7 +19,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ops.interop_cloud import cloud_facts
-from ops.interop_guests import GUEST_LOGIN_TESTS, run_guest_login
+from ops.interop_guests import (
+    GUEST_LOGIN_TESTS,
+    build_images_ahead,
+    image_cache,
+    run_guest_login,
+)
 from ops.interop_results import (
     Expected,
     ListError,
@@ -93,12 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         guideline = [t for t in guideline if t.name in GUEST_LOGIN_TESTS]
     listed: list[str] = []
     results: list[TempestResult] = []
+    both = not (args.wide or args.only_guest_login)
+    ahead = build_images_ahead(image_cache(guests)) if both else None
     try:
         if not args.only_guest_login:
             listed, results = _run(args, tempest, workspace, guideline)
         main_done = time.monotonic()
         if not args.wide:
-            results += _save(guests, run_guest_login(tempest, guests))
+            results += _save(guests, run_guest_login(tempest, guests, images_ahead=ahead))
     except StackError as exc:
         print(f"interop: the stack did not start: {exc}")
         return 1

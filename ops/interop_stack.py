@@ -125,14 +125,15 @@ def own_stack(real_guests: bool = False, image_cache: Path | None = None) -> Ite
 def _copy_images(source: Path, target: Path) -> None:
     """The guest images from ``source``, if it has them all, built from
     today's init, and ``target`` does not."""
-    if not _fresh_images(source) or _fresh_images(target):
+    if not fresh_images(source) or fresh_images(target):
         return
     target.mkdir(parents=True, exist_ok=True)
     for name in GUEST_IMAGE_FILES:
         shutil.copy2(source / name, target / name)
 
 
-def _fresh_images(folder: Path) -> bool:
+def fresh_images(folder: Path) -> bool:
+    """Whether ``folder`` holds every guest image, built from today's init."""
     stamp = folder / "initrd.stamp"
     if not all((folder / name).exists() for name in GUEST_IMAGE_FILES):
         return False
