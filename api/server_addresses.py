@@ -1,5 +1,6 @@
-"""The compute API's view of networking: what a boot's ``networks`` asks
-for, and a server's ``addresses`` (fixed and floating, by network name)."""
+"""The compute API's view of networking: what a boot's ``networks`` and
+``security_groups`` ask for, and a server's ``addresses`` (fixed and
+floating, by network name)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from api.context import state
@@ -17,6 +19,7 @@ from projections.network_ports import addresses_of_servers
 from projections.reader import Query
 
 MAX_NETWORKS = 16
+DEFAULT_GROUP = "default"
 
 # The network "auto" means: the project's own (its oldest), else the
 # cloud's shared one named "private", else any shared one.
@@ -45,6 +48,52 @@ async def boot_networks(
     if not isinstance(asked, list) or len(asked) > MAX_NETWORKS:
         raise BadRequest(f"Bad networks format: at most {MAX_NETWORKS} networks")
     return tuple(_request(entry) for entry in asked)
+
+
+class BootGroup(BaseModel):
+    """One of a boot's ``security_groups``: a group's name or id."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=255)
+
+
+def group_names(asked: Sequence[BootGroup] | None) -> list[str]:
+    """The names asked for, once each; Nova's answer shows them (else "default")."""
+    return list(dict.fromkeys(g.name for g in asked or ())) or [DEFAULT_GROUP]
+
+
+async def boot_security_groups(
+    request: Request, actor: Actor, asked: Sequence[BootGroup] | None
+) -> tuple[str, ...]:
+    """The groups a boot's new ports go in, each named by name or id within
+    the project, as ids ("" for the project's default group, which may not
+    exist yet); () when none are asked for, or "default" alone."""
+    found: list[str] = []
+    for name in group_names(asked) if asked else ():
+        if name == DEFAULT_GROUP:
+            found.append("")
+            continue
+        rows = await state(request).reads.all(Query(_GROUPS.sql, (actor.project_id, name, name)))
+        ids = [str(r["id"]) for r in rows]
+        if name in ids:
+            found.append(name)
+        elif len(ids) == 1:
+            found.append(ids[0])
+        elif ids:
+            raise BadRequest(f"Multiple security groups are named {name}: use its id")
+        else:
+            raise BadRequest(f"Security group {name} not found.")
+    groups = tuple(dict.fromkeys(found))
+    # "default" alone is what no groups means (a port without port security
+    # then takes none, rather than refusing the group).
+    return () if groups == ("",) else groups
+
+
+_GROUPS = Query(
+    "SELECT id FROM net_security_groups WHERE project_id = %s"
+    " AND (id::text = %s OR doc->>'name' = %s) LIMIT 2",
+    (),
+)
 
 
 def _request(entry: Any) -> NetworkRequest:

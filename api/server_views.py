@@ -3,6 +3,8 @@ that api/servers.py renders with)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from typing import Any
 
 from psycopg.rows import DictRow
@@ -14,6 +16,12 @@ from domain.faults import legacy_fault
 from domain.values import Actor
 
 EMBEDDED_FLAVOR = (2, 47)  # the flavor's sizes instead of its id and links
+
+
+@functools.lru_cache(maxsize=4096)
+def host_id(project_id: str, host: str) -> str:
+    """Nova's opaque hostId: the same for a project's servers on one host."""
+    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
 
 
 def links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:

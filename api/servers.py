@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import secrets
 import string
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import microversion, server_microversions, server_views, server_volumes
+from api import server_addresses as addressing
 from api.context import (
     NO_CONTROL_CHARS,
     accepts,
@@ -67,6 +66,7 @@ class ServerSpec(BaseModel):
         default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARS
     )
     block_device_mapping_v2: list[BlockDeviceSpec] | None = Field(default=None, max_length=26)
+    security_groups: list[addressing.BootGroup] | None = Field(None, max_length=16)
 
 
 class _SchedulerHints(BaseModel):
@@ -86,12 +86,6 @@ def _group_hint(body: CreateServer) -> str:
     return (hints.group if hints else None) or ""
 
 
-@functools.lru_cache(maxsize=4096)
-def _host_id(project_id: str, host: str) -> str:
-    """Nova's opaque hostId: the same for a project's servers on one host."""
-    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
-
-
 def render(
     request: Request,
     row: DictRow,
@@ -100,7 +94,7 @@ def render(
     volumes: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     sid, host = row["id"], row["host"]
-    host_id = _host_id(row["project_id"], host) if host else ""
+    host_id = server_views.host_id(row["project_id"], host) if host else ""
     server: dict[str, Any] = {
         "id": sid,
         "name": row["name"],
@@ -171,6 +165,7 @@ async def create(request: Request) -> JSONResponse:
         access_ipv4=spec.accessIPv4 or "",
         access_ipv6=spec.accessIPv6 or "",
         block_devices=devices,
+        security_groups=await addressing.boot_security_groups(request, actor, spec.security_groups),
     )
     admission = state(request).admission
     in_flight = await admission.in_flight(actor.project_id)
@@ -182,7 +177,7 @@ async def create(request: Request) -> JSONResponse:
         "id": sid,
         "links": _links(request, "servers", sid),
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
+        "security_groups": [{"name": n} for n in addressing.group_names(spec.security_groups)],
         "adminPass": spec.adminPass or admin_password(),
     }
     return JSONResponse({"server": body}, 202)

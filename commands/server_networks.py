@@ -18,6 +18,7 @@ from commands.network_batch import NetworkBatch, NeutronNotFound, parse_id
 from commands.network_macs import mac_claim_id
 from commands.network_port_changes import delete_port_in
 from commands.network_ports import FixedIpRequest, PortSpec, create_port_in, network_subnets
+from commands.network_security import group_for_port
 from domain.addressing import NeutronConflict, parse_address
 from domain.errors import DomainError, InvalidInput
 from domain.instance import Instance
@@ -47,6 +48,7 @@ class _Plan:
     networks: dict[str, Network]  # network id -> network
     user_ports: dict[str, Port]  # port id -> a port of the user's, free
     new_ports: int  # ports made for each instance
+    security_groups: tuple[str, ...] = ()  # of the ports made; () the default
 
 
 class ServerNetworking:
@@ -56,9 +58,21 @@ class ServerNetworking:
         self.batch = NetworkBatch(app)
         self.batch.loaded[quota.id] = quota  # the boots' own copy: saved once, with them
 
-    def plan(self, requests: Sequence[NetworkRequest], actor: Actor, max_count: int) -> _Plan:
-        """Every network and port a boot names, checked as the thing itself
-        (another project's is not found), before anything changes."""
+    def plan(
+        self,
+        requests: Sequence[NetworkRequest],
+        actor: Actor,
+        max_count: int,
+        security_groups: Sequence[str] = (),
+    ) -> _Plan:
+        """Every network, port and security group a boot names, checked as
+        the thing itself (another project's is not found), before anything
+        changes."""
+        for group_id in security_groups:
+            try:
+                group_for_port(self.batch, group_id, actor.project_id, actor)
+            except NeutronNotFound:
+                raise InvalidInput(f"Security group {group_id} not found.") from None
         networks: dict[str, Network] = {}
         user_ports: dict[str, Port] = {}
         resolved = []
@@ -80,7 +94,8 @@ class ServerNetworking:
             resolved.append(replace(request, network_id=str(network.id)))
         if len(user_ports) != sum(1 for r in resolved if r.port_id):
             raise InvalidInput("A port may be named only once")
-        return _Plan(resolved, networks, user_ports, sum(1 for r in resolved if not r.port_id))
+        made = sum(1 for r in resolved if not r.port_id)
+        return _Plan(resolved, networks, user_ports, made, tuple(security_groups))
 
     def _network(self, network_id: str, actor: Actor) -> Network:
         try:
@@ -137,6 +152,7 @@ class ServerNetworking:
                     device_owner=owner,
                     delete_with_device=True,
                     project_id=instance.project_id,
+                    security_groups=plan.security_groups or None,
                 )
                 port = create_port_in(self.batch, spec, actor)
                 done.append(replace(request, port_id=str(port.id)))

@@ -61,6 +61,9 @@ class BootServer:
     access_ipv6: str = ""
     # Volumes (block_device_mapping_v2); with a root one the image may be "".
     block_devices: tuple[BlockDevice, ...] = ()
+    # The groups of the ports made for it, by id ("" the project's default);
+    # () for the default one only.
+    security_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def _requested(
     amounts = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.ram_mb}
     group = _group(reads, cmd.group, actor) if cmd.group else None
     asked = list(cmd.networks) if isinstance(cmd.networks, tuple) else None
-    plan = networking.plan(asked, actor, cmd.max_count) if asked else None
+    plan = networking.plan(asked, actor, cmd.max_count, cmd.security_groups) if asked else None
     ports = {"port": plan.new_ports} if plan and plan.new_ports else {}
     count = quota.fits({**amounts, **ports}, cmd.max_count)
     addressed = networking.fits(plan, count) if plan else count

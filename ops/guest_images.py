@@ -5,7 +5,9 @@ beyond the Debian mirror apt already uses, and cached in a directory:
   fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x``, never
   installed;
 - a busybox initramfs with the virtio block modules, whose init prints
-  MARKER and the block devices it sees (``/proc/partitions``), then waits.
+  MARKER and the block devices it sees (``/proc/partitions``), brings its
+  network up (ops/guest_network.py), starts an SSH server for the key the
+  metadata service gives (ops/guest_ssh.py), then waits.
 
 They boot by direct kernel boot (an AKI/ARI pair) with the root disk as vda."""
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.guest_network import NETWORK_MODULES, UDHCPC_SCRIPT, UDHCPC_SCRIPT_PATH, network_init
+from ops.guest_ssh import DROPBEAR_PACKAGES, SSH_INIT, add_ssh_server
 
 KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
@@ -83,6 +86,7 @@ cat /proc/partitions
 echo "cloudledger-guest: end of partitions"
 watch_disks &
 {network_init()}
+{SSH_INIT}
 while true; do sleep 3600; done
 """
 
@@ -122,7 +126,7 @@ def ensure_guest_images(cache: Path) -> GuestImages:
 def initramfs_stamp() -> str:
     """What the initramfs is built from: a cache built from anything else
     (an older init, other modules) is built again."""
-    text = "\0".join((INIT, UDHCPC_SCRIPT, *WANTED_MODULES, *NETWORK_MODULES))
+    text = "\0".join((INIT, UDHCPC_SCRIPT, *WANTED_MODULES, *NETWORK_MODULES, *DROPBEAR_PACKAGES))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -195,6 +199,7 @@ def _write_initramfs(target: Path, modules: Path) -> None:
         (root / "init").write_text(INIT)
         (root / "init").chmod(0o755)
         _add_network_files(root)
+        add_ssh_server(root, _download)
         names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
         archive = subprocess.run(
             ["cpio", "-o", "-H", "newc", "--quiet"],

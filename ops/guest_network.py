@@ -1,7 +1,8 @@
 """The network part of the guest's busybox init: a DHCP client that sets the
 address, routes and MTU it is given and prints the address on the console,
-then a metadata fetch that prints the host name and public key it got (or a
-clear line when there is no metadata service). ops/guest_images.py puts
+then a metadata fetch that takes the host name it got as the guest's own and
+prints it and the public key (or a clear line when there is no metadata
+service). ops/guest_images.py puts
 these in the initramfs; tests run the same script in namespaces."""
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ fetch() {{
     echo "$answer" | sed '1,/^$/d'
 }}
 if name=$(fetch hostname); then
-    echo "cloudledger-guest: hostname $name"
+    hostname "$name"
+    echo "cloudledger-guest: hostname $(hostname)"
     key=$(fetch public-keys/0/openssh-key)
     echo "cloudledger-guest: public key ${{key:-none}}"
 else

@@ -17,6 +17,10 @@ DEB_PACKAGES=(redis-server libvirt-dev pkg-config qemu-utils qemu-system-x86 qem
 # The real network driver's tools (docs/networking.md): nftables for NAT and
 # security groups, dnsmasq-base for DHCP, iptables; none starts a service.
 DEB_PACKAGES+=(nftables dnsmasq-base iptables)
+# The SSH client the real-networking e2e test logs in to a guest with (the
+# guest's own server, dropbear, is unpacked from its .deb, not installed:
+# ops/guest_ssh.py).
+DEB_PACKAGES+=(openssh-client)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 """What tempest is told about the interop stack, asked of its API as its
 admin: the images to boot, the compute microversions it serves, the
-external network and the Networking extensions it serves."""
+external network and the Networking extensions it serves; with real guests,
+the guest image's SSH user as well."""
 
 from __future__ import annotations
 
@@ -10,19 +11,26 @@ from typing import Any
 
 import httpx
 
+from ops.guest_ssh import SSH_USER
 from ops.interop_stack import InteropStack
 from ops.interop_tempest import Cloud
-from ops.seed import SEED_IMAGE_NAME
+from ops.seed import DISK_IMAGE_NAME, GUEST_IMAGE_NAME, SEED_IMAGE_NAME
 
 ALT_IMAGE_NAME = f"{SEED_IMAGE_NAME}-alt"
 
 
 def cloud_facts(stack: InteropStack) -> Cloud:
     """The seeded image, a second image (tests that filter servers by image
-    need two), and the compute version document's range."""
+    need two), and the compute version document's range. With real guests,
+    the images are bootable ones: the guest (direct kernel boot) and the
+    same guest as a whole disk."""
     with _admin_client(stack) as client:
-        image_ref = _image_id(client, SEED_IMAGE_NAME)
-        image_ref_alt = _copy_image(client, image_ref, ALT_IMAGE_NAME)
+        if stack.real_guests:
+            image_ref = _image_id(client, GUEST_IMAGE_NAME)
+            image_ref_alt = _image_id(client, DISK_IMAGE_NAME)
+        else:
+            image_ref = _image_id(client, SEED_IMAGE_NAME)
+            image_ref_alt = _copy_image(client, image_ref, ALT_IMAGE_NAME)
         version = _json(client.get("/compute/v2.1/"))["version"]
         enforced = _refuses_bogus_image_data(client)
         public_network_id = _network_id(client, "public")
@@ -37,6 +45,8 @@ def cloud_facts(stack: InteropStack) -> Cloud:
         image_format_enforcement=enforced,
         public_network_id=public_network_id,
         network_extensions=",".join(sorted(e["alias"] for e in extensions)),
+        compute_nodes=1 if stack.real_guests else 2,
+        ssh_user=SSH_USER if stack.real_guests else "",
     )
 
 

@@ -11,9 +11,7 @@ from pathlib import Path
 from ops.interop_tempest import TempestResult
 
 # What each not-yet-built part may excuse, by the project a test belongs to.
-# guest-login: tempest logs in to the guest over SSH (its "validation"), and
-# the interop stack's guests are libvirt test-driver domains, with no SSH.
-NEEDS = ("networking", "block-storage", "guest-login")
+NEEDS = ("networking", "block-storage")
 # (Some cinder test classes boot a server on a network of their own, as
 # nova's do: networking excuses them too.)
 EXCUSABLE = {

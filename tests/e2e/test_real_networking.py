@@ -5,7 +5,10 @@ through the API and the unmodified CLI.
 
 - A guest on `private` shows on its console (through the API) the address
   it got by DHCP, the one in its `addresses`, and its host name and public
-  key from the metadata service (`--key-name`).
+  key from the metadata service (`--key-name`); booted into a group that
+  lets SSH in (`--security-group`), it answers SSH with that key, as the
+  image's user, and reports the server's name as its host name and the
+  flavor's vCPUs (what tempest's guest-login tests check).
 - Two guests of one network on two hosts reach each other over VXLAN; a
   guest of another tenant's network with the same CIDR reaches neither;
   deleting them removes their taps, leases and filters, and the bridge and
@@ -32,11 +35,17 @@ from typing import Any
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from e2e.helpers import Stack, children, create_member, running_stack, wait_for
 from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
 from ops.guest_images import CMDLINE
+from ops.guest_ssh import SSH_READY_LINE, SSH_USER
 from ops.postgres import PrivateCluster
 from ops.redis import PrivateRedis
 from ops.seed import GUEST_IMAGE_NAME
@@ -46,12 +55,8 @@ from workers.drivers.netns_topology import stack_prefix
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BOOT_TIMEOUT = 240.0  # TCG on a loaded 2-core machine
-PUBLIC_KEY = (
-    Ed25519PrivateKey.generate()
-    .public_key()
-    .public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
-    .decode()
-)
+KEY = Ed25519PrivateKey.generate()
+PUBLIC_KEY = KEY.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
 EXTERNAL_GATEWAY = "198.51.100.1"
 
 
@@ -150,21 +155,48 @@ def test_a_guest_on_private_gets_its_address_by_dhcp_and_its_name_and_key_from_m
     key = tmp_path / "key.pub"
     key.write_text(PUBLIC_KEY + "\n")
     ok(openstack(stack, "keypair", "create", "--public-key", str(key), "net-key"))
+    _json(stack, "security", "group", "create", "ssh-in")
+    ok(openstack(stack, "security", "group", "rule", "create", "--proto", "tcp",
+                 "--dst-port", "22", "ssh-in"))  # fmt: skip
     began = time.monotonic()
     server = _json(
         stack, "server", "create", "--flavor", "m1.tiny", "--image", GUEST_IMAGE_NAME,
-        "--network", "private", "--key-name", "net-key", "--wait", "g-dhcp",
+        "--network", "private", "--key-name", "net-key", "--security-group", "default",
+        "--security-group", "ssh-in", "--wait", "G-DHCP",
     )  # fmt: skip
     active = time.monotonic()
-    address = _address(stack, "g-dhcp", "private")
-    console = _console(stack, "g-dhcp", f"eth0 address {address}/24", "public key")
+    address = _address(stack, "G-DHCP", "private")
+    console = _console(stack, "G-DHCP", f"eth0 address {address}/24", SSH_READY_LINE)
     addressed = time.monotonic()
-    assert "cloudledger-guest: hostname g-dhcp" in console
+    assert "cloudledger-guest: hostname g-dhcp" in console  # Nova's host name: lower case
     assert f"cloudledger-guest: public key {PUBLIC_KEY}" in console
     (port,) = _json(stack, "port", "list", "--server", server["id"])
     assert port["Status"] == "ACTIVE"
     _report_times(stack, server["id"], console, active - began, addressed - began)
-    ok(openstack(stack, "server", "delete", "--wait", "g-dhcp"))
+
+    logged_in = _ssh(stack, tmp_path, address, "hostname; grep -c ^processor /proc/cpuinfo")
+    vcpus = _json(stack, "flavor", "show", "m1.tiny")["vcpus"]
+    assert logged_in.stdout.split() == ["g-dhcp", str(vcpus)], logged_in
+    other = Ed25519PrivateKey.generate()
+    refused = _ssh(stack, tmp_path, address, "hostname", other)
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr
+    ok(openstack(stack, "server", "delete", "--wait", "G-DHCP"))
+
+
+def _ssh(
+    stack: Stack, folder: Path, address: str, command: str, key: Ed25519PrivateKey = KEY
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run over SSH on the guest at ``address`` of `private`,
+    from its DHCP server's namespace (on the guest's own network), with ``key``."""
+    private = folder / "id_ed25519"
+    private.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()))
+    private.chmod(0o600)
+    dhcp = [n for n in list_namespaces(f"{_prefix(stack)}-dhcp") if _id(stack, "private") in n]
+    return _in(
+        dhcp[0], "ssh", "-i", str(private), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        f"{SSH_USER}@{address}", command,
+    )  # fmt: skip
 
 
 def _report_times(stack: Stack, server: str, console: str, active: float, addressed: float) -> None:

@@ -70,7 +70,7 @@ def test_a_line_needs_a_known_test_a_known_service_and_a_reason(tmp_path: Path) 
         f"{NOVA.name}  dns: not a service that is being built",
         f"{NOVA.name}  networking:",
         f"{NEUTRON.name}  block-storage: neutron waits for networking, not volumes",
-        f"{NEUTRON.name}  guest-login: only nova's tests log in to guests",
+        f"{NOVA.name}  guest-login: gone: real guests are logged in to (ops/interop_guests.py)",
     ):
         with pytest.raises(ListError):
             load_expected(_expected(tmp_path, line + "\n"), GUIDE)

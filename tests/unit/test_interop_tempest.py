@@ -62,3 +62,27 @@ def test_tempest_uploads_its_random_bytes_as_raw_the_one_format_they_are(tmp_pat
 
     assert conf["image"]["disk_formats"] == "raw"
     assert conf["image"]["container_formats"] == "bare"
+
+
+def test_guests_are_logged_in_to_only_where_they_run_an_ssh_server(tmp_path: Path) -> None:
+    assert _conf(tmp_path)["validation"]["run_validation"] == "false"  # test-driver domains
+    assert _conf(tmp_path)["compute-feature-enabled"]["metadata_service"] == "false"
+    real = Cloud(**{**vars(CLOUD), "ssh_user": "cloudledger", "compute_nodes": 1})
+    conf = ConfigParser(interpolation=None)
+    conf.read_string(tempest_conf(real, tmp_path))
+    validation = conf["validation"]
+    assert validation["run_validation"] == "true"
+    assert (validation["connect_method"], validation["auth_method"]) == ("floating", "keypair")
+    assert validation["image_ssh_user"] == "cloudledger"
+    assert conf["compute"]["min_compute_nodes"] == "1"
+    assert conf["compute-feature-enabled"]["metadata_service"] == "true"
+
+
+def test_a_test_named_in_full_is_selected_in_its_own_class_only(tmp_path: Path) -> None:
+    name = "tempest.api.compute.servers.test_create_server.ServersTestJSON.test_host"
+    (line,) = include_list([], tmp_path / "include.txt", names=[name]).read_text().splitlines()
+    pattern = re.compile(line)
+    assert pattern.search(f"{name}[id-ac1ad47f,smoke]")
+    assert not pattern.search(f"{name}_x[id-1]")
+    subclass = name.replace("ServersTestJSON", "ServersTestManualDisk")
+    assert not pattern.search(f"{subclass}[id-ac1ad47f]")
