@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from e2e.helpers import Stack, wait_for
@@ -62,7 +64,53 @@ def clouds_yaml_for(stack: Stack, tmp_path: Path, user: str, password: str, proj
 
 
 def status_of(stack: Stack, server: str) -> str:
-    return ok(openstack(stack, "server", "show", "-f", "value", "-c", "status", server)).strip()
+    """The status of a server (by name or id) as the CLI's user sees it, read
+    over HTTP with that user's clouds.yaml: waits poll this, and a poll of
+    the CLI costs a Python start per look (the CLI's own `server show` is
+    tested where it is the subject)."""
+    clouds_yaml = stack.state_dir / "clouds.yaml"
+    http, compute = _session(clouds_yaml)
+    listed = http.get(f"{compute}/servers/detail")
+    if listed.status_code == 401:  # the token outlived its stack (a restart)
+        _session.cache_clear()
+        http, compute = _session(clouds_yaml)
+        listed = http.get(f"{compute}/servers/detail")
+    assert listed.status_code == 200, listed.text
+    found = [s for s in listed.json()["servers"] if server in (s["id"], s["name"])]
+    assert len(found) == 1, f"{len(found)} servers named {server}"
+    return str(found[0]["status"])
+
+
+@functools.cache
+def _session(clouds_yaml: Path) -> tuple[httpx.Client, str]:
+    """A client holding a token of the clouds.yaml's user, and its compute URL."""
+    auth = dict(re.findall(r"^      (\w+): (.*)$", clouds_yaml.read_text(), re.MULTILINE))
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": auth["username"],
+                        "password": auth["password"],
+                        "domain": {"name": auth["user_domain_name"]},
+                    }
+                },
+            },
+            "scope": {
+                "project": {
+                    "name": auth["project_name"],
+                    "domain": {"name": auth["project_domain_name"]},
+                }
+            },
+        }
+    }
+    made = httpx.post(f"{auth['auth_url']}/auth/tokens", json=body, timeout=30)
+    assert made.status_code == 201, made.text
+    (compute,) = [e for e in made.json()["token"]["catalog"] if e["type"] == "compute"]
+    url = next(e["url"] for e in compute["endpoints"] if e["interface"] == "public")
+    http = httpx.Client(headers={"X-Auth-Token": made.headers["X-Subject-Token"]}, timeout=30)
+    return http, url
 
 
 def test_openstack_cli_runs_a_server_through_its_life(stack: Stack, tmp_path: Path) -> None:
