@@ -15,7 +15,7 @@ from starlette.requests import Request
 from api.context import state
 from api.errors import BadRequest
 from domain.values import Actor, NetworkRequest
-from projections.network_ports import addresses_of_servers
+from projections.network_ports import addresses_of_servers, group_names_of_servers
 from projections.reader import Query
 
 MAX_NETWORKS = 16
@@ -168,3 +168,16 @@ def _address(address: str, kind: str, mac: str) -> dict[str, Any]:
         "OS-EXT-IPS:type": kind,
         "OS-EXT-IPS-MAC:mac_addr": mac,
     }
+
+
+async def security_groups_of(request: Request, servers: Sequence[Any]) -> dict[str, list[str]]:
+    """Nova's ``security_groups`` of each server: the names of its ports'
+    groups, each once (only ports of its own project, as for addresses)."""
+    owners = {str(s["id"]): s["project_id"] for s in servers}
+    if not owners:
+        return {}
+    shown: dict[str, list[str]] = {}
+    for row in await state(request).reads.all(group_names_of_servers(list(owners))):
+        if row["project_id"] == owners.get(row["device_id"]):
+            shown.setdefault(row["device_id"], []).append(row["name"])
+    return shown

@@ -27,7 +27,7 @@ from api.context import (
 )
 from api.errors import BadRequest
 from api.responses import JSONResponse
-from api.server_addresses import addresses_of, boot_networks
+from api.server_addresses import addresses_of, boot_networks, security_groups_of
 from api.server_views import links as _links
 from api.server_volumes import BlockDeviceSpec
 from api.volume_views import volumes_attached
@@ -92,6 +92,7 @@ def render(
     actor: Actor,
     addresses: dict[str, Any] | None = None,
     volumes: dict[str, list[Any]] | None = None,
+    groups: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     sid, host = row["id"], row["host"]
     host_id = server_views.host_id(row["project_id"], host) if host else ""
@@ -121,7 +122,7 @@ def render(
         "OS-SRV-USG:terminated_at": row["terminated"],
         "key_name": row["key_name"],
         "config_drive": "",
-        "security_groups": [],
+        "security_groups": [{"name": n} for n in (groups or {}).get(sid, [])],
         "os-extended-volumes:volumes_attached": (volumes or {}).get(sid, []),
         "locked": row["locked"],
         "description": row["description"],
@@ -317,7 +318,8 @@ async def detail(request: Request) -> JSONResponse:
     rows = await _listing(request, actor)
     addresses = await addresses_of(request, rows)
     volumes = await volumes_attached(request, [r["id"] for r in rows])
-    servers = [render(request, r, actor, addresses.get(r["id"]), volumes) for r in rows]
+    groups = await security_groups_of(request, rows)
+    servers = [render(request, r, actor, addresses.get(r["id"]), volumes, groups) for r in rows]
     return JSONResponse({"servers": servers})
 
 
@@ -333,7 +335,8 @@ async def show(request: Request) -> JSONResponse:
     row = await visible_server(request, actor, request.path_params["id"])
     addresses = await addresses_of(request, [row])
     volumes = await volumes_attached(request, [row["id"]])
-    shown = render(request, row, actor, addresses.get(row["id"]), volumes)
+    groups = await security_groups_of(request, [row])
+    shown = render(request, row, actor, addresses.get(row["id"]), volumes, groups)
     return JSONResponse({"server": shown})
 
 

@@ -223,6 +223,19 @@ def addresses_of_servers(server_ids: list[str]) -> Query:
     )
 
 
+def group_names_of_servers(server_ids: list[str]) -> Query:
+    """The names of the security groups on the ports plugged into each
+    server (Nova's ``security_groups`` of a server), a row per name."""
+    return Query(
+        "SELECT DISTINCT p.device_id, p.doc->>'project_id' AS project_id, g.doc->>'name' AS name"
+        " FROM net_ports p JOIN net_security_groups g ON g.id::text IN"
+        " (SELECT jsonb_array_elements_text(p.doc->'security_groups'))"
+        " WHERE p.device_id = ANY(%s) AND p.doc->>'device_owner' LIKE 'compute:%%'"
+        " ORDER BY 1, 3",
+        (server_ids,),
+    )
+
+
 def port_by_address(network_id: UUID, address: str) -> Query:
     """The port of a network holding an address (the metadata service's guest)."""
     return Query(

@@ -1,6 +1,7 @@
 """What tempest's guest login relies on, over HTTP: a boot's
 ``security_groups`` (by name or id) are the groups of the ports made for
-it, as in Nova, so a group letting SSH in reaches the guest; an unknown or
+it, as in Nova, so a group letting SSH in reaches the guest, and the
+server shows their names; an unknown or
 another project's group is 400 with nothing made; and os-interface shows
 Nova's attachment fields only (tempest's schema allows no others)."""
 
@@ -63,6 +64,13 @@ def test_a_boot_s_groups_by_name_or_id_are_its_port_s_and_the_answer_names_them(
     assert _port_groups(rig, named["id"]) == {default["id"]}
     both = _boot(rig, ["default", "ssh-in"]).json()["server"]
     assert _port_groups(rig, both["id"]) == {default["id"], ssh["id"]}
+
+    # Shown and listed afterwards by their names, as Nova does.
+    shown = rig.ok("alice", "GET", f"{COMPUTE}/servers/{both['id']}")["server"]
+    assert shown["security_groups"] == [{"name": "default"}, {"name": "ssh-in"}]
+    listed = rig.ok("alice", "GET", f"{COMPUTE}/servers/detail")["servers"]
+    (first,) = [s for s in listed if s["id"] == server["id"]]
+    assert first["security_groups"] == [{"name": "ssh-in"}, {"name": "web-in"}]
 
 
 def test_an_unknown_or_another_project_s_group_is_400_and_nothing_is_made(rig: Rig) -> None:
