@@ -64,26 +64,33 @@ def clouds_yaml_for(stack: Stack, tmp_path: Path, user: str, password: str, proj
 
 
 def status_of(stack: Stack, server: str) -> str:
-    """The status of a server (by name or id) as the CLI's user sees it, read
-    over HTTP with that user's clouds.yaml: waits poll this, and a poll of
-    the CLI costs a Python start per look (the CLI's own `server show` is
-    tested where it is the subject)."""
-    clouds_yaml = stack.state_dir / "clouds.yaml"
-    http, compute = _session(clouds_yaml)
-    listed = http.get(f"{compute}/servers/detail")
-    if listed.status_code == 401:  # the token outlived its stack (a restart)
-        _session.cache_clear()
-        http, compute = _session(clouds_yaml)
-        listed = http.get(f"{compute}/servers/detail")
-    assert listed.status_code == 200, listed.text
-    found = [s for s in listed.json()["servers"] if server in (s["id"], s["name"])]
+    """The status of a server (by name or id) as the CLI's user sees it."""
+    listed = api_get(stack, "compute", "/servers/detail")["servers"]
+    found = [s for s in listed if server in (s["id"], s["name"])]
     assert len(found) == 1, f"{len(found)} servers named {server}"
     return str(found[0]["status"])
 
 
+def api_get(stack: Stack, service: str, path: str) -> Any:
+    """GET ``path`` of a service (a catalog type) as the user of the stack's
+    clouds.yaml, over HTTP: the tests' waits poll this, since a poll of the
+    CLI costs a Python start per look (the CLI's own `show` commands are
+    tested where they are the subject)."""
+    clouds_yaml = stack.state_dir / "clouds.yaml"
+    http, catalog = _session(clouds_yaml)
+    answer = http.get(f"{catalog[service]}{path}")
+    if answer.status_code == 401:  # the token outlived its stack (a restart)
+        _session.cache_clear()
+        http, catalog = _session(clouds_yaml)
+        answer = http.get(f"{catalog[service]}{path}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 @functools.cache
-def _session(clouds_yaml: Path) -> tuple[httpx.Client, str]:
-    """A client holding a token of the clouds.yaml's user, and its compute URL."""
+def _session(clouds_yaml: Path) -> tuple[httpx.Client, dict[str, str]]:
+    """A client holding a token of the clouds.yaml's user, and the public
+    URL of each service in its catalog, by type."""
     auth = dict(re.findall(r"^      (\w+): (.*)$", clouds_yaml.read_text(), re.MULTILINE))
     body = {
         "auth": {
@@ -107,10 +114,12 @@ def _session(clouds_yaml: Path) -> tuple[httpx.Client, str]:
     }
     made = httpx.post(f"{auth['auth_url']}/auth/tokens", json=body, timeout=30)
     assert made.status_code == 201, made.text
-    (compute,) = [e for e in made.json()["token"]["catalog"] if e["type"] == "compute"]
-    url = next(e["url"] for e in compute["endpoints"] if e["interface"] == "public")
+    catalog = {
+        entry["type"]: next(e["url"] for e in entry["endpoints"] if e["interface"] == "public")
+        for entry in made.json()["token"]["catalog"]
+    }
     http = httpx.Client(headers={"X-Auth-Token": made.headers["X-Subject-Token"]}, timeout=30)
-    return http, url
+    return http, catalog
 
 
 def test_openstack_cli_runs_a_server_through_its_life(stack: Stack, tmp_path: Path) -> None:

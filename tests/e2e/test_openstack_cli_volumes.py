@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from e2e.helpers import Stack, create_member, wait_for
-from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack
+from e2e.test_openstack_cli import api_get, as_json, clouds_yaml_for, ok, openstack
 from workers.drivers.chap import chap_for
 
 pytestmark = pytest.mark.e2e
@@ -40,8 +40,12 @@ class Tenant:
         return found
 
     def wait_volume(self, name: str, status: str) -> dict[str, Any]:
+        """The volume, as the API shows it, once its status is ``status``
+        (polled over HTTP: a CLI start per look cost the most here)."""
+
         def check() -> dict[str, Any] | None:
-            found = self.volume(name)
+            listed = api_get(self.stack, "volumev3", "/volumes/detail")["volumes"]
+            (found,) = [v for v in listed if v["name"] == name]
             assert found["status"] not in ("error", "error_deleting", "error_extending"), found
             return found if found["status"] == status else None
 
