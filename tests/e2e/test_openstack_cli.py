@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.helpers import Stack, wait_for
+from e2e.helpers import Stack, auth_body, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -92,26 +92,9 @@ def _session(clouds_yaml: Path) -> tuple[httpx.Client, dict[str, str]]:
     """A client holding a token of the clouds.yaml's user, and the public
     URL of each service in its catalog, by type."""
     auth = dict(re.findall(r"^      (\w+): (.*)$", clouds_yaml.read_text(), re.MULTILINE))
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": auth["username"],
-                        "password": auth["password"],
-                        "domain": {"name": auth["user_domain_name"]},
-                    }
-                },
-            },
-            "scope": {
-                "project": {
-                    "name": auth["project_name"],
-                    "domain": {"name": auth["project_domain_name"]},
-                }
-            },
-        }
-    }
+    domains = (auth["user_domain_name"], auth["project_domain_name"])
+    assert domains == ("Default", "Default"), f"auth_body speaks for Default only: {domains}"
+    body = auth_body(auth["username"], auth["password"], auth["project_name"])
     made = httpx.post(f"{auth['auth_url']}/auth/tokens", json=body, timeout=30)
     assert made.status_code == 201, made.text
     catalog = {
