@@ -192,18 +192,21 @@ def port_by_id(project_id: str | None, port_id: UUID) -> Query:
     return one_query("net_ports", _visible(project_id), port_id)
 
 
+# The ports plugged into some servers, in the order each server got them,
+# with their network's name and the floating addresses reaching them.
+_SERVERS_PORTS = (
+    " coalesce(n.doc->>'name', '') AS network_name,"
+    " coalesce((SELECT jsonb_agg(jsonb_build_object('floating', f.doc->>'floating_ip_address',"
+    " 'fixed', f.doc->>'fixed_ip_address')) FROM net_floating_ips f"
+    " WHERE f.port_id = p.id::text), '[]'::jsonb) AS floating"
+    " FROM net_ports p LEFT JOIN net_networks n ON n.id = p.network_id"
+    " WHERE p.device_id = ANY(%s) ORDER BY p.created_at, p.id"
+)
+
+
 def ports_of_servers(server_ids: list[str]) -> Query:
-    """Every port plugged into these servers, with its network's name and
-    the floating addresses reaching it, in the order each server got them."""
-    return Query(
-        "SELECT p.device_id, p.doc AS port, coalesce(n.doc->>'name', '') AS network_name,"
-        " coalesce((SELECT jsonb_agg(jsonb_build_object('floating', f.doc->>'floating_ip_address',"
-        " 'fixed', f.doc->>'fixed_ip_address')) FROM net_floating_ips f"
-        " WHERE f.port_id = p.id::text), '[]'::jsonb) AS floating"
-        " FROM net_ports p LEFT JOIN net_networks n ON n.id = p.network_id"
-        " WHERE p.device_id = ANY(%s) ORDER BY p.created_at, p.id",
-        (server_ids,),
-    )
+    """Every port plugged into these servers, whole."""
+    return Query("SELECT p.device_id, p.doc AS port," + _SERVERS_PORTS, (server_ids,))
 
 
 def addresses_of_servers(server_ids: list[str]) -> Query:
@@ -213,12 +216,7 @@ def addresses_of_servers(server_ids: list[str]) -> Query:
     return Query(
         "SELECT p.device_id, p.doc->>'project_id' AS project_id,"
         " p.doc->>'device_owner' AS device_owner, p.doc->>'mac_address' AS mac_address,"
-        " p.doc->'fixed_ips' AS fixed_ips, coalesce(n.doc->>'name', '') AS network_name,"
-        " coalesce((SELECT jsonb_agg(jsonb_build_object('floating', f.doc->>'floating_ip_address',"
-        " 'fixed', f.doc->>'fixed_ip_address')) FROM net_floating_ips f"
-        " WHERE f.port_id = p.id::text), '[]'::jsonb) AS floating"
-        " FROM net_ports p LEFT JOIN net_networks n ON n.id = p.network_id"
-        " WHERE p.device_id = ANY(%s) ORDER BY p.created_at, p.id",
+        " p.doc->'fixed_ips' AS fixed_ips," + _SERVERS_PORTS,
         (server_ids,),
     )
 

@@ -207,39 +207,25 @@ class Relay(ProjectionView):
         return f"batch_{self._batch}_{queue.replace('.', '-')}"
 
     def _owe(self, kind: str, e: Any, queue: str) -> None:
-        item = OwedItem(
-            f"{kind}_{e.originator_id}_{e.originator_version}",
-            kind,
-            str(e.originator_id),
-            queue,
-            self._batch_id(queue),
-            _request_id(e),
-        )
-        self._writes.owe(item, e.originator_version)
+        """A job of ``e``'s own aggregate."""
+        job_id = f"{kind}_{e.originator_id}_{e.originator_version}"
+        self._owe_item(job_id, kind, e.originator_id, queue, e, e.originator_version)
 
     def _owe_via(self, kind: str, e: Any, waiting: UUID, queue: str) -> None:
         """A job of ``waiting`` that ``e``, an event of an aggregate it waits on, owes."""
-        item = OwedItem(
-            f"{kind}_{waiting}_via_{e.originator_id}_{e.originator_version}",
-            kind,
-            str(waiting),
-            queue,
-            self._batch_id(queue),
-            _request_id(e),
-        )
-        self._writes.owe(item, VIA_VERSION)
+        job_id = f"{kind}_{waiting}_via_{e.originator_id}_{e.originator_version}"
+        self._owe_item(job_id, kind, waiting, queue, e, VIA_VERSION)
 
     def _owe_once(self, kind: str, e: Any, queue: str) -> None:
         """``e``'s job on one host's queue, for every aggregate waiting there."""
-        item = OwedItem(
-            f"{kind}_{e.originator_id}_{e.originator_version}_on_{queue}",
-            kind,
-            str(e.originator_id),
-            queue,
-            self._batch_id(queue),
-            _request_id(e),
-        )
-        self._writes.owe(item, VIA_VERSION)
+        job_id = f"{kind}_{e.originator_id}_{e.originator_version}_on_{queue}"
+        self._owe_item(job_id, kind, e.originator_id, queue, e, VIA_VERSION)
+
+    def _owe_item(
+        self, job_id: str, kind: str, aggregate: UUID, queue: str, e: Any, version: int
+    ) -> None:
+        item = OwedItem(job_id, kind, str(aggregate), queue, self._batch_id(queue), _request_id(e))
+        self._writes.owe(item, version)
 
     def enqueue(self, items: Sequence[OwedItem]) -> int:
         """Push one job per batch id (its items), unless Redis has it; returns
