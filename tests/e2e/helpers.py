@@ -80,12 +80,14 @@ def running_stack(
     redis_url: str,
     flush: str,
     settings: dict[str, str] | None = None,
+    hosts: int = len(HOSTS),
 ) -> Iterator[Stack]:
-    """`cloudledger run --hosts 2` on a fresh copy of the template database,
+    """`cloudledger run --hosts N` on a fresh copy of the template database,
     with its state in a fresh directory; stopped by SIGTERM on exit, after which
     none of its processes may remain. ``flush``: "all" (FLUSHALL) or "db"
     (FLUSHDB, for a second stack on another database number of the same Redis).
-    ``settings``: more CLOUDLEDGER_* variables for the stack."""
+    ``settings``: more CLOUDLEDGER_* variables for the stack. ``hosts``: 1 for
+    a module that never needs a second host (two fewer processes to start)."""
     name = f"e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     pg_cluster.create_database(name, template=template_database)
     client = redis.Redis.from_url(redis_url)
@@ -102,7 +104,7 @@ def running_stack(
     port = free_port()
     password = f"pw-{uuid.uuid4().hex[:12]}"
     servers = {**servers_env(pg_cluster.url(name), redis_url), **(settings or {})}
-    process = start_run(servers, state_dir, port, password)
+    process = start_run(servers, state_dir, port, password, hosts)
     url = f"http://127.0.0.1:{port}"
     stack = Stack(url, pg_cluster.url(name), redis_url, state_dir, password, process)
     try:
@@ -118,8 +120,8 @@ def running_stack(
 def remove_state(state_dir: Path) -> None:
     """The stack's state, and the short folders its hosts' embedded QEMU
     drivers were given instead of a path too long for their sockets."""
-    for host in HOSTS:
-        shutil.rmtree(embedded_root(state_dir / "hosts" / host / "qemu"), ignore_errors=True)
+    for host in (state_dir / "hosts").glob("*"):
+        shutil.rmtree(embedded_root(host / "qemu"), ignore_errors=True)
     shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -129,9 +131,9 @@ def servers_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 def start_run(
-    server_env: dict[str, str], state_dir: Path, port: int, password: str
+    server_env: dict[str, str], state_dir: Path, port: int, password: str, hosts: int = len(HOSTS)
 ) -> subprocess.Popen[bytes]:
-    """`cloudledger run --hosts 2` with the given servers, state and port."""
+    """`cloudledger run --hosts N` with the given servers, state and port."""
     env = {
         **os.environ,
         **server_env,
@@ -142,7 +144,7 @@ def start_run(
     }
     with (state_dir / "run.out").open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "run", "--hosts", str(len(HOSTS))],
+            [sys.executable, "-m", "ops.cli", "run", "--hosts", str(hosts)],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -41,7 +41,7 @@ def bounded(
     pg_cluster: PrivateCluster, redis_server: PrivateRedis, template_database: str
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/4"
-    with running_stack(pg_cluster, template_database, redis_url, "db", BOUNDS) as stack:
+    with running_stack(pg_cluster, template_database, redis_url, "db", BOUNDS, hosts=1) as stack:
         yield stack
 
 

@@ -32,7 +32,7 @@ def private_stack(
     pg_cluster: PrivateCluster, redis_server: PrivateRedis, template_database: str
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/1"
-    with running_stack(pg_cluster, template_database, redis_url, flush="db") as stack:
+    with running_stack(pg_cluster, template_database, redis_url, flush="db", hosts=1) as stack:
         yield stack
 
 

@@ -40,7 +40,7 @@ def capped(
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/6"
     cap = {"CLOUDLEDGER_IMAGE_SIZE_CAP": str(CAP)}
-    with running_stack(pg_cluster, template_database, redis_url, "db", cap) as stack:
+    with running_stack(pg_cluster, template_database, redis_url, "db", cap, hosts=1) as stack:
         yield stack
 
 

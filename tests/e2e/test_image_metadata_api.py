@@ -190,7 +190,7 @@ def protected_stack(
         "CLOUDLEDGER_PROPERTY_PROTECTION_RULE_FORMAT": "policies",
     }
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/9"
-    with running_stack(pg_cluster, template_database, redis_url, "db", settings) as stack:
+    with running_stack(pg_cluster, template_database, redis_url, "db", settings, hosts=1) as stack:
         yield stack
 
 
@@ -224,6 +224,31 @@ def test_property_protections_follow_the_seed_file(protected_stack: Stack) -> No
     assert patch(member, "replace", "x_none_delete") in (403, 404)
     shown = admin.client.get(f"{IMAGES}/{image['id']}").json()
     assert shown["x_none_delete"] == "new" and "x_none_update" not in shown
+
+
+def test_an_image_list_filter_tells_no_one_a_property_it_may_not_read(
+    protected_stack: Stack,
+) -> None:
+    """The seed's protections: members read no x_none_* property, admins
+    x_none_update. A filter on it was a way to read it, one guess a time."""
+    admin = login(protected_stack, "admin", protected_stack.admin_password, "admin")
+    member = create_member(protected_stack, "filter")
+    tenant = login(protected_stack, member.user, member.password, member.project)
+    secret = uuid.uuid4().hex
+    made = admin.client.post(
+        IMAGES,
+        json={"name": f"p-{uuid.uuid4().hex[:8]}", "visibility": "public", "x_none_update": secret},
+    )
+    assert made.status_code == 201, made.text
+
+    def found(who: Session, value: str) -> list[str]:
+        listed = who.client.get(IMAGES, params={"x_none_update": value})
+        assert listed.status_code == 200, listed.text
+        return [i["id"] for i in listed.json()["images"]]
+
+    assert found(admin, secret) == [made.json()["id"]]
+    assert found(tenant, secret) == found(tenant, "wrong guess") == []
+    assert made.json()["id"] in [i["id"] for i in tenant.client.get(IMAGES).json()["images"]]
 
 
 def test_a_deactivated_image_is_downloaded_by_admins_only(

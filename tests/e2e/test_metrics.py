@@ -49,7 +49,7 @@ def own_stack(
     token_file = tmp_path_factory.mktemp("metrics") / "scrape.token"
     token_file.write_text(SCRAPE_TOKEN + "\n")
     settings = {"CLOUDLEDGER_METRICS_TOKEN_FILE": str(token_file)}
-    with running_stack(pg_cluster, template_database, redis_url, "db", settings) as stack:
+    with running_stack(pg_cluster, template_database, redis_url, "db", settings, hosts=1) as stack:
         yield stack
 
 

@@ -30,7 +30,7 @@ def own_stack(
 ) -> Iterator[Stack]:
     """Fuzzing creates and deletes at random: keep it off the shared stack."""
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/5"
-    with running_stack(pg_cluster, template_database, redis_url, flush="db") as stack:
+    with running_stack(pg_cluster, template_database, redis_url, flush="db", hosts=1) as stack:
         yield stack
 
 

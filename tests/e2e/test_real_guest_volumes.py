@@ -37,7 +37,7 @@ def qemu_stack(
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/8"
     real = {"CLOUDLEDGER_HYPERVISOR": "qemu", "CLOUDLEDGER_SHUTDOWN_TIMEOUT": "1"}
-    with running_stack(pg_cluster, template_database, redis_url, "db", real) as stack:
+    with running_stack(pg_cluster, template_database, redis_url, "db", real, hosts=1) as stack:
         try:
             yield stack
         finally:

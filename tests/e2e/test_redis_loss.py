@@ -37,7 +37,7 @@ def own_stack(
 ) -> Iterator[Stack]:
     """A stack of this test's own (Redis database 3): it flushes that Redis."""
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/3"
-    with running_stack(pg_cluster, template_database, redis_url, flush="db") as stack:
+    with running_stack(pg_cluster, template_database, redis_url, flush="db", hosts=1) as stack:
         yield stack
 
 

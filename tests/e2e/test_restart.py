@@ -36,7 +36,7 @@ def own_stack(
     """A stack of this test's own (Redis database 2), so restarting it disturbs
     no other test."""
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/2"
-    with running_stack(pg_cluster, template_database, redis_url, flush="db") as stack:
+    with running_stack(pg_cluster, template_database, redis_url, flush="db", hosts=1) as stack:
         yield stack
 
 

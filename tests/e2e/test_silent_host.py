@@ -28,7 +28,7 @@ def quick_stack(
     pg_cluster: PrivateCluster, redis_server: PrivateRedis, template_database: str
 ) -> Iterator[Stack]:
     redis_url = redis_server.url().rsplit("/", 1)[0] + "/8"
-    with running_stack(pg_cluster, template_database, redis_url, "db", DOWN_TIME) as stack:
+    with running_stack(pg_cluster, template_database, redis_url, "db", DOWN_TIME, hosts=1) as stack:
         yield stack
 
 

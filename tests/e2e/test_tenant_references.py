@@ -27,13 +27,9 @@ from e2e.helpers import (
     Stack,
     create_member,
     login,
-    running_stack,
     wait_for,
 )
-from e2e.test_image_metadata_api import SEED_PROTECTIONS
 from e2e.test_openstack_cli import as_json, clouds_yaml_for, ok, openstack, status_of
-from ops.postgres import PrivateCluster
-from ops.redis import PrivateRedis
 
 pytestmark = pytest.mark.e2e
 
@@ -337,47 +333,3 @@ def test_image_members_do_not_tell_a_tenant_which_projects_exist(
         ok(openstack(attacker, "image", "add", "project", image, project))
     members = as_json(openstack(attacker, "image", "member", "list", "-f", "json", image))
     assert len(members) == 2
-
-
-@pytest.fixture(scope="module")
-def protected_stack(
-    pg_cluster: PrivateCluster,
-    redis_server: PrivateRedis,
-    template_database: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """A stack with the seed's property protections (on its own Redis database)."""
-    rules = tmp_path_factory.mktemp("protections") / "property-protections.conf"
-    rules.write_text(SEED_PROTECTIONS.read_text())
-    rules.parent.chmod(0o755)
-    settings = {
-        "CLOUDLEDGER_PROPERTY_PROTECTION_FILE": str(rules),
-        "CLOUDLEDGER_PROPERTY_PROTECTION_RULE_FORMAT": "policies",
-    }
-    redis_url = redis_server.url().rsplit("/", 1)[0] + "/9"
-    with running_stack(pg_cluster, template_database, redis_url, "db", settings) as stack:
-        yield stack
-
-
-def test_an_image_list_filter_tells_no_one_a_property_it_may_not_read(
-    protected_stack: Stack,
-) -> None:
-    """The seed's protections: members read no x_none_* property, admins
-    x_none_update. A filter on it was a way to read it, one guess a time."""
-    admin = login(protected_stack, "admin", protected_stack.admin_password, "admin")
-    member = create_member(protected_stack, "filter")
-    tenant = login(protected_stack, member.user, member.password, member.project)
-    secret = uuid.uuid4().hex
-    made = admin.client.post(
-        IMAGES, json={"name": _name("p"), "visibility": "public", "x_none_update": secret}
-    )
-    assert made.status_code == 201, made.text
-
-    def found(who: Session, value: str) -> list[str]:
-        listed = who.client.get(IMAGES, params={"x_none_update": value})
-        assert listed.status_code == 200, listed.text
-        return [i["id"] for i in listed.json()["images"]]
-
-    assert found(admin, secret) == [made.json()["id"]]
-    assert found(tenant, secret) == found(tenant, "wrong guess") == []
-    assert made.json()["id"] in [i["id"] for i in tenant.client.get(IMAGES).json()["images"]]

@@ -73,7 +73,8 @@ def stack(
     """`cloudledger run` with the plugin named: its own worker role among
     the others, its table, its routes."""
     named = {"CLOUDLEDGER_RESOURCES": PLUGIN, "PYTHONPATH": str(ROOT)}
-    with running_stack(pg_cluster, template_database, redis_server.url(), "all", named) as up:
+    redis_url = redis_server.url()
+    with running_stack(pg_cluster, template_database, redis_url, "all", named, hosts=1) as up:
         yield up
 
 
