@@ -32,6 +32,17 @@ def services_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A folder with a short path, removed after the test: for sockets, whose
+    paths must fit in 107 bytes where pytest's tmp_path often does not (a
+    connector given a longer root falls back to a folder of /tmp that no
+    test would remove)."""
+    path = Path(tempfile.mkdtemp(prefix="cl-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(services_dir: Path) -> Iterator[PrivateCluster]:
     """A throw-away PostgreSQL 15 cluster (fsync off) for the whole session."""

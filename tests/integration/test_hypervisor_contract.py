@@ -74,8 +74,8 @@ def hypervisor(request: pytest.FixtureRequest) -> Iterator[Hypervisor]:
         # One embedded QEMU driver per process, so emptied after each test. A
         # domain with no bootable disk just waits in its BIOS; no guest answers
         # a soft reboot (or a hot-unplug), so a short wait before giving up.
-        tmp_path = request.getfixturevalue("tmp_path")
-        connector = QsdConnector(tmp_path / "conn", SubprocessRunner())
+        sockets = request.getfixturevalue("short_dir")
+        connector = QsdConnector(sockets / "conn", SubprocessRunner())
         qemu = LibvirtHypervisor(
             request.getfixturevalue("qemu_conn"), "qemu", 1.0, connector, detach_timeout_s=2.0
         )

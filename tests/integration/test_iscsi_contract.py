@@ -4,6 +4,8 @@ initiator in a qemu-storage-daemon, with CHAP)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +79,8 @@ def _tgt(tmp_path: Path) -> Iterator[Harness]:
         TgtdConfig(tmp_path / "tgtd", free_control_port(), Portal("127.0.0.1", free_port())),
         runner=runner,
     )
-    connector = QsdConnector(tmp_path / "conn", runner)
+    sockets = Path(tempfile.mkdtemp(prefix="cl-"))  # a short path, as sockets need
+    connector = QsdConnector(sockets / "conn", runner)
     target = tgtd.target
 
     def login(volume: str, attachment: str, secret: str) -> bool:
@@ -96,6 +99,7 @@ def _tgt(tmp_path: Path) -> Iterator[Harness]:
         for attachment in connector.connected():
             connector.ensure_disconnected(attachment)
         tgtd.stop()
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 @pytest.fixture(params=["fake", "tgt"])

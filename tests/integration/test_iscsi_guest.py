@@ -84,12 +84,12 @@ class Storage:
 
 
 @pytest.fixture
-def storage(qemu_conn: libvirt.virConnect, tmp_path: Path) -> Iterator[Storage]:
+def storage(qemu_conn: libvirt.virConnect, tmp_path: Path, short_dir: Path) -> Iterator[Storage]:
     runner = SubprocessRunner()
     wanted: dict[str, WantedExport] = {}
     config = TgtdConfig(tmp_path / "tgtd", free_control_port(), Portal("127.0.0.1", free_port()))
     tgtd = Tgtd(config, restore=lambda: list(wanted.values()), runner=runner)
-    connector = QsdConnector(tmp_path / "conn", runner)
+    connector = QsdConnector(short_dir / "conn", runner)
     hypervisor = LibvirtHypervisor(qemu_conn, "qemu", 1.0, connector, detach_timeout_s=90.0)
     tgtd.start()
     try:

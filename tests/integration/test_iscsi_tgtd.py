@@ -50,8 +50,8 @@ def backing(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def connector(tmp_path: Path) -> Iterator[QsdConnector]:
-    conn = QsdConnector(tmp_path / "conn", SubprocessRunner())
+def connector(short_dir: Path) -> Iterator[QsdConnector]:
+    conn = QsdConnector(short_dir / "conn", SubprocessRunner())
     yield conn
     for attachment in conn.connected():
         conn.ensure_disconnected(attachment)
@@ -168,7 +168,7 @@ def test_a_sigkilled_tgtd_is_restarted_with_its_exports(
 
 
 def test_the_chap_secret_is_in_no_log(
-    tmp_path: Path, backing: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, short_dir: Path, backing: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     tgtd = Tgtd(_config(tmp_path))
     tgtd.start()
@@ -176,7 +176,7 @@ def test_the_chap_secret_is_in_no_log(
         with caplog.at_level(logging.DEBUG):
             tgtd.target.ensure_export(VOLUME, backing, USER, SECRET)
             tgtd.target.ensure_acl(VOLUME, attachment_initiator_iqn(ATTACHMENT))
-            conn = QsdConnector(tmp_path / "conn", SubprocessRunner())
+            conn = QsdConnector(short_dir / "conn", SubprocessRunner())
             wrong = VolumeDisk(
                 ATTACHMENT, VOLUME, "vdc", TargetAddress(tgtd.config.portal, target_iqn(VOLUME)),
                 USER, "not-the-right-secret",
@@ -204,7 +204,7 @@ def namespace() -> Iterator[str]:
 
 
 def test_tgtd_in_a_namespace_serves_there_and_is_controlled_from_outside(
-    tmp_path: Path, backing: str, namespace: str
+    tmp_path: Path, short_dir: Path, backing: str, namespace: str
 ) -> None:
     runner = SubprocessRunner()
     config = TgtdConfig(
@@ -214,8 +214,8 @@ def test_tgtd_in_a_namespace_serves_there_and_is_controlled_from_outside(
     tgtd.start()
     # The daemon in the namespace logs in; one in the root namespace cannot
     # (loopback is per namespace), and both are driven from here.
-    inside = QsdConnector(tmp_path / "in", runner, netns=namespace)
-    outside = QsdConnector(tmp_path / "out", runner)
+    inside = QsdConnector(short_dir / "in", runner, netns=namespace)
+    outside = QsdConnector(short_dir / "out", runner)
     try:
         tgtd.target.ensure_export(VOLUME, backing, USER, SECRET)
         tgtd.target.ensure_acl(VOLUME, attachment_initiator_iqn(ATTACHMENT))

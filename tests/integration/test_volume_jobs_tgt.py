@@ -77,7 +77,7 @@ class Storage:
 
 
 @pytest.fixture
-def storage(database_url: str, tmp_path: Path) -> Iterator[Storage]:
+def storage(database_url: str, tmp_path: Path, short_dir: Path) -> Iterator[Storage]:
     cloud = build_cloud(database_url, tmp_path / "images")
     view = build_view(VolumesView, es_env(database_url))
     projector = Projector(cloud.app, ViewGroup(view.datastore, [view]), database_url)
@@ -95,7 +95,7 @@ def storage(database_url: str, tmp_path: Path) -> Iterator[Storage]:
     context = VolumeContext(cloud.app, HOST, tgtd.target, files, KEY, wanted=wanted)
     holder.append(context)
     tgtd.start()
-    connector = QsdConnector(tmp_path / "conn", SubprocessRunner())
+    connector = QsdConnector(short_dir / "conn", SubprocessRunner())
     try:
         yield Storage(cloud, tgtd, context, connector, view, stop)
     finally:
