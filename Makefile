@@ -23,8 +23,11 @@ format: install  ## reformat, then apply ruff's safe fixes
 check: install lint  ## the fast loop: lint and the unit tests (under a minute)
 	$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
+# Files in collection order (--no-loadscope-reorder): xdist otherwise sorts
+# them by test count, mixing unit files among the e2e ones, and each return to
+# tests/e2e started its package's stack again (15 starts where 2 will do).
 test: install lint interop  ## lint, the interop guideline's tempest tests, then the whole test suite
-	$(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests
+	$(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder --durations=30 tests
 
 # docs/interop.md says what these run and what tempest is told about the cloud.
 interop: install  ## the OpenStack Powered Compute guideline's required tempest tests (own stack)

@@ -59,7 +59,8 @@ def running_projector(cloud: Cloud) -> Iterator[None]:
     thread.start()
     try:
         yield
-        _wait_for(lambda: _servers_position(cloud) >= _last_of(cloud, group.topics), 60)
+        # A deadline, not a cost: a 40-minute run under load 20 once needed more than 60 s.
+        _wait_for(lambda: _servers_position(cloud) >= _last_of(cloud, group.topics), 180)
     finally:
         stop.set()
         thread.join()
