@@ -25,7 +25,7 @@ check: install lint  ## the fast loop: lint and the unit tests (under a minute)
 
 # Files in collection order (--no-loadscope-reorder): xdist otherwise sorts
 # them by test count, mixing unit files among the e2e ones, and each return to
-# tests/e2e started its package's stack again (15 starts where 2 will do).
+# tests/e2e started its package's stack again (about 15 starts where 2 do).
 test: install lint interop  ## lint, the interop guideline's tempest tests, then the whole test suite
 	$(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder --durations=30 tests
 
