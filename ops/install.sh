@@ -71,3 +71,9 @@ if [[ ! -e $stamp || pyproject.toml -nt $stamp ]]; then
     .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
     touch "$stamp"
 fi
+
+# Bytecode for the project's own modules, written here because nothing else
+# writes it where PYTHONDONTWRITEBYTECODE is set (as on these machines): a
+# stack starts ten processes, each compiling them all again, about 0.4 s of
+# CPU apiece. Only changed files are compiled, so this is quick when current.
+.venv/bin/python -m compileall -q api commands domain ops projections workers >/dev/null
