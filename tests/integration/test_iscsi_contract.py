@@ -4,8 +4,6 @@ initiator in a qemu-storage-daemon, with CHAP)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,13 +71,13 @@ def _fake(tmp_path: Path) -> Iterator[Harness]:
     yield Harness(fake, tmp_path, login, logout)
 
 
-def _tgt(tmp_path: Path) -> Iterator[Harness]:
+def _tgt(tmp_path: Path, sockets: Path) -> Iterator[Harness]:
+    """``sockets``: a folder with a short path (the ``short_dir`` fixture)."""
     runner = SubprocessRunner()
     tgtd = Tgtd(
         TgtdConfig(tmp_path / "tgtd", free_control_port(), Portal("127.0.0.1", free_port())),
         runner=runner,
     )
-    sockets = Path(tempfile.mkdtemp(prefix="cl-"))  # a short path, as sockets need
     connector = QsdConnector(sockets / "conn", runner)
     target = tgtd.target
 
@@ -99,12 +97,14 @@ def _tgt(tmp_path: Path) -> Iterator[Harness]:
         for attachment in connector.connected():
             connector.ensure_disconnected(attachment)
         tgtd.stop()
-        shutil.rmtree(sockets, ignore_errors=True)
 
 
 @pytest.fixture(params=["fake", "tgt"])
 def iscsi(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    yield from (_fake if request.param == "fake" else _tgt)(tmp_path)
+    if request.param == "fake":
+        yield from _fake(tmp_path)
+    else:
+        yield from _tgt(tmp_path, request.getfixturevalue("short_dir"))
 
 
 def _exported(h: Harness, volume: str = VOLUME, initiators: tuple[str, ...] = ()) -> None:
@@ -308,10 +308,12 @@ def test_fake_fail_next_raises_once_then_works(tmp_path: Path) -> None:
     assert len(fake.list_exports()) == 1
 
 
-def test_tgt_exports_of_one_daemon_are_invisible_to_another(tmp_path: Path) -> None:
-    harness = _tgt(tmp_path / "a")
+def test_tgt_exports_of_one_daemon_are_invisible_to_another(
+    tmp_path: Path, short_dir: Path
+) -> None:
+    harness = _tgt(tmp_path / "a", short_dir / "a")
     first = next(harness)
-    second_gen = _tgt(tmp_path / "b")
+    second_gen = _tgt(tmp_path / "b", short_dir / "b")
     second = next(second_gen)
     try:
         _exported(first)
@@ -325,8 +327,8 @@ def test_tgt_exports_of_one_daemon_are_invisible_to_another(tmp_path: Path) -> N
                 next(gen)
 
 
-def test_tgt_a_daemon_that_is_gone_is_a_transient_error(tmp_path: Path) -> None:
-    gen = _tgt(tmp_path)
+def test_tgt_a_daemon_that_is_gone_is_a_transient_error(tmp_path: Path, short_dir: Path) -> None:
+    gen = _tgt(tmp_path, short_dir)
     harness = next(gen)
     with pytest.raises(StopIteration):
         next(gen)  # stops tgtd
