@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.app import CloudApp
 from commands.loading import BatchAggregates, load, load_many
-from commands.network_host import bind_server_ports
+from commands.network_host import plugged_with_spawn
 from commands.retry import retrying
 from commands.server_networks import finish_port_releases, release_server_ports
 from commands.volume_boot import attached_with_spawn, unplugged_with_deletion
@@ -44,7 +44,7 @@ def claim_host(app: CloudApp, instance_id: UUID, host_name: str) -> bool:
     except InsufficientCapacity:
         return False
     instance.schedule_on(host_name, actor)
-    app.save(host, instance, *bind_server_ports(app, [instance], host_name))
+    app.save(host, instance)
     return True
 
 
@@ -79,9 +79,8 @@ def place_on_host(app: CloudApp, host_name: str, instance_ids: Sequence[UUID]) -
     if placed:
         # The groups are saved too: a rival placing a member meanwhile makes
         # this save conflict, and the retry decides against its placement.
-        # Their ports are bound to the host: its network worker plugs them.
-        ports = bind_server_ports(app, placed, host_name)
-        app.save(host, *placed, *(g.group for g in groups.values()), *ports)
+        # (Their ports are bound by the host as it spawns them.)
+        app.save(host, *placed, *(g.group for g in groups.values()))
     return [instance.id for instance in placed]
 
 
@@ -181,8 +180,10 @@ def host_step(mark: Callable[[Instance, Actor], None]) -> Callable[[CloudApp, UU
 
 
 def _spawned(batch: BatchAggregates, instance: Instance) -> None:
-    """Active, and the volumes it booted with attached (in the same save)."""
+    """Active, with the ports its host plugged bound there and ACTIVE, and
+    the volumes it booted with attached (in the same save)."""
     actor, now = instance_actor(instance, "compute"), datetime.now(UTC)
+    plugged_with_spawn(instance, batch)
     instance.mark_spawned(actor, now=now)
     attached_with_spawn(instance, batch, now, actor)
 

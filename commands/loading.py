@@ -48,6 +48,19 @@ class BatchAggregates:
         assert isinstance(aggregate, kind)
         return aggregate
 
+    def get_many(self, kind: type[A], ids: Iterable[UUID]) -> dict[UUID, A]:
+        """Those of ``ids`` that exist (one query for the ones not loaded yet)."""
+        wanted = list(dict.fromkeys(ids))
+        missing = [i for i in wanted if i not in self.loaded]
+        if missing:
+            self.loaded.update(load_many(self.app, kind, missing))
+        found: dict[UUID, A] = {}
+        for aggregate_id in wanted:
+            aggregate = self.loaded.get(aggregate_id)
+            if isinstance(aggregate, kind):
+                found[aggregate_id] = aggregate
+        return found
+
 
 def parse_uuid(value: str, label: str) -> UUID:
     """A UUID from user input, or NotFound (a malformed id names nothing)."""

@@ -1,6 +1,6 @@
-"""What the hosts' network workers record: a server's ports bound to the
-host it is scheduled on, ports plugged there (and the server told once all
-of its ports are: its spawn goes ahead), the network's own ports up where
+"""What the hosts record of the network: a server's ports bound and plugged
+by its host in the spawn's save, ports plugged by a host's network queue
+(and a server being built told once all of its ports are), the network's own ports up where
 their services run, floating IPs' NAT in place, and each drift a host's
 reconcile repaired."""
 
@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 
 from commands.app import CloudApp
-from commands.loading import load_many
+from commands.loading import BatchAggregates, load_many
 from commands.logs import sole_request_id
 from commands.retry import retrying
 from domain.floating_ip import FloatingIP
@@ -31,18 +31,21 @@ def network_actor(project_id: str) -> Actor:
     return Actor(f"service:{SERVICE}", project_id, ("service",), request_id)
 
 
-def bind_server_ports(app: CloudApp, instances: Sequence[Instance], host: str) -> list[Port]:
-    """At scheduling, in the placement's save: each server's live ports
-    bound to its host (``binding:host_id``), whose network worker plugs them."""
-    wanted = {UUID(p): i for i in instances for p in i.port_ids}
-    bound = []
-    for port_id, port in load_many(app, Port, wanted).items():
-        instance = wanted[port_id]
+def plugged_with_spawn(instance: Instance, batch: BatchAggregates) -> None:
+    """In the spawn's save: the server's live ports bound to its host and
+    ACTIVE there, the host having plugged them as the guest started
+    (workers/jobs/boot_ports.py). The binding's own job is then cancelled
+    (workers/resources/network.py): nothing is left to plug."""
+    host = instance.host
+    if not host or not instance.port_ids or instance.ports_ready:
+        return
+    ports = batch.get_many(Port, [UUID(p) for p in instance.port_ids])
+    compute = instance.last_request.as_service("compute")
+    for port in ports.values():
         if port.deleted or port.device_id != str(instance.id):
             continue
-        port.bind(host, instance.last_request.as_service("scheduler"))
-        bound.append(port)
-    return bound
+        port.bind(host, compute)
+        port.mark_plugged(host, network_actor(port.project_id))
 
 
 @retrying

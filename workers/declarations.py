@@ -77,7 +77,11 @@ class Route:
     (``instance.spawn``), so two resources never share one. With
     ``once_per_host``, a ``Via`` event owes one item per host of the
     aggregates waiting on it (naming the event's own aggregate), not one per
-    waiting aggregate: for a job that needs to know only that it changed."""
+    waiting aggregate: for a job that needs to know only that it changed.
+    An event of ``cancelled_by`` that follows the owing one in the same relay
+    batch (one save made both) means the work was done in that save: the
+    item is never owed. Coming in a later batch it changes nothing, and the
+    job finds the work done."""
 
     kind: str
     owed_by: Trigger
@@ -86,6 +90,7 @@ class Route:
     job: str
     host_field: str = ""
     once_per_host: bool = False
+    cancelled_by: tuple[type, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,8 @@ class Relay(ProjectionView):
         plan, writes, aggregate = self.routing.plan(type(event)), self._writes, event.originator_id
         if plan.completes:  # only the kinds this event's type completes, never an unrelated job
             writes.complete(aggregate, event.originator_version, list(plan.completes))
+        if plan.cancels:  # work done in the save of the event that owed it
+            writes.cancel(aggregate, list(plan.cancels))
         for link, kind in plan.completes_via:  # jobs of the aggregates waiting on this one
             for waiting in writes.waiting_on(link.name, aggregate):
                 writes.complete(waiting, ANY_VERSION, [kind])

@@ -65,7 +65,7 @@ def run_or_fail(
         _fail(fault, f"{what} failed after retries", cleanup, str(exc))
         return False
     except ShownToOwnerError as exc:
-        _fail(fault, f"{what} failed: {exc}", cleanup)
+        _fail(fault, f"{what} failed: {exc}", cleanup, exc.details)
         return False
     except DriverError as exc:
         # The host's error names its paths and commands: admins only.

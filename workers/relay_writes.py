@@ -103,6 +103,10 @@ class RelayWrites:
 
     def complete(self, aggregate_id: UUID, version: int, kinds: list[str]) -> None:
         self.completions.extend((aggregate_id, version, kind) for kind in kinds)
+        self.cancel(aggregate_id, kinds)
+
+    def cancel(self, aggregate_id: UUID, kinds: list[str]) -> None:
+        """Items of ``kinds`` this batch owed the aggregate are not owed after all."""
         aggregate = str(aggregate_id)
         self.owed = {
             item_id: (item, v)

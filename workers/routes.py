@@ -34,6 +34,7 @@ class EventPlan:
     """What one type of event does in the relay, worked out once."""
 
     completes: tuple[str, ...]  # kinds of its own aggregate's jobs it completes
+    cancels: tuple[str, ...]  # kinds of its own aggregate's jobs owed in its batch it cancels
     completes_via: tuple[tuple[Link, str], ...]  # (link, kind) of waiting aggregates' jobs
     owes: tuple[Route, ...]  # jobs it owes its own aggregate
     owes_via: tuple[Route, ...]  # jobs it owes each aggregate waiting on it
@@ -87,7 +88,7 @@ class Routing:
         seen: dict[type, None] = {}
         for route in self.routes:
             seen.setdefault(_event_of(route.owed_by))
-            for completion in route.completed_by:
+            for completion in (*route.completed_by, *route.cancelled_by):
                 seen.setdefault(_event_of(completion))
         for placement in self.placements:
             seen.setdefault(placement.set_by)
@@ -121,6 +122,7 @@ class Routing:
         reached = {r.owed_by.link for r in owes_via if isinstance(r.owed_by, Via)}
         return EventPlan(
             completes=tuple(r.kind for r in self.routes if event_type in r.completed_by),
+            cancels=tuple(r.kind for r in self.routes if event_type in r.cancelled_by),
             completes_via=completes_via,
             owes=owes,
             owes_via=owes_via,

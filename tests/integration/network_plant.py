@@ -134,11 +134,15 @@ def network_plant(
         cloud.register_host(host, vcpus=8, ram_mb=8192)
     hosts_view, projector = hosts_projector(cloud)
     relay = build_relay(cloud.app, database_url, redis_url)
-    computes = {
-        h: _compute(cloud, h, FakeDiskStore(folder / h), folder / h / "cache") for h in HOSTS
-    }
     found = networks or {}
     contexts = {h: found.get(h) or network_context(cloud, h) for h in HOSTS}
+    # Each host's process serves its network queue too: the spawn plugs.
+    computes = {
+        h: _compute(cloud, h, FakeDiskStore(folder / h), folder / h / "cache").with_neighbours(
+            (contexts[h],)
+        )
+        for h in HOSTS
+    }
     contexts[NETWORK_NODE] = found.get(NETWORK_NODE) or network_context(cloud, None)
     admin = Actor("admin", cloud.member.project_id, ("admin",), "req-admin")
     plant = NetworkPlant(

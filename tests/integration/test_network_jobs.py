@@ -1,10 +1,11 @@
 """The network workers on the pipeline (real PostgreSQL, Redis, relay; every
 worker in this process, fake drivers): a server booted on `private` has its
-port bound to its host at scheduling, plugged by that host's network worker
-(tap, filter) with its lease on the network node, and spawns only then,
-with an interface per port; a port that cannot be plugged fails its server;
+port bound and plugged by its host as it spawns (tap, filter; one job, no
+network queue hop) with its lease on the network node, and its guest an
+interface per port; a port that cannot be plugged fails its server;
 a deleted server's guest goes first, then its ports; security group
-changes reach running ports on every host; os-interface hot-plugs."""
+changes reach running ports on every host; os-interface hot-plugs through
+the host's network queue."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from uuid import UUID
 import pytest
 from helpers import rows
 from network_plant import HOSTS, NetworkPlant, network_plant
+from redis import Redis
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
 
 from commands.network_security import RuleSpec
 from commands.server_interfaces import attach_interface, detach_interface
@@ -26,6 +30,7 @@ from workers.drivers.fake_network import FakeDhcp, FakeFirewall, FakePorts
 from workers.drivers.network_types import tap_name
 from workers.jobs.domain_spec import domain_name
 from workers.jobs.network_context import NETWORK_NODE
+from workers.resources.instance import COMPUTE
 from workers.resources.network import NETWORK
 
 
@@ -59,6 +64,18 @@ def _hypervisor(plant: NetworkPlant, host: str) -> FakeHypervisor:
     return found
 
 
+def _kinds_relayed(plant: NetworkPlant) -> set[str]:
+    """The kinds of every item the hosts' network queues have run."""
+    redis = Redis.from_url(plant.redis_url)
+    kinds = set()
+    for host in HOSTS:
+        registry = FinishedJobRegistry(NETWORK.queue(host), connection=redis)
+        for job in Job.fetch_many(registry.get_job_ids(), connection=redis):
+            if job is not None:
+                kinds |= {kind for kind, _ in job.args[1]}
+    return kinds
+
+
 def _booted(plant: NetworkPlant, name: str = "vm") -> tuple[UUID, str]:
     server = plant.boot(name)
     plant.pump()
@@ -68,25 +85,28 @@ def _booted(plant: NetworkPlant, name: str = "vm") -> tuple[UUID, str]:
     return server, instance.host
 
 
-def test_a_server_on_private_spawns_once_its_port_is_plugged_on_its_host(
+def test_a_server_on_private_has_its_port_plugged_by_its_host_as_it_spawns(
     plant: NetworkPlant,
 ) -> None:
     server = plant.boot("vm")
-    host_queues = tuple(NETWORK.queue(h) for h in HOSTS)
-    plant.pump(skip=host_queues)  # no host's network worker runs yet
+    compute_queues = tuple(COMPUTE.queue(h) for h in HOSTS)
+    plant.pump(skip=compute_queues)  # scheduled, no host has spawned it yet
     instance = plant.cloud.instance(server)
     assert instance.host in HOSTS
     assert (instance.vm_state, instance.task_state) == (VmState.BUILDING, "spawning")
     (port,) = plant.ports_of(server)
-    assert (port.host, port.status) == (instance.host, "DOWN")  # bound at scheduling
-    assert _hypervisor(plant, instance.host).list_domains() == []  # the spawn waits
+    assert (port.host, port.status) == ("", "DOWN")  # bound by its host as it spawns
+    assert all(_ports(plant, h).list_ports() == [] for h in HOSTS)
 
+    before = _kinds_relayed(plant)
     plant.pump()
 
     instance = plant.cloud.instance(server)
     assert instance.vm_state == VmState.ACTIVE
     (port,) = plant.ports_of(server)
-    assert port.status == "ACTIVE"
+    assert (port.host, port.status) == (instance.host, "ACTIVE")
+    # The spawn plugged it: no plug job went through the host's network queue.
+    assert "network.plug" not in _kinds_relayed(plant) - before
     host = instance.host
     assert host is not None
     assert [p.port_id for p in _ports(plant, host).list_ports()] == [str(port.id)]
@@ -126,7 +146,7 @@ def test_a_port_that_cannot_be_plugged_fails_its_server_and_frees_quota_and_clai
     plant: NetworkPlant,
 ) -> None:
     server = plant.boot("doomed")
-    plant.pump(skip=tuple(NETWORK.queue(h) for h in HOSTS))
+    plant.pump(skip=tuple(COMPUTE.queue(h) for h in HOSTS))
     host = plant.cloud.instance(server).host
     assert host is not None
     _ports(plant, host).fail_next(PermanentDriverError("no such segment kind here"))
@@ -134,8 +154,10 @@ def test_a_port_that_cannot_be_plugged_fails_its_server_and_frees_quota_and_clai
     instance = plant.cloud.instance(server)
     assert instance.vm_state == VmState.ERROR
     assert instance.fault is not None
-    assert instance.fault["message"] == "Failed to plug the server's network ports."
+    assert instance.fault["message"] == "Build failed: Failed to plug the server's network ports."
     assert "no such segment kind" not in str(instance.fault["message"])  # admins only
+    assert "no such segment kind" in str(instance.fault["details"])
+    assert _hypervisor(plant, host).list_domains() == []
     assert str(server) not in plant.cloud.quota().allocations
     assert all(str(server) not in plant.cloud.host(h).claims for h in HOSTS)
     assert all(_ports(plant, h).list_ports() == [] for h in HOSTS)  # nothing half made
@@ -246,9 +268,11 @@ def test_a_port_attached_to_a_running_server_is_plugged_then_in_its_guest(
         plant.cloud.app, str(server), "", plant.ids["private"], "", plant.cloud.member
     )
     (port_id,) = made.ids
+    assert "network.plug" not in _kinds_relayed(plant)
     plant.pump()
     port = plant.cloud.app.repository.get(port_id)
     assert (port.host, port.status) == (host, "ACTIVE")
+    assert "network.plug" in _kinds_relayed(plant)  # its host's network queue plugged it
     interfaces = _hypervisor(plant, host).interfaces(domain_name(server))
     assert [i.tap for i in interfaces][-1] == tap_name(str(port_id)) and len(interfaces) == 2
 

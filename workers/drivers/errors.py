@@ -17,4 +17,8 @@ class ShownToOwnerError(PermanentDriverError):
     """A permanent failure whose message names no host, path or command (an
     image the host refuses, and why): the server's owner is told it, as Nova
     tells a NovaException's message. Any other driver error's text goes only
-    to the fault's details (admins) and the host's log."""
+    to the fault's details (admins) and the host's log; ``details`` go there too."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details

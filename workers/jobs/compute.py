@@ -21,7 +21,9 @@ from domain.power import BY_TASK
 from domain.values import PowerState, TaskState, VmState
 from workers import harness
 from workers.drivers.errors import DriverError
+from workers.drivers.hypervisor import DomainSpec
 from workers.harness import Outcomes, Record, Step, in_one_save, one_by_one, run_step
+from workers.jobs.boot_ports import plug_server_ports, unplug_server_ports
 from workers.jobs.domain_spec import domain_name, spec_for
 from workers.jobs.volume_disks import boot_volumes_ready
 from workers.runtime import ComputeContext
@@ -130,13 +132,23 @@ def remove_guest(host: ComputeContext, instance_id: UUID) -> None:
 
 
 def _run(host: ComputeContext, instance: Instance) -> None:
+    _start(host, spec_for(instance, host))
+
+
+def _spawn(host: ComputeContext, instance: Instance) -> None:
+    """Its ports plugged here first (the guest's interfaces), then the guest."""
+    interfaces = plug_server_ports(host, instance)
     spec = spec_for(instance, host)
+    _start(host, spec if interfaces is None else replace(spec, interfaces=interfaces))
+
+
+def _start(host: ComputeContext, spec: DomainSpec) -> None:
     began = time.monotonic()
     host.hypervisor.ensure_running(spec)
     # The hypervisor's own part of a boot, apart from the control plane's
     # (`cloudledger bench guest` reads it back from the console).
     took = time.monotonic() - began
-    host.console.write(str(instance.id), f"{HYPERVISOR_TIMING} {spec.name} in {took:.3f} s")
+    host.console.write(spec.uuid, f"{HYPERVISOR_TIMING} {spec.name} in {took:.3f} s")
 
 
 def _stop(host: ComputeContext, instance: Instance) -> None:
@@ -144,19 +156,17 @@ def _stop(host: ComputeContext, instance: Instance) -> None:
 
 
 def _remove_guest(host: ComputeContext, instance: Instance) -> None:
+    """The guest, then its ports' taps and filters here."""
     remove_guest(host, instance.id)
+    unplug_server_ports(host, instance)
 
 
-_SPAWNING = instance_step(TaskState.SPAWNING, _run, in_one_save(record.finish_spawns), "active")
-# A server booting with ports waits until its host's network worker has
-# plugged them (their PortsPlugged owes this step again: workers/resources/network.py),
-# one booting with volumes until the volume hosts let it in (their
-# AccessGranted owes it again: workers/resources/volume.py).
+_SPAWNING = instance_step(TaskState.SPAWNING, _spawn, in_one_save(record.finish_spawns), "active")
+# A server booting with volumes waits until the volume hosts let it in
+# (their AccessGranted owes this step again: workers/resources/volume.py).
 SPAWN = replace(
     _SPAWNING,
-    waiting=lambda i, host: (
-        _SPAWNING.waiting(i, host) and i.ports_ready and boot_volumes_ready(host.app, i)
-    ),
+    waiting=lambda i, host: _SPAWNING.waiting(i, host) and boot_volumes_ready(host.app, i),
 )
 STOP = instance_step(TaskState.POWERING_OFF, _stop, one_by_one(record.finish_stop), "stopped")
 START = instance_step(TaskState.POWERING_ON, _run, one_by_one(record.finish_start), "active")

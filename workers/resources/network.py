@@ -53,9 +53,18 @@ _PLUG, _UNPLUG, _REFILTER, _REFRESH_SETS = (
 )
 
 PORT_ROUTES = (
-    # Bound to a host (at scheduling, by os-interface, by an admin): plugged
-    # there, its server told once all its ports are.
-    Route("network.plug", Port.Bound, NETWORK, (), _PLUG, host_field="host"),
+    # Bound to a host (by os-interface, by an admin): plugged there. A server's
+    # ports are bound and plugged by its host as it spawns, in the spawn's
+    # save (workers/jobs/boot_ports.py): nothing is left to do then.
+    Route(
+        "network.plug",
+        Port.Bound,
+        NETWORK,
+        (),
+        _PLUG,
+        host_field="host",
+        cancelled_by=(Port.Plugged,),
+    ),
     Route("network.unplug", Port.Unbound, NETWORK, (), _UNPLUG, host_field="host"),
     # The others on the host it is bound to (its placement).
     Route("network.unplug_deleted", Port.Deleted, NETWORK, (), _UNPLUG),
