@@ -30,9 +30,8 @@ def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Pope
     SimpleWorker named as our workers are."""
     if loop:
         # Its jobs take its context (here None) first: rq_probe_jobs.nap.
-        code = (
-            f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r}, None)"
-        )
+        contexts = {QUEUE: None}
+        code = f"from workers.rq_worker import work; work({redis_url!r}, {contexts!r}, {role!r})"
     else:
         code = (
             "from redis import Redis; from rq import SimpleWorker; "
