@@ -190,6 +190,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from workers import bootstrap
 
     role = bootstrap.role(args.role)
+    if (why := bootstrap.refusal(role, args.host)) is not None:
+        print(f"cloudledger worker {role.name}: {why}", file=sys.stderr)
+        return 2
     if role.per_host and not args.host:
         print(f"cloudledger worker {role.name} needs --host", file=sys.stderr)
         return 2

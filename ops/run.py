@@ -146,6 +146,8 @@ def _children(settings: Settings, names: list[str], env: dict[str, str]) -> list
         python_child("relay", ["relay"], env, logs),
     ]
     for role in routes.ROLES:  # one worker per role, or per role and host
+        if role.joins is not None:
+            continue  # the process of the role it joins serves its queue
         if role.per_host:
             children += [
                 python_child(f"{role.name}@{n}", ["worker", role.name, "--host", n], env, logs)

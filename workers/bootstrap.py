@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import get_type_hints
 
 from redis import Redis
@@ -85,26 +85,64 @@ def _reconcile_loop(relay: Relay, stop: threading.Event) -> None:
 def serve(
     role: Role, settings: Settings, host_name: str | None, environ: Mapping[str, str] = os.environ
 ) -> None:
-    """Run one worker of ``role`` (for ``host_name`` if it is per host): its
-    builder makes the context every job of this process runs with."""
+    """Run one worker of ``role`` (for ``host_name`` if it is per host),
+    which also serves the queues of the roles that join it on that host:
+    each queue's jobs run with the context its own role's builder made."""
+    if (why := refusal(role, host_name)) is not None:
+        raise SystemExit(why)
     if role.per_host and not host_name:
         raise SystemExit(f"a {role.name} worker serves one host: give --host")
+    contexts = host_contexts(
+        role, host_name, lambda r: build_context(r, settings, host_name, environ)
+    )
+    name = f"{role.name}-{host_name}" if role.per_host else role.name
+    # Jobs run in this process: the libvirt connection (and the test driver's
+    # in-memory domains), the fake network drivers and the aggregate cache
+    # live across jobs. Nothing reads a joined role's beat: one is enough.
+    rq_worker.work(settings.redis_url, contexts, name, beat_interval(settings.service_down_time_s))
+
+
+def refusal(role: Role, host_name: str | None) -> str | None:
+    """Why ``role`` does not run alone, naming what serves it; None if it may."""
+    if role.joins is None:
+        return None
+    return (
+        f"the {role.name} queue of a host is served by that host's {role.joins.name} "
+        f"process: run cloudledger worker {role.joins.name} --host {host_name or 'H'}"
+    )
+
+
+def build_context(
+    role: Role, settings: Settings, host_name: str | None, environ: Mapping[str, str]
+) -> object:
+    """The context ``role``'s builder makes, of the type it is annotated to return."""
     build = resolve(role.build)
     context = build(settings, host_name, environ)
     expected = get_type_hints(build).get("return")
     if isinstance(expected, type) and not isinstance(context, expected):
         raise TypeError(f"{role.build} built a {type(context).__name__}")
-    name = f"{role.name}-{host_name}" if role.per_host else role.name
-    # Jobs run in this process: the libvirt connection (and the test driver's
-    # in-memory domains) and the aggregate cache live across jobs.
-    rq_worker.work(
-        settings.redis_url,
-        [role.family.queue(host_name)],
-        name,
-        context,
-        beat_interval(settings.service_down_time_s),
-        role.name,
-    )
+    return context
+
+
+def host_contexts(
+    role: Role,
+    host_name: str | None,
+    build: Callable[[Role], object],
+    roles: Iterable[Role] | None = None,
+) -> dict[str, object]:
+    """Queue -> context for the process of ``role``: its own queue first,
+    then those of the roles that join it (``roles``: every role by default),
+    whose contexts its own context is given as neighbours."""
+    primary = build(role)
+    joined = [r for r in (routes.ROLES if roles is None else roles) if r.joins == role.family]
+    if not joined:
+        return {role.family.queue(host_name): primary}
+    with_neighbours = getattr(primary, "with_neighbours", None)
+    if with_neighbours is None:
+        names = ", ".join(r.name for r in joined)
+        raise TypeError(f"{type(primary).__name__} has no with_neighbours, yet {names} join it")
+    neighbours = {r.family.queue(host_name): build(r) for r in joined}
+    return {role.family.queue(host_name): with_neighbours(tuple(neighbours.values())), **neighbours}
 
 
 def role(name: str) -> Role:

@@ -108,10 +108,15 @@ class Role:
     for a per-host family) with the context ``build`` (``module:function``,
     called with the settings, the host and the environment) returns. The
     context's type is what ``build`` is annotated to return; every job
-    routed to the family must accept it."""
+    routed to the family must accept it.
+
+    With ``joins``, the role's queue is served by the process of the role
+    of that family on the same host: one process takes both queues' jobs,
+    one at a time, each with its own role's context."""
 
     family: QueueFamily
     build: str
+    joins: QueueFamily | None = None
 
     @property
     def name(self) -> str:

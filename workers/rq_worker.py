@@ -1,7 +1,9 @@
 """The RQ loop of every worker process: it waits out a lost Redis instead of
 exiting, first takes back the jobs a killed predecessor left half-done, and
-hands every job the context its role built at start (workers/runtime.py):
-a job function takes that context first, then the arguments it was queued with.
+hands every job the context built at start for the queue it came from
+(workers/runtime.py): a job function takes that context first, then the
+arguments it was queued with. One process may serve several queues (a
+compute host's own and its network's): it takes their jobs one at a time.
 
 RQ only notices a job whose worker died once the job's timeout has passed
 (minutes); until then it sits "started" in the queue's registry, and the
@@ -18,7 +20,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -55,17 +57,21 @@ class ContextJob(Job):
 
 
 class ContextWorker(SimpleWorker):
-    """SimpleWorker (jobs run in this process) that passes ``context`` to each job."""
+    """SimpleWorker (jobs run in this process) that passes each job the
+    context of the queue it was taken from (``contexts``: queue name -> context)."""
 
     job_class = ContextJob
 
-    def __init__(self, *args: Any, context: object, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, contexts: Mapping[str, object], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.context = context
+        served = {queue.name for queue in self.queues}
+        if served != set(contexts):
+            raise ValueError(f"queues {sorted(served)} but contexts for {sorted(contexts)}")
+        self.contexts = dict(contexts)
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         if isinstance(job, ContextJob):  # always: RQ loads jobs as job_class
-            job.context = self.context
+            job.context = self.contexts[queue.name]
         succeeded: bool = super().perform_job(job, queue, execution)
         return succeeded
 
@@ -73,18 +79,15 @@ class ContextWorker(SimpleWorker):
 class CloudWorker(ContextWorker):
     """SimpleWorker (jobs run in this process, next to its libvirt connection)
     that retries a lost Redis every couple of seconds and reports a stop.
-    Each job is counted for its role (workers/job_counts.py), and the lines
-    logged while it runs carry the request ids the relay put in its meta."""
+    Each job is counted for its queue's family (workers/job_counts.py), and
+    the lines logged while it runs carry the request ids the relay put in its meta."""
 
     max_connection_wait_time = 2.0  # RQ's default backoff grows to 60 s
 
-    def __init__(
-        self, *args: Any, stopping: threading.Event, family: str = "", **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, stopping: threading.Event, **kwargs: Any) -> None:
         kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(*args, **kwargs)
         self.stopping = stopping
-        self.family = family or "worker"
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         started = time.perf_counter()
@@ -93,7 +96,7 @@ class CloudWorker(ContextWorker):
             ms = (time.perf_counter() - started) * 1000
             log.info("job %s %s in %.1f ms", job.id, "done" if succeeded else "failed", ms)
         try:
-            job_counts.record(self.connection, self.family, succeeded)
+            job_counts.record(self.connection, family_of(queue.name), succeeded)
         except redis.RedisError as exc:  # a count lost, not the job
             log.warning("job %s not counted: %s", job.id, exc)
         return succeeded
@@ -116,16 +119,22 @@ class CloudWorker(ContextWorker):
             self.pubsub.close()
 
 
+def family_of(queue: str) -> str:
+    """The family a queue is named after (``network`` for ``network.h1``:
+    workers/declarations.py, QueueFamily.queue): its jobs are counted for it."""
+    return queue.partition(".")[0]
+
+
 def work(
     redis_url: str,
-    queues: Sequence[str],
+    contexts: Mapping[str, object],
     role: str,
-    context: object,
     beat_every_s: float = BEAT_EVERY_S,
-    family: str = "",
 ) -> None:
-    """Take jobs from ``queues`` until SIGTERM, surviving Redis outages, each
-    run with ``context``; ``family`` is the role its jobs are counted for."""
+    """Take jobs from the queues ``contexts`` names (queue -> the context its
+    jobs run with) until SIGTERM, surviving Redis outages. When several hold
+    jobs, the first queue's go first; ``role`` names the heartbeat."""
+    queues = list(contexts)
     stopping = threading.Event()
     HeartbeatThread(redis_url, role, stopping, beat_every_s).start()
     connection = Redis.from_url(redis_url)
@@ -138,12 +147,7 @@ def work(
             for job_id in requeue_orphans(connection, queues, name):
                 log.warning("%s: re-queued %s, left started by a worker that is gone", name, job_id)
             worker = CloudWorker(
-                list(queues),
-                connection=connection,
-                name=name,
-                stopping=stopping,
-                family=family,
-                context=context,
+                queues, connection=connection, name=name, stopping=stopping, contexts=contexts
             )
             # No RQ scheduler process: retries are paced by the relay.
             worker.work(logging_level="WARNING")

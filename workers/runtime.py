@@ -97,8 +97,8 @@ class ComputeContext(LedgerContext):
     # The key volumes' CHAP secrets derive from (workers/drivers/chap.py):
     # this host logs in to the volumes attached to its guests.
     chap_key: bytes = field(default=b"", repr=False)
-    # The contexts of the roles that share this host's process: a job finds
-    # the one it needs by type.
+    # The contexts of the roles that share this host's process
+    # (workers/declarations.py, Role.joins): a job finds the one it needs by type.
     neighbours: tuple[LedgerContext, ...] = ()
 
     def with_neighbours(self, contexts: tuple[LedgerContext, ...]) -> ComputeContext:

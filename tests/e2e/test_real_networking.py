@@ -16,8 +16,9 @@ through the API and the unmodified CLI.
 - From the external namespace a floating IP reaches its guest only once a
   rule lets ICMP in; the guest reaches the outside through SNAT; the NAT
   goes with the disassociation.
-- A network worker SIGKILLed in the middle of a plug converges once the
-  supervisor has restarted it: the port ACTIVE, nothing doubled or left.
+- A compute host's process (its spawns plug their ports) SIGKILLed in the
+  middle of a plug converges once the supervisor has restarted it: the
+  port ACTIVE, nothing doubled or left.
 
 Slow (each guest boots a kernel under TCG): CI runs them."""
 
@@ -296,8 +297,9 @@ def test_a_floating_ip_reaches_its_guest_once_a_rule_allows_it_and_not_after_it_
     ok(openstack(stack, "floating", "ip", "delete", floating))
 
 
-def _worker_pid(stack: Stack, host: str) -> int:
-    (pid,) = children(stack.process.pid, f"worker network --host {host}".encode())
+def _host_process_pid(stack: Stack, host: str) -> int:
+    """The host's one worker process: it serves its compute and network queues."""
+    (pid,) = children(stack.process.pid, f"worker compute --host {host}".encode())
     return pid
 
 
@@ -311,13 +313,13 @@ def _plugged(stack: Stack, port_id: str) -> bool:
     return bool(row and row[0])
 
 
-def test_a_network_worker_killed_in_the_middle_of_a_plug_converges_after_its_restart(
+def test_a_compute_host_process_killed_in_the_middle_of_a_plug_converges_after_its_restart(
     net_stack: Stack,
 ) -> None:
     stack = net_stack
     h2 = f"{_prefix(stack)}-h-compute-2"
-    worker = _worker_pid(stack, "compute-2")
-    os.kill(worker, signal.SIGSTOP)  # its plug waits in its queue
+    worker = _host_process_pid(stack, "compute-2")
+    os.kill(worker, signal.SIGSTOP)  # the spawn, which plugs the port, waits in its queue
     stopped = True
     try:
         server = _json(
@@ -330,14 +332,14 @@ def test_a_network_worker_killed_in_the_middle_of_a_plug_converges_after_its_res
         )  # fmt: skip
         tap = "tap" + port["ID"].replace("-", "")[:12]
         # Caught with its tap made and the port not yet recorded ACTIVE: the
-        # ledger takes no write while the worker plugs (timing alone missed
+        # ledger takes no write while the process plugs (timing alone missed
         # the window on a busy machine), and the write it was waiting to make
         # dies with it (its connection had sent the commit already).
         with psycopg.connect(stack.database_url) as ledger:
             ledger.execute("LOCK TABLE cloudledger_events IN SHARE MODE")
             os.kill(worker, signal.SIGCONT)
             stopped = False
-            wait_for(lambda: tap in _links(h2), 30, "the worker to make the tap", interval=0.05)
+            wait_for(lambda: tap in _links(h2), 30, "the host to make the tap", interval=0.05)
             os.kill(worker, signal.SIGKILL)
             for _ in range(3):  # a write still in its socket may reach the lock late
                 time.sleep(0.2)
@@ -355,10 +357,10 @@ def test_a_network_worker_killed_in_the_middle_of_a_plug_converges_after_its_res
         shown = _json(stack, "port", "show", port["ID"])
         return bool(shown["status"] == "ACTIVE")
 
-    wait_for(active, 60, "the restarted worker to finish the plug", interval=0.5)
+    wait_for(active, 60, "the restarted host process to finish the plug", interval=0.5)
     wait_for(lambda: _json(stack, "server", "show", server["id"])["status"] == "ACTIVE",
              60, "the server to spawn", interval=0.5)  # fmt: skip
-    assert _worker_pid(stack, "compute-2") != worker  # the supervisor restarted it
+    assert _host_process_pid(stack, "compute-2") != worker  # the supervisor restarted it
     links = _links(h2)
     assert links.count(tap) == 1 and links.count("brq") == 1 and links.count("vxlan-") == 1
     ruleset = _in(h2, "nft", "list", "ruleset").stdout

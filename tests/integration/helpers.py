@@ -225,7 +225,9 @@ class BurstWorker(ContextWorker):  # type: ignore[misc]
 
 def run_burst(redis_url: str, queues: Iterable[str], context: object) -> bool:
     """Run every queued job in this process with ``context``; True if any ran."""
-    worker = BurstWorker(list(queues), connection=Redis.from_url(redis_url), context=context)
+    names = list(queues)
+    contexts = dict.fromkeys(names, context)
+    worker = BurstWorker(names, connection=Redis.from_url(redis_url), contexts=contexts)
     return bool(worker.work(burst=True, logging_level="WARNING"))
 
 

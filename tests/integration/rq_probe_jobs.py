@@ -6,8 +6,14 @@ from __future__ import annotations
 import time
 
 NAP = "tests.integration.rq_probe_jobs.nap"  # as RQ names it
+CONTEXT_OF = "tests.integration.rq_probe_jobs.context_of"
 
 
 def nap(context: object, seconds: float) -> None:
     del context
     time.sleep(seconds)
+
+
+def context_of(context: object) -> object:
+    """What the job was handed: its result, kept in Redis."""
+    return context

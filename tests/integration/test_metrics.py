@@ -219,8 +219,7 @@ def test_queue_depths_and_jobs_run_and_failed_per_role_come_from_redis(
             ["compute.h1"],
             connection=connection,
             stopping=threading.Event(),
-            family="compute",
-            context="the worker's context",
+            contexts={"compute.h1": "the worker's context"},
         )
         worker.work(burst=True)
     finally:

@@ -1,6 +1,7 @@
 """The worker loop on real Redis and real worker processes: a job left
-"started" by a killed worker is taken back, a live worker's is not, and a
-worker outlives a Redis restart."""
+"started" by a killed worker is taken back, a live worker's is not, a
+worker outlives a Redis restart, and one serving two queues runs each
+queue's jobs with that queue's context."""
 
 from __future__ import annotations
 
@@ -16,23 +17,25 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
-from rq_probe_jobs import NAP
+from rq_probe_jobs import CONTEXT_OF, NAP
 
 from ops.ports import free_port
 from ops.redis import PrivateRedis
+from workers import job_counts
 from workers.rq_worker import requeue_orphans
 
 QUEUE = "compute.probe"
 
 
-def _worker(redis_url: str, role: str, *, loop: bool = False) -> subprocess.Popen[bytes]:
-    """A worker process on QUEUE: our loop (forever), or one burst of a plain
-    SimpleWorker named as our workers are."""
-    if loop:
-        # Its jobs take its context (here None) first: rq_probe_jobs.nap.
-        code = (
-            f"from workers.rq_worker import work; work({redis_url!r}, [{QUEUE!r}], {role!r}, None)"
-        )
+def _worker(
+    redis_url: str, role: str, *, loop: bool = False, contexts: dict[str, object] | None = None
+) -> subprocess.Popen[bytes]:
+    """A worker process on QUEUE (or on the queues of ``contexts``): our loop
+    (forever), or one burst of a plain SimpleWorker named as our workers are."""
+    if loop or contexts:
+        # Its jobs take their queue's context (here None) first: rq_probe_jobs.nap.
+        contexts = contexts or {QUEUE: None}
+        code = f"from workers.rq_worker import work; work({redis_url!r}, {contexts!r}, {role!r})"
     else:
         code = (
             "from redis import Redis; from rq import SimpleWorker; "
@@ -152,3 +155,36 @@ def test_the_worker_loop_waits_for_redis_and_outlives_its_restarts(tmp_path: Pat
         worker.wait(10)
         server.stop()
     assert worker.returncode == 0
+
+
+def test_a_worker_serving_two_queues_runs_each_queue_s_jobs_with_its_context(
+    redis_url: str, connection: redis.Redis
+) -> None:
+    # A compute host's process: its own queue first, then its network's.
+    own, joined = "compute.probe2", "network.probe2"
+    counted = job_counts.read(connection)
+    # Both queued before the worker starts: it takes its own queue's first.
+    network = Queue(joined, connection=connection).enqueue(CONTEXT_OF, job_id="plug-probe")
+    compute = Queue(own, connection=connection).enqueue(CONTEXT_OF, job_id="spawn-probe")
+    worker = _worker(redis_url, "host-probe", contexts={own: "compute's", joined: "network's"})
+    both = (network, compute)
+    try:
+        _wait(
+            lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in both),
+            15,
+            "the jobs",
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+
+    for job in both:
+        job.refresh()
+    assert compute.return_value() == "compute's"
+    assert network.return_value() == "network's"
+    assert compute.ended_at is not None and network.started_at is not None
+    assert compute.ended_at <= network.started_at  # one at a time, its own queue first
+    now = job_counts.read(connection)
+    # Each job counted for its own queue's family.
+    for family in ("compute", "network"):
+        assert now.get((family, "run"), 0) == counted.get((family, "run"), 0) + 1

@@ -46,6 +46,15 @@ def test_every_family_a_route_names_has_a_role() -> None:
     assert {r.family for r in routes.ROUTES} <= set(routes.FAMILIES)
 
 
+def test_a_joined_role_joins_a_role_of_its_own_hosts_that_joins_none() -> None:
+    # Its queue is served by that role's process on the same host (workers/bootstrap.py).
+    joined = [r for r in routes.ROLES if r.joins is not None]
+    assert [r.name for r in joined] == ["network"]
+    for role in joined:
+        (host,) = [r for r in routes.ROLES if r.family == role.joins]
+        assert host.joins is None and host.per_host == role.per_host
+
+
 def test_a_job_says_its_context_by_its_first_parameter() -> None:
     def job(context: int, ids: list[str]) -> None: ...
 

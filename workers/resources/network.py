@@ -145,7 +145,7 @@ RESOURCE = WorkerResource(
     "network",
     families=(NETWORK, NETWORK_NODE),
     roles=(
-        Role(NETWORK, "workers.roles.network:build_network_host"),
+        Role(NETWORK, "workers.roles.network:build_network_host", joins=COMPUTE),
         Role(NETWORK_NODE, "workers.roles.network:build_network_node"),
     ),
     routes=(*PORT_ROUTES, *NODE_ROUTES, *COMPUTE_ROUTES),

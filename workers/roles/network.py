@@ -1,6 +1,7 @@
-"""The network roles: a worker per compute host (its ports' taps, segments
-and filters) and one for the network node (DHCP with the metadata proxies,
-routers with their NAT). Each drives in-memory fakes (the test-driver
+"""The network roles: a context per compute host (its ports' taps, segments
+and filters; served by that host's compute process, workers/bootstrap.py)
+and a worker for the network node (DHCP with the metadata proxies, routers
+with their NAT). Each drives in-memory fakes (the test-driver
 path) or, with ``CLOUDLEDGER_NETWORK_DRIVER=linux``, the Linux drivers in
 its host's namespace of this machine (workers/drivers/netns_topology.py,
 made by `cloudledger run`). Before taking jobs, each compares its host
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 def build_network_host(
     settings: Settings, host_name: str | None, environ: Mapping[str, str]
 ) -> NetworkContext:
-    """A compute host's network worker."""
+    """A compute host's network context (its compute process serves its queue)."""
     del environ
     if not host_name:
         raise SystemExit("a network worker serves one host: give --host")
