@@ -31,10 +31,11 @@ def network_of(host: ComputeContext) -> NetworkContext | None:
     return next((c for c in host.neighbours if isinstance(c, NetworkContext)), None)
 
 
-def _live_ports(network: NetworkContext, instance: Instance) -> list[Port]:
-    """The server's live ports, in the server's order."""
+def _live_ports(host: ComputeContext, instance: Instance) -> list[Port]:
+    """The server's live ports, in the server's order (read through the
+    compute side's ledger, whose cache the spawn's save reads again)."""
     ids = [UUID(p) for p in instance.port_ids]
-    found = load_many(network.app, Port, ids)
+    found = load_many(host.app, Port, ids)
     ports = (found.get(i) for i in ids)
     return [p for p in ports if p and not p.deleted and p.device_id == str(instance.id)]
 
@@ -50,7 +51,7 @@ def plug_server_ports(host: ComputeContext, instance: Instance) -> tuple[Interfa
     if network is None:
         raise ShownToOwnerError(PLUG_FAILED, f"host {host.name} serves no network queue")
     ledger = Ledger(host.app)
-    ports = _live_ports(network, instance)
+    ports = _live_ports(host, instance)
     for port in ports:
         if port.status == "ACTIVE" and plugs_here(port, network):
             continue

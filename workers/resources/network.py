@@ -1,10 +1,12 @@
-"""Networking on the worker side: a network worker per compute host
+"""Networking on the worker side: a network queue per compute host
 (``network.<host>``: taps, segments and security-group filters of the ports
-bound there) and one for the network node (``network_node``: DHCP with the
-metadata proxies, routers with their NAT), what each event of a port, a
-router or a security group owes them, and the compute hosts' steps that
-wait on a port: a server's spawn once all its ports are plugged, a port
-hot-plugged into a running guest once it is.
+bound there, served by that host's compute process: ``Role.joins``) and
+one for the network node (``network_node``: DHCP with the metadata
+proxies, routers with their NAT), what each event of a port, a router or a
+security group owes them, and the compute hosts' steps that wait on a
+port: a port hot-plugged into a running guest once it is plugged. (A
+server's own ports are plugged by its host as it spawns:
+workers/jobs/boot_ports.py.)
 
 Most of this work leaves no record of its own (a filter refreshed, a lease
 written): those routes name no completing event and are done once a batch
