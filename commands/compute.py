@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.app import CloudApp
 from commands.loading import BatchAggregates, load, load_many
-from commands.network_host import plugged_with_spawn
+from commands.network_host import plugged_with_spawn, ports_of_spawns
 from commands.retry import retrying
 from commands.server_networks import finish_port_releases, release_server_ports
 from commands.volume_boot import attached_with_spawn, unplugged_with_deletion
@@ -258,7 +258,7 @@ def _sync_actor(instance: Instance) -> Actor:
 def finish_spawns(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
     """Record many spawns in one save; returns those recorded."""
 
-    return _finish_many(app, instances, _spawned, finish_spawn)
+    return _finish_many(app, instances, _spawned, finish_spawn, prepare=ports_of_spawns)
 
 
 def finish_deletes(app: CloudApp, instances: Sequence[Instance]) -> list[UUID]:
@@ -277,6 +277,7 @@ def _finish_many(
     transition: Callable[[BatchAggregates, Instance], None],
     finish_one: Callable[[CloudApp, UUID], None],
     before_save: Callable[[BatchAggregates], None] = lambda batch: None,
+    prepare: Callable[[BatchAggregates, Sequence[Instance]], object] = lambda batch, items: None,
 ) -> list[UUID]:
     """One save for the whole batch. If an aggregate it read changed meanwhile
     (a boot reserved on the quota, a claim on the host), read them all again
@@ -288,6 +289,7 @@ def _finish_many(
             reloaded = load_many(app, Instance, ids)
             instances = [reloaded[i] for i in ids if i in reloaded]
         batch = BatchAggregates(app)
+        prepare(batch, instances)  # what every transition reads, in one query
         try:
             for instance in instances:
                 transition(batch, instance)

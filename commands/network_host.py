@@ -31,6 +31,11 @@ def network_actor(project_id: str) -> Actor:
     return Actor(f"service:{SERVICE}", project_id, ("service",), request_id)
 
 
+def ports_of_spawns(batch: BatchAggregates, instances: Sequence[Instance]) -> None:
+    """The ports a batch of spawns records plugged, read in one query."""
+    batch.get_many(Port, [UUID(p) for i in instances if not i.ports_ready for p in i.port_ids])
+
+
 def plugged_with_spawn(instance: Instance, batch: BatchAggregates) -> None:
     """In the spawn's save: the server's live ports bound to its host and
     ACTIVE there, the host having plugged them as the guest started

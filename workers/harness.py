@@ -134,6 +134,9 @@ class Step(Generic[C, A]):
     undo_superseded: bool = False
     superseded: str = "skipped"  # the outcome of an item superseded meanwhile
     after: Callable[[C, A], None] | None = None  # once its outcome is recorded
+    # Once per batch, with the items still waiting, before any is driven
+    # (what they all need, read in one query).
+    prepare: Callable[[C, Sequence[A]], None] | None = None
 
 
 def run_step(step: Step[C, A], context: C, ids: Sequence[UUID]) -> Outcomes:
@@ -141,6 +144,8 @@ def run_step(step: Step[C, A], context: C, ids: Sequence[UUID]) -> Outcomes:
     items, outcomes = load_waiting(
         context.app, step.aggregate, ids, lambda a: step.waiting(a, context)
     )
+    if step.prepare is not None and items:
+        step.prepare(context, items)
     finished: list[A] = []
     retry: list[BaseException] = []
     for item in items:

@@ -12,6 +12,7 @@ recorded no binding, so no network job would find its taps."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from commands.loading import load_many
@@ -31,37 +32,49 @@ def network_of(host: ComputeContext) -> NetworkContext | None:
     return next((c for c in host.neighbours if isinstance(c, NetworkContext)), None)
 
 
-def _live_ports(host: ComputeContext, instance: Instance) -> list[Port]:
-    """The server's live ports, in the server's order (read through the
-    compute side's ledger, whose cache the spawn's save reads again)."""
-    ids = [UUID(p) for p in instance.port_ids]
-    found = load_many(host.app, Port, ids)
-    ports = (found.get(i) for i in ids)
-    return [p for p in ports if p and not p.deleted and p.device_id == str(instance.id)]
+class BootPorts:
+    """One spawn batch's ports: read in one query for all its servers, their
+    networks and groups once (a Ledger), then plugged server by server."""
+
+    def __init__(self, host: ComputeContext) -> None:
+        self.host = host
+        self.ledger = Ledger(host.app)
+        self.ports: dict[UUID, Port] = {}
+
+    def read(self, host: ComputeContext, instances: Sequence[Instance]) -> None:
+        """The ports of the batch's servers that may need plugging (read
+        through the compute side's ledger, whose cache the save reads again)."""
+        wanted = [UUID(p) for i in instances if _needs_plugging(i) for p in i.port_ids]
+        self.ports.update(load_many(host.app, Port, [w for w in wanted if w not in self.ports]))
+
+    def plug(self, instance: Instance) -> tuple[InterfaceSpec, ...] | None:
+        """Every port of the server on this host's bridges, filtered; the
+        guest's interfaces, one per port in the server's order. None when
+        there is nothing to plug: no ports, or plugged already by the
+        network queue (a server scheduled before hosts plugged at spawn)."""
+        if not _needs_plugging(instance):
+            return None
+        network = network_of(self.host)
+        if network is None:
+            raise ShownToOwnerError(PLUG_FAILED, f"host {self.host.name} serves no network queue")
+        self.read(self.host, [instance])  # a server the batch's read did not see
+        ports = [self.ports.get(UUID(p)) for p in instance.port_ids]
+        live = [p for p in ports if p and not p.deleted and p.device_id == str(instance.id)]
+        for port in live:
+            if port.status == "ACTIVE" and plugs_here(port, network):
+                continue
+            try:
+                plug(network, self.ledger, port)
+            except TransientDriverError:
+                raise
+            except DriverError as exc:
+                details = f"port {port.id} on {self.host.name}: {exc}"
+                raise ShownToOwnerError(PLUG_FAILED, details) from exc
+        return tuple(InterfaceSpec(tap_name(str(p.id)), p.mac_address) for p in live)
 
 
-def plug_server_ports(host: ComputeContext, instance: Instance) -> tuple[InterfaceSpec, ...] | None:
-    """Every port of the server on this host's bridges, filtered; the
-    guest's interfaces, one per port in the server's order. None when there
-    is nothing to plug: no ports, or plugged already by the network queue
-    (a server scheduled before hosts plugged at spawn)."""
-    if not instance.port_ids or instance.ports_ready:
-        return None
-    network = network_of(host)
-    if network is None:
-        raise ShownToOwnerError(PLUG_FAILED, f"host {host.name} serves no network queue")
-    ledger = Ledger(host.app)
-    ports = _live_ports(host, instance)
-    for port in ports:
-        if port.status == "ACTIVE" and plugs_here(port, network):
-            continue
-        try:
-            plug(network, ledger, port)
-        except TransientDriverError:
-            raise
-        except DriverError as exc:
-            raise ShownToOwnerError(PLUG_FAILED, f"port {port.id} on {host.name}: {exc}") from exc
-    return tuple(InterfaceSpec(tap_name(str(p.id)), p.mac_address) for p in ports)
+def _needs_plugging(instance: Instance) -> bool:
+    return bool(instance.port_ids) and not instance.ports_ready
 
 
 def unplug_server_ports(host: ComputeContext, instance: Instance) -> None:

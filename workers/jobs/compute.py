@@ -23,7 +23,7 @@ from workers import harness
 from workers.drivers.errors import DriverError
 from workers.drivers.hypervisor import DomainSpec
 from workers.harness import Outcomes, Record, Step, in_one_save, one_by_one, run_step
-from workers.jobs.boot_ports import plug_server_ports, unplug_server_ports
+from workers.jobs.boot_ports import BootPorts, unplug_server_ports
 from workers.jobs.domain_spec import domain_name, spec_for
 from workers.jobs.volume_disks import boot_volumes_ready
 from workers.runtime import ComputeContext
@@ -135,11 +135,9 @@ def _run(host: ComputeContext, instance: Instance) -> None:
     _start(host, spec_for(instance, host))
 
 
-def _spawn(host: ComputeContext, instance: Instance) -> None:
+def _spawn(host: ComputeContext, instance: Instance, ports: BootPorts) -> None:
     """Its ports plugged here first (the guest's interfaces), then the guest."""
-    interfaces = plug_server_ports(host, instance)
-    spec = spec_for(instance, host)
-    _start(host, spec if interfaces is None else replace(spec, interfaces=interfaces))
+    _start(host, spec_for(instance, host, interfaces=ports.plug(instance)))
 
 
 def _start(host: ComputeContext, spec: DomainSpec) -> None:
@@ -161,7 +159,14 @@ def _remove_guest(host: ComputeContext, instance: Instance) -> None:
     unplug_server_ports(host, instance)
 
 
-_SPAWNING = instance_step(TaskState.SPAWNING, _spawn, in_one_save(record.finish_spawns), "active")
+def _spawn_alone(host: ComputeContext, instance: Instance) -> None:
+    _spawn(host, instance, BootPorts(host))
+
+
+# (spawn_instances gives each batch's spawns one BootPorts, read once.)
+_SPAWNING = instance_step(
+    TaskState.SPAWNING, _spawn_alone, in_one_save(record.finish_spawns), "active"
+)
 # A server booting with volumes waits until the volume hosts let it in
 # (their AccessGranted owes this step again: workers/resources/volume.py).
 SPAWN = replace(
@@ -178,7 +183,9 @@ DELETE = instance_step(
 
 
 def spawn_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:
-    return run_step(SPAWN, host, ids)
+    ports = BootPorts(host)  # the batch's ports, read once
+    step = replace(SPAWN, drive=lambda h, i: _spawn(h, i, ports), prepare=ports.read)
+    return run_step(step, host, ids)
 
 
 def stop_instances(host: ComputeContext, ids: Sequence[UUID]) -> Outcomes:

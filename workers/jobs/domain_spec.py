@@ -12,6 +12,7 @@ from commands.loading import load
 from domain.image import Image
 from domain.instance import Instance
 from domain.values import FlavorSnapshot
+from workers.drivers.domain_interfaces import InterfaceSpec
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.hypervisor import OVMF_CODE, OVMF_VARS, DiskSpec, DomainSpec, UefiBoot
 from workers.drivers.image_cache import ImageDigest
@@ -31,24 +32,35 @@ def domain_name(instance_id: UUID) -> str:
 
 
 def spec_for(
-    instance: Instance, host: ComputeContext, flavor: FlavorSnapshot | None = None
+    instance: Instance,
+    host: ComputeContext,
+    flavor: FlavorSnapshot | None = None,
+    interfaces: tuple[InterfaceSpec, ...] | None = None,
 ) -> DomainSpec:
     """Image into the host cache, disks created, and the domain description
-    (of the instance's flavor, or of ``flavor``: a revert's old one). A
-    server booted from a volume has neither image nor disks of its own."""
+    (of the instance's flavor, or of ``flavor``: a revert's old one), with
+    ``interfaces`` (a spawn's, its ports just plugged) or else those of its
+    ports the ledger has plugged here. A server booted from a volume has
+    neither image nor disks of its own."""
+    if interfaces is None:
+        interfaces = interfaces_of(host, instance)
     if not instance.image_id:
-        return _on_volume(instance, host, flavor or instance.flavor)
+        return _on_volume(instance, host, flavor or instance.flavor, interfaces)
     facts = image_facts(host, instance.image_id)
     base = _cached(host, instance.image_id, facts)
     flavor = flavor or instance.flavor
     disks = host.disks.ensure_instance_disks(
         str(instance.id), base, facts.disk_format, flavor.disk_gb, flavor.ephemeral_gb
     )
-    return describe(instance, host, flavor, disks)
+    return describe(instance, host, flavor, disks, interfaces)
 
 
 def describe(
-    instance: Instance, host: ComputeContext, flavor: FlavorSnapshot, disks: tuple[DiskSpec, ...]
+    instance: Instance,
+    host: ComputeContext,
+    flavor: FlavorSnapshot,
+    disks: tuple[DiskSpec, ...],
+    interfaces: tuple[InterfaceSpec, ...] | None = None,
 ) -> DomainSpec:
     """The domain of ``flavor`` on ``disks``, booting the image's kernel
     (fetched into the host's cache) when it names one."""
@@ -70,12 +82,17 @@ def describe(
         cmdline=facts.cmdline if kernel else "",
         console_path=None if console is None else str(console),
         uefi=_uefi(facts.firmware, disks),
-        interfaces=interfaces_of(host, instance),
+        interfaces=interfaces_of(host, instance) if interfaces is None else interfaces,
         volumes=_volumes(instance, host),
     )
 
 
-def _on_volume(instance: Instance, host: ComputeContext, flavor: FlavorSnapshot) -> DomainSpec:
+def _on_volume(
+    instance: Instance,
+    host: ComputeContext,
+    flavor: FlavorSnapshot,
+    interfaces: tuple[InterfaceSpec, ...],
+) -> DomainSpec:
     """Its root disk is its volume (vda), from the first boot."""
     console = host.console.path_for(str(instance.id))
     return DomainSpec(
@@ -85,6 +102,7 @@ def _on_volume(instance: Instance, host: ComputeContext, flavor: FlavorSnapshot)
         memory_mb=flavor.ram_mb,
         disks=(),
         console_path=None if console is None else str(console),
+        interfaces=interfaces,
         volumes=_volumes(instance, host),
     )
 
