@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class QueueFamily:
-    """Queues of one kind of worker: one queue, or one per host."""
+    """Queues of one kind of worker: one queue, or one per host. Work that
+    can wait says how long (``gather_s``): the relay then sends its queue at
+    most one batch per that time (workers/coalesce.py)."""
 
     name: str
     per_host: bool = False
+    gather_s: float = 0.0
 
     def queue(self, host: str | None = None) -> str:
         if self.per_host:

@@ -15,6 +15,7 @@ backoff."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -98,6 +99,9 @@ class Relay(ProjectionView):
     )
 
     redis: Redis | None = None
+    # Whether queues whose work can wait gather their items (QueueFamily.gather_s);
+    # tests that run the queues by hand after each relay batch turn it off.
+    gathering: bool = True
     _writes: RelayWrites
     _batch: int
     _coalescer: Coalescer[OwedItem] | None = None
@@ -127,7 +131,8 @@ class Relay(ProjectionView):
     @property
     def coalescer(self) -> Coalescer[OwedItem]:
         if self._coalescer is None:
-            self._coalescer = Coalescer()
+            gather = self.routing.gather_s if self.gathering else (lambda queue: 0.0)
+            self._coalescer = Coalescer(functools.cache(gather))
         return self._coalescer
 
     def flush(self) -> None:

@@ -145,6 +145,10 @@ class Routing:
         """The route of a kind, by its name now or the one it was stored under."""
         return next(r for r in self.routes if r.kind == self.renamed.get(kind, kind))
 
+    def gather_s(self, queue: str) -> float:
+        """How long a queue's items may wait to go out together (its family's)."""
+        return next((f.gather_s for f in self.families if f.family_of(queue)), 0.0)
+
     def role(self, name: str) -> Role:
         return next(r for r in self.roles if r.name == name)
 

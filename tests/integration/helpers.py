@@ -202,6 +202,7 @@ def build_relay(
 ) -> RelayRig:
     relay = build_view(cls, es_env(database_url))
     relay.redis = Redis.from_url(redis_url)
+    relay.gathering = False  # the tests run the queues right after each relay batch
     return RelayRig(relay, follower_for(app, relay))
 
 
