@@ -30,6 +30,7 @@ from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq.worker import DequeueStrategy
 
 from commands.logs import request_context
 from workers import job_counts
@@ -149,8 +150,10 @@ def work(
             worker = CloudWorker(
                 queues, connection=connection, name=name, stopping=stopping, contexts=contexts
             )
-            # No RQ scheduler process: retries are paced by the relay.
-            worker.work(logging_level="WARNING")
+            # No RQ scheduler process: retries are paced by the relay. Queues
+            # take turns, so a host's stream of spawns never starves its
+            # network queue (a rule change, an unplug).
+            worker.work(logging_level="WARNING", dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("%s: Redis is unavailable (%s); retrying", name, exc)
         # work() also returns, without a stop, when it lost Redis mid-loop.

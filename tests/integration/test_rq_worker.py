@@ -188,3 +188,30 @@ def test_a_worker_serving_two_queues_runs_each_queue_s_jobs_with_its_context(
     # Each job counted for its own queue's family.
     for family in ("compute", "network"):
         assert now.get((family, "run"), 0) == counted.get((family, "run"), 0) + 1
+
+
+def test_a_worker_serving_two_queues_lets_them_take_turns(
+    redis_url: str, connection: redis.Redis
+) -> None:
+    # A stream of spawns does not keep the host's network jobs waiting.
+    own, joined = "compute.probe3", "network.probe3"
+    spawns = [
+        Queue(own, connection=connection).enqueue(CONTEXT_OF, job_id=f"spawn-{n}") for n in range(3)
+    ]
+    plug = Queue(joined, connection=connection).enqueue(CONTEXT_OF, job_id="plug-turn")
+    worker = _worker(redis_url, "turns-probe", contexts={own: "compute's", joined: "network's"})
+    jobs = [*spawns, plug]
+    try:
+        _wait(
+            lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs),
+            15,
+            "the jobs",
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+
+    for job in jobs:
+        job.refresh()
+    order = sorted(jobs, key=lambda j: j.started_at or 0)
+    assert [j.id for j in order] == ["spawn-0", "plug-turn", "spawn-1", "spawn-2"]
