@@ -45,7 +45,9 @@ class BootPorts:
         """The ports of the batch's servers that may need plugging (read
         through the compute side's ledger, whose cache the save reads again)."""
         wanted = [UUID(p) for i in instances if _needs_plugging(i) for p in i.port_ids]
-        self.ports.update(load_many(host.app, Port, [w for w in wanted if w not in self.ports]))
+        missing = [w for w in wanted if w not in self.ports]
+        if missing:
+            self.ports.update(load_many(host.app, Port, missing))
 
     def plug(self, instance: Instance) -> tuple[InterfaceSpec, ...] | None:
         """Every port of the server on this host's bridges, filtered; the
