@@ -1,8 +1,8 @@
 """What the hosts record of the network: a server's ports bound and plugged
 by its host in the spawn's save, ports plugged by a host's network queue
-(and a server being built told once all of its ports are), the network's own ports up where
-their services run, floating IPs' NAT in place, and each drift a host's
-reconcile repaired."""
+(and a server being built told once all of its ports are), the network's
+own ports up where their services run, floating IPs' NAT in place, and
+each drift a host's reconcile repaired."""
 
 from __future__ import annotations
 

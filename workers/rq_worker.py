@@ -97,7 +97,7 @@ class CloudWorker(ContextWorker):
             ms = (time.perf_counter() - started) * 1000
             log.info("job %s %s in %.1f ms", job.id, "done" if succeeded else "failed", ms)
         try:
-            job_counts.record(self.connection, family_of(queue.name), succeeded)
+            job_counts.record(self.connection, family_name_of(queue.name), succeeded)
         except redis.RedisError as exc:  # a count lost, not the job
             log.warning("job %s not counted: %s", job.id, exc)
         return succeeded
@@ -120,7 +120,7 @@ class CloudWorker(ContextWorker):
             self.pubsub.close()
 
 
-def family_of(queue: str) -> str:
+def family_name_of(queue: str) -> str:
     """The family a queue is named after (``network`` for ``network.h1``:
     workers/declarations.py, QueueFamily.queue): its jobs are counted for it."""
     return queue.partition(".")[0]
