@@ -9,7 +9,8 @@ the host's network queue."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from domain.values import NetworkRequest, VmState
 from workers.drivers.errors import PermanentDriverError
 from workers.drivers.fake_hypervisor import FakeHypervisor
 from workers.drivers.fake_network import FakeDhcp, FakeFirewall, FakePorts
+from workers.drivers.hypervisor import DomainSpec
 from workers.drivers.network_types import tap_name
 from workers.jobs.domain_spec import domain_name
 from workers.jobs.network_context import NETWORK_NODE
@@ -181,6 +183,41 @@ def test_deleting_a_server_removes_its_guest_then_its_port_tap_filter_and_lease(
     assert _firewall(plant, host).list_filters() == []
     assert _dhcp(plant).list_services() == []  # the server goes with its last lease
     assert str(port.id) not in plant.cloud.quota().allocations
+
+
+class DeletedAsItStarts(FakeHypervisor):
+    """A guest whose delete is asked for while its host starts it: the spawn
+    then records nothing, its ports stay unbound in the ledger."""
+
+    def __init__(self, delete: Callable[[], None]) -> None:
+        super().__init__()
+        self.delete = delete
+
+    def ensure_running(self, spec: DomainSpec) -> None:
+        super().ensure_running(spec)
+        self.delete()
+
+
+def test_a_spawn_a_delete_overtook_leaves_no_tap_or_filter_on_its_host(
+    plant: NetworkPlant,
+) -> None:
+    server = plant.boot("overtaken")
+    plant.pump(skip=tuple(COMPUTE.queue(h) for h in HOSTS))
+    host = plant.cloud.instance(server).host
+    assert host is not None
+    hypervisor = DeletedAsItStarts(lambda: plant.cloud.action("delete", server))
+    plant.computes[host] = replace(plant.computes[host], hypervisor=hypervisor)
+
+    plant.pump()
+
+    assert plant.cloud.instance(server).vm_state == VmState.DELETED
+    (port,) = [
+        plant.cloud.app.repository.get(UUID(p)) for p in plant.cloud.instance(server).port_ids
+    ]
+    assert port.deleted and port.host == ""  # the spawn's save never bound it
+    assert hypervisor.list_domains() == []
+    assert _ports(plant, host).list_ports() == []  # its host unplugged it with the guest
+    assert _firewall(plant, host).list_filters() == []
 
 
 def _digest(plant: NetworkPlant, host: str, port_id: UUID) -> str:
