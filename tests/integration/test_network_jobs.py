@@ -78,6 +78,15 @@ def _kinds_relayed(plant: NetworkPlant) -> set[str]:
     return kinds
 
 
+def _scheduled(plant: NetworkPlant, name: str) -> tuple[UUID, str]:
+    """A server booted and placed on a host, which has not spawned it yet."""
+    server = plant.boot(name)
+    plant.pump(skip=tuple(COMPUTE.queue(h) for h in HOSTS))
+    host = plant.cloud.instance(server).host
+    assert host is not None
+    return server, host
+
+
 def _booted(plant: NetworkPlant, name: str = "vm") -> tuple[UUID, str]:
     server = plant.boot(name)
     plant.pump()
@@ -147,10 +156,7 @@ def test_a_server_with_two_ports_spawns_once_both_are_plugged_with_both_in_its_g
 def test_a_port_that_cannot_be_plugged_fails_its_server_and_frees_quota_and_claim(
     plant: NetworkPlant,
 ) -> None:
-    server = plant.boot("doomed")
-    plant.pump(skip=tuple(COMPUTE.queue(h) for h in HOSTS))
-    host = plant.cloud.instance(server).host
-    assert host is not None
+    server, host = _scheduled(plant, "doomed")
     _ports(plant, host).fail_next(PermanentDriverError("no such segment kind here"))
     plant.pump()
     instance = plant.cloud.instance(server)
@@ -201,10 +207,7 @@ class DeletedAsItStarts(FakeHypervisor):
 def test_a_spawn_a_delete_overtook_leaves_no_tap_or_filter_on_its_host(
     plant: NetworkPlant,
 ) -> None:
-    server = plant.boot("overtaken")
-    plant.pump(skip=tuple(COMPUTE.queue(h) for h in HOSTS))
-    host = plant.cloud.instance(server).host
-    assert host is not None
+    server, host = _scheduled(plant, "overtaken")
     hypervisor = DeletedAsItStarts(lambda: plant.cloud.action("delete", server))
     plant.computes[host] = replace(plant.computes[host], hypervisor=hypervisor)
 

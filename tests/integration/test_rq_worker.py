@@ -157,6 +157,23 @@ def test_the_worker_loop_waits_for_redis_and_outlives_its_restarts(tmp_path: Pat
     assert worker.returncode == 0
 
 
+def _run_all(redis_url: str, role: str, contexts: dict[str, object], jobs: list[Job]) -> None:
+    """Our worker loop on ``contexts``' queues until every one of ``jobs``
+    has finished; the jobs are then read back as the worker left them."""
+    worker = _worker(redis_url, role, contexts=contexts)
+    try:
+        _wait(
+            lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs),
+            15,
+            "the jobs",
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+    for job in jobs:
+        job.refresh()
+
+
 def test_a_worker_serving_two_queues_runs_each_queue_s_jobs_with_its_context(
     redis_url: str, connection: redis.Redis
 ) -> None:
@@ -166,20 +183,7 @@ def test_a_worker_serving_two_queues_runs_each_queue_s_jobs_with_its_context(
     # Both queued before the worker starts: it takes its own queue's first.
     network = Queue(joined, connection=connection).enqueue(CONTEXT_OF, job_id="plug-probe")
     compute = Queue(own, connection=connection).enqueue(CONTEXT_OF, job_id="spawn-probe")
-    worker = _worker(redis_url, "host-probe", contexts={own: "compute's", joined: "network's"})
-    both = (network, compute)
-    try:
-        _wait(
-            lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in both),
-            15,
-            "the jobs",
-        )
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(10)
-
-    for job in both:
-        job.refresh()
+    _run_all(redis_url, "host-probe", {own: "compute's", joined: "network's"}, [network, compute])
     assert compute.return_value() == "compute's"
     assert network.return_value() == "network's"
     assert compute.ended_at is not None and network.started_at is not None
@@ -199,19 +203,7 @@ def test_a_worker_serving_two_queues_lets_them_take_turns(
         Queue(own, connection=connection).enqueue(CONTEXT_OF, job_id=f"spawn-{n}") for n in range(3)
     ]
     plug = Queue(joined, connection=connection).enqueue(CONTEXT_OF, job_id="plug-turn")
-    worker = _worker(redis_url, "turns-probe", contexts={own: "compute's", joined: "network's"})
     jobs = [*spawns, plug]
-    try:
-        _wait(
-            lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs),
-            15,
-            "the jobs",
-        )
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(10)
-
-    for job in jobs:
-        job.refresh()
+    _run_all(redis_url, "turns-probe", {own: "compute's", joined: "network's"}, jobs)
     order = sorted(jobs, key=lambda j: j.started_at or 0)
     assert [j.id for j in order] == ["spawn-0", "plug-turn", "spawn-1", "spawn-2"]
