@@ -23,11 +23,14 @@ from domain.subnet import Subnet
 from workers.declarations import Link, Placement, QueueFamily, Role, Route, Via, WorkerResource
 from workers.resources.instance import COMPUTE
 
-NETWORK = QueueFamily("network", per_host=True)
-# The leases and routers can wait a moment (a guest asks for its lease
-# seconds after it starts): one job per 0.2 s carries them all, rather than
-# one per relay batch, each costing the node a few ms of RQ's own CPU.
-NETWORK_NODE = QueueFamily("network_node", gather_s=0.2)
+# Both kinds of network queue take their items at most once per 0.5 s: each
+# job costs its worker a few ms of RQ's own CPU whatever it carries, and
+# every boot and delete batch changes the default group's members, which
+# owed each host a job of one item. Nothing here is waited on so closely:
+# a guest asks for its lease seconds after it starts, and Neutron's own
+# agents poll every 2 s. (A server's own ports are plugged by its spawn.)
+NETWORK = QueueFamily("network", per_host=True, gather_s=0.5)
+NETWORK_NODE = QueueFamily("network_node", gather_s=0.5)
 
 _PORTS = "workers.jobs.network_ports"
 _NODE = "workers.jobs.network_node"
