@@ -332,8 +332,10 @@ def _deleted(batch: BatchAggregates, instance: Instance) -> None:
     it deleted, a user's detached), so none is unplugged under a running
     guest; then its claim and quota."""
     actor = instance_actor(instance, "compute")
-    release_server_ports(instance, actor, batch)
-    _release(batch, instance, actor, instance.held_claims(), instance.holds_quota)
+    with_ports = release_server_ports(instance, actor, batch, quota=instance.holds_quota)
+    _release(
+        batch, instance, actor, instance.held_claims(), instance.holds_quota and not with_ports
+    )
     instance.mark_deleted(actor)
     unplugged_with_deletion(instance, batch, actor)
 

@@ -129,10 +129,15 @@ def _readdress(
 
 
 def delete_port_in(
-    batch: NetworkBatch, port: Port, actor: Actor, forget_on_server: bool = True
+    batch: NetworkBatch,
+    port: Port,
+    actor: Actor,
+    forget_on_server: bool = True,
+    release_quota: bool = True,
 ) -> None:
     """The port goes with everything it held; the server it was plugged into
-    (if any, and unless that server is going too) no longer lists it."""
+    (if any, and unless that server is going too) no longer lists it. A
+    caller that gives back many ports' quota at once says ``release_quota=False``."""
     holder = str(port.id)
     network = batch.find(Network, parse_id(Network, port.network_id))
     batch.preload(
@@ -154,7 +159,7 @@ def delete_port_in(
         group = batch.find_group(group_id)
         if group is not None:
             batch.member_left(group, holder)
-    if port.project_id:  # a no-op for a port that held no quota
+    if port.project_id and release_quota:  # a no-op for a port that held no quota
         batch.quota(port.project_id).release(holder, actor)
     if forget_on_server and port.on_server and port.device_id:
         _forget_on_server(batch, port, actor)

@@ -47,6 +47,9 @@ class PortSpec:
     host: str = ""
     project_id: str | None = None  # None for the caller's, "" for none (a router's gateway)
     delete_with_device: bool = False
+    # Its quota share reserved by the caller, in the same event as its
+    # server's (a boot: commands/servers.py), not by a reservation of its own.
+    quota_with_device: bool = False
 
 
 def counts_against_quota(device_owner: str) -> bool:
@@ -93,7 +96,7 @@ def create_port_in(batch: NetworkBatch, spec: PortSpec, actor: Actor) -> Port:
     batch.port_added(network, port)
     for group in groups:
         batch.member_joined(group, str(port.id), [a for _, a in addresses])
-    if counted:
+    if counted and not spec.quota_with_device:
         batch.quota(project).reserve(str(port.id), {"port": 1}, actor)
     return port
 

@@ -132,10 +132,13 @@ class ServerNetworking:
                 fitting = min(fitting, free // per_server)
         return fitting
 
-    def attach(self, instance: Instance, plan: _Plan, zone: str, actor: Actor) -> None:
-        """The instance's ports: made, or the user's taken; recorded on it."""
+    def attach(self, instance: Instance, plan: _Plan, zone: str, actor: Actor) -> list[str]:
+        """The instance's ports: made, or the user's taken; recorded on it.
+        Returns the ports made, whose quota the caller reserves with the
+        instance's, in one event (a user's port holds its own)."""
         owner = f"{COMPUTE_OWNER_PREFIX}{zone or DEFAULT_ZONE}"
         done: list[NetworkRequest] = []
+        made: list[str] = []
         try:
             for request in plan.requests:
                 if request.port_id:
@@ -153,12 +156,15 @@ class ServerNetworking:
                     delete_with_device=True,
                     project_id=instance.project_id,
                     security_groups=plan.security_groups or None,
+                    quota_with_device=True,
                 )
                 port = create_port_in(self.batch, spec, actor)
                 done.append(replace(request, port_id=str(port.id)))
+                made.append(str(port.id))
         except DomainError as exc:
             raise SpoiledBoot(exc) from None
         instance.assign_ports(done, actor)
+        return made
 
     def changed(self, quota: Quota, actor: Actor) -> list[Aggregate]:
         """What to save with the boots (their quota aside)."""
@@ -175,8 +181,10 @@ class ServerNetworking:
 @dataclass
 class _Releases:
     batch: NetworkBatch
-    actor: Actor  # the first delete's: the batch's list changes are made as it
+    actor: Actor  # the first delete's: the batch's list and quota changes are made as it
     servers: list[tuple[str, tuple[str, ...], Actor]] = field(default_factory=list)
+    # Project -> the servers and ports whose quota goes back, in one event.
+    quota: dict[str, list[str]] = field(default_factory=dict)
 
 
 _RELEASES: weakref.WeakKeyDictionary[BatchAggregates, _Releases] = weakref.WeakKeyDictionary()
@@ -201,14 +209,22 @@ def _releases(shared: BatchAggregates, actor: Actor) -> _Releases:
     return _RELEASES[shared]
 
 
-def release_server_ports(instance: Instance, actor: Actor, shared: BatchAggregates) -> None:
+def release_server_ports(
+    instance: Instance, actor: Actor, shared: BatchAggregates, quota: bool = False
+) -> bool:
     """In the save that deletes the server: the ports made for it go (their
     floating IPs disassociated), a user's port is detached and kept. Done
     for every server of the batch at once by ``finish_port_releases``, which
-    must run before ``shared`` is saved (the aggregates changed join it)."""
-    if instance.port_ids:
-        releases = _releases(shared, actor)
-        releases.servers.append((str(instance.id), tuple(instance.port_ids), actor))
+    must run before ``shared`` is saved (the aggregates changed join it).
+    With ``quota``, the server's own quota goes back with its ports', in
+    one event for the batch. False: it has no ports, nothing was taken on."""
+    if not instance.port_ids:
+        return False
+    releases = _releases(shared, actor)
+    releases.servers.append((str(instance.id), tuple(instance.port_ids), actor))
+    if quota:
+        releases.quota.setdefault(instance.project_id, []).append(str(instance.id))
+    return True
 
 
 def finish_port_releases(shared: BatchAggregates) -> None:
@@ -224,19 +240,30 @@ def finish_port_releases(shared: BatchAggregates) -> None:
     batch.preload(port_ids)
     batch.preload(_around([batch.find(Port, p) for p in port_ids]))
     for server_id, ports, actor in releases.servers:
-        _release(batch, server_id, ports, actor)
+        _release(batch, server_id, ports, actor, releases.quota)
+    for project_id, consumers in releases.quota.items():
+        batch.quota(project_id).release_many(consumers, releases.actor)
     batch.flush(releases.actor)
     for aggregate in batch.changed():
         shared.loaded[aggregate.id] = aggregate
 
 
-def _release(batch: NetworkBatch, server_id: str, port_ids: Sequence[str], actor: Actor) -> None:
+def _release(
+    batch: NetworkBatch,
+    server_id: str,
+    port_ids: Sequence[str],
+    actor: Actor,
+    quota: dict[str, list[str]],
+) -> None:
+    """One server's ports; the quota of those deleted joins ``quota``."""
     for port_id in port_ids:
         port = batch.find(Port, UUID(port_id))
         if port is None or port.deleted or port.device_id != server_id:
             continue
         if port.delete_with_device:
-            delete_port_in(batch, port, actor, forget_on_server=False)
+            delete_port_in(batch, port, actor, forget_on_server=False, release_quota=False)
+            if port.project_id:
+                quota.setdefault(port.project_id, []).append(port_id)
         else:
             port.detach(actor)
             network = batch.find(Network, parse_id(Network, port.network_id))

@@ -197,9 +197,13 @@ def _requested(
             instance.set_tags(cmd.tags, actor)
         if cmd.access_ipv4 or cmd.access_ipv6:
             instance.set_access_addresses(cmd.access_ipv4, cmd.access_ipv6, actor)
-        quota.reserve(str(instance.id), amounts, actor)  # fits: checked above
-        if plan is not None:
+        made = (
             networking.attach(instance, plan, cmd.availability_zone, actor)
+            if plan is not None
+            else []
+        )
+        # The server's share and its new ports' in one event (fits: checked above).
+        quota.reserve_many({str(instance.id): amounts, **{p: {"port": 1} for p in made}}, actor)
         map_boot_volumes(instance, cmd.block_devices, reads.volumes, quota, actor)
         if group is not None:
             group.add_member(str(instance.id), actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -138,6 +139,61 @@ class Quota(Aggregate):
         for resource, amount in self.allocations.pop(consumer_id).items():
             totals[resource] = totals.get(resource, 0) - amount
 
+    def reserve_many(self, allocations: dict[str, dict[str, int]], actor: Actor) -> None:
+        """Hold amounts for several consumers at once (a server and the ports
+        made for it): one event, or QuotaExceeded and nothing changes. Those
+        already holding are skipped, as ``reserve`` skips them."""
+        new = {c: dict(a) for c, a in allocations.items() if c not in self.allocations}
+        if len(new) <= 1:
+            for consumer_id, amounts in new.items():
+                self.reserve(consumer_id, amounts, actor)
+            return
+        if self.closed:
+            raise InvalidInput(f"Project {self.project_id} has been deleted")
+        self.check(_summed(new.values()))
+        self._many_reserved(new, _summed(new.values()), actor)
+
+    class ManyReserved(Aggregate.Event):
+        allocations: dict[str, dict[str, int]]  # consumer id -> what it holds
+        amounts: dict[str, int]  # their sum, for the views
+        actor: Actor
+
+    @event(ManyReserved)
+    def _many_reserved(
+        self, allocations: dict[str, dict[str, int]], amounts: dict[str, int], actor: Actor
+    ) -> None:
+        totals = self._totals()
+        self.allocations.update(allocations)
+        for resource, amount in amounts.items():
+            totals[resource] = totals.get(resource, 0) + amount
+
+    def release_many(self, consumer_ids: list[str], actor: Actor) -> None:
+        """Give back what several consumers hold (a batch of deleted servers
+        and their ports) in one event; those holding nothing are skipped."""
+        held = {
+            c: self.allocations[c] for c in dict.fromkeys(consumer_ids) if c in self.allocations
+        }
+        if len(held) == 1:
+            (consumer_id,) = held
+            self.release(consumer_id, actor)
+        elif held:
+            self._many_released(held, _summed(held.values()), actor)
+
+    class ManyReleased(Aggregate.Event):
+        allocations: dict[str, dict[str, int]]  # consumer id -> what it held
+        amounts: dict[str, int]  # their sum, for the views
+        actor: Actor
+
+    @event(ManyReleased)
+    def _many_released(
+        self, allocations: dict[str, dict[str, int]], amounts: dict[str, int], actor: Actor
+    ) -> None:
+        totals = self._totals()
+        for consumer_id in allocations:
+            del self.allocations[consumer_id]
+        for resource, amount in amounts.items():
+            totals[resource] = totals.get(resource, 0) - amount
+
     def adjust(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
         """Hold other amounts for a consumer (a resize, or its revert). Only
         the growth is checked: shrinking always fits, even over a lowered limit."""
@@ -208,3 +264,13 @@ class Quota(Aggregate):
     @event(Closed)
     def _closed(self, actor: Actor) -> None:
         self.is_closed = True
+
+
+def _summed(allocations: Iterable[dict[str, int]]) -> dict[str, int]:
+    """What several allocations hold together, by resource (in sorted order:
+    stored bytes should not depend on the order consumers came in)."""
+    total: dict[str, int] = {}
+    for held in allocations:
+        for resource, amount in held.items():
+            total[resource] = total.get(resource, 0) + amount
+    return dict(sorted(total.items()))

@@ -19,7 +19,13 @@ class QuotasView(ProjectionView):
 
     name = "quotas"
     topics = topics_of(
-        Quota.Created, Quota.Reserved, Quota.Released, Quota.Adjusted, Quota.LimitsSet
+        Quota.Created,
+        Quota.Reserved,
+        Quota.Released,
+        Quota.ManyReserved,
+        Quota.ManyReleased,
+        Quota.Adjusted,
+        Quota.LimitsSet,
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS quotas (
@@ -47,6 +53,14 @@ class QuotasView(ProjectionView):
 
     @apply.register
     def _(self, e: Quota.Released, cur: Cursor[DictRow]) -> None:
+        self._add(cur, e.originator_id, e.amounts, -1)
+
+    @apply.register
+    def _(self, e: Quota.ManyReserved, cur: Cursor[DictRow]) -> None:
+        self._add(cur, e.originator_id, e.amounts, 1)
+
+    @apply.register
+    def _(self, e: Quota.ManyReleased, cur: Cursor[DictRow]) -> None:
         self._add(cur, e.originator_id, e.amounts, -1)
 
     @apply.register

@@ -348,3 +348,22 @@ def test_rebuilding_one_view_leaves_the_others_applied_once(
     _projector(cloud, views).catch_up()
 
     assert _read_models(cloud.database_url) == built
+
+
+def test_the_quota_view_counts_what_many_consumers_reserve_and_give_back_at_once(
+    cloud: Cloud, views: dict[str, ProjectionView]
+) -> None:
+    quota = cloud.app.repository.get(Quota.create_id(cloud.project_id))
+    vm = {"instances": 1, "cores": 2, "ram": 256}
+    quota.reserve_many(
+        {"vm-1": vm, "port-1": {"port": 1}, "vm-2": vm, "port-2": {"port": 1}}, SYSTEM
+    )
+    quota.release_many(["vm-1", "port-1"], SYSTEM)
+    cloud.app.save(quota)
+
+    _projector(cloud, views).catch_up()
+
+    shown = views["quotas"].for_project(cloud.project_id)  # type: ignore[attr-defined]
+    assert {r: shown[r]["in_use"] for r in ("instances", "cores", "ram", "port")} == {
+        "instances": 1, "cores": 2, "ram": 256, "port": 1,
+    }  # fmt: skip

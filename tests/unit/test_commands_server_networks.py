@@ -12,7 +12,7 @@ import pytest
 
 from commands.app import CloudApp
 from commands.catalog import CreateFlavor, RegisterHost, create_flavor, register_host
-from commands.compute import claim_host, finish_spawn
+from commands.compute import claim_host, finish_deletes, finish_spawn
 from commands.identity import CreateProject, create_project
 from commands.network_floating_ips import FloatingIpSpec
 from commands.network_ports import PortSpec
@@ -108,6 +108,46 @@ def test_a_boot_makes_a_port_on_its_network_in_the_same_save(world: World) -> No
         n.topic.rsplit(":", 1)[1] for n in world.app.recorder.select_notifications(before + 1, 100)
     }
     assert {"Instance.Requested", "Port.Created", "Interfacing.PortsAssigned"} <= topics
+
+
+def _topics_since(world: World, position: int) -> list[str]:
+    found = world.app.recorder.select_notifications(position + 1, 1000)
+    return [n.topic.rsplit(":", 1)[1] for n in found]
+
+
+def test_a_server_and_its_ports_hold_quota_in_one_event_and_give_it_back_in_one(
+    world: World,
+) -> None:
+    """A boot reserves the server's share and its new ports' together; the
+    host's deletion of a batch of such servers gives back all of theirs,
+    servers and ports, in one event (one quota event each way, not one per
+    server and one per port)."""
+    quota_id = Quota.create_id(world.alice.project_id)
+    second = str(world.net.create_networks([NetworkSpec(name="second")], world.alice).id)
+    world.net.create_subnets([SubnetSpec(second, "10.6.0.0/24")], world.alice)
+    in_use = world.app.repository.get(quota_id).in_use
+    before = _position(world)
+    on_both = (NetworkRequest(network_id=world.network), NetworkRequest(network_id=second))
+    servers = [_boot(world, world.alice, *on_both) for _ in range(2)]  # two ports each
+    assert _topics_since(world, before).count("Quota.ManyReserved") == 2
+    assert not {"Quota.Reserved"} & set(_topics_since(world, before))
+    held = world.app.repository.get(quota_id)
+    assert held.in_use["port"] == in_use.get("port", 0) + 4
+    assert held.in_use["instances"] == in_use["instances"] + 2
+
+    for server in servers:
+        assert claim_host(world.app, server, "compute-1")
+        finish_spawn(world.app, server)
+        delete_server(ServerAction(str(server)), world.app, world.alice)
+    deleting = [_get(world, s) for s in servers]
+    before = _position(world)
+    assert finish_deletes(world.app, deleting) == servers  # type: ignore[arg-type]
+
+    quota_events = [t for t in _topics_since(world, before) if t.startswith("Quota.")]
+    assert quota_events == ["Quota.ManyReleased"]
+    assert world.app.repository.get(quota_id).in_use == {**in_use, "port": in_use.get("port", 0)}
+    assert all(isinstance(p := _get(world, i), Port) and p.deleted for s in deleting
+               for i in s.port_ids)  # type: ignore[attr-defined]  # fmt: skip
 
 
 def test_another_projects_network_or_port_is_refused_and_nothing_saved(world: World) -> None:

@@ -236,3 +236,52 @@ def test_a_quota_from_a_snapshot_older_than_the_totals_sums_its_allocations_once
     assert quota.in_use == {"instances": 2, "cores": 3, "ram": 768}
     quota.release("a", ACTOR)
     assert quota.in_use == {"instances": 1, "cores": 1, "ram": 256}
+
+
+def test_several_consumers_are_held_in_one_event_or_none_is() -> None:
+    quota = _quota(instances=2)
+    quota.reserve_many({"vm-0": _one_vm(), "port-0": {"port": 1}}, ACTOR)
+    (event,) = quota.collect_events()
+    assert isinstance(event, Quota.ManyReserved)
+    assert event.amounts == {"cores": 1, "instances": 1, "port": 1, "ram": 512}
+    assert quota.allocations == {"vm-0": _one_vm(), "port-0": {"port": 1}}
+
+    with pytest.raises(QuotaExceeded, match="instances"):  # two more do not fit: neither is held
+        quota.reserve_many({"vm-1": _one_vm(), "vm-2": _one_vm()}, ACTOR)
+    assert quota.collect_events() == []
+    assert set(quota.allocations) == {"vm-0", "port-0"}
+
+
+def test_reserving_many_skips_consumers_that_hold_already() -> None:
+    quota = _quota()
+    quota.reserve("vm-0", _one_vm(), ACTOR)
+    quota.collect_events()
+    quota.reserve_many({"vm-0": _one_vm(cores=4), "port-0": {"port": 1}}, ACTOR)
+    (event,) = quota.collect_events()  # one new consumer: the event of one reservation
+    assert isinstance(event, Quota.Reserved) and event.consumer_id == "port-0"
+    assert quota.in_use["cores"] == 1
+
+
+def test_several_consumers_give_back_in_one_event_and_unknown_ones_are_skipped() -> None:
+    quota = _quota()
+    quota.reserve_many({"vm-0": _one_vm(2), "port-0": {"port": 1}, "vm-1": _one_vm()}, ACTOR)
+    quota.collect_events()
+    quota.release_many(["vm-0", "port-0", "never-held"], ACTOR)
+    (event,) = quota.collect_events()
+    assert isinstance(event, Quota.ManyReleased)
+    assert event.amounts == {"cores": 2, "instances": 1, "port": 1, "ram": 512}
+    assert quota.in_use == {"instances": 1, "cores": 1, "ram": 512, "port": 0}
+    quota.release_many(["vm-0", "never-held"], ACTOR)  # again: nothing held, nothing recorded
+    assert quota.collect_events() == []
+
+
+def test_many_at_once_replays_to_the_same_state() -> None:
+    quota = Quota(project_id="p1", limits={"instances": 5}, actor=ACTOR)
+    quota.reserve_many({"vm-0": _one_vm(), "port-0": {"port": 1}, "vm-1": _one_vm()}, ACTOR)
+    quota.release_many(["vm-0", "port-0"], ACTOR)
+    replayed = None
+    for event in quota.collect_events():
+        replayed = event.mutate(replayed)
+    assert isinstance(replayed, Quota)
+    assert replayed.allocations == quota.allocations == {"vm-1": _one_vm()}
+    assert replayed.in_use == quota.in_use
