@@ -4,7 +4,7 @@ released address, and for a deleted port everything it held."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from commands.network_batch import NetworkBatch, parse_id
@@ -128,16 +128,36 @@ def _readdress(
     port.change_fixed_ips([FixedIp(str(subnet.id), address) for subnet, address in planned], actor)
 
 
+@dataclass
+class GivenBackLater:
+    """What deleting many ports in one save gives back, gathered so that each
+    quota and each subnet changes once for all of them (``give_back``),
+    not once per port: a host deleting a batch of servers with their ports."""
+
+    quota: dict[str, list[str]] = field(default_factory=dict)  # project -> consumers
+    addresses: dict[UUID, dict[str, str]] = field(default_factory=dict)  # subnet -> addr -> holder
+
+
+def give_back(batch: NetworkBatch, later: GivenBackLater, actor: Actor) -> None:
+    for subnet_id, held in later.addresses.items():
+        subnet = batch.find(Subnet, subnet_id)
+        if subnet is not None and not subnet.deleted:
+            batch.allocator(subnet).give_back_many(held, actor)
+    for project_id, consumers in later.quota.items():
+        batch.quota(project_id).release_many(consumers, actor)
+
+
 def delete_port_in(
     batch: NetworkBatch,
     port: Port,
     actor: Actor,
     forget_on_server: bool = True,
-    release_quota: bool = True,
+    later: GivenBackLater | None = None,
 ) -> None:
     """The port goes with everything it held; the server it was plugged into
-    (if any, and unless that server is going too) no longer lists it. A
-    caller that gives back many ports' quota at once says ``release_quota=False``."""
+    (if any, and unless that server is going too) no longer lists it. With
+    ``later``, its addresses and quota are gathered there, to give back with
+    other ports' at once."""
     holder = str(port.id)
     network = batch.find(Network, parse_id(Network, port.network_id))
     batch.preload(
@@ -146,8 +166,12 @@ def delete_port_in(
     )
     for fixed in port.fixed_ips:
         subnet = batch.find(Subnet, parse_id(Subnet, fixed.subnet_id))
-        if subnet is not None and not subnet.deleted:
+        if subnet is None or subnet.deleted:
+            continue
+        if later is None:
             batch.allocator(subnet).give_back(fixed.ip_address, holder, actor)
+        else:
+            later.addresses.setdefault(subnet.id, {})[fixed.ip_address] = holder
     for floating_ip_id in list(port.floating_ips):
         disassociate_in(batch, batch.get(FloatingIP, floating_ip_id), actor)
     claim = batch.find(NameClaim, mac_claim_id(port.mac_address))
@@ -159,7 +183,9 @@ def delete_port_in(
         group = batch.find_group(group_id)
         if group is not None:
             batch.member_left(group, holder)
-    if port.project_id and release_quota:  # a no-op for a port that held no quota
+    if port.project_id and later is not None:
+        later.quota.setdefault(port.project_id, []).append(holder)
+    elif port.project_id:  # a no-op for a port that held no quota
         batch.quota(port.project_id).release(holder, actor)
     if forget_on_server and port.on_server and port.device_id:
         _forget_on_server(batch, port, actor)

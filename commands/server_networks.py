@@ -16,7 +16,7 @@ from commands.app import CloudApp
 from commands.loading import BatchAggregates
 from commands.network_batch import NetworkBatch, NeutronNotFound, parse_id
 from commands.network_macs import mac_claim_id
-from commands.network_port_changes import delete_port_in
+from commands.network_port_changes import GivenBackLater, delete_port_in, give_back
 from commands.network_ports import FixedIpRequest, PortSpec, create_port_in, network_subnets
 from commands.network_security import group_for_port
 from domain.addressing import NeutronConflict, parse_address
@@ -183,8 +183,9 @@ class _Releases:
     batch: NetworkBatch
     actor: Actor  # the first delete's: the batch's list and quota changes are made as it
     servers: list[tuple[str, tuple[str, ...], Actor]] = field(default_factory=list)
-    # Project -> the servers and ports whose quota goes back, in one event.
-    quota: dict[str, list[str]] = field(default_factory=dict)
+    # The servers' quota and their ports' quota and addresses, given back
+    # in one event per quota and per subnet.
+    later: GivenBackLater = field(default_factory=GivenBackLater)
 
 
 _RELEASES: weakref.WeakKeyDictionary[BatchAggregates, _Releases] = weakref.WeakKeyDictionary()
@@ -223,7 +224,7 @@ def release_server_ports(
     releases = _releases(shared, actor)
     releases.servers.append((str(instance.id), tuple(instance.port_ids), actor))
     if quota:
-        releases.quota.setdefault(instance.project_id, []).append(str(instance.id))
+        releases.later.quota.setdefault(instance.project_id, []).append(str(instance.id))
     return True
 
 
@@ -240,9 +241,8 @@ def finish_port_releases(shared: BatchAggregates) -> None:
     batch.preload(port_ids)
     batch.preload(_around([batch.find(Port, p) for p in port_ids]))
     for server_id, ports, actor in releases.servers:
-        _release(batch, server_id, ports, actor, releases.quota)
-    for project_id, consumers in releases.quota.items():
-        batch.quota(project_id).release_many(consumers, releases.actor)
+        _release(batch, server_id, ports, actor, releases.later)
+    give_back(batch, releases.later, releases.actor)
     batch.flush(releases.actor)
     for aggregate in batch.changed():
         shared.loaded[aggregate.id] = aggregate
@@ -253,17 +253,15 @@ def _release(
     server_id: str,
     port_ids: Sequence[str],
     actor: Actor,
-    quota: dict[str, list[str]],
+    later: GivenBackLater,
 ) -> None:
-    """One server's ports; the quota of those deleted joins ``quota``."""
+    """One server's ports; what those deleted held is given back ``later``."""
     for port_id in port_ids:
         port = batch.find(Port, UUID(port_id))
         if port is None or port.deleted or port.device_id != server_id:
             continue
         if port.delete_with_device:
-            delete_port_in(batch, port, actor, forget_on_server=False, release_quota=False)
-            if port.project_id:
-                quota.setdefault(port.project_id, []).append(port_id)
+            delete_port_in(batch, port, actor, forget_on_server=False, later=later)
         else:
             port.detach(actor)
             network = batch.find(Network, parse_id(Network, port.network_id))

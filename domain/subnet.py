@@ -158,6 +158,25 @@ class Subnet(CopiedCheaply, Aggregate):
     def _released(self, address: str, holder: str, actor: Actor) -> None:
         del self.allocations[address]
 
+    def release_many(self, held: dict[str, str], actor: Actor) -> None:
+        """Give back several addresses (address -> holder) in one event: a
+        batch of deleted ports. Those not held by that holder are skipped."""
+        gone = {a: h for a, h in held.items() if self.allocations.get(a) == h}
+        if len(gone) == 1:
+            ((address, holder),) = gone.items()
+            self.release(address, holder, actor)
+        elif gone:
+            self._addresses_released(gone, actor)
+
+    class AddressesReleased(Aggregate.Event):
+        addresses: dict[str, str]  # address -> the holder it had
+        actor: Actor
+
+    @event(AddressesReleased)
+    def _addresses_released(self, addresses: dict[str, str], actor: Actor) -> None:
+        for address in addresses:
+            del self.allocations[address]
+
     def holders(self) -> set[str]:
         return set(self.allocations.values())
 
@@ -271,6 +290,10 @@ class SubnetAllocator:
     def give_back(self, address: str, holder: str, actor: Actor) -> None:
         self.subnet.release(address, holder, actor)
         self.used.discard(int(ipaddress.ip_address(address)))
+
+    def give_back_many(self, held: dict[str, str], actor: Actor) -> None:
+        self.subnet.release_many(held, actor)
+        self.used.difference_update(int(ipaddress.ip_address(a)) for a in held)
 
 
 def exhausted(network_id: str) -> NeutronConflict:

@@ -136,6 +136,7 @@ class NetworksView(ProjectionView):
         SegmentPool.Released,
         Subnet.AddressAllocated,
         Subnet.AddressReleased,
+        Subnet.AddressesReleased,
         SubnetPool.PrefixAllocated,
         SubnetPool.PrefixReleased,
     )

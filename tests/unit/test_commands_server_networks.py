@@ -121,7 +121,7 @@ def test_a_server_and_its_ports_hold_quota_in_one_event_and_give_it_back_in_one(
     """A boot reserves the server's share and its new ports' together; the
     host's deletion of a batch of such servers gives back all of theirs,
     servers and ports, in one event (one quota event each way, not one per
-    server and one per port)."""
+    server and one per port), and each subnet's addresses in one."""
     quota_id = Quota.create_id(world.alice.project_id)
     second = str(world.net.create_networks([NetworkSpec(name="second")], world.alice).id)
     world.net.create_subnets([SubnetSpec(second, "10.6.0.0/24")], world.alice)
@@ -143,11 +143,21 @@ def test_a_server_and_its_ports_hold_quota_in_one_event_and_give_it_back_in_one(
     before = _position(world)
     assert finish_deletes(world.app, deleting) == servers  # type: ignore[arg-type]
 
-    quota_events = [t for t in _topics_since(world, before) if t.startswith("Quota.")]
-    assert quota_events == ["Quota.ManyReleased"]
+    topics = _topics_since(world, before)
+    assert [t for t in topics if t.startswith("Quota.")] == ["Quota.ManyReleased"]
+    assert [t for t in topics if t.startswith("Subnet.")] == ["Subnet.AddressesReleased"] * 2
+    for subnet_id in (world.subnet, *_all_subnets_of(world, second)):
+        subnet = _get(world, subnet_id)
+        assert isinstance(subnet, Subnet)
+        assert not {p for s in deleting for p in s.port_ids} & subnet.holders()  # type: ignore[attr-defined]
     assert world.app.repository.get(quota_id).in_use == {**in_use, "port": in_use.get("port", 0)}
     assert all(isinstance(p := _get(world, i), Port) and p.deleted for s in deleting
                for i in s.port_ids)  # type: ignore[attr-defined]  # fmt: skip
+
+
+def _all_subnets_of(world: World, network_id: str) -> list[str]:
+    network = _get(world, network_id)
+    return list(network.subnet_ids)  # type: ignore[attr-defined]
 
 
 def test_another_projects_network_or_port_is_refused_and_nothing_saved(world: World) -> None:

@@ -205,3 +205,24 @@ def test_a_copy_of_a_hot_aggregate_is_equal_and_changes_apart_from_it() -> None:
     assert cached.rules == [] and cached.version == 2
     assert not cached.__dict__.get("_pending_events")
     _replays(app, copied)  # and it saves as any loaded aggregate does
+
+
+def test_a_subnet_gives_back_many_addresses_in_one_event_skipping_those_held_by_others() -> None:
+    app = _app()
+    subnet = Subnet(
+        project_id=P, network_id="n1", name="s", description="", ip_version=4,
+        cidr="10.0.0.0/24", gateway_ip="10.0.0.1",
+        allocation_pools=[AllocationPool("10.0.0.2", "10.0.0.254")], enable_dhcp=True,
+        dns_nameservers=[], host_routes=[], ipv6_ra_mode="", ipv6_address_mode="",
+        subnetpool_id="", actor=SYSTEM,
+    )  # fmt: skip
+    for n, holder in ((10, "p1"), (11, "p2"), (12, "p3")):
+        subnet.allocate(f"10.0.0.{n}", holder, SYSTEM)
+    app.save(subnet)
+    subnet.release_many({"10.0.0.10": "p1", "10.0.0.11": "p2", "10.0.0.12": "not-p3"}, SYSTEM)
+    (event,) = subnet.collect_events()
+    assert isinstance(event, Subnet.AddressesReleased)
+    assert event.addresses == {"10.0.0.10": "p1", "10.0.0.11": "p2"}
+    assert subnet.allocations == {"10.0.0.12": "p3"}
+    app.events.put([event])
+    assert _state(app.repository.get(subnet.id)) == _state(subnet)
