@@ -49,8 +49,7 @@ def plugged_with_spawn(instance: Instance, batch: BatchAggregates) -> None:
     for port in ports.values():
         if port.deleted or port.device_id != str(instance.id):
             continue
-        port.bind(host, compute)
-        port.mark_plugged(host, network_actor(port.project_id))
+        port.plug_with_spawn(host, compute)
 
 
 @retrying

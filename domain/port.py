@@ -265,6 +265,28 @@ class Port(CopiedCheaply, Aggregate):
         # runs without being bound first; a bound one was bound there already.
         self.status, self.host = "ACTIVE", host
 
+    def plug_with_spawn(self, host: str, actor: Actor) -> None:
+        """Its server's host plugged it as the guest started: bound there and
+        ACTIVE, in one event for a port bound nowhere yet (a boot's), or
+        as a binding and a plug for one bound before (a move)."""
+        self.require_live()
+        checked_host(host)
+        if not host:
+            raise InvalidInput("A port is plugged on a host")
+        if self.host or self.status == "ACTIVE":
+            self.bind(host, actor)
+            self.mark_plugged(host, actor)
+        else:
+            self._bound_and_plugged(host, actor)
+
+    class BoundAndPlugged(Aggregate.Event):
+        host: str
+        actor: Actor
+
+    @event(BoundAndPlugged)
+    def _bound_and_plugged(self, host: str, actor: Actor) -> None:
+        self.host, self.status = host, "ACTIVE"
+
     def mark_service_plugged(self, host: str, actor: Actor) -> None:
         """The network's own port (DHCP, a router's leg or gateway) is up on
         the host that runs its service, which binds it there: no host's

@@ -75,6 +75,7 @@ class PortsView(ProjectionView):
         Port.Bound,
         Port.Unbound,
         Port.Plugged,
+        Port.BoundAndPlugged,
         Port.Unplugged,
         Port.Deleted,
         # Shown nowhere, but tracked: a request whose save ends with one is
@@ -150,6 +151,12 @@ class PortsView(ProjectionView):
 
     @apply.register
     def _(self, e: Port.Plugged, cur: Cursor[DictRow]) -> None:
+        patch_doc(
+            cur, "net_ports", e.originator_id, {"status": "ACTIVE", **_binding(e.host)}, e.timestamp
+        )
+
+    @apply.register
+    def _(self, e: Port.BoundAndPlugged, cur: Cursor[DictRow]) -> None:
         patch_doc(
             cur, "net_ports", e.originator_id, {"status": "ACTIVE", **_binding(e.host)}, e.timestamp
         )

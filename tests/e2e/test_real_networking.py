@@ -304,11 +304,13 @@ def _host_process_pid(stack: Stack, host: str) -> int:
 
 
 def _plugged(stack: Stack, port_id: str) -> bool:
-    """Whether the ledger holds the port's Plugged (the ledger, not a read model)."""
+    """Whether the ledger holds the port's plug (the ledger, not a read model):
+    a boot's port is bound and plugged by its spawn in one event."""
     with psycopg.connect(stack.database_url) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM cloudledger_events WHERE originator_id = %s AND topic LIKE %s",
-            (port_id, "%Port.Plugged"),
+            "SELECT count(*) FROM cloudledger_events WHERE originator_id = %s"
+            " AND (topic LIKE %s OR topic LIKE %s)",
+            (port_id, "%Port.Plugged", "%Port.BoundAndPlugged"),
         ).fetchone()
     return bool(row and row[0])
 

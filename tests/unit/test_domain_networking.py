@@ -226,3 +226,21 @@ def test_a_subnet_gives_back_many_addresses_in_one_event_skipping_those_held_by_
     assert subnet.allocations == {"10.0.0.12": "p3"}
     app.events.put([event])
     assert _state(app.repository.get(subnet.id)) == _state(subnet)
+
+
+def test_a_port_its_spawn_plugs_is_bound_and_active_in_one_event_a_bound_one_in_two() -> None:
+    app = _app()
+    port = _port()
+    app.save(port)
+    port.plug_with_spawn("compute-1", SYSTEM)
+    assert [type(e).__name__ for e in port.pending_events] == ["BoundAndPlugged"]
+    assert (port.host, port.status) == ("compute-1", "ACTIVE")
+    _replays(app, port)
+    moved = _port()
+    moved.bind("compute-1", SYSTEM)
+    moved.collect_events()
+    moved.plug_with_spawn("compute-2", SYSTEM)  # bound elsewhere before: a move
+    assert [type(e).__name__ for e in moved.collect_events()] == ["Unbound", "Bound", "Plugged"]
+    assert (moved.host, moved.status) == ("compute-2", "ACTIVE")
+    with pytest.raises(InvalidInput):
+        _port().plug_with_spawn("", SYSTEM)

@@ -40,3 +40,11 @@ def test_a_cancelled_item_is_not_owed_and_completes_nothing_in_the_table() -> No
         [("network.plug", other), ("network.unplug", port)]
     )
     assert writes.completions == []  # rows owed by earlier batches stay owed
+
+
+def test_a_port_its_spawn_bound_and_plugged_owes_nothing_and_lives_on_that_host() -> None:
+    plan = routes.ROUTING.plan(Port.BoundAndPlugged)
+    assert routes.owed_by(Port.BoundAndPlugged) == []
+    assert [(p.set_by, p.field) for p in plan.places] == [(Port.BoundAndPlugged, "host")]
+    # Its later events reach that host: a deletion owes it the unplug.
+    assert routes.ROUTING.plan(Port.Deleted).clears

@@ -157,7 +157,11 @@ RESOURCE = WorkerResource(
         Role(NETWORK_NODE, "workers.roles.network:build_network_node"),
     ),
     routes=(*PORT_ROUTES, *NODE_ROUTES, *COMPUTE_ROUTES),
-    # A port lives on the host it is bound to, until it is unbound or deleted.
-    placements=(Placement(Port.Bound, "host", (Port.Unbound, Port.Deleted)),),
+    # A port lives on the host it is bound to, until it is unbound or deleted
+    # (a server's port is bound by its spawn, which plugs it in one event).
+    placements=(
+        Placement(Port.Bound, "host", (Port.Unbound, Port.Deleted)),
+        Placement(Port.BoundAndPlugged, "host", (Port.Unbound, Port.Deleted)),
+    ),
     links=(GROUPS, INTERFACES),
 )
