@@ -83,10 +83,11 @@ class NetworkBatch:
         self._allocators: dict[UUID, SubnetAllocator] = {}
         # Changes to a network's port list and to a group's members, applied
         # as one event per aggregate when the batch is saved.
-        self.network_ports: dict[UUID, tuple[Network, dict[str, tuple[str, str]], list[str]]] = {}
+        self.network_ports: dict[
+            UUID, tuple[Network, dict[str, tuple[str, str, str]], list[str]]
+        ] = {}
         self.group_members: dict[UUID, tuple[SecurityGroup, dict[str, list[str]], list[str]]] = {}
-        self.mac_candidates: list[str] = []  # random MACs no claim has held
-        self.mac_claims_taken: set[UUID] = set()  # MAC claims made in this batch
+        self.mac_candidates: list[str] = []  # random MACs no claim holds
 
     def preload(self, ids: list[UUID]) -> None:
         """Read these in one or two queries (absent ones are remembered too)."""
@@ -143,7 +144,12 @@ class NetworkBatch:
 
     def port_added(self, network: Network, port: Port) -> None:
         _, added, _ = self.network_ports.setdefault(network.id, (network, {}, []))
-        added[str(port.id)] = (port.device_owner, port.project_id)
+        added[str(port.id)] = (port.device_owner, port.project_id, port.mac_address)
+
+    def macs_taken(self, network: Network) -> set[str]:
+        """The network's MACs, with those of ports added to it in this batch."""
+        _, added, _ = self.network_ports.get(network.id, (network, {}, []))
+        return network.macs_in_use() | {mac for _, _, mac in added.values()}
 
     def port_removed(self, network: Network, port_id: str) -> None:
         _, added, removed = self.network_ports.setdefault(network.id, (network, {}, []))

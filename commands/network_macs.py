@@ -1,6 +1,12 @@
 """MAC addresses of ports: chosen in the command (random under Neutron's
-base), never in an event method, and unique across the cloud through a
-NameClaim per MAC, made or taken in the port's save."""
+base), never in an event method, and unique on their network, as Neutron
+has them. The network's port list holds each port's MAC, and every port
+made changes that list in its own save, so two saves racing to give one
+MAC to two ports of a network conflict (domain/network.py).
+
+Ports made before the network held MACs kept theirs in a NameClaim, one
+per MAC across the cloud: a claim held still keeps its MAC from any new
+port, and is given back when its port goes (network_port_changes.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +15,6 @@ from uuid import UUID
 
 from commands.network_batch import NetworkBatch, NeutronForbidden
 from domain.addressing import NeutronConflict
-from domain.errors import Conflict
 from domain.names import NameClaim
 from domain.network import Network
 from domain.port import checked_mac
@@ -23,61 +28,44 @@ def mac_claim_id(mac: str) -> UUID:
     return NameClaim.create_id(MAC_CLAIM, "", mac)
 
 
-def mac_for(
-    batch: NetworkBatch, asked: str, network: Network, actor: Actor
-) -> tuple[str, NameClaim | None]:
-    """The port's MAC and its stored claim (None: a new one is made)."""
+def mac_for(batch: NetworkBatch, asked: str, network: Network, actor: Actor) -> str:
+    """The port's MAC: the one asked for if free on the network, else a random one."""
     if not asked:
-        return _fresh_mac(batch), None
+        return _fresh_mac(batch, network)
     if not network.owned_by(actor):
         raise NeutronForbidden("Only the network's owner or an admin may choose a MAC address")
     mac = checked_mac(asked)
+    if mac in batch.macs_taken(network) or _claimed(batch, mac):
+        raise NeutronConflict(
+            f"Unable to complete operation for network {network.id}."
+            f" The mac address {mac} is in use.",
+            "MacAddressInUse",
+        )
+    return mac
+
+
+def _claimed(batch: NetworkBatch, mac: str) -> bool:
+    """Whether an older port's claim holds the MAC."""
     claim = batch.find(NameClaim, mac_claim_id(mac))
-    if claim is not None and claim.holder_id:
-        raise _mac_in_use(network, mac)
-    if claim is None and mac_claim_id(mac) in batch.mac_claims_taken:
-        raise _mac_in_use(network, mac)
-    return mac, claim
+    return claim is not None and bool(claim.holder_id)
 
 
-def _mac_in_use(network: Network, mac: str) -> NeutronConflict:
-    return NeutronConflict(
-        f"Unable to complete operation for network {network.id}. The mac address {mac} is in use.",
-        "MacAddressInUse",
-    )
-
-
-def _fresh_mac(batch: NetworkBatch) -> str:
-    """A random MAC under Neutron's base that no claim has ever held: the
-    candidates of a batch are checked against the ledger in one query."""
+def _fresh_mac(batch: NetworkBatch, network: Network) -> str:
+    """A random MAC under Neutron's base that is free on the network and
+    that no older port's claim holds: a batch's candidates are checked
+    against the claims in one query."""
+    taken = batch.macs_taken(network)
     while True:
         if not batch.mac_candidates:
             candidates = [_random_mac() for _ in range(32)]
-            ids = [mac_claim_id(m) for m in candidates]
-            batch.preload(ids)
-            batch.mac_candidates = [
-                m
-                for m, i in zip(candidates, ids, strict=True)
-                if batch.find(NameClaim, i) is None and i not in batch.mac_claims_taken
-            ]
-        if batch.mac_candidates:
-            return batch.mac_candidates.pop()
+            batch.preload([mac_claim_id(m) for m in candidates])
+            batch.mac_candidates = [m for m in candidates if not _claimed(batch, m)]
+        while batch.mac_candidates:
+            mac = batch.mac_candidates.pop()
+            if mac not in taken:
+                return mac
 
 
 def _random_mac() -> str:
     tail = secrets.token_bytes(3)
     return ":".join(f"{b:02x}" for b in (*BASE_MAC, *tail))
-
-
-def claim_mac(
-    batch: NetworkBatch, claim: NameClaim | None, mac: str, holder: str, actor: Actor
-) -> None:
-    if claim is None:
-        made = NameClaim(MAC_CLAIM, "", mac, holder, actor)
-        batch.add(made)
-        batch.mac_claims_taken.add(made.id)
-    else:
-        try:
-            claim.take(holder, "MAC address", actor)
-        except Conflict:  # pragma: no cover - checked in _mac_for
-            raise NeutronConflict(f"The mac address {mac} is in use.", "MacAddressInUse") from None

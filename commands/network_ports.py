@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from commands.network_batch import NetworkBatch, NeutronForbidden, NeutronNotFound, parse_id
-from commands.network_macs import claim_mac, mac_for
+from commands.network_macs import mac_for
 from commands.network_security import group_for_port
 from domain.addressing import NeutronBadRequest, NeutronConflict, parse_address
 from domain.network import Network, require_name
@@ -66,7 +66,7 @@ def create_port_in(batch: NetworkBatch, spec: PortSpec, actor: Actor) -> Port:
     require_name(spec.name, "name")
     require_name(spec.description, "description")
     checked_host(spec.host)
-    mac, claim = mac_for(batch, spec.mac_address, network, actor)
+    mac = mac_for(batch, spec.mac_address, network, actor)
     addresses = plan_fixed_ips(batch, network, spec.fixed_ips, mac, spec.device_owner, actor, {})
     enabled, groups = _security_for(batch, spec, network, project, actor)
     counted = counts_against_quota(spec.device_owner)
@@ -92,7 +92,6 @@ def create_port_in(batch: NetworkBatch, spec: PortSpec, actor: Actor) -> Port:
     batch.add(port)
     for subnet, address in addresses:
         batch.allocator(subnet).take(address, str(port.id), actor)
-    claim_mac(batch, claim, mac, str(port.id), actor)
     batch.port_added(network, port)
     for group in groups:
         batch.member_joined(group, str(port.id), [a for _, a in addresses])

@@ -274,7 +274,7 @@ def _no_interface(router: Router, what: str, neutron_type: str) -> NeutronNotFou
 
 def routers_through(batch: NetworkBatch, network: Network) -> list[Router]:
     """Routers with a leg on this network (from its interface ports)."""
-    legs = [p for p, (owner, _) in network.ports.items() if owner == OWNER_ROUTER_INTERFACE]
+    legs = [p for p, entry in network.ports.items() if entry[0] == OWNER_ROUTER_INTERFACE]
     batch.preload([parse_id(Port, p) for p in legs])
     routers = []
     for leg in legs:

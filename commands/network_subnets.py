@@ -211,11 +211,11 @@ def delete_subnet_in(batch: NetworkBatch, subnet_id: str, actor: Actor) -> Subne
 
 
 def dhcp_port(batch: NetworkBatch, network: Network) -> Port | None:
-    for port_id, (owner, _) in network.ports.items():
-        if owner == OWNER_DHCP:
+    for port_id, entry in network.ports.items():
+        if entry[0] == OWNER_DHCP:
             return batch.get(Port, port_id)
     pending = batch.network_ports.get(network.id)
-    for port_id, (owner, _) in (pending[1] if pending else {}).items():
+    for port_id, (owner, _, _) in (pending[1] if pending else {}).items():
         if owner == OWNER_DHCP:
             return batch.get(Port, port_id)
     return None

@@ -104,7 +104,7 @@ class Network(CopiedCheaply, Aggregate):
             self._updated(changed, actor)
 
     def _others_have_ports(self) -> bool:
-        return any(project not in ("", self.project_id) for _, project in self.ports.values())
+        return any(entry[1] not in ("", self.project_id) for entry in self.ports.values())
 
     class Updated(Aggregate.Event):
         changes: dict[str, object]
@@ -142,17 +142,25 @@ class Network(CopiedCheaply, Aggregate):
     def _subnet_removed(self, subnet_id: str, actor: Actor) -> None:
         self.subnet_ids.remove(subnet_id)
 
-    def add_ports(self, ports: dict[str, tuple[str, str]], actor: Actor) -> None:
-        """Ports (id -> device owner, project) now on the network, or whose
-        owner changed; one event for a batch."""
+    def add_ports(self, ports: dict[str, tuple[str, str, str]], actor: Actor) -> None:
+        """Ports (id -> device owner, project, MAC) now on the network, or
+        whose owner changed; one event for a batch. Each port made changes
+        this list in its own save, so two saves racing to give one MAC to
+        two ports of the network conflict: MACs are unique per network."""
         self.require_live()
-        new = {p: [owner, project] for p, (owner, project) in ports.items()
-               if self.ports.get(p) != [owner, project]}  # fmt: skip
+        new = {p: list(entry) for p, entry in ports.items() if self.ports.get(p) != list(entry)}
         if new:
             self._ports_added(new, actor)
 
+    def macs_in_use(self) -> set[str]:
+        """The MACs of its ports (those listed before MACs were, held by a
+        NameClaim each, are not here: commands/network_macs.py)."""
+        return {entry[2] for entry in self.ports.values() if len(entry) > 2}
+
     class PortsAdded(Aggregate.Event):
-        ports: dict[str, list[str]]  # id -> [device owner, project]
+        # id -> [device owner, project, MAC]; [device owner, project] in
+        # events stored before the network held its ports' MACs.
+        ports: dict[str, list[str]]
         actor: Actor
 
     @event(PortsAdded)
@@ -177,7 +185,7 @@ class Network(CopiedCheaply, Aggregate):
 
     def ports_in_use(self) -> list[str]:
         """Ports that keep the network from going (all but its own DHCP ports)."""
-        return [p for p, (owner, _) in self.ports.items() if owner not in NETWORK_OWNED]
+        return [p for p, entry in self.ports.items() if entry[0] not in NETWORK_OWNED]
 
     def check_deletable(self) -> None:
         """409 NetworkInUse while a port other than the network's own is on it."""

@@ -177,7 +177,7 @@ def test_a_subnet_with_ports_is_in_use_but_its_dhcp_port_lets_it_go(world: World
 # Ports -----------------------------------------------------------------------
 
 
-def test_a_port_is_made_with_its_address_mac_claim_group_and_quota_in_one_save(
+def test_a_port_is_made_with_its_address_mac_group_and_quota_in_one_save(
     world: World,
 ) -> None:
     network, subnet = _network_with_subnet(world, world.alice)
@@ -187,8 +187,11 @@ def test_a_port_is_made_with_its_address_mac_claim_group_and_quota_in_one_save(
     assert isinstance(found, Subnet)
     assert found.allocations[fixed.ip_address] == str(port.id)
     assert port.mac_address.startswith("fa:16:3e:")
-    claim = world.app.repository.get(NameClaim.create_id("mac", "", port.mac_address))
-    assert claim.holder_id == str(port.id)
+    on = _get(world, Network, network)
+    assert isinstance(on, Network) and port.mac_address in on.macs_in_use()
+    # The network holds the MAC: no claim of its own (an aggregate and two events a port).
+    claim_id = NameClaim.create_id("mac", "", port.mac_address)
+    assert world.app.repository.get_many([claim_id]) == {}
     assert port.security_group_ids == [str(default_group_id(world.alice.project_id))]
     group = world.app.repository.get(default_group_id(world.alice.project_id))
     assert group.members == {str(port.id): [fixed.ip_address]}
@@ -205,6 +208,40 @@ def test_a_mac_in_use_is_refused_and_nothing_is_saved(world: World) -> None:
     )
     assert isinstance(refused, Conflict) and "mac address" in str(refused)
     assert _position(world) == before
+
+
+def test_a_mac_is_unique_on_its_network_and_may_be_used_on_another_as_in_neutron(
+    world: World,
+) -> None:
+    first, _ = _network_with_subnet(world, world.alice)
+    second, _ = _network_with_subnet(world, world.alice, "10.2.0.0/24")
+    made = [
+        world.net.create_ports([(PortSpec(n, mac_address="fa:16:3e:00:00:07"), world.alice)])[0]
+        for n in (first, second, first)
+    ]
+    assert [type(m).__name__ for m in made] == ["Made", "Made", "NeutronConflict"]
+    gone = made[0]
+    assert isinstance(gone, Made)
+    world.net.delete_port(str(gone.id), world.alice)  # its MAC is free on its network again
+    assert isinstance(_port(world, world.alice, first, mac_address="fa:16:3e:00:00:07"), Port)
+
+
+def test_two_ports_asking_one_mac_in_one_batch_get_it_once(world: World) -> None:
+    network, _ = _network_with_subnet(world, world.alice)
+    spec = PortSpec(network, mac_address="fa:16:3e:00:00:08")
+    outcomes = world.net.create_ports([(spec, world.alice), (spec, world.alice)])
+    assert [type(o).__name__ for o in outcomes] == ["Made", "NeutronConflict"]
+
+
+def test_a_mac_an_older_ports_claim_holds_is_not_given_to_a_new_port(world: World) -> None:
+    """Ports made before networks held MACs kept theirs in a claim across the
+    cloud: a claim still held keeps its MAC from new ports on any network."""
+    network, _ = _network_with_subnet(world, world.alice)
+    world.app.save(NameClaim("mac", "", "fa:16:3e:00:00:09", str(uuid4()), SYSTEM))
+    (refused,) = world.net.create_ports(
+        [(PortSpec(network, mac_address="fa:16:3e:00:00:09"), world.alice)]
+    )
+    assert isinstance(refused, Conflict) and "mac address" in str(refused)
 
 
 def test_an_address_held_or_outside_the_subnet_is_refused(world: World) -> None:

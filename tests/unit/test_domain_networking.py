@@ -97,7 +97,13 @@ def test_a_network_subnet_and_segment_pool_replay_the_same() -> None:
         port_security_enabled=True, actor=SYSTEM,
     )  # fmt: skip
     network.add_subnet("s1", SYSTEM)
-    network.add_ports({"p1": ("compute:nova", P), "d1": ("network:dhcp", P)}, SYSTEM)
+    network.add_ports(
+        {
+            "p1": ("compute:nova", P, "fa:16:3e:00:00:01"),
+            "d1": ("network:dhcp", P, "fa:16:3e:00:00:02"),
+        },
+        SYSTEM,
+    )
     network.update({"name": "m", "shared": True}, SYSTEM)
     network.remove_ports(["p1"], SYSTEM)
     _replays(app, network)

@@ -203,7 +203,7 @@ def dhcp_subnet_of(network: Network, ledger: Ledger) -> Subnet | None:
 
 
 def dhcp_port_of(network: Network, ledger: Ledger) -> Port | None:
-    ids = [p for p, (owner, _) in network.ports.items() if owner == OWNER_DHCP]
+    ids = [p for p, entry in network.ports.items() if entry[0] == OWNER_DHCP]
     for port_id in ids:
         port = ledger.find(Port, port_id)
         if port is not None and not port.deleted:
