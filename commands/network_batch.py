@@ -87,7 +87,6 @@ class NetworkBatch:
             UUID, tuple[Network, dict[str, tuple[str, str, str]], list[str]]
         ] = {}
         self.group_members: dict[UUID, tuple[SecurityGroup, dict[str, list[str]], list[str]]] = {}
-        self.mac_candidates: list[str] = []  # random MACs no claim holds
 
     def preload(self, ids: list[UUID]) -> None:
         """Read these in one or two queries (absent ones are remembered too)."""

@@ -5,8 +5,9 @@ made changes that list in its own save, so two saves racing to give one
 MAC to two ports of a network conflict (domain/network.py).
 
 Ports made before the network held MACs kept theirs in a NameClaim, one
-per MAC across the cloud: a claim held still keeps its MAC from any new
-port, and is given back when its port goes (network_port_changes.py)."""
+per MAC across the cloud. On a network that still has such ports, a claim
+held keeps its MAC from new ports; it is given back when its port goes
+(network_port_changes.py). Other networks need not read claims at all."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def mac_for(batch: NetworkBatch, asked: str, network: Network, actor: Actor) -> 
     if not network.owned_by(actor):
         raise NeutronForbidden("Only the network's owner or an admin may choose a MAC address")
     mac = checked_mac(asked)
-    if mac in batch.macs_taken(network) or _claimed(batch, mac):
+    if mac in batch.macs_taken(network) or _claimed(batch, network, mac):
         raise NeutronConflict(
             f"Unable to complete operation for network {network.id}."
             f" The mac address {mac} is in use.",
@@ -44,25 +45,26 @@ def mac_for(batch: NetworkBatch, asked: str, network: Network, actor: Actor) -> 
     return mac
 
 
-def _claimed(batch: NetworkBatch, mac: str) -> bool:
-    """Whether an older port's claim holds the MAC."""
+def _claimed(batch: NetworkBatch, network: Network, mac: str) -> bool:
+    """Whether an older port's claim holds the MAC, on a network with such ports."""
+    if not network.has_ports_without_macs():
+        return False
     claim = batch.find(NameClaim, mac_claim_id(mac))
     return claim is not None and bool(claim.holder_id)
 
 
 def _fresh_mac(batch: NetworkBatch, network: Network) -> str:
-    """A random MAC under Neutron's base that is free on the network and
-    that no older port's claim holds: a batch's candidates are checked
-    against the claims in one query."""
+    """A random MAC under Neutron's base that is free on the network (and
+    that no older port's claim holds, on a network with such ports: a
+    batch's candidates are checked against the claims in one query)."""
     taken = batch.macs_taken(network)
+    older = network.has_ports_without_macs()
     while True:
-        if not batch.mac_candidates:
-            candidates = [_random_mac() for _ in range(32)]
+        candidates = [_random_mac() for _ in range(8)]
+        if older:
             batch.preload([mac_claim_id(m) for m in candidates])
-            batch.mac_candidates = [m for m in candidates if not _claimed(batch, m)]
-        while batch.mac_candidates:
-            mac = batch.mac_candidates.pop()
-            if mac not in taken:
+        for mac in candidates:
+            if mac not in taken and not _claimed(batch, network, mac):
                 return mac
 
 

@@ -157,6 +157,10 @@ class Network(CopiedCheaply, Aggregate):
         NameClaim each, are not here: commands/network_macs.py)."""
         return {entry[2] for entry in self.ports.values() if len(entry) > 2}
 
+    def has_ports_without_macs(self) -> bool:
+        """Whether ports listed before the network held MACs are on it."""
+        return any(len(entry) < 3 for entry in self.ports.values())
+
     class PortsAdded(Aggregate.Event):
         # id -> [device owner, project, MAC]; [device owner, project] in
         # events stored before the network held its ports' MACs.

@@ -233,15 +233,24 @@ def test_two_ports_asking_one_mac_in_one_batch_get_it_once(world: World) -> None
     assert [type(o).__name__ for o in outcomes] == ["Made", "NeutronConflict"]
 
 
-def test_a_mac_an_older_ports_claim_holds_is_not_given_to_a_new_port(world: World) -> None:
-    """Ports made before networks held MACs kept theirs in a claim across the
-    cloud: a claim still held keeps its MAC from new ports on any network."""
-    network, _ = _network_with_subnet(world, world.alice)
-    world.app.save(NameClaim("mac", "", "fa:16:3e:00:00:09", str(uuid4()), SYSTEM))
-    (refused,) = world.net.create_ports(
-        [(PortSpec(network, mac_address="fa:16:3e:00:00:09"), world.alice)]
-    )
+def test_a_mac_an_older_ports_claim_holds_is_not_given_to_a_new_port_on_its_network(
+    world: World,
+) -> None:
+    """Ports made before networks held MACs kept theirs in a claim: on a
+    network such a port is on, a claim still held keeps its MAC from new
+    ports; on another network the MAC is free, as Neutron has it."""
+    older, _ = _network_with_subnet(world, world.alice)
+    other, _ = _network_with_subnet(world, world.alice, "10.2.0.0/24")
+    network = _get(world, Network, older)
+    assert isinstance(network, Network)
+    holder = str(uuid4())
+    # As stored then: the network lists the port without its MAC, a claim holds it.
+    network._ports_added({holder: ["compute:nova", world.alice.project_id]}, SYSTEM)
+    world.app.save(network, NameClaim("mac", "", "fa:16:3e:00:00:09", holder, SYSTEM))
+    spec = PortSpec(older, mac_address="fa:16:3e:00:00:09")
+    (refused,) = world.net.create_ports([(spec, world.alice)])
     assert isinstance(refused, Conflict) and "mac address" in str(refused)
+    assert isinstance(_port(world, world.alice, other, mac_address="fa:16:3e:00:00:09"), Port)
 
 
 def test_an_address_held_or_outside_the_subnet_is_refused(world: World) -> None:
