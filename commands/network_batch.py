@@ -136,6 +136,9 @@ class NetworkBatch:
     def add(self, aggregate: Aggregate) -> None:
         self.new[aggregate.id] = aggregate
 
+    def allocators(self) -> list[SubnetAllocator]:
+        return list(self._allocators.values())
+
     def allocator(self, subnet: Subnet) -> SubnetAllocator:
         if subnet.id not in self._allocators:
             self._allocators[subnet.id] = SubnetAllocator(subnet)
@@ -167,7 +170,9 @@ class NetworkBatch:
         left.append(port_id)
 
     def flush(self, actor: Actor) -> None:
-        """Apply the gathered port-list and membership changes."""
+        """Apply the gathered addresses, port-list and membership changes."""
+        for allocator in self._allocators.values():
+            allocator.flush(actor)
         for network, added, removed in self.network_ports.values():
             if not network.deleted:
                 network.remove_ports(removed, actor)
@@ -201,8 +206,10 @@ def pending_count(batch: NetworkBatch) -> int:
     """How much a batch has changed so far (events not yet saved, and new
     aggregates): a request that failed after changing it spoils the batch."""
     aggregates = [*batch.new.values(), *(a for a in batch.loaded.values() if a is not None)]
-    deferred = sum(len(a) + len(r) for _, a, r in batch.network_ports.values()) + sum(
-        len(j) + len(left) for _, j, left in batch.group_members.values()
+    deferred = (
+        sum(len(a) + len(r) for _, a, r in batch.network_ports.values())
+        + sum(len(j) + len(left) for _, j, left in batch.group_members.values())
+        + sum(len(a.pending) for a in batch.allocators())
     )
     return (
         len(batch.new)

@@ -58,7 +58,7 @@ def create_floating_ip_in(batch: NetworkBatch, spec: FloatingIpSpec, actor: Acto
         actor=actor,
     )
     batch.add(floating_ip)
-    batch.allocator(subnet).take(address, str(floating_ip.id), actor)
+    batch.allocator(subnet).take(address, str(floating_ip.id))
     quota.reserve(str(floating_ip.id), {"floatingip": 1}, actor)
     if target is not None:
         _associate(batch, floating_ip, target, actor)
@@ -80,7 +80,10 @@ def _address_for(batch: NetworkBatch, network: Network, spec: FloatingIpSpec) ->
         wanted_address = parse_address(spec.floating_ip_address, "floating_ip_address")
         for subnet in subnets:
             if wanted_address in subnet.network:
-                return subnet, subnet.check_address(str(wanted_address), "network:floatingip")
+                checked = batch.allocator(subnet).check_address(
+                    str(wanted_address), "network:floatingip"
+                )
+                return subnet, checked
         raise NeutronBadRequest(
             f"Bad floatingip request: {spec.floating_ip_address} is not an address of network"
             f" {network.id}.",

@@ -123,8 +123,8 @@ def _readdress(
                 if reached == fixed.ip_address:
                     disassociate_in(batch, batch.get(FloatingIP, floating_ip_id), actor)
     for subnet, address in planned:
-        if subnet.allocations.get(address) != holder:
-            batch.allocator(subnet).take(address, holder, actor)
+        if batch.allocator(subnet).holder_of(address) != holder:
+            batch.allocator(subnet).take(address, holder)
     port.change_fixed_ips([FixedIp(str(subnet.id), address) for subnet, address in planned], actor)
 
 

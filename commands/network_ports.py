@@ -91,7 +91,7 @@ def create_port_in(batch: NetworkBatch, spec: PortSpec, actor: Actor) -> Port:
     )
     batch.add(port)
     for subnet, address in addresses:
-        batch.allocator(subnet).take(address, str(port.id), actor)
+        batch.allocator(subnet).take(address, str(port.id))
     batch.port_added(network, port)
     for group in groups:
         batch.member_joined(group, str(port.id), [a for _, a in addresses])
@@ -141,7 +141,7 @@ def plan_fixed_ips(
                     raise NeutronForbidden(
                         "Only the network's owner or an admin may choose a fixed IP address"
                     )
-                address = subnet.check_address(entry.ip_address, device_owner)
+                address = batch.allocator(subnet).check_address(entry.ip_address, device_owner)
         elif remaining.get(subnet.id):
             address = remaining[subnet.id].pop(0)
         else:

@@ -184,7 +184,7 @@ def _interface_on_subnet(
             "BadRequest",
         )
     router.check_interface(str(subnet.id), subnet.cidr)
-    subnet.check_address(subnet.gateway_ip, OWNER_ROUTER_INTERFACE)
+    batch.allocator(subnet).check_address(subnet.gateway_ip, OWNER_ROUTER_INTERFACE)
     port = create_port_in(
         batch,
         PortSpec(

@@ -242,7 +242,7 @@ def serve_dhcp_on(batch: NetworkBatch, network: Network, subnet: Subnet, actor: 
     address = batch.allocator(subnet).choose(port.mac_address, set())
     if address is None:
         return
-    batch.allocator(subnet).take(address, str(port.id), actor)
+    batch.allocator(subnet).take(address, str(port.id))
     port.change_fixed_ips([*port.fixed_ips, FixedIp(str(subnet.id), address)], actor)
 
 

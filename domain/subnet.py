@@ -117,12 +117,15 @@ class Subnet(CopiedCheaply, Aggregate):
                 "IpAddressInUse",
             )
         if shown in self.allocations:
-            raise NeutronConflict(
-                f"Unable to complete operation for network {self.network_id}. The IP address"
-                f" {shown} is in use.",
-                "IpAddressInUse",
-            )
+            raise self.in_use(shown)
         return shown
+
+    def in_use(self, address: str) -> NeutronConflict:
+        return NeutronConflict(
+            f"Unable to complete operation for network {self.network_id}. The IP address"
+            f" {address} is in use.",
+            "IpAddressInUse",
+        )
 
     def allocate(self, address: str, holder: str, actor: Actor) -> None:
         """Hold a checked address (``check_address`` or an allocator's choice)."""
@@ -143,6 +146,33 @@ class Subnet(CopiedCheaply, Aggregate):
         value = int(ipaddress.ip_address(address))
         if in_pools(value, pool_spans(self.allocation_pools)):
             self.cursor = value
+
+    def allocate_many(self, addresses: dict[str, str], actor: Actor) -> None:
+        """Hold several checked addresses (address -> holder) in one event:
+        those a batch of requests took (``SubnetAllocator``)."""
+        self.require_live()
+        for address, holder in addresses.items():
+            if self.allocations.get(address, holder) != holder:
+                raise NeutronConflict(f"The IP address {address} is in use.", "IpAddressInUse")
+        new = {a: h for a, h in addresses.items() if a not in self.allocations}
+        if len(new) == 1:
+            ((address, holder),) = new.items()
+            self._allocated(address, holder, actor)
+        elif new:
+            self._addresses_allocated(new, actor)
+
+    class AddressesAllocated(Aggregate.Event):
+        addresses: dict[str, str]  # address -> holder, in the order taken
+        actor: Actor
+
+    @event(AddressesAllocated)
+    def _addresses_allocated(self, addresses: dict[str, str], actor: Actor) -> None:
+        spans = pool_spans(self.allocation_pools)
+        for address, holder in addresses.items():
+            self.allocations[address] = holder
+            value = int(ipaddress.ip_address(address))
+            if in_pools(value, spans):
+                self.cursor = value
 
     def release(self, address: str, holder: str, actor: Actor) -> None:
         """Give an address back; releasing one not held by ``holder`` is a no-op."""
@@ -262,12 +292,26 @@ class Subnet(CopiedCheaply, Aggregate):
 
 class SubnetAllocator:
     """Chooses free addresses of one subnet for one batch of requests, with
-    the set of addresses held computed once rather than per request."""
+    the set of addresses held computed once rather than per request. The
+    addresses the batch takes are recorded together, in one event, when the
+    batch is saved (``flush``): a boot batch's ports, a burst of floating IPs."""
 
     def __init__(self, subnet: Subnet) -> None:
         self.subnet = subnet
         self.used = {int(ipaddress.ip_address(a)) for a in subnet.allocations}
         self.spans = pool_spans(subnet.allocation_pools)
+        self.pending: dict[str, str] = {}  # address -> holder, taken but not recorded yet
+
+    def holder_of(self, address: str) -> str:
+        """Who holds the address, recorded or taken in this batch ("" nobody)."""
+        return self.subnet.allocations.get(address) or self.pending.get(address, "")
+
+    def check_address(self, address: str, device_owner: str) -> str:
+        """``Subnet.check_address``, counting the addresses this batch took."""
+        shown = self.subnet.check_address(address, device_owner)
+        if shown in self.pending:
+            raise self.subnet.in_use(shown)
+        return shown
 
     def free(self) -> int:
         """How many addresses of the pools are not held."""
@@ -283,12 +327,26 @@ class SubnetAllocator:
             return None if int(ipaddress.ip_address(address)) in used else address
         return next_free(self.spans, used, self.subnet.cursor, self.subnet.ip_version)
 
-    def take(self, address: str, holder: str, actor: Actor) -> None:
-        self.subnet.allocate(address, holder, actor)
+    def take(self, address: str, holder: str) -> None:
+        """Hold a checked address for ``holder``; recorded by ``flush``."""
+        self.subnet.require_live()
+        if self.holder_of(address) not in ("", holder):
+            raise self.subnet.in_use(address)
+        if address not in self.subnet.allocations:
+            self.pending[address] = holder
         self.used.add(int(ipaddress.ip_address(address)))
 
+    def flush(self, actor: Actor) -> None:
+        """Record what the batch took: one event for all of it."""
+        if self.pending:
+            taken, self.pending = self.pending, {}
+            self.subnet.allocate_many(taken, actor)
+
     def give_back(self, address: str, holder: str, actor: Actor) -> None:
-        self.subnet.release(address, holder, actor)
+        if self.pending.get(address) == holder:
+            del self.pending[address]
+        else:
+            self.subnet.release(address, holder, actor)
         self.used.discard(int(ipaddress.ip_address(address)))
 
     def give_back_many(self, held: dict[str, str], actor: Actor) -> None:

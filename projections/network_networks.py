@@ -135,6 +135,7 @@ class NetworksView(ProjectionView):
         SegmentPool.Taken,
         SegmentPool.Released,
         Subnet.AddressAllocated,
+        Subnet.AddressesAllocated,
         Subnet.AddressReleased,
         Subnet.AddressesReleased,
         SubnetPool.PrefixAllocated,

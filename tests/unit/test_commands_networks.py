@@ -233,6 +233,22 @@ def test_two_ports_asking_one_mac_in_one_batch_get_it_once(world: World) -> None
     assert [type(o).__name__ for o in outcomes] == ["Made", "NeutronConflict"]
 
 
+def test_two_ports_asking_one_address_in_one_batch_get_it_once(world: World) -> None:
+    network, subnet = _network_with_subnet(world, world.alice)
+    spec = PortSpec(network, fixed_ips=(FixedIpRequest(subnet, "10.1.0.50"),))
+    before = _position(world)
+    outcomes = world.net.create_ports([(spec, world.alice), (spec, world.alice)])
+    made, refused = outcomes
+    assert isinstance(made, Made)
+    assert isinstance(refused, Conflict) and "10.1.0.50 is in use" in str(refused)
+    held = _get(world, Subnet, subnet)
+    assert isinstance(held, Subnet) and held.allocations["10.1.0.50"] == str(made.id)
+    topics = [
+        n.topic.rsplit(":", 1)[1] for n in world.app.recorder.select_notifications(before + 1, 100)
+    ]
+    assert topics.count("Port.Created") == 1
+
+
 def test_a_mac_an_older_ports_claim_holds_is_not_given_to_a_new_port_on_its_network(
     world: World,
 ) -> None:

@@ -155,6 +155,23 @@ def test_a_server_and_its_ports_hold_quota_in_one_event_and_give_it_back_in_one(
                for i in s.port_ids)  # type: ignore[attr-defined]  # fmt: skip
 
 
+def test_a_batch_of_boots_takes_its_ports_addresses_in_one_event_each_once(
+    world: World,
+) -> None:
+    before = _position(world)
+    request = (NetworkRequest(network_id=world.network),)
+    boots = [(BootServer(f"vm{n}", "1", world.image, request), world.alice) for n in range(3)]
+    outcomes = boot_servers(boots, world.app)
+    assert [type(o).__name__ for o in outcomes] == ["Receipt"] * 3
+    topics = _topics_since(world, before)
+    assert [t for t in topics if t.startswith("Subnet.")] == ["Subnet.AddressesAllocated"]
+    subnet = _get(world, world.subnet)
+    ports = [p for o in outcomes for p in _get(world, o.id).port_ids]  # type: ignore[union-attr]
+    assert isinstance(subnet, Subnet) and len(ports) == 3
+    held = {address: holder for address, holder in subnet.allocations.items() if holder in ports}
+    assert sorted(held.values()) == sorted(ports)  # three addresses, one per port
+
+
 def _all_subnets_of(world: World, network_id: str) -> list[str]:
     network = _get(world, network_id)
     return list(network.subnet_ids)  # type: ignore[attr-defined]

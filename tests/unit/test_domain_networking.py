@@ -5,6 +5,7 @@ refused, a router's interfaces one per subnet)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -250,3 +251,25 @@ def test_a_port_its_spawn_plugs_is_bound_and_active_in_one_event_a_bound_one_in_
     assert (moved.host, moved.status) == ("compute-2", "ACTIVE")
     with pytest.raises(InvalidInput):
         _port().plug_with_spawn("", SYSTEM)
+
+
+def test_a_subnet_takes_many_addresses_in_one_event_and_refuses_one_held_by_another() -> None:
+    app = _app()
+    subnet = Subnet(
+        project_id=P, network_id="n1", name="s", description="", ip_version=4,
+        cidr="10.0.0.0/24", gateway_ip="10.0.0.1",
+        allocation_pools=[AllocationPool("10.0.0.2", "10.0.0.254")], enable_dhcp=True,
+        dns_nameservers=[], host_routes=[], ipv6_ra_mode="", ipv6_address_mode="",
+        subnetpool_id="", actor=SYSTEM,
+    )  # fmt: skip
+    subnet.allocate("10.0.0.2", "p0", SYSTEM)
+    app.save(subnet)
+    with pytest.raises(Conflict, match="in use"):
+        subnet.allocate_many({"10.0.0.3": "p1", "10.0.0.2": "p2"}, SYSTEM)
+    assert subnet.pending_events == []
+    subnet.allocate_many({"10.0.0.4": "p1", "10.0.0.3": "p2", "10.0.0.2": "p0"}, SYSTEM)
+    (event,) = subnet.pending_events
+    assert isinstance(event, Subnet.AddressesAllocated)
+    assert event.addresses == {"10.0.0.4": "p1", "10.0.0.3": "p2"}  # p0's was held already
+    assert subnet.cursor == int(ipaddress.ip_address("10.0.0.3"))  # the last taken
+    _replays(app, subnet)
