@@ -17,6 +17,7 @@ from ops.interop_tempest import Cloud
 from ops.seed import DISK_IMAGE_NAME, GUEST_IMAGE_NAME, SEED_IMAGE_NAME
 
 ALT_IMAGE_NAME = f"{SEED_IMAGE_NAME}-alt"
+SEED_WAIT_S = 30.0  # for the read models to show what the stack seeded
 
 
 def cloud_facts(stack: InteropStack) -> Cloud:
@@ -75,13 +76,25 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _image_id(client: httpx.Client, name: str) -> str:
-    (image,) = _json(client.get("/image/v2/images", params={"name": name}))["images"]
-    return str(image["id"])
+    return _seeded_id(client, "/image/v2/images", "images", name)
 
 
 def _network_id(client: httpx.Client, name: str) -> str:
-    (network,) = _json(client.get("/networking/v2.0/networks", params={"name": name}))["networks"]
-    return str(network["id"])
+    return _seeded_id(client, "/networking/v2.0/networks", "networks", name)
+
+
+def _seeded_id(client: httpx.Client, path: str, key: str, name: str) -> str:
+    """The id of the one thing of that name the stack seeded. Listings come
+    from read models, which may still be catching up with the seed's events
+    just after the stack started (a CI run once listed no image): wait."""
+    deadline = time.monotonic() + SEED_WAIT_S
+    while True:
+        found = _json(client.get(path, params={"name": name}))[key]
+        if len(found) == 1:
+            return str(found[0]["id"])
+        if found or time.monotonic() > deadline:
+            raise RuntimeError(f"expected one {key[:-1]} named {name}, found {len(found)}")
+        time.sleep(0.2)
 
 
 def _refuses_bogus_image_data(client: httpx.Client) -> bool:
