@@ -214,15 +214,20 @@ def test_a_copy_of_a_hot_aggregate_is_equal_and_changes_apart_from_it() -> None:
     _replays(app, copied)  # and it saves as any loaded aggregate does
 
 
-def test_a_subnet_gives_back_many_addresses_in_one_event_skipping_those_held_by_others() -> None:
-    app = _app()
-    subnet = Subnet(
+def _subnet() -> Subnet:
+    """A /24 with its pool from .2, on no network the test loads."""
+    return Subnet(
         project_id=P, network_id="n1", name="s", description="", ip_version=4,
         cidr="10.0.0.0/24", gateway_ip="10.0.0.1",
         allocation_pools=[AllocationPool("10.0.0.2", "10.0.0.254")], enable_dhcp=True,
         dns_nameservers=[], host_routes=[], ipv6_ra_mode="", ipv6_address_mode="",
         subnetpool_id="", actor=SYSTEM,
     )  # fmt: skip
+
+
+def test_a_subnet_gives_back_many_addresses_in_one_event_skipping_those_held_by_others() -> None:
+    app = _app()
+    subnet = _subnet()
     for n, holder in ((10, "p1"), (11, "p2"), (12, "p3")):
         subnet.allocate(f"10.0.0.{n}", holder, SYSTEM)
     app.save(subnet)
@@ -255,13 +260,7 @@ def test_a_port_its_spawn_plugs_is_bound_and_active_in_one_event_a_bound_one_in_
 
 def test_a_subnet_takes_many_addresses_in_one_event_and_refuses_one_held_by_another() -> None:
     app = _app()
-    subnet = Subnet(
-        project_id=P, network_id="n1", name="s", description="", ip_version=4,
-        cidr="10.0.0.0/24", gateway_ip="10.0.0.1",
-        allocation_pools=[AllocationPool("10.0.0.2", "10.0.0.254")], enable_dhcp=True,
-        dns_nameservers=[], host_routes=[], ipv6_ra_mode="", ipv6_address_mode="",
-        subnetpool_id="", actor=SYSTEM,
-    )  # fmt: skip
+    subnet = _subnet()
     subnet.allocate("10.0.0.2", "p0", SYSTEM)
     app.save(subnet)
     with pytest.raises(Conflict, match="in use"):
