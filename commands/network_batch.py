@@ -87,6 +87,9 @@ class NetworkBatch:
             UUID, tuple[Network, dict[str, tuple[str, str, str]], list[str]]
         ] = {}
         self.group_members: dict[UUID, tuple[SecurityGroup, dict[str, list[str]], list[str]]] = {}
+        # Each network's MACs, read from its port list once per batch (a
+        # scan of every port on it) and added to as the batch adds ports.
+        self._macs: dict[UUID, set[str]] = {}
 
     def preload(self, ids: list[UUID]) -> None:
         """Read these in one or two queries (absent ones are remembered too)."""
@@ -147,11 +150,13 @@ class NetworkBatch:
     def port_added(self, network: Network, port: Port) -> None:
         _, added, _ = self.network_ports.setdefault(network.id, (network, {}, []))
         added[str(port.id)] = (port.device_owner, port.project_id, port.mac_address)
+        self.macs_taken(network).add(port.mac_address)
 
     def macs_taken(self, network: Network) -> set[str]:
         """The network's MACs, with those of ports added to it in this batch."""
-        _, added, _ = self.network_ports.get(network.id, (network, {}, []))
-        return network.macs_in_use() | {mac for _, _, mac in added.values()}
+        if network.id not in self._macs:
+            self._macs[network.id] = network.macs_in_use()
+        return self._macs[network.id]
 
     def port_removed(self, network: Network, port_id: str) -> None:
         _, added, removed = self.network_ports.setdefault(network.id, (network, {}, []))

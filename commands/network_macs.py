@@ -36,7 +36,8 @@ def mac_for(batch: NetworkBatch, asked: str, network: Network, actor: Actor) -> 
     if not network.owned_by(actor):
         raise NeutronForbidden("Only the network's owner or an admin may choose a MAC address")
     mac = checked_mac(asked)
-    if mac in batch.macs_taken(network) or _claimed(batch, network, mac):
+    older = network.has_ports_without_macs()
+    if mac in batch.macs_taken(network) or (older and _claimed(batch, mac)):
         raise NeutronConflict(
             f"Unable to complete operation for network {network.id}."
             f" The mac address {mac} is in use.",
@@ -45,10 +46,9 @@ def mac_for(batch: NetworkBatch, asked: str, network: Network, actor: Actor) -> 
     return mac
 
 
-def _claimed(batch: NetworkBatch, network: Network, mac: str) -> bool:
-    """Whether an older port's claim holds the MAC, on a network with such ports."""
-    if not network.has_ports_without_macs():
-        return False
+def _claimed(batch: NetworkBatch, mac: str) -> bool:
+    """Whether an older port's claim holds the MAC (asked only on a network
+    with such ports: elsewhere no claim is read)."""
     claim = batch.find(NameClaim, mac_claim_id(mac))
     return claim is not None and bool(claim.holder_id)
 
@@ -64,7 +64,7 @@ def _fresh_mac(batch: NetworkBatch, network: Network) -> str:
         if older:
             batch.preload([mac_claim_id(m) for m in candidates])
         for mac in candidates:
-            if mac not in taken and not _claimed(batch, network, mac):
+            if mac not in taken and not (older and _claimed(batch, mac)):
                 return mac
 
 

@@ -118,10 +118,14 @@ class Quota(Aggregate):
 
     @event(Reserved)
     def _reserved(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
-        totals = self._totals()
         self.allocations[consumer_id] = amounts
+        self._count(amounts, 1)
+
+    def _count(self, amounts: dict[str, int], sign: int) -> None:
+        """The running sums, moved by amounts held (1) or given back (-1)."""
+        totals = self._totals()
         for resource, amount in amounts.items():
-            totals[resource] = totals.get(resource, 0) + amount
+            totals[resource] = totals.get(resource, 0) + sign * amount
 
     def release(self, consumer_id: str, actor: Actor) -> None:
         """Give back what a consumer holds; releasing twice is a no-op."""
@@ -135,9 +139,7 @@ class Quota(Aggregate):
 
     @event(Released)
     def _released(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
-        totals = self._totals()
-        for resource, amount in self.allocations.pop(consumer_id).items():
-            totals[resource] = totals.get(resource, 0) - amount
+        self._count(self.allocations.pop(consumer_id), -1)
 
     def reserve_many(self, allocations: dict[str, dict[str, int]], actor: Actor) -> None:
         """Hold amounts for several consumers at once (a server and the ports
@@ -162,10 +164,8 @@ class Quota(Aggregate):
     def _many_reserved(
         self, allocations: dict[str, dict[str, int]], amounts: dict[str, int], actor: Actor
     ) -> None:
-        totals = self._totals()
         self.allocations.update(allocations)
-        for resource, amount in amounts.items():
-            totals[resource] = totals.get(resource, 0) + amount
+        self._count(amounts, 1)
 
     def release_many(self, consumer_ids: list[str], actor: Actor) -> None:
         """Give back what several consumers hold (a batch of deleted servers
@@ -188,11 +188,9 @@ class Quota(Aggregate):
     def _many_released(
         self, allocations: dict[str, dict[str, int]], amounts: dict[str, int], actor: Actor
     ) -> None:
-        totals = self._totals()
         for consumer_id in allocations:
             del self.allocations[consumer_id]
-        for resource, amount in amounts.items():
-            totals[resource] = totals.get(resource, 0) - amount
+        self._count(amounts, -1)
 
     def adjust(self, consumer_id: str, amounts: dict[str, int], actor: Actor) -> None:
         """Hold other amounts for a consumer (a resize, or its revert). Only
@@ -224,9 +222,7 @@ class Quota(Aggregate):
     def _adjusted(
         self, consumer_id: str, amounts: dict[str, int], change: dict[str, int], actor: Actor
     ) -> None:
-        totals = self._totals()
-        for resource, amount in change.items():
-            totals[resource] = totals.get(resource, 0) + amount
+        self._count(change, 1)
         self.allocations[consumer_id] = amounts
 
     def set_limits(self, limits: dict[str, int], actor: Actor) -> None:

@@ -142,9 +142,13 @@ class Subnet(CopiedCheaply, Aggregate):
 
     @event(AddressAllocated)
     def _allocated(self, address: str, holder: str, actor: Actor) -> None:
+        self._hold(address, holder, pool_spans(self.allocation_pools))
+
+    def _hold(self, address: str, holder: str, spans: list[tuple[int, int]]) -> None:
+        """An address held; the search for free ones goes on after it."""
         self.allocations[address] = holder
         value = int(ipaddress.ip_address(address))
-        if in_pools(value, pool_spans(self.allocation_pools)):
+        if in_pools(value, spans):
             self.cursor = value
 
     def allocate_many(self, addresses: dict[str, str], actor: Actor) -> None:
@@ -153,7 +157,7 @@ class Subnet(CopiedCheaply, Aggregate):
         self.require_live()
         for address, holder in addresses.items():
             if self.allocations.get(address, holder) != holder:
-                raise NeutronConflict(f"The IP address {address} is in use.", "IpAddressInUse")
+                raise self.in_use(address)
         new = {a: h for a, h in addresses.items() if a not in self.allocations}
         if len(new) == 1:
             ((address, holder),) = new.items()
@@ -169,10 +173,7 @@ class Subnet(CopiedCheaply, Aggregate):
     def _addresses_allocated(self, addresses: dict[str, str], actor: Actor) -> None:
         spans = pool_spans(self.allocation_pools)
         for address, holder in addresses.items():
-            self.allocations[address] = holder
-            value = int(ipaddress.ip_address(address))
-            if in_pools(value, spans):
-                self.cursor = value
+            self._hold(address, holder, spans)
 
     def release(self, address: str, holder: str, actor: Actor) -> None:
         """Give an address back; releasing one not held by ``holder`` is a no-op."""
