@@ -132,10 +132,14 @@ class ServerNetworking:
                 fitting = min(fitting, free // per_server)
         return fitting
 
-    def attach(self, instance: Instance, plan: _Plan, zone: str, actor: Actor) -> list[str]:
-        """The instance's ports: made, or the user's taken; recorded on it.
-        Returns the ports made, whose quota the caller reserves with the
-        instance's, in one event (a user's port holds its own)."""
+    def attach(
+        self, server_id: UUID, project_id: str, plan: _Plan, zone: str, actor: Actor
+    ) -> tuple[list[NetworkRequest], list[str]]:
+        """The ports of the server about to be requested: made, or the user's
+        taken. Returns its network requests, each naming its port (what its
+        ``Requested`` event records), and the ports made, whose quota the
+        caller reserves with the server's in one event (a user's port
+        holds its own)."""
         owner = f"{COMPUTE_OWNER_PREFIX}{zone or DEFAULT_ZONE}"
         done: list[NetworkRequest] = []
         made: list[str] = []
@@ -143,7 +147,7 @@ class ServerNetworking:
             for request in plan.requests:
                 if request.port_id:
                     port = plan.user_ports[request.port_id]
-                    port.attach(str(instance.id), owner, actor)
+                    port.attach(str(server_id), owner, actor)
                     self.batch.port_added(plan.networks[port.network_id], port)
                     done.append(request)
                     continue
@@ -151,10 +155,10 @@ class ServerNetworking:
                 spec = PortSpec(
                     network_id=request.network_id,
                     fixed_ips=fixed,
-                    device_id=str(instance.id),
+                    device_id=str(server_id),
                     device_owner=owner,
                     delete_with_device=True,
-                    project_id=instance.project_id,
+                    project_id=project_id,
                     security_groups=plan.security_groups or None,
                     quota_with_device=True,
                 )
@@ -163,8 +167,7 @@ class ServerNetworking:
                 made.append(str(port.id))
         except DomainError as exc:
             raise SpoiledBoot(exc) from None
-        instance.assign_ports(done, actor)
-        return made
+        return done, made
 
     def changed(self, quota: Quota, actor: Actor) -> list[Aggregate]:
         """What to save with the boots (their quota aside)."""

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from commands.app import CloudApp
 from commands.image_metadata import IMAGE_REFERENCES
@@ -177,13 +177,22 @@ def _requested(
     count = min(count, addressed)
     instances = []
     for n in range(1, count + 1):
+        # Its id first: the ports made for it name it, and its Requested
+        # event names them (one event, not a second one listing its ports).
+        server_id = uuid4()
+        networks, made = (
+            networking.attach(server_id, actor.project_id, plan, cmd.availability_zone, actor)
+            if plan is not None
+            else (_no_plan(cmd.networks), [])
+        )
         instance = Instance(
+            id=server_id,
             project_id=actor.project_id,
             user_id=actor.user_id,
             name=cmd.name if cmd.max_count == 1 else f"{cmd.name}-{n}",
             flavor=flavor.snapshot(),
             image_id=image_id,
-            networks=plan.requests if plan else _no_plan(cmd.networks),
+            networks=networks,
             actor=actor,
             key_name=cmd.key_name,
             key_data=key_data,
@@ -197,11 +206,6 @@ def _requested(
             instance.set_tags(cmd.tags, actor)
         if cmd.access_ipv4 or cmd.access_ipv6:
             instance.set_access_addresses(cmd.access_ipv4, cmd.access_ipv6, actor)
-        made = (
-            networking.attach(instance, plan, cmd.availability_zone, actor)
-            if plan is not None
-            else []
-        )
         # The server's share and its new ports' in one event (fits: checked above).
         quota.reserve_many({str(instance.id): amounts, **{p: {"port": 1} for p in made}}, actor)
         map_boot_volumes(instance, cmd.block_devices, reads.volumes, quota, actor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -77,6 +78,7 @@ class Instance(
         server_group: str = "",
         availability_zone: str = "",
         forced_host: str = "",
+        id: UUID | None = None,  # the boot's, which its ports name; else a new one
     ) -> None:
         self.project_id, self.user_id, self.name = project_id, user_id, name
         self.flavor, self.image_id = flavor, image_id

@@ -37,12 +37,8 @@ class Interfacing(Aggregate):
         detached: list[str] = list(self.__dict__.get("detached_ports", []))
         return [p for p in dict.fromkeys(booted + attached) if p not in detached]
 
-    def assign_ports(self, networks: list[NetworkRequest], actor: Actor) -> None:
-        """At boot: each network request with the port made or named for it."""
-        if [r.port_id for r in networks if not r.port_id]:
-            raise ValueError("every request names its port once assigned")
-        self._ports_assigned(list(networks), actor)
-
+    # Before a boot's Requested event named its ports, this event did, just
+    # after it; no longer appended, still read.
     class PortsAssigned(Aggregate.Event):
         networks: list[NetworkRequest]
         actor: Actor
