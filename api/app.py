@@ -26,6 +26,7 @@ from api.progress import ProjectionProgress
 from api.registry import tables
 from api.request_id import RequestIdMiddleware
 from api.revocations import RevocationList
+from api.server_addresses import AutoNetworks
 from commands.bootstrap import Settings, build_services
 from commands.logs import configure_logging
 from commands.metadata_secret import metadata_secret
@@ -104,7 +105,7 @@ def build_state(settings: Settings) -> ApiState:
             settings.max_project_in_flight,
             on_refused=api_metrics.count_refusal,
         ),
-        boots=AsyncBatcher(services.boot_servers),
+        boots=AsyncBatcher(services.boot_servers, prepare=AutoNetworks(reads)),
         actions=AsyncBatcher(services.server_actions),
         image_protections=load_protections(settings, policy),
         rejections=PostgresRejections(postgres_recorder(services.app).datastore),

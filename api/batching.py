@@ -9,7 +9,7 @@ A project's stops, starts and deletes are batched the same way."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import Context
 from typing import Generic, TypeVar
 
@@ -22,8 +22,15 @@ Res = TypeVar("Res")
 class AsyncBatcher(Generic[Req, Res]):
     """Per key: waiting requests, and at most one batch running."""
 
-    def __init__(self, run_all: Callable[[Sequence[Req]], Sequence[Res | BaseException]]) -> None:
+    def __init__(
+        self,
+        run_all: Callable[[Sequence[Req]], Sequence[Res | BaseException]],
+        prepare: Callable[[str, list[Req]], Awaitable[list[Req]]] | None = None,
+    ) -> None:
         self._run_all = run_all
+        # Reads a batch needs, done once for all its requests in the event
+        # loop before the batch runs (``prepare(key, requests)``).
+        self._prepare = prepare
         self._waiting: dict[str, list[tuple[Req, asyncio.Future[Res]]]] = {}
         self._drainers: dict[str, asyncio.Task[None]] = {}
 
@@ -40,7 +47,10 @@ class AsyncBatcher(Generic[Req, Res]):
         try:
             while batch := self._waiting.pop(key, []):
                 try:
-                    outcomes = await run_in_threadpool(self._run_all, [r for r, _ in batch])
+                    requests = [r for r, _ in batch]
+                    if self._prepare is not None:
+                        requests = await self._prepare(key, requests)
+                    outcomes = await run_in_threadpool(self._run_all, requests)
                 except Exception as exc:  # every request of the batch learns of it
                     outcomes = [exc] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):

@@ -154,7 +154,7 @@ async def create(request: Request) -> JSONResponse:
         spec.name,
         spec.flavorRef,
         image,
-        await boot_networks(request, actor, spec.networks),
+        boot_networks(spec.networks),
         spec.metadata,
         spec.key_name or "",
         spec.description or "",

@@ -53,3 +53,32 @@ def test_a_failing_batch_fails_each_of_its_requests() -> None:
 
     with pytest.raises(RuntimeError, match="away"):
         asyncio.run(scenario())
+
+
+def test_a_batch_is_prepared_once_for_all_its_requests_before_it_runs() -> None:
+    """What a batch reads for all its requests (a boot's "auto" network) is
+    read once per batch, and the batch runs on what it gave."""
+    prepared: list[tuple[str, list[int]]] = []
+    first_running, release = threading.Event(), threading.Event()
+
+    async def prepare(key: str, requests: list[int]) -> list[int]:
+        prepared.append((key, list(requests)))
+        return [r + 100 for r in requests]
+
+    def run_all(requests: Sequence[int]) -> list[int | BaseException]:
+        if requests == [100]:
+            first_running.set()
+            release.wait(5)
+        return list(requests)
+
+    async def scenario() -> list[int]:
+        batcher: AsyncBatcher[int, int] = AsyncBatcher(run_all, prepare=prepare)
+        first = asyncio.create_task(batcher.run("p", 0))
+        await asyncio.to_thread(first_running.wait, 5)
+        rest = [asyncio.create_task(batcher.run("p", n)) for n in (1, 2, 3)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return [await first, *[await t for t in rest]]
+
+    assert asyncio.run(scenario()) == [100, 101, 102, 103]
+    assert prepared == [("p", [0]), ("p", [1, 2, 3])]
