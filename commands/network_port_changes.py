@@ -174,9 +174,7 @@ def delete_port_in(
             later.addresses.setdefault(subnet.id, {})[fixed.ip_address] = holder
     for floating_ip_id in list(port.floating_ips):
         disassociate_in(batch, batch.get(FloatingIP, floating_ip_id), actor)
-    claim = batch.find(NameClaim, mac_claim_id(port.mac_address))
-    if claim is not None:
-        claim.release(holder, actor)
+    _release_mac_claim(batch, network, port, actor)
     if network is not None:
         batch.port_removed(network, holder)
     for group_id in port.security_group_ids:
@@ -190,6 +188,17 @@ def delete_port_in(
     if forget_on_server and port.on_server and port.device_id:
         _forget_on_server(batch, port, actor)
     port.delete(actor)
+
+
+def _release_mac_claim(
+    batch: NetworkBatch, network: Network | None, port: Port, actor: Actor
+) -> None:
+    """The claim on its MAC, which only a port made before networks held
+    MACs has (commands/network_macs.py); other networks read none."""
+    if network is None or network.may_hold_mac_claims():
+        claim = batch.find(NameClaim, mac_claim_id(port.mac_address))
+        if claim is not None:
+            claim.release(str(port.id), actor)
 
 
 def _forget_on_server(batch: NetworkBatch, port: Port, actor: Actor) -> None:

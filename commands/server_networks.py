@@ -202,9 +202,7 @@ def prepare_port_releases(
     port_ids = [p for instance in instances for p in instance.port_ids]
     if not port_ids:
         return
-    releases = _releases(shared, actor)
-    releases.batch.preload([UUID(p) for p in port_ids])
-    releases.batch.preload(_around([releases.batch.find(Port, UUID(p)) for p in port_ids]))
+    _preload_around(_releases(shared, actor).batch, [UUID(p) for p in port_ids])
 
 
 def _releases(shared: BatchAggregates, actor: Actor) -> _Releases:
@@ -241,8 +239,7 @@ def finish_port_releases(shared: BatchAggregates) -> None:
     batch = releases.batch
     batch.loaded.update(shared.loaded)  # one object per aggregate in the save
     port_ids = [parse_id(Port, p) for _, ports, _ in releases.servers for p in ports]
-    batch.preload(port_ids)
-    batch.preload(_around([batch.find(Port, p) for p in port_ids]))
+    _preload_around(batch, port_ids)
     for server_id, ports, actor in releases.servers:
         _release(batch, server_id, ports, actor, releases.later)
     give_back(batch, releases.later, releases.actor)
@@ -272,15 +269,27 @@ def _release(
                 batch.port_added(network, port)
 
 
-def _around(ports: list[Port | None]) -> list[UUID]:
-    """What deleting these ports touches, to read in one query."""
-    ids: list[UUID] = []
-    for port in ports:
-        if port is None:
-            continue
-        ids.append(UUID(port.network_id))
-        ids.extend(UUID(f.subnet_id) for f in port.fixed_ips)
-        ids.extend(UUID(g) for g in port.security_group_ids)
-        ids.extend(UUID(f) for f in port.floating_ips)
-        ids.append(mac_claim_id(port.mac_address))
-    return ids
+def _preload_around(batch: NetworkBatch, port_ids: list[UUID]) -> None:
+    """The ports, then what deleting them touches, in a query each (none
+    for what the batch has already read). MAC claims only for ports of a
+    network that had ports before networks held MACs: elsewhere there are
+    none, and asking for ids that do not exist is a query every time."""
+    batch.preload(port_ids)
+    ports = [p for p in (batch.find(Port, i) for i in port_ids) if p is not None]
+    batch.preload([i for port in ports for i in _around(port)])
+    claims = [mac_claim_id(p.mac_address) for p in ports if _may_hold_claim(batch, p)]
+    batch.preload(claims)
+
+
+def _around(port: Port) -> list[UUID]:
+    return [
+        UUID(port.network_id),
+        *(UUID(f.subnet_id) for f in port.fixed_ips),
+        *(UUID(g) for g in port.security_group_ids),
+        *(UUID(f) for f in port.floating_ips),
+    ]
+
+
+def _may_hold_claim(batch: NetworkBatch, port: Port) -> bool:
+    network = batch.find(Network, UUID(port.network_id))
+    return network is None or network.may_hold_mac_claims()

@@ -66,6 +66,9 @@ class Network(CopiedCheaply, Aggregate):
         # port id -> (device owner, project): owners say which ports keep it
         # in use, projects whether other tenants use a shared network
         self.ports: dict[str, list[str]] = {}  # lists, as snapshots store them
+        # Whether a port was ever listed here without its MAC (before
+        # networks held MACs): such a port's MAC is held by a NameClaim.
+        self.listed_ports_without_macs = False
         self.deleted = False
 
     def visible_to(self, actor: Actor) -> bool:
@@ -161,6 +164,12 @@ class Network(CopiedCheaply, Aggregate):
         """Whether ports listed before the network held MACs are on it."""
         return any(len(entry) < 3 for entry in self.ports.values())
 
+    def may_hold_mac_claims(self) -> bool:
+        """Whether a port of this network may hold a claim on its MAC, to
+        give back when it goes: only if one was ever listed without its MAC
+        (a snapshot from before this was recorded cannot say: it may)."""
+        return bool(self.__dict__.get("listed_ports_without_macs", True))
+
     class PortsAdded(Aggregate.Event):
         # id -> [device owner, project, MAC]; [device owner, project] in
         # events stored before the network held its ports' MACs.
@@ -170,6 +179,8 @@ class Network(CopiedCheaply, Aggregate):
     @event(PortsAdded)
     def _ports_added(self, ports: dict[str, list[str]], actor: Actor) -> None:
         self.ports.update(ports)
+        if any(len(entry) < 3 for entry in ports.values()):
+            self.listed_ports_without_macs = True
 
     def remove_ports(self, port_ids: list[str], actor: Actor) -> None:
         gone = [p for p in port_ids if p in self.ports]

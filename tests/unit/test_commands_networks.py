@@ -269,6 +269,31 @@ def test_a_mac_an_older_ports_claim_holds_is_not_given_to_a_new_port_on_its_netw
     assert isinstance(_port(world, world.alice, other, mac_address="fa:16:3e:00:00:09"), Port)
 
 
+def test_an_older_ports_claim_is_given_back_when_it_goes_even_once_relisted(
+    world: World,
+) -> None:
+    """A port listed before networks held MACs holds a claim on its MAC;
+    its deletion gives the claim back, even after its network listed it
+    again with its MAC (a network that never had such ports reads none)."""
+    network_id, _ = _network_with_subnet(world, world.alice)
+    network = _get(world, Network, network_id)
+    assert isinstance(network, Network) and not network.may_hold_mac_claims()
+    port = _port(world, world.alice, network_id)
+    network = _get(world, Network, network_id)
+    assert isinstance(network, Network)
+    holder = str(port.id)
+    # As stored then: listed without its MAC, its MAC held by a claim.
+    network._ports_added({holder: ["", world.alice.project_id]}, SYSTEM)
+    claim = NameClaim("mac", "", port.mac_address, holder, SYSTEM)
+    # ...and listed again since, with its MAC (a port update does that).
+    network._ports_added({holder: ["", world.alice.project_id, port.mac_address]}, SYSTEM)
+    assert network.may_hold_mac_claims() and not network.has_ports_without_macs()
+    world.app.save(network, claim)
+    world.net.delete_port(holder, world.alice)
+    released = _get(world, NameClaim, claim.id)
+    assert isinstance(released, NameClaim) and released.holder_id == ""
+
+
 def test_an_address_held_or_outside_the_subnet_is_refused(world: World) -> None:
     network, subnet = _network_with_subnet(world, world.alice)
     taken = _port(world, world.alice, network).fixed_ips[0].ip_address
