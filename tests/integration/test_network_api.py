@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from integration.helpers import rows
-from integration.network_rig import COMPUTE, NET, Rig, bobs_network, boot_body, running_rig
+from integration.network_rig import COMPUTE, NET, B, Rig, bobs_network, boot_body, running_rig
 
 from api.metadata import signature
 from ops.postgres import PrivateCluster
@@ -71,6 +71,27 @@ def test_the_catalog_names_the_network_endpoint(rig: Rig) -> None:
     token = rig.call(None, "POST", "/identity/v3/auth/tokens", json={"auth": auth}).json()
     (network,) = [s for s in token["token"]["catalog"] if s["type"] == "network"]
     assert network["endpoints"][0]["url"].endswith("/networking")
+
+
+# Booting onto "auto" ----------------------------------------------------------------
+
+
+def test_auto_boots_onto_the_shared_private_then_onto_the_projects_own_network(rig: Rig) -> None:
+    """``networks: auto`` is the project's own (oldest) network, else the
+    shared ``private``: read for each batch of boots, so the network a
+    project has just made is the one its next boot gets."""
+
+    def booted_onto(user: str) -> str:
+        body = {"server": {**boot_body(rig, [])["server"], "networks": "auto"}}
+        server = rig.ok(user, "POST", f"{COMPUTE}/servers", json=body)["server"]
+        (port,) = rig.ok(user, "GET", f"{NET}/ports?device_id={server['id']}")["ports"]
+        return str(port["network_id"])
+
+    networks = rig.ok("bob", "GET", f"{NET}/networks")["networks"]
+    assert not [n for n in networks if n["project_id"] == rig.projects[B]], "bob has none yet"
+    assert booted_onto("bob") == rig.named("bob", "networks", "private")["id"]
+    own, _ = bobs_network(rig)
+    assert booted_onto("bob") == own
 
 
 # Shapes and lists ---------------------------------------------------------------
