@@ -35,7 +35,7 @@ _AUTO = Query(
 
 def boot_networks(asked: str | list[Any]) -> str | tuple[NetworkRequest, ...]:
     """A boot's networks as the command takes them: "none", "auto" (made
-    a network by ``resolve_auto`` for the boot's whole batch), or the
+    a network by ``AutoNetworks`` for the boot's whole batch), or the
     requests (each id only in the right format; whether it may be used is
     the command's to say)."""
     if asked in ("none", []):
