@@ -5,9 +5,10 @@ made changes that list in its own save, so two saves racing to give one
 MAC to two ports of a network conflict (domain/network.py).
 
 Ports made before the network held MACs kept theirs in a NameClaim, one
-per MAC across the cloud. On a network that still has such ports, a claim
-held keeps its MAC from new ports; it is given back when its port goes
-(network_port_changes.py). Other networks need not read claims at all."""
+per MAC across the cloud. On a network that ever listed such a port
+(``Network.may_hold_mac_claims``), a claim held keeps its MAC from new
+ports; it is given back when its port goes (network_port_changes.py).
+Other networks need not read claims at all."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def mac_for(batch: NetworkBatch, asked: str, network: Network, actor: Actor) -> 
     if not network.owned_by(actor):
         raise NeutronForbidden("Only the network's owner or an admin may choose a MAC address")
     mac = checked_mac(asked)
-    older = network.has_ports_without_macs()
+    older = network.may_hold_mac_claims()
     if mac in batch.macs_taken(network) or (older and _claimed(batch, mac)):
         raise NeutronConflict(
             f"Unable to complete operation for network {network.id}."
@@ -58,7 +59,7 @@ def _fresh_mac(batch: NetworkBatch, network: Network) -> str:
     that no older port's claim holds, on a network with such ports: a
     batch's candidates are checked against the claims in one query)."""
     taken = batch.macs_taken(network)
-    older = network.has_ports_without_macs()
+    older = network.may_hold_mac_claims()
     while True:
         candidates = [_random_mac() for _ in range(8)]
         if older:

@@ -160,14 +160,11 @@ class Network(CopiedCheaply, Aggregate):
         NameClaim each, are not here: commands/network_macs.py)."""
         return {entry[2] for entry in self.ports.values() if len(entry) > 2}
 
-    def has_ports_without_macs(self) -> bool:
-        """Whether ports listed before the network held MACs are on it."""
-        return any(len(entry) < 3 for entry in self.ports.values())
-
     def may_hold_mac_claims(self) -> bool:
-        """Whether a port of this network may hold a claim on its MAC, to
-        give back when it goes: only if one was ever listed without its MAC
-        (a snapshot from before this was recorded cannot say: it may)."""
+        """Whether a port of this network may hold a claim on its MAC (to
+        honour, and give back when it goes): only if one was ever listed
+        without its MAC. A flag, not a scan of the port list on every port
+        made; a snapshot from before it was recorded cannot say: it may."""
         return bool(self.__dict__.get("listed_ports_without_macs", True))
 
     class PortsAdded(Aggregate.Event):
